@@ -1,0 +1,60 @@
+"""The Dagster code location: assets, stage jobs and resources with embedded defaults."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from pipeline_assets.evaluate import judge_scores
+from pipeline_assets.index import chapter_chunks, faiss_index
+from pipeline_assets.ingest import chapters, parsed_documents
+from pipeline_assets.partitions import chapter_partitions
+from pipeline_assets.qa import qa_candidates, qa_filtered
+from pipeline_assets.train import instruction_dataset, lora_adapter
+from resources import BaseModelResource, DataDirResource, EmbedderResource, LLMResource
+
+ASSETS = [
+    parsed_documents,
+    chapters,
+    chapter_chunks,
+    faiss_index,
+    qa_candidates,
+    qa_filtered,
+    instruction_dataset,
+    lora_adapter,
+    judge_scores,
+]
+
+# The graph in the order a full run needs: partitioned stages run once per chapter key.
+STAGE_JOBS = [
+    dg.define_asset_job("ingest_documents", selection=[parsed_documents]),
+    dg.define_asset_job("prepare_chapter", selection=[chapters, chapter_chunks], partitions_def=chapter_partitions),
+    dg.define_asset_job("build_index", selection=[faiss_index]),
+    dg.define_asset_job("generate_chapter_qa", selection=[qa_candidates, qa_filtered], partitions_def=chapter_partitions),
+    dg.define_asset_job("train_and_judge", selection=[instruction_dataset, lora_adapter, judge_scores]),
+]
+PARTITIONED_JOBS = {"prepare_chapter", "generate_chapter_qa"}
+
+
+def default_resources() -> dict[str, dg.ConfigurableResource]:
+    """Embedded defaults; RAGTUNE_LLM_BACKEND=openai (+ RAGTUNE_LLM_BASE_URL, RAGTUNE_LLM_MODEL,
+    RAGTUNE_LLM_API_KEY) points generation and judging at an OpenAI-compatible endpoint."""
+    if os.environ.get("RAGTUNE_LLM_BACKEND", "llamacpp") == "openai":
+        llm = LLMResource(
+            backend="openai",
+            base_url=os.environ.get("RAGTUNE_LLM_BASE_URL", "http://127.0.0.1:8000/v1"),
+            model=os.environ.get("RAGTUNE_LLM_MODEL", "smollm2"),
+            api_key=dg.EnvVar("RAGTUNE_LLM_API_KEY") if os.environ.get("RAGTUNE_LLM_API_KEY") else None,
+        )
+    else:
+        llm = LLMResource(model_path=os.environ.get("RAGTUNE_LLM_GGUF") or None)
+    return {
+        "storage": DataDirResource(),
+        "embedder": EmbedderResource(),
+        "llm": llm,
+        "base_model": BaseModelResource(),
+    }
+
+
+defs = dg.Definitions(assets=ASSETS, jobs=STAGE_JOBS, resources=default_resources())

@@ -1,0 +1,86 @@
+"""Chunk embeddings per chapter and one FAISS index over the whole collection."""
+
+
+import hashlib
+import json
+
+import dagster as dg
+import numpy as np
+
+from pipeline_assets.ingest import chapters
+from pipeline_assets.partitions import CHAPTERS, chapter_partitions
+from ragtune.chunking import Chunk, chunk_chapter
+from ragtune.ingest import ChapterBundle
+from ragtune.vector_index import ChunkIndex
+from resources.embedder import EmbedderResource
+from resources.storage import DataDirResource
+
+
+class ChunkConfig(dg.Config):
+    chunk_tokens: int = 192
+    overlap_tokens: int = 32
+
+
+@dg.asset(group_name="index", partitions_def=chapter_partitions, deps=[chapters], kinds={"sentence-transformers"})
+def chapter_chunks(
+    context: dg.AssetExecutionContext, config: ChunkConfig, storage: DataDirResource, embedder: EmbedderResource
+) -> dg.MaterializeResult:
+    """Retrieval chunks of one chapter (doc id, chapter key, section path, pages) and their embeddings."""
+    key = context.partition_key
+    source = storage.path("chapters", f"{key}.json")
+    if not source.exists():
+        raise dg.Failure(f"{source} is missing; materialize chapters for partition '{key}' first")
+    bundle = ChapterBundle.load(source)
+    model = embedder.embedder()
+    chunks: list[Chunk] = []
+    for doc_id, chapter in bundle.parts:
+        chunks.extend(chunk_chapter(chapter, doc_id, model.tokenize, config.chunk_tokens, config.overlap_tokens))
+    vectors = model.encode([c.text for c in chunks])
+    rows_path = storage.path("chunks", f"{key}.jsonl")
+    with open(rows_path, "w", encoding="utf-8") as handle:
+        for chunk in chunks:
+            handle.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
+    np.save(storage.path("chunks", f"{key}.npy"), vectors)
+    digest = hashlib.sha256("".join(c.chunk_id for c in chunks).encode()).hexdigest()
+    lengths = [len(model.tokenize(c.text)) for c in chunks]
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(digest),
+        metadata={
+            "chunks": len(chunks),
+            "mean_tokens": round(sum(lengths) / max(1, len(lengths)), 1),
+            "embedding_model": model.name,
+            "dimensions": int(vectors.shape[1]) if len(vectors) else 0,
+            "path": dg.MetadataValue.path(str(rows_path)),
+        },
+    )
+
+
+@dg.asset(
+    group_name="index",
+    deps=[dg.AssetDep(chapter_chunks, partition_mapping=dg.AllPartitionMapping())],
+    kinds={"faiss"},
+)
+def faiss_index(context: dg.AssetExecutionContext, storage: DataDirResource) -> dg.MaterializeResult:
+    """A FAISS inner-product index over every chapter's chunk embeddings (cosine on normalised vectors)."""
+    keys = sorted(context.instance.get_dynamic_partitions(CHAPTERS))
+    missing = [k for k in keys if not storage.path("chunks", f"{k}.npy").exists()]
+    if missing:
+        raise dg.Failure(f"chapter_chunks not materialized for {missing}; materialize those partitions first")
+    chunks: list[Chunk] = []
+    vectors = []
+    for key in keys:
+        chunks.extend(Chunk(**json.loads(line)) for line in open(storage.path("chunks", f"{key}.jsonl"), encoding="utf-8"))
+        vectors.append(np.load(storage.path("chunks", f"{key}.npy")))
+    if not chunks:
+        raise dg.Failure("no chunks to index; parse at least one document with text")
+    index = ChunkIndex.build(chunks, np.concatenate(vectors))
+    folder = storage.path("index", "index.faiss").parent
+    index.save(folder)
+    return dg.MaterializeResult(
+        metadata={
+            "vectors": index.index.ntotal,
+            "dimensions": index.index.d,
+            "chapters": dg.MetadataValue.json(keys),
+            "path": dg.MetadataValue.path(str(folder)),
+        }
+    )

@@ -1,0 +1,96 @@
+"""Parsed documents and per-chapter text, the roots of the graph."""
+
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import dagster as dg
+from pydantic import Field
+
+from pipeline_assets.metadata import table
+from pipeline_assets.partitions import CHAPTERS, chapter_partitions
+from ragtune.document import Document
+from ragtune.ingest import collect_chapter, parse_all
+from resources.storage import DataDirResource
+
+SAMPLE_HANDBOOK = Path(__file__).resolve().parent.parent / "sample_handbook" / "handbook.pdf"
+
+
+class ParseConfig(dg.Config):
+    paths: list[str] = Field(default=[str(SAMPLE_HANDBOOK)], description="PDF files or folders of PDFs to parse.")
+    password: Optional[str] = Field(default=None, description="Password for encrypted PDFs.")
+
+
+def load_documents(storage: DataDirResource) -> list[Document]:
+    manifest = storage.path("parsed", "manifest.json")
+    if not manifest.exists():
+        raise dg.Failure(f"{manifest} is missing; materialize parsed_documents first")
+    entries = json.loads(manifest.read_text())["documents"]
+    return [Document.load(storage.path("parsed", entry["file"])) for entry in entries]
+
+
+@dg.asset(group_name="ingest", kinds={"pdf", "python"})
+def parsed_documents(context: dg.AssetExecutionContext, config: ParseConfig, storage: DataDirResource) -> dg.MaterializeResult:
+    """Every input PDF parsed into structured JSON (title, chapters, sections, paragraphs, list items, pages).
+    Registers one chapter partition per chapter key found in the documents' outlines."""
+    documents, failures = parse_all(config.paths, config.password)
+    for failure in failures:
+        context.log.error(f"{failure['path']}: {failure['problem']}; {failure['remedy']}")
+    if not documents:
+        raise dg.Failure(f"no document could be parsed from {config.paths}", metadata={"failures": failures})
+    entries = []
+    for document in documents:
+        target = storage.path("parsed", f"{document.doc_id}.json")
+        target.write_text(document.to_json(), encoding="utf-8")
+        entries.append({"doc_id": document.doc_id, "file": target.name, "source_path": document.source_path})
+    manifest = storage.path("parsed", "manifest.json")
+    manifest.write_text(json.dumps({"documents": entries, "failures": failures}, indent=2))
+    keys = sorted({c.chapter_key for d in documents for c in d.chapters})
+    known = set(context.instance.get_dynamic_partitions(CHAPTERS))
+    new_keys = [k for k in keys if k not in known]
+    if new_keys:
+        context.instance.add_dynamic_partitions(CHAPTERS, new_keys)
+    gone = sorted(known - set(keys))
+    if gone:
+        context.log.warning(f"chapter partitions no longer in any parsed document (kept, not deleted): {gone}")
+    return dg.MaterializeResult(
+        metadata={
+            "documents": table(
+                [{"doc_id": d.doc_id, "title": d.title, "pages": d.page_count, "chapters": len(d.chapters)} for d in documents]
+            ),
+            "chapter_keys": dg.MetadataValue.json(keys),
+            "new_partitions": dg.MetadataValue.json(new_keys),
+            "partitions_not_in_documents": dg.MetadataValue.json(gone),
+            "failures": table(failures) if failures else dg.MetadataValue.text("none"),
+            "manifest": dg.MetadataValue.path(str(manifest)),
+        }
+    )
+
+
+@dg.asset(group_name="ingest", partitions_def=chapter_partitions, deps=[parsed_documents], kinds={"json"})
+def chapters(context: dg.AssetExecutionContext, storage: DataDirResource) -> dg.MaterializeResult:
+    """One chapter (or category) gathered from every parsed document that contains it.
+    Its content hash is the data version, so unchanged chapters leave downstream partitions fresh."""
+    key = context.partition_key
+    bundle = collect_chapter(load_documents(storage), key)
+    if bundle is None:
+        raise dg.Failure(f"chapter '{key}' is in no parsed document; re-add its source or delete the partition")
+    target = storage.path("chapters", f"{key}.json")
+    bundle.save(target)
+    merged = bundle.merged()
+    sha = bundle.content_sha256()
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(sha),
+        metadata={
+            "title": bundle.title,
+            "documents": dg.MetadataValue.json([doc_id for doc_id, _ in bundle.parts]),
+            "pages": dg.MetadataValue.json(merged.pages),
+            "sections": table(
+                [{"section": " > ".join(s.section_path), "blocks": len(s.blocks), "pages": str(s.pages)} for s in merged.sections]
+            ),
+            "words": len(merged.text().split()),
+            "content_sha256": sha,
+            "path": dg.MetadataValue.path(str(target)),
+        },
+    )

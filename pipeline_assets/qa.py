@@ -1,0 +1,107 @@
+"""Per-chapter QA candidates (RAG-grounded, LLM) and their filtered version."""
+
+
+import json
+from dataclasses import asdict
+
+import dagster as dg
+
+from pipeline_assets.index import faiss_index
+from pipeline_assets.ingest import chapters
+from pipeline_assets.metadata import table
+from pipeline_assets.partitions import chapter_partitions
+from ragtune.dataset import read_jsonl, write_jsonl
+from ragtune.ingest import ChapterBundle
+from ragtune.qa_filter import FilterSettings, filter_qa
+from ragtune.qa_generation import GenerationSettings, generate_chapter_qa
+from ragtune.vector_index import ChunkIndex
+from resources.embedder import EmbedderResource
+from resources.llm import LLMResource
+from resources.storage import DataDirResource
+
+
+class GenerationConfig(dg.Config):
+    """Per-chapter quota = calls_per_chapter x pairs_per_call candidates before filtering."""
+
+    calls_per_chapter: int = 4
+    pairs_per_call: int = 2
+    top_k: int = 3
+    temperature: float = 0.3
+    repeat_penalty: float = 1.3
+    max_tokens: int = 500
+    retries: int = 1
+    seed: int = 0
+
+
+class FilterConfig(dg.Config):
+    min_question_words: int = 4
+    min_answer_words: int = 5
+    min_distinct_ratio: float = 0.45
+    near_duplicate_jaccard: float = 0.8
+    min_support: float = 0.5
+
+
+@dg.asset(
+    group_name="qa",
+    partitions_def=chapter_partitions,
+    deps=[chapters, faiss_index],
+    kinds={"llama-cpp"},
+    pool="llm",
+    retry_policy=dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
+)
+def qa_candidates(
+    context: dg.AssetExecutionContext,
+    config: GenerationConfig,
+    storage: DataDirResource,
+    embedder: EmbedderResource,
+    llm: LLMResource,
+) -> dg.MaterializeResult:
+    """Question-answer pairs for one chapter: the chapter title goes into the prompt template, the top-k
+    chunks come from the whole collection's index, and the output is JSON-schema constrained.
+    Every pair stores the chunk ids it was grounded on; cached calls cost nothing on rerun."""
+    key = context.partition_key
+    bundle = ChapterBundle.load(storage.path("chapters", f"{key}.json"))
+    index = ChunkIndex.load(storage.path("index", "index.faiss").parent)
+    client = llm.client(storage.path("cache", "llm", "x").parent)
+    settings = GenerationSettings(**config.model_dump())
+    result = generate_chapter_qa(bundle.merged(), index, embedder.embedder(), client, settings)
+    out = storage.path("qa", "candidates", f"{key}.jsonl")
+    write_jsonl(out, result.qa_pairs)
+    ledger = storage.path("qa", "failures", f"{key}.jsonl")
+    write_jsonl(ledger, result.failures)
+    for failure in result.failures:
+        context.log.warning(f"chapter '{key}' round {failure['round']}: {failure['reason']}")
+    return dg.MaterializeResult(
+        metadata={
+            "candidates": len(result.qa_pairs),
+            "failed_calls": len(result.failures),
+            "llm_calls": result.llm_calls,
+            "cache_hits": result.cache_hits,
+            "completion_tokens": result.completion_tokens,
+            "model": client.model_id,
+            "settings": dg.MetadataValue.json(asdict(settings)),
+            "sample": table([{"question": r["question"], "answer": r["answer"][:160]} for r in result.qa_pairs[:5]]),
+            "path": dg.MetadataValue.path(str(out)),
+            "failure_ledger": dg.MetadataValue.path(str(ledger)),
+        }
+    )
+
+
+@dg.asset(group_name="qa", partitions_def=chapter_partitions, deps=[qa_candidates], kinds={"python"})
+def qa_filtered(context: dg.AssetExecutionContext, config: FilterConfig, storage: DataDirResource) -> dg.MaterializeResult:
+    """The chapter's candidates after quality rules and exact/near-duplicate removal; counts per rule in metadata."""
+    key = context.partition_key
+    candidates = read_jsonl(storage.path("qa", "candidates", f"{key}.jsonl"))
+    result = filter_qa(candidates, FilterSettings(**config.model_dump()))
+    out = storage.path("qa", "filtered", f"{key}.jsonl")
+    write_jsonl(out, result.kept)
+    write_jsonl(storage.path("qa", "rejected", f"{key}.jsonl"), result.rejected)
+    return dg.MaterializeResult(
+        metadata={
+            "candidates": len(candidates),
+            "kept": len(result.kept),
+            **{f"removed_{rule}": count for rule, count in result.removed.items()},
+            "removed_by_rule": table([{"rule": rule, "removed": count} for rule, count in result.removed.items()]),
+            "path": dg.MetadataValue.path(str(out)),
+        }
+    )

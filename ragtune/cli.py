@@ -1,0 +1,33 @@
+"""The `ragtune` command: `ragtune parse PATH` prints the parsed document as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ragtune.ingest import parse_document
+from ragtune.pdf_parser import ParseError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ragtune", description="ragtune: documents to a tuned, judged model")
+    commands = parser.add_subparsers(dest="command", required=True)
+    parse = commands.add_parser("parse", help="parse a document and print its JSON on stdout")
+    parse.add_argument("path")
+    parse.add_argument("--password", default=None, help="password of an encrypted PDF")
+    args = parser.parse_args(argv)
+    if args.command == "parse":
+        try:
+            document = parse_document(args.path, args.password)
+        except ParseError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        except Exception as error:  # never a traceback for a bad input file
+            print(f"error: {args.path}: could not parse ({type(error).__name__}: {error})", file=sys.stderr)
+            return 1
+        sys.stdout.write(document.to_json() + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""The parsed-document model every parser produces and every later stage reads.
+
+A document has chapters; a chapter has sections (with a section path for nesting);
+a section has blocks (paragraphs and list items), each with the page it came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+_NUMBERING = re.compile(
+    r"^\s*(?:(?:chapter|part|section)\s+(?:[0-9]+|[ivxlc]+)[.:)\-]?|(?:[0-9]+(?:\.[0-9]+)*|[ivxlc]+)[.:)]|[0-9]+(?:\.[0-9]+)+)\s+",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class Block:
+    kind: str  # "paragraph" | "list_item"
+    text: str
+    page: int  # 1-based physical page
+    label: str = ""  # list marker such as "A", "3", "•"
+
+
+@dataclass
+class Section:
+    title: str
+    section_path: list[str]
+    blocks: list[Block] = field(default_factory=list)
+
+    @property
+    def pages(self) -> list[int]:
+        return sorted({b.page for b in self.blocks})
+
+
+@dataclass
+class Chapter:
+    chapter_key: str
+    title: str
+    sections: list[Section] = field(default_factory=list)
+
+    @property
+    def pages(self) -> list[int]:
+        return sorted({p for s in self.sections for p in s.pages})
+
+    def text(self) -> str:
+        parts: list[str] = [self.title]
+        for section in self.sections:
+            parts.append(section.title)
+            parts.extend(f"{b.label}. {b.text}" if b.label else b.text for b in section.blocks)
+        return "\n".join(parts)
+
+    def content_sha256(self) -> str:
+        return hashlib.sha256(self.text().encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Document:
+    doc_id: str
+    source_path: str
+    source_sha256: str
+    title: str
+    parser: str
+    page_count: int
+    chapters: list[Chapter] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for chapter, raw in zip(self.chapters, data["chapters"]):
+            raw["pages"] = chapter.pages
+            raw["content_sha256"] = chapter.content_sha256()
+            for section, raw_section in zip(chapter.sections, raw["sections"]):
+                raw_section["pages"] = section.pages
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Document":
+        chapters = [
+            Chapter(
+                chapter_key=c["chapter_key"],
+                title=c["title"],
+                sections=[
+                    Section(
+                        title=s["title"],
+                        section_path=list(s["section_path"]),
+                        blocks=[Block(**b) for b in s["blocks"]],
+                    )
+                    for s in c["sections"]
+                ],
+            )
+            for c in data["chapters"]
+        ]
+        fields = {k: data[k] for k in ("doc_id", "source_path", "source_sha256", "title", "parser", "page_count")}
+        return cls(**fields, chapters=chapters)
+
+    @classmethod
+    def load(cls, path: Path) -> "Document":
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def strip_numbering(title: str) -> str:
+    """'1. Depressive Disorders' -> 'Depressive Disorders'; 'Chapter 3: X' -> 'X'."""
+    stripped = _NUMBERING.sub("", title, count=1).strip()
+    return stripped or title.strip()
+
+
+def slugify(title: str, max_len: int = 48) -> str:
+    """A Dagster-safe partition key ([a-z0-9-]) from a chapter title, cut on a word boundary."""
+    slug = re.sub(r"[^a-z0-9]+", "-", strip_numbering(title).lower()).strip("-")
+    if len(slug) > max_len:
+        slug = slug[:max_len].rsplit("-", 1)[0]
+    return slug or "untitled"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,100 @@
+"""Turn input paths into parsed documents, and parsed documents into per-chapter bundles.
+
+A chapter key may appear in several documents (a collection's category); its bundle holds one
+part per document so every chunk keeps the document it came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ragtune.document import Chapter, Document, Section
+from ragtune.pdf_parser import ParseError, parse_pdf
+
+SUPPORTED_SUFFIXES = (".pdf",)
+
+
+def expand_paths(paths: list[str]) -> list[Path]:
+    """Files as given; folders expanded to the supported files inside them, sorted."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in SUPPORTED_SUFFIXES))
+        else:
+            found.append(path)
+    return found
+
+
+def parse_document(path: Path | str, password: str | None = None) -> Document:
+    path = Path(path)
+    if not path.exists():
+        raise ParseError(path, "file not found", "check the path")
+    if path.suffix.lower() != ".pdf":
+        raise ParseError(path, f"unsupported file type '{path.suffix}'", "give a PDF")
+    return parse_pdf(path, password)
+
+
+def parse_all(paths: list[str], password: str | None = None) -> tuple[list[Document], list[dict[str, str]]]:
+    """Parse every input; a bad file becomes a failure record and the others go on."""
+    documents, failures = [], []
+    for path in expand_paths(paths):
+        try:
+            documents.append(parse_document(path, password))
+        except ParseError as error:
+            failures.append({"path": str(path), "problem": error.problem, "remedy": error.remedy})
+    return documents, failures
+
+
+@dataclass
+class ChapterBundle:
+    chapter_key: str
+    title: str
+    parts: list[tuple[str, Chapter]]  # (doc_id, chapter)
+
+    def content_sha256(self) -> str:
+        digest = hashlib.sha256()
+        for doc_id, chapter in self.parts:
+            digest.update(f"{doc_id}\n{chapter.content_sha256()}\n".encode())
+        return digest.hexdigest()
+
+    def merged(self) -> Chapter:
+        sections: list[Section] = [s for _, chapter in self.parts for s in chapter.sections]
+        return Chapter(self.chapter_key, self.title, sections)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "chapter_key": self.chapter_key,
+            "title": self.title,
+            "content_sha256": self.content_sha256(),
+            "parts": [
+                {"doc_id": doc_id, "chapter": Document("", "", "", "", "", 0, [chapter]).to_dict()["chapters"][0]}
+                for doc_id, chapter in self.parts
+            ],
+        }
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> "ChapterBundle":
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        parts = [
+            (part["doc_id"], Document.from_dict({**_EMPTY_DOC, "chapters": [part["chapter"]]}).chapters[0])
+            for part in data["parts"]
+        ]
+        return cls(data["chapter_key"], data["title"], parts)
+
+
+_EMPTY_DOC = {"doc_id": "", "source_path": "", "source_sha256": "", "title": "", "parser": "", "page_count": 0}
+
+
+def collect_chapter(documents: list[Document], chapter_key: str) -> ChapterBundle | None:
+    parts = [(d.doc_id, c) for d in documents for c in d.chapters if c.chapter_key == chapter_key]
+    if not parts:
+        return None
+    return ChapterBundle(chapter_key, parts[0][1].title, parts)

@@ -1,0 +1,27 @@
+"""Where the pipeline writes: one data folder (./data by default, RAGTUNE_DATA_DIR or config to change)."""
+
+
+import os
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+
+class DataDirResource(dg.ConfigurableResource):
+    """Everything the pipeline writes lives under data_dir; see README 'What lands where'."""
+
+    data_dir: str = Field(
+        default_factory=lambda: os.environ.get("RAGTUNE_DATA_DIR", "data"),
+        description="Folder for every output (parsed JSON, index, QA rows, dataset, adapter, reports).",
+    )
+
+    @property
+    def root(self) -> Path:
+        return Path(self.data_dir).expanduser().resolve()
+
+    def path(self, *parts: str) -> Path:
+        """A path under the data folder; its parent folder exists."""
+        target = self.root.joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target

@@ -1,0 +1,37 @@
+"""The Dagster code location loads, validates, and has the graph and partitions the design needs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from tests.conftest import ROOT
+
+
+def test_definitions_load_and_validate():
+    from pipeline_assets.definitions import defs
+
+    dg.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert keys == {
+        "parsed_documents", "chapters", "chapter_chunks", "faiss_index", "qa_candidates",
+        "qa_filtered", "instruction_dataset", "lora_adapter", "judge_scores",
+    }
+    partitioned = {k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).is_partitioned}
+    assert partitioned == {"chapters", "chapter_chunks", "qa_candidates", "qa_filtered"}
+    assert graph.get(dg.AssetKey("qa_candidates")).partitions_def.name == "chapters"
+    parents = {k.to_user_string() for k in graph.get(dg.AssetKey("qa_candidates")).parent_keys}
+    assert parents == {"chapters", "faiss_index"}
+
+
+def test_dagster_cli_validates_the_workspace(tmp_path):
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=ROOT, capture_output=True, text=True, env={"DAGSTER_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "All code locations passed validation" in result.stderr + result.stdout

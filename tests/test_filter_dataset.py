@@ -1,0 +1,77 @@
+"""Quality rules, duplicate removal and the evidence-grouped train/eval split."""
+
+from __future__ import annotations
+
+from ragtune.dataset import merge_and_split, rows_per_chapter
+from ragtune.qa_filter import FilterSettings, filter_qa, support
+
+EVIDENCE = (
+    "Lithium has the strongest evidence for preventing relapse and also lowers suicide risk. "
+    "It requires regular blood level, kidney and thyroid monitoring."
+)
+
+
+def row(qa_id, question, answer, chunk="bipolar:aaa", chapter="bipolar"):
+    return {
+        "qa_id": qa_id,
+        "question": question,
+        "answer": answer,
+        "chapter_key": chapter,
+        "chunk_ids": [chunk],
+        "evidence": [{"chunk_id": chunk, "doc_id": "doc-1", "section_path": ["Bipolar", "Treatment"], "pages": [9], "text": EVIDENCE}],
+    }
+
+
+def test_each_rule_removes_what_it_names_and_counts_add_up():
+    candidates = [
+        row("1", "Which medicine best prevents bipolar relapse?", "Lithium has the strongest evidence for preventing relapse."),
+        row("2", "Which medicine best prevents bipolar relapse?", "Lithium prevents relapse and lowers suicide risk strongly."),
+        row("3", "Which medicine best prevents a bipolar relapse?", "Lithium has the strongest evidence for preventing relapse."),
+        row("4", "What monitoring?", "Blood level monitoring."),
+        row("5", "Tell me about lithium monitoring needs", "Lithium requires blood level, kidney and thyroid monitoring."),
+        row("6", "What does lithium require for safe use?", "They are called OCD. They are called OCD. They are called OCD. They are called OCD."),
+        row("7", "What is the capital city of France today?", "Paris is the capital city of France and its largest town."),
+        row("8", "What monitoring does lithium require?", "Lithium requires regular blood level, kidney and thyroid monitoring."),
+    ]
+    result = filter_qa(candidates, FilterSettings())
+    assert [r["qa_id"] for r in result.kept] == ["1", "8"]
+    assert result.removed == {
+        "too_short": 1,
+        "not_a_question": 1,
+        "repetitive": 1,
+        "answer_repeats_question": 0,
+        "exact_duplicate": 1,
+        "near_duplicate": 1,
+        "ungrounded": 1,
+    }
+    assert sum(result.removed.values()) + len(result.kept) == len(candidates)
+    assert all(r["lexical_support"] >= 0.5 for r in result.kept)
+
+
+def test_support_measures_answer_words_found_in_evidence():
+    assert support("Lithium requires kidney monitoring.", EVIDENCE) == 1.0
+    assert support("Paris is the capital of France.", EVIDENCE) == 0.0
+
+
+def test_split_keeps_rows_of_one_chunk_together_and_tags_provenance():
+    chapters = {
+        "bipolar": [row(str(i), f"Question number {i} about lithium?", "Lithium answer text here.", chunk=f"bipolar:{i % 5}") for i in range(40)],
+        "ocd": [row("x", "Question number 1 about lithium?", "Duplicate across chapters.", chapter="ocd")],
+    }
+    train, evaluation, duplicates = merge_and_split(chapters, eval_fraction=0.3, seed=0)
+    assert duplicates == 1
+    assert len(train) + len(evaluation) == 40 and train and evaluation
+    train_chunks = {r["chunk_ids"][0] for r in train}
+    eval_chunks = {r["chunk_ids"][0] for r in evaluation}
+    assert not train_chunks & eval_chunks
+    sample = train[0]
+    assert set(sample) >= {"instruction", "input", "output", "id", "chapter_key", "doc_ids", "chunk_ids", "pages"}
+    assert sample["doc_ids"] == ["doc-1"] and sample["pages"] == [9]
+    assert rows_per_chapter(train, evaluation) == [
+        {"chapter_key": "bipolar", "train": len(train), "eval": len(evaluation), "total": 40}
+    ]
+
+
+def test_tiny_dataset_still_gets_one_eval_row():
+    train, evaluation, _ = merge_and_split({"c": [row("1", "Q one?", "A"), row("2", "Q two?", "B", chunk="c:2")]}, 0.0)
+    assert len(train) == 1 and len(evaluation) == 1

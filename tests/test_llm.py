@@ -1,0 +1,49 @@
+"""The LLM interface on the real embedded SmolLM2 (llama.cpp): schema output, cache, corrupted entries."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ragtune.llm import CachedLLM, LlamaCppBackend, LLMCache, SamplingParams, THINK_BLOCK
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"question": {"type": "string", "maxLength": 120}},
+    "required": ["question"],
+}
+MESSAGES = [{"role": "user", "content": "Write one question about anxiety disorders as JSON."}]
+
+
+@pytest.fixture(scope="module")
+def backend():
+    return LlamaCppBackend(n_ctx=1024)
+
+
+def test_schema_output_is_cached_and_reused(backend, tmp_path):
+    llm = CachedLLM(backend, LLMCache(tmp_path))
+    sampling = SamplingParams(temperature=0.7, max_tokens=60, seed=3)
+    first = llm.complete(MESSAGES, sampling, SCHEMA)
+    assert not first.cached and llm.calls == 1
+    assert isinstance(json.loads(first.text)["question"], str)
+    again = CachedLLM(backend, LLMCache(tmp_path)).complete(MESSAGES, sampling, SCHEMA)
+    assert again.cached and again.text == first.text and again.cache_key == first.cache_key
+    other_seed = llm.complete(MESSAGES, SamplingParams(temperature=0.7, max_tokens=60, seed=4), SCHEMA)
+    assert other_seed.cache_key != first.cache_key and llm.calls == 2
+
+
+def test_corrupted_cache_entry_is_regenerated(backend, tmp_path):
+    cache = LLMCache(tmp_path)
+    llm = CachedLLM(backend, cache)
+    sampling = SamplingParams(temperature=0.0, max_tokens=30, seed=0)
+    first = llm.complete(MESSAGES, sampling, SCHEMA)
+    entry = tmp_path / first.cache_key[:2] / f"{first.cache_key}.json"
+    entry.write_text('{"text": "trunc')
+    regenerated = llm.complete(MESSAGES, sampling, SCHEMA)
+    assert not regenerated.cached and llm.calls == 2
+    assert json.loads(entry.read_text())["key"] == first.cache_key
+
+
+def test_think_blocks_are_stripped():
+    assert THINK_BLOCK.sub("", "<think>plan\nsteps</think>\n{\"a\": 1}") == '{"a": 1}'

@@ -1,0 +1,117 @@
+"""The whole asset graph, materialized in-process on a real 2-chapter PDF with the real local models.
+
+Real parts only: pdfminer parsing, MiniLM embeddings, a FAISS index, SmolLM2 via llama.cpp for
+generation and judging, a peft LoRA run on SmolLM2 via transformers, Dagster dynamic partitions.
+"""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import pytest
+
+from pipeline_assets.partitions import CHAPTERS
+from pipeline_assets.runner import materialize_graph
+from resources import BaseModelResource, DataDirResource, EmbedderResource, LLMResource
+
+pytestmark = pytest.mark.slow
+
+CONFIG = {
+    "qa_candidates": {"calls_per_chapter": 3, "pairs_per_call": 2},
+    "lora_adapter": {"steps": 2, "batch_size": 2, "max_length": 160},
+    "judge_scores": {"max_questions": 2, "max_new_tokens": 40},
+}
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(tmp_path_factory, two_chapter_pdf, base_model_cache):
+    data = tmp_path_factory.mktemp("data")
+    resources = {
+        "storage": DataDirResource(data_dir=str(data)),
+        "embedder": EmbedderResource(),
+        "llm": LLMResource(),
+        "base_model": BaseModelResource(cache_dir=str(base_model_cache)),
+    }
+    config = {**CONFIG, "parsed_documents": {"paths": [str(two_chapter_pdf)]}}
+    with dg.instance_for_test() as instance:
+        records = materialize_graph(instance, config, resources, log=lambda line: None)
+        yield {"data": data, "instance": instance, "records": records, "resources": resources, "config": config}
+
+
+def _materializations(instance, asset: str) -> list[dg.AssetMaterialization]:
+    records = instance.fetch_materializations(dg.AssetKey(asset), limit=100).records
+    return [r.asset_materialization for r in records]
+
+
+def test_chapter_partitions_come_from_the_outline(pipeline_run):
+    keys = pipeline_run["instance"].get_dynamic_partitions(CHAPTERS)
+    assert sorted(keys) == ["anxiety-disorders", "obsessive-compulsive-and-related-disorders"]
+    runs = [(r["job"], r["partition"]) for r in pipeline_run["records"]]
+    assert ("generate_chapter_qa", "anxiety-disorders") in runs and len(runs) == 7
+
+
+def test_every_asset_materialized_with_metadata(pipeline_run):
+    instance = pipeline_run["instance"]
+    for asset in ["parsed_documents", "faiss_index", "instruction_dataset", "lora_adapter", "judge_scores"]:
+        events = _materializations(instance, asset)
+        assert len(events) == 1 and "path" in events[0].metadata, asset
+    for asset in ["chapters", "chapter_chunks", "qa_candidates", "qa_filtered"]:
+        partitions = {e.partition for e in _materializations(instance, asset)}
+        assert partitions == {"anxiety-disorders", "obsessive-compulsive-and-related-disorders"}, asset
+    chapter_event = _materializations(instance, "chapters")[0]
+    assert len(chapter_event.metadata["content_sha256"].value) == 64
+
+
+def test_qa_pairs_are_grounded_in_indexed_chunks(pipeline_run):
+    data = pipeline_run["data"]
+    indexed = {json.loads(line)["chunk_id"] for line in open(data / "index" / "chunks.jsonl")}
+    candidates = [json.loads(line) for f in (data / "qa" / "candidates").glob("*.jsonl") for line in open(f)]
+    assert candidates
+    for pair in candidates:
+        assert pair["chunk_ids"] and set(pair["chunk_ids"]) <= indexed
+        assert all(e["doc_id"] and e["section_path"] and e["pages"] for e in pair["evidence"])
+        assert pair["generation"]["model"].startswith("llamacpp:SmolLM2")
+
+
+def test_filter_counts_add_up(pipeline_run):
+    for event in _materializations(pipeline_run["instance"], "qa_filtered"):
+        meta = {k: v.value for k, v in event.metadata.items() if isinstance(v.value, int)}
+        removed = sum(v for k, v in meta.items() if k.startswith("removed_"))
+        assert removed + meta["kept"] == meta["candidates"]
+
+
+def test_dataset_adapter_and_scores(pipeline_run):
+    data = pipeline_run["data"]
+    train = [json.loads(line) for line in open(data / "dataset" / "train.jsonl")]
+    evaluation = [json.loads(line) for line in open(data / "dataset" / "eval.jsonl")]
+    assert train and evaluation
+    assert all(set(r) >= {"instruction", "input", "output", "chunk_ids", "doc_ids"} for r in train + evaluation)
+    training = json.loads((data / "adapter" / "training.json").read_text())
+    assert len(training["losses"]) == 2 and all(loss > 0 for loss in training["losses"])
+    assert (data / "adapter" / "adapter_config.json").exists() and (data / "reports" / "loss_curve.png").exists()
+    report = json.loads((data / "reports" / "judge_scores.json").read_text())
+    graded = report["questions"]
+    assert len(graded) == min(2, len(evaluation))
+    for model in ("base", "tuned"):
+        scores = [q[model]["score"] for q in graded]
+        assert all(s is None or 1 <= s <= 10 for s in scores)
+        assert report["summary"]["models"][model]["total"] == sum(s for s in scores if s is not None)
+    event = _materializations(pipeline_run["instance"], "judge_scores")[0]
+    assert event.metadata["base_total"].value == report["summary"]["models"]["base"]["total"]
+
+
+def test_rerun_of_generation_costs_no_llm_calls(pipeline_run):
+    from pipeline_assets.definitions import defs
+    from pipeline_assets.runner import run_config_for
+
+    instance, config = pipeline_run["instance"], pipeline_run["config"]
+    merged = dg.Definitions.merge(defs, dg.Definitions(resources=pipeline_run["resources"]))
+    job = merged.resolve_job_def("generate_chapter_qa")
+    job.execute_in_process(instance=instance, partition_key="anxiety-disorders", run_config=run_config_for(job, config))
+    events = [e for e in _materializations(instance, "qa_candidates") if e.partition == "anxiety-disorders"]
+    first_run, rerun = events[-1], events[0]  # newest first
+    assert first_run.metadata["llm_calls"].value > 0
+    assert rerun.metadata["llm_calls"].value == 0
+    assert rerun.metadata["cache_hits"].value == first_run.metadata["llm_calls"].value + first_run.metadata["cache_hits"].value
+    assert rerun.metadata["candidates"].value == first_run.metadata["candidates"].value

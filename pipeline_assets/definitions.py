@@ -39,13 +39,14 @@ PARTITIONED_JOBS = {"prepare_chapter", "generate_chapter_qa"}
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:
     """Embedded defaults; RAGTUNE_LLM_BACKEND=openai (+ RAGTUNE_LLM_BASE_URL, RAGTUNE_LLM_MODEL,
-    RAGTUNE_LLM_API_KEY) points generation and judging at an OpenAI-compatible endpoint."""
+    RAGTUNE_LLM_API_KEY, RAGTUNE_LLM_JSON_MODE) points generation and judging at an OpenAI-compatible endpoint."""
     if os.environ.get("RAGTUNE_LLM_BACKEND", "llamacpp") == "openai":
         llm = LLMResource(
             backend="openai",
             base_url=os.environ.get("RAGTUNE_LLM_BASE_URL", "http://127.0.0.1:8000/v1"),
             model=os.environ.get("RAGTUNE_LLM_MODEL", "smollm2"),
             api_key=dg.EnvVar("RAGTUNE_LLM_API_KEY") if os.environ.get("RAGTUNE_LLM_API_KEY") else None,
+            json_mode=os.environ.get("RAGTUNE_LLM_JSON_MODE", "json_schema"),
         )
     else:
         llm = LLMResource(model_path=os.environ.get("RAGTUNE_LLM_GGUF") or None)
@@ -57,4 +58,9 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
     }
 
 
-defs = dg.Definitions(assets=ASSETS, jobs=STAGE_JOBS, resources=default_resources())
+def build_defs(resources: dict[str, dg.ConfigurableResource] | None = None) -> dg.Definitions:
+    """The code location; tests pass their own resources (a temp data dir, a cached base model)."""
+    return dg.Definitions(assets=ASSETS, jobs=STAGE_JOBS, resources={**default_resources(), **(resources or {})})
+
+
+defs = build_defs()

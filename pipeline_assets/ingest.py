@@ -63,7 +63,7 @@ def parsed_documents(context: dg.AssetExecutionContext, config: ParseConfig, sto
             "new_partitions": dg.MetadataValue.json(new_keys),
             "partitions_not_in_documents": dg.MetadataValue.json(gone),
             "failures": table(failures) if failures else dg.MetadataValue.text("none"),
-            "manifest": dg.MetadataValue.path(str(manifest)),
+            "path": dg.MetadataValue.path(str(manifest)),
         }
     )
 

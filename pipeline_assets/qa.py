@@ -23,12 +23,12 @@ from resources.storage import DataDirResource
 class GenerationConfig(dg.Config):
     """Per-chapter quota = calls_per_chapter x pairs_per_call candidates before filtering."""
 
-    calls_per_chapter: int = 4
-    pairs_per_call: int = 2
+    calls_per_chapter: int = 6
+    pairs_per_call: int = 1
     top_k: int = 3
     temperature: float = 0.3
     repeat_penalty: float = 1.3
-    max_tokens: int = 500
+    max_tokens: int = 300
     retries: int = 1
     seed: int = 0
 

@@ -31,13 +31,10 @@ def materialize_graph(
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
     """Run every stage job; returns one record per run (job, partition, seconds). Raises on a failed run."""
-    from pipeline_assets.definitions import defs
+    from pipeline_assets.definitions import build_defs
 
     config = config or {}
-    if resources:
-        defs_to_use = dg.Definitions.merge(defs, dg.Definitions(resources=resources))
-    else:
-        defs_to_use = defs
+    defs_to_use = build_defs(resources)
     records = []
     for job in STAGE_JOBS:
         job_def = defs_to_use.resolve_job_def(job.name)

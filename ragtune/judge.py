@@ -60,7 +60,7 @@ def grade(llm: CachedLLM, question: str, reference: str, evidence: str, answer: 
         messages, SamplingParams(temperature=settings.temperature, max_tokens=160, seed=settings.seed, repeat_penalty=1.1), JUDGE_SCHEMA
     )
     try:
-        data = json.loads(completion.text)
+        data = json.loads(completion.text, strict=False)
         score = int(data["score"])
         rationale = str(data.get("rationale", ""))
     except (ValueError, KeyError, TypeError) as error:

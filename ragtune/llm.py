@@ -86,10 +86,22 @@ class LlamaCppBackend:
 
 
 class OpenAICompatibleBackend:
-    """Any OpenAI-compatible endpoint (OpenAI, vLLM serve, llama.cpp server, Ollama)."""
+    """Any OpenAI-compatible endpoint (OpenAI, vLLM serve, llama.cpp server, Ollama).
 
-    def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout_s: float = 120.0):
-        self.base_url, self.model, self.timeout_s = base_url, model, timeout_s
+    json_mode: 'json_schema' (OpenAI, vLLM), 'json_object' (llama.cpp server: json_object plus a
+    schema field) or 'none' (no structured output; the caller's parser and retries handle it)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        timeout_s: float = 120.0,
+        json_mode: str = "json_schema",
+    ):
+        if json_mode not in ("json_schema", "json_object", "none"):
+            raise ValueError(f"json_mode must be json_schema, json_object or none, not {json_mode!r}")
+        self.base_url, self.model, self.timeout_s, self.json_mode = base_url, model, timeout_s, json_mode
         self._api_key = api_key or "not-needed"
         self.model_id = f"openai:{model}@{base_url}"
 
@@ -101,11 +113,13 @@ class OpenAICompatibleBackend:
 
     def chat(self, messages: list[dict[str, str]], sampling: SamplingParams, schema: dict | None) -> tuple[str, int]:
         kwargs: dict[str, Any] = {}
-        if schema is not None:
+        if schema is not None and self.json_mode == "json_schema":
             kwargs["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": "output", "schema": schema, "strict": False},
             }
+        elif schema is not None and self.json_mode == "json_object":
+            kwargs["response_format"] = {"type": "json_object", "schema": schema}
         result = self.client.chat.completions.create(
             model=self.model,
             messages=messages,

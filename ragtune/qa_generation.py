@@ -23,8 +23,10 @@ TEMPLATE = "qa_generation"
 
 def qa_schema(n_pairs: int) -> dict[str, Any]:
     # No maxLength: llama.cpp expands it into a grammar that slows sampling ~2x; max_tokens bounds length.
-    text = {"type": "string"}
-    pair = {"type": "object", "properties": {"question": text, "answer": text}, "required": ["question", "answer"]}
+    # minLength stops the empty strings small models emit; cheap, unlike maxLength.
+    question = {"type": "string", "minLength": 15}
+    answer = {"type": "string", "minLength": 30}
+    pair = {"type": "object", "properties": {"question": question, "answer": answer}, "required": ["question", "answer"]}
     return {
         "type": "object",
         "properties": {"pairs": {"type": "array", "items": pair, "minItems": 1, "maxItems": n_pairs}},
@@ -34,12 +36,12 @@ def qa_schema(n_pairs: int) -> dict[str, Any]:
 
 @dataclass
 class GenerationSettings:
-    calls_per_chapter: int = 4
-    pairs_per_call: int = 2
+    calls_per_chapter: int = 6
+    pairs_per_call: int = 1
     top_k: int = 3
     temperature: float = 0.3
     repeat_penalty: float = 1.3
-    max_tokens: int = 500
+    max_tokens: int = 300
     seed: int = 0
     retries: int = 1  # new seed per retry when the output is malformed
 

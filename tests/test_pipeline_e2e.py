@@ -18,7 +18,7 @@ from resources import BaseModelResource, DataDirResource, EmbedderResource, LLMR
 pytestmark = pytest.mark.slow
 
 CONFIG = {
-    "qa_candidates": {"calls_per_chapter": 3, "pairs_per_call": 2},
+    "qa_candidates": {"calls_per_chapter": 5},
     "lora_adapter": {"steps": 2, "batch_size": 2, "max_length": 160},
     "judge_scores": {"max_questions": 2, "max_new_tokens": 40},
 }
@@ -102,12 +102,11 @@ def test_dataset_adapter_and_scores(pipeline_run):
 
 
 def test_rerun_of_generation_costs_no_llm_calls(pipeline_run):
-    from pipeline_assets.definitions import defs
+    from pipeline_assets.definitions import build_defs
     from pipeline_assets.runner import run_config_for
 
     instance, config = pipeline_run["instance"], pipeline_run["config"]
-    merged = dg.Definitions.merge(defs, dg.Definitions(resources=pipeline_run["resources"]))
-    job = merged.resolve_job_def("generate_chapter_qa")
+    job = build_defs(pipeline_run["resources"]).resolve_job_def("generate_chapter_qa")
     job.execute_in_process(instance=instance, partition_key="anxiety-disorders", run_config=run_config_for(job, config))
     events = [e for e in _materializations(instance, "qa_candidates") if e.partition == "anxiety-disorders"]
     first_run, rerun = events[-1], events[0]  # newest first

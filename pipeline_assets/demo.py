@@ -4,12 +4,18 @@ then print where the dataset, adapter and scores are, and the scores table."""
 from __future__ import annotations
 
 import json
+import os
 import time
+import warnings
 
-import dagster as dg
+os.environ.setdefault("TQDM_DISABLE", "1")  # model-loading progress bars
+warnings.filterwarnings("ignore", category=FutureWarning)
+warnings.filterwarnings("ignore", category=UserWarning)
 
-from pipeline_assets.runner import materialize_graph
-from resources.storage import DataDirResource
+import dagster as dg  # noqa: E402
+
+from pipeline_assets.runner import materialize_graph  # noqa: E402
+from resources.storage import DataDirResource  # noqa: E402
 
 
 def main() -> None:

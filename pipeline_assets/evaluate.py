@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
+from pipeline_assets.config import config_from_settings
 from pipeline_assets.metadata import markdown_table, table
 from pipeline_assets.train import lora_adapter
 from ragtune.dataset import read_jsonl
@@ -16,10 +17,7 @@ from resources.llm import LLMResource
 from resources.storage import DataDirResource
 
 
-class JudgeConfig(dg.Config):
-    max_questions: int = 8
-    max_new_tokens: int = 96
-    seed: int = 0
+JudgeConfig = config_from_settings("JudgeConfig", JudgeSettings, "How many eval questions, answer length, judge sampling.")
 
 
 @dg.asset(group_name="evaluate", deps=[lora_adapter], kinds={"pytorch", "llama-cpp"}, pool="gpu")
@@ -45,7 +43,7 @@ def judge_scores(
         base_answers = answer_questions(tuned, tokenizer, questions, config.max_new_tokens)
     tuned_answers = answer_questions(tuned, tokenizer, questions, config.max_new_tokens)
     judge = llm.client(storage.path("cache", "llm", "x").parent)
-    settings = JudgeSettings(config.max_questions, config.max_new_tokens, seed=config.seed)
+    settings = JudgeSettings(**config.model_dump())
     graded = []
     for row, base_answer, tuned_answer in zip(rows, base_answers, tuned_answers):
         source = evidence_by_id.get(row["id"], {})

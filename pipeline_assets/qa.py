@@ -1,11 +1,11 @@
 """Per-chapter QA candidates (RAG-grounded, LLM) and their filtered version."""
 
 
-import json
 from dataclasses import asdict
 
 import dagster as dg
 
+from pipeline_assets.config import config_from_settings
 from pipeline_assets.index import faiss_index
 from pipeline_assets.ingest import chapters
 from pipeline_assets.metadata import table
@@ -20,25 +20,12 @@ from resources.llm import LLMResource
 from resources.storage import DataDirResource
 
 
-class GenerationConfig(dg.Config):
-    """Per-chapter quota = calls_per_chapter x pairs_per_call candidates before filtering."""
-
-    calls_per_chapter: int = 6
-    pairs_per_call: int = 1
-    top_k: int = 3
-    temperature: float = 0.3
-    repeat_penalty: float = 1.3
-    max_tokens: int = 300
-    retries: int = 1
-    seed: int = 0
-
-
-class FilterConfig(dg.Config):
-    min_question_words: int = 4
-    min_answer_words: int = 5
-    min_distinct_ratio: float = 0.45
-    near_duplicate_jaccard: float = 0.8
-    min_support: float = 0.5
+GenerationConfig = config_from_settings(
+    "GenerationConfig",
+    GenerationSettings,
+    "Per-chapter quota = calls_per_chapter x pairs_per_call candidates before filtering.",
+)
+FilterConfig = config_from_settings("FilterConfig", FilterSettings, "Thresholds of the quality and duplicate rules.")
 
 
 @dg.asset(

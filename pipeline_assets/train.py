@@ -1,11 +1,11 @@
 """The merged instruction dataset and the LoRA adapter trained on it."""
 
 
-import json
 from dataclasses import asdict
 
 import dagster as dg
 
+from pipeline_assets.config import config_from_settings
 from pipeline_assets.metadata import markdown_table, table
 from pipeline_assets.partitions import CHAPTERS
 from pipeline_assets.qa import qa_filtered
@@ -21,15 +21,7 @@ class DatasetConfig(dg.Config):
     seed: int = 0
 
 
-class LoraConfig(dg.Config):
-    steps: int = 12
-    batch_size: int = 4
-    learning_rate: float = 3e-4
-    rank: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    max_length: int = 256
-    seed: int = 0
+LoraConfig = config_from_settings("LoraConfig", LoraSettings, "LoRA hyperparameters and the number of optimizer steps.")
 
 
 @dg.asset(

@@ -58,6 +58,22 @@ class Chapter:
     def content_sha256(self) -> str:
         return hashlib.sha256(self.text().encode("utf-8")).hexdigest()
 
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["pages"] = self.pages
+        data["content_sha256"] = self.content_sha256()
+        for section, raw in zip(self.sections, data["sections"]):
+            raw["pages"] = section.pages
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Chapter":
+        sections = [
+            Section(title=s["title"], section_path=list(s["section_path"]), blocks=[Block(**b) for b in s["blocks"]])
+            for s in data["sections"]
+        ]
+        return cls(chapter_key=data["chapter_key"], title=data["title"], sections=sections)
+
 
 @dataclass
 class Document:
@@ -70,36 +86,16 @@ class Document:
     chapters: list[Chapter] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        for chapter, raw in zip(self.chapters, data["chapters"]):
-            raw["pages"] = chapter.pages
-            raw["content_sha256"] = chapter.content_sha256()
-            for section, raw_section in zip(chapter.sections, raw["sections"]):
-                raw_section["pages"] = section.pages
-        return data
+        fields = {k: v for k, v in asdict(self).items() if k != "chapters"}
+        return {**fields, "chapters": [c.to_dict() for c in self.chapters]}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Document":
-        chapters = [
-            Chapter(
-                chapter_key=c["chapter_key"],
-                title=c["title"],
-                sections=[
-                    Section(
-                        title=s["title"],
-                        section_path=list(s["section_path"]),
-                        blocks=[Block(**b) for b in s["blocks"]],
-                    )
-                    for s in c["sections"]
-                ],
-            )
-            for c in data["chapters"]
-        ]
         fields = {k: data[k] for k in ("doc_id", "source_path", "source_sha256", "title", "parser", "page_count")}
-        return cls(**fields, chapters=chapters)
+        return cls(**fields, chapters=[Chapter.from_dict(c) for c in data["chapters"]])
 
     @classmethod
     def load(cls, path: Path) -> "Document":

@@ -71,10 +71,7 @@ class ChapterBundle:
             "chapter_key": self.chapter_key,
             "title": self.title,
             "content_sha256": self.content_sha256(),
-            "parts": [
-                {"doc_id": doc_id, "chapter": Document("", "", "", "", "", 0, [chapter]).to_dict()["chapters"][0]}
-                for doc_id, chapter in self.parts
-            ],
+            "parts": [{"doc_id": doc_id, "chapter": chapter.to_dict()} for doc_id, chapter in self.parts],
         }
 
     def save(self, path: Path) -> None:
@@ -83,14 +80,8 @@ class ChapterBundle:
     @classmethod
     def load(cls, path: Path) -> "ChapterBundle":
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-        parts = [
-            (part["doc_id"], Document.from_dict({**_EMPTY_DOC, "chapters": [part["chapter"]]}).chapters[0])
-            for part in data["parts"]
-        ]
+        parts = [(part["doc_id"], Chapter.from_dict(part["chapter"])) for part in data["parts"]]
         return cls(data["chapter_key"], data["title"], parts)
-
-
-_EMPTY_DOC = {"doc_id": "", "source_path": "", "source_sha256": "", "title": "", "parser": "", "page_count": 0}
 
 
 def collect_chapter(documents: list[Document], chapter_key: str) -> ChapterBundle | None:

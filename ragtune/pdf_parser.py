@@ -22,7 +22,8 @@ from ragtune.document import Block, Chapter, Document, Section, file_sha256, slu
 
 LIST_MARKER = re.compile(r"^\s*(?:\(?([A-Za-z]|\d{1,2})[.)]|([•●▪◦‣∙·\-–]))\s+(.*)$", re.S)
 LAYOUT = LAParams(char_margin=4.0)  # justified lines have wide gaps; 2.0 splits them into fragments
-MARGIN_BAND = 0.09  # top/bottom fraction of the page where running headers/footers live
+MARGIN_BAND = 0.09
+PAGE_NUMBER = re.compile(r"(page )?#( (of )?#)?")  # "#", "page #", "# of #" after digits became "#"  # top/bottom fraction of the page where running headers/footers live
 
 
 class ParseError(Exception):
@@ -165,7 +166,7 @@ def _drop_running_lines(boxes: list[_Box], page_count: int) -> list[_Box]:
     repeated = {s for s, pages in pages_by_signature.items() if len(pages) >= max(2, page_count // 3)}
     kept = []
     for box in boxes:
-        if in_margin(box) and (signature(box) in repeated or re.fullmatch(r"[#\s/of page]*", signature(box))):
+        if in_margin(box) and (signature(box) in repeated or PAGE_NUMBER.fullmatch(signature(box))):
             continue
         kept.append(box)
     return kept

@@ -133,3 +133,17 @@ def test_cli_parse_truncated_shared_pdf_exits_1():
     result = _ragtune("parse", str(shared_path("pdfs-hard", "truncated-invalid__header-plus-eof.pdf")))
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1 and "not a readable PDF" in result.stderr
+
+
+def test_document_and_chapter_bundle_round_trip_through_json(handbook_document, tmp_path):
+    from ragtune.document import Document
+    from ragtune.ingest import ChapterBundle, collect_chapter
+
+    data = handbook_document.to_dict()
+    assert Document.from_dict(data).to_dict() == data
+    bundle = collect_chapter([handbook_document], "anxiety-disorders")
+    bundle.save(tmp_path / "anxiety.json")
+    loaded = ChapterBundle.load(tmp_path / "anxiety.json")
+    assert loaded.content_sha256() == bundle.content_sha256()
+    assert loaded.merged().text() == handbook_document.chapters[1].text()
+    assert collect_chapter([handbook_document], "no-such-chapter") is None

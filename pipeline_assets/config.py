@@ -1,0 +1,16 @@
+"""Dagster run config classes derived from the pure settings dataclasses, so defaults live in one place."""
+
+import dataclasses
+import typing
+
+import dagster as dg
+import pydantic
+
+
+def config_from_settings(name: str, settings: type, doc: str) -> type[dg.Config]:
+    """A dg.Config with one field per dataclass field (same type and default), shown in the launchpad."""
+    hints = typing.get_type_hints(settings)
+    fields = {f.name: (hints[f.name], f.default) for f in dataclasses.fields(settings)}
+    config = pydantic.create_model(name, __base__=dg.Config, **fields)
+    config.__doc__ = doc
+    return config

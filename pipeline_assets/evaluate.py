@@ -1,6 +1,5 @@
 """Judge scores: base vs LoRA-tuned answers to the eval questions, graded 1-10 by an LLM judge."""
 
-
 import json
 from datetime import datetime, timezone
 

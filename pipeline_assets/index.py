@@ -1,6 +1,5 @@
 """Chunk embeddings per chapter and one FAISS index over the whole collection."""
 
-
 import hashlib
 import json
 

@@ -1,6 +1,5 @@
 """Parsed documents and per-chapter text, the roots of the graph."""
 
-
 import json
 from pathlib import Path
 from typing import Optional

@@ -1,6 +1,5 @@
 """Per-chapter QA candidates (RAG-grounded, LLM) and their filtered version."""
 
-
 from dataclasses import asdict
 
 import dagster as dg

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import dagster as dg
 
-from pipeline_assets.definitions import PARTITIONED_JOBS, STAGE_JOBS
+from pipeline_assets.definitions import PARTITIONED_JOBS, STAGE_JOBS, build_defs
 from pipeline_assets.partitions import CHAPTERS
 
 
@@ -31,8 +31,6 @@ def materialize_graph(
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
     """Run every stage job; returns one record per run (job, partition, seconds). Raises on a failed run."""
-    from pipeline_assets.definitions import build_defs
-
     config = config or {}
     defs_to_use = build_defs(resources)
     records = []

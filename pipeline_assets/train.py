@@ -1,6 +1,5 @@
 """The merged instruction dataset and the LoRA adapter trained on it."""
 
-
 from dataclasses import asdict
 
 import dagster as dg

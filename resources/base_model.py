@@ -1,6 +1,5 @@
 """The causal LM that LoRA tunes and the judge compares against: transformers, loaded from a GGUF or a local dir."""
 
-
 from pathlib import Path
 from typing import Optional
 

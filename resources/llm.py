@@ -1,6 +1,5 @@
 """The LLM used for generation and judging, behind the content-addressed cache."""
 
-
 from pathlib import Path
 from typing import Literal, Optional
 

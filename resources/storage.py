@@ -1,6 +1,5 @@
 """Where the pipeline writes: one data folder (./data by default, RAGTUNE_DATA_DIR or config to change)."""
 
-
 import os
 from pathlib import Path
 

@@ -60,7 +60,7 @@ def chunk_chapter(
                 start = search_from
             end = start + len(piece)
             search_from = start + 1
-            pages = sorted({page for s, e, page in spans if s < end and e > start}) or section.pages
+            pages = sorted({page for s, e, page in spans if s < end and e > start and page > 0}) or section.pages
             digest = hashlib.sha256(f"{doc_id}\n{'/'.join(section.section_path)}\n{piece}".encode()).hexdigest()
             chunks.append(
                 Chunk(

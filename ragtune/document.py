@@ -21,10 +21,11 @@ _NUMBERING = re.compile(
 
 @dataclass
 class Block:
-    kind: str  # "paragraph" | "list_item"
+    kind: str  # "paragraph" | "list_item" | "table" | "figure_caption" | "formula"
     text: str
-    page: int  # 1-based physical page
-    label: str = ""  # list marker such as "A", "3", "•"
+    page: int  # 1-based physical page; 0 when the source does not say (TEI without coordinates)
+    label: str = ""  # list marker such as "A", "3", "•"; figure/table label from TEI
+    rows: list[list[str]] = field(default_factory=list)  # table cells, row by row
 
 
 @dataclass
@@ -35,7 +36,7 @@ class Section:
 
     @property
     def pages(self) -> list[int]:
-        return sorted({b.page for b in self.blocks})
+        return sorted({b.page for b in self.blocks if b.page > 0})
 
 
 @dataclass
@@ -64,6 +65,9 @@ class Chapter:
         data["content_sha256"] = self.content_sha256()
         for section, raw in zip(self.sections, data["sections"]):
             raw["pages"] = section.pages
+            for block in raw["blocks"]:
+                if not block["rows"]:
+                    del block["rows"]  # only tables carry rows
         return data
 
     @classmethod
@@ -84,6 +88,8 @@ class Document:
     parser: str
     page_count: int
     chapters: list[Chapter] = field(default_factory=list)
+    authors: list[str] = field(default_factory=list)
+    abstract: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         fields = {k: v for k, v in asdict(self).items() if k != "chapters"}
@@ -95,7 +101,12 @@ class Document:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Document":
         fields = {k: data[k] for k in ("doc_id", "source_path", "source_sha256", "title", "parser", "page_count")}
-        return cls(**fields, chapters=[Chapter.from_dict(c) for c in data["chapters"]])
+        return cls(
+            **fields,
+            chapters=[Chapter.from_dict(c) for c in data["chapters"]],
+            authors=list(data.get("authors", [])),
+            abstract=data.get("abstract", ""),
+        )
 
     @classmethod
     def load(cls, path: Path) -> "Document":

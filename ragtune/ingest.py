@@ -14,8 +14,9 @@ from typing import Any
 
 from ragtune.document import Chapter, Document, Section
 from ragtune.pdf_parser import ParseError, parse_pdf
+from ragtune.tei_parser import parse_tei
 
-SUPPORTED_SUFFIXES = (".pdf",)
+SUPPORTED_SUFFIXES = (".pdf", ".tei.xml")
 
 
 def expand_paths(paths: list[str]) -> list[Path]:
@@ -24,7 +25,7 @@ def expand_paths(paths: list[str]) -> list[Path]:
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in SUPPORTED_SUFFIXES))
+            found.extend(sorted(p for p in path.rglob("*") if p.name.lower().endswith(SUPPORTED_SUFFIXES)))
         else:
             found.append(path)
     return found
@@ -34,8 +35,10 @@ def parse_document(path: Path | str, password: str | None = None) -> Document:
     path = Path(path)
     if not path.exists():
         raise ParseError(path, "file not found", "check the path")
+    if path.suffix.lower() == ".xml":
+        return parse_tei(path)
     if path.suffix.lower() != ".pdf":
-        raise ParseError(path, f"unsupported file type '{path.suffix}'", "give a PDF")
+        raise ParseError(path, f"unsupported file type '{path.suffix}'", "give a PDF or a GROBID .tei.xml file")
     return parse_pdf(path, password)
 
 

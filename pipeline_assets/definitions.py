@@ -12,7 +12,7 @@ from pipeline_assets.ingest import chapters, parsed_documents
 from pipeline_assets.partitions import chapter_partitions
 from pipeline_assets.qa import qa_candidates, qa_filtered
 from pipeline_assets.train import instruction_dataset, lora_adapter
-from resources import BaseModelResource, DataDirResource, EmbedderResource, LLMResource
+from resources import BaseModelResource, DataDirResource, EmbedderResource, GrobidResource, LLMResource
 
 ASSETS = [
     parsed_documents,
@@ -55,6 +55,7 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
         "embedder": EmbedderResource(),
         "llm": llm,
         "base_model": BaseModelResource(),
+        "grobid": GrobidResource(url=os.environ.get("GROBID_URL", "http://localhost:8070")),
     }
 
 

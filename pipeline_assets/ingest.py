@@ -2,7 +2,7 @@
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import dagster as dg
 from pydantic import Field
@@ -11,6 +11,7 @@ from pipeline_assets.metadata import table
 from pipeline_assets.partitions import CHAPTERS, chapter_partitions
 from ragtune.document import Document
 from ragtune.ingest import collect_chapter, parse_all
+from resources.grobid import GrobidResource
 from resources.storage import DataDirResource
 
 SAMPLE_HANDBOOK = Path(__file__).resolve().parent.parent / "sample_handbook" / "handbook.pdf"
@@ -19,6 +20,9 @@ SAMPLE_HANDBOOK = Path(__file__).resolve().parent.parent / "sample_handbook" / "
 class ParseConfig(dg.Config):
     paths: list[str] = Field(default=[str(SAMPLE_HANDBOOK)], description="PDF files or folders of PDFs to parse.")
     password: Optional[str] = Field(default=None, description="Password for encrypted PDFs.")
+    parser: Literal["embedded", "grobid"] = Field(
+        default="embedded", description="PDFs through the embedded parser or the GROBID server (grobid resource)."
+    )
 
 
 def load_documents(storage: DataDirResource) -> list[Document]:
@@ -30,10 +34,13 @@ def load_documents(storage: DataDirResource) -> list[Document]:
 
 
 @dg.asset(group_name="ingest", kinds={"pdf", "python"})
-def parsed_documents(context: dg.AssetExecutionContext, config: ParseConfig, storage: DataDirResource) -> dg.MaterializeResult:
-    """Every input PDF parsed into structured JSON (title, chapters, sections, paragraphs, list items, pages).
-    Registers one chapter partition per chapter key found in the documents' outlines."""
-    documents, failures = parse_all(config.paths, config.password)
+def parsed_documents(
+    context: dg.AssetExecutionContext, config: ParseConfig, storage: DataDirResource, grobid: GrobidResource
+) -> dg.MaterializeResult:
+    """Every input (PDF, or GROBID .tei.xml) parsed into structured JSON: title, chapters, sections,
+    paragraphs, list items, tables, pages. Registers one chapter partition per chapter key found in the documents' outlines."""
+    grobid_settings = grobid.settings() if config.parser == "grobid" else None
+    documents, failures = parse_all(config.paths, config.password, grobid_settings)
     for failure in failures:
         context.log.error(f"{failure['path']}: {failure['problem']}; {failure['remedy']}")
     if not documents:

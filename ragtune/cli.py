@@ -1,10 +1,14 @@
-"""The `ragtune` command: `ragtune parse PATH` prints the parsed document as JSON."""
+"""The `ragtune` command: `ragtune parse PATH` prints the parsed document as JSON.
+
+PATH is a PDF (embedded parser, or GROBID with --parser grobid) or a GROBID .tei.xml file."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
+from ragtune.grobid import GrobidSettings
 from ragtune.ingest import parse_document
 from ragtune.pdf_parser import ParseError
 
@@ -15,10 +19,15 @@ def main(argv: list[str] | None = None) -> int:
     parse = commands.add_parser("parse", help="parse a document and print its JSON on stdout")
     parse.add_argument("path")
     parse.add_argument("--password", default=None, help="password of an encrypted PDF")
+    parse.add_argument("--parser", choices=["embedded", "grobid"], default="embedded", help="how to parse a PDF")
+    parse.add_argument(
+        "--grobid-url", default=os.environ.get("GROBID_URL", GrobidSettings.url), help="GROBID server (env GROBID_URL)"
+    )
     args = parser.parse_args(argv)
     if args.command == "parse":
+        grobid = GrobidSettings(url=args.grobid_url) if args.parser == "grobid" else None
         try:
-            document = parse_document(args.path, args.password)
+            document = parse_document(args.path, args.password, grobid)
         except ParseError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1

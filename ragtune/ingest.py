@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ragtune.document import Chapter, Document, Section
+from ragtune.grobid import GrobidSettings, parse_pdf_with_grobid
 from ragtune.pdf_parser import ParseError, parse_pdf
 from ragtune.tei_parser import parse_tei
 
@@ -31,7 +32,8 @@ def expand_paths(paths: list[str]) -> list[Path]:
     return found
 
 
-def parse_document(path: Path | str, password: str | None = None) -> Document:
+def parse_document(path: Path | str, password: str | None = None, grobid: GrobidSettings | None = None) -> Document:
+    """A .tei.xml is converted; a PDF goes to GROBID when settings are given, else to the embedded parser."""
     path = Path(path)
     if not path.exists():
         raise ParseError(path, "file not found", "check the path")
@@ -39,15 +41,19 @@ def parse_document(path: Path | str, password: str | None = None) -> Document:
         return parse_tei(path)
     if path.suffix.lower() != ".pdf":
         raise ParseError(path, f"unsupported file type '{path.suffix}'", "give a PDF or a GROBID .tei.xml file")
+    if grobid is not None:
+        return parse_pdf_with_grobid(path, grobid)
     return parse_pdf(path, password)
 
 
-def parse_all(paths: list[str], password: str | None = None) -> tuple[list[Document], list[dict[str, str]]]:
+def parse_all(
+    paths: list[str], password: str | None = None, grobid: GrobidSettings | None = None
+) -> tuple[list[Document], list[dict[str, str]]]:
     """Parse every input; a bad file becomes a failure record and the others go on."""
     documents, failures = [], []
     for path in expand_paths(paths):
         try:
-            documents.append(parse_document(path, password))
+            documents.append(parse_document(path, password, grobid))
         except ParseError as error:
             failures.append({"path": str(path), "problem": error.problem, "remedy": error.remedy})
     return documents, failures

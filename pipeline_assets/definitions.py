@@ -8,7 +8,7 @@ import dagster as dg
 
 from pipeline_assets.evaluate import judge_scores
 from pipeline_assets.index import chapter_chunks, faiss_index
-from pipeline_assets.ingest import chapters, parsed_documents
+from pipeline_assets.ingest import chapters, every_document_parsed, parsed_documents
 from pipeline_assets.partitions import chapter_partitions
 from pipeline_assets.qa import qa_candidates, qa_filtered
 from pipeline_assets.train import instruction_dataset, lora_adapter
@@ -61,7 +61,12 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
 
 def build_defs(resources: dict[str, dg.ConfigurableResource] | None = None) -> dg.Definitions:
     """The code location; tests pass their own resources (a temp data dir, a cached base model)."""
-    return dg.Definitions(assets=ASSETS, jobs=STAGE_JOBS, resources={**default_resources(), **(resources or {})})
+    return dg.Definitions(
+        assets=ASSETS,
+        asset_checks=[every_document_parsed],
+        jobs=STAGE_JOBS,
+        resources={**default_resources(), **(resources or {})},
+    )
 
 
 defs = build_defs()

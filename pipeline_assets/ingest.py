@@ -74,6 +74,19 @@ def parsed_documents(
     )
 
 
+@dg.asset_check(asset=parsed_documents, description="Every input document parsed; lists each failure and what to do.")
+def every_document_parsed(storage: DataDirResource) -> dg.AssetCheckResult:
+    failures = json.loads(storage.path("parsed", "manifest.json").read_text())["failures"]
+    return dg.AssetCheckResult(
+        passed=not failures,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "failed_documents": len(failures),
+            "failures": table(failures) if failures else dg.MetadataValue.text("none"),
+        },
+    )
+
+
 @dg.asset(group_name="ingest", partitions_def=chapter_partitions, deps=[parsed_documents], kinds={"json"})
 def chapters(context: dg.AssetExecutionContext, storage: DataDirResource) -> dg.MaterializeResult:
     """One chapter (or category) gathered from every parsed document that contains it.

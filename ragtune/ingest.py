@@ -16,8 +16,9 @@ from ragtune.document import Chapter, Document, Section
 from ragtune.grobid import GrobidSettings, parse_pdf_with_grobid
 from ragtune.pdf_parser import ParseError, parse_pdf
 from ragtune.tei_parser import parse_tei
+from ragtune.text_parser import parse_markdown, parse_text
 
-SUPPORTED_SUFFIXES = (".pdf", ".tei.xml")
+SUPPORTED_SUFFIXES = (".pdf", ".tei.xml", ".md", ".markdown", ".txt")
 
 
 def expand_paths(paths: list[str]) -> list[Path]:
@@ -33,14 +34,19 @@ def expand_paths(paths: list[str]) -> list[Path]:
 
 
 def parse_document(path: Path | str, password: str | None = None, grobid: GrobidSettings | None = None) -> Document:
-    """A .tei.xml is converted; a PDF goes to GROBID when settings are given, else to the embedded parser."""
+    """.tei.xml, .md and .txt are converted; a PDF goes to GROBID when settings are given, else to the embedded parser."""
     path = Path(path)
     if not path.exists():
         raise ParseError(path, "file not found", "check the path")
-    if path.suffix.lower() == ".xml":
+    suffix = path.suffix.lower()
+    if suffix == ".xml":
         return parse_tei(path)
-    if path.suffix.lower() != ".pdf":
-        raise ParseError(path, f"unsupported file type '{path.suffix}'", "give a PDF or a GROBID .tei.xml file")
+    if suffix in (".md", ".markdown"):
+        return parse_markdown(path)
+    if suffix == ".txt":
+        return parse_text(path)
+    if suffix != ".pdf":
+        raise ParseError(path, f"unsupported file type '{path.suffix}'", "give a PDF, .tei.xml, .md or .txt file")
     if grobid is not None:
         return parse_pdf_with_grobid(path, grobid)
     return parse_pdf(path, password)

@@ -220,19 +220,25 @@ def _append_blocks(section: Section, blocks: list[Block]) -> None:
 
 
 def _document_title(reader: pypdf.PdfReader, outline: list, boxes: list[_Box], path: Path) -> str:
+    """Single outline root, else PDF metadata (unless it is a file name), else a large-font line, else the file name."""
+    roots = [title for level, title, _, _ in outline if level == 0]
+    if len(roots) == 1:
+        return roots[0]
     meta_title = ""
     try:
         meta_title = " ".join(str((reader.metadata or {}).get("/Title") or "").split())
     except Exception:
         pass
-    roots = [title for level, title, _, _ in outline if level == 0]
-    if len(roots) == 1:
-        return roots[0]
-    if meta_title and not meta_title.lower().startswith(("microsoft word", "untitled")):
+    looks_like_file = re.search(r"\.(pdf|docx?|indd|tex)$", meta_title, re.I) or meta_title.lower().startswith(
+        ("microsoft word", "untitled")
+    )
+    if meta_title and not looks_like_file:
         return re.sub(r"\s+-\s+National Institute of Mental Health.*$", "", meta_title)
     first_page = [b for b in boxes if b.page == min(x.page for x in boxes)]
-    if first_page:
-        return max(first_page, key=lambda b: b.size).text[:200]
+    body_size = Counter(round(b.size, 1) for b in boxes).most_common(1)[0][0] if boxes else 0.0
+    headings = [b for b in first_page if b.size > body_size * 1.15 and len(b.text.split()) <= 20]
+    if headings:
+        return max(headings, key=lambda b: b.size).text
     return path.stem
 
 

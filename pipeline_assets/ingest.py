@@ -11,6 +11,7 @@ from pipeline_assets.metadata import table
 from pipeline_assets.partitions import CHAPTERS, chapter_partitions
 from ragtune.document import Document
 from ragtune.ingest import collect_chapter, parse_all
+from ragtune.pdf_parser import ParseError
 from resources.grobid import GrobidResource
 from resources.storage import DataDirResource
 
@@ -23,6 +24,11 @@ class ParseConfig(dg.Config):
     parser: Literal["embedded", "grobid"] = Field(
         default="embedded", description="PDFs through the embedded parser or the GROBID server (grobid resource)."
     )
+    categories_from: Literal["outline", "folder", "mapping"] = Field(
+        default="outline",
+        description="Partitions from each book's outline, from folders (inbox/<category>/*.pdf), or from mapping_file.",
+    )
+    mapping_file: Optional[str] = Field(default=None, description="CSV/TSV with 'file' and 'category' columns.")
 
 
 def load_documents(storage: DataDirResource) -> list[Document]:
@@ -40,7 +46,12 @@ def parsed_documents(
     """Every input (PDF, or GROBID .tei.xml) parsed into structured JSON: title, chapters, sections,
     paragraphs, list items, tables, pages. Registers one chapter partition per chapter key found in the documents' outlines."""
     grobid_settings = grobid.settings() if config.parser == "grobid" else None
-    documents, failures = parse_all(config.paths, config.password, grobid_settings)
+    try:
+        documents, failures = parse_all(
+            config.paths, config.password, grobid_settings, config.categories_from, config.mapping_file
+        )
+    except ParseError as error:
+        raise dg.Failure(str(error)) from error
     for failure in failures:
         context.log.error(f"{failure['path']}: {failure['problem']}; {failure['remedy']}")
     if not documents:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ragtune.collection import assign_category, folder_categories, mapping_categories
 from ragtune.document import Chapter, Document, Section
 from ragtune.grobid import GrobidSettings, parse_pdf_with_grobid
 from ragtune.pdf_parser import ParseError, parse_pdf
@@ -53,13 +54,35 @@ def parse_document(path: Path | str, password: str | None = None, grobid: Grobid
 
 
 def parse_all(
-    paths: list[str], password: str | None = None, grobid: GrobidSettings | None = None
+    paths: list[str],
+    password: str | None = None,
+    grobid: GrobidSettings | None = None,
+    categories_from: str = "outline",
+    mapping_file: str | None = None,
 ) -> tuple[list[Document], list[dict[str, str]]]:
-    """Parse every input; a bad file becomes a failure record and the others go on."""
+    """Parse every input; a bad file becomes a failure record and the others go on.
+
+    categories_from: 'outline' (a book: chapter keys from its outline), 'folder'
+    (inbox/<category>/*) or 'mapping' (a file/category table); a document the folder
+    layout or mapping does not place is recorded as a failure."""
+    files = expand_paths(paths)
+    categories: dict[Path, str] = {}
+    if categories_from == "folder":
+        categories = folder_categories(files, [Path(p) for p in paths if Path(p).is_dir()])
+    elif categories_from == "mapping":
+        if not mapping_file:
+            raise ParseError("parser config", "categories_from is 'mapping' but no mapping_file is set", "set mapping_file")
+        categories = mapping_categories(Path(mapping_file))
     documents, failures = [], []
-    for path in expand_paths(paths):
+    for path in files:
         try:
-            documents.append(parse_document(path, password, grobid))
+            document = parse_document(path, password, grobid)
+            if categories_from != "outline":
+                category = categories.get(path.resolve())
+                if category is None:
+                    raise ParseError(path, f"no category for this file in the {categories_from} layout", "move it into inbox/<category>/ or add it to the mapping file")
+                document = assign_category(document, category)
+            documents.append(document)
         except ParseError as error:
             failures.append({"path": str(path), "problem": error.problem, "remedy": error.remedy})
     return documents, failures

@@ -1,0 +1,111 @@
+"""Parser benchmark: pages per second and word recall, written into BENCHMARKS.md.
+
+Word recall = share of the reference text's words (multiset) that the parser's output contains.
+The only exact reference we have is the sample handbook's Markdown source; the NIMH PDFs have no
+text twin in the shared data, so they (and a 117-page book) are measured for speed only.
+
+Usage: .venv/bin/python bench/parse.py [--shared ../shared/data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import sys
+import time
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ragtune.ingest import parse_document  # noqa: E402
+
+WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def words(text: str) -> Counter:
+    return Counter(w.lower() for w in WORD.findall(text))
+
+
+def recall(reference: str, parsed: str) -> float:
+    ref, got = words(reference), words(parsed)
+    return sum(min(count, got[w]) for w, count in ref.items()) / max(1, sum(ref.values()))
+
+
+def document_text(doc) -> str:
+    return "\n".join(c.text() for c in doc.chapters)
+
+
+def timed(path: Path):
+    start = time.perf_counter()
+    doc = parse_document(path)
+    return doc, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
+    args = parser.parse_args()
+    shared = Path(args.shared)
+    rows = []
+    handbook, seconds = timed(ROOT / "sample_handbook" / "handbook.pdf")
+    source = "\n".join(p.read_text() for p in sorted((ROOT / "sample_handbook" / "source").glob("*.md")))
+    source = re.sub(r"^#+ ", "", source, flags=re.M)
+    rows.append(("sample handbook (vs its Markdown source)", handbook.page_count, seconds, recall(source, document_text(handbook))))
+    pdfs = sorted((shared / "corpus" / "pdf").glob("*.pdf"))
+    if pdfs:
+        pages = total = 0.0
+        for pdf in pdfs:
+            doc, seconds = timed(pdf)
+            pages += doc.page_count
+            total += seconds
+        rows.append((f"NIMH corpus, {len(pdfs)} PDFs (speed only: no text twin)", int(pages), total, None))
+    long_pdf = shared / "pdfs-hard" / "long-117-pages-german__geotopo.pdf"
+    if long_pdf.exists():
+        doc, seconds = timed(long_pdf)
+        rows.append(("117-page LaTeX book (speed only)", doc.page_count, seconds, None))
+    table = ["| document | pages | seconds | pages/s | word recall |", "|---|---|---|---|---|"]
+    for name, pages, seconds, rec in rows:
+        table.append(f"| {name} | {pages} | {seconds:.2f} | {pages / seconds:.1f} | {'' if rec is None else f'{rec:.3f}'} |")
+    section = "\n".join(
+        [
+            "## Parsing (bench/parse.py)",
+            "",
+            f"Embedded parser (pypdf + pdfminer.six), {date.today().isoformat()}, {machine()}, "
+            f"Python {platform.python_version()}, one process.",
+            "",
+            *table,
+            "",
+        ]
+    )
+    write_section(ROOT / "BENCHMARKS.md", "## Parsing (bench/parse.py)", section)
+    print(section)
+
+
+def machine() -> str:
+    model = platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        found = re.search(r"model name\s*:\s*(.+)", cpuinfo.read_text())
+        model = found.group(1).strip() if found else model
+    return f"{os.cpu_count()} cores {model}"
+
+
+def write_section(path: Path, heading: str, section: str) -> None:
+    """Replace this benchmark's section in BENCHMARKS.md, keeping the others."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n\nWritten by the scripts in bench/; each section says its machine and date.\n\n"
+    if heading in text:
+        start = text.index(heading)
+        end = text.find("\n## ", start + len(heading))
+        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -11,6 +11,7 @@ from pipeline_assets.index import chapter_chunks, faiss_index
 from pipeline_assets.ingest import chapters, every_document_parsed, parsed_documents
 from pipeline_assets.partitions import chapter_partitions
 from pipeline_assets.qa import qa_candidates, qa_filtered
+from pipeline_assets.sensors import chapter_fanout_sensor, inbox_sensor
 from pipeline_assets.train import instruction_dataset, lora_adapter
 from resources import BaseModelResource, DataDirResource, EmbedderResource, GrobidResource, LLMResource
 
@@ -65,6 +66,7 @@ def build_defs(resources: dict[str, dg.ConfigurableResource] | None = None) -> d
         assets=ASSETS,
         asset_checks=[every_document_parsed],
         jobs=STAGE_JOBS,
+        sensors=[inbox_sensor, chapter_fanout_sensor],
         resources={**default_resources(), **(resources or {})},
     )
 

@@ -44,7 +44,8 @@ def parsed_documents(
     context: dg.AssetExecutionContext, config: ParseConfig, storage: DataDirResource, grobid: GrobidResource
 ) -> dg.MaterializeResult:
     """Every input (PDF, or GROBID .tei.xml) parsed into structured JSON: title, chapters, sections,
-    paragraphs, list items, tables, pages. Registers one chapter partition per chapter key found in the documents' outlines."""
+    paragraphs, list items, tables, pages. Registers one chapter partition per chapter key, and records
+    each chapter's content hash so chapter_fanout_sensor reruns only chapters whose text changed."""
     grobid_settings = grobid.settings() if config.parser == "grobid" else None
     try:
         documents, failures = parse_all(
@@ -56,14 +57,18 @@ def parsed_documents(
         context.log.error(f"{failure['path']}: {failure['problem']}; {failure['remedy']}")
     if not documents:
         raise dg.Failure(f"no document could be parsed from {config.paths}", metadata={"failures": failures})
+    manifest = storage.path("parsed", "manifest.json")
+    previous = json.loads(manifest.read_text()).get("chapters", {}) if manifest.exists() else {}
+    keys = sorted({c.chapter_key for d in documents for c in d.chapters})
+    current = {key: collect_chapter(documents, key).content_sha256() for key in keys}
+    changed = [key for key in keys if previous.get(key) != current[key]]
+    removed = sorted(set(previous) - set(current))
     entries = []
     for document in documents:
         target = storage.path("parsed", f"{document.doc_id}.json")
         target.write_text(document.to_json(), encoding="utf-8")
         entries.append({"doc_id": document.doc_id, "file": target.name, "source_path": document.source_path})
-    manifest = storage.path("parsed", "manifest.json")
-    manifest.write_text(json.dumps({"documents": entries, "failures": failures}, indent=2))
-    keys = sorted({c.chapter_key for d in documents for c in d.chapters})
+    manifest.write_text(json.dumps({"documents": entries, "failures": failures, "chapters": current}, indent=2))
     known = set(context.instance.get_dynamic_partitions(CHAPTERS))
     new_keys = [k for k in keys if k not in known]
     if new_keys:
@@ -77,6 +82,8 @@ def parsed_documents(
                 [{"doc_id": d.doc_id, "title": d.title, "pages": d.page_count, "chapters": len(d.chapters)} for d in documents]
             ),
             "chapter_keys": dg.MetadataValue.json(keys),
+            "changed_chapters": dg.MetadataValue.json(changed),
+            "removed_chapters": dg.MetadataValue.json(removed),
             "new_partitions": dg.MetadataValue.json(new_keys),
             "partitions_not_in_documents": dg.MetadataValue.json(gone),
             "failures": table(failures) if failures else dg.MetadataValue.text("none"),

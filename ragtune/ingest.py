@@ -95,9 +95,11 @@ class ChapterBundle:
     parts: list[tuple[str, Chapter]]  # (doc_id, chapter)
 
     def content_sha256(self) -> str:
+        """The chapter's text only: editing another chapter of the same PDF changes the PDF's
+        hash (and so its doc_id) but must not make this chapter look changed."""
         digest = hashlib.sha256()
-        for doc_id, chapter in self.parts:
-            digest.update(f"{doc_id}\n{chapter.content_sha256()}\n".encode())
+        for _, chapter in self.parts:
+            digest.update(f"{chapter.content_sha256()}\n".encode())
         return digest.hexdigest()
 
     def merged(self) -> Chapter:

@@ -26,6 +26,7 @@ def test_definitions_load_and_validate():
     assert graph.get(dg.AssetKey("qa_candidates")).partitions_def.name == "chapters"
     parents = {k.to_user_string() for k in graph.get(dg.AssetKey("qa_candidates")).parent_keys}
     assert parents == {"chapters", "faiss_index"}
+    assert {s.name for s in defs.sensors} == {"inbox_sensor", "chapter_fanout_sensor"}
 
 
 def test_dagster_cli_validates_the_workspace(tmp_path):

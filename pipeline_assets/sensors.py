@@ -1,0 +1,78 @@
+"""Sensors: new or changed documents in the inbox trigger ingestion; changed chapters trigger their runs."""
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from pipeline_assets.partitions import CHAPTERS, chapter_partitions
+from ragtune.inbox import category_of, scan_inbox
+
+INGEST_JOB = "ingest_documents"
+PREPARE_JOB = "prepare_chapter"
+
+
+def build_inbox_sensor(inbox: str | Path, name: str = "inbox_sensor") -> dg.SensorDefinition:
+    """One ingest run per set of new/changed/deleted files (run key = their hashes); new category
+    partitions registered in the same tick. The cursor holds size, mtime and sha256 per file."""
+    inbox = Path(inbox)
+
+    @dg.sensor(name=name, job_name=INGEST_JOB, minimum_interval_seconds=30, description=f"Watches {inbox}/<category>/")
+    def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        previous = json.loads(context.cursor)["files"] if context.cursor else {}
+        scan = scan_inbox(inbox, previous)
+        cursor = json.dumps({"files": scan.cursor_state()}, sort_keys=True)
+        for path in scan.deleted:
+            context.log.warning(f"document deleted from the inbox: {path}; its category is re-ingested without it")
+        for path in scan.outside:
+            context.log.warning(f"ignored {path}: it points outside the inbox {inbox}")
+        if not scan.has_changes:
+            return dg.SensorResult(skip_reason="no new, changed or deleted documents", cursor=cursor)
+        fingerprint = hashlib.sha256(
+            json.dumps(sorted((p, s.sha256) for p, s in scan.state.items())).encode()
+        ).hexdigest()[:16]
+        known = set(context.instance.get_dynamic_partitions(CHAPTERS))
+        new_keys = sorted({k for p in scan.new + scan.changed if (k := category_of(p))} - known)
+        run = dg.RunRequest(
+            run_key=f"inbox:{fingerprint}",
+            run_config={"ops": {"parsed_documents": {"config": {"paths": [str(inbox)], "categories_from": "folder"}}}},
+            tags={
+                "ragtune/affected_categories": ",".join(scan.affected_categories),
+                "ragtune/new_files": str(len(scan.new)),
+                "ragtune/changed_files": str(len(scan.changed)),
+                "ragtune/deleted_files": ",".join(scan.deleted)[:250],
+            },
+        )
+        return dg.SensorResult(
+            run_requests=[run],
+            dynamic_partitions_requests=[chapter_partitions.build_add_request(new_keys)] if new_keys else [],
+            cursor=cursor,
+        )
+
+    return inbox_sensor
+
+
+@dg.sensor(job_name=PREPARE_JOB, minimum_interval_seconds=30)
+def chapter_fanout_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    """For every new parsed_documents materialization, a prepare_chapter run for each chapter whose
+    content hash changed; unchanged chapters get no run. Cursor: the last storage id seen."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey("parsed_documents"), after_storage_id=int(context.cursor) if context.cursor else None
+        ),
+        limit=100,
+        ascending=True,
+    ).records
+    if not records:
+        return dg.SensorResult(skip_reason="no new parsed_documents materialization", cursor=context.cursor)
+    requests = []
+    for record in records:
+        changed = record.asset_materialization.metadata.get("changed_chapters")
+        for key in changed.value if changed else []:
+            requests.append(dg.RunRequest(partition_key=key, run_key=f"{key}:{record.storage_id}"))
+    return dg.SensorResult(run_requests=requests, cursor=str(records[-1].storage_id))
+
+
+inbox_sensor = build_inbox_sensor(os.environ.get("RAGTUNE_INBOX", "inbox"))

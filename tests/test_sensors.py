@@ -1,0 +1,95 @@
+"""The inbox sensor (new/changed by content hash, deletions reported, cursor survives restarts) and the
+chapter fan-out sensor (runs only for chapters whose text changed), on real files and materializations."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import dagster as dg
+
+from pipeline_assets.sensors import build_inbox_sensor, chapter_fanout_sensor
+from tests.conftest import ROOT, SAMPLE_HANDBOOK
+
+SOURCES = ROOT / "sample_handbook" / "source"
+
+
+def _tick(sensor, instance, cursor):
+    return sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
+
+
+def test_inbox_sensor_reacts_to_content_not_mtime(tmp_path):
+    inbox = tmp_path / "inbox"
+    (inbox / "anxiety").mkdir(parents=True)
+    (inbox / "bipolar").mkdir()
+    shutil.copy(SOURCES / "02-anxiety-disorders.md", inbox / "anxiety" / "anxiety.md")
+    shutil.copy(SOURCES / "03-bipolar-and-related-disorders.md", inbox / "bipolar" / "bipolar.md")
+    sensor = build_inbox_sensor(inbox)
+    with dg.instance_for_test() as instance:
+        first = _tick(sensor, instance, None)
+        (run,) = first.run_requests
+        assert run.run_config["ops"]["parsed_documents"]["config"] == {"paths": [str(inbox)], "categories_from": "folder"}
+        assert run.tags["ragtune/affected_categories"] == "anxiety,bipolar"
+        assert first.dynamic_partitions_requests[0].partition_keys == ["anxiety", "bipolar"]
+
+        # a restart: a new context with only the stored cursor sees nothing new
+        assert not _tick(build_inbox_sensor(inbox), instance, first.cursor).run_requests
+
+        # touched (mtime moved), same bytes: no run
+        path = inbox / "anxiety" / "anxiety.md"
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 5_000_000_000))
+        touched = _tick(sensor, instance, first.cursor)
+        assert not touched.run_requests and touched.cursor != first.cursor
+
+        # changed bytes in one category: one run, only that category affected, no new partition
+        path.write_text(path.read_text() + "\nA new closing paragraph about follow-up.\n")
+        changed = _tick(sensor, instance, touched.cursor)
+        (run2,) = changed.run_requests
+        assert run2.tags["ragtune/affected_categories"] == "anxiety" and run2.run_key != run.run_key
+        instance.add_dynamic_partitions("chapters", ["anxiety", "bipolar"])
+        assert not _tick(sensor, instance, touched.cursor).dynamic_partitions_requests
+
+        # deleted: reported and re-ingested, not silently dropped
+        (inbox / "bipolar" / "bipolar.md").unlink()
+        deleted = _tick(sensor, instance, changed.cursor)
+        (run3,) = deleted.run_requests
+        assert run3.tags["ragtune/deleted_files"] == "bipolar/bipolar.md"
+        assert run3.tags["ragtune/affected_categories"] == "bipolar"
+
+
+def test_inbox_sensor_ignores_links_out_of_the_inbox(tmp_path):
+    inbox = tmp_path / "inbox"
+    (inbox / "anxiety").mkdir(parents=True)
+    outside = tmp_path / "secret.md"
+    outside.write_text("# Secret\n\nnot for the pipeline\n")
+    (inbox / "anxiety" / "escape.md").symlink_to(outside)
+    with dg.instance_for_test() as instance:
+        result = _tick(build_inbox_sensor(inbox), instance, None)
+    assert not result.run_requests
+
+
+def test_fanout_requests_runs_only_for_changed_chapters(tmp_path):
+    from build_pdf import build_pdf, source_chapters
+    from pipeline_assets.definitions import build_defs
+    from resources import DataDirResource
+
+    book = tmp_path / "book.pdf"
+    shutil.copy(SAMPLE_HANDBOOK, book)
+    defs = build_defs({"storage": DataDirResource(data_dir=str(tmp_path / "data"))})
+    job = defs.resolve_job_def("ingest_documents")
+    config = {"ops": {"parsed_documents": {"config": {"paths": [str(book)]}}}}
+    with dg.instance_for_test() as instance:
+        job.execute_in_process(instance=instance, run_config=config)
+        first = _tick(chapter_fanout_sensor, instance, None)
+        assert len(first.run_requests) == 6  # first ingestion: every chapter is new
+
+        job.execute_in_process(instance=instance, run_config=config)  # same book again
+        assert not _tick(chapter_fanout_sensor, instance, first.cursor).run_requests
+
+        chapters = source_chapters()
+        chapters[1].sections[0].blocks[0].text += " Anxiety is also common in older adults."
+        build_pdf(chapters, book)  # the same book with one chapter edited
+        job.execute_in_process(instance=instance, run_config=config)
+        edited = _tick(chapter_fanout_sensor, instance, first.cursor)
+    assert [r.partition_key for r in edited.run_requests] == ["anxiety-disorders"]
+    assert edited.cursor != first.cursor

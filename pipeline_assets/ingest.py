@@ -43,7 +43,7 @@ def load_documents(storage: DataDirResource) -> list[Document]:
 def parsed_documents(
     context: dg.AssetExecutionContext, config: ParseConfig, storage: DataDirResource, grobid: GrobidResource
 ) -> dg.MaterializeResult:
-    """Every input (PDF, or GROBID .tei.xml) parsed into structured JSON: title, chapters, sections,
+    """Every input (PDF, GROBID .tei.xml, Markdown, text) parsed into structured JSON: title, chapters, sections,
     paragraphs, list items, tables, pages. Registers one chapter partition per chapter key, and records
     each chapter's content hash so chapter_fanout_sensor reruns only chapters whose text changed."""
     grobid_settings = grobid.settings() if config.parser == "grobid" else None

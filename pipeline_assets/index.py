@@ -6,6 +6,7 @@ import json
 import dagster as dg
 import numpy as np
 
+from pipeline_assets.automation import ON_NEW_CONTENT
 from pipeline_assets.ingest import chapters
 from pipeline_assets.partitions import CHAPTERS, chapter_partitions
 from ragtune.chunking import Chunk, chunk_chapter
@@ -20,7 +21,13 @@ class ChunkConfig(dg.Config):
     overlap_tokens: int = 32
 
 
-@dg.asset(group_name="index", partitions_def=chapter_partitions, deps=[chapters], kinds={"sentence-transformers"})
+@dg.asset(
+    group_name="index",
+    partitions_def=chapter_partitions,
+    deps=[chapters],
+    kinds={"sentence-transformers"},
+    automation_condition=ON_NEW_CONTENT,
+)
 def chapter_chunks(
     context: dg.AssetExecutionContext, config: ChunkConfig, storage: DataDirResource, embedder: EmbedderResource
 ) -> dg.MaterializeResult:
@@ -58,6 +65,7 @@ def chapter_chunks(
     group_name="index",
     deps=[dg.AssetDep(chapter_chunks, partition_mapping=dg.AllPartitionMapping())],
     kinds={"faiss"},
+    automation_condition=ON_NEW_CONTENT,
 )
 def faiss_index(context: dg.AssetExecutionContext, storage: DataDirResource) -> dg.MaterializeResult:
     """A FAISS inner-product index over every chapter's chunk embeddings (cosine on normalised vectors)."""

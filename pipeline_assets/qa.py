@@ -73,7 +73,13 @@ def qa_candidates(
     )
 
 
-@dg.asset(group_name="qa", partitions_def=chapter_partitions, deps=[qa_candidates], kinds={"python"})
+@dg.asset(
+    group_name="qa",
+    partitions_def=chapter_partitions,
+    deps=[qa_candidates],
+    kinds={"python"},
+    automation_condition=dg.AutomationCondition.eager(),
+)
 def qa_filtered(context: dg.AssetExecutionContext, config: FilterConfig, storage: DataDirResource) -> dg.MaterializeResult:
     """The chapter's candidates after quality rules and exact/near-duplicate removal; counts per rule in metadata."""
     key = context.partition_key

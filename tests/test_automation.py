@@ -1,0 +1,77 @@
+"""Only changed chapters regenerate: declarative automation over content-hash data versions
+(chunks and index; QA is started by jobs, the UI or sensors, see pipeline_assets/automation.py)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pipeline_assets.definitions import defs
+
+A, B = "anxiety-disorders", "bipolar-and-related-disorders"
+
+
+def _report(instance, asset: str, partition: str | None, version: str) -> None:
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(asset_key=asset, partition=partition, tags={"dagster/data_version": version})
+    )
+
+
+def _requested(result, asset: str) -> set:
+    return set(result.get_requested_partitions(dg.AssetKey(asset))) if result.get_num_requested(dg.AssetKey(asset)) else set()
+
+
+def test_an_edited_chapter_regenerates_alone_and_qa_waits_for_the_index():
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("chapters", [A, B])
+        for asset in ["chapters", "chapter_chunks", "qa_candidates", "qa_filtered"]:
+            for key in (A, B):
+                _report(instance, asset, key, f"{asset}-{key}-1")
+        _report(instance, "parsed_documents", None, "docs-1")
+        _report(instance, "faiss_index", None, "index-1")
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        cursor = result.cursor
+
+        # the book is re-ingested: both chapters re-materialize, only A's content is new
+        _report(instance, "chapters", A, f"chapters-{A}-2")
+        _report(instance, "chapters", B, f"chapters-{B}-1")  # same content hash as before
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+        assert _requested(result, "chapter_chunks") == {A}
+        assert result.get_num_requested(dg.AssetKey("faiss_index")) == 0
+        cursor = result.cursor
+
+        _report(instance, "chapter_chunks", A, f"chapter_chunks-{A}-2")  # A's chunk run finished
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+        assert result.get_num_requested(dg.AssetKey("faiss_index")) == 1
+        assert _requested(result, "chapter_chunks") == set()
+        assert _requested(result, "qa_candidates") == set()  # QA is never started by automation
+        cursor = result.cursor
+
+        _report(instance, "qa_candidates", A, f"qa_candidates-{A}-2")  # generation run from the UI or a job
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+        assert _requested(result, "qa_filtered") == {A}
+
+
+def test_unchanged_chunks_do_not_rebuild_the_index():
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("chapters", [A, B])
+        for asset in ["chapters", "chapter_chunks"]:
+            for key in (A, B):
+                _report(instance, asset, key, f"{asset}-{key}-1")
+        _report(instance, "faiss_index", None, "index-1")
+        cursor = dg.evaluate_automation_conditions(defs=defs, instance=instance).cursor
+        _report(instance, "chapter_chunks", A, f"chapter_chunks-{A}-1")  # re-run, same chunks
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+        assert result.get_num_requested(dg.AssetKey("faiss_index")) == 0
+
+
+def test_rebuilding_the_index_alone_triggers_no_generation():
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("chapters", [A, B])
+        for asset in ["chapters", "chapter_chunks", "qa_candidates", "qa_filtered"]:
+            for key in (A, B):
+                _report(instance, asset, key, f"{asset}-{key}-1")
+        _report(instance, "faiss_index", None, "index-1")
+        cursor = dg.evaluate_automation_conditions(defs=defs, instance=instance).cursor
+        _report(instance, "faiss_index", None, "index-2")
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+        assert _requested(result, "qa_candidates") == set()

@@ -16,20 +16,23 @@ def _report(instance, asset: str, partition: str | None, version: str) -> None:
     )
 
 
+def _materialized(instance, assets: list[str]) -> str:
+    """Both chapters with version 1 of every given asset and of the index; returns the first cursor."""
+    instance.add_dynamic_partitions("chapters", [A, B])
+    for asset in assets:
+        for key in (A, B):
+            _report(instance, asset, key, f"{asset}-{key}-1")
+    _report(instance, "faiss_index", None, "index-1")
+    return dg.evaluate_automation_conditions(defs=defs, instance=instance).cursor
+
+
 def _requested(result, asset: str) -> set:
     return set(result.get_requested_partitions(dg.AssetKey(asset))) if result.get_num_requested(dg.AssetKey(asset)) else set()
 
 
 def test_an_edited_chapter_regenerates_alone_and_qa_waits_for_the_index():
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions("chapters", [A, B])
-        for asset in ["chapters", "chapter_chunks", "qa_candidates", "qa_filtered"]:
-            for key in (A, B):
-                _report(instance, asset, key, f"{asset}-{key}-1")
-        _report(instance, "parsed_documents", None, "docs-1")
-        _report(instance, "faiss_index", None, "index-1")
-        result = dg.evaluate_automation_conditions(defs=defs, instance=instance)
-        cursor = result.cursor
+        cursor = _materialized(instance, ["chapters", "chapter_chunks", "qa_candidates", "qa_filtered"])
 
         # the book is re-ingested: both chapters re-materialize, only A's content is new
         _report(instance, "chapters", A, f"chapters-{A}-2")
@@ -53,12 +56,7 @@ def test_an_edited_chapter_regenerates_alone_and_qa_waits_for_the_index():
 
 def test_unchanged_chunks_do_not_rebuild_the_index():
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions("chapters", [A, B])
-        for asset in ["chapters", "chapter_chunks"]:
-            for key in (A, B):
-                _report(instance, asset, key, f"{asset}-{key}-1")
-        _report(instance, "faiss_index", None, "index-1")
-        cursor = dg.evaluate_automation_conditions(defs=defs, instance=instance).cursor
+        cursor = _materialized(instance, ["chapters", "chapter_chunks"])
         _report(instance, "chapter_chunks", A, f"chapter_chunks-{A}-1")  # re-run, same chunks
         result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
         assert result.get_num_requested(dg.AssetKey("faiss_index")) == 0
@@ -66,12 +64,7 @@ def test_unchanged_chunks_do_not_rebuild_the_index():
 
 def test_rebuilding_the_index_alone_triggers_no_generation():
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions("chapters", [A, B])
-        for asset in ["chapters", "chapter_chunks", "qa_candidates", "qa_filtered"]:
-            for key in (A, B):
-                _report(instance, asset, key, f"{asset}-{key}-1")
-        _report(instance, "faiss_index", None, "index-1")
-        cursor = dg.evaluate_automation_conditions(defs=defs, instance=instance).cursor
+        cursor = _materialized(instance, ["chapters", "chapter_chunks", "qa_candidates", "qa_filtered"])
         _report(instance, "faiss_index", None, "index-2")
         result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
         assert _requested(result, "qa_candidates") == set()

@@ -8,7 +8,8 @@ from pathlib import Path
 import dagster as dg
 
 from pipeline_assets.partitions import CHAPTERS, chapter_partitions
-from ragtune.inbox import category_of, scan_inbox
+from ragtune.collection import category_of
+from ragtune.inbox import scan_inbox
 
 INGEST_JOB = "ingest_documents"
 PREPARE_JOB = "prepare_chapter"

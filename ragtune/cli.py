@@ -1,6 +1,6 @@
 """The `ragtune` command: `ragtune parse PATH` prints the parsed document as JSON.
 
-PATH is a PDF (embedded parser, or GROBID with --parser grobid) or a GROBID .tei.xml file."""
+PATH is a PDF (embedded parser, or GROBID with --parser grobid), a GROBID .tei.xml, .md or .txt file."""
 
 from __future__ import annotations
 

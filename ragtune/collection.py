@@ -17,6 +17,12 @@ def category_title(category: str) -> str:
     return " ".join(word.capitalize() for word in category.replace("_", "-").split("-"))
 
 
+def category_of(relative_path: str | Path) -> str | None:
+    """inbox-relative 'anxiety/gad.pdf' -> 'anxiety'; a file directly in the inbox has no category."""
+    parts = Path(relative_path).parts
+    return slugify(parts[0]) if len(parts) >= 2 else None
+
+
 def folder_categories(files: list[Path], roots: list[Path]) -> dict[Path, str]:
     """inbox/<category>/file.pdf -> category; files directly in a root folder get no category."""
     categories: dict[Path, str] = {}
@@ -26,8 +32,9 @@ def folder_categories(files: list[Path], roots: list[Path]) -> dict[Path, str]:
                 relative = file.resolve().relative_to(root.resolve())
             except ValueError:
                 continue
-            if len(relative.parts) >= 2:
-                categories[file.resolve()] = slugify(relative.parts[0])
+            category = category_of(relative)
+            if category:
+                categories[file.resolve()] = category
             break
     return categories
 

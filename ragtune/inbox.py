@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ragtune.document import file_sha256, slugify
+from ragtune.collection import category_of
+from ragtune.document import file_sha256
 from ragtune.ingest import SUPPORTED_SUFFIXES
 
 
@@ -39,11 +40,6 @@ class InboxScan:
 
     def cursor_state(self) -> dict[str, dict]:
         return {path: asdict(state) for path, state in self.state.items()}
-
-
-def category_of(relative_path: str) -> str | None:
-    parts = Path(relative_path).parts
-    return slugify(parts[0]) if len(parts) >= 2 else None
 
 
 def scan_inbox(inbox: Path, previous: dict[str, dict]) -> InboxScan:

@@ -1,13 +1,34 @@
-"""Declarative automation: after a chapter's text changes, only that chapter's partitions regenerate.
+"""Declarative automation: after a chapter's text changes, only what its new content reaches regenerates.
 
-Data versions carry the chapters' content hashes, so "changed" means new content, not a new run:
-chapter_chunks[ch] regenerates only for chapters whose text changed, and faiss_index only when some
-chapter's chunks changed. qa_candidates has no automation condition yet: a condition that holds QA
-until the index rebuild finishes cannot see the index request (will_be_requested does not cross
-partitions definitions), and QA against a stale index would be wrong; it runs from jobs or the UI.
+Data versions are content hashes, so "changed" means new content, not a new run:
+chapters[ch] -> chapter_chunks[ch] -> faiss_index (whole collection) -> chapter_evidence[every ch]
+-> qa_candidates[ch] only where that chapter's retrieved evidence changed -> qa_filtered[ch].
+Unlike Dagster's eager(), a condition here never fires because a dependency "will be requested":
+that would chain an asset into its dependency's run before the new data version is known.
 """
 
 import dagster as dg
 
-# A dependency whose data version changed (not merely re-materialized) counts as updated.
-ON_NEW_CONTENT = dg.AutomationCondition.eager().replace("newly_updated", dg.AutomationCondition.data_version_changed())
+AC = dg.AutomationCondition
+
+
+def on_new_content(only_from: str | None = None, when_missing: bool = True) -> dg.AutomationCondition:
+    """True once a dependency (or only the named one) has a new data version, and, with
+    when_missing, for a partition that was just added, as soon as its dependencies exist."""
+    changed = AC.any_deps_match(AC.data_version_changed())
+    if only_from:
+        changed = changed.allow(dg.AssetSelection.assets(only_from))
+    trigger = AC.newly_missing() | changed if when_missing else changed
+    return (
+        AC.in_latest_time_window()
+        & trigger.since_last_handled()
+        & ~AC.any_deps_missing()
+        & ~AC.any_deps_in_progress()
+        & ~AC.in_progress()
+    ).with_label(f"on new content{f' in {only_from}' if only_from else ''}")
+
+
+ON_NEW_CONTENT = on_new_content()
+# Evidence is re-planned (cheap: embeddings and a FAISS search) only after the index content changed:
+# reacting to its own chapter, or to a new partition, would plan against the index before its rebuild.
+ON_NEW_INDEX = on_new_content(only_from="faiss_index", when_missing=False)

@@ -10,7 +10,7 @@ from pipeline_assets.evaluate import judge_scores
 from pipeline_assets.index import chapter_chunks, faiss_index
 from pipeline_assets.ingest import chapters, every_document_parsed, parsed_documents
 from pipeline_assets.partitions import chapter_partitions
-from pipeline_assets.qa import qa_candidates, qa_filtered
+from pipeline_assets.qa import chapter_evidence, qa_candidates, qa_filtered
 from pipeline_assets.sensors import chapter_fanout_sensor, inbox_sensor
 from pipeline_assets.train import instruction_dataset, lora_adapter
 from resources import BaseModelResource, DataDirResource, EmbedderResource, GrobidResource, LLMResource
@@ -20,6 +20,7 @@ ASSETS = [
     chapters,
     chapter_chunks,
     faiss_index,
+    chapter_evidence,
     qa_candidates,
     qa_filtered,
     instruction_dataset,
@@ -32,7 +33,9 @@ STAGE_JOBS = [
     dg.define_asset_job("ingest_documents", selection=[parsed_documents]),
     dg.define_asset_job("prepare_chapter", selection=[chapters, chapter_chunks], partitions_def=chapter_partitions),
     dg.define_asset_job("build_index", selection=[faiss_index]),
-    dg.define_asset_job("generate_chapter_qa", selection=[qa_candidates, qa_filtered], partitions_def=chapter_partitions),
+    dg.define_asset_job(
+        "generate_chapter_qa", selection=[chapter_evidence, qa_candidates, qa_filtered], partitions_def=chapter_partitions
+    ),
     dg.define_asset_job("train_and_judge", selection=[instruction_dataset, lora_adapter, judge_scores]),
 ]
 PARTITIONED_JOBS = {"prepare_chapter", "generate_chapter_qa"}

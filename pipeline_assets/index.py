@@ -47,7 +47,10 @@ def chapter_chunks(
         for chunk in chunks:
             handle.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
     np.save(storage.path("chunks", f"{key}.npy"), vectors)
-    digest = hashlib.sha256("".join(c.chunk_id for c in chunks).encode()).hexdigest()
+    # Data version: every chunk row (text, titles, pages) and the embedding model; same content, same version.
+    rows = json.dumps([model.name, [c.to_dict() for c in chunks]], sort_keys=True, ensure_ascii=False)
+    digest = hashlib.sha256(rows.encode()).hexdigest()
+    storage.path("chunks", f"{key}.version").write_text(digest)
     lengths = [len(model.tokenize(c.text)) for c in chunks]
     return dg.MaterializeResult(
         data_version=dg.DataVersion(digest),
@@ -70,11 +73,12 @@ def chapter_chunks(
 def faiss_index(context: dg.AssetExecutionContext, storage: DataDirResource) -> dg.MaterializeResult:
     """A FAISS inner-product index over every chapter's chunk embeddings (cosine on normalised vectors)."""
     keys = sorted(context.instance.get_dynamic_partitions(CHAPTERS))
-    missing = [k for k in keys if not storage.path("chunks", f"{k}.npy").exists()]
+    missing = [k for k in keys if not storage.path("chunks", f"{k}.version").exists()]
     if missing:
         raise dg.Failure(f"chapter_chunks not materialized for {missing}; materialize those partitions first")
     chunks: list[Chunk] = []
     vectors = []
+    versions = {key: storage.path("chunks", f"{key}.version").read_text() for key in keys}  # the index's content
     for key in keys:
         chunks.extend(Chunk(**json.loads(line)) for line in open(storage.path("chunks", f"{key}.jsonl"), encoding="utf-8"))
         vectors.append(np.load(storage.path("chunks", f"{key}.npy")))
@@ -84,6 +88,7 @@ def faiss_index(context: dg.AssetExecutionContext, storage: DataDirResource) -> 
     folder = storage.path("index", "index.faiss").parent
     index.save(folder)
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(hashlib.sha256(json.dumps(versions, sort_keys=True).encode()).hexdigest()),
         metadata={
             "vectors": index.index.ntotal,
             "dimensions": index.index.d,

@@ -1,9 +1,11 @@
-"""Per-chapter QA candidates (RAG-grounded, LLM) and their filtered version."""
+"""Per-chapter evidence plans, QA candidates (RAG-grounded, LLM) and their filtered version."""
 
+import json
 from dataclasses import asdict
 
 import dagster as dg
 
+from pipeline_assets.automation import ON_NEW_CONTENT, ON_NEW_INDEX
 from pipeline_assets.config import config_from_settings
 from pipeline_assets.index import faiss_index
 from pipeline_assets.ingest import chapters
@@ -12,17 +14,20 @@ from pipeline_assets.partitions import chapter_partitions
 from ragtune.dataset import read_jsonl, write_jsonl
 from ragtune.ingest import ChapterBundle
 from ragtune.qa_filter import FilterSettings, filter_qa
-from ragtune.qa_generation import GenerationSettings, generate_chapter_qa
+from ragtune.qa_generation import EvidencePlan, EvidenceSettings, GenerationSettings, generate_chapter_qa, plan_chapter_evidence
 from ragtune.vector_index import ChunkIndex
 from resources.embedder import EmbedderResource
 from resources.llm import LLMResource
 from resources.storage import DataDirResource
 
 
+EvidenceConfig = config_from_settings(
+    "EvidenceConfig", EvidenceSettings, "Generation rounds per chapter and chunks retrieved for each."
+)
 GenerationConfig = config_from_settings(
     "GenerationConfig",
     GenerationSettings,
-    "Per-chapter quota = calls_per_chapter x pairs_per_call candidates before filtering.",
+    "Per-chapter quota = chapter_evidence rounds x pairs_per_call candidates before filtering.",
 )
 FilterConfig = config_from_settings("FilterConfig", FilterSettings, "Thresholds of the quality and duplicate rules.")
 
@@ -31,26 +36,63 @@ FilterConfig = config_from_settings("FilterConfig", FilterSettings, "Thresholds 
     group_name="qa",
     partitions_def=chapter_partitions,
     deps=[chapters, faiss_index],
-    kinds={"llama-cpp"},
-    pool="llm",
-    retry_policy=dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
+    kinds={"faiss"},
+    automation_condition=ON_NEW_INDEX,
 )
-def qa_candidates(
-    context: dg.AssetExecutionContext,
-    config: GenerationConfig,
-    storage: DataDirResource,
-    embedder: EmbedderResource,
-    llm: LLMResource,
+def chapter_evidence(
+    context: dg.AssetExecutionContext, config: EvidenceConfig, storage: DataDirResource, embedder: EmbedderResource
 ) -> dg.MaterializeResult:
-    """Question-answer pairs for one chapter: the chapter title goes into the prompt template, the top-k
-    chunks come from the whole collection's index, and the output is JSON-schema constrained.
-    Every pair stores the chunk ids it was grounded on; cached calls cost nothing on rerun."""
+    """The chunks each generation round of this chapter will be grounded on, retrieved from the whole
+    collection's index. Its data version is the hash of that evidence: when the index is rebuilt for
+    another chapter's edit, chapters whose evidence is unchanged keep their QA fresh."""
     key = context.partition_key
     bundle = ChapterBundle.load(storage.path("chapters", f"{key}.json"))
     index = ChunkIndex.load(storage.path("index", "index.faiss").parent)
+    plan = plan_chapter_evidence(bundle.merged(), index, embedder.embedder(), EvidenceSettings(**config.model_dump()))
+    out = storage.path("qa", "evidence", f"{key}.json")
+    out.write_text(json.dumps(plan.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+    chunk_ids = {e["chunk_id"] for r in plan.rounds for e in r.evidence}
+    other = {e["chapter_key"] for r in plan.rounds for e in r.evidence} - {key}
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(plan.content_sha256()),
+        metadata={
+            "rounds": len(plan.rounds),
+            "distinct_chunks": len(chunk_ids),
+            "chunks_from_other_chapters": dg.MetadataValue.json(sorted(other)),
+            "evidence": table(
+                [
+                    {"round": n, "focus": r.focus, "chunks": ", ".join(e["chunk_id"] for e in r.evidence)}
+                    for n, r in enumerate(plan.rounds)
+                ]
+            ),
+            "path": dg.MetadataValue.path(str(out)),
+        },
+    )
+
+
+@dg.asset(
+    group_name="qa",
+    partitions_def=chapter_partitions,
+    deps=[chapter_evidence],
+    kinds={"llama-cpp"},
+    pool="llm",
+    retry_policy=dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
+    automation_condition=ON_NEW_CONTENT,
+)
+def qa_candidates(
+    context: dg.AssetExecutionContext, config: GenerationConfig, storage: DataDirResource, llm: LLMResource
+) -> dg.MaterializeResult:
+    """Question-answer pairs for one chapter: the chapter title and each round's planned evidence go
+    into the prompt template, and the output is JSON-schema constrained. Every pair stores the chunks
+    it was grounded on; cached calls cost nothing on rerun."""
+    key = context.partition_key
+    source = storage.path("qa", "evidence", f"{key}.json")
+    if not source.exists():
+        raise dg.Failure(f"{source} is missing; materialize chapter_evidence for partition '{key}' first")
+    plan = EvidencePlan.from_dict(json.loads(source.read_text(encoding="utf-8")))
     client = llm.client(storage.path("cache", "llm", "x").parent)
     settings = GenerationSettings(**config.model_dump())
-    result = generate_chapter_qa(bundle.merged(), index, embedder.embedder(), client, settings)
+    result = generate_chapter_qa(plan, client, settings)
     out = storage.path("qa", "candidates", f"{key}.jsonl")
     write_jsonl(out, result.qa_pairs)
     ledger = storage.path("qa", "failures", f"{key}.jsonl")

@@ -1,7 +1,8 @@
-"""Materialize the whole graph in order, each chapter partition in its own run.
+"""Materialize the whole graph in order, each chapter partition in its own run; and, for tests and
+benchmarks, the daemon's sensor and automation ticks executed in this process.
 
 Used by `make demo` (against the project's DAGSTER_HOME, so the UI shows the runs afterwards)
-and by the end-to-end test (against a temporary instance).
+and by the end-to-end test and bench/rerun.py (against a temporary instance).
 """
 
 from __future__ import annotations
@@ -47,3 +48,52 @@ def materialize_graph(
             log(f"  {job.name:<22} {key or '':<45} {seconds:>7.1f} s")
     return records
 
+
+def _execute(job_def: dg.JobDefinition, instance, partition: str | None, config, selection=None) -> dg.ExecuteInProcessResult:
+    run_config = run_config_for(job_def, config)
+    if selection is not None:
+        names = {key.to_user_string() for key in selection}
+        run_config["ops"] = {name: value for name, value in run_config["ops"].items() if name in names}
+    return job_def.execute_in_process(
+        instance=instance, partition_key=partition, asset_selection=selection, run_config=run_config, raise_on_error=True
+    )
+
+
+def tick_sensor(
+    defs: dg.Definitions, instance: dg.DagsterInstance, name: str, cursor: str | None, config: dict[str, dict[str, Any]]
+) -> tuple[str | None, list[dg.ExecuteInProcessResult]]:
+    """One sensor tick as the daemon would run it: evaluate, then execute every run it requests."""
+    sensor = defs.resolve_sensor_def(name)
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+    result = sensor(context)
+    for request in result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    job_def = defs.resolve_job_def(sensor.job_name)
+    runs = [_execute(job_def, instance, r.partition_key, config) for r in result.run_requests or []]
+    return result.cursor, runs
+
+
+def settle_automation(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    cursor: Any,
+    config: dict[str, dict[str, Any]],
+    max_ticks: int = 20,
+) -> tuple[Any, list[dg.ExecuteInProcessResult]]:
+    """Evaluate the automation conditions and execute what they request, one run per partition,
+    tick after tick until nothing more is requested: the daemon's work, in this process.
+    The cursor is the automation state from the previous call (None: a first evaluation)."""
+    job_def = defs.resolve_implicit_global_asset_job_def()
+    runs = []
+    for _ in range(max_ticks):
+        evaluation = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+        cursor = evaluation.cursor
+        by_partition: dict[str | None, list[dg.AssetKey]] = {}
+        for asset_key in defs.resolve_all_asset_keys():
+            for partition in evaluation.get_requested_partitions(asset_key):
+                by_partition.setdefault(partition, []).append(asset_key)
+        if not by_partition:
+            return cursor, runs
+        for partition, keys in sorted(by_partition.items(), key=lambda item: item[0] or ""):
+            runs.append(_execute(job_def, instance, partition, config, keys))
+    raise RuntimeError(f"automation still requesting runs after {max_ticks} ticks")

@@ -1,9 +1,10 @@
-"""Embedded PDF parser: pypdf for the outline and encryption, pdfminer.six for laid-out text.
+"""Embedded PDF parser: pypdf for the outline and encryption, pdfminer.six (through pdfplumber)
+for laid-out text, pdfplumber for ruled tables.
 
 Chapters come from the top level of the PDF outline and sections from the levels below;
 without an outline the whole file is one chapter and sections come from larger fonts.
-Running headers/footers are dropped, hyphenated line breaks joined, and lettered,
-numbered or bulleted lines kept as list items with their label.
+Running headers/footers are dropped, hyphenated line breaks joined, lettered, numbered or
+bulleted lines kept as list items with their label, and ruled tables kept as rows of cells.
 """
 
 from __future__ import annotations
@@ -14,16 +15,16 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import pdfplumber
 import pypdf
-from pdfminer.high_level import extract_pages
-from pdfminer.layout import LAParams, LTChar, LTTextBox, LTTextLine
+from pdfminer.layout import LTChar, LTCurve, LTTextBox, LTTextLine
 
 from ragtune.document import Block, Chapter, Document, Section, file_sha256, slugify, strip_numbering
 
 LIST_MARKER = re.compile(r"^\s*(?:\(?([A-Za-z]|\d{1,2})[.)]|([•●▪◦‣∙·\-–]))\s+(.*)$", re.S)
-LAYOUT = LAParams(char_margin=4.0)  # justified lines have wide gaps; 2.0 splits them into fragments
-MARGIN_BAND = 0.09
-PAGE_NUMBER = re.compile(r"(page )?#( (of )?#)?")  # "#", "page #", "# of #" after digits became "#"  # top/bottom fraction of the page where running headers/footers live
+LAYOUT = {"char_margin": 4.0}  # pdfminer LAParams: justified lines have wide gaps; 2.0 splits them
+MARGIN_BAND = 0.09  # top/bottom fraction of the page where running headers/footers live
+PAGE_NUMBER = re.compile(r"(page )?#( (of )?#)?")  # "#", "page #", "# of #" after digits became "#"
 
 
 class ParseError(Exception):
@@ -42,6 +43,7 @@ class _Box:
     page_height: float
     size: float  # largest font size in the box
     lines: list[str]
+    rows: list[list[str]] | None = None  # a ruled table's cells, row by row
 
     @property
     def text(self) -> str:
@@ -126,23 +128,71 @@ def _flatten_outline(reader: pypdf.PdfReader) -> list[tuple[int, str, int, float
 def _layout_boxes(path: Path, password: str | None) -> list[_Box]:
     boxes: list[_Box] = []
     try:
-        for page_number, page in enumerate(extract_pages(path, password=password or "", laparams=LAYOUT), start=1):
-            height = page.height
-            for element in page:
-                if not isinstance(element, LTTextBox):
-                    continue
-                lines = [line.get_text() for line in element if isinstance(line, LTTextLine)]
-                sizes = [c.size for line in element for c in line if isinstance(c, LTChar)]
-                if not "".join(lines).strip():
-                    continue
-                boxes.append(
-                    _Box(page_number, height - element.y1, height - element.y0, height, max(sizes, default=0.0), lines)
-                )
+        with pdfplumber.open(path, password=password or "", laparams=LAYOUT) as pdf:
+            for page_number, page in enumerate(pdf.pages, start=1):
+                boxes.extend(_page_boxes(page, page_number))
+                page.close()  # drop pdfplumber's per-page object cache: books have hundreds of pages
     except ParseError:
         raise
     except Exception as error:
         raise ParseError(path, f"not a readable PDF ({type(error).__name__}: {error})", "re-export or repair the file") from error
     return boxes
+
+
+def _page_boxes(page: pdfplumber.page.Page, page_number: int) -> list[_Box]:
+    """Text boxes in pdfminer's reading order; each ruled table replaces the boxes inside it,
+    at the place of the first of them."""
+    height = page.height
+    # Ruled tables need drawn lines (LTRect and LTLine are LTCurves); pdfplumber's table finder
+    # converts every object of the page, so pages without any are not handed to it.
+    ruled = any(isinstance(element, LTCurve) for element in page.layout)
+    found = [(t.bbox, _table_rows(t.extract())) for t in page.find_tables()] if ruled else []
+    tables = [(bbox, rows) for bbox, rows in found if _is_data_table(rows)]
+    boxes: list[_Box] = []
+    placed: set[int] = set()
+    for element in page.layout:
+        if not isinstance(element, LTTextBox):
+            continue
+        lines = [line.get_text() for line in element if isinstance(line, LTTextLine)]
+        if not "".join(lines).strip():
+            continue
+        top, bottom = height - element.y1, height - element.y0
+        inside = _containing_table(tables, (element.x0 + element.x1) / 2, (top + bottom) / 2)
+        if inside is not None:
+            if inside not in placed:
+                placed.add(inside)
+                boxes.append(_table_box(page_number, height, *tables[inside]))
+            continue
+        sizes = [c.size for line in element for c in line if isinstance(c, LTChar)]
+        boxes.append(_Box(page_number, top, bottom, height, max(sizes, default=0.0), lines))
+    for number, table in enumerate(tables):  # a table pdfminer found no text box inside
+        if number not in placed and table[1]:
+            box = _table_box(page_number, height, *table)
+            boxes.insert(next((i for i, b in enumerate(boxes) if b.top > box.top), len(boxes)), box)
+    return boxes
+
+
+def _containing_table(tables: list, x: float, y: float) -> int | None:
+    for number, ((x0, top, x1, bottom), _) in enumerate(tables):
+        if x0 <= x <= x1 and top <= y <= bottom:
+            return number
+    return None
+
+
+def _is_data_table(rows: list[list[str]]) -> bool:
+    """Brochures draw frames around sidebars and page furniture; those are read as text, not as tables."""
+    cells = [cell for row in rows for cell in row]
+    return len(rows) >= 2 and max(map(len, rows)) >= 2 and sum(map(bool, cells)) >= 0.6 * len(cells)
+
+
+def _table_rows(cells: list[list[str | None]]) -> list[list[str]]:
+    rows = [[_join_lines((cell or "").splitlines()) for cell in row] for row in cells]
+    return [row for row in rows if any(row)]
+
+
+def _table_box(page: int, height: float, bbox: tuple, rows: list[list[str]]) -> _Box:
+    lines = [" | ".join(row) for row in rows]
+    return _Box(page, bbox[1], bbox[3], height, 0.0, lines, rows)
 
 
 def _normalize(text: str) -> str:
@@ -187,7 +237,9 @@ def _join_lines(lines: list[str]) -> str:
 
 
 def _box_blocks(box: _Box) -> list[Block]:
-    """Split a box into a paragraph or one list item per marker-led line group."""
+    """A table, or a box split into a paragraph or one list item per marker-led line group."""
+    if box.rows is not None:
+        return [Block("table", "\n".join(box.lines), box.page, rows=box.rows)] if box.rows else []
     groups: list[list[str]] = []
     for line in box.lines:
         if LIST_MARKER.match(line) or not groups:

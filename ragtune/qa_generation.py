@@ -1,7 +1,8 @@
 """RAG-grounded QA generation for one chapter, in the paper's style.
 
-Each call substitutes the chapter title into the template, retrieves the top-k chunks from the
-whole collection's index for a chapter/section query, and asks for schema-shaped JSON.
+Planning retrieves, per round, the top-k chunks from the whole collection's index for a
+"chapter title: section" query; each generation call substitutes the chapter title into the
+template with that round's evidence and asks for schema-shaped JSON.
 Every pair keeps the chunks it was grounded on; every failed call goes to a ledger.
 """
 
@@ -9,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ragtune.document import Chapter
 from ragtune.embedding import Embedder
 from ragtune.llm import CachedLLM, SamplingParams
 from ragtune.prompts import render_messages, template_sha256
-from ragtune.vector_index import ChunkIndex, Hit
+from ragtune.vector_index import ChunkIndex
 
 TEMPLATE = "qa_generation"
 
@@ -35,15 +36,52 @@ def qa_schema(n_pairs: int) -> dict[str, Any]:
 
 
 @dataclass
-class GenerationSettings:
-    calls_per_chapter: int = 6
-    pairs_per_call: int = 1
+class EvidenceSettings:
+    rounds: int = 6  # generation calls per chapter, each with its own focus and evidence
     top_k: int = 3
+
+
+@dataclass
+class GenerationSettings:
+    pairs_per_call: int = 1
     temperature: float = 0.3
     repeat_penalty: float = 1.3
     max_tokens: int = 300
     seed: int = 0
     retries: int = 1  # new seed per retry when the output is malformed
+
+
+PROMPT_FIELDS = ("chunk_id", "section_path", "pages", "text")  # what format_passages puts into a prompt
+
+
+@dataclass
+class EvidenceRound:
+    focus: str
+    evidence: list[dict[str, Any]]  # chunk rows (chunk_id, doc_id, chapter_key, section_path, pages, text) + score
+
+
+@dataclass
+class EvidencePlan:
+    """What each generation call of a chapter will see. Planned apart from generation so that a
+    rebuilt index changes only the chapters whose retrieved evidence changed (the plan's hash)."""
+
+    chapter_key: str
+    chapter_title: str
+    rounds: list[EvidenceRound]
+
+    def content_sha256(self) -> str:
+        """Hash of what the prompts contain: titles, focuses and each passage's text, section and
+        pages. Not the document version (doc_id): an unchanged passage of an edited book is the same."""
+        seen = [[r.focus, [[e[k] for k in PROMPT_FIELDS] for e in r.evidence]] for r in self.rounds]
+        payload = json.dumps([self.chapter_key, self.chapter_title, seen], sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "EvidencePlan":
+        return cls(data["chapter_key"], data["chapter_title"], [EvidenceRound(**r) for r in data["rounds"]])
 
 
 @dataclass
@@ -61,35 +99,39 @@ def focus_queries(chapter: Chapter, count: int) -> list[str]:
     return [titles[i % len(titles)] for i in range(count)]
 
 
-def format_passages(hits: list[Hit]) -> str:
+def plan_chapter_evidence(chapter: Chapter, index: ChunkIndex, embedder: Embedder, settings: EvidenceSettings) -> EvidencePlan:
+    """Top-k chunks from the whole collection for each round's "chapter title: section" query."""
+    focuses = focus_queries(chapter, settings.rounds)
+    query_vectors = embedder.encode([f"{chapter.title}: {focus}" for focus in focuses])
+    rounds = [
+        EvidenceRound(focus, [{**h.chunk.to_dict(), "score": round(h.score, 4)} for h in index.search(vector, settings.top_k)])
+        for focus, vector in zip(focuses, query_vectors)
+    ]
+    return EvidencePlan(chapter.chapter_key, chapter.title, rounds)
+
+
+def format_passages(evidence: list[dict[str, Any]]) -> str:
     return "\n\n".join(
-        f"[{n}] ({' > '.join(h.chunk.section_path)}, page {', '.join(map(str, h.chunk.pages))}) {h.chunk.text}"
-        for n, h in enumerate(hits, start=1)
+        f"[{n}] ({' > '.join(e['section_path'])}, page {', '.join(map(str, e['pages']))}) {e['text']}"
+        for n, e in enumerate(evidence, start=1)
     )
 
 
-def generate_chapter_qa(
-    chapter: Chapter,
-    index: ChunkIndex,
-    embedder: Embedder,
-    llm: CachedLLM,
-    settings: GenerationSettings,
-) -> ChapterGeneration:
+def generate_chapter_qa(plan: EvidencePlan, llm: CachedLLM, settings: GenerationSettings) -> ChapterGeneration:
+    """One schema-constrained call per planned round; malformed output is retried with a new seed,
+    then recorded in the failure ledger with the raw text."""
     result = ChapterGeneration()
     schema = qa_schema(settings.pairs_per_call)
     template_hash = template_sha256(TEMPLATE)
-    focuses = focus_queries(chapter, settings.calls_per_chapter)
-    query_vectors = embedder.encode([f"{chapter.title}: {focus}" for focus in focuses])
-    for round_number, (focus, vector) in enumerate(zip(focuses, query_vectors)):
-        hits = index.search(vector, settings.top_k)
+    for round_number, planned in enumerate(plan.rounds):
         messages = render_messages(
             TEMPLATE,
-            passages=format_passages(hits),
-            chapter_title=chapter.title,
+            passages=format_passages(planned.evidence),
+            chapter_title=plan.chapter_title,
             n_pairs=settings.pairs_per_call,
-            focus=focus,
+            focus=planned.focus,
         )
-        item = {"chapter_key": chapter.chapter_key, "round": round_number, "focus": focus}
+        item = {"chapter_key": plan.chapter_key, "round": round_number, "focus": planned.focus}
         for attempt in range(settings.retries + 1):
             sampling = SamplingParams(
                 temperature=settings.temperature,
@@ -113,7 +155,7 @@ def generate_chapter_qa(
                 )
                 continue
             for pair in pairs:
-                result.qa_pairs.append(_qa_row(chapter, pair, hits, completion, template_hash, round_number, focus))
+                result.qa_pairs.append(_qa_row(plan, pair, planned, completion, template_hash, round_number))
             break
     return result
 
@@ -136,28 +178,17 @@ def _parse_pairs(text: str) -> list[dict[str, str]]:
     return clean
 
 
-def _qa_row(chapter, pair, hits, completion, template_hash, round_number, focus) -> dict[str, Any]:
-    qa_id = hashlib.sha256(f"{chapter.chapter_key}\n{pair['question']}\n{pair['answer']}".encode()).hexdigest()[:16]
+def _qa_row(plan: EvidencePlan, pair, planned: EvidenceRound, completion, template_hash, round_number) -> dict[str, Any]:
+    qa_id = hashlib.sha256(f"{plan.chapter_key}\n{pair['question']}\n{pair['answer']}".encode()).hexdigest()[:16]
     return {
         "qa_id": qa_id,
         "question": pair["question"],
         "answer": pair["answer"],
-        "chapter_key": chapter.chapter_key,
-        "chapter_title": chapter.title,
-        "focus": focus,
-        "evidence": [
-            {
-                "chunk_id": h.chunk.chunk_id,
-                "doc_id": h.chunk.doc_id,
-                "chapter_key": h.chunk.chapter_key,
-                "section_path": h.chunk.section_path,
-                "pages": h.chunk.pages,
-                "score": round(h.score, 4),
-                "text": h.chunk.text,
-            }
-            for h in hits
-        ],
-        "chunk_ids": [h.chunk.chunk_id for h in hits],
+        "chapter_key": plan.chapter_key,
+        "chapter_title": plan.chapter_title,
+        "focus": planned.focus,
+        "evidence": [{k: v for k, v in e.items() if k != "chapter_title"} for e in planned.evidence],
+        "chunk_ids": [e["chunk_id"] for e in planned.evidence],
         "generation": {
             "model": completion.model,
             "cache_key": completion.cache_key,

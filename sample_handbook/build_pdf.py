@@ -27,9 +27,10 @@ NUMBERED = re.compile(r"^(\d+)\.\s+(.*)$")
 
 @dataclass
 class Block:
-    kind: str  # "paragraph" | "lettered" | "numbered"
+    kind: str  # "paragraph" | "lettered" | "numbered" | "table"
     text: str
     label: str = ""
+    rows: list[list[str]] = field(default_factory=list)
 
 
 @dataclass
@@ -45,7 +46,7 @@ class Chapter:
 
 
 def read_chapter(path: Path) -> Chapter:
-    """Parse the small Markdown subset used by the sources (#, ##, A., 1., paragraphs)."""
+    """Parse the small Markdown subset used by the sources (#, ##, A., 1., pipe tables, paragraphs)."""
     chapter: Chapter | None = None
     for text in _raw_blocks(path.read_text(encoding="utf-8")):
         if text.startswith("# "):
@@ -58,6 +59,11 @@ def read_chapter(path: Path) -> Chapter:
             continue
         if not chapter.sections:
             raise ValueError(f"{path}: text before the first section heading")
+        if text.startswith("|"):
+            rows = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()]
+            rows = [r for r in rows if not all(set(c) <= set("-: ") for c in r)]  # drop the |---| line
+            chapter.sections[-1].blocks.append(Block("table", "", rows=rows))
+            continue
         for kind, pattern in (("lettered", LETTERED), ("numbered", NUMBERED)):
             match = pattern.match(text)
             if match:
@@ -71,7 +77,7 @@ def read_chapter(path: Path) -> Chapter:
 
 
 def _raw_blocks(source: str) -> list[str]:
-    """Blocks are separated by blank lines; every list marker also starts a new block."""
+    """Blocks are separated by blank lines; every list marker also starts a new block; table lines stay lines."""
     blocks: list[list[str]] = [[]]
     for line in source.splitlines():
         line = line.strip()
@@ -81,7 +87,7 @@ def _raw_blocks(source: str) -> list[str]:
         if blocks[-1] and (LETTERED.match(line) or NUMBERED.match(line) or line.startswith("#")):
             blocks.append([])
         blocks[-1].append(line)
-    return [" ".join(b) for b in blocks if b]
+    return ["\n".join(b) if b[0].startswith("|") else " ".join(b) for b in blocks if b]
 
 
 class HandbookPDF(FPDF):
@@ -149,6 +155,15 @@ def _write_block(pdf: FPDF, block: Block) -> None:
     pdf.set_font("Helvetica", "", 11)
     if block.kind == "paragraph":
         pdf.multi_cell(0, 5.8, block.text, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(3.5)
+        return
+    if block.kind == "table":  # ruled grid, header row in bold
+        pdf.set_font("Helvetica", "", 10)
+        with pdf.table(line_height=5.2, padding=1.5) as table:
+            for cells in block.rows:
+                row = table.row()
+                for cell in cells:
+                    row.cell(cell)
         pdf.ln(3.5)
         return
     indent = 0 if block.kind == "lettered" else 8

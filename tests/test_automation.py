@@ -1,5 +1,5 @@
-"""Only changed chapters regenerate: declarative automation over content-hash data versions
-(chunks and index; QA is started by jobs, the UI or sensors, see pipeline_assets/automation.py)."""
+"""Only changed chapters regenerate: declarative automation over content-hash data versions,
+evaluated on reported materializations (pipeline_assets/automation.py has the chain)."""
 
 from __future__ import annotations
 
@@ -27,31 +27,41 @@ def _materialized(instance, assets: list[str]) -> str:
 
 
 def _requested(result, asset: str) -> set:
-    return set(result.get_requested_partitions(dg.AssetKey(asset))) if result.get_num_requested(dg.AssetKey(asset)) else set()
+    return set(result.get_requested_partitions(dg.AssetKey(asset)))
+
+
+PER_CHAPTER = ["chapters", "chapter_chunks", "chapter_evidence", "qa_candidates", "qa_filtered"]
 
 
 def test_an_edited_chapter_regenerates_alone_and_qa_waits_for_the_index():
     with dg.instance_for_test() as instance:
-        cursor = _materialized(instance, ["chapters", "chapter_chunks", "qa_candidates", "qa_filtered"])
+        cursor = _materialized(instance, PER_CHAPTER)
 
         # the book is re-ingested: both chapters re-materialize, only A's content is new
         _report(instance, "chapters", A, f"chapters-{A}-2")
         _report(instance, "chapters", B, f"chapters-{B}-1")  # same content hash as before
         result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
         assert _requested(result, "chapter_chunks") == {A}
-        assert result.get_num_requested(dg.AssetKey("faiss_index")) == 0
+        assert result.total_requested == 1  # no evidence planning against the old index
         cursor = result.cursor
 
         _report(instance, "chapter_chunks", A, f"chapter_chunks-{A}-2")  # A's chunk run finished
         result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
         assert result.get_num_requested(dg.AssetKey("faiss_index")) == 1
-        assert _requested(result, "chapter_chunks") == set()
-        assert _requested(result, "qa_candidates") == set()  # QA is never started by automation
+        assert result.total_requested == 1
         cursor = result.cursor
 
-        _report(instance, "qa_candidates", A, f"qa_candidates-{A}-2")  # generation run from the UI or a job
+        _report(instance, "faiss_index", None, "index-2")  # the rebuilt index: every chapter re-plans its evidence
         result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
-        assert _requested(result, "qa_filtered") == {A}
+        assert _requested(result, "chapter_evidence") == {A, B}
+        assert result.total_requested == 2
+        cursor = result.cursor
+
+        _report(instance, "chapter_evidence", A, f"chapter_evidence-{A}-2")
+        _report(instance, "chapter_evidence", B, f"chapter_evidence-{B}-1")  # B retrieved the same chunks
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+        assert _requested(result, "qa_candidates") == _requested(result, "qa_filtered") == {A}  # one run
+        assert result.total_requested == 2
 
 
 def test_unchanged_chunks_do_not_rebuild_the_index():
@@ -62,9 +72,9 @@ def test_unchanged_chunks_do_not_rebuild_the_index():
         assert result.get_num_requested(dg.AssetKey("faiss_index")) == 0
 
 
-def test_rebuilding_the_index_alone_triggers_no_generation():
+def test_a_rebuilt_index_with_the_same_content_plans_nothing():
     with dg.instance_for_test() as instance:
-        cursor = _materialized(instance, ["chapters", "chapter_chunks", "qa_candidates", "qa_filtered"])
-        _report(instance, "faiss_index", None, "index-2")
+        cursor = _materialized(instance, PER_CHAPTER)
+        _report(instance, "faiss_index", None, "index-1")  # re-run, same chunks
         result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
-        assert _requested(result, "qa_candidates") == set()
+        assert result.total_requested == 0

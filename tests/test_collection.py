@@ -61,7 +61,7 @@ def test_nimh_corpus_as_a_collection_through_the_pipeline(tmp_path):
     config = {
         "parsed_documents": {"paths": [str(shared_path("corpus"))], "categories_from": "mapping",
                              "mapping_file": str(shared_path("corpus", "index.tsv"))},
-        "qa_candidates": {"calls_per_chapter": 2},
+        "chapter_evidence": {"rounds": 2},
     }
 
     def run(job_name: str, key: str | None = None):

@@ -18,14 +18,15 @@ def test_definitions_load_and_validate():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == {
-        "parsed_documents", "chapters", "chapter_chunks", "faiss_index", "qa_candidates",
+        "parsed_documents", "chapters", "chapter_chunks", "faiss_index", "chapter_evidence", "qa_candidates",
         "qa_filtered", "instruction_dataset", "lora_adapter", "judge_scores",
     }
     partitioned = {k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).is_partitioned}
-    assert partitioned == {"chapters", "chapter_chunks", "qa_candidates", "qa_filtered"}
+    assert partitioned == {"chapters", "chapter_chunks", "chapter_evidence", "qa_candidates", "qa_filtered"}
     assert graph.get(dg.AssetKey("qa_candidates")).partitions_def.name == "chapters"
-    parents = {k.to_user_string() for k in graph.get(dg.AssetKey("qa_candidates")).parent_keys}
+    parents = {k.to_user_string() for k in graph.get(dg.AssetKey("chapter_evidence")).parent_keys}
     assert parents == {"chapters", "faiss_index"}
+    assert graph.get(dg.AssetKey("qa_candidates")).parent_keys == {dg.AssetKey("chapter_evidence")}
     assert {s.name for s in defs.sensors} == {"inbox_sensor", "chapter_fanout_sensor"}
 
 

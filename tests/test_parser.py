@@ -45,15 +45,20 @@ def test_handbook_criteria_are_list_items_with_labels(handbook_document):
 
 
 def test_handbook_round_trips_to_its_source_block_for_block(handbook_document):
-    """Running header and page numbers gone, justified lines whole, page breaks rejoined."""
+    """Running header and page numbers gone, justified lines whole, page breaks rejoined, the ruled
+    table kept as its rows of cells (wrapped cell lines joined)."""
     from build_pdf import source_chapters
 
+    kind = {"paragraph": "paragraph", "table": "table", "lettered": "list_item", "numbered": "list_item"}
+    tables = 0
     for source, parsed in zip(source_chapters(), handbook_document.chapters):
         assert [s.title for s in parsed.sections] == [s.title for s in source.sections]
         for source_section, parsed_section in zip(source.sections, parsed.sections):
-            expected = [("paragraph" if b.kind == "paragraph" else "list_item", b.label, b.text) for b in source_section.blocks]
-            got = [(b.kind, b.label, b.text) for b in parsed_section.blocks]
+            expected = [(kind[b.kind], b.label, b.text, b.rows) for b in source_section.blocks]
+            got = [(b.kind, b.label, "" if b.kind == "table" else b.text, b.rows) for b in parsed_section.blocks]
             assert got == expected, parsed_section.section_path
+            tables += sum(b.kind == "table" for b in parsed_section.blocks)
+    assert tables == 1
 
 
 def test_paragraph_split_by_a_page_break_is_joined(handbook_document):
@@ -88,6 +93,20 @@ def test_nimh_outline_sections_and_text():
     assert "How is depression treated?" in titles
     assert ["Depression", "How is depression treated?", "Psychotherapy"] in [s.section_path for s in chapter.sections]
     assert "persistent depressive disorder" in chapter.text().lower()
+
+
+def test_ruled_table_in_a_brochure_keeps_its_rows_and_frames_are_not_tables():
+    doc = parse_pdf(shared_path("corpus", "pdf", "nimh-bipolar-disorder.pdf"))
+    tables = [b for c in doc.chapters for s in c.sections for b in s.blocks if b.kind == "table"]
+    assert len(tables) == 1 and tables[0].page == 3
+    rows = tables[0].rows
+    assert rows[0] == ["Symptoms of a Manic Episode", "Symptoms of a Major Depressive Episode"]
+    assert len(rows) >= 8 and all(len(row) == 2 for row in rows)
+    assert rows[1][1].startswith("Feeling very down")
+    text = " ".join(c.text() for c in doc.chapters)
+    assert text.count("Symptoms of a Manic Episode") == 1  # the cells are not repeated as paragraphs
+    framed = parse_pdf(shared_path("corpus", "pdf", "nimh-dmdd-the-basics.pdf"))  # boxed page furniture only
+    assert not [b for c in framed.chapters for s in c.sections for b in s.blocks if b.kind == "table"]
 
 
 def test_web_print_without_outline_gets_sections_from_font_sizes():

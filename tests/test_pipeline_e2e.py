@@ -18,7 +18,7 @@ from resources import BaseModelResource, DataDirResource, EmbedderResource, LLMR
 pytestmark = pytest.mark.slow
 
 CONFIG = {
-    "qa_candidates": {"calls_per_chapter": 5},
+    "chapter_evidence": {"rounds": 5},
     "lora_adapter": {"steps": 2, "batch_size": 2, "max_length": 160},
     "judge_scores": {"max_questions": 2, "max_new_tokens": 40},
 }
@@ -114,3 +114,54 @@ def test_rerun_of_generation_costs_no_llm_calls(pipeline_run):
     assert rerun.metadata["llm_calls"].value == 0
     assert rerun.metadata["cache_hits"].value == first_run.metadata["llm_calls"].value + first_run.metadata["cache_hits"].value
     assert rerun.metadata["candidates"].value == first_run.metadata["candidates"].value
+
+
+def test_an_edited_chapter_regenerates_alone_through_sensor_and_automation(pipeline_run, tmp_path):
+    """The daemon's path, in process: re-ingest an edited book, one fan-out sensor tick, then the
+    automation conditions tick after tick until nothing is requested. The unchanged chapter pays 0
+    LLM calls, gets no QA run and its QA is not stale."""
+    from build_pdf import build_pdf, source_chapters
+    from dagster._core.definitions.data_version import StaleStatus
+    from dagster._utils.test.data_versions import get_stale_status_resolver
+
+    from pipeline_assets.definitions import ASSETS, build_defs
+    from pipeline_assets.runner import run_config_for, settle_automation, tick_sensor
+
+    instance, data = pipeline_run["instance"], pipeline_run["data"]
+    defs = build_defs(pipeline_run["resources"])
+    edited, unchanged = "obsessive-compulsive-and-related-disorders", "anxiety-disorders"
+    cursor, runs = settle_automation(defs, instance, None, pipeline_run["config"])
+    assert runs == []  # after a full run there is nothing to do
+    before = {p.name: p.read_text() for p in (data / "qa" / "candidates").glob("*.jsonl")}
+
+    chapters = source_chapters([2, 5])
+    chapters[1].sections[0].blocks[0].text += " Symptoms often begin in adolescence and wax and wane with stress."
+    book = build_pdf(chapters, tmp_path / "two-chapters.pdf")
+    config = {**pipeline_run["config"], "parsed_documents": {"paths": [str(book)]}}
+    sensor_cursor = str(instance.fetch_materializations(dg.AssetKey("parsed_documents"), limit=1).records[0].storage_id)
+    ingest = defs.resolve_job_def("ingest_documents")
+    ingest.execute_in_process(instance=instance, run_config=run_config_for(ingest, config))
+    _, fanout_runs = tick_sensor(defs, instance, "chapter_fanout_sensor", sensor_cursor, config)
+    assert [run.dagster_run.tags.get("dagster/partition") for run in fanout_runs] == [edited]
+
+    _, runs = settle_automation(defs, instance, cursor, config)
+    done = [
+        (event.asset_key.to_user_string(), event.partition, event.materialization.metadata)
+        for run in runs
+        for event in run.get_asset_materialization_events()
+    ]
+    assert {(asset, partition) for asset, partition, _ in done} == {
+        ("faiss_index", None),
+        ("chapter_evidence", edited),
+        ("chapter_evidence", unchanged),  # re-planned against the new index: same evidence
+        ("qa_candidates", edited),
+        ("qa_filtered", edited),
+    }
+    calls = {partition: meta["llm_calls"].value for asset, partition, meta in done if asset == "qa_candidates"}
+    assert calls[edited] > 0 and unchanged not in calls
+    assert (data / "qa" / "candidates" / f"{unchanged}.jsonl").read_text() == before[f"{unchanged}.jsonl"]
+
+    resolver = get_stale_status_resolver(instance, ASSETS)
+    for asset in ("chapter_evidence", "qa_candidates", "qa_filtered"):
+        for key in (edited, unchanged):
+            assert resolver.get_status(dg.AssetKey(asset), key) == StaleStatus.FRESH, (asset, key)

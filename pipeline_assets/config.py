@@ -10,7 +10,10 @@ import pydantic
 def config_from_settings(name: str, settings: type, doc: str) -> type[dg.Config]:
     """A dg.Config with one field per dataclass field (same type and default), shown in the launchpad."""
     hints = typing.get_type_hints(settings)
-    fields = {f.name: (hints[f.name], f.default) for f in dataclasses.fields(settings)}
+    fields = {
+        f.name: (hints[f.name], f.default if f.default_factory is dataclasses.MISSING else pydantic.Field(default_factory=f.default_factory))
+        for f in dataclasses.fields(settings)
+    }
     config = pydantic.create_model(name, __base__=dg.Config, **fields)
     config.__doc__ = doc
     return config

@@ -14,7 +14,7 @@ warnings.filterwarnings("ignore", category=UserWarning)
 
 import dagster as dg  # noqa: E402
 
-from pipeline_assets.runner import materialize_graph  # noqa: E402
+from pipeline_assets.runner import SMALL_RUN, materialize_graph  # noqa: E402
 from resources.storage import DataDirResource  # noqa: E402
 
 
@@ -23,7 +23,7 @@ def main() -> None:
     start = time.monotonic()
     with dg.DagsterInstance.get() as instance:
         print(f"ragtune demo: DAGSTER_HOME={instance.root_directory}  data={storage.root}")
-        materialize_graph(instance)
+        materialize_graph(instance, SMALL_RUN)
     minutes = (time.monotonic() - start) / 60
     report = json.loads(storage.path("reports", "judge_scores.json").read_text())
     models = report["summary"]["models"]

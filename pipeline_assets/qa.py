@@ -1,6 +1,7 @@
 """Per-chapter evidence plans, QA candidates (RAG-grounded, LLM) and their filtered version."""
 
 import json
+from collections import Counter
 from dataclasses import asdict
 
 import dagster as dg
@@ -14,7 +15,8 @@ from pipeline_assets.partitions import chapter_partitions
 from ragtune.dataset import read_jsonl, write_jsonl
 from ragtune.ingest import ChapterBundle
 from ragtune.qa_filter import FilterSettings, filter_qa
-from ragtune.qa_generation import EvidencePlan, EvidenceSettings, GenerationSettings, generate_chapter_qa, plan_chapter_evidence
+from ragtune.evidence import EvidencePlan, EvidenceSettings, plan_chapter_evidence
+from ragtune.qa_generation import GenerationSettings, generate_chapter_qa
 from ragtune.vector_index import ChunkIndex
 from resources.embedder import EmbedderResource
 from resources.llm import LLMResource
@@ -22,12 +24,12 @@ from resources.storage import DataDirResource
 
 
 EvidenceConfig = config_from_settings(
-    "EvidenceConfig", EvidenceSettings, "Generation rounds per chapter and chunks retrieved for each."
+    "EvidenceConfig", EvidenceSettings, "Rounds planned per chapter, chunks retrieved for each, weights of the tasks."
 )
 GenerationConfig = config_from_settings(
     "GenerationConfig",
     GenerationSettings,
-    "Per-chapter quota = chapter_evidence rounds x pairs_per_call candidates before filtering.",
+    "quota = kept pairs wanted per chapter (by the default filter rules), reached in waves of calls.",
 )
 FilterConfig = config_from_settings("FilterConfig", FilterSettings, "Thresholds of the quality and duplicate rules.")
 
@@ -59,10 +61,12 @@ def chapter_evidence(
             "rounds": len(plan.rounds),
             "distinct_chunks": len(chunk_ids),
             "chunks_from_other_chapters": dg.MetadataValue.json(sorted(other)),
-            "evidence": table(
+            "language": plan.language,
+            "rounds_by_task": dg.MetadataValue.json(dict(Counter(r.task for r in plan.rounds))),
+            "first_rounds": table(
                 [
-                    {"round": n, "focus": r.focus, "chunks": ", ".join(e["chunk_id"] for e in r.evidence)}
-                    for n, r in enumerate(plan.rounds)
+                    {"round": n, "task": r.task, "focus": r.focus, "chunks": ", ".join(e["chunk_id"] for e in r.evidence)}
+                    for n, r in enumerate(plan.rounds[:20])
                 ]
             ),
             "path": dg.MetadataValue.path(str(out)),
@@ -82,9 +86,10 @@ def chapter_evidence(
 def qa_candidates(
     context: dg.AssetExecutionContext, config: GenerationConfig, storage: DataDirResource, llm: LLMResource
 ) -> dg.MaterializeResult:
-    """Question-answer pairs for one chapter: the chapter title and each round's planned evidence go
-    into the prompt template, and the output is JSON-schema constrained. Every pair stores the chunks
-    it was grounded on; cached calls cost nothing on rerun."""
+    """Question-answer pairs (and counselling dialogues) for one chapter, generated in waves until
+    `quota` pairs pass the filter: each call fills its round's task template with the chapter title
+    and the planned evidence, JSON-schema constrained. Every pair stores its evidence and supporting
+    spans; each call is cached as it returns, so a rerun or a resumed crash repays nothing."""
     key = context.partition_key
     source = storage.path("qa", "evidence", f"{key}.json")
     if not source.exists():
@@ -98,17 +103,32 @@ def qa_candidates(
     ledger = storage.path("qa", "failures", f"{key}.jsonl")
     write_jsonl(ledger, result.failures)
     for failure in result.failures:
-        context.log.warning(f"chapter '{key}' round {failure['round']}: {failure['reason']}")
+        context.log.warning(f"chapter '{key}' round {failure['round']} ({failure['task']}): {failure['reason']}")
+    if result.exhausted:
+        context.log.warning(
+            f"chapter '{key}' is exhausted: {result.kept} of {settings.quota} pairs kept after all "
+            f"{result.rounds_used} planned rounds; raise chapter_evidence rounds or use a stronger model"
+        )
     return dg.MaterializeResult(
         metadata={
             "candidates": len(result.qa_pairs),
+            "kept_by_default_filter": result.kept,
+            "quota": settings.quota,
+            "quota_met": result.quota_met,
+            "exhausted": result.exhausted,
+            "waves": result.waves,
+            "rounds_used": result.rounds_used,
+            "by_task": dg.MetadataValue.json(dict(Counter(r["task"] for r in result.qa_pairs))),
+            "coverage": table(result.coverage),
             "failed_calls": len(result.failures),
             "llm_calls": result.llm_calls,
             "cache_hits": result.cache_hits,
             "completion_tokens": result.completion_tokens,
             "model": client.model_id,
             "settings": dg.MetadataValue.json(asdict(settings)),
-            "sample": table([{"question": r["question"], "answer": r["answer"][:160]} for r in result.qa_pairs[:5]]),
+            "sample": table(
+                [{"task": r["task"], "question": r["question"][:160], "answer": r["answer"][:160]} for r in result.qa_pairs[:8]]
+            ),
             "path": dg.MetadataValue.path(str(out)),
             "failure_ledger": dg.MetadataValue.path(str(ledger)),
         }

@@ -39,7 +39,7 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
     if not train or not evaluation:
         raise dg.Failure(
             f"only {len(train)} train and {len(evaluation)} eval rows survived filtering across chapters {list(per_chapter)}; "
-            "raise rounds in chapter_evidence's config or point the llm resource at a stronger model"
+            "raise qa_candidates' quota or point the llm resource at a stronger model"
         )
     write_jsonl(storage.path("dataset", "train.jsonl"), train)
     write_jsonl(storage.path("dataset", "eval.jsonl"), evaluation)

@@ -7,6 +7,7 @@ model's own word pieces so a chunk never exceeds what the embedder reads (256 fo
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
@@ -42,6 +43,9 @@ def chunk_chapter(
 ) -> list[Chunk]:
     """Chunks for every section of one chapter; pages come from the blocks each chunk overlaps."""
     splitter = SentenceSplitter(chunk_size=chunk_tokens, chunk_overlap=overlap_tokens, tokenizer=tokenizer)
+    # doc_id is "<name>-<sha of the file>"; chunk ids use the name, so a passage keeps its id when
+    # another chapter of the same book is edited (and with it, the QA grounded on it stays fresh).
+    document_name = re.sub(r"-[0-9a-f]{10}$", "", doc_id)
     chunks: list[Chunk] = []
     for section in chapter.sections:
         spans: list[tuple[int, int, int]] = []
@@ -61,7 +65,7 @@ def chunk_chapter(
             end = start + len(piece)
             search_from = start + 1
             pages = sorted({page for s, e, page in spans if s < end and e > start and page > 0}) or section.pages
-            digest = hashlib.sha256(f"{doc_id}\n{'/'.join(section.section_path)}\n{piece}".encode()).hexdigest()
+            digest = hashlib.sha256(f"{document_name}\n{'/'.join(section.section_path)}\n{piece}".encode()).hexdigest()
             chunks.append(
                 Chunk(
                     chunk_id=f"{chapter.chapter_key}:{digest[:12]}",

@@ -1,11 +1,39 @@
-"""Prompt templates are files in ragtune/prompts; their hash goes into every cache key via the rendered text."""
+"""Prompt templates are files in ragtune/prompts/<language>/<task>.txt (judge.txt beside them);
+their text, and so their hash, goes into every cache key via the rendered messages."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 PROMPT_DIR = Path(__file__).parent / "prompts"
+TASKS = (
+    "factual_recall",
+    "clinical_vignette",
+    "differential_diagnosis",
+    "treatment_management",
+    "counselling_dialogue",
+    "unanswerable",
+)
+LANGUAGES = ("en", "zh")
+CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
+
+
+def detect_language(text: str) -> str:
+    """'zh' when CJK characters make up at least a third of the letters, else 'en': the two packs we ship."""
+    sample = text[:20000]
+    letters = len(LETTER.findall(sample))
+    return "zh" if letters and len(CJK.findall(sample)) / letters >= 1 / 3 else "en"
+
+
+def task_template(task: str, language: str) -> str:
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; tasks are {', '.join(TASKS)}")
+    if language not in LANGUAGES:
+        raise ValueError(f"no prompt pack for language {language!r}; packs: {', '.join(LANGUAGES)}")
+    return f"{language}/{task}"
 
 
 def load_template(name: str) -> str:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-WORD = re.compile(r"[a-z0-9]+")
+WORD = re.compile(r"[a-z0-9]+|[\u3400-\u9fff]")  # Latin words; each CJK character counts as a word
 STOPWORDS = frozenset(
     "a an and are as at be been being but by can could did do does for from had has have how i if in into is it its "
     "may might more most no not of on or other our should so some such than that the their them then there these they "
@@ -44,7 +44,7 @@ def words(text: str) -> list[str]:
 
 
 def content_words(text: str) -> list[str]:
-    return [w for w in words(text) if w not in STOPWORDS and len(w) > 2]
+    return [w for w in words(text) if w not in STOPWORDS and (len(w) > 2 or w >= "\u3400")]
 
 
 def normalize_question(text: str) -> str:
@@ -78,8 +78,8 @@ def filter_qa(candidates: list[dict[str, Any]], settings: FilterSettings) -> Fil
         rule = None
         if len(words(question)) < settings.min_question_words or len(answer_words) < settings.min_answer_words:
             rule = "too_short"
-        elif not (question.endswith("?") or QUESTION_START.match(question)):
-            rule = "not_a_question"
+        elif row.get("task") != "counselling_dialogue" and not (question.endswith(("?", "？")) or QUESTION_START.match(question)):
+            rule = "not_a_question"  # a dialogue opens with the patient's story, not a question
         elif len(set(answer_words)) / len(answer_words) < settings.min_distinct_ratio:
             rule = "repetitive"
         elif jaccard(set(words(question)), set(answer_words)) >= 0.8:
@@ -88,8 +88,8 @@ def filter_qa(candidates: list[dict[str, Any]], settings: FilterSettings) -> Fil
             rule = "exact_duplicate"
         elif any(jaccard(set(words(question)), seen) >= settings.near_duplicate_jaccard for seen in seen_word_sets):
             rule = "near_duplicate"
-        elif grounded < settings.min_support:
-            rule = "ungrounded"
+        elif grounded < settings.min_support and row.get("task") != "unanswerable":
+            rule = "ungrounded"  # an unanswerable question's answer says what the evidence lacks
         if rule:
             result.removed[rule] += 1
             result.rejected.append({"qa_id": row["qa_id"], "rule": rule, "question": question})

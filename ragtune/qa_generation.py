@@ -1,87 +1,59 @@
-"""RAG-grounded QA generation for one chapter, in the paper's style.
+"""RAG-grounded QA generation for one chapter, in the paper's style, to a quota of kept pairs.
 
-Planning retrieves, per round, the top-k chunks from the whole collection's index for a
-"chapter title: section" query; each generation call substitutes the chapter title into the
-template with that round's evidence and asks for schema-shaped JSON.
-Every pair keeps the chunks it was grounded on; every failed call goes to a ledger.
+Each call fills its round's task template (factual recall, clinical vignette, differential
+diagnosis, treatment, counselling dialogue, unanswerable; in the chapter's language) with the
+chapter title and that round's evidence, and asks for schema-shaped JSON. Waves of calls run
+until the filter keeps `quota` pairs: each top-up wave takes the unused planned rounds whose
+task and section have the fewest kept pairs so far, sized by the keep rate seen so far.
+Every pair keeps its evidence and supporting spans; every failed call goes to a ledger.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+import math
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
-from ragtune.document import Chapter
-from ragtune.embedding import Embedder
-from ragtune.llm import CachedLLM, ChatRequest, SamplingParams
-from ragtune.prompts import render_messages, template_sha256
-from ragtune.vector_index import ChunkIndex
+from ragtune.evidence import EvidencePlan, EvidenceRound
+from ragtune.grounding import supporting_spans
+from ragtune.llm import CachedLLM, ChatRequest, Completion, SamplingParams
+from ragtune.prompts import render_messages, task_template, template_sha256
+from ragtune.qa_filter import FilterSettings, filter_qa
 
-TEMPLATE = "qa_generation"
+DIALOGUE = "counselling_dialogue"
 
 
-def qa_schema(n_pairs: int) -> dict[str, Any]:
+def qa_schema(task: str, n_items: int) -> dict[str, Any]:
     # No maxLength: llama.cpp expands it into a grammar that slows sampling ~2x; max_tokens bounds length.
     # minLength stops the empty strings small models emit; cheap, unlike maxLength.
-    question = {"type": "string", "minLength": 15}
-    answer = {"type": "string", "minLength": 30}
+    if task == DIALOGUE:
+        turn = {
+            "type": "object",
+            "properties": {"role": {"type": "string", "enum": ["patient", "clinician"]}, "content": {"type": "string", "minLength": 10}},
+            "required": ["role", "content"],
+        }
+        dialogue = {"type": "object", "properties": {"turns": {"type": "array", "items": turn, "minItems": 4, "maxItems": 8}}, "required": ["turns"]}
+        return {"type": "object", "properties": {"dialogues": {"type": "array", "items": dialogue, "minItems": 1, "maxItems": n_items}}, "required": ["dialogues"]}
+    question = {"type": "string", "minLength": 10}
+    answer = {"type": "string", "minLength": 20}
     pair = {"type": "object", "properties": {"question": question, "answer": answer}, "required": ["question", "answer"]}
-    return {
-        "type": "object",
-        "properties": {"pairs": {"type": "array", "items": pair, "minItems": 1, "maxItems": n_pairs}},
-        "required": ["pairs"],
-    }
-
-
-@dataclass
-class EvidenceSettings:
-    rounds: int = 6  # generation calls per chapter, each with its own focus and evidence
-    top_k: int = 3
+    return {"type": "object", "properties": {"pairs": {"type": "array", "items": pair, "minItems": 1, "maxItems": n_items}}, "required": ["pairs"]}
 
 
 @dataclass
 class GenerationSettings:
+    quota: int = 80  # kept pairs wanted per chapter (the paper kept ~80 of 60-100 generated)
+    max_waves: int = 6  # the first wave plus top-ups
+    first_keep_rate: float = 0.5  # sizes the first wave; later waves use the rate observed
     pairs_per_call: int = 1
     temperature: float = 0.3
     repeat_penalty: float = 1.3
     max_tokens: int = 300
     seed: int = 0
     retries: int = 1  # new seed per retry when the output is malformed
-
-
-PROMPT_FIELDS = ("chunk_id", "section_path", "pages", "text")  # what format_passages puts into a prompt
-
-
-@dataclass
-class EvidenceRound:
-    focus: str
-    evidence: list[dict[str, Any]]  # chunk rows (chunk_id, doc_id, chapter_key, section_path, pages, text) + score
-
-
-@dataclass
-class EvidencePlan:
-    """What each generation call of a chapter will see. Planned apart from generation so that a
-    rebuilt index changes only the chapters whose retrieved evidence changed (the plan's hash)."""
-
-    chapter_key: str
-    chapter_title: str
-    rounds: list[EvidenceRound]
-
-    def content_sha256(self) -> str:
-        """Hash of what the prompts contain: titles, focuses and each passage's text, section and
-        pages. Not the document version (doc_id): an unchanged passage of an edited book is the same."""
-        seen = [[r.focus, [[e[k] for k in PROMPT_FIELDS] for e in r.evidence]] for r in self.rounds]
-        payload = json.dumps([self.chapter_key, self.chapter_title, seen], sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(payload.encode()).hexdigest()
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "EvidencePlan":
-        return cls(data["chapter_key"], data["chapter_title"], [EvidenceRound(**r) for r in data["rounds"]])
 
 
 @dataclass
@@ -91,23 +63,12 @@ class ChapterGeneration:
     llm_calls: int = 0
     cache_hits: int = 0
     completion_tokens: int = 0
-
-
-def focus_queries(chapter: Chapter, count: int) -> list[str]:
-    """Round-robin over the chapter's sections so successive calls cover different parts."""
-    titles = [s.title for s in chapter.sections if s.title != chapter.title] or [chapter.title]
-    return [titles[i % len(titles)] for i in range(count)]
-
-
-def plan_chapter_evidence(chapter: Chapter, index: ChunkIndex, embedder: Embedder, settings: EvidenceSettings) -> EvidencePlan:
-    """Top-k chunks from the whole collection for each round's "chapter title: section" query."""
-    focuses = focus_queries(chapter, settings.rounds)
-    query_vectors = embedder.encode([f"{chapter.title}: {focus}" for focus in focuses])
-    rounds = [
-        EvidenceRound(focus, [{**h.chunk.to_dict(), "score": round(h.score, 4)} for h in index.search(vector, settings.top_k)])
-        for focus, vector in zip(focuses, query_vectors)
-    ]
-    return EvidencePlan(chapter.chapter_key, chapter.title, rounds)
+    kept: int = 0
+    waves: int = 0
+    rounds_used: int = 0
+    quota_met: bool = False
+    exhausted: bool = False  # every planned round used and the quota still not met
+    coverage: list[dict[str, Any]] = field(default_factory=list)  # per section: candidates, kept
 
 
 def format_passages(evidence: list[dict[str, Any]]) -> str:
@@ -117,42 +78,50 @@ def format_passages(evidence: list[dict[str, Any]]) -> str:
     )
 
 
-def generate_chapter_qa(plan: EvidencePlan, llm: CachedLLM, settings: GenerationSettings) -> ChapterGeneration:
-    """Every planned round goes to the backend in one batch, schema-constrained; rounds whose output
-    is malformed are retried together with a new seed, then recorded in the failure ledger with the
-    raw text. A backend error is recorded at once (the backend already retried it)."""
+def generate_chapter_qa(
+    plan: EvidencePlan, llm: CachedLLM, settings: GenerationSettings, filter_settings: FilterSettings | None = None
+) -> ChapterGeneration:
     result = ChapterGeneration()
-    schema = qa_schema(settings.pairs_per_call)
-    template_hash = template_sha256(TEMPLATE)
-    messages = [
-        render_messages(
-            TEMPLATE,
-            passages=format_passages(planned.evidence),
-            chapter_title=plan.chapter_title,
-            n_pairs=settings.pairs_per_call,
-            focus=planned.focus,
-        )
-        for planned in plan.rounds
-    ]
-    rows: list[tuple[int, dict[str, Any]]] = []
-    pending = list(range(len(plan.rounds)))
+    filter_settings = filter_settings or FilterSettings()
+    unused = list(range(len(plan.rounds)))
+    kept_rows: list[dict[str, Any]] = []
+    while result.waves < settings.max_waves and len(kept_rows) < settings.quota and unused:
+        rate = len(kept_rows) / len(result.qa_pairs) if result.qa_pairs else settings.first_keep_rate
+        missing = settings.quota - len(kept_rows)
+        size = math.ceil(missing / (settings.pairs_per_call * max(rate, 0.1)))
+        wave = _pick_rounds(plan, unused, kept_rows, size)
+        unused = [n for n in unused if n not in set(wave)]
+        _run_wave(plan, wave, llm, settings, result)
+        result.waves += 1
+        result.rounds_used += len(wave)
+        kept_rows = filter_qa(result.qa_pairs, filter_settings).kept
+    result.qa_pairs.sort(key=lambda row: row["generation"]["round"])
+    result.kept = len(kept_rows)
+    result.quota_met = result.kept >= settings.quota
+    result.exhausted = not result.quota_met and not unused
+    result.coverage = _coverage(plan, result.qa_pairs, kept_rows)
+    return result
+
+
+def _pick_rounds(plan: EvidencePlan, unused: list[int], kept_rows: list[dict[str, Any]], size: int) -> list[int]:
+    """The next rounds, asking for what is missing: tasks and sections with the fewest kept pairs
+    first (planned order breaks ties, so the first wave is the plan's own interleaving)."""
+    by_task = Counter(row["task"] for row in kept_rows)
+    by_section = Counter(row["focus"] for row in kept_rows)
+    ranked = sorted(unused, key=lambda n: (by_task[plan.rounds[n].task] + by_section[plan.rounds[n].focus], n))
+    return sorted(ranked[:size])
+
+
+def _run_wave(plan: EvidencePlan, wave: list[int], llm: CachedLLM, settings: GenerationSettings, result: ChapterGeneration) -> None:
+    """One batch of calls; malformed outputs are retried together with a new seed, then recorded
+    with the raw text. A backend error is recorded at once (the backend already retried it)."""
+    pending = list(wave)
     for attempt in range(settings.retries + 1):
-        requests = [
-            ChatRequest(
-                messages[n],
-                SamplingParams(
-                    temperature=settings.temperature,
-                    max_tokens=settings.max_tokens,
-                    seed=settings.seed + n + 1000 * attempt,
-                    repeat_penalty=settings.repeat_penalty,
-                ),
-                schema,
-            )
-            for n in pending
-        ]
+        requests = [_request(plan, plan.rounds[n], n, attempt, settings) for n in pending]
         retry = []
         for n, outcome in zip(pending, llm.complete_many(requests)):
-            item = {"chapter_key": plan.chapter_key, "round": n, "focus": plan.rounds[n].focus, "attempt": attempt}
+            planned = plan.rounds[n]
+            item = {"chapter_key": plan.chapter_key, "round": n, "task": planned.task, "focus": planned.focus, "attempt": attempt}
             if isinstance(outcome, Exception):
                 result.failures.append({**item, "reason": f"llm error: {type(outcome).__name__}: {outcome}"})
                 continue
@@ -160,23 +129,56 @@ def generate_chapter_qa(plan: EvidencePlan, llm: CachedLLM, settings: Generation
             result.llm_calls += int(not outcome.cached)
             result.completion_tokens += outcome.completion_tokens
             try:
-                pairs = _parse_pairs(outcome.text)
+                items = parse_items(planned.task, outcome.text)
             except ValueError as error:
                 result.failures.append({**item, "reason": str(error), "cache_key": outcome.cache_key, "raw": outcome.text[:2000]})
                 retry.append(n)
                 continue
-            rows.extend((n, _qa_row(plan, pair, plan.rounds[n], outcome, template_hash, n)) for pair in pairs)
+            result.qa_pairs.extend(_qa_row(plan, planned, n, found, outcome) for found in items)
         pending = retry
-    result.qa_pairs = [row for _, row in sorted(rows, key=lambda item: item[0])]
-    return result
 
 
-def _parse_pairs(text: str) -> list[dict[str, str]]:
+def _request(plan: EvidencePlan, planned: EvidenceRound, n: int, attempt: int, settings: GenerationSettings) -> ChatRequest:
+    messages = render_messages(
+        task_template(planned.task, plan.language),
+        passages=format_passages(planned.evidence),
+        chapter_title=plan.chapter_title,
+        n_pairs=settings.pairs_per_call,
+        focus=planned.focus,
+    )
+    sampling = SamplingParams(
+        temperature=settings.temperature,
+        max_tokens=settings.max_tokens * (2 if planned.task == DIALOGUE else 1),
+        seed=settings.seed + n + 1000 * attempt,
+        repeat_penalty=settings.repeat_penalty,
+    )
+    return ChatRequest(messages, sampling, qa_schema(planned.task, settings.pairs_per_call))
+
+
+def parse_items(task: str, text: str) -> list[dict[str, Any]]:
+    """Question/answer pairs, or for dialogues the turns (question = the patient's opening,
+    answer = the clinician's first reply). Raises ValueError on anything unusable."""
     try:
         data = json.loads(text, strict=False)  # small models put raw newlines inside strings
     except json.JSONDecodeError as error:
         raise ValueError(f"malformed JSON from the model: {error}") from error
-    pairs = data.get("pairs") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        raise ValueError("model output is not a JSON object")
+    if task == DIALOGUE:
+        items = []
+        for dialogue in data.get("dialogues") or []:
+            turns = [
+                {"role": t["role"], "content": str(t["content"]).strip()}
+                for t in (dialogue.get("turns") or [] if isinstance(dialogue, dict) else [])
+                if isinstance(t, dict) and t.get("role") in ("patient", "clinician") and str(t.get("content", "")).strip()
+            ]
+            alternating = all(t["role"] == ("patient" if i % 2 == 0 else "clinician") for i, t in enumerate(turns))
+            if len(turns) >= 2 and alternating:
+                items.append({"question": turns[0]["content"], "answer": turns[1]["content"], "turns": turns})
+        if not items:
+            raise ValueError("model output has no dialogue of alternating patient/clinician turns")
+        return items
+    pairs = data.get("pairs")
     if not isinstance(pairs, list):
         raise ValueError("model output has no 'pairs' list")
     clean = [
@@ -189,22 +191,37 @@ def _parse_pairs(text: str) -> list[dict[str, str]]:
     return clean
 
 
-def _qa_row(plan: EvidencePlan, pair, planned: EvidenceRound, completion, template_hash, round_number) -> dict[str, Any]:
-    qa_id = hashlib.sha256(f"{plan.chapter_key}\n{pair['question']}\n{pair['answer']}".encode()).hexdigest()[:16]
-    return {
+def _qa_row(plan: EvidencePlan, planned: EvidenceRound, n: int, found: dict[str, Any], completion: Completion) -> dict[str, Any]:
+    template = task_template(planned.task, plan.language)
+    qa_id = hashlib.sha256(f"{plan.chapter_key}\n{found['question']}\n{found['answer']}".encode()).hexdigest()[:16]
+    evidence = [{k: v for k, v in e.items() if k != "chapter_title"} for e in planned.evidence]
+    answer_text = " ".join(t["content"] for t in found["turns"] if t["role"] == "clinician") if "turns" in found else found["answer"]
+    row = {
         "qa_id": qa_id,
-        "question": pair["question"],
-        "answer": pair["answer"],
+        "task": planned.task,
+        "language": plan.language,
+        "question": found["question"],
+        "answer": found["answer"],
         "chapter_key": plan.chapter_key,
         "chapter_title": plan.chapter_title,
         "focus": planned.focus,
-        "evidence": [{k: v for k, v in e.items() if k != "chapter_title"} for e in planned.evidence],
-        "chunk_ids": [e["chunk_id"] for e in planned.evidence],
+        "evidence": evidence,
+        "chunk_ids": [e["chunk_id"] for e in evidence],
+        "supporting_spans": supporting_spans(answer_text, evidence),
         "generation": {
             "model": completion.model,
             "cache_key": completion.cache_key,
-            "template": TEMPLATE,
-            "template_sha256": template_hash,
-            "round": round_number,
+            "template": template,
+            "template_sha256": template_sha256(template),
+            "round": n,
         },
     }
+    if "turns" in found:
+        row["turns"] = found["turns"]
+    return row
+
+
+def _coverage(plan: EvidencePlan, rows: list[dict[str, Any]], kept_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    sections = list(dict.fromkeys(r.focus for r in plan.rounds))
+    made, kept = Counter(r["focus"] for r in rows), Counter(r["focus"] for r in kept_rows)
+    return [{"section": s, "candidates": made[s], "kept": kept[s]} for s in sections]

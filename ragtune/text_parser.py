@@ -11,7 +11,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ragtune.document import Block, Chapter, Document, Section, file_sha256, slugify, strip_numbering
+from ragtune.document import (
+    Block,
+    Chapter,
+    Document,
+    Section,
+    file_sha256,
+    slugify,
+    strip_numbering,
+)
 from ragtune.pdf_parser import ParseError
 
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")

@@ -62,6 +62,7 @@ def test_nimh_corpus_as_a_collection_through_the_pipeline(tmp_path):
         "parsed_documents": {"paths": [str(shared_path("corpus"))], "categories_from": "mapping",
                              "mapping_file": str(shared_path("corpus", "index.tsv"))},
         "chapter_evidence": {"rounds": 2},
+        "qa_candidates": {"quota": 1, "max_waves": 1},
     }
 
     def run(job_name: str, key: str | None = None):

@@ -13,18 +13,20 @@ from dataclasses import asdict
 
 from ragtune.backends import LlamaCppBackend
 from ragtune.chunking import chunk_chapter
+from ragtune.evidence import EvidencePlan, EvidenceSettings, plan_chapter_evidence
 from ragtune.llm import CachedLLM, LLMCache
-from ragtune.qa_generation import EvidencePlan, EvidenceSettings, GenerationSettings, generate_chapter_qa, plan_chapter_evidence
+from ragtune.qa_generation import GenerationSettings, generate_chapter_qa
 from ragtune.vector_index import ChunkIndex
 from tests.conftest import ROOT
 
-SETTINGS = GenerationSettings(max_tokens=120, retries=1)
+SETTINGS = GenerationSettings(quota=100, max_waves=1, first_keep_rate=1.0, max_tokens=120, retries=1)  # one wave of all 8 rounds
 
 GENERATE = """
 import json, sys
 from ragtune.backends import LlamaCppBackend
 from ragtune.llm import CachedLLM, LLMCache
-from ragtune.qa_generation import EvidencePlan, GenerationSettings, generate_chapter_qa
+from ragtune.evidence import EvidencePlan
+from ragtune.qa_generation import GenerationSettings, generate_chapter_qa
 plan = EvidencePlan.from_dict(json.load(open(sys.argv[1])))
 settings = GenerationSettings(**json.loads(sys.argv[3]))
 generate_chapter_qa(plan, CachedLLM(LlamaCppBackend(n_ctx=2048), LLMCache(sys.argv[2])), settings)

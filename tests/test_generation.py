@@ -1,0 +1,147 @@
+"""Generation to depth: task packs in two languages, evidence plans, supporting spans, and the
+quota loop with top-up waves on the real embedded SmolLM2 over a real FAISS index."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from ragtune.backends import LlamaCppBackend
+from ragtune.chunking import chunk_chapter
+from ragtune.evidence import (
+    EvidencePlan,
+    EvidenceSettings,
+    default_task_mix,
+    plan_chapter_evidence,
+    task_schedule,
+)
+from ragtune.grounding import supporting_spans
+from ragtune.llm import CachedLLM, LLMCache
+from ragtune.prompts import TASKS, detect_language
+from ragtune.qa_filter import FilterSettings, filter_qa
+from ragtune.qa_generation import (
+    GenerationSettings,
+    _pick_rounds,
+    _request,
+    generate_chapter_qa,
+    parse_items,
+)
+from ragtune.text_parser import parse_markdown
+from ragtune.vector_index import ChunkIndex
+
+ZH_CHAPTER = """# 焦虑障碍
+
+## 概述
+
+焦虑障碍的核心是过度的恐惧和担忧，并且持续时间长，影响工作和生活。广泛性焦虑障碍的患者对许多事情感到难以控制的担心，至少持续六个月。
+
+## 治疗
+
+认知行为治疗是首选的心理治疗。选择性五羟色胺再摄取抑制剂是常用的一线药物，需要数周才能起效。
+"""
+
+
+@pytest.fixture(scope="module")
+def handbook_index(handbook_document, embedder):
+    chunks = [c for ch in handbook_document.chapters for c in chunk_chapter(ch, handbook_document.doc_id, embedder.tokenize)]
+    return ChunkIndex.build(chunks, embedder.encode([c.text for c in chunks]))
+
+
+def _chapter(document, key):
+    return next(c for c in document.chapters if c.chapter_key == key)
+
+
+def test_task_schedule_follows_the_weights():
+    schedule = task_schedule(default_task_mix())
+    assert Counter(schedule) == Counter(default_task_mix()) and set(schedule) == set(TASKS)
+    assert schedule[:2] != ["factual_recall", "factual_recall"]  # interleaved, not blocks
+    with pytest.raises(ValueError, match="unknown task"):
+        task_schedule({"poetry": 1})
+
+
+def test_plan_covers_sections_and_tasks_and_differentials_reach_other_chapters(handbook_document, handbook_index, embedder):
+    chapter = _chapter(handbook_document, "anxiety-disorders")
+    plan = plan_chapter_evidence(chapter, handbook_index, embedder, EvidenceSettings(rounds=30, top_k=3))
+    assert plan.language == "en" and len(plan.rounds) == 30
+    assert {r.focus for r in plan.rounds} == {s.title for s in chapter.sections if s.title != chapter.title}
+    assert Counter(r.task for r in plan.rounds) == Counter({t: 3 * w for t, w in default_task_mix().items()})
+    for planned in plan.rounds:
+        assert len(planned.evidence) == 3
+        if planned.task == "differential_diagnosis":
+            assert any(e["chapter_key"] != "anxiety-disorders" for e in planned.evidence)
+    again = EvidencePlan.from_dict(json.loads(json.dumps(plan.to_dict())))
+    assert again.content_sha256() == plan.content_sha256()
+
+
+def test_chinese_document_gets_the_chinese_pack(tmp_path, embedder):
+    path = tmp_path / "zh.md"
+    path.write_text(ZH_CHAPTER, encoding="utf-8")
+    document = parse_markdown(path)
+    chapter = document.chapters[0]
+    assert detect_language(chapter.text()) == "zh" and detect_language("Anxiety disorders (焦虑)") == "en"
+    chunks = chunk_chapter(chapter, document.doc_id, embedder.tokenize)
+    index = ChunkIndex.build(chunks, embedder.encode([c.text for c in chunks]))
+    plan = plan_chapter_evidence(chapter, index, embedder, EvidenceSettings(rounds=6, top_k=1))
+    assert plan.language == "zh"
+    request = _request(plan, plan.rounds[0], 0, 0, GenerationSettings())
+    assert "只回复 JSON" in request.messages[-1]["content"] and "焦虑障碍" in request.messages[-1]["content"]
+    kept = filter_qa([{"qa_id": "1", "task": "factual_recall", "question": "广泛性焦虑障碍的担心至少持续多久？",
+                       "answer": "广泛性焦虑障碍的担心难以控制，至少持续六个月。", "evidence": [{"text": chunks[0].text}]}],
+                     FilterSettings()).kept
+    assert len(kept) == 1  # CJK text is counted and grounded character by character
+
+
+def test_dialogue_output_becomes_turns_and_malformed_output_is_an_error():
+    text = json.dumps({"dialogues": [{"turns": [
+        {"role": "patient", "content": "I worry about everything and cannot sleep."},
+        {"role": "clinician", "content": "How long has the worrying gone on?"},
+        {"role": "patient", "content": "More than half a year."},
+        {"role": "clinician", "content": "Worry that lasts six months or more fits generalized anxiety disorder."}]}]})
+    (item,) = parse_items("counselling_dialogue", text)
+    assert item["question"].startswith("I worry") and len(item["turns"]) == 4
+    with pytest.raises(ValueError, match="alternating"):
+        parse_items("counselling_dialogue", json.dumps({"dialogues": [{"turns": [{"role": "clinician", "content": "Hello there."}]}]}))
+    with pytest.raises(ValueError, match="malformed JSON"):
+        parse_items("factual_recall", '{"pairs": [{"question": "What')
+
+
+def test_supporting_spans_point_into_the_evidence():
+    evidence = [{"chunk_id": "c:1", "text": "Panic attacks peak within minutes. Agoraphobia is fear of places where escape is hard."},
+                {"chunk_id": "c:2", "text": "Lithium prevents manic relapse."}]
+    spans = supporting_spans("Agoraphobia means fearing places where escape would be hard. Jupiter is large.", evidence)
+    assert len(spans) == 1
+    span = spans[0]
+    assert span["chunk_id"] == "c:1" and evidence[0]["text"][span["start"]:span["end"]] == span["text"]
+    assert span["text"].startswith("Agoraphobia")
+
+
+def test_top_up_rounds_ask_for_what_is_missing(handbook_document, handbook_index, embedder):
+    plan = plan_chapter_evidence(_chapter(handbook_document, "anxiety-disorders"), handbook_index, embedder,
+                                 EvidenceSettings(rounds=20))
+    kept = [{"task": plan.rounds[n].task, "focus": plan.rounds[n].focus} for n in range(5)]
+    picked = _pick_rounds(plan, list(range(5, 20)), kept, 4)
+    covered_tasks = Counter(k["task"] for k in kept)
+    assert all(covered_tasks[plan.rounds[n].task] <= min(covered_tasks.values(), default=0) + 1 for n in picked)
+
+
+def test_quota_is_reached_in_waves_or_the_chapter_is_flagged_exhausted(handbook_document, handbook_index, embedder, tmp_path):
+    plan = plan_chapter_evidence(_chapter(handbook_document, "bipolar-and-related-disorders"), handbook_index, embedder,
+                                 EvidenceSettings(rounds=10))
+    llm = CachedLLM(LlamaCppBackend(n_ctx=2048), LLMCache(tmp_path))
+    settings = GenerationSettings(quota=3, max_waves=3, max_tokens=160)
+    result = generate_chapter_qa(plan, llm, settings)
+    assert result.waves >= 2 or result.quota_met  # a first wave rarely keeps enough from a 135M model
+    assert result.kept == len(filter_qa(result.qa_pairs, FilterSettings()).kept)
+    assert result.quota_met == (result.kept >= 3)
+    assert result.exhausted == (not result.quota_met and result.rounds_used == 10)
+    assert sum(c["candidates"] for c in result.coverage) == len(result.qa_pairs)
+    assert result.llm_calls + result.cache_hits >= result.rounds_used
+    for row in result.qa_pairs:
+        assert row["task"] in TASKS and row["generation"]["template"] == f"en/{row['task']}"
+        assert row["supporting_spans"] is not None and set(row["chunk_ids"]) == {e["chunk_id"] for e in row["evidence"]}
+        if row["task"] == "counselling_dialogue":
+            assert row["turns"][0]["role"] == "patient"
+    rerun = generate_chapter_qa(plan, CachedLLM(LlamaCppBackend(n_ctx=2048), LLMCache(tmp_path)), settings)
+    assert rerun.llm_calls == 0 and rerun.qa_pairs == result.qa_pairs

@@ -19,15 +19,7 @@ import pdfplumber
 import pypdf
 from pdfminer.layout import LTChar, LTCurve, LTTextBox, LTTextLine
 
-from ragtune.document import (
-    Block,
-    Chapter,
-    Document,
-    Section,
-    file_sha256,
-    slugify,
-    strip_numbering,
-)
+from ragtune.document import Block, Chapter, Document, Section, file_sha256, slugify, strip_numbering
 
 LIST_MARKER = re.compile(r"^\s*(?:\(?([A-Za-z]|\d{1,2})[.)]|([•●▪◦‣∙·\-–]))\s+(.*)$", re.S)
 LAYOUT = {"char_margin": 4.0}  # pdfminer LAParams: justified lines have wide gaps; 2.0 splits them

@@ -11,15 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ragtune.document import (
-    Block,
-    Chapter,
-    Document,
-    Section,
-    file_sha256,
-    slugify,
-    strip_numbering,
-)
+from ragtune.document import Block, Chapter, Document, Section, file_sha256, slugify, strip_numbering
 from ragtune.pdf_parser import ParseError
 
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")

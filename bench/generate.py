@@ -1,0 +1,196 @@
+"""Generation throughput, measured in one run on the same chapters with the same local model:
+
+(a) the raw engine: the exact requests the pipeline sent, straight to llama.cpp's
+    create_chat_completion, one after the other, with nothing around them;
+(b) this pipeline: evidence planning, then generate_chapter_qa to a quota (cache emptied first);
+(c) llama-index's RagDatasetGenerator over the same chapters' text, with the same model behind a
+    llama-index CustomLLM and the same sampling settings.
+
+Kept pairs are counted by the same filter (ragtune.qa_filter defaults) for (b) and (c), each pair
+judged against the passages it was generated from. Writes its section of BENCHMARKS.md with the
+two ratios on lines of their own.
+
+Usage: .venv/bin/python bench/generate.py [--chapters 2] [--quota 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from datetime import date
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from llama_index.core import Document as LlamaDocument  # noqa: E402
+from llama_index.core.llama_dataset.generator import RagDatasetGenerator  # noqa: E402
+from llama_index.core.llms import CompletionResponse, CustomLLM, LLMMetadata  # noqa: E402
+from llama_index.core.llms.callbacks import llm_completion_callback  # noqa: E402
+from llama_index.core.node_parser import SentenceSplitter  # noqa: E402
+
+from bench.parse import machine, write_section  # noqa: E402
+from ragtune.backends import LlamaCppBackend  # noqa: E402
+from ragtune.chunking import chunk_chapter  # noqa: E402
+from ragtune.embedding import Embedder  # noqa: E402
+from ragtune.evidence import EvidenceSettings, plan_chapter_evidence  # noqa: E402
+from ragtune.llm import CachedLLM, ChatRequest, LLMCache  # noqa: E402
+from ragtune.pdf_parser import parse_pdf  # noqa: E402
+from ragtune.qa_filter import FilterSettings, filter_qa  # noqa: E402
+from ragtune.qa_generation import GenerationSettings, generate_chapter_qa  # noqa: E402
+from ragtune.vector_index import ChunkIndex  # noqa: E402
+
+SETTINGS = GenerationSettings(max_waves=4)
+
+
+class RecordingBackend(LlamaCppBackend):
+    """The pipeline's backend, keeping each request it sends so the raw engine can replay them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[ChatRequest] = []
+
+    def chat(self, request: ChatRequest):
+        self.sent.append(request)
+        return super().chat(request)
+
+
+class SameModelLLM(CustomLLM):
+    """llama-index's view of the same llama.cpp model, sampling like the pipeline."""
+
+    backend: Any = None
+    completion_tokens: int = 0
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        return LLMMetadata(context_window=self.backend.n_ctx, num_output=SETTINGS.max_tokens, model_name=self.backend.model_id)
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        llama = self.backend.llama
+        llama.set_seed(SETTINGS.seed)
+        result = llama.create_chat_completion(
+            messages=[{"role": "user", "content": prompt}],
+            temperature=SETTINGS.temperature,
+            max_tokens=SETTINGS.max_tokens,
+            repeat_penalty=SETTINGS.repeat_penalty,
+            seed=SETTINGS.seed,
+        )
+        self.completion_tokens += int(result["usage"]["completion_tokens"])
+        return CompletionResponse(text=result["choices"][0]["message"]["content"] or "")
+
+    @llm_completion_callback()
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any):
+        yield self.complete(prompt)
+
+
+def run_pipeline(chapters, index, embedder, cache_dir: Path) -> dict[str, Any]:
+    backend = RecordingBackend()
+    backend.llama  # load the model before the clock starts, as the raw engine does
+    llm = CachedLLM(backend, LLMCache(cache_dir))
+    start = time.perf_counter()
+    tokens = kept = candidates = 0
+    for chapter in chapters:
+        plan = plan_chapter_evidence(chapter, index, embedder, EvidenceSettings(rounds=6 * SETTINGS.quota))
+        result = generate_chapter_qa(plan, llm, SETTINGS)
+        tokens += result.completion_tokens
+        kept += result.kept
+        candidates += len(result.qa_pairs)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "tokens": tokens, "kept": kept, "candidates": candidates, "calls": llm.calls, "sent": backend.sent}
+
+
+def run_raw(requests: list[ChatRequest]) -> dict[str, Any]:
+    backend = LlamaCppBackend()
+    backend.llama
+    start = time.perf_counter()
+    tokens = sum(backend.chat(request).completion_tokens for request in requests)
+    return {"seconds": time.perf_counter() - start, "tokens": tokens, "calls": len(requests)}
+
+
+def run_llama_index(chapters, questions_per_chunk: int) -> dict[str, Any]:
+    llm = SameModelLLM(backend=LlamaCppBackend())
+    llm.backend.llama
+    documents = [LlamaDocument(text=c.text(), metadata={"chapter_key": c.chapter_key}) for c in chapters]
+    start = time.perf_counter()
+    # from_documents would run a keyword filter that imports spaCy even with no keywords; the nodes
+    # it would build are llama-index's default SentenceSplitter over the documents, made here directly.
+    nodes = SentenceSplitter().get_nodes_from_documents(documents)
+    generator = RagDatasetGenerator(nodes, llm=llm, num_questions_per_chunk=questions_per_chunk, workers=1)
+    dataset = generator.generate_dataset_from_nodes()
+    seconds = time.perf_counter() - start
+    rows = [
+        {
+            "qa_id": str(n),
+            "question": example.query,
+            "answer": example.reference_answer or "",
+            "evidence": [{"text": text} for text in example.reference_contexts or []],
+        }
+        for n, example in enumerate(dataset.examples)
+    ]
+    kept = len(filter_qa(rows, FilterSettings()).kept)
+    return {"seconds": seconds, "tokens": llm.completion_tokens, "kept": kept, "candidates": len(rows), "nodes": len(generator.nodes)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chapters", type=int, default=2, help="handbook chapters to generate for")
+    parser.add_argument("--quota", type=int, default=4, help="kept pairs per chapter the pipeline aims for")
+    parser.add_argument("--questions-per-chunk", type=int, default=2, help="llama-index's num_questions_per_chunk")
+    args = parser.parse_args()
+    SETTINGS.quota = args.quota
+    document = parse_pdf(ROOT / "sample_handbook" / "handbook.pdf")
+    embedder = Embedder()
+    chunks = [c for ch in document.chapters for c in chunk_chapter(ch, document.doc_id, embedder.tokenize)]
+    index = ChunkIndex.build(chunks, embedder.encode([c.text for c in chunks]))
+    chapters = document.chapters[: args.chapters]
+    cache_dir = Path(tempfile.mkdtemp(prefix="ragtune-bench-"))
+    try:
+        pipeline = run_pipeline(chapters, index, embedder, cache_dir)
+    finally:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+    raw = run_raw(pipeline["sent"])
+    llama_index = run_llama_index(chapters, args.questions_per_chunk)
+
+    def tps(run):
+        return run["tokens"] / run["seconds"]
+
+    def kpm(run):
+        return run["kept"] / (run["seconds"] / 60)
+
+    engine_ratio = tps(pipeline) / tps(raw)
+    li_ratio = kpm(pipeline) / kpm(llama_index) if llama_index["kept"] else float("inf")
+    lines = [
+        "## Generation throughput (bench/generate.py)",
+        "",
+        f"{len(chapters)} handbook chapters, embedded SmolLM2-135M (llama.cpp, CPU), {date.today().isoformat()}, {machine()}.",
+        f"Pipeline: quota {SETTINGS.quota} kept pairs per chapter, up to {SETTINGS.max_waves} waves. llama-index-core "
+        f"{version('llama-index-core')} RagDatasetGenerator, {args.questions_per_chunk} questions per node "
+        f"over {llama_index['nodes']} nodes. Kept = passes ragtune's default filter against the pair's own passages.",
+        "",
+        "| run | seconds | LLM calls | output tokens | output tokens/s | candidates | kept | kept pairs/min |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| (a) raw engine | {raw['seconds']:.1f} | {raw['calls']} | {raw['tokens']} | {tps(raw):.1f} | | | |",
+        f"| (b) ragtune pipeline | {pipeline['seconds']:.1f} | {pipeline['calls']} | {pipeline['tokens']} | {tps(pipeline):.1f} | "
+        f"{pipeline['candidates']} | {pipeline['kept']} | {kpm(pipeline):.2f} |",
+        f"| (c) llama-index RagDatasetGenerator | {llama_index['seconds']:.1f} | | {llama_index['tokens']} | {tps(llama_index):.1f} | "
+        f"{llama_index['candidates']} | {llama_index['kept']} | {kpm(llama_index):.2f} |",
+        "",
+        f"pipeline/raw engine: {engine_ratio:.2f}× (goal ≥ 0.9×)",
+        "",
+        f"pipeline/llama-index: {li_ratio:.1f}× (goal ≥ 5×)" if llama_index["kept"] else
+        "pipeline/llama-index: ∞ (llama-index kept 0 pairs; goal ≥ 5×)",
+        "",
+    ]
+    section = "\n".join(lines)
+    write_section(ROOT / "BENCHMARKS.md", lines[0], section)
+    print(section)
+
+
+if __name__ == "__main__":
+    main()

@@ -13,9 +13,9 @@ from pipeline_assets.ingest import chapters
 from pipeline_assets.metadata import table
 from pipeline_assets.partitions import chapter_partitions
 from ragtune.dataset import read_jsonl, write_jsonl
+from ragtune.evidence import EvidencePlan, EvidenceSettings, plan_chapter_evidence
 from ragtune.ingest import ChapterBundle
 from ragtune.qa_filter import FilterSettings, filter_qa
-from ragtune.evidence import EvidencePlan, EvidenceSettings, plan_chapter_evidence
 from ragtune.qa_generation import GenerationSettings, generate_chapter_qa
 from ragtune.vector_index import ChunkIndex
 from resources.embedder import EmbedderResource
@@ -108,6 +108,11 @@ def qa_candidates(
         context.log.warning(
             f"chapter '{key}' is exhausted: {result.kept} of {settings.quota} pairs kept after all "
             f"{result.rounds_used} planned rounds; raise chapter_evidence rounds or use a stronger model"
+        )
+    elif not result.quota_met:
+        context.log.warning(
+            f"chapter '{key}': {result.kept} of {settings.quota} pairs kept after {result.waves} waves "
+            "(max_waves); raise max_waves or use a stronger model"
         )
     return dg.MaterializeResult(
         metadata={

@@ -26,19 +26,24 @@ from ragtune.qa_filter import FilterSettings, filter_qa
 DIALOGUE = "counselling_dialogue"
 
 
-def qa_schema(task: str, n_items: int) -> dict[str, Any]:
+# Shortest question and answer the schema allows, in characters (Chinese packs say more per character).
+MIN_LENGTH = {"en": (10, 20), "zh": (6, 12)}  # en (20, 40) kept fewer pairs per minute in bench/generate.py
+
+
+def qa_schema(task: str, n_items: int, language: str = "en") -> dict[str, Any]:
     # No maxLength: llama.cpp expands it into a grammar that slows sampling ~2x; max_tokens bounds length.
-    # minLength stops the empty strings small models emit; cheap, unlike maxLength.
+    # minLength stops the empty and clipped strings small models emit; cheap, unlike maxLength.
+    shortest_question, shortest_answer = MIN_LENGTH[language]
     if task == DIALOGUE:
         turn = {
             "type": "object",
-            "properties": {"role": {"type": "string", "enum": ["patient", "clinician"]}, "content": {"type": "string", "minLength": 10}},
+            "properties": {"role": {"type": "string", "enum": ["patient", "clinician"]}, "content": {"type": "string", "minLength": shortest_question}},
             "required": ["role", "content"],
         }
         dialogue = {"type": "object", "properties": {"turns": {"type": "array", "items": turn, "minItems": 4, "maxItems": 8}}, "required": ["turns"]}
         return {"type": "object", "properties": {"dialogues": {"type": "array", "items": dialogue, "minItems": 1, "maxItems": n_items}}, "required": ["dialogues"]}
-    question = {"type": "string", "minLength": 10}
-    answer = {"type": "string", "minLength": 20}
+    question = {"type": "string", "minLength": shortest_question}
+    answer = {"type": "string", "minLength": shortest_answer}
     pair = {"type": "object", "properties": {"question": question, "answer": answer}, "required": ["question", "answer"]}
     return {"type": "object", "properties": {"pairs": {"type": "array", "items": pair, "minItems": 1, "maxItems": n_items}}, "required": ["pairs"]}
 
@@ -81,6 +86,8 @@ def format_passages(evidence: list[dict[str, Any]]) -> str:
 def generate_chapter_qa(
     plan: EvidencePlan, llm: CachedLLM, settings: GenerationSettings, filter_settings: FilterSettings | None = None
 ) -> ChapterGeneration:
+    """Waves of calls until `quota` rows pass filter_settings (default rules), the waves run out, or
+    every planned round is used (exhausted). Rows come back in planned-round order."""
     result = ChapterGeneration()
     filter_settings = filter_settings or FilterSettings()
     unused = list(range(len(plan.rounds)))
@@ -90,7 +97,8 @@ def generate_chapter_qa(
         missing = settings.quota - len(kept_rows)
         size = math.ceil(missing / (settings.pairs_per_call * max(rate, 0.1)))
         wave = _pick_rounds(plan, unused, kept_rows, size)
-        unused = [n for n in unused if n not in set(wave)]
+        taken = set(wave)
+        unused = [n for n in unused if n not in taken]
         _run_wave(plan, wave, llm, settings, result)
         result.waves += 1
         result.rounds_used += len(wave)
@@ -152,7 +160,7 @@ def _request(plan: EvidencePlan, planned: EvidenceRound, n: int, attempt: int, s
         seed=settings.seed + n + 1000 * attempt,
         repeat_penalty=settings.repeat_penalty,
     )
-    return ChatRequest(messages, sampling, qa_schema(planned.task, settings.pairs_per_call))
+    return ChatRequest(messages, sampling, qa_schema(planned.task, settings.pairs_per_call, plan.language))
 
 
 def parse_items(task: str, text: str) -> list[dict[str, Any]]:

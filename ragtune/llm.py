@@ -29,6 +29,10 @@ class SamplingParams:
     seed: int = 0
     repeat_penalty: float = 1.0  # llama.cpp's repeat_penalty, vLLM's repetition_penalty; small models loop without it
 
+    def common(self) -> dict[str, float | int]:
+        """The settings every backend names the same way (OpenAI API, vLLM, llama.cpp)."""
+        return {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens, "seed": self.seed}
+
 
 @dataclass
 class ChatRequest:

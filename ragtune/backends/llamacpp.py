@@ -37,13 +37,7 @@ class LlamaCppBackend:
         sampling = request.sampling
         self.llama.set_seed(sampling.seed)
         result = self.llama.create_chat_completion(
-            messages=request.messages,
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            max_tokens=sampling.max_tokens,
-            seed=sampling.seed,
-            repeat_penalty=sampling.repeat_penalty,
-            **kwargs,
+            messages=request.messages, repeat_penalty=sampling.repeat_penalty, **sampling.common(), **kwargs
         )
         text = result["choices"][0]["message"]["content"] or ""
         return ChatResult(text, int(result.get("usage", {}).get("completion_tokens", 0)))

@@ -41,15 +41,7 @@ class OpenAICompatibleBackend:
         return f"OpenAICompatibleBackend({self.model_id}, json_mode={self.json_mode}, concurrency={self.concurrency})"
 
     def _arguments(self, request: ChatRequest) -> dict[str, Any]:
-        sampling = request.sampling
-        arguments: dict[str, Any] = {
-            "model": self.model,
-            "messages": request.messages,
-            "temperature": sampling.temperature,
-            "top_p": sampling.top_p,
-            "max_tokens": sampling.max_tokens,
-            "seed": sampling.seed,
-        }
+        arguments: dict[str, Any] = {"model": self.model, "messages": request.messages, **request.sampling.common()}
         if request.schema is not None and self.json_mode == "json_schema":
             arguments["response_format"] = {
                 "type": "json_schema",

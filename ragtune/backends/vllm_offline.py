@@ -59,14 +59,7 @@ class VLLMBackend:
         return self.vllm.LLM(**options)
 
     def sampling_params(self, request: ChatRequest) -> Any:
-        sampling = request.sampling
-        options: dict[str, Any] = {
-            "temperature": sampling.temperature,
-            "top_p": sampling.top_p,
-            "max_tokens": sampling.max_tokens,
-            "seed": sampling.seed,
-            "repetition_penalty": sampling.repeat_penalty,
-        }
+        options: dict[str, Any] = {**request.sampling.common(), "repetition_penalty": request.sampling.repeat_penalty}
         if request.schema is not None:
             options.update(self._structured(request.schema))
         return self.vllm.SamplingParams(**options)

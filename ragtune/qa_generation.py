@@ -122,8 +122,11 @@ def _pick_rounds(plan: EvidencePlan, unused: list[int], kept_rows: list[dict[str
 
 def _run_wave(plan: EvidencePlan, wave: list[int], llm: CachedLLM, settings: GenerationSettings, result: ChapterGeneration) -> None:
     """One batch of calls; malformed outputs are retried together with a new seed, then recorded
-    with the raw text. A backend error is recorded at once (the backend already retried it)."""
-    pending = list(wave)
+    with the raw text. A backend error is recorded at once (the backend already retried it).
+    Rounds grounded on the same chunks go back to back: every template starts with the same system
+    prompt and the passages, so the engine's prefix cache (llama.cpp's reused KV, vLLM's prefix
+    caching) reads those tokens once."""
+    pending = sorted(wave, key=lambda n: ([e["chunk_id"] for e in plan.rounds[n].evidence], n))
     for attempt in range(settings.retries + 1):
         requests = [_request(plan, plan.rounds[n], n, attempt, settings) for n in pending]
         retry = []

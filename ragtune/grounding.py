@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ragtune.qa_filter import content_words
+
 SENTENCE = re.compile(r"[^.!?。！？]+[.!?。！？]*")
-TOKEN = re.compile(r"[a-z0-9]{3,}|[\u3400-\u9fff]")
-STOP = frozenset("the and are for from has have its not that the their them then there these they this those was were what when which with".split())
 
 
 def _tokens(text: str) -> set[str]:
-    return {t[:5] for t in TOKEN.findall(text.lower()) if t not in STOP}
+    """Content words cut to 5 letters, as the filter's support score matches them (tolerates inflection)."""
+    return {w[:5] for w in content_words(text)}
 
 
 def _sentences(text: str) -> list[tuple[int, int]]:

@@ -10,7 +10,7 @@ Kept pairs are counted by the same filter (ragtune.qa_filter defaults) for (b) a
 judged against the passages it was generated from. Writes its section of BENCHMARKS.md with the
 two ratios on lines of their own.
 
-Usage: .venv/bin/python bench/generate.py [--chapters 2] [--quota 4]
+Usage: .venv/bin/python bench/generate.py [--chapters 6] [--quota 4]
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def run_llama_index(chapters, questions_per_chunk: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--chapters", type=int, default=2, help="handbook chapters to generate for")
+    parser.add_argument("--chapters", type=int, default=6, help="handbook chapters to generate for")
     parser.add_argument("--quota", type=int, default=4, help="kept pairs per chapter the pipeline aims for")
     parser.add_argument("--questions-per-chunk", type=int, default=2, help="llama-index's num_questions_per_chunk")
     args = parser.parse_args()

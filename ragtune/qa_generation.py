@@ -24,10 +24,12 @@ from ragtune.prompts import render_messages, task_template, template_sha256
 from ragtune.qa_filter import FilterSettings, filter_qa
 
 DIALOGUE = "counselling_dialogue"
+DIALOGUE_ROLES = ("patient", "clinician", "patient", "clinician")
 
 
 # Shortest question and answer the schema allows, in characters (Chinese packs say more per character).
-MIN_LENGTH = {"en": (10, 20), "zh": (6, 12)}  # en (20, 40) kept fewer pairs per minute in bench/generate.py
+MIN_LENGTH = {"en": (10, 32), "zh": (6, 12)}  # en answers of 32+ characters pass the 5-word rule more often;
+# (10, 20) and (20, 40) kept fewer pairs per minute in bench/generate.py
 
 
 def qa_schema(task: str, n_items: int, language: str = "en") -> dict[str, Any]:
@@ -35,12 +37,14 @@ def qa_schema(task: str, n_items: int, language: str = "en") -> dict[str, Any]:
     # minLength stops the empty and clipped strings small models emit; cheap, unlike maxLength.
     shortest_question, shortest_answer = MIN_LENGTH[language]
     if task == DIALOGUE:
-        turn = {
-            "type": "object",
-            "properties": {"role": {"type": "string", "enum": ["patient", "clinician"]}, "content": {"type": "string", "minLength": shortest_question}},
-            "required": ["role", "content"],
-        }
-        dialogue = {"type": "object", "properties": {"turns": {"type": "array", "items": turn, "minItems": 4, "maxItems": 8}}, "required": ["turns"]}
+        # The turn order is in the schema (a tuple of patient/clinician turns), so even a small model
+        # cannot produce the out-of-order or role-less turns that parse_items would have to reject.
+        def turn(role: str) -> dict[str, Any]:
+            content = {"type": "string", "minLength": shortest_question}
+            return {"type": "object", "properties": {"role": {"const": role}, "content": content}, "required": ["role", "content"]}
+
+        turns = {"type": "array", "prefixItems": [turn(role) for role in DIALOGUE_ROLES], "items": False}
+        dialogue = {"type": "object", "properties": {"turns": turns}, "required": ["turns"]}
         return {"type": "object", "properties": {"dialogues": {"type": "array", "items": dialogue, "minItems": 1, "maxItems": n_items}}, "required": ["dialogues"]}
     question = {"type": "string", "minLength": shortest_question}
     answer = {"type": "string", "minLength": shortest_answer}

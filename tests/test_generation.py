@@ -145,3 +145,14 @@ def test_quota_is_reached_in_waves_or_the_chapter_is_flagged_exhausted(handbook_
             assert row["turns"][0]["role"] == "patient"
     rerun = generate_chapter_qa(plan, CachedLLM(LlamaCppBackend(n_ctx=2048), LLMCache(tmp_path)), settings)
     assert rerun.llm_calls == 0 and rerun.qa_pairs == result.qa_pairs
+
+
+def test_the_dialogue_schema_makes_even_the_small_model_alternate_turns(handbook_document, handbook_index, embedder, tmp_path):
+    plan = plan_chapter_evidence(_chapter(handbook_document, "anxiety-disorders"), handbook_index, embedder,
+                                 EvidenceSettings(rounds=3, task_mix={"counselling_dialogue": 1}))
+    llm = CachedLLM(LlamaCppBackend(n_ctx=2048), LLMCache(tmp_path))
+    result = generate_chapter_qa(plan, llm, GenerationSettings(quota=3, max_waves=1, max_tokens=160, retries=0))
+    assert result.qa_pairs, result.failures  # before the tuple schema, 135M wrote no valid dialogue
+    for row in result.qa_pairs:
+        assert [t["role"] for t in row["turns"]] == ["patient", "clinician", "patient", "clinician"]
+        assert row["question"] == row["turns"][0]["content"] and row["answer"] == row["turns"][1]["content"]

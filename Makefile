@@ -24,7 +24,13 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(PY) -m pipeline_assets.demo
 
-test: install
+# LLaMA-Factory is a test-only consumer of the exports: its own dataset_info parser and format
+# converters load them. Without its dependencies (gradio, torchaudio... pinned apart from ours).
+$(VENV)/.llamafactory: $(VENV)/.installed
+	$(PY) -m pip install --no-deps 'llamafactory==0.9.5'
+	touch $@
+
+test: install $(VENV)/.llamafactory
 	$(PY) -m pytest -v -rs
 
 ui: install $(DAGSTER_HOME)/dagster.yaml

@@ -2,7 +2,7 @@
 
 Data versions are content hashes, so "changed" means new content, not a new run:
 chapters[ch] -> chapter_chunks[ch] -> faiss_index (whole collection) -> chapter_evidence[every ch]
--> qa_candidates[ch] only where that chapter's retrieved evidence changed -> qa_filtered[ch].
+-> qa_candidates[ch] only where that chapter's retrieved evidence changed -> qa_filtered[ch] -> qa_judged[ch].
 Unlike Dagster's eager(), a condition here never fires because a dependency "will be requested":
 that would chain an asset into its dependency's run before the new data version is known.
 """

@@ -6,13 +6,14 @@ import os
 
 import dagster as dg
 
+from pipeline_assets.curate import DATASET_CHECKS, dataset_exports, instruction_dataset, qa_judged
 from pipeline_assets.evaluate import judge_scores
 from pipeline_assets.index import chapter_chunks, faiss_index
 from pipeline_assets.ingest import chapters, every_document_parsed, parsed_documents
 from pipeline_assets.partitions import chapter_partitions
 from pipeline_assets.qa import chapter_evidence, qa_candidates, qa_filtered
 from pipeline_assets.sensors import chapter_fanout_sensor, inbox_sensor
-from pipeline_assets.train import instruction_dataset, lora_adapter
+from pipeline_assets.train import lora_adapter
 from resources import BaseModelResource, DataDirResource, EmbedderResource, GrobidResource, LLMResource
 
 ASSETS = [
@@ -23,7 +24,9 @@ ASSETS = [
     chapter_evidence,
     qa_candidates,
     qa_filtered,
+    qa_judged,
     instruction_dataset,
+    dataset_exports,
     lora_adapter,
     judge_scores,
 ]
@@ -34,9 +37,9 @@ STAGE_JOBS = [
     dg.define_asset_job("prepare_chapter", selection=[chapters, chapter_chunks], partitions_def=chapter_partitions),
     dg.define_asset_job("build_index", selection=[faiss_index]),
     dg.define_asset_job(
-        "generate_chapter_qa", selection=[chapter_evidence, qa_candidates, qa_filtered], partitions_def=chapter_partitions
+        "generate_chapter_qa", selection=[chapter_evidence, qa_candidates, qa_filtered, qa_judged], partitions_def=chapter_partitions
     ),
-    dg.define_asset_job("train_and_judge", selection=[instruction_dataset, lora_adapter, judge_scores]),
+    dg.define_asset_job("train_and_judge", selection=[instruction_dataset, dataset_exports, lora_adapter, judge_scores]),
 ]
 PARTITIONED_JOBS = {"prepare_chapter", "generate_chapter_qa"}
 
@@ -67,7 +70,7 @@ def build_defs(resources: dict[str, dg.ConfigurableResource] | None = None) -> d
     """The code location; tests pass their own resources (a temp data dir, a cached base model)."""
     return dg.Definitions(
         assets=ASSETS,
-        asset_checks=[every_document_parsed],
+        asset_checks=[every_document_parsed, *DATASET_CHECKS],
         jobs=STAGE_JOBS,
         sensors=[inbox_sensor, chapter_fanout_sensor],
         resources={**default_resources(), **(resources or {})},

@@ -28,7 +28,9 @@ def main() -> None:
     report = json.loads(storage.path("reports", "judge_scores.json").read_text())
     models = report["summary"]["models"]
     print(f"\nDone in {minutes:.1f} min. Outputs:")
-    print(f"  dataset : {storage.path('dataset', 'train.jsonl').parent}  (train.jsonl, eval.jsonl, all.jsonl)")
+    print(f"  dataset : {storage.path('dataset', 'train.jsonl').parent}  (train.jsonl, eval.jsonl: alpaca; rows/: full rows with evidence)")
+    print(f"  exports : {storage.path('exports', 'README.md').parent}  (alpaca, ShareGPT, OpenAI messages, hf_dataset/, "
+          "dataset_info.json, README.md dataset card)")
     print(f"  adapter : {storage.path('adapter', 'adapter_config.json').parent}  (PEFT LoRA; loss curve in reports/)")
     print(f"  scores  : {storage.path('reports', 'judge_scores.json')}")
     print(f"\nJudge scores over {report['summary']['questions']} eval questions ({report['judge_model']}, a weak judge):")

@@ -34,7 +34,7 @@ def judge_scores(
     rows = read_jsonl(storage.path("dataset", "eval.jsonl"))[: config.max_questions]
     if not rows:
         raise dg.Failure("the eval split is empty; materialize instruction_dataset first")
-    evidence_by_id = {r["qa_id"]: r for k in {r["chapter_key"] for r in rows} for r in read_jsonl(storage.path("qa", "filtered", f"{k}.jsonl"))}
+    evidence_by_id = {r["qa_id"]: r for r in read_jsonl(storage.path("dataset", "rows", "eval.jsonl"))}
     model, tokenizer = base_model.load(storage.root)
     tuned = PeftModel.from_pretrained(model, str(storage.path("adapter", "adapter_config.json").parent))
     questions = [r["instruction"] for r in rows]

@@ -15,7 +15,7 @@ from pipeline_assets.partitions import chapter_partitions
 from ragtune.dataset import read_jsonl, write_jsonl
 from ragtune.evidence import EvidencePlan, EvidenceSettings, plan_chapter_evidence
 from ragtune.ingest import ChapterBundle
-from ragtune.qa_filter import FilterSettings, filter_qa
+from ragtune.qa_filter import DUPLICATE_RULES, FilterSettings, filter_qa
 from ragtune.qa_generation import GenerationSettings, generate_chapter_qa
 from ragtune.vector_index import ChunkIndex
 from resources.embedder import EmbedderResource
@@ -100,6 +100,8 @@ def qa_candidates(
     result = generate_chapter_qa(plan, client, settings)
     out = storage.path("qa", "candidates", f"{key}.jsonl")
     write_jsonl(out, result.qa_pairs)
+    status = {"quota": settings.quota, "kept": result.kept, "quota_met": result.quota_met, "exhausted": result.exhausted}
+    storage.path("qa", "candidates", f"{key}.status.json").write_text(json.dumps(status), encoding="utf-8")
     ledger = storage.path("qa", "failures", f"{key}.jsonl")
     write_jsonl(ledger, result.failures)
     for failure in result.failures:
@@ -155,6 +157,9 @@ def qa_filtered(context: dg.AssetExecutionContext, config: FilterConfig, storage
     out = storage.path("qa", "filtered", f"{key}.jsonl")
     write_jsonl(out, result.kept)
     write_jsonl(storage.path("qa", "rejected", f"{key}.jsonl"), result.rejected)
+    valid = len(candidates) - sum(n for rule, n in result.removed.items() if rule not in DUPLICATE_RULES)
+    counts = {"generated": len(candidates), "valid": valid}
+    storage.path("qa", "filtered", f"{key}.counts.json").write_text(json.dumps(counts), encoding="utf-8")
     return dg.MaterializeResult(
         metadata={
             "candidates": len(candidates),

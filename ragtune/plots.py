@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def loss_curve(losses: list[float], out: Path) -> Path:
@@ -42,3 +43,24 @@ def score_bars(totals: dict[str, float], out: Path, title: str) -> Path:
 def markdown_image(path: Path, alt: str) -> str:
     encoded = base64.b64encode(Path(path).read_bytes()).decode("ascii")
     return f"![{alt}](data:image/png;base64,{encoded})"
+
+
+def rows_per_chapter_bars(counts: list[dict], out: Path) -> Path:
+    """Stacked train/eval rows per chapter (the paper's Table II as a chart)."""
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(counts) + 1.6), dpi=100)
+    names = [c["chapter_key"] for c in counts]
+    train = [c["train"] for c in counts]
+    ax.barh(names, train, color="#2c7fb8", label="train")
+    bars = ax.barh(names, [c["eval"] for c in counts], left=train, color="#41ab5d", label="eval")
+    ax.bar_label(bars, labels=[str(c["total"]) for c in counts], padding=3)
+    ax.invert_yaxis()
+    ax.set_xlim(0, max([c["total"] for c in counts] + [1]) * 1.15)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("QA rows")
+    ax.set_title("Rows per chapter")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out

@@ -21,6 +21,7 @@ QUESTION_START = re.compile(r"^(what|which|who|whom|whose|when|where|why|how|is|
                             r"would|will|may|in what|according)\b", re.I)
 RULES = ("too_short", "not_a_question", "repetitive", "answer_repeats_question", "exact_duplicate",
          "near_duplicate", "ungrounded")
+DUPLICATE_RULES = ("exact_duplicate", "near_duplicate")
 
 
 @dataclass

@@ -48,5 +48,10 @@ class LLMResource(dg.ConfigurableResource):
             )
         return LlamaCppBackend(self.model_path, self.n_ctx, self.n_threads)
 
+    @property
+    def is_weak_default(self) -> bool:
+        """The embedded 135M model: fine to show the machinery, weak as a judge."""
+        return self.backend == "llamacpp" and not self.model_path
+
     def client(self, cache_dir: Path) -> CachedLLM:
         return CachedLLM(self.backend_client(), LLMCache(cache_dir))

@@ -1,8 +1,7 @@
-"""Quality rules, duplicate removal and the evidence-grouped train/eval split."""
+"""Quality rules and per-chapter duplicate removal."""
 
 from __future__ import annotations
 
-from ragtune.dataset import merge_and_split, rows_per_chapter
 from ragtune.qa_filter import FilterSettings, filter_qa, support
 
 EVIDENCE = (
@@ -51,27 +50,3 @@ def test_each_rule_removes_what_it_names_and_counts_add_up():
 def test_support_measures_answer_words_found_in_evidence():
     assert support("Lithium requires kidney monitoring.", EVIDENCE) == 1.0
     assert support("Paris is the capital of France.", EVIDENCE) == 0.0
-
-
-def test_split_keeps_rows_of_one_chunk_together_and_tags_provenance():
-    chapters = {
-        "bipolar": [row(str(i), f"Question number {i} about lithium?", "Lithium answer text here.", chunk=f"bipolar:{i % 5}") for i in range(40)],
-        "ocd": [row("x", "Question number 1 about lithium?", "Duplicate across chapters.", chapter="ocd")],
-    }
-    train, evaluation, duplicates = merge_and_split(chapters, eval_fraction=0.3, seed=0)
-    assert duplicates == 1
-    assert len(train) + len(evaluation) == 40 and train and evaluation
-    train_chunks = {r["chunk_ids"][0] for r in train}
-    eval_chunks = {r["chunk_ids"][0] for r in evaluation}
-    assert not train_chunks & eval_chunks
-    sample = train[0]
-    assert set(sample) >= {"instruction", "input", "output", "id", "chapter_key", "doc_ids", "chunk_ids", "pages"}
-    assert sample["doc_ids"] == ["doc-1"] and sample["pages"] == [9]
-    assert rows_per_chapter(train, evaluation) == [
-        {"chapter_key": "bipolar", "train": len(train), "eval": len(evaluation), "total": 40}
-    ]
-
-
-def test_tiny_dataset_still_gets_one_eval_row():
-    train, evaluation, _ = merge_and_split({"c": [row("1", "Q one?", "A"), row("2", "Q two?", "B", chunk="c:2")]}, 0.0)
-    assert len(train) == 1 and len(evaluation) == 1

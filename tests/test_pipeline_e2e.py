@@ -53,10 +53,10 @@ def test_chapter_partitions_come_from_the_outline(pipeline_run):
 
 def test_every_asset_materialized_with_metadata(pipeline_run):
     instance = pipeline_run["instance"]
-    for asset in ["parsed_documents", "faiss_index", "instruction_dataset", "lora_adapter", "judge_scores"]:
+    for asset in ["parsed_documents", "faiss_index", "instruction_dataset", "dataset_exports", "lora_adapter", "judge_scores"]:
         events = _materializations(instance, asset)
         assert len(events) == 1 and "path" in events[0].metadata, asset
-    for asset in ["chapters", "chapter_chunks", "qa_candidates", "qa_filtered"]:
+    for asset in ["chapters", "chapter_chunks", "qa_candidates", "qa_filtered", "qa_judged"]:
         partitions = {e.partition for e in _materializations(instance, asset)}
         assert partitions == {"anxiety-disorders", "obsessive-compulsive-and-related-disorders"}, asset
     chapter_event = _materializations(instance, "chapters")[0]
@@ -99,6 +99,37 @@ def test_dataset_adapter_and_scores(pipeline_run):
         assert report["summary"]["models"][model]["total"] == sum(s for s in scores if s is not None)
     event = _materializations(pipeline_run["instance"], "judge_scores")[0]
     assert event.metadata["base_total"].value == report["summary"]["models"]["base"]["total"]
+
+
+def test_curated_dataset_passes_its_checks_and_exports_load(pipeline_run):
+    import datasets
+
+    data, instance = pipeline_run["data"], pipeline_run["instance"]
+    run_id = next(r["run_id"] for r in pipeline_run["records"] if r["job"] == "train_and_judge")
+    evaluations = {
+        e.dagster_event.event_specific_data.check_name: e.dagster_event.event_specific_data
+        for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    }
+    assert set(evaluations) == {"no_train_eval_leakage", "near_duplicate_rate", "mean_groundedness", "quota_met_per_chapter"}
+    assert evaluations["no_train_eval_leakage"].passed and evaluations["near_duplicate_rate"].passed
+    judged = [json.loads(line) for f in (data / "qa" / "judged").glob("*s.jsonl") for line in open(f)]
+    assert judged and all(r["judge_weak"] and 0 <= r["groundedness"] <= 1 for r in judged)
+    rows = [json.loads(line) for split in ("train", "eval") for line in open(data / "dataset" / "rows" / f"{split}.jsonl")]
+    assert all(r["groundedness"] >= 0.6 for r in rows)
+    removed = [json.loads(line) for line in open(data / "dataset" / "removed.jsonl")]
+    funnel = json.loads((data / "dataset" / "curation.json").read_text())["funnel"]
+    assert sum(f["kept"] for f in funnel) == len(rows)
+    assert sum(f["valid"] for f in funnel) >= sum(f["deduplicated"] for f in funnel) >= sum(f["kept"] for f in funnel)
+    assert len(judged) == len(rows) + len(removed)  # every judged row is kept or recorded with its reason
+    manifest = json.loads((data / "dataset" / "eval_frozen.json").read_text())
+    event = _materializations(instance, "instruction_dataset")[0]
+    assert event.metadata["eval_sha256"].value == manifest["sha256"]
+    exports = data / "exports"
+    hf = datasets.load_from_disk(str(exports / "hf_dataset"))
+    assert hf["train"].num_rows + hf["eval"].num_rows == len(rows)
+    card = (exports / "README.md").read_text()
+    assert "## Rows per chapter" in card and "anxiety-disorders" in card and (exports / "rows_per_chapter.png").exists()
+    assert set(json.loads((exports / "dataset_info.json").read_text())) >= {"ragtune_alpaca_train", "ragtune_messages_eval"}
 
 
 def test_rerun_of_generation_costs_no_llm_calls(pipeline_run):
@@ -158,12 +189,13 @@ def test_an_edited_chapter_regenerates_alone_through_sensor_and_automation(pipel
         ("chapter_evidence", unchanged),  # re-planned against the new index: same evidence
         ("qa_candidates", edited),
         ("qa_filtered", edited),
+        ("qa_judged", edited),
     }
     calls = {partition: meta["llm_calls"].value for asset, partition, meta in done if asset == "qa_candidates"}
     assert list(calls) == [edited]  # the unchanged chapter had no generation run: 0 LLM calls
     assert (data / "qa" / "candidates" / f"{unchanged}.jsonl").read_text() == before[f"{unchanged}.jsonl"]
 
     resolver = get_stale_status_resolver(instance, ASSETS)
-    for asset in ("chapter_evidence", "qa_candidates", "qa_filtered"):
+    for asset in ("chapter_evidence", "qa_candidates", "qa_filtered", "qa_judged"):
         for key in (edited, unchanged):
             assert resolver.get_status(dg.AssetKey(asset), key) == StaleStatus.FRESH, (asset, key)

@@ -3,8 +3,9 @@ questions, MinHash LSH on question+answer, embedding cosine on a FAISS HNSW grap
 
 The pairs are built from real sentences (the bundled handbook's sources, and the NIMH texts and
 MedQuAD answers in ../shared/data when present): each question joins the first, middle and last
-thirds of three sentences, each answer two sentences, so the texts read like the domain and only
-a few share enough to count as duplicates besides the planted ones. 5% are planted duplicates: a copy with case and punctuation changed, a question with one
+thirds of three sentences, each answer two sentences, so the texts read like the domain. Removals
+beyond the planted duplicates are pairs built largely from the same sentence pieces (more of them
+as n grows: under 2k sentences feed 100k pairs). 5% are planted duplicates: a copy with case and punctuation changed, a question with one
 word added, and a copy whose question is shortened. Embeddings are computed once (the pipeline
 computes them per chapter when it judges, so dedup receives them) and timed apart.
 Goal: 100k pairs in under 60 s; growth near n log n (time ratio 100k/10k near 10-12, not 100).

@@ -139,7 +139,9 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
     frozen = None
     if manifest_path.exists() and not config.refreeze_eval:
         try:
-            frozen = FrozenEval.load(json.loads(manifest_path.read_text()), read_jsonl(frozen_rows_path))
+            vectors_path = storage.path("dataset", "eval_frozen.questions.npy")
+            frozen = FrozenEval.load(json.loads(manifest_path.read_text()), read_jsonl(frozen_rows_path),
+                                     np.load(vectors_path) if vectors_path.exists() else None)
         except ValueError as error:
             raise dg.Failure(f"{manifest_path}: {error}") from error
     settings = CurationSettings(min_judge_score=config.min_judge_score, trust_weak_judge=config.trust_weak_judge,
@@ -158,7 +160,9 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
     if result.newly_frozen:
         manifest_path.write_text(json.dumps(result.frozen.manifest(), indent=1), encoding="utf-8")
         write_jsonl(frozen_rows_path, result.frozen.rows)
+        np.save(storage.path("dataset", "eval_frozen.questions.npy"), result.frozen.vectors)
     by_id = {r["qa_id"]: v for k in vectors for r, v in zip(judged[k], vectors[k])}
+    by_id.update({r["qa_id"]: v for r, v in zip(result.eval, result.frozen.vectors)})
     for split, rows in (("train", result.train), ("eval", result.eval)):
         write_jsonl(storage.path("dataset", "rows", f"{split}.jsonl"), rows)
         write_jsonl(storage.path("dataset", f"{split}.jsonl"), [to_alpaca(r) for r in rows])
@@ -192,7 +196,7 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
 
 @dg.asset(group_name="dataset", deps=[instruction_dataset], kinds={"jsonl", "huggingface"})
 def dataset_exports(context: dg.AssetExecutionContext, config: ExportConfig, storage: DataDirResource,
-                    llm: LLMResource, embedder: EmbedderResource) -> dg.MaterializeResult:
+                    embedder: EmbedderResource) -> dg.MaterializeResult:
     """The dataset as alpaca, ShareGPT and OpenAI-messages JSONL, a Hugging Face dataset, LLaMA-Factory's
     dataset_info.json and optionally a RAFT variant, with a dataset card (README.md) and its chart."""
     splits = {split: read_jsonl(storage.path("dataset", "rows", f"{split}.jsonl")) for split in ("train", "eval")}

@@ -39,6 +39,7 @@ class FrozenEval:
     held_out_chunks: list[str]
     rows: list[dict[str, Any]]
     sha256: str
+    vectors: np.ndarray | None = None  # the rows' question embeddings, for the semantic leakage test
 
     @staticmethod
     def digest(rows: list[dict[str, Any]], held_out_chunks: list[str]) -> str:
@@ -50,8 +51,8 @@ class FrozenEval:
                 "held_out_chunks": self.held_out_chunks}
 
     @classmethod
-    def load(cls, manifest: dict[str, Any], rows: list[dict[str, Any]]) -> "FrozenEval":
-        frozen = cls(manifest["held_out_chunks"], rows, manifest["sha256"])
+    def load(cls, manifest: dict[str, Any], rows: list[dict[str, Any]], vectors: np.ndarray | None = None) -> "FrozenEval":
+        frozen = cls(manifest["held_out_chunks"], rows, manifest["sha256"], vectors)
         if cls.digest(rows, frozen.held_out_chunks) != frozen.sha256 or [r["qa_id"] for r in rows] != manifest["qa_ids"]:
             raise ValueError("the frozen eval set does not match its recorded sha256; it was edited. Restore it, "
                              "or set refreeze_eval to draw a new eval set (scores will no longer compare with earlier runs)")
@@ -99,6 +100,8 @@ def curate(
     per-chapter filter. frozen: the eval set of an earlier run, reused as is."""
     rows = [row for key in sorted(judged) for row in judged[key]]
     row_vectors = {row["qa_id"]: vec for key in sorted(judged) for row, vec in zip(judged[key], vectors[key])}
+    if frozen is not None and frozen.vectors is not None:
+        row_vectors.update({row["qa_id"]: vec for row, vec in zip(frozen.rows, frozen.vectors)})
     eval_ids = {r["qa_id"] for r in frozen.rows} if frozen else set()
     rows = sorted((r for r in rows if r["qa_id"] not in eval_ids), key=priority)
     dim = next(iter(row_vectors.values())).shape[0] if row_vectors else 1
@@ -121,8 +124,9 @@ def curate(
         frozen = _freeze(passing, settings)
         result.newly_frozen = True
     held_out = set(frozen.held_out_chunks)
-    result.frozen, result.eval = frozen, list(frozen.rows)
     eval_vectors = np.stack([row_vectors.get(r["qa_id"], np.zeros(dim, np.float32)) for r in frozen.rows]) if frozen.rows else None
+    frozen.vectors = eval_vectors
+    result.frozen, result.eval = frozen, list(frozen.rows)
     candidates = []
     for row in passing:
         if row["qa_id"] in {r["qa_id"] for r in frozen.rows}:

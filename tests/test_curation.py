@@ -141,7 +141,7 @@ def test_split_holds_out_chunks_freezes_eval_and_never_leaks(handbook_chunks, em
     assert {f["chapter_key"] for f in first.funnel} == set(by_chapter)
 
     # A rerun with a new train question that paraphrases an eval question: eval is unchanged, the leak is withheld.
-    frozen = FrozenEval.load(first.frozen.manifest(), first.frozen.rows)
+    frozen = FrozenEval.load(first.frozen.manifest(), first.frozen.rows, first.frozen.vectors)
     target = first.eval[0]
     free_chunk = next(c for c in handbook_chunks if c["chunk_id"] not in held and c["chapter_key"] == target["chapter_key"])
     leak = qa_row(free_chunk, question=target["question"] + " Please explain.", answer=target["answer"])

@@ -6,9 +6,10 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from pipeline_assets.config import config_from_settings
-from pipeline_assets.metadata import markdown_table, table
+from pipeline_assets.metadata import table
 from pipeline_assets.train import lora_adapter
 from ragtune.dataset import read_jsonl
+from ragtune.dataset_card import markdown_rows
 from ragtune.judge import JudgeSettings, answer_questions, grade, summarize
 from ragtune.plots import markdown_image, score_bars
 from resources.base_model import BaseModelResource
@@ -80,7 +81,7 @@ def judge_scores(
             "base_total": totals["base"],
             "tuned_total": totals["tuned"],
             "scores": table(score_rows),
-            "scores_markdown": dg.MetadataValue.md(markdown_table(score_rows)),
+            "scores_markdown": dg.MetadataValue.md(markdown_rows(score_rows)),
             "totals_chart": dg.MetadataValue.md(markdown_image(plot, "judge totals")),
             "judge_model": judge.model_id,
             "per_question": table(

@@ -20,11 +20,3 @@ def table(rows: list[dict[str, Any]]) -> dg.TableMetadataValue:
     ]
     return dg.MetadataValue.table(records, dg.TableSchema(columns=columns))
 
-
-def markdown_table(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return "(none)"
-    keys = list(rows[0])
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    lines += ["| " + " | ".join(str(r[k]) for k in keys) + " |" for r in rows]
-    return "\n".join(lines)

@@ -6,8 +6,8 @@ import dagster as dg
 
 from pipeline_assets.config import config_from_settings
 from pipeline_assets.curate import instruction_dataset
-from pipeline_assets.metadata import markdown_table
 from ragtune.dataset import read_jsonl
+from ragtune.dataset_card import markdown_rows
 from ragtune.lora import LoraSettings, train_lora
 from ragtune.plots import loss_curve, markdown_image
 from resources.base_model import BaseModelResource
@@ -38,7 +38,7 @@ def lora_adapter(
             "base_model": str(base_model.resolved_gguf()),
             "settings": dg.MetadataValue.json(asdict(settings)),
             "loss_curve": dg.MetadataValue.md(markdown_image(plot, "loss curve")),
-            "losses": dg.MetadataValue.md(markdown_table([{"step": i + 1, "loss": v} for i, v in enumerate(losses)])),
+            "losses": dg.MetadataValue.md(markdown_rows([{"step": i + 1, "loss": v} for i, v in enumerate(losses)])),
             "path": dg.MetadataValue.path(str(adapter_dir)),
         }
     )

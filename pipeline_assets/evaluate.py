@@ -10,7 +10,7 @@ from pipeline_assets.metadata import table
 from pipeline_assets.train import lora_adapter
 from ragtune.dataset import read_jsonl
 from ragtune.dataset_card import markdown_rows
-from ragtune.judge import JudgeSettings, answer_questions, grade, summarize
+from ragtune.judge import GradeItem, JudgeSettings, answer_questions, grade_many, summarize
 from ragtune.plots import markdown_image, score_bars
 from resources.base_model import BaseModelResource
 from resources.llm import LLMResource
@@ -44,20 +44,24 @@ def judge_scores(
     tuned_answers = answer_questions(tuned, tokenizer, questions, config.max_new_tokens)
     judge = llm.client(storage.path("cache", "llm", "x").parent)
     settings = JudgeSettings(**config.model_dump())
-    graded = []
-    for row, base_answer, tuned_answer in zip(rows, base_answers, tuned_answers):
-        source = evidence_by_id.get(row["id"], {})
-        evidence = "\n\n".join(e["text"] for e in source.get("evidence", [])[:3])
-        graded.append(
-            {
-                "id": row["id"],
-                "chapter_key": row["chapter_key"],
-                "question": row["instruction"],
-                "reference": row["output"],
-                "base": {"answer": base_answer, **grade(judge, row["instruction"], row["output"], evidence, base_answer, settings)},
-                "tuned": {"answer": tuned_answer, **grade(judge, row["instruction"], row["output"], evidence, tuned_answer, settings)},
-            }
-        )
+    evidence = ["\n\n".join(e["text"] for e in evidence_by_id.get(row["id"], {}).get("evidence", [])[:3]) for row in rows]
+    items = [
+        GradeItem(row["instruction"], row["output"], passages, answer)
+        for answers in (base_answers, tuned_answers)
+        for row, passages, answer in zip(rows, evidence, answers)
+    ]
+    grades = grade_many(judge, items, settings)  # one batch: base answers, then tuned answers
+    graded = [
+        {
+            "id": row["id"],
+            "chapter_key": row["chapter_key"],
+            "question": row["instruction"],
+            "reference": row["output"],
+            "base": {"answer": base_answer, **grades[i]},
+            "tuned": {"answer": tuned_answer, **grades[len(rows) + i]},
+        }
+        for i, (row, base_answer, tuned_answer) in enumerate(zip(rows, base_answers, tuned_answers))
+    ]
     summary = summarize(graded, ["base", "tuned"])
     report = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ragtune.llm import CachedLLM, SamplingParams
+from ragtune.llm import CachedLLM, ChatRequest, SamplingParams
 from ragtune.lora import prompt_text
 from ragtune.prompts import render_messages
 
@@ -52,20 +52,38 @@ def answer_questions(model, tokenizer, questions: list[str], max_new_tokens: int
     return answers
 
 
-def grade(llm: CachedLLM, question: str, reference: str, evidence: str, answer: str, settings: JudgeSettings) -> dict[str, Any]:
-    messages = render_messages(
-        "judge", question=question, reference_answer=reference, evidence=evidence or "(none)", answer=answer or "(empty)"
-    )
-    completion = llm.complete(
-        messages, SamplingParams(temperature=settings.temperature, max_tokens=160, seed=settings.seed, repeat_penalty=1.1), JUDGE_SCHEMA
-    )
-    try:
-        data = json.loads(completion.text, strict=False)
-        score = int(data["score"])
-        rationale = str(data.get("rationale", ""))
-    except (ValueError, KeyError, TypeError) as error:
-        return {"score": None, "rationale": f"unparseable judge output: {error}", "cache_key": completion.cache_key}
-    return {"score": max(1, min(10, score)), "rationale": rationale, "cache_key": completion.cache_key}
+@dataclass
+class GradeItem:
+    question: str
+    reference: str
+    evidence: str
+    answer: str
+
+
+def grade_many(llm: CachedLLM, items: list[GradeItem], settings: JudgeSettings) -> list[dict[str, Any]]:
+    """Every answer graded 1-10 in one batch (vLLM batches it, the OpenAI backend runs it
+    concurrently, all through the cache). An unusable judgement gets score None and a reason."""
+    sampling = SamplingParams(temperature=settings.temperature, max_tokens=160, seed=settings.seed, repeat_penalty=1.1)
+    requests = [
+        ChatRequest(
+            render_messages("judge", question=item.question, reference_answer=item.reference,
+                            evidence=item.evidence or "(none)", answer=item.answer or "(empty)"),
+            sampling, JUDGE_SCHEMA,
+        )
+        for item in items
+    ]
+    grades = []
+    for outcome in llm.complete_many(requests):
+        if isinstance(outcome, Exception):
+            grades.append({"score": None, "rationale": f"judge call failed: {type(outcome).__name__}: {outcome}", "cache_key": None})
+            continue
+        try:
+            data = json.loads(outcome.text, strict=False)
+            grades.append({"score": max(1, min(10, int(data["score"]))), "rationale": str(data.get("rationale", "")),
+                           "cache_key": outcome.cache_key})
+        except (ValueError, KeyError, TypeError) as error:
+            grades.append({"score": None, "rationale": f"unparseable judge output: {error}", "cache_key": outcome.cache_key})
+    return grades
 
 
 def summarize(rows: list[dict[str, Any]], models: list[str]) -> dict[str, Any]:

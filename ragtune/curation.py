@@ -75,7 +75,7 @@ def priority(row: dict[str, Any]) -> tuple:
     return (-(row.get("judge_score") or 0), -row.get("groundedness", 0.0), row["chapter_key"], row["qa_id"])
 
 
-def chunk_buckets(chunk_id: str, seed: int) -> float:
+def chunk_bucket(chunk_id: str, seed: int) -> float:
     return int(hashlib.sha256(f"{seed}:{chunk_id}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
 
 
@@ -127,9 +127,9 @@ def curate(
     eval_vectors = np.stack([row_vectors.get(r["qa_id"], np.zeros(dim, np.float32)) for r in frozen.rows]) if frozen.rows else None
     frozen.vectors = eval_vectors
     result.frozen, result.eval = frozen, list(frozen.rows)
-    candidates = []
+    candidates, eval_ids = [], {r["qa_id"] for r in frozen.rows}
     for row in passing:
-        if row["qa_id"] in {r["qa_id"] for r in frozen.rows}:
+        if row["qa_id"] in eval_ids:
             continue
         if touched_chunks(row) & held_out:
             result.removed.append({**row, "removed_by": "split:held_out_chunk"})
@@ -149,8 +149,8 @@ def curate(
 def _freeze(rows: list[dict[str, Any]], settings: CurationSettings) -> FrozenEval:
     """Hold out a share of the chunks that rows were asked about; their rows are the eval set.
     A small dataset still gets one held-out chunk, and never all of them."""
-    seeds = sorted({r["chunk_ids"][0] for r in rows if r.get("chunk_ids")}, key=lambda c: (chunk_buckets(c, settings.seed), c))
-    held = [c for c in seeds if chunk_buckets(c, settings.seed) < settings.eval_fraction]
+    seeds = sorted({r["chunk_ids"][0] for r in rows if r.get("chunk_ids")}, key=lambda c: (chunk_bucket(c, settings.seed), c))
+    held = [c for c in seeds if chunk_bucket(c, settings.seed) < settings.eval_fraction]
     if len(seeds) >= 2 and not held:
         held = seeds[:1]
     if len(seeds) >= 2 and len(held) == len(seeds):

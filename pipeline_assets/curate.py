@@ -40,12 +40,10 @@ class JudgedConfig(dg.Config):
 DedupConfig = config_from_settings("DedupConfig", DedupSettings, "Thresholds and stages of cross-chapter dedup.")
 
 
-class DatasetConfig(dg.Config):
-    min_judge_score: int = CurationSettings.min_judge_score
-    trust_weak_judge: bool = CurationSettings.trust_weak_judge
-    min_groundedness: float = GroundednessSettings.min_groundedness
-    eval_fraction: float = CurationSettings.eval_fraction
-    seed: int = 0
+CurationConfig = config_from_settings("CurationConfig", CurationSettings, "Judge and groundedness thresholds, eval share.")
+
+
+class DatasetConfig(CurationConfig):
     refreeze_eval: bool = False  # draw a new eval set; earlier scores stop being comparable
     dedup: DedupConfig = DedupConfig()
 
@@ -144,8 +142,7 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
                                      np.load(vectors_path) if vectors_path.exists() else None)
         except ValueError as error:
             raise dg.Failure(f"{manifest_path}: {error}") from error
-    settings = CurationSettings(min_judge_score=config.min_judge_score, trust_weak_judge=config.trust_weak_judge,
-                                min_groundedness=config.min_groundedness, eval_fraction=config.eval_fraction, seed=config.seed)
+    settings = CurationSettings(**config.model_dump(exclude={"refreeze_eval", "dedup"}))
     weak = sorted({r["judge_model"] for rows in judged.values() for r in rows if r.get("judge_weak")})
     if weak and not config.trust_weak_judge:
         context.log.warning(f"rows judged by the weak embedded judge {weak}: their scores are kept on the rows but do not "
@@ -161,14 +158,10 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
         manifest_path.write_text(json.dumps(result.frozen.manifest(), indent=1), encoding="utf-8")
         write_jsonl(frozen_rows_path, result.frozen.rows)
         np.save(storage.path("dataset", "eval_frozen.questions.npy"), result.frozen.vectors)
-    by_id = {r["qa_id"]: v for k in vectors for r, v in zip(judged[k], vectors[k])}
-    by_id.update({r["qa_id"]: v for r, v in zip(result.eval, result.frozen.vectors)})
-    for split, rows in (("train", result.train), ("eval", result.eval)):
+    for split, rows, questions in (("train", result.train, result.train_vectors), ("eval", result.eval, result.frozen.vectors)):
         write_jsonl(storage.path("dataset", "rows", f"{split}.jsonl"), rows)
         write_jsonl(storage.path("dataset", f"{split}.jsonl"), [to_alpaca(r) for r in rows])
-        dim = next(iter(by_id.values())).shape[0] if by_id else 384
-        np.save(storage.path("dataset", "rows", f"{split}.questions.npy"),
-                np.stack([by_id.get(r["qa_id"], np.zeros(dim, np.float32)) for r in rows]))
+        np.save(storage.path("dataset", "rows", f"{split}.questions.npy"), questions)
     write_jsonl(storage.path("dataset", "removed.jsonl"), result.removed)
     per_chapter = rows_per_chapter(result.train, result.eval)
     curation = {"funnel": result.funnel, "dedup": result.dedup_counts, "removed_by": removed_by_reason(result.removed),

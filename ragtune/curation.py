@@ -29,7 +29,7 @@ class CurationSettings:
     # Scores of a judge marked weak (the embedded 135M model) stay on the rows but do not filter:
     # it scores almost everything alike. The groundedness threshold filters either way.
     trust_weak_judge: bool = False
-    min_groundedness: float = 0.6  # rows whose deterministic groundedness is lower are dropped
+    min_groundedness: float = 0.6  # rows whose deterministic groundedness is lower are dropped, whatever the judge said
     eval_fraction: float = 0.2  # share of the evidence chunks held out for eval questions
     seed: int = 0
 
@@ -68,6 +68,7 @@ class Curated:
     funnel: list[dict[str, Any]] = field(default_factory=list)  # per chapter: generated .. kept
     frozen: FrozenEval | None = None
     newly_frozen: bool = False
+    train_vectors: np.ndarray | None = None  # question embeddings of `train`, in order (eval's are frozen.vectors)
 
 
 def priority(row: dict[str, Any]) -> tuple:
@@ -142,6 +143,7 @@ def curate(
             result.removed.append({**row, "removed_by": "split:near_duplicate_of_eval"})
         else:
             result.train.append(row)
+    result.train_vectors = np.stack([row_vectors[r["qa_id"]] for r in result.train]) if result.train else np.zeros((0, dim), np.float32)
     result.funnel = _funnel(judged, chapter_counts, deduped.kept, passing, result)
     return result
 

@@ -101,19 +101,24 @@ def _exact(rows: list[dict[str, Any]], alive: list[int]) -> dict[int, int]:
 
 
 def _minhash(rows: list[dict[str, Any]], alive: list[int], shingle, threshold: float, num_perm: int) -> dict[int, int]:
-    """LSH finds candidates among the rows kept so far; the exact Jaccard of the word sets confirms
-    them, so LSH's false positives never remove a row."""
+    """LSH finds candidates among the rows kept so far; _confirmed checks each by exact Jaccard."""
     shingles = {i: shingle(rows[i]) for i in alive}
     hashes = dict(zip(alive, minhashes([shingles[i] for i in alive], num_perm)))
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
     duplicate_of = {}
     for i in alive:
-        match = next((j for j in lsh.query(hashes[i]) if jaccard(shingles[i], shingles[j]) >= threshold), None)
+        match = _confirmed(lsh, hashes[i], shingles[i], shingles, threshold)
         if match is not None:
             duplicate_of[i] = match
         else:
             lsh.insert(i, hashes[i])
     return duplicate_of
+
+
+def _confirmed(lsh: MinHashLSH, minhash: MinHash, shingles: set[str], indexed, threshold: float) -> Any:
+    """The first LSH candidate whose exact Jaccard with `shingles` reaches the threshold, or None:
+    LSH only proposes, so its false positives never count as duplicates."""
+    return next((key for key in lsh.query(minhash) if jaccard(shingles, indexed[key]) >= threshold), None)
 
 
 def _semantic(vectors: np.ndarray, alive: list[int], threshold: float, neighbours: int) -> dict[int, int]:
@@ -158,7 +163,7 @@ def near_duplicate_pairs(left: list[dict[str, Any]], right: list[dict[str, Any]]
             lsh.insert(j, h)
         right_sets = [shingle(r) for r in right]
         for r, shingles, h in zip(right, right_sets, minhashes(right_sets, settings.num_perm)):
-            match = next((j for j in lsh.query(h) if jaccard(shingles, left_sets[j]) >= threshold), None)
+            match = _confirmed(lsh, h, shingles, left_sets, threshold)
             if match is not None:
                 found.append((left[match]["qa_id"], r["qa_id"], stage))
     if left_vectors is not None and right_vectors is not None and len(left) and len(right):

@@ -56,7 +56,6 @@ class GroundednessSettings:
     # domain near 0.3 and paraphrases above 0.8.
     unrelated_cosine: float = 0.3
     paraphrase_cosine: float = 0.8
-    min_groundedness: float = 0.6  # rows below are dropped from the dataset, whatever the judge said
 
 
 def sentence_texts(text: str) -> list[str]:

@@ -7,7 +7,6 @@ did (726 vs 592 over 80 questions).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +15,7 @@ import torch
 from ragtune.llm import CachedLLM, ChatRequest, SamplingParams
 from ragtune.lora import prompt_text
 from ragtune.prompts import render_messages
+from ragtune.qa_judge import judgement_json
 
 JUDGE_SCHEMA = {
     "type": "object",
@@ -78,11 +78,10 @@ def grade_many(llm: CachedLLM, items: list[GradeItem], settings: JudgeSettings) 
             grades.append({"score": None, "rationale": f"judge call failed: {type(outcome).__name__}: {outcome}", "cache_key": None})
             continue
         try:
-            data = json.loads(outcome.text, strict=False)
-            grades.append({"score": max(1, min(10, int(data["score"]))), "rationale": str(data.get("rationale", "")),
-                           "cache_key": outcome.cache_key})
-        except (ValueError, KeyError, TypeError) as error:
-            grades.append({"score": None, "rationale": f"unparseable judge output: {error}", "cache_key": outcome.cache_key})
+            data = judgement_json(outcome.text)
+            grades.append({"score": data["score"], "rationale": str(data.get("rationale", "")), "cache_key": outcome.cache_key})
+        except ValueError as error:
+            grades.append({"score": None, "rationale": str(error), "cache_key": outcome.cache_key})
     return grades
 
 

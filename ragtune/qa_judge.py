@@ -1,7 +1,8 @@
 """The grounded judge of the curation step: an LLM sees question, answer and the evidence the pair
 was written from, and scores it 1-10 on a rubric (faithful, relevant, clear, useful) with a
-one-line rationale (the keep threshold, default 7, applies when the dataset is assembled). All of a chapter's pairs go to the backend as one batch, through the cache,
-so a rerun or a resumed crash repays nothing. The embedded 135M model is a weak judge: its
+one-line rationale (the keep threshold, default 7, applies when the dataset is assembled). All of
+a chapter's pairs go to the backend as one batch, through the cache, so a rerun or a resumed crash
+repays nothing. The embedded 135M model is a weak judge: its
 scores are labelled as such, and the deterministic groundedness score filters beside it.
 """
 
@@ -44,20 +45,31 @@ def judge_request(row: dict[str, Any], chapter_title: str, settings: QAJudgeSett
     return ChatRequest(messages, sampling, JUDGE_SCHEMA)
 
 
-def parse_judgement(text: str) -> dict[str, Any]:
-    """The scores clipped to 1-10; raises ValueError when the output has no usable overall score."""
+def clipped_score(value: Any) -> int:
+    """A judge's score as an int in 1-10 (small models step outside the schema's range)."""
+    return max(1, min(10, int(value)))
+
+
+def judgement_json(text: str) -> dict[str, Any]:
+    """A judge's JSON output with a usable overall score under "score"; ValueError otherwise."""
     try:
         data = json.loads(text, strict=False)
-        score = int(data["score"])
+        data["score"] = clipped_score(data["score"])
     except (ValueError, KeyError, TypeError) as error:
         raise ValueError(f"unparseable judge output: {error}") from error
+    return data
+
+
+def parse_judgement(text: str) -> dict[str, Any]:
+    """The overall and rubric scores clipped to 1-10; raises ValueError without an overall score."""
+    data = judgement_json(text)
     rubric = {}
     for name in RUBRIC:
         try:
-            rubric[name] = max(1, min(10, int(data[name])))
+            rubric[name] = clipped_score(data[name])
         except (ValueError, KeyError, TypeError):
             rubric[name] = None
-    return {"judge_score": max(1, min(10, score)), "judge_rubric": rubric, "judge_rationale": str(data.get("rationale", "")).strip()[:300]}
+    return {"judge_score": data["score"], "judge_rubric": rubric, "judge_rationale": str(data.get("rationale", "")).strip()[:300]}
 
 
 def judge_rows(rows: list[dict[str, Any]], chapter_title: str, llm: CachedLLM, settings: QAJudgeSettings, weak: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -65,7 +65,7 @@ def test_groundedness_credits_copies_and_paraphrases_not_inventions(handbook_chu
     copied_s, invented_s, off_topic_s, paraphrase_s = (s["groundedness"] for s in scores)
     assert copied_s >= 0.95
     assert invented_s < 0.3 and off_topic_s < 0.6
-    assert paraphrase_s > max(invented_s, off_topic_s) and paraphrase_s >= GroundednessSettings().min_groundedness
+    assert paraphrase_s > max(invented_s, off_topic_s) and paraphrase_s >= CurationSettings().min_groundedness
     assert [d["sentence"] for d in scores[1]["sentences"]] == [invented["answer"]]
 
 

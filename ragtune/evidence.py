@@ -29,6 +29,7 @@ TASK_SECTIONS = {
     "treatment_management": re.compile(r"treat|manag|therap|medic|care", re.I),
 }
 NOTHING = re.compile(r"(?!)")
+DIFFERENTIAL = "differential_diagnosis"
 # Words added to the title query of a chapter that has no chunks in the index.
 TASK_QUERY = {
     "clinical_vignette": "symptoms, presentation and diagnostic criteria",
@@ -52,6 +53,9 @@ def default_task_mix() -> dict[str, int]:
 class EvidenceSettings:
     rounds: int = 240  # rounds planned per chapter; generation uses what its quota needs
     top_k: int = 3
+    # Consecutive rounds of different tasks that share one evidence set: their prompts differ only
+    # after the passages, so the engine's prefix cache reads the passages once for all of them.
+    rounds_per_evidence: int = 2
     task_mix: dict[str, int] = field(default_factory=default_task_mix)  # relative weights; 0 turns a task off
 
 
@@ -111,10 +115,13 @@ def plan_chapter_evidence(chapter: Chapter, index: ChunkIndex, embedder: Embedde
     seeds = _section_rows(chapter, index)
     schedule = task_schedule(settings.task_mix)
     turn: Counter = Counter()
-    rounds = []
+    rounds: list[EvidenceRound] = []
     for i in range(settings.rounds):
         task = schedule[i % len(schedule)]
         preferred = [s for s in seeds if TASK_SECTIONS.get(task, NOTHING).search(s)] or list(seeds)
+        if rounds and i % settings.rounds_per_evidence and _shares(rounds[-1], task, preferred):
+            rounds.append(EvidenceRound(task, rounds[-1].focus, rounds[-1].evidence))
+            continue
         if not preferred:  # the chapter has no chunk in the index: retrieve by its title
             focus, vector = chapter.title, embedder.encode([f"{chapter.title}. {TASK_QUERY.get(task, '')}"])[0]
             hits = index.search(vector, settings.top_k)
@@ -124,9 +131,15 @@ def plan_chapter_evidence(chapter: Chapter, index: ChunkIndex, embedder: Embedde
             rows = seeds[focus]
             seed = rows[turn[(task, focus)] % len(rows)]
             turn[(task, focus)] += 1
-            hits = _around(index, seed, chapter.chapter_key, settings.top_k, other_chapter=task == "differential_diagnosis")
+            hits = _around(index, seed, chapter.chapter_key, settings.top_k, other_chapter=task == DIFFERENTIAL)
         rounds.append(EvidenceRound(task, focus, [{**h.chunk.to_dict(), "score": round(h.score, 4)} for h in hits]))
     return EvidencePlan(chapter.chapter_key, chapter.title, detect_language(chapter.text()), rounds)
+
+
+def _shares(previous: EvidenceRound, task: str, preferred: list[str]) -> bool:
+    """A round may take the previous round's evidence when its task likes that section; a
+    differential never shares (it wants a passage from another chapter)."""
+    return DIFFERENTIAL not in (task, previous.task) and previous.focus in preferred
 
 
 def _section_rows(chapter: Chapter, index: ChunkIndex) -> dict[str, list[int]]:

@@ -75,6 +75,21 @@ def test_plan_covers_sections_and_tasks_and_differentials_reach_other_chapters(h
     assert again.content_sha256() == plan.content_sha256()
 
 
+def test_rounds_share_evidence_in_pairs_so_the_prefix_cache_reads_passages_once(handbook_document, handbook_index, embedder):
+    chapter = _chapter(handbook_document, "anxiety-disorders")
+
+    def repeats(settings: EvidenceSettings) -> list[tuple]:
+        rounds = plan_chapter_evidence(chapter, handbook_index, embedder, settings).rounds
+        ids = [[e["chunk_id"] for e in r.evidence] for r in rounds]
+        return [(rounds[n - 1], rounds[n]) for n in range(1, len(rounds), 2) if ids[n] == ids[n - 1]]
+
+    shared = repeats(EvidenceSettings(rounds=30))
+    assert len(shared) >= len(repeats(EvidenceSettings(rounds=30, rounds_per_evidence=1))) + 4
+    for first, second in shared:
+        assert first.task != second.task and first.focus == second.focus
+        assert "differential_diagnosis" not in (first.task, second.task)
+
+
 def test_chinese_document_gets_the_chinese_pack(tmp_path, embedder):
     path = tmp_path / "zh.md"
     path.write_text(ZH_CHAPTER, encoding="utf-8")

@@ -68,7 +68,7 @@ def judged_paths(storage: DataDirResource, key: str):
     automation_condition=dg.AutomationCondition.eager(),
 )
 def qa_judged(
-    context: dg.AssetExecutionContext, config: JudgedConfig, storage: DataDirResource, llm: LLMResource, embedder: EmbedderResource
+    context: dg.AssetExecutionContext, config: JudgedConfig, storage: DataDirResource, judge_llm: LLMResource, embedder: EmbedderResource
 ) -> dg.MaterializeResult:
     """The chapter's filtered pairs, each scored twice: by the grounded LLM judge (1-10 on faithful,
     relevant, clear, useful, with a rationale; it sees the evidence) and by the deterministic
@@ -80,9 +80,9 @@ def qa_judged(
     grounded = groundedness_scores(rows, model, GroundednessSettings(**config.groundedness.model_dump()))
     rows = [{**row, "groundedness": g["groundedness"], "groundedness_sentences": g["sentences"]} for row, g in zip(rows, grounded)]
     settings = QAJudgeSettings(**config.judge.model_dump())
-    client = llm.client(storage.path("cache", "llm", "x").parent)
+    client = judge_llm.client(storage.path("cache", "llm", "x").parent)
     title = rows[0]["chapter_title"] if rows else key
-    judged, failures = judge_rows(rows, title, client, settings, weak=llm.is_weak_default)
+    judged, failures = judge_rows(rows, title, client, settings, weak=judge_llm.is_weak_default)
     out, vectors_path = judged_paths(storage, key)
     write_jsonl(out, judged)
     np.save(vectors_path, model.encode([row["question"] for row in judged]))
@@ -94,9 +94,9 @@ def qa_judged(
         metadata={
             "rows": len(judged),
             "judge_model": client.model_id,
-            "judge_weak": llm.is_weak_default,
+            "judge_weak": judge_llm.is_weak_default,
             "judge_note": "the embedded 135M model is a weak judge; the groundedness score filters beside it"
-            if llm.is_weak_default else "",
+            if judge_llm.is_weak_default else "",
             "mean_judge_score": round(mean(scores), 2) if scores else None,
             "passing_default_judge_threshold": sum(s >= CurationSettings.min_judge_score for s in scores),
             "mean_groundedness": round(mean(r["groundedness"] for r in judged), 3) if judged else None,
@@ -146,7 +146,7 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
     weak = sorted({r["judge_model"] for rows in judged.values() for r in rows if r.get("judge_weak")})
     if weak and not config.trust_weak_judge:
         context.log.warning(f"rows judged by the weak embedded judge {weak}: their scores are kept on the rows but do not "
-                            "filter (groundedness does); point the llm resource at a stronger judge, or set trust_weak_judge")
+                            "filter (groundedness does); point the judge_llm resource at a stronger judge, or set trust_weak_judge")
     result = curate(judged, vectors, counts, settings, DedupSettings(**config.dedup.model_dump()), frozen)
     if not result.train or not result.eval:
         raise dg.Failure(

@@ -7,7 +7,7 @@ import os
 import dagster as dg
 
 from pipeline_assets.curate import DATASET_CHECKS, dataset_exports, instruction_dataset, qa_judged
-from pipeline_assets.evaluate import judge_scores
+from pipeline_assets.evaluate import heldout_loss, judge_scores, medquad_scores
 from pipeline_assets.index import chapter_chunks, faiss_index
 from pipeline_assets.ingest import chapters, every_document_parsed, parsed_documents
 from pipeline_assets.partitions import chapter_partitions
@@ -29,6 +29,8 @@ ASSETS = [
     dataset_exports,
     lora_adapter,
     judge_scores,
+    heldout_loss,
+    medquad_scores,
 ]
 
 # The graph in the order a full run needs: partitioned stages run once per chapter key.
@@ -39,14 +41,18 @@ STAGE_JOBS = [
     dg.define_asset_job(
         "generate_chapter_qa", selection=[chapter_evidence, qa_candidates, qa_filtered, qa_judged], partitions_def=chapter_partitions
     ),
-    dg.define_asset_job("train_and_judge", selection=[instruction_dataset, dataset_exports, lora_adapter, judge_scores]),
+    dg.define_asset_job(
+        "train_and_judge", selection=[instruction_dataset, dataset_exports, lora_adapter, judge_scores, heldout_loss, medquad_scores]
+    ),
 ]
 PARTITIONED_JOBS = {"prepare_chapter", "generate_chapter_qa"}
 
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:
     """Embedded defaults; RAGTUNE_LLM_BACKEND=openai (+ RAGTUNE_LLM_BASE_URL, RAGTUNE_LLM_MODEL,
-    RAGTUNE_LLM_API_KEY, RAGTUNE_LLM_JSON_MODE) points generation and judging at an OpenAI-compatible endpoint."""
+    RAGTUNE_LLM_API_KEY, RAGTUNE_LLM_JSON_MODE) points generation and judging at an OpenAI-compatible endpoint.
+    The judge (judge_llm) and the reference model (reference_llm) start as the same LLM; bind
+    others (e.g. GPT-4 as judge, GPT-3.5 as reference) in the launchpad or in code."""
     if os.environ.get("RAGTUNE_LLM_BACKEND", "llamacpp") == "openai":
         llm = LLMResource(
             backend="openai",
@@ -61,6 +67,8 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
         "storage": DataDirResource(),
         "embedder": EmbedderResource(),
         "llm": llm,
+        "judge_llm": llm,
+        "reference_llm": llm,
         "base_model": BaseModelResource(),
         "grobid": GrobidResource(url=os.environ.get("GROBID_URL", "http://localhost:8070")),
     }

@@ -32,12 +32,20 @@ def main() -> None:
     print(f"  exports : {storage.path('exports', 'README.md').parent}  (alpaca, ShareGPT, OpenAI messages, hf_dataset/, "
           "dataset_info.json, README.md dataset card)")
     print(f"  adapter : {storage.path('adapter', 'adapter_config.json').parent}  (PEFT LoRA; loss curve in reports/)")
-    print(f"  scores  : {storage.path('reports', 'judge_scores.json')}")
-    print(f"\nJudge scores over {report['summary']['questions']} eval questions ({report['judge_model']}, a weak judge):")
-    print(f"  {'model':<8}{'total':>7}{'max':>6}{'mean':>8}")
+    print(f"  scores  : {storage.path('reports', 'judge_scores.json')}  (+ heldout_loss.json, dpo/, charts; medquad_scores.json "
+          "when MedQuAD is present)")
+    judge = f"{report['judge_model']}" + (", a weak judge" if report["judge_weak"] else "")
+    print(f"\nJudge scores over {report['summary']['questions']} frozen eval questions ({judge}):")
+    print(f"  {'model':<10}{'total':>7}{'max':>6}{'mean':>8}  95% CI")
     for name, values in models.items():
         mean = f"{values['mean']:.2f}" if values["mean"] is not None else "n/a"
-        print(f"  {name:<8}{values['total']:>7}{values['max_total']:>6}{mean:>8}")
+        ci = f"[{values['ci95'][0]:.2f}, {values['ci95'][1]:.2f}]" if values["ci95"] else "n/a"
+        print(f"  {name:<10}{values['total']:>7}{values['max_total']:>6}{mean:>8}  {ci}")
+    pair = report["summary"]["tuned_vs_base"]
+    print(f"  tuned vs base, both orders: {pair['win']} win / {pair['tie']} tie / {pair['loss']} loss ({pair['undecided']} undecided)")
+    loss = json.loads(storage.path("reports", "heldout_loss.json").read_text())
+    print(f"  held-out answer loss: base {loss['base']['loss']:.3f} (ppl {loss['base']['perplexity']:.1f}), "
+          f"tuned {loss['tuned']['loss']:.3f} (ppl {loss['tuned']['perplexity']:.1f})")
 
 
 if __name__ == "__main__":

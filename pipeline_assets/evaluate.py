@@ -1,23 +1,96 @@
-"""Judge scores: base vs LoRA-tuned answers to the eval questions, graded 1-10 by an LLM judge."""
+"""Evaluation: base vs LoRA-tuned (vs an optional reference model) on the frozen eval set and on
+MedQuAD's outside questions, judged by the judge_llm; held-out answer loss beside the judge."""
 
 import json
+import os
+from dataclasses import asdict
 from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
 
 import dagster as dg
+import torch
+from pydantic import Field
 
 from pipeline_assets.config import config_from_settings
 from pipeline_assets.metadata import table
 from pipeline_assets.train import lora_adapter
 from ragtune.dataset import read_jsonl
 from ragtune.dataset_card import markdown_rows
-from ragtune.judge import GradeItem, JudgeSettings, answer_questions, grade_many, summarize
+from ragtune.eval_stats import group_table, summary_table
+from ragtune.evaluation import EvalQuestion, evaluate
+from ragtune.judge import JudgeSettings, answer_questions, reference_answers
+from ragtune.lora import answer_loss
+from ragtune.medquad import load_medquad, sample_questions
 from ragtune.plots import markdown_image, score_bars
+from ragtune.preference import dpo_pairs, write_dpo
 from resources.base_model import BaseModelResource
 from resources.llm import LLMResource
 from resources.storage import DataDirResource
 
+JudgeConfig = config_from_settings("JudgeConfig", JudgeSettings, "Questions, answer length, judge sampling, reference model, statistics.")
+WEAK_JUDGE_NOTE = "the embedded 135M judge is weak: these scores demonstrate the machinery, not model quality"
+SHARED_MEDQUAD = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "medquad"
 
-JudgeConfig = config_from_settings("JudgeConfig", JudgeSettings, "How many eval questions, answer length, judge sampling.")
+
+def _tuned_model(storage: DataDirResource, base_model: BaseModelResource):
+    from peft import PeftModel
+
+    adapter = storage.path("adapter", "adapter_config.json").parent
+    if not (adapter / "adapter_config.json").exists():
+        raise dg.Failure(f"no adapter at {adapter}; materialize lora_adapter first")
+    model, tokenizer = base_model.load(storage.root, bf16=torch.cuda.is_available())
+    return PeftModel.from_pretrained(model, str(adapter)), tokenizer
+
+
+def _answers(tuned, tokenizer, questions: list[EvalQuestion], settings: JudgeSettings, reference_llm: LLMResource, storage: DataDirResource):
+    texts = [q.question for q in questions]
+    with tuned.disable_adapter():
+        base = answer_questions(tuned, tokenizer, texts, settings.max_new_tokens, settings.answer_batch_size)
+    answers = {"base": base, "tuned": answer_questions(tuned, tokenizer, texts, settings.max_new_tokens, settings.answer_batch_size)}
+    if settings.with_reference:
+        answers["reference"] = reference_answers(reference_llm.client(storage.path("cache", "llm", "x").parent), texts, settings)
+    return answers
+
+
+def _report(name: str, title: str, questions, answers, judge_llm: LLMResource, settings: JudgeSettings, storage: DataDirResource, extra: dict):
+    """Judge, write reports/<name>.json, the chart and the DPO pairs; return the asset metadata."""
+    judge = judge_llm.client(storage.path("cache", "llm", "x").parent)
+    rows, summary = evaluate(questions, answers, judge, settings)
+    models = list(answers)
+    pairs = dpo_pairs(rows, models, settings.dpo_min_margin)
+    dpo_path = write_dpo(pairs, storage.path("reports", "dpo", "x").parent, f"{name}_dpo")
+    report = {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "judge_model": judge.model_id,
+        "judge_weak": judge_llm.is_weak_default,
+        "judge_note": WEAK_JUDGE_NOTE if judge_llm.is_weak_default else "",
+        "settings": asdict(settings),
+        **extra,
+        "summary": summary,
+        "questions": rows,
+    }
+    path = storage.path("reports", f"{name}.json")
+    path.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    plot = score_bars(summary["models"], storage.path("reports", f"{name}.png"), f"{title}: {len(rows)} questions")
+    pair = summary["tuned_vs_base"]
+    scores = summary_table(summary, models)
+    return {
+        "questions": len(rows),
+        **{f"{m}_total": summary["models"][m]["total"] for m in models},
+        **{f"{m}_mean": summary["models"][m]["mean"] for m in models},
+        "tuned_vs_base": f"{pair['win']} win / {pair['tie']} tie / {pair['loss']} loss ({pair['undecided']} undecided)",
+        "tuned_win_rate": pair["win_rate"],
+        "scores": table(scores),
+        "scores_markdown": dg.MetadataValue.md(markdown_rows(scores)),
+        "per_group": table(group_table(summary, models)),
+        "chart": dg.MetadataValue.md(markdown_image(plot, f"{title} judge scores")),
+        "judge_model": judge.model_id,
+        "judge_weak": judge_llm.is_weak_default,
+        "dpo_pairs": len(pairs),
+        "dpo_path": dg.MetadataValue.path(str(dpo_path)),
+        "path": dg.MetadataValue.path(str(path)),
+    }
 
 
 @dg.asset(group_name="evaluate", deps=[lora_adapter], kinds={"pytorch", "llama-cpp"}, pool="gpu")
@@ -26,71 +99,95 @@ def judge_scores(
     config: JudgeConfig,
     storage: DataDirResource,
     base_model: BaseModelResource,
-    llm: LLMResource,
+    judge_llm: LLMResource,
+    reference_llm: LLMResource,
 ) -> dg.MaterializeResult:
-    """Eval questions answered by the base and the tuned model, each answer graded 1-10 by the judge
-    against the reference answer and evidence; totals per model as in the paper (726 vs 592)."""
-    from peft import PeftModel
+    """Frozen eval questions answered by base and tuned (and the reference model if asked), graded
+    1-10 against the evidence and compared pairwise in both orders; totals, bootstrap CIs,
+    win/tie/loss, per-chapter breakdown, a chart, and DPO pairs from the verdicts."""
+    settings = JudgeSettings(**config.model_dump())
+    eval_rows = read_jsonl(storage.path("dataset", "rows", "eval.jsonl"))
+    if settings.max_questions > 0:
+        eval_rows = eval_rows[: settings.max_questions]
+    if not eval_rows:
+        raise dg.Failure("the eval split is empty; materialize instruction_dataset first")
+    questions = [
+        EvalQuestion(r["qa_id"], r["chapter_key"], r["question"], r["answer"], "\n\n".join(e["text"] for e in r.get("evidence", [])[:3]))
+        for r in eval_rows
+    ]
+    tuned, tokenizer = _tuned_model(storage, base_model)
+    answers = _answers(tuned, tokenizer, questions, settings, reference_llm, storage)
+    if judge_llm.is_weak_default:
+        context.log.warning(WEAK_JUDGE_NOTE)
+    metadata = _report("judge_scores", "frozen eval set", questions, answers, judge_llm, settings, storage, {"base_model": base_model.model_id()})
+    return dg.MaterializeResult(metadata=metadata)
 
-    rows = read_jsonl(storage.path("dataset", "eval.jsonl"))[: config.max_questions]
+
+@dg.asset(group_name="evaluate", deps=[lora_adapter], kinds={"pytorch"}, pool="gpu")
+def heldout_loss(storage: DataDirResource, base_model: BaseModelResource) -> dg.MaterializeResult:
+    """Loss and perplexity of the reference answers of the whole eval split under the base and the
+    tuned model: an objective measure beside the judge (lower is better)."""
+    rows = read_jsonl(storage.path("dataset", "eval.jsonl"))
     if not rows:
         raise dg.Failure("the eval split is empty; materialize instruction_dataset first")
-    evidence_by_id = {r["qa_id"]: r for r in read_jsonl(storage.path("dataset", "rows", "eval.jsonl"))}
-    model, tokenizer = base_model.load(storage.root)
-    tuned = PeftModel.from_pretrained(model, str(storage.path("adapter", "adapter_config.json").parent))
-    questions = [r["instruction"] for r in rows]
+    tuned, tokenizer = _tuned_model(storage, base_model)
+    training = json.loads(storage.path("adapter", "training.json").read_text())
+    max_length = training["settings"]["max_length"]
     with tuned.disable_adapter():
-        base_answers = answer_questions(tuned, tokenizer, questions, config.max_new_tokens)
-    tuned_answers = answer_questions(tuned, tokenizer, questions, config.max_new_tokens)
-    judge = llm.client(storage.path("cache", "llm", "x").parent)
-    settings = JudgeSettings(**config.model_dump())
-    evidence = ["\n\n".join(e["text"] for e in evidence_by_id.get(row["id"], {}).get("evidence", [])[:3]) for row in rows]
-    items = [
-        GradeItem(row["instruction"], row["output"], passages, answer)
-        for answers in (base_answers, tuned_answers)
-        for row, passages, answer in zip(rows, evidence, answers)
-    ]
-    grades = grade_many(judge, items, settings)  # one batch: base answers, then tuned answers
-    graded = [
-        {
-            "id": row["id"],
-            "chapter_key": row["chapter_key"],
-            "question": row["instruction"],
-            "reference": row["output"],
-            "base": {"answer": base_answer, **grades[i]},
-            "tuned": {"answer": tuned_answer, **grades[len(rows) + i]},
-        }
-        for i, (row, base_answer, tuned_answer) in enumerate(zip(rows, base_answers, tuned_answers))
-    ]
-    summary = summarize(graded, ["base", "tuned"])
-    report = {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "judge_model": judge.model_id,
-        "judge_note": "the embedded 135M judge is weak: these scores demonstrate the machinery, not model quality",
-        "base_model": str(base_model.resolved_gguf()),
-        "summary": summary,
-        "questions": graded,
-    }
-    path = storage.path("reports", "judge_scores.json")
-    path.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
-    totals = {name: m["total"] for name, m in summary["models"].items()}
-    plot = score_bars(totals, storage.path("reports", "judge_totals.png"), f"judge totals over {len(graded)} questions")
-    score_rows = [
-        {"model": name, "total": m["total"], "max": m["max_total"], "mean": m["mean"] if m["mean"] is not None else "n/a"}
-        for name, m in summary["models"].items()
-    ]
+        base = answer_loss(tuned, tokenizer, rows, max_length)
+    result = {"base": base, "tuned": answer_loss(tuned, tokenizer, rows, max_length), "eval_rows": len(rows), "max_length": max_length}
+    storage.path("reports", "heldout_loss.json").write_text(json.dumps(result, indent=2))
     return dg.MaterializeResult(
         metadata={
-            "questions": len(graded),
-            "base_total": totals["base"],
-            "tuned_total": totals["tuned"],
-            "scores": table(score_rows),
-            "scores_markdown": dg.MetadataValue.md(markdown_rows(score_rows)),
-            "totals_chart": dg.MetadataValue.md(markdown_image(plot, "judge totals")),
-            "judge_model": judge.model_id,
-            "per_question": table(
-                [{"question": g["question"][:80], "base": str(g["base"]["score"]), "tuned": str(g["tuned"]["score"])} for g in graded]
-            ),
-            "path": dg.MetadataValue.path(str(path)),
+            "base_loss": base["loss"],
+            "tuned_loss": result["tuned"]["loss"],
+            "base_perplexity": base["perplexity"],
+            "tuned_perplexity": result["tuned"]["perplexity"],
+            "answer_tokens": base["tokens"],
+            "eval_rows": len(rows),
         }
     )
+
+
+class MedQuADConfig(JudgeConfig):
+    medquad_dir: Optional[str] = Field(
+        default=None, description="A MedQuAD copy with mental-health/ (default: $RAGTUNE_MEDQUAD_DIR, else ../shared/data/medquad)."
+    )
+
+
+def medquad_root(configured: Optional[str]) -> Optional[Path]:
+    """The configured folder, else $RAGTUNE_MEDQUAD_DIR, else the team's shared copy; None if it lacks mental-health/."""
+    candidates = [configured] if configured else [os.environ.get("RAGTUNE_MEDQUAD_DIR"), str(SHARED_MEDQUAD)]
+    return next((Path(c) for c in candidates if c and (Path(c) / "mental-health").is_dir()), None)
+
+
+@dg.asset(group_name="evaluate", deps=[lora_adapter], kinds={"pytorch"}, pool="gpu", output_required=False)
+def medquad_scores(
+    context: dg.AssetExecutionContext,
+    config: MedQuADConfig,
+    storage: DataDirResource,
+    base_model: BaseModelResource,
+    judge_llm: LLMResource,
+    reference_llm: LLMResource,
+):
+    """The same base-vs-tuned comparison on real outside questions: MedQuAD's mental-health slice,
+    its NIH answers as references, broken down by category. Skipped when MedQuAD is absent."""
+    root = medquad_root(config.medquad_dir)
+    if root is None:
+        context.log.warning("MedQuAD not found (set medquad_dir or RAGTUNE_MEDQUAD_DIR); medquad_scores skipped")
+        return
+    settings = JudgeSettings(**{k: v for k, v in config.model_dump().items() if k != "medquad_dir"})
+    found, problems = load_medquad(root)
+    for problem in problems:
+        context.log.warning(problem)
+    questions = sample_questions(found, settings.max_questions, settings.seed)
+    tuned, tokenizer = _tuned_model(storage, base_model)
+    answers = _answers(tuned, tokenizer, questions, settings, reference_llm, storage)
+    references = [{"instruction": q.question, "output": q.reference} for q in questions]
+    with tuned.disable_adapter():
+        base_loss = answer_loss(tuned, tokenizer, references, 512)
+    losses = {"base": base_loss, "tuned": answer_loss(tuned, tokenizer, references, 512)}
+    extra = {"source": str(root), "available_questions": len(found), "problems": problems, "reference_answer_loss": losses}
+    metadata = _report("medquad_scores", "MedQuAD", questions, answers, judge_llm, settings, storage, extra)
+    metadata.update({"available_questions": len(found), "base_reference_loss": base_loss["loss"], "tuned_reference_loss": losses["tuned"]["loss"]})
+    yield dg.MaterializeResult(metadata=metadata)

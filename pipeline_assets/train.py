@@ -1,44 +1,65 @@
-"""The LoRA adapter trained on the instruction dataset's train split."""
+"""The LoRA adapter trained on the instruction dataset's train split, eval loss on the eval split."""
 
-from dataclasses import asdict
+import typing
+from dataclasses import asdict, fields
+from typing import Literal, Optional
 
 import dagster as dg
+import pydantic
 
-from pipeline_assets.config import config_from_settings
 from pipeline_assets.curate import instruction_dataset
 from ragtune.dataset import read_jsonl
 from ragtune.dataset_card import markdown_rows
-from ragtune.lora import LoraSettings, train_lora
+from ragtune.lora import LoraSettings, settings_for, train_lora
 from ragtune.plots import loss_curve, markdown_image
 from resources.base_model import BaseModelResource
 from resources.storage import DataDirResource
 
-
-LoraConfig = config_from_settings("LoraConfig", LoraSettings, "LoRA hyperparameters and the number of optimizer steps.")
+_HINTS = typing.get_type_hints(LoraSettings)
+LoraConfig = pydantic.create_model(
+    "LoraConfig",
+    __base__=dg.Config,
+    profile=(Literal["embedded", "gpu_7b"], pydantic.Field(default="embedded", description="embedded: SmolLM2-135M on CPU; gpu_7b: a 7B model in bf16 with gradient checkpointing and packing.")),
+    **{f.name: (Optional[_HINTS[f.name]], pydantic.Field(default=None, description=f"default: the profile's ({f.default})")) for f in fields(LoraSettings)},
+)
+LoraConfig.__doc__ = "A LoRA profile and any of its settings to override (unset = the profile's value)."
 
 
 @dg.asset(group_name="train", deps=[instruction_dataset], kinds={"pytorch", "peft"}, pool="gpu")
 def lora_adapter(
     context: dg.AssetExecutionContext, config: LoraConfig, storage: DataDirResource, base_model: BaseModelResource
 ) -> dg.MaterializeResult:
-    """A peft LoRA adapter on the base model, trained on the train split; loss per step is recorded and plotted."""
-    rows = read_jsonl(storage.path("dataset", "train.jsonl"))
-    model, tokenizer = base_model.load(storage.root)
-    settings = LoraSettings(**config.model_dump())
+    """A peft LoRA adapter trained with transformers' Trainer: loss on answer tokens, eval loss on the
+    held-out split every epoch, early stop, the best epoch kept; the loss curve is plotted."""
+    settings = settings_for(config.profile, {k: v for k, v in config.model_dump().items() if k != "profile"})
+    train_rows = read_jsonl(storage.path("dataset", "train.jsonl"))
+    eval_rows = read_jsonl(storage.path("dataset", "eval.jsonl"))
+    model, tokenizer = base_model.load(storage.root, bf16=settings.bf16)
     adapter_dir = storage.path("adapter", "adapter_config.json").parent
-    losses = train_lora(model, tokenizer, rows, settings, adapter_dir)
-    plot = loss_curve(losses, storage.path("reports", "loss_curve.png"))
-    context.log.info(f"LoRA losses per step: {losses}")
+    work_dir = storage.path("cache", "lora", base_model.fingerprint(settings, train_rows, eval_rows))
+    report = train_lora(model, tokenizer, train_rows, eval_rows, settings, adapter_dir, work_dir)
+    plot = loss_curve(report.losses, report.eval_losses, storage.path("reports", "loss_curve.png"))
+    if report.resumed_from:
+        context.log.info(f"resumed from {report.resumed_from}")
+    train_losses = [h["loss"] for h in report.losses]
     return dg.MaterializeResult(
         metadata={
-            "steps": len(losses),
-            "first_loss": losses[0],
-            "final_loss": losses[-1],
-            "train_rows": len(rows),
-            "base_model": str(base_model.resolved_gguf()),
+            "profile": config.profile,
+            "steps": len(train_losses),
+            "epochs_run": report.epochs_run,
+            "first_loss": train_losses[0] if train_losses else None,
+            "final_loss": train_losses[-1] if train_losses else None,
+            "best_eval_loss": report.best_eval_loss,
+            "stopped_early": report.stopped_early,
+            "train_rows": report.train_rows,
+            "eval_rows": report.eval_rows,
+            "train_tokens": report.train_tokens,
+            "trainable_params": report.trainable_params,
+            "seconds": report.seconds,
+            "base_model": base_model.model_id(),
             "settings": dg.MetadataValue.json(asdict(settings)),
             "loss_curve": dg.MetadataValue.md(markdown_image(plot, "loss curve")),
-            "losses": dg.MetadataValue.md(markdown_rows([{"step": i + 1, "loss": v} for i, v in enumerate(losses)])),
+            "eval_loss_per_epoch": dg.MetadataValue.md(markdown_rows(report.eval_losses) if report.eval_losses else "no eval split"),
             "path": dg.MetadataValue.path(str(adapter_dir)),
         }
     )

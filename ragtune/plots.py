@@ -12,12 +12,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
-def loss_curve(losses: list[float], out: Path) -> Path:
+def loss_curve(losses: list[dict], eval_losses: list[dict], out: Path) -> Path:
+    """Training loss per step and eval loss per epoch over epochs (the paper's Fig. 3)."""
     fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
-    ax.plot(range(1, len(losses) + 1), losses, marker="o", markersize=3)
-    ax.set_xlabel("step")
-    ax.set_ylabel("training loss (answer tokens)")
-    ax.set_title("LoRA training loss")
+    ax.plot([h["epoch"] for h in losses], [h["loss"] for h in losses], marker="o", markersize=3, label="train (answer tokens)")
+    if eval_losses:
+        ax.plot([h["epoch"] for h in eval_losses], [h["eval_loss"] for h in eval_losses], marker="s", color="#d95f02", label="eval (held-out)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title("LoRA loss")
+    ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -26,12 +30,20 @@ def loss_curve(losses: list[float], out: Path) -> Path:
     return out
 
 
-def score_bars(totals: dict[str, float], out: Path, title: str) -> Path:
+def score_bars(models: dict[str, dict], out: Path, title: str) -> Path:
+    """Mean judge score per model with its 95% bootstrap interval, labelled with the paper-style
+    total (the paper's Fig. 4)."""
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
-    names = list(totals)
-    bars = ax.bar(names, [totals[n] for n in names], color=["#8c8c8c", "#2c7fb8", "#41ab5d"][: len(names)])
-    ax.bar_label(bars)
-    ax.set_ylabel("total judge score")
+    names = list(models)
+    means = [models[n]["mean"] or 0 for n in names]
+    errors = [
+        [m - models[n]["ci95"][0] if models[n]["ci95"] else 0 for n, m in zip(names, means)],
+        [models[n]["ci95"][1] - m if models[n]["ci95"] else 0 for n, m in zip(names, means)],
+    ]
+    bars = ax.bar(names, means, yerr=errors, capsize=6, color=["#8c8c8c", "#2c7fb8", "#41ab5d"][: len(names)])
+    ax.bar_label(bars, labels=[f"total {models[n]['total']}" for n in names], label_type="center", color="white")
+    ax.set_ylim(0, 10)
+    ax.set_ylabel("mean judge score (1-10), 95% CI")
     ax.set_title(title)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,16 +1,21 @@
-"""The causal LM that LoRA tunes and the judge compares against: transformers, loaded from a GGUF or a local dir."""
+"""The causal LM that LoRA tunes and the evaluation compares against: transformers, loaded from a
+local folder or hub id (the GPU profile's 7B model), or dequantized from a GGUF (the embedded default)."""
 
 from pathlib import Path
 from typing import Optional
 
 import dagster as dg
+import torch
 from pydantic import Field
 
 from ragtune.backends import default_gguf_path
-from ragtune.lora import load_base_model
+from ragtune.lora import LoraSettings, load_base_model, load_pretrained, run_fingerprint
 
 
 class BaseModelResource(dg.ConfigurableResource):
+    model: Optional[str] = Field(
+        default=None, description="A transformers model folder or hub id (e.g. mistralai/Mistral-7B-Instruct-v0.2); overrides gguf_path."
+    )
     gguf_path: Optional[str] = Field(default=None, description="GGUF to dequantize; default SmolLM2-135M-Instruct.")
     cache_dir: Optional[str] = Field(
         default=None, description="Where the dequantized checkpoint is cached; default <data>/models/<gguf name>."
@@ -19,7 +24,16 @@ class BaseModelResource(dg.ConfigurableResource):
     def resolved_gguf(self) -> Path:
         return Path(self.gguf_path or default_gguf_path())
 
-    def load(self, data_root: Path):
+    def model_id(self) -> str:
+        return self.model or str(self.resolved_gguf())
+
+    def load(self, data_root: Path, bf16: bool = False):
+        """(model, tokenizer); bf16 applies to a transformers model (a dequantized GGUF stays float32)."""
+        if self.model:
+            return load_pretrained(self.model, torch.bfloat16 if bf16 else torch.float32)
         gguf = self.resolved_gguf()
         cache = Path(self.cache_dir) if self.cache_dir else data_root / "models" / gguf.stem
         return load_base_model(str(gguf.parent), gguf.name, cache)
+
+    def fingerprint(self, settings: LoraSettings, train_rows: list[dict], eval_rows: list[dict]) -> str:
+        return run_fingerprint(self.model_id(), settings, train_rows, eval_rows)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from tests.conftest import ROOT
 
@@ -19,7 +20,8 @@ def test_definitions_load_and_validate():
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == {
         "parsed_documents", "chapters", "chapter_chunks", "faiss_index", "chapter_evidence", "qa_candidates",
-        "qa_filtered", "qa_judged", "instruction_dataset", "dataset_exports", "lora_adapter", "judge_scores",
+        "qa_filtered", "qa_judged", "instruction_dataset", "dataset_exports", "lora_adapter", "judge_scores", "heldout_loss",
+        "medquad_scores",
     }
     partitioned = {k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).is_partitioned}
     assert partitioned == {"chapters", "chapter_chunks", "chapter_evidence", "qa_candidates", "qa_filtered", "qa_judged"}
@@ -40,3 +42,17 @@ def test_dagster_cli_validates_the_workspace(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "All code locations passed validation" in result.stderr + result.stdout
+
+
+def test_gpu_7b_run_config_validates_against_the_train_and_judge_job(monkeypatch):
+    import yaml
+
+    from pipeline_assets.definitions import defs
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
+    config = yaml.safe_load((ROOT / "docker" / "run_configs" / "train_gpu_7b.yaml").read_text())
+    job = defs.resolve_job_def("train_and_judge")
+    assert dg.validate_run_config(job, config)
+    config["ops"]["lora_adapter"]["config"]["profile"] = "gpu_70b"
+    with pytest.raises(dg.DagsterInvalidConfigError):
+        dg.validate_run_config(job, config)

@@ -13,14 +13,16 @@ import pytest
 
 from pipeline_assets.partitions import CHAPTERS
 from pipeline_assets.runner import SMALL_RUN, materialize_graph
+from tests.conftest import shared_path
 from resources import BaseModelResource, DataDirResource, EmbedderResource, LLMResource
 
 pytestmark = pytest.mark.slow
 
 CONFIG = {
     **SMALL_RUN,
-    "lora_adapter": {"steps": 2, "batch_size": 2, "max_length": 160},
-    "judge_scores": {"max_questions": 2, "max_new_tokens": 40},
+    "lora_adapter": {"epochs": 2, "batch_size": 2, "max_length": 160},
+    "judge_scores": {"max_questions": 2, "max_new_tokens": 40, "bootstrap_resamples": 200},
+    "medquad_scores": {"max_questions": 3, "max_new_tokens": 40, "bootstrap_resamples": 200},
 }
 
 
@@ -88,17 +90,33 @@ def test_dataset_adapter_and_scores(pipeline_run):
     assert train and evaluation
     assert all(set(r) >= {"instruction", "input", "output", "chunk_ids", "doc_ids"} for r in train + evaluation)
     training = json.loads((data / "adapter" / "training.json").read_text())
-    assert len(training["losses"]) == 2 and all(loss > 0 for loss in training["losses"])
+    assert training["losses"] and all(h["loss"] > 0 for h in training["losses"])
+    assert [e["epoch"] for e in training["eval_losses"]] == [1.0, 2.0]  # eval loss on the held-out split each epoch
     assert (data / "adapter" / "adapter_config.json").exists() and (data / "reports" / "loss_curve.png").exists()
     report = json.loads((data / "reports" / "judge_scores.json").read_text())
     graded = report["questions"]
-    assert len(graded) == min(2, len(evaluation))
+    assert len(graded) == min(2, len(evaluation)) and report["judge_weak"]
     for model in ("base", "tuned"):
         scores = [q[model]["score"] for q in graded]
         assert all(s is None or 1 <= s <= 10 for s in scores)
         assert report["summary"]["models"][model]["total"] == sum(s for s in scores if s is not None)
+    pair = report["summary"]["tuned_vs_base"]
+    assert pair["win"] + pair["tie"] + pair["loss"] + pair["undecided"] == len(graded)
+    assert {g["group"] for g in report["summary"]["per_group"]} <= {"anxiety-disorders", "obsessive-compulsive-and-related-disorders"}
     event = _materializations(pipeline_run["instance"], "judge_scores")[0]
     assert event.metadata["base_total"].value == report["summary"]["models"]["base"]["total"]
+    assert event.metadata["dpo_pairs"].value == len([json.loads(line) for line in open(data / "reports" / "dpo" / "judge_scores_dpo.jsonl")])
+    loss = _materializations(pipeline_run["instance"], "heldout_loss")[0].metadata
+    assert loss["base_loss"].value > 0 and loss["tuned_loss"].value > 0 and loss["answer_tokens"].value > 0
+
+
+def test_medquad_outside_questions_are_judged_when_the_data_is_there(pipeline_run):
+    shared_path("medquad", "mental-health")
+    report = json.loads((pipeline_run["data"] / "reports" / "medquad_scores.json").read_text())
+    assert report["summary"]["questions"] == 3 and report["available_questions"] >= 100
+    assert len({q["group"] for q in report["questions"]}) == 3  # spread over categories
+    assert all(q["reference"] and q["base"]["answer"] is not None for q in report["questions"])
+    assert report["reference_answer_loss"]["base"]["loss"] > 0
 
 
 def test_curated_dataset_passes_its_checks_and_exports_load(pipeline_run):
@@ -166,9 +184,12 @@ def test_an_edited_chapter_regenerates_alone_through_sensor_and_automation(pipel
     before = {p.name: p.read_text() for p in (data / "qa" / "candidates").glob("*.jsonl")}
 
     chapters = source_chapters([2, 5])
-    # The OCD chapter's "Related Disorders" section: no passage the anxiety chapter is grounded on changes
-    # (not even its page numbers, which the prompts show).
-    chapters[1].sections[2].blocks[0].text += " Symptoms often begin in adolescence and wax and wane with stress."
+    # A figure in the OCD chapter's overview, which its plan grounds rounds on; the edit keeps the line
+    # lengths, so no passage the anxiety chapter is grounded on changes (not even its page numbers,
+    # which the prompts show).
+    overview = chapters[1].sections[0].blocks[1]
+    assert "one to two percent" in overview.text
+    overview.text = overview.text.replace("one to two percent", "two to three percent")
     book = build_pdf(chapters, tmp_path / "two-chapters.pdf")
     config = {**pipeline_run["config"], "parsed_documents": {"paths": [str(book)]}}
     sensor_cursor = str(instance.fetch_materializations(dg.AssetKey("parsed_documents"), limit=1).records[0].storage_id)

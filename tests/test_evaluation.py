@@ -1,0 +1,167 @@
+"""Evaluation statistics, pairwise judging with the real local judge, DPO pairs read by TRL and
+LLaMA-Factory, and the MedQuAD loader on the real files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import types
+
+import datasets
+import pytest
+
+from ragtune.backends import LlamaCppBackend
+from ragtune.eval_stats import bootstrap_ci, summarize
+from ragtune.evaluation import EvalQuestion, evaluate
+from ragtune.judge import VERDICTS, JudgeSettings, PairItem, combine_orders, compare_pairwise, reference_answers
+from ragtune.llm import CachedLLM, LLMCache
+from ragtune.medquad import load_medquad, sample_questions
+from ragtune.preference import dpo_pairs, write_dpo
+from tests.conftest import shared_path
+from tests.test_curation import load_llamafactory_converters
+
+EVIDENCE = "Lithium has the strongest evidence for preventing relapse. It needs blood level, kidney and thyroid monitoring."
+
+
+def test_both_orders_combine_so_position_bias_ties():
+    assert combine_orders("A", "B") == "win"  # tuned first: A; base first: B (tuned again)
+    assert combine_orders("A", "tie") == "win" and combine_orders("tie", "B") == "win"
+    assert combine_orders("B", "A") == "loss" and combine_orders("tie", "A") == "loss"
+    assert combine_orders("A", "A") == "tie"  # always the first answer: position bias, no preference
+    assert combine_orders("tie", "tie") == "tie" and combine_orders("B", "B") == "tie"
+    assert combine_orders(None, "A") is None
+
+
+def test_bootstrap_interval_brackets_the_mean_and_narrows_with_more_questions():
+    few = [3, 9, 5, 7, 4, 8]
+    low, high = bootstrap_ci(few, 2000, seed=0)
+    assert low < sum(few) / len(few) < high and 3 <= low and high <= 9
+    assert bootstrap_ci(few, 2000, seed=0) == [low, high]  # seeded: the report is reproducible
+    many_low, many_high = bootstrap_ci(few * 20, 2000, seed=0)
+    assert many_high - many_low < (high - low) / 3
+    assert bootstrap_ci([7], 2000, seed=0) is None and bootstrap_ci([5, 5, 5], 500, seed=1) == [5.0, 5.0]
+
+
+def _row(n, group, base, tuned, outcome):
+    return {"id": f"q{n}", "group": group, "question": f"question {n}?", "base": {"answer": f"base {n}", "score": base},
+            "tuned": {"answer": f"tuned {n}", "score": tuned}, "pairwise": {"outcome": outcome}}
+
+
+ROWS = [
+    _row(1, "anxiety", 4, 8, "win"), _row(2, "anxiety", 6, 6, "tie"), _row(3, "anxiety", 5, None, None),
+    _row(4, "bipolar", 7, 3, "tie"), _row(5, "bipolar", 2, 9, "loss"),
+]
+
+
+def test_summary_has_paper_totals_intervals_win_tie_loss_and_chapters():
+    summary = summarize(ROWS, ["base", "tuned"], 1000, seed=0)
+    base, tuned = summary["models"]["base"], summary["models"]["tuned"]
+    assert (base["total"], base["graded"], base["max_total"]) == (24, 5, 50)
+    assert (tuned["total"], tuned["graded"], tuned["mean"]) == (26, 4, 6.5)
+    assert tuned["ci95"][0] < tuned["mean"] < tuned["ci95"][1]
+    pair = summary["tuned_vs_base"]
+    assert (pair["win"], pair["tie"], pair["loss"], pair["undecided"]) == (1, 2, 1, 1) and pair["win_rate"] == 0.5
+    groups = {g["group"]: g for g in summary["per_group"]}
+    assert groups["anxiety"]["questions"] == 3 and groups["anxiety"]["tuned"]["total"] == 14
+    assert groups["bipolar"]["tuned_vs_base"]["loss"] == 1 and groups["bipolar"]["base"]["mean"] == 4.5
+
+
+def test_dpo_pairs_load_in_trl_and_llamafactory(tmp_path, base_model_cache):
+    pairs = dpo_pairs(ROWS, ["base", "tuned"], min_margin=3)
+    # q1 pairwise win, q5 pairwise loss, q4 a tie by verdict but graded 7 vs 3; q2 (tie, equal) and q3 (undecided) make none
+    assert [(p["id"], p["chosen"], p["rejected"]) for p in pairs] == [
+        ("q1", "tuned 1", "base 1"), ("q4", "base 4", "tuned 4"), ("q5", "base 5", "tuned 5")]
+    path = write_dpo(pairs, tmp_path, "eval_dpo")
+    write_dpo(pairs[:1], tmp_path, "medquad_dpo")
+    info = json.loads((tmp_path / "dataset_info.json").read_text())
+    assert set(info) == {"eval_dpo", "medquad_dpo"} and info["eval_dpo"]["ranking"]
+
+    get_dataset_list, get_dataset_converter = load_llamafactory_converters()
+    attr = get_dataset_list(["eval_dpo"], str(tmp_path))[0]
+    convert = get_dataset_converter(attr.formatting, attr, types.SimpleNamespace(dataset_dir=str(tmp_path), media_dir=str(tmp_path)))
+    aligned = [convert(example) for example in datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=str(tmp_path / "c"))]
+    assert [a["_response"][0]["content"] for a in aligned] == ["tuned 1", "base 4", "base 5"]  # chosen first
+    assert aligned[0]["_response"][1]["content"] == "base 1" and aligned[0]["_prompt"][0]["content"] == "question 1?"
+
+    pytest.importorskip("trl", reason="trl is in the dev extra: the DPO trainer that reads these pairs")
+    from peft import LoraConfig
+    from trl import DPOConfig, DPOTrainer
+
+    from tests.test_lora import _model
+
+    model, tokenizer = _model(base_model_cache)
+    dataset = datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=str(tmp_path / "c"))
+    args = DPOConfig(output_dir=str(tmp_path / "dpo"), max_steps=1, per_device_train_batch_size=3, report_to=[], use_cpu=True,
+                     max_length=96, logging_steps=1, save_strategy="no", disable_tqdm=True)
+    trainer = DPOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                         peft_config=LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    trainer.train()
+    logged = [h for h in trainer.state.log_history if "loss" in h]
+    assert logged and logged[0]["loss"] > 0  # TRL tokenized prompt/chosen/rejected and took a DPO step
+
+
+def test_pairwise_judging_asks_both_orders_in_one_cached_batch(tmp_path):
+    items = [
+        PairItem("What monitoring does lithium need?", "Blood level, kidney and thyroid monitoring.", EVIDENCE,
+                 tuned="Lithium needs blood level, kidney and thyroid checks.", base="Lithium needs no monitoring."),
+        PairItem("What monitoring does lithium need?", "Blood level, kidney and thyroid monitoring.", EVIDENCE, tuned="", base="Kidney tests."),
+    ]
+    llm = CachedLLM(LlamaCppBackend(n_ctx=2048), LLMCache(tmp_path))
+    results = compare_pairwise(llm, items, JudgeSettings())
+    assert llm.calls == 4  # two questions x two orders
+    for result in results:
+        assert result["tuned_first"] in (*VERDICTS, None) and result["base_first"] in (*VERDICTS, None)
+        assert result["outcome"] == combine_orders(result["tuned_first"], result["base_first"])
+    again = CachedLLM(LlamaCppBackend(n_ctx=2048), LLMCache(tmp_path))
+    assert compare_pairwise(again, items, JudgeSettings()) == results and again.calls == 0
+
+
+def test_evaluate_grades_every_model_and_compares_tuned_with_base(tmp_path):
+    questions = [EvalQuestion("q1", "bipolar", "What monitoring does lithium need?", "Blood level, kidney and thyroid monitoring.", EVIDENCE)]
+    llm = CachedLLM(LlamaCppBackend(n_ctx=2048), LLMCache(tmp_path))
+    reference = reference_answers(llm, [q.question for q in questions], JudgeSettings(max_new_tokens=40))
+    assert llm.calls == 1 and reference[0].strip()  # the reference model answers closed-book, through the cache
+    answers = {"base": ["No monitoring."], "tuned": ["Blood levels, kidney and thyroid."], "reference": reference}
+    rows, summary = evaluate(questions, answers, llm, JudgeSettings(bootstrap_resamples=200))
+    assert llm.calls == 1 + 5  # three single grades, two pairwise orders
+    assert set(rows[0]) >= {"base", "tuned", "reference", "pairwise"} and rows[0]["reference"]["answer"] == reference[0]
+    assert set(summary["models"]) == {"base", "tuned", "reference"} and summary["per_group"][0]["group"] == "bipolar"
+    with pytest.raises(ValueError, match="base and tuned"):
+        evaluate(questions, {"tuned": answers["tuned"]}, llm, JudgeSettings())
+
+
+def test_medquad_mental_health_questions_load_with_categories_and_bad_files_are_named(tmp_path):
+    root = shared_path("medquad")
+    questions, problems = load_medquad(root)
+    assert len(questions) >= 100 and not problems
+    assert all(q.question.strip() and q.reference and "  " not in q.question for q in questions)
+    groups = {q.group for q in questions}
+    assert {"anxiety", "substance-related", "neurocognitive"} <= groups
+    anxiety = next(q for q in questions if q.id == "0000048-1")
+    assert anxiety.group == "anxiety" and anxiety.reference.startswith("Fear and anxiety are part of life.")
+    picked = sample_questions(questions, 12, seed=0)
+    assert len(picked) == 12 and len({q.group for q in picked}) >= 8 and picked == sample_questions(questions, 12, seed=0)
+
+    copy = tmp_path / "medquad"
+    shutil.copytree(root / "mental-health", copy / "mental-health")
+    broken = copy / "mental-health" / "4_MPlus_Health_Topics_QA" / "0000048.xml"
+    broken.write_text("<Document><QAPairs>", encoding="utf-8")
+    again, problems = load_medquad(copy)
+    assert len(problems) == 1 and "0000048.xml" in problems[0] and len(again) == len(questions) - 1
+    with pytest.raises(FileNotFoundError, match="mental-health"):
+        load_medquad(tmp_path / "nowhere")
+
+
+def test_medquad_asset_is_skipped_when_the_data_is_absent(tmp_path):
+    import dagster as dg
+
+    from pipeline_assets.evaluate import medquad_scores
+    from resources import BaseModelResource, DataDirResource, LLMResource
+
+    resources = {"storage": DataDirResource(data_dir=str(tmp_path)), "base_model": BaseModelResource(),
+                 "judge_llm": LLMResource(), "reference_llm": LLMResource()}
+    config = {"ops": {"medquad_scores": {"config": {"medquad_dir": str(tmp_path / "no-medquad")}}}}
+    result = dg.materialize([medquad_scores], resources=resources, run_config=config)
+    assert result.success and not result.asset_materializations_for_node("medquad_scores")
+    skipped = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_OUTPUT]
+    assert not skipped and not (tmp_path / "reports").exists()

@@ -28,7 +28,7 @@ TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj"
 @dataclass
 class LoraSettings:
     epochs: float = 3.0
-    max_steps: int = 0  # > 0 caps the optimizer steps (epochs still bound it)
+    max_steps: int = 0  # > 0 overrides epochs with a fixed number of optimizer steps
     batch_size: int = 4
     gradient_accumulation: int = 1
     learning_rate: float = 3e-4

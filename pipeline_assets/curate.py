@@ -9,7 +9,7 @@ from statistics import mean
 import dagster as dg
 import numpy as np
 
-from pipeline_assets.config import config_from_settings
+from pipeline_assets.config import LLM_RETRY, config_from_settings
 from pipeline_assets.metadata import table
 from pipeline_assets.partitions import CHAPTERS, chapter_partitions
 from pipeline_assets.qa import qa_filtered
@@ -65,6 +65,7 @@ def judged_paths(storage: DataDirResource, key: str):
     deps=[qa_filtered],
     kinds={"llama-cpp"},
     pool="llm",
+    retry_policy=LLM_RETRY,
     automation_condition=dg.AutomationCondition.eager(),
 )
 def qa_judged(

@@ -33,16 +33,21 @@ ASSETS = [
     medquad_scores,
 ]
 
-# The graph in the order a full run needs: partitioned stages run once per chapter key.
+# The graph in the order a full run needs: partitioned stages run once per chapter key. Jobs that
+# saturate the LLM endpoint or the GPU are tagged so dagster.yaml's queued run coordinator runs one
+# such run at a time (tag_concurrency_limits).
+USES_TAG = "ragtune/uses"
 STAGE_JOBS = [
     dg.define_asset_job("ingest_documents", selection=[parsed_documents]),
     dg.define_asset_job("prepare_chapter", selection=[chapters, chapter_chunks], partitions_def=chapter_partitions),
     dg.define_asset_job("build_index", selection=[faiss_index]),
     dg.define_asset_job(
-        "generate_chapter_qa", selection=[chapter_evidence, qa_candidates, qa_filtered, qa_judged], partitions_def=chapter_partitions
+        "generate_chapter_qa", selection=[chapter_evidence, qa_candidates, qa_filtered, qa_judged], partitions_def=chapter_partitions,
+        tags={USES_TAG: "llm"},
     ),
     dg.define_asset_job(
-        "train_and_judge", selection=[instruction_dataset, dataset_exports, lora_adapter, judge_scores, heldout_loss, medquad_scores]
+        "train_and_judge", selection=[instruction_dataset, dataset_exports, lora_adapter, judge_scores, heldout_loss, medquad_scores],
+        tags={USES_TAG: "gpu"},
     ),
 ]
 PARTITIONED_JOBS = {"prepare_chapter", "generate_chapter_qa"}

@@ -12,7 +12,7 @@ import dagster as dg
 import torch
 from pydantic import Field
 
-from pipeline_assets.config import config_from_settings
+from pipeline_assets.config import LLM_RETRY, config_from_settings
 from pipeline_assets.metadata import table
 from pipeline_assets.train import lora_adapter
 from ragtune.dataset import read_jsonl
@@ -93,7 +93,7 @@ def _report(name: str, title: str, questions, answers, judge_llm: LLMResource, s
     }
 
 
-@dg.asset(group_name="evaluate", deps=[lora_adapter], kinds={"pytorch", "llama-cpp"}, pool="gpu")
+@dg.asset(group_name="evaluate", deps=[lora_adapter], kinds={"pytorch", "llama-cpp"}, pool="gpu", retry_policy=LLM_RETRY)
 def judge_scores(
     context: dg.AssetExecutionContext,
     config: JudgeConfig,
@@ -161,7 +161,9 @@ def medquad_root(configured: Optional[str]) -> Optional[Path]:
     return next((Path(c) for c in candidates if c and (Path(c) / "mental-health").is_dir()), None)
 
 
-@dg.asset(group_name="evaluate", deps=[lora_adapter], kinds={"pytorch"}, pool="gpu", output_required=False)
+@dg.asset(
+    group_name="evaluate", deps=[lora_adapter], kinds={"pytorch"}, pool="gpu", output_required=False, retry_policy=LLM_RETRY
+)
 def medquad_scores(
     context: dg.AssetExecutionContext,
     config: MedQuADConfig,

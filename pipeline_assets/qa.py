@@ -7,7 +7,7 @@ from dataclasses import asdict
 import dagster as dg
 
 from pipeline_assets.automation import ON_NEW_CONTENT, ON_NEW_INDEX
-from pipeline_assets.config import config_from_settings
+from pipeline_assets.config import LLM_RETRY, config_from_settings
 from pipeline_assets.index import faiss_index
 from pipeline_assets.ingest import chapters
 from pipeline_assets.metadata import table
@@ -80,7 +80,7 @@ def chapter_evidence(
     deps=[chapter_evidence],
     kinds={"llama-cpp"},
     pool="llm",
-    retry_policy=dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
+    retry_policy=LLM_RETRY,
     automation_condition=ON_NEW_CONTENT,
 )
 def qa_candidates(

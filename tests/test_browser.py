@@ -136,6 +136,9 @@ def test_one_partition_is_materialized_from_the_ui_and_its_metadata_shows(page, 
         launched = [r for r in runs if {"key": "dagster/partition", "value": "anxiety-disorders"} in r["tags"]]
         status = launched[0]["status"] if launched else None
     assert status == "SUCCESS", f"the run launched from the UI ended {status}"
+    events = _graphql(port, f'{{ runOrError(runId: "{launched[0]["runId"]}") {{ ... on Run {{ eventConnection {{ events {{ __typename }} }} }} }} }}')
+    kinds = {e["__typename"] for e in events["runOrError"]["eventConnection"]["events"]}
+    assert "RunEnqueuedEvent" in kinds and "RunSuccessEvent" in kinds  # through dagster.yaml's queued run coordinator
     assert (dagster_dev["data"] / "chapters" / "anxiety-disorders.json").exists()
 
     _open(page, port, "/assets/chapters?view=partitions")

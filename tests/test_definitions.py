@@ -56,3 +56,28 @@ def test_gpu_7b_run_config_validates_against_the_train_and_judge_job(monkeypatch
     config["ops"]["lora_adapter"]["config"]["profile"] = "gpu_70b"
     with pytest.raises(dg.DagsterInvalidConfigError):
         dg.validate_run_config(job, config)
+
+
+def test_instance_queues_runs_limits_llm_and_gpu_runs_and_retries(tmp_path):
+    import shutil
+
+    from dagster._core.run_coordinator import QueuedRunCoordinator
+
+    from pipeline_assets.definitions import USES_TAG, defs
+
+    shutil.copy(ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
+        queue = instance.get_concurrency_config().run_queue_config  # what the daemon dequeues by
+        limits = {(t["key"], t["value"]): t["limit"] for t in queue.tag_concurrency_limits}
+        assert limits == {(USES_TAG, "llm"): 1, (USES_TAG, "gpu"): 1} and queue.max_concurrent_runs == 2
+        assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+    assert defs.resolve_job_def("generate_chapter_qa").tags[USES_TAG] == "llm"
+    assert defs.resolve_job_def("train_and_judge").tags[USES_TAG] == "gpu"
+    graph = defs.resolve_asset_graph()
+    for name, pool in {"qa_candidates": "llm", "qa_judged": "llm", "lora_adapter": "gpu", "judge_scores": "gpu"}.items():
+        node = graph.get(dg.AssetKey(name))
+        assert node.pools == {pool}, name
+    for name in ("qa_candidates", "qa_judged", "judge_scores", "medquad_scores"):
+        assert defs.resolve_assets_def(dg.AssetKey(name)).op.retry_policy.max_retries == 2, name

@@ -21,6 +21,23 @@ CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 
 
+PASSAGE_TAG = re.compile(r"<\s*/?\s*passages\s*>", re.I)
+TITLE_CHARS = 160
+
+
+def fenced(text: str) -> str:
+    """Document text as it goes inside <passages>: a tag in the document that would close (or
+    reopen) the fence is defanged, so the text cannot step out into the instructions."""
+    return PASSAGE_TAG.sub(lambda m: m.group(0).replace("<", "‹").replace(">", "›"), text)
+
+
+def inline_title(text: str) -> str:
+    """A chapter or section title as it is quoted inside the instructions: one line, no fence tags,
+    no quotes to close, at most TITLE_CHARS characters, so a crafted heading cannot add instructions."""
+    flat = " ".join(fenced(text).replace('"', "'").split())
+    return flat if len(flat) <= TITLE_CHARS else flat[: TITLE_CHARS - 1].rstrip() + "…"
+
+
 def detect_language(text: str) -> str:
     """'zh' when CJK characters make up at least a third of the letters, else 'en': the two packs we ship."""
     sample = text[:20000]

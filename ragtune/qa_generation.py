@@ -20,7 +20,7 @@ from typing import Any
 from ragtune.evidence import EvidencePlan, EvidenceRound
 from ragtune.grounding import supporting_spans
 from ragtune.llm import CachedLLM, ChatRequest, Completion, SamplingParams
-from ragtune.prompts import render_messages, task_template, template_sha256
+from ragtune.prompts import fenced, inline_title, render_messages, task_template, template_sha256
 from ragtune.qa_filter import FilterSettings, filter_qa
 
 DIALOGUE = "counselling_dialogue"
@@ -82,7 +82,7 @@ class ChapterGeneration:
 
 def format_passages(evidence: list[dict[str, Any]]) -> str:
     return "\n\n".join(
-        f"[{n}] ({' > '.join(e['section_path'])}, page {', '.join(map(str, e['pages']))}) {e['text']}"
+        f"[{n}] ({inline_title(' > '.join(e['section_path']))}, page {', '.join(map(str, e['pages']))}) {fenced(e['text'])}"
         for n, e in enumerate(evidence, start=1)
     )
 
@@ -157,9 +157,9 @@ def _request(plan: EvidencePlan, planned: EvidenceRound, n: int, attempt: int, s
     messages = render_messages(
         task_template(planned.task, plan.language),
         passages=format_passages(planned.evidence),
-        chapter_title=plan.chapter_title,
+        chapter_title=inline_title(plan.chapter_title),
         n_pairs=settings.pairs_per_call,
-        focus=planned.focus,
+        focus=inline_title(planned.focus),
     )
     sampling = SamplingParams(
         temperature=settings.temperature,

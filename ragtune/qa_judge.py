@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ragtune.llm import CachedLLM, ChatRequest, Completion, SamplingParams
-from ragtune.prompts import render_messages, template_sha256
+from ragtune.prompts import inline_title, render_messages, template_sha256
 from ragtune.qa_generation import format_passages
 
 RUBRIC = ("faithful", "relevant", "clear", "useful")
@@ -38,7 +38,7 @@ def judge_request(row: dict[str, Any], chapter_title: str, settings: QAJudgeSett
     if row.get("turns"):  # a dialogue is judged as a whole
         answer = "\n".join(f"{t['role']}: {t['content']}" for t in row["turns"])
     messages = render_messages(
-        TEMPLATE, passages=format_passages(row.get("evidence", [])), chapter_title=chapter_title,
+        TEMPLATE, passages=format_passages(row.get("evidence", [])), chapter_title=inline_title(chapter_title),
         question=row["question"], answer=answer,
     )
     sampling = SamplingParams(temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed, repeat_penalty=1.1)

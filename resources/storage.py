@@ -20,7 +20,13 @@ class DataDirResource(dg.ConfigurableResource):
         return Path(self.data_dir).expanduser().resolve()
 
     def path(self, *parts: str) -> Path:
-        """A path under the data folder; its parent folder exists."""
-        target = self.root.joinpath(*parts)
+        """A path under the data folder; its parent folder exists. Parts come from partition keys
+        and document ids, so one that would lead out of the data folder ('..', an absolute path)
+        is refused before anything is written."""
+        root = self.root
+        target = root.joinpath(*parts).resolve()
+        if not target.is_relative_to(root) or target == root:
+            raise ValueError(f"refusing to write {'/'.join(parts)!r}: it leads out of the data folder {root}; "
+                             "partition keys and file names must not contain '..' or absolute paths")
         target.parent.mkdir(parents=True, exist_ok=True)
         return target

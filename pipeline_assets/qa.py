@@ -102,6 +102,8 @@ def qa_candidates(
     write_jsonl(out, result.qa_pairs)
     status = {"quota": settings.quota, "kept": result.kept, "quota_met": result.quota_met, "exhausted": result.exhausted}
     storage.path("qa", "candidates", f"{key}.status.json").write_text(json.dumps(status), encoding="utf-8")
+    if client.cache.corrupted:
+        context.log.warning(f"chapter '{key}': {len(client.cache.corrupted)} damaged cache entries detected and regenerated")
     ledger = storage.path("qa", "failures", f"{key}.jsonl")
     write_jsonl(ledger, result.failures)
     for failure in result.failures:
@@ -130,6 +132,7 @@ def qa_candidates(
             "failed_calls": len(result.failures),
             "llm_calls": result.llm_calls,
             "cache_hits": result.cache_hits,
+            "cache_entries_corrupted": len(client.cache.corrupted),
             "completion_tokens": result.completion_tokens,
             "model": client.model_id,
             "settings": dg.MetadataValue.json(asdict(settings)),

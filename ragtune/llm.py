@@ -68,13 +68,21 @@ class ChatBackend(Protocol):
 
 
 class LLMCache:
-    """One JSON file per call under root/ab/abcdef....json, written atomically."""
+    """One JSON file per call under root/ab/abcdef....json, written atomically, with a digest of its
+    content: a torn, garbled or edited entry is detected on read, counted in `corrupted`, and the
+    call is made again instead of feeding damaged text to the pipeline."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
+        self.corrupted: list[str] = []  # keys of entries found damaged (and so regenerated)
 
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.json"
+
+    @staticmethod
+    def _digest(record: dict) -> str:
+        content = {k: v for k, v in record.items() if k not in ("key", "digest")}
+        return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
     def get(self, key: str) -> dict | None:
         path = self._path(key)
@@ -82,15 +90,19 @@ class LLMCache:
             return None
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            return None  # a torn or corrupted entry is regenerated
-        return record if record.get("key") == key else None
+            intact = record.get("key") == key and record.get("digest", self._digest(record)) == self._digest(record)
+        except (OSError, ValueError, AttributeError):
+            intact = False
+        if not intact:
+            self.corrupted.append(key)
+            return None
+        return record
 
     def put(self, key: str, record: dict) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8") as handle:
-            json.dump({**record, "key": key}, handle, ensure_ascii=False)
+            json.dump({**record, "key": key, "digest": self._digest(record)}, handle, ensure_ascii=False)
             tmp = handle.name
         os.replace(tmp, path)
 

@@ -34,16 +34,23 @@ def test_schema_output_is_cached_and_reused(backend, tmp_path):
     assert other_seed.cache_key != first.cache_key and llm.calls == 2
 
 
-def test_corrupted_cache_entry_is_regenerated(backend, tmp_path):
+def test_corrupted_cache_entry_is_detected_and_regenerated(backend, tmp_path):
+    """Torn (a kill mid-write on a filesystem without atomic rename), garbage, and valid JSON whose
+    text was edited: each is detected by its digest, counted, and the call is made again."""
     cache = LLMCache(tmp_path)
     llm = CachedLLM(backend, cache)
     sampling = SamplingParams(temperature=0.0, max_tokens=30, seed=0)
     first = llm.complete(MESSAGES, sampling, SCHEMA)
     entry = tmp_path / first.cache_key[:2] / f"{first.cache_key}.json"
-    entry.write_text('{"text": "trunc')
-    regenerated = llm.complete(MESSAGES, sampling, SCHEMA)
-    assert not regenerated.cached and llm.calls == 2
-    assert json.loads(entry.read_text())["key"] == first.cache_key
+    intact = json.loads(entry.read_text())
+    edited = {**intact, "text": intact["text"].replace("?", "!") + " IGNORE"}
+    for n, damage in enumerate(['{"text": "trunc', "\x00\x01 not json", json.dumps(edited)], start=1):
+        entry.write_text(damage)
+        regenerated = llm.complete(MESSAGES, sampling, SCHEMA)
+        assert not regenerated.cached and llm.calls == 1 + n and regenerated.text == first.text
+        assert cache.corrupted[-1] == first.cache_key and len(cache.corrupted) == n
+        assert json.loads(entry.read_text()) == intact  # rewritten whole, with its digest
+    assert CachedLLM(backend, cache).complete(MESSAGES, sampling, SCHEMA).cached
 
 
 def test_think_blocks_are_stripped():

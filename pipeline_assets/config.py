@@ -12,6 +12,18 @@ import pydantic
 LLM_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 
 
+def fail_if_endpoint_down(what: str, failures: list[dict], finished: int) -> None:
+    """After a partition's outputs and failure ledger are written: if the endpoint was down (not one
+    bad request), fail the step clearly so the retry policy or a rerun resumes; the finished calls
+    are in the cache and are not paid for again."""
+    down = [f for f in failures if f.get("unavailable")]
+    if down:
+        raise dg.Failure(
+            f"{what}: the LLM endpoint did not answer {len(down)} call(s) after its retries ({down[0]['reason'][:200]}). "
+            f"{finished} finished call(s) are cached; rerun (or let the run retry) once the endpoint is back to resume."
+        )
+
+
 def config_from_settings(name: str, settings: type, doc: str) -> type[dg.Config]:
     """A dg.Config with one field per dataclass field (same type and default), shown in the launchpad."""
     hints = typing.get_type_hints(settings)

@@ -9,7 +9,7 @@ from statistics import mean
 import dagster as dg
 import numpy as np
 
-from pipeline_assets.config import LLM_RETRY, config_from_settings
+from pipeline_assets.config import LLM_RETRY, config_from_settings, fail_if_endpoint_down
 from pipeline_assets.metadata import table
 from pipeline_assets.partitions import CHAPTERS, chapter_partitions
 from pipeline_assets.qa import qa_filtered
@@ -90,6 +90,7 @@ def qa_judged(
     write_jsonl(storage.path("qa", "judged", f"{key}.failures.jsonl"), failures)
     for failure in failures:
         context.log.warning(f"chapter '{key}' pair {failure['qa_id']}: judge failed: {failure['reason']}")
+    fail_if_endpoint_down(f"chapter '{key}' (judging)", failures, len(judged) - len(failures))
     scores = [r["judge_score"] for r in judged if r["judge_score"] is not None]
     return dg.MaterializeResult(
         metadata={

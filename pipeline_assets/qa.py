@@ -7,7 +7,7 @@ from dataclasses import asdict
 import dagster as dg
 
 from pipeline_assets.automation import ON_NEW_CONTENT, ON_NEW_INDEX
-from pipeline_assets.config import LLM_RETRY, config_from_settings
+from pipeline_assets.config import LLM_RETRY, config_from_settings, fail_if_endpoint_down
 from pipeline_assets.index import faiss_index
 from pipeline_assets.ingest import chapters
 from pipeline_assets.metadata import table
@@ -108,6 +108,7 @@ def qa_candidates(
     write_jsonl(ledger, result.failures)
     for failure in result.failures:
         context.log.warning(f"chapter '{key}' round {failure['round']} ({failure['task']}): {failure['reason']}")
+    fail_if_endpoint_down(f"chapter '{key}'", result.failures, result.llm_calls + result.cache_hits)
     if result.exhausted:
         context.log.warning(
             f"chapter '{key}' is exhausted: {result.kept} of {settings.quota} pairs kept after all "

@@ -59,6 +59,23 @@ class Completion:
 OnResult = Callable[[int, "ChatResult | Exception"], None]
 
 
+# Errors that mean the endpoint could not answer at all (down, overloaded, timing out) after the
+# backend's own retries, as opposed to a problem with one request. openai's and httpx's names.
+UNAVAILABLE_ERRORS = frozenset({
+    "APIConnectionError", "APITimeoutError", "InternalServerError", "RateLimitError", "ConnectError",
+    "ConnectTimeout", "ReadTimeout", "RemoteProtocolError", "ConnectionError", "TimeoutError",
+})
+
+
+def endpoint_unavailable(error: BaseException) -> bool:
+    return any(cls.__name__ in UNAVAILABLE_ERRORS for cls in type(error).__mro__)
+
+
+def failure_record(error: BaseException) -> dict[str, object]:
+    """How a failed call is written to a ledger: its reason, and whether the endpoint was down."""
+    return {"reason": f"llm error: {type(error).__name__}: {error}", "unavailable": endpoint_unavailable(error)}
+
+
 class ChatBackend(Protocol):
     model_id: str
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from ragtune.evidence import EvidencePlan, EvidenceRound
 from ragtune.grounding import supporting_spans
-from ragtune.llm import CachedLLM, ChatRequest, Completion, SamplingParams
+from ragtune.llm import CachedLLM, ChatRequest, Completion, SamplingParams, failure_record
 from ragtune.prompts import fenced, inline_title, render_messages, task_template, template_sha256
 from ragtune.qa_filter import FilterSettings, filter_qa
 
@@ -138,7 +138,7 @@ def _run_wave(plan: EvidencePlan, wave: list[int], llm: CachedLLM, settings: Gen
             planned = plan.rounds[n]
             item = {"chapter_key": plan.chapter_key, "round": n, "task": planned.task, "focus": planned.focus, "attempt": attempt}
             if isinstance(outcome, Exception):
-                result.failures.append({**item, "reason": f"llm error: {type(outcome).__name__}: {outcome}"})
+                result.failures.append({**item, **failure_record(outcome)})
                 continue
             result.cache_hits += int(outcome.cached)
             result.llm_calls += int(not outcome.cached)

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ragtune.llm import CachedLLM, ChatRequest, Completion, SamplingParams
+from ragtune.llm import CachedLLM, ChatRequest, Completion, SamplingParams, failure_record
 from ragtune.prompts import inline_title, render_messages, template_sha256
 from ragtune.qa_generation import format_passages
 
@@ -82,7 +82,7 @@ def judge_rows(rows: list[dict[str, Any]], chapter_title: str, llm: CachedLLM, s
     for row, outcome in zip(rows, outcomes):
         if isinstance(outcome, Exception):
             verdict = {"judge_score": None, "judge_rubric": None, "judge_rationale": None}
-            failures.append({"qa_id": row["qa_id"], "reason": f"llm error: {type(outcome).__name__}: {outcome}"})
+            failures.append({"qa_id": row["qa_id"], **failure_record(outcome)})
         else:
             try:
                 verdict = parse_judgement(outcome.text)

@@ -3,16 +3,30 @@
 import hashlib
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import dagster as dg
 
 from pipeline_assets.partitions import CHAPTERS, chapter_partitions
+from ragtune.claims import claim
 from ragtune.collection import category_of
 from ragtune.inbox import scan_inbox
 
 INGEST_JOB = "ingest_documents"
 PREPARE_JOB = "prepare_chapter"
+CLAIM_STALE_S = 600  # a claimed run key whose run never appeared may be claimed again after this
+
+
+def claimed_once(instance: dg.DagsterInstance, run_key: str) -> bool:
+    """True for the one tick that may request this run key (see ragtune.claims). Claims live under
+    the instance's DAGSTER_HOME, where the code server that evaluates every tick finds them."""
+
+    def launched(key: str) -> bool:
+        return bool(instance.get_run_ids(filters=dg.RunsFilter(tags={"dagster/run_key": key}), limit=1))
+
+    home = Path(instance.root_directory) if instance.root_directory else Path(tempfile.gettempdir()) / "ragtune"
+    return claim(home / "sensor_claims", run_key, CLAIM_STALE_S, launched)
 
 
 def build_inbox_sensor(inbox: str | Path, name: str = "inbox_sensor") -> dg.SensorDefinition:
@@ -46,6 +60,8 @@ def build_inbox_sensor(inbox: str | Path, name: str = "inbox_sensor") -> dg.Sens
                 "ragtune/deleted_files": ",".join(scan.deleted)[:250],
             },
         )
+        if not claimed_once(context.instance, run.run_key):
+            return dg.SensorResult(skip_reason=f"{run.run_key} was requested by a concurrent tick", cursor=cursor)
         return dg.SensorResult(
             run_requests=[run],
             dynamic_partitions_requests=[chapter_partitions.build_add_request(new_keys)] if new_keys else [],
@@ -72,7 +88,9 @@ def chapter_fanout_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResul
     for record in records:
         changed = record.asset_materialization.metadata.get("changed_chapters")
         for key in changed.value if changed else []:
-            requests.append(dg.RunRequest(partition_key=key, run_key=f"{key}:{record.storage_id}"))
+            run_key = f"{key}:{record.storage_id}"
+            if claimed_once(context.instance, run_key):  # a concurrent tick may have requested it already
+                requests.append(dg.RunRequest(partition_key=key, run_key=run_key))
     return dg.SensorResult(run_requests=requests, cursor=str(records[-1].storage_id))
 
 

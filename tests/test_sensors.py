@@ -93,3 +93,56 @@ def test_fanout_requests_runs_only_for_changed_chapters(tmp_path):
         edited = _tick(chapter_fanout_sensor, instance, first.cursor)
     assert [r.partition_key for r in edited.run_requests] == ["anxiety-disorders"]
     assert edited.cursor != first.cursor
+
+
+def test_two_ticks_racing_launch_one_run(tmp_path, monkeypatch):
+    """Two ticks of inbox_sensor evaluated at the same moment by Dagster's own daemon code, against
+    the real code location: without the run-key claim both would launch the same run."""
+    import logging
+    import threading
+
+    from dagster._core.test_utils import create_test_daemon_workspace_context
+    from dagster._core.workspace.load_target import ModuleTarget
+    from dagster._daemon.sensor import execute_sensor_iteration
+
+    inbox = tmp_path / "inbox"
+    (inbox / "anxiety").mkdir(parents=True)
+    (inbox / "anxiety" / "gad.md").write_text("# Anxiety\n\n## Worry\n\nWorry on most days for six months.\n")
+    monkeypatch.setenv("RAGTUNE_INBOX", str(inbox))  # read by the code server the daemon starts
+    monkeypatch.setenv("RAGTUNE_DATA_DIR", str(tmp_path / "data"))
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    target = ModuleTarget(module_name="pipeline_assets.definitions", attribute=None, working_directory=str(ROOT),
+                          location_name="pipeline_assets.definitions")
+    with dg.DagsterInstance.from_config(str(home)) as instance, create_test_daemon_workspace_context(target, instance) as workspace:
+        location = next(iter(workspace.create_request_context().get_code_location_entries().values())).code_location
+        sensor = next(iter(location.get_repositories().values())).get_sensor("inbox_sensor")
+        instance.start_sensor(sensor)
+        start = threading.Barrier(2)
+
+        def tick():
+            start.wait()
+            list(execute_sensor_iteration(workspace, logging.getLogger("test"), None, None))
+
+        threads = [threading.Thread(target=tick) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        runs = instance.get_runs()
+        ticks = instance.get_ticks(sensor.get_remote_origin_id(), sensor.selector_id)
+    assert len(runs) == 1 and runs[0].job_name == "ingest_documents"
+    assert sorted(t.status.value for t in ticks) == ["SKIPPED", "SUCCESS"]
+    assert any("requested by a concurrent tick" in (t.skip_reason or "") for t in ticks)
+
+
+def test_a_claim_is_won_once_and_reclaimed_only_when_stale_and_never_launched(tmp_path):
+    from ragtune.claims import claim
+
+    never = lambda key: False  # noqa: E731
+    assert claim(tmp_path, "inbox:abc", 600, never) and not claim(tmp_path, "inbox:abc", 600, never)
+    assert claim(tmp_path, "inbox:other", 600, never)
+    assert not claim(tmp_path, "inbox:abc", 0, lambda key: True)  # stale but its run exists: no second run
+    assert claim(tmp_path, "inbox:abc", 0, never)  # stale and never launched (its tick died): claimable again
+    assert not claim(tmp_path, "inbox:abc", 600, never)  # and fresh again for everyone else

@@ -5,34 +5,21 @@ succeeds, and its metadata table shows. Screenshots land in test-artifacts/brows
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from tests.conftest import ROOT
+from tests.servers import dagster_ui, graphql
 
 pytestmark = pytest.mark.slow
 ARTIFACTS = Path(os.environ.get("RAGTUNE_TEST_ARTIFACTS", ROOT / "test-artifacts")) / "browser"
 CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", shutil.which("chromium") or "") if p and Path(p).exists()), None)
 KEYS = ["anxiety-disorders", "obsessive-compulsive-and-related-disorders"]
-
-
-def _graphql(port: int, query: str) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(), headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)["data"]
 
 
 @pytest.fixture(scope="module")
@@ -48,31 +35,9 @@ def dagster_dev(tmp_path_factory, two_chapter_pdf):
         ingest = defs.resolve_job_def("ingest_documents")
         ingest.execute_in_process(instance=instance, run_config={"ops": {"parsed_documents": {"config": {"paths": [str(two_chapter_pdf)]}}}})
         assert sorted(instance.get_dynamic_partitions("chapters")) == KEYS
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "DAGSTER_HOME": str(home), "RAGTUNE_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1"}
-    log = open(tmp_path_factory.mktemp("logs") / "dagster-dev.log", "w")
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    try:
-        deadline, status = time.monotonic() + 180, None
-        while status != "LOADED":
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"dagster dev did not load the code location (last status {status}); see {log.name}")
-            time.sleep(1)
-            try:
-                entries = _graphql(port, "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }")
-                status = entries["workspaceOrError"]["locationEntries"][0]["loadStatus"]
-            except OSError:
-                continue
+    env = {"RAGTUNE_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1"}
+    with dagster_ui(home, env, command="dev", log=tmp_path_factory.mktemp("logs") / "dagster-dev.log") as port:
         yield {"port": port, "data": data}
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=60)
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -132,11 +97,11 @@ def test_one_partition_is_materialized_from_the_ui_and_its_metadata_shows(page, 
     deadline, status = time.monotonic() + 240, None
     while status not in ("SUCCESS", "FAILURE", "CANCELED") and time.monotonic() < deadline:
         time.sleep(2)
-        runs = _graphql(port, "{ runsOrError { ... on Runs { results { runId status tags { key value } } } } }")["runsOrError"]["results"]
+        runs = graphql(port, "{ runsOrError { ... on Runs { results { runId status tags { key value } } } } }")["runsOrError"]["results"]
         launched = [r for r in runs if {"key": "dagster/partition", "value": "anxiety-disorders"} in r["tags"]]
         status = launched[0]["status"] if launched else None
     assert status == "SUCCESS", f"the run launched from the UI ended {status}"
-    events = _graphql(port, f'{{ runOrError(runId: "{launched[0]["runId"]}") {{ ... on Run {{ eventConnection {{ events {{ __typename }} }} }} }} }}')
+    events = graphql(port, f'{{ runOrError(runId: "{launched[0]["runId"]}") {{ ... on Run {{ eventConnection {{ events {{ __typename }} }} }} }} }}')
     kinds = {e["__typename"] for e in events["runOrError"]["eventConnection"]["events"]}
     assert "RunEnqueuedEvent" in kinds and "RunSuccessEvent" in kinds  # through dagster.yaml's queued run coordinator
     assert (dagster_dev["data"] / "chapters" / "anxiety-disorders.json").exists()

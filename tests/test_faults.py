@@ -5,24 +5,21 @@ test_llm.py, a SIGKILLed generation process in test_resume.py."""
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dagster as dg
 import pytest
 
 from pipeline_assets.config import fail_if_endpoint_down
-from ragtune.backends import OpenAICompatibleBackend, default_gguf_path
+from ragtune.backends import OpenAICompatibleBackend
 from ragtune.chunking import chunk_chapter
 from ragtune.evidence import EvidenceSettings, plan_chapter_evidence
 from ragtune.llm import CachedLLM, LLMCache
 from ragtune.qa_generation import GenerationSettings, generate_chapter_qa
 from ragtune.vector_index import ChunkIndex
+from tests.servers import free_port, start_llama_server
 
 pytestmark = pytest.mark.slow
 SETTINGS = GenerationSettings(quota=8, max_waves=1, first_keep_rate=1.0, max_tokens=120, retries=1)
@@ -36,27 +33,8 @@ def plan(handbook_document, embedder):
     return plan_chapter_evidence(chapter, index, embedder, EvidenceSettings(rounds=8, top_k=2))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start_server(port: int) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", default_gguf_path(), "--host", "127.0.0.1", "--port", str(port),
-         "--model_alias", "smollm2", "--n_ctx", "4096"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2):
-                return process
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("llama_cpp.server did not start")
-            time.sleep(0.5)
+def _start_server(port: int):
+    return start_llama_server(port, "--n_ctx", "4096")
 
 
 def _backend(port: int) -> OpenAICompatibleBackend:
@@ -65,7 +43,7 @@ def _backend(port: int) -> OpenAICompatibleBackend:
 
 
 def test_server_killed_mid_chapter_fails_clearly_then_resumes_with_nothing_repaid_or_lost(plan, tmp_path):
-    port = _free_port()
+    port = free_port()
     cache_dir = tmp_path / "cache"
     server = _start_server(port)
     outcome: dict = {}

@@ -5,46 +5,22 @@ from __future__ import annotations
 
 import http.server
 import json
-import socket
-import subprocess
-import sys
 import threading
-import time
 import urllib.request
 
 import pytest
 
-from ragtune.backends import OpenAICompatibleBackend, default_gguf_path
+from ragtune.backends import OpenAICompatibleBackend
 from ragtune.llm import CachedLLM, ChatRequest, LLMCache, SamplingParams
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.servers import free_port, start_llama_server
 
 
 @pytest.fixture(scope="module")
 def server_url():
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", default_gguf_path(), "--host", "127.0.0.1",
-         "--port", str(port), "--model_alias", "smollm2", "--n_ctx", "1024"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
+    port = free_port()
+    process = start_llama_server(port, "--n_ctx", "1024")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/models", timeout=2) as response:
-                    if json.load(response)["data"]:
-                        break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("llama_cpp.server did not start")
-                time.sleep(0.5)
-        yield url
+        yield f"http://127.0.0.1:{port}/v1"
     finally:
         process.terminate()
         process.wait(timeout=20)
@@ -62,7 +38,7 @@ def test_openai_backend_returns_schema_json_and_caches(server_url, tmp_path):
 
 
 def test_openai_backend_error_is_raised_not_swallowed(tmp_path):
-    backend = OpenAICompatibleBackend(f"http://127.0.0.1:{_free_port()}/v1", "smollm2", timeout_s=2, max_retries=1)
+    backend = OpenAICompatibleBackend(f"http://127.0.0.1:{free_port()}/v1", "smollm2", timeout_s=2, max_retries=1)
     with pytest.raises(Exception):
         backend.chat(ChatRequest([{"role": "user", "content": "hi"}], SamplingParams(max_tokens=5)))
 

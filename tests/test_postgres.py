@@ -4,16 +4,12 @@ and runs, event logs and partitions still there after the webserver is restarted
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import dagster as dg
@@ -21,16 +17,11 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.servers import dagster_ui, free_port, graphql
 
 pytestmark = pytest.mark.slow
 PG_BIN = next((p for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True) if (p / "initdb").exists()), None)
 KEYS = ["anxiety-disorders", "obsessive-compulsive-and-related-disorders"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _as_postgres(*command: str) -> list[str]:
@@ -45,7 +36,7 @@ def postgres():
     folder = Path(tempfile.mkdtemp(prefix="ragtune-pg-"))
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres", "postgres")
-    port = _free_port()
+    port = free_port()
     subprocess.run(_as_postgres(str(PG_BIN / "initdb"), "-D", str(folder / "db"), "-U", "dagster", "--auth=trust", "-E", "UTF8"),
                    check=True, capture_output=True)
     server = subprocess.Popen(
@@ -67,41 +58,14 @@ def postgres():
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _graphql(port: int, query: str) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(), headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)["data"]
-
-
 def _webserver_view(home: Path, env: dict[str, str]) -> dict:
     """Start dagster-webserver on the instance, read runs, partitions and materializations, stop it."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
-        cwd=ROOT, env={**os.environ, **env, "DAGSTER_HOME": str(home)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline, status = time.monotonic() + 120, None
-        while status != "LOADED":
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"dagster-webserver did not load (last status {status})")
-            time.sleep(1)
-            try:
-                entries = _graphql(port, "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }")
-                status = entries["workspaceOrError"]["locationEntries"][0]["loadStatus"]
-            except OSError:
-                continue
-        runs = _graphql(port, "{ runsOrError { ... on Runs { results { runId status jobName } } } }")["runsOrError"]["results"]
-        node = _graphql(port, '{ assetNodeOrError(assetKey: {path: ["chapters"]}) { ... on AssetNode { partitionKeys '
+    with dagster_ui(home, env) as port:
+        runs = graphql(port, "{ runsOrError { ... on Runs { results { runId status jobName } } } }")["runsOrError"]["results"]
+        node = graphql(port, '{ assetNodeOrError(assetKey: {path: ["chapters"]}) { ... on AssetNode { partitionKeys '
                               'assetMaterializations { partition runId } } } }')["assetNodeOrError"]
         return {"runs": sorted((r["runId"], r["status"], r["jobName"]) for r in runs), "partitions": sorted(node["partitionKeys"]),
                 "materialized": sorted((m["partition"], m["runId"]) for m in node["assetMaterializations"])}
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=60)
 
 
 def test_postgres_config_matches_the_default_apart_from_storage():

@@ -43,6 +43,13 @@ def _tuned_model(storage: DataDirResource, base_model: BaseModelResource):
     return PeftModel.from_pretrained(model, str(adapter)), tokenizer
 
 
+def _base_and_tuned_loss(tuned, tokenizer, rows: list[dict], max_length: int) -> dict[str, dict]:
+    """answer_loss of the same rows with the adapter off (base) and on (tuned)."""
+    with tuned.disable_adapter():
+        base = answer_loss(tuned, tokenizer, rows, max_length)
+    return {"base": base, "tuned": answer_loss(tuned, tokenizer, rows, max_length)}
+
+
 def _answers(tuned, tokenizer, questions: list[EvalQuestion], settings: JudgeSettings, reference_llm: LLMResource, storage: DataDirResource):
     texts = [q.question for q in questions]
     with tuned.disable_adapter():
@@ -133,17 +140,16 @@ def heldout_loss(storage: DataDirResource, base_model: BaseModelResource) -> dg.
     tuned, tokenizer = _tuned_model(storage, base_model)
     training = json.loads(storage.path("adapter", "training.json").read_text())
     max_length = training["settings"]["max_length"]
-    with tuned.disable_adapter():
-        base = answer_loss(tuned, tokenizer, rows, max_length)
-    result = {"base": base, "tuned": answer_loss(tuned, tokenizer, rows, max_length), "eval_rows": len(rows), "max_length": max_length}
+    losses = _base_and_tuned_loss(tuned, tokenizer, rows, max_length)
+    result = {**losses, "eval_rows": len(rows), "max_length": max_length}
     storage.path("reports", "heldout_loss.json").write_text(json.dumps(result, indent=2))
     return dg.MaterializeResult(
         metadata={
-            "base_loss": base["loss"],
-            "tuned_loss": result["tuned"]["loss"],
-            "base_perplexity": base["perplexity"],
-            "tuned_perplexity": result["tuned"]["perplexity"],
-            "answer_tokens": base["tokens"],
+            "base_loss": losses["base"]["loss"],
+            "tuned_loss": losses["tuned"]["loss"],
+            "base_perplexity": losses["base"]["perplexity"],
+            "tuned_perplexity": losses["tuned"]["perplexity"],
+            "answer_tokens": losses["base"]["tokens"],
             "eval_rows": len(rows),
         }
     )
@@ -186,10 +192,8 @@ def medquad_scores(
     tuned, tokenizer = _tuned_model(storage, base_model)
     answers = _answers(tuned, tokenizer, questions, settings, reference_llm, storage)
     references = [{"instruction": q.question, "output": q.reference} for q in questions]
-    with tuned.disable_adapter():
-        base_loss = answer_loss(tuned, tokenizer, references, 512)
-    losses = {"base": base_loss, "tuned": answer_loss(tuned, tokenizer, references, 512)}
+    losses = _base_and_tuned_loss(tuned, tokenizer, references, 512)
     extra = {"source": str(root), "available_questions": len(found), "problems": problems, "reference_answer_loss": losses}
     metadata = _report("medquad_scores", "MedQuAD", questions, answers, judge_llm, settings, storage, extra)
-    metadata.update({"available_questions": len(found), "base_reference_loss": base_loss["loss"], "tuned_reference_loss": losses["tuned"]["loss"]})
+    metadata.update({"available_questions": len(found), "base_reference_loss": losses["base"]["loss"], "tuned_reference_loss": losses["tuned"]["loss"]})
     yield dg.MaterializeResult(metadata=metadata)

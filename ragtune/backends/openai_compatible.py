@@ -13,6 +13,19 @@ from ragtune.llm import ChatRequest, ChatResult, OnResult
 JSON_MODES = ("json_schema", "json_object", "none")
 
 
+def chat_arguments(model: str, json_mode: str, request: ChatRequest) -> dict[str, Any]:
+    """The body of one chat-completions request (online or as a line of a Batch API file)."""
+    arguments: dict[str, Any] = {"model": model, "messages": request.messages, **request.sampling.common()}
+    if request.schema is not None and json_mode == "json_schema":
+        arguments["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "output", "schema": request.schema, "strict": False},
+        }
+    elif request.schema is not None and json_mode == "json_object":
+        arguments["response_format"] = {"type": "json_object", "schema": request.schema}
+    return arguments
+
+
 class OpenAICompatibleBackend:
     """json_mode: 'json_schema' (OpenAI, vLLM), 'json_object' (llama.cpp server: json_object plus a
     schema field) or 'none' (no structured output; the caller's parser and retries handle it).
@@ -41,15 +54,7 @@ class OpenAICompatibleBackend:
         return f"OpenAICompatibleBackend({self.model_id}, json_mode={self.json_mode}, concurrency={self.concurrency})"
 
     def _arguments(self, request: ChatRequest) -> dict[str, Any]:
-        arguments: dict[str, Any] = {"model": self.model, "messages": request.messages, **request.sampling.common()}
-        if request.schema is not None and self.json_mode == "json_schema":
-            arguments["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "output", "schema": request.schema, "strict": False},
-            }
-        elif request.schema is not None and self.json_mode == "json_object":
-            arguments["response_format"] = {"type": "json_object", "schema": request.schema}
-        return arguments
+        return chat_arguments(self.model, self.json_mode, request)
 
     async def _run(self, requests: list[ChatRequest], on_result: OnResult) -> None:
         from openai import AsyncOpenAI

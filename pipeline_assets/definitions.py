@@ -8,13 +8,20 @@ import dagster as dg
 
 from pipeline_assets.curate import DATASET_CHECKS, dataset_exports, instruction_dataset, qa_judged
 from pipeline_assets.evaluate import heldout_loss, judge_scores, medquad_scores
+from pipeline_assets.executors import executor_from_env
 from pipeline_assets.index import chapter_chunks, faiss_index
 from pipeline_assets.ingest import chapters, every_document_parsed, parsed_documents
 from pipeline_assets.partitions import chapter_partitions
 from pipeline_assets.qa import chapter_evidence, qa_candidates, qa_filtered
 from pipeline_assets.sensors import chapter_fanout_sensor, inbox_sensor
 from pipeline_assets.train import lora_adapter
-from resources import BaseModelResource, DataDirResource, EmbedderResource, GrobidResource, LLMResource
+from resources import (
+    BaseModelResource,
+    DataDirResource,
+    EmbedderResource,
+    GrobidResource,
+    LLMResource,
+)
 
 ASSETS = [
     parsed_documents,
@@ -37,6 +44,8 @@ ASSETS = [
 # saturate the LLM endpoint or the GPU are tagged so dagster.yaml's queued run coordinator runs one
 # such run at a time (tag_concurrency_limits).
 USES_TAG = "ragtune/uses"
+# On Kubernetes (docker/k8s) the run pod of a GPU job asks for a GPU; elsewhere the tag is inert.
+GPU_POD = {"container_config": {"resources": {"limits": {"nvidia.com/gpu": "1"}}}}
 STAGE_JOBS = [
     dg.define_asset_job("ingest_documents", selection=[parsed_documents]),
     dg.define_asset_job("prepare_chapter", selection=[chapters, chapter_chunks], partitions_def=chapter_partitions),
@@ -47,7 +56,7 @@ STAGE_JOBS = [
     ),
     dg.define_asset_job(
         "train_and_judge", selection=[instruction_dataset, dataset_exports, lora_adapter, judge_scores, heldout_loss, medquad_scores],
-        tags={USES_TAG: "gpu"},
+        tags={USES_TAG: "gpu", "dagster-k8s/config": GPU_POD},
     ),
 ]
 PARTITIONED_JOBS = {"prepare_chapter", "generate_chapter_qa"}
@@ -55,12 +64,14 @@ PARTITIONED_JOBS = {"prepare_chapter", "generate_chapter_qa"}
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:
     """Embedded defaults; RAGTUNE_LLM_BACKEND=openai (+ RAGTUNE_LLM_BASE_URL, RAGTUNE_LLM_MODEL,
-    RAGTUNE_LLM_API_KEY, RAGTUNE_LLM_JSON_MODE) points generation and judging at an OpenAI-compatible endpoint.
+    RAGTUNE_LLM_API_KEY, RAGTUNE_LLM_JSON_MODE) points generation and judging at an OpenAI-compatible
+    endpoint; RAGTUNE_LLM_BACKEND=openai_batch sends them through the OpenAI Batch API instead.
     The judge (judge_llm) and the reference model (reference_llm) start as the same LLM; bind
     others (e.g. GPT-4 as judge, GPT-3.5 as reference) in the launchpad or in code."""
-    if os.environ.get("RAGTUNE_LLM_BACKEND", "llamacpp") == "openai":
+    backend = os.environ.get("RAGTUNE_LLM_BACKEND", "llamacpp")
+    if backend in ("openai", "openai_batch"):
         llm = LLMResource(
-            backend="openai",
+            backend=backend,
             base_url=os.environ.get("RAGTUNE_LLM_BASE_URL", "http://127.0.0.1:8000/v1"),
             model=os.environ.get("RAGTUNE_LLM_MODEL", "smollm2"),
             api_key=dg.EnvVar("RAGTUNE_LLM_API_KEY") if os.environ.get("RAGTUNE_LLM_API_KEY") else None,
@@ -80,13 +91,15 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
 
 
 def build_defs(resources: dict[str, dg.ConfigurableResource] | None = None) -> dg.Definitions:
-    """The code location; tests pass their own resources (a temp data dir, a cached base model)."""
+    """The code location; tests pass their own resources (a temp data dir, a cached base model).
+    RAGTUNE_EXECUTOR picks where steps run (pipeline_assets/executors.py)."""
     return dg.Definitions(
         assets=ASSETS,
         asset_checks=[every_document_parsed, *DATASET_CHECKS],
         jobs=STAGE_JOBS,
         sensors=[inbox_sensor, chapter_fanout_sensor],
         resources={**default_resources(), **(resources or {})},
+        executor=executor_from_env(),
     )
 
 

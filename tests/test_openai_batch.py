@@ -142,7 +142,12 @@ def test_a_rejected_batch_and_expired_lines_are_recorded_per_request(batch_api, 
     assert len(batch_api.files[last["input_file_id"]]["content"].decode().splitlines()) == 2
 
 
-def test_the_llm_resource_builds_the_batch_backend_with_its_journal_beside_the_cache(tmp_path):
+def test_the_llm_resource_builds_the_batch_backend_with_its_journal_beside_the_cache(tmp_path, monkeypatch):
+    from pipeline_assets.definitions import default_resources
+
+    monkeypatch.setenv("RAGTUNE_LLM_BACKEND", "openai_batch")
+    assert default_resources()["llm"].backend == "openai_batch"
+
     resource = LLMResource(backend="openai_batch", base_url="https://api.openai.com/v1", model="gpt-4o-mini",
                            batch_poll_interval_s=5.0, batch_max_wait_s=60.0)
     client = resource.client(tmp_path / "cache" / "llm")

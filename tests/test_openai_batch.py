@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ragtune.backends import OpenAIBatchBackend, OpenAICompatibleBackend
-from ragtune.backends.openai_batch import ENDPOINT, BatchFailed, BatchPending, BatchRequestFailed
+from ragtune.backends.openai_batch import ENDPOINT, BatchFailed, BatchPending, BatchRequestFailed, batch_files, custom_id
 from ragtune.llm import CachedLLM, ChatRequest, Completion, LLMCache, SamplingParams, endpoint_unavailable
 from resources import LLMResource
 from tests.batch_server import BatchServer
@@ -80,6 +80,20 @@ def test_requests_go_up_as_one_batch_file_and_come_back_cached(batch_api, upstre
     online_llm = CachedLLM(online, LLMCache(tmp_path / "online"))
     assert online.model_id == llm.model_id.replace(batch_api.url, upstream)
     assert online_llm.complete_many(batch[:1])[0].text == results[0].text
+
+
+def test_requests_are_split_into_files_within_the_request_and_size_limits(batch_api, tmp_path):
+    bodies = {custom_id({"n": n}): {"n": n, "text": "x" * 100} for n in range(7)}
+    files = list(batch_files(bodies, max_requests=3, max_bytes=10_000))
+    assert [len(keys) for keys, _ in files] == [3, 3, 1]
+    one_line = len(files[0][1]) // 3
+    assert [len(keys) for keys, _ in batch_files(bodies, max_requests=50, max_bytes=2 * one_line + 10)] == [2, 2, 2, 1]
+    assert all(len(content) <= 2 * one_line + 10 for _, content in batch_files(bodies, 50, 2 * one_line + 10))
+    assert [k for keys, _ in files for k in keys] == list(bodies)  # each request once, in order
+
+    split = backend(batch_api.url, tmp_path / "journal", max_requests_per_batch=2)
+    results = CachedLLM(split, LLMCache(tmp_path / "cache")).complete_many(requests())
+    assert all(isinstance(r, Completion) for r in results) and len(split.submitted) == len(batch_api.batches) == 2
 
 
 def test_a_batch_still_running_fails_the_wait_clearly_and_is_collected_on_the_rerun(batch_api, tmp_path):

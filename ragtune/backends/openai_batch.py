@@ -15,14 +15,15 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Iterator
 
 from ragtune.backends.openai_compatible import JSON_MODES, chat_arguments
 from ragtune.llm import ChatRequest, ChatResult, OnResult
 
 ENDPOINT = "/v1/chat/completions"
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
-MAX_REQUESTS_PER_BATCH = 50_000  # OpenAI's limit per batch file
+MAX_REQUESTS_PER_BATCH = 50_000  # OpenAI's limits per batch file: 50,000 requests and 200 MB
+MAX_BATCH_BYTES = 190 * 1024 * 1024
 
 
 class BatchPending(TimeoutError):
@@ -43,10 +44,26 @@ def custom_id(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()[:48]
 
 
-def batch_lines(bodies: dict[str, dict[str, Any]]) -> bytes:
-    """The JSONL input file: one chat-completions request per line, keyed by custom_id."""
-    lines = (json.dumps({"custom_id": key, "method": "POST", "url": ENDPOINT, "body": body}, ensure_ascii=False) for key, body in bodies.items())
-    return ("\n".join(lines) + "\n").encode("utf-8")
+def batch_line(key: str, body: dict[str, Any]) -> bytes:
+    """One line of a JSONL input file: a chat-completions request keyed by its custom_id."""
+    return (json.dumps({"custom_id": key, "method": "POST", "url": ENDPOINT, "body": body}, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def batch_files(bodies: dict[str, dict[str, Any]], max_requests: int, max_bytes: int) -> Iterator[tuple[list[str], bytes]]:
+    """The input files for a set of requests, each within the provider's request and size limits."""
+    keys: list[str] = []
+    lines: list[bytes] = []
+    size = 0
+    for key, body in bodies.items():
+        line = batch_line(key, body)
+        if keys and (len(keys) == max_requests or size + len(line) > max_bytes):
+            yield keys, b"".join(lines)
+            keys, lines, size = [], [], 0
+        keys.append(key)
+        lines.append(line)
+        size += len(line)
+    if keys:
+        yield keys, b"".join(lines)
 
 
 def parse_output_line(line: dict[str, Any]) -> ChatResult | Exception:
@@ -106,9 +123,9 @@ class OpenAIBatchBackend:
         poll_interval_s: float = 30.0,
         max_wait_s: float = 26 * 3600.0,
         max_requests_per_batch: int = MAX_REQUESTS_PER_BATCH,
+        max_batch_bytes: int = MAX_BATCH_BYTES,
         timeout_s: float = 120.0,
         max_retries: int = 4,
-        sleep: Callable[[float], None] = time.sleep,
     ):
         if json_mode not in JSON_MODES:
             raise ValueError(f"json_mode must be one of {', '.join(JSON_MODES)}, not {json_mode!r}")
@@ -116,8 +133,9 @@ class OpenAIBatchBackend:
             raise ValueError(f"max_requests_per_batch must be between 1 and {MAX_REQUESTS_PER_BATCH}")
         self.base_url, self.model, self.json_mode = base_url, model, json_mode
         self.journal = BatchJournal(Path(journal_dir))
-        self.poll_interval_s, self.max_wait_s, self.max_requests_per_batch = poll_interval_s, max_wait_s, max_requests_per_batch
-        self.timeout_s, self.max_retries, self._sleep = timeout_s, max_retries, sleep
+        self.poll_interval_s, self.max_wait_s = poll_interval_s, max_wait_s
+        self.max_requests_per_batch, self.max_batch_bytes = max_requests_per_batch, max_batch_bytes
+        self.timeout_s, self.max_retries = timeout_s, max_retries
         self._api_key = api_key or "not-needed"
         self.model_id = f"openai:{model}@{base_url}"  # the online backend's: the same model's answers, one cache
         self.submitted: list[str] = []  # batch ids this instance created (the rest were picked up from the journal)
@@ -130,12 +148,12 @@ class OpenAIBatchBackend:
 
         return OpenAI(base_url=self.base_url, api_key=self._api_key, timeout=self.timeout_s, max_retries=self.max_retries)
 
-    def _submit(self, client: Any, bodies: dict[str, dict[str, Any]]) -> str:
-        upload = client.files.create(file=("ragtune-batch.jsonl", batch_lines(bodies), "application/jsonl"), purpose="batch")
+    def _submit(self, client: Any, keys: list[str], content: bytes) -> str:
+        upload = client.files.create(file=("ragtune-batch.jsonl", content, "application/jsonl"), purpose="batch")
         batch = client.batches.create(
             input_file_id=upload.id, endpoint=ENDPOINT, completion_window="24h", metadata={"source": "ragtune", "model": self.model}
         )
-        self.journal.add(batch.id, list(bodies))
+        self.journal.add(batch.id, keys)
         self.submitted.append(batch.id)
         return batch.id
 
@@ -177,13 +195,11 @@ class OpenAIBatchBackend:
             if mine:
                 waiting[batch_id], claimed = mine, claimed | mine
         fresh = {key: bodies[at[0]] for key, at in positions.items() if key not in claimed}
-        keys = list(fresh)
-        for start in range(0, len(keys), self.max_requests_per_batch):
-            chunk = {key: fresh[key] for key in keys[start : start + self.max_requests_per_batch]}
+        for keys, content in batch_files(fresh, self.max_requests_per_batch, self.max_batch_bytes):
             try:
-                waiting[self._submit(client, chunk)] = set(chunk)
+                waiting[self._submit(client, keys, content)] = set(keys)
             except Exception as error:  # the upload or the create call failed: these requests record it
-                for key in chunk:
+                for key in keys:
                     deliver(key, error)
 
         deadline = time.monotonic() + self.max_wait_s
@@ -208,4 +224,4 @@ class OpenAIBatchBackend:
                         deliver(key, pending)
                 return
             if waiting:
-                self._sleep(self.poll_interval_s)
+                time.sleep(self.poll_interval_s)

@@ -46,6 +46,18 @@ def start_llama_server(port: int, *extra: str, api_key: str | None = None) -> su
             time.sleep(0.5)
 
 
+@contextmanager
+def llama_server_url(*extra: str) -> Iterator[str]:
+    """A llama.cpp server on a free port for the duration of the block: its OpenAI base URL."""
+    port = free_port()
+    process = start_llama_server(port, *extra)
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
 def graphql(port: int, query: str) -> dict:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(), headers={"Content-Type": "application/json"}

@@ -12,18 +12,13 @@ import pytest
 
 from ragtune.backends import OpenAICompatibleBackend
 from ragtune.llm import CachedLLM, ChatRequest, LLMCache, SamplingParams
-from tests.servers import free_port, start_llama_server
+from tests.servers import free_port, llama_server_url
 
 
 @pytest.fixture(scope="module")
 def server_url():
-    port = free_port()
-    process = start_llama_server(port, "--n_ctx", "1024")
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    with llama_server_url("--n_ctx", "1024") as url:
+        yield url
 
 
 def test_openai_backend_returns_schema_json_and_caches(server_url, tmp_path):

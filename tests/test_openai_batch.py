@@ -20,7 +20,7 @@ from ragtune.backends.openai_batch import ENDPOINT, BatchFailed, BatchPending, B
 from ragtune.llm import CachedLLM, ChatRequest, Completion, LLMCache, SamplingParams, endpoint_unavailable
 from resources import LLMResource
 from tests.batch_server import BatchServer
-from tests.servers import ROOT, free_port, start_llama_server
+from tests.servers import ROOT, llama_server_url
 
 SCHEMA = {"type": "object", "properties": {"answer": {"type": "string", "maxLength": 40}}, "required": ["answer"]}
 
@@ -39,13 +39,8 @@ def backend(url: str, journal: Path, **options) -> OpenAIBatchBackend:
 
 @pytest.fixture(scope="module")
 def upstream():
-    port = free_port()
-    process = start_llama_server(port, "--n_ctx", "2048")
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    with llama_server_url("--n_ctx", "2048") as url:
+        yield url
 
 
 @pytest.fixture

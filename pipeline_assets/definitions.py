@@ -15,13 +15,7 @@ from pipeline_assets.partitions import chapter_partitions
 from pipeline_assets.qa import chapter_evidence, qa_candidates, qa_filtered
 from pipeline_assets.sensors import chapter_fanout_sensor, inbox_sensor
 from pipeline_assets.train import lora_adapter
-from resources import (
-    BaseModelResource,
-    DataDirResource,
-    EmbedderResource,
-    GrobidResource,
-    LLMResource,
-)
+from resources import BaseModelResource, DataDirResource, EmbedderResource, GrobidResource, LLMResource
 
 ASSETS = [
     parsed_documents,

@@ -8,11 +8,20 @@ export TOKENIZERS_PARALLELISM := false
 
 .PHONY: demo test ui install clean handbook
 
+# llama-cpp-python has no CPU wheel on PyPI, so pip compiles it (~14 min). Its default build is
+# -march=native, which on some VMs enables CPU features (AMX tiles) that the hypervisor then traps
+# (SIGILL at the first matmul). Build it once, portable, into a wheel folder that later installs
+# reuse; pip's own wheel cache would hand back a native build. Keep the version equal to pyproject's.
+LLAMA_CPP := llama-cpp-python==0.3.36
+WHEELS ?= $(HOME)/.cache/ragtune/wheels/portable
+
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (set PYTHON=...)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e '.[dev,scale]'
+	ls $(WHEELS)/llama_cpp_python-$(lastword $(subst ==, ,$(LLAMA_CPP)))-*.whl >/dev/null 2>&1 || \
+		CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PY) -m pip wheel --no-cache-dir --no-deps -w $(WHEELS) '$(LLAMA_CPP)'
+	$(PY) -m pip install --find-links $(WHEELS) -e '.[dev,scale]'
 	touch $@
 
 install: $(VENV)/.installed

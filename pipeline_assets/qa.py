@@ -88,7 +88,8 @@ def qa_candidates(
 ) -> dg.MaterializeResult:
     """Question-answer pairs (and counselling dialogues) for one chapter, generated in waves until
     `quota` pairs pass the filter: each call fills its round's task template with the chapter title
-    and the planned evidence, JSON-schema constrained. Every pair stores its evidence and supporting
+    and the planned evidence, JSON-schema constrained. By default the answer is cut from the
+    evidence and the model writes the question (answer_mode per task: extractive, hybrid, abstractive). Every pair stores its evidence and supporting
     spans; each call is cached as it returns, so a rerun or a resumed crash repays nothing."""
     key = context.partition_key
     source = storage.path("qa", "evidence", f"{key}.json")
@@ -129,6 +130,8 @@ def qa_candidates(
             "waves": result.waves,
             "rounds_used": result.rounds_used,
             "by_task": dg.MetadataValue.json(dict(Counter(r["task"] for r in result.qa_pairs))),
+            "by_answer_mode": dg.MetadataValue.json(dict(Counter(r["answer_mode"] for r in result.qa_pairs))),
+            "rounds_without_answer": result.rounds_without_answer,
             "coverage": table(result.coverage),
             "failed_calls": len(result.failures),
             "llm_calls": result.llm_calls,
@@ -154,7 +157,9 @@ def qa_candidates(
     automation_condition=dg.AutomationCondition.eager(),
 )
 def qa_filtered(context: dg.AssetExecutionContext, config: FilterConfig, storage: DataDirResource) -> dg.MaterializeResult:
-    """The chapter's candidates after quality rules and exact/near-duplicate removal; counts per rule in metadata."""
+    """The chapter's candidates after the quality rules (markup, self-contained question, vignette
+    case, language, restatement), exact/near-duplicate removal and the groundedness gate; counts per
+    rule in metadata; each rejected row, with what broke the rule, in qa/rejected/<chapter>.jsonl."""
     key = context.partition_key
     candidates = read_jsonl(storage.path("qa", "candidates", f"{key}.jsonl"))
     result = filter_qa(candidates, FilterSettings(**config.model_dump()))
@@ -170,6 +175,9 @@ def qa_filtered(context: dg.AssetExecutionContext, config: FilterConfig, storage
             "kept": len(result.kept),
             **{f"removed_{rule}": count for rule, count in result.removed.items()},
             "removed_by_rule": table([{"rule": rule, "removed": count} for rule, count in result.removed.items()]),
+            "rejected_sample": table(
+                [{"rule": r["rule"], "detail": r["detail"][:120], "question": r["question"][:100]} for r in result.rejected[:10]]
+            ),
             "path": dg.MetadataValue.path(str(out)),
         }
     )

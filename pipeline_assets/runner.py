@@ -18,7 +18,7 @@ from pipeline_assets.partitions import CHAPTERS
 
 # The embedded 135M model on a CPU keeps about a quarter of what it writes: the demo, the end-to-end
 # test and the rerun bench ask for a few kept pairs per chapter instead of the paper's 80.
-SMALL_RUN = {"chapter_evidence": {"rounds": 10}, "qa_candidates": {"quota": 2, "max_waves": 2}}
+SMALL_RUN = {"chapter_evidence": {"rounds": 16}, "qa_candidates": {"quota": 2, "max_waves": 3}}
 
 
 def run_config_for(job_def: dg.JobDefinition, config: dict[str, dict[str, Any]]) -> dict[str, Any]:

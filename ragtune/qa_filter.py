@@ -1,8 +1,9 @@
 """Quality rules and duplicate removal for generated QA pairs, counting what each rule removes.
 
 Rules run in a fixed order and a pair is charged to the first rule it fails, so the counts add
-up to (candidates - kept). The lexical support rule is what catches a weak model's ungrounded
-answers even when nothing else does.
+up to (candidates - kept); each rejected row keeps its detail (the unsupported-terms rule lists
+the terms). The content rules live in ragtune.row_rules; the last rule is the groundedness gate
+(ragtune.grounding.grounding_verdict), which a kept row must pass against its cited evidence.
 """
 
 from __future__ import annotations
@@ -11,16 +12,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ragtune.row_rules import RULES as CONTENT_RULES, first_broken_rule
+
 WORD = re.compile(r"[a-z0-9]+|[\u3400-\u9fff]")  # Latin words; each CJK character counts as a word
 STOPWORDS = frozenset(
     "a an and are as at be been being but by can could did do does for from had has have how i if in into is it its "
     "may might more most no not of on or other our should so some such than that the their them then there these they "
     "this those to was were what when where which while who why will with would you your".split()
 )
-QUESTION_START = re.compile(r"^(what|which|who|whom|whose|when|where|why|how|is|are|can|could|does|do|did|should|"
-                            r"would|will|may|in what|according)\b", re.I)
-RULES = ("too_short", "not_a_question", "repetitive", "answer_repeats_question", "exact_duplicate",
-         "near_duplicate", "ungrounded")
+RULES = ("too_short", *CONTENT_RULES, "repetitive", "exact_duplicate", "near_duplicate", "unsupported_terms")
 DUPLICATE_RULES = ("exact_duplicate", "near_duplicate")
 
 
@@ -30,7 +30,6 @@ class FilterSettings:
     min_answer_words: int = 5
     min_distinct_ratio: float = 0.45
     near_duplicate_jaccard: float = 0.8  # on the questions' word sets
-    min_support: float = 0.5  # share of the answer's content words found in its evidence
 
 
 @dataclass
@@ -68,34 +67,36 @@ def support(answer: str, evidence_text: str) -> float:
 
 
 def filter_qa(candidates: list[dict[str, Any]], settings: FilterSettings) -> FilterResult:
+    from ragtune.grounding import grounding_verdict  # grounding builds on this module's word helpers
+
     result = FilterResult()
     seen_exact: set[str] = set()
     seen_word_sets: list[set[str]] = []
     for row in candidates:
         question, answer = row["question"].strip(), row["answer"].strip()
-        evidence_text = "\n".join(e["text"] for e in row.get("evidence", []))
         answer_words = words(answer)
-        grounded = support(answer, evidence_text)
-        rule = None
+        rule, detail, extra = None, "", {}
+        broken = first_broken_rule(row)
         if len(words(question)) < settings.min_question_words or len(answer_words) < settings.min_answer_words:
             rule = "too_short"
-        elif row.get("task") != "counselling_dialogue" and not (question.endswith(("?", "？")) or QUESTION_START.match(question)):
-            rule = "not_a_question"  # a dialogue opens with the patient's story, not a question
+        elif broken:
+            rule, detail = broken
         elif len(set(answer_words)) / len(answer_words) < settings.min_distinct_ratio:
             rule = "repetitive"
-        elif jaccard(set(words(question)), set(answer_words)) >= 0.8:
-            rule = "answer_repeats_question"
         elif normalize_question(question) in seen_exact:
             rule = "exact_duplicate"
         elif any(jaccard(set(words(question)), seen) >= settings.near_duplicate_jaccard for seen in seen_word_sets):
             rule = "near_duplicate"
-        elif grounded < settings.min_support and row.get("task") != "unanswerable":
-            rule = "ungrounded"  # an unanswerable question's answer says what the evidence lacks
+        else:
+            verdict = grounding_verdict(row)
+            if not verdict.grounded:
+                rule, detail, extra = "unsupported_terms", verdict.reason, {"unsupported_terms": verdict.unsupported}
         if rule:
             result.removed[rule] += 1
-            result.rejected.append({"qa_id": row["qa_id"], "rule": rule, "question": question})
+            result.rejected.append({"qa_id": row["qa_id"], "rule": rule, "detail": detail, **extra, "question": question})
             continue
         seen_exact.add(normalize_question(question))
         seen_word_sets.append(set(words(question)))
-        result.kept.append({**row, "lexical_support": round(grounded, 3)})
+        evidence_text = "\n".join(e["text"] for e in row.get("evidence", []))
+        result.kept.append({**row, "lexical_support": round(support(answer, evidence_text), 3)})
     return result

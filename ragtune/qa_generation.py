@@ -2,7 +2,9 @@
 
 Each call fills its round's task template (factual recall, clinical vignette, differential
 diagnosis, treatment, counselling dialogue, unanswerable; in the chapter's language) with the
-chapter title and that round's evidence, and asks for schema-shaped JSON. Waves of calls run
+chapter title and that round's evidence, and asks for schema-shaped JSON. By default answers
+come first, cut from the evidence (ragtune.answer_first), and the model writes the question;
+`answer_mode` per task switches a task to hybrid or to free (abstractive) writing. Waves of calls run
 until the filter keeps `quota` pairs: each top-up wave takes the unused planned rounds whose
 task and section have the fewest kept pairs so far, sized by the keep rate seen so far.
 Every pair keeps its evidence and supporting spans; every failed call goes to a ledger.
@@ -17,11 +19,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from ragtune import answer_first
+from ragtune.answer_first import check_answer_modes, default_answer_modes
 from ragtune.evidence import EvidencePlan, EvidenceRound
 from ragtune.grounding import supporting_spans
 from ragtune.llm import CachedLLM, ChatRequest, Completion, SamplingParams, failure_record
 from ragtune.prompts import fenced, inline_title, render_messages, task_template, template_sha256
 from ragtune.qa_filter import FilterSettings, filter_qa
+from ragtune.row_rules import first_broken_rule
 
 DIALOGUE = "counselling_dialogue"
 DIALOGUE_ROLES = ("patient", "clinician", "patient", "clinician")
@@ -62,7 +67,14 @@ class GenerationSettings:
     repeat_penalty: float = 1.3
     max_tokens: int = 300
     seed: int = 0
-    retries: int = 1  # new seed per retry when the output is malformed
+    retries: int = 1  # new seed per retry when the output is malformed (or, answer-first, breaks a row rule)
+    # Per task: "extractive" (the answer is cut from the evidence, the model writes the question),
+    # "hybrid" (the model may rephrase it, every content term must stay in the evidence) or
+    # "abstractive" (the model writes both; for strong models).
+    answer_mode: dict[str, str] = field(default_factory=default_answer_modes)
+
+    def mode(self, task: str) -> str:
+        return self.answer_mode.get(task, "extractive")
 
 
 @dataclass
@@ -77,6 +89,7 @@ class ChapterGeneration:
     rounds_used: int = 0
     quota_met: bool = False
     exhausted: bool = False  # every planned round used and the quota still not met
+    rounds_without_answer: int = 0  # answer-first rounds whose evidence offered no answer for the task (no call made)
     coverage: list[dict[str, Any]] = field(default_factory=list)  # per section: candidates, kept
 
 
@@ -92,6 +105,7 @@ def generate_chapter_qa(
 ) -> ChapterGeneration:
     """Waves of calls until `quota` rows pass filter_settings (default rules), the waves run out, or
     every planned round is used (exhausted). Rows come back in planned-round order."""
+    check_answer_modes(settings.answer_mode)
     result = ChapterGeneration()
     filter_settings = filter_settings or FilterSettings()
     unused = list(range(len(plan.rounds)))
@@ -131,8 +145,13 @@ def _run_wave(plan: EvidencePlan, wave: list[int], llm: CachedLLM, settings: Gen
     prompt and the passages, so the engine's prefix cache (llama.cpp's reused KV, vLLM's prefix
     caching) reads those tokens once."""
     pending = sorted(wave, key=lambda n: ([e["chunk_id"] for e in plan.rounds[n].evidence], n))
+    units = {n: answer_first.round_units(plan, n) for n in pending if settings.mode(plan.rounds[n].task) != "abstractive"}
+    unanswerable = {n for n in units if plan.rounds[n].task == answer_first.UNANSWERABLE}
+    without = [n for n in units if not units[n] and n not in unanswerable]
+    result.rounds_without_answer += len(without)
+    pending = [n for n in pending if n not in without]
     for attempt in range(settings.retries + 1):
-        requests = [_request(plan, plan.rounds[n], n, attempt, settings) for n in pending]
+        requests = [_request(plan, plan.rounds[n], n, attempt, settings, units.get(n)) for n in pending]
         retry = []
         for n, outcome in zip(pending, llm.complete_many(requests)):
             planned = plan.rounds[n]
@@ -143,17 +162,36 @@ def _run_wave(plan: EvidencePlan, wave: list[int], llm: CachedLLM, settings: Gen
             result.cache_hits += int(outcome.cached)
             result.llm_calls += int(not outcome.cached)
             result.completion_tokens += outcome.completion_tokens
+            mode = settings.mode(planned.task)
             try:
-                items = parse_items(planned.task, outcome.text)
+                if mode == "abstractive":
+                    items = parse_items(planned.task, outcome.text)
+                else:
+                    items = [answer_first.parse(plan, planned, units[n], mode, outcome.text)]
             except ValueError as error:
                 result.failures.append({**item, "reason": str(error), "cache_key": outcome.cache_key, "raw": outcome.text[:2000]})
                 retry.append(n)
                 continue
-            result.qa_pairs.extend(_qa_row(plan, planned, n, found, outcome) for found in items)
+            rows = [_qa_row(plan, planned, n, found, outcome, mode, units.get(n, [])) for found in items]
+            result.qa_pairs.extend(rows)
+            if mode != "abstractive" and all(first_broken_rule(row) for row in rows):
+                retry.append(n)  # the answer is sound, the question is not: ask again with a new seed
         pending = retry
 
 
-def _request(plan: EvidencePlan, planned: EvidenceRound, n: int, attempt: int, settings: GenerationSettings) -> ChatRequest:
+def _request(
+    plan: EvidencePlan, planned: EvidenceRound, n: int, attempt: int, settings: GenerationSettings, units: list | None
+) -> ChatRequest:
+    mode = settings.mode(planned.task)
+    if mode != "abstractive":
+        sampling = SamplingParams(
+            temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed + n + 1000 * attempt,
+            repeat_penalty=settings.repeat_penalty,
+        )
+        messages = answer_first.render(plan, n, units or [], mode, format_passages(planned.evidence))
+        topic = f"{plan.chapter_title} {planned.focus}"
+        schema = answer_first.schema(planned.task, mode, units[0].text if units else None, topic, plan.language)
+        return ChatRequest(messages, sampling, schema)
     messages = render_messages(
         task_template(planned.task, plan.language),
         passages=format_passages(planned.evidence),
@@ -206,8 +244,10 @@ def parse_items(task: str, text: str) -> list[dict[str, Any]]:
     return clean
 
 
-def _qa_row(plan: EvidencePlan, planned: EvidenceRound, n: int, found: dict[str, Any], completion: Completion) -> dict[str, Any]:
-    template = task_template(planned.task, plan.language)
+def _qa_row(
+    plan: EvidencePlan, planned: EvidenceRound, n: int, found: dict[str, Any], completion: Completion, mode: str, units: list
+) -> dict[str, Any]:
+    template = answer_first.template_for(planned.task, mode, plan.language)
     qa_id = hashlib.sha256(f"{plan.chapter_key}\n{found['question']}\n{found['answer']}".encode()).hexdigest()[:16]
     evidence = [{k: v for k, v in e.items() if k != "chapter_title"} for e in planned.evidence]
     answer_text = " ".join(t["content"] for t in found["turns"] if t["role"] == "clinician") if "turns" in found else found["answer"]
@@ -222,7 +262,8 @@ def _qa_row(plan: EvidencePlan, planned: EvidenceRound, n: int, found: dict[str,
         "focus": planned.focus,
         "evidence": evidence,
         "chunk_ids": [e["chunk_id"] for e in evidence],
-        "supporting_spans": supporting_spans(answer_text, evidence),
+        "answer_mode": mode,
+        "supporting_spans": found["supporting_spans"] if "supporting_spans" in found else supporting_spans(answer_text, evidence),
         "generation": {
             "model": completion.model,
             "cache_key": completion.cache_key,
@@ -233,6 +274,10 @@ def _qa_row(plan: EvidencePlan, planned: EvidenceRound, n: int, found: dict[str,
     }
     if "turns" in found:
         row["turns"] = found["turns"]
+    if "case" in found:
+        row["case"] = found["case"]
+    if units:
+        row["answer_units"] = [{"kind": u.kind, "unit_id": u.unit_id, "chunk_id": u.chunk_id} for u in units]
     return row
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ragtune.qa_filter import FilterSettings, filter_qa, support
+from ragtune.qa_filter import RULES, FilterSettings, filter_qa, support
 
 EVIDENCE = (
     "Lithium has the strongest evidence for preventing relapse and also lowers suicide risk. "
@@ -28,23 +28,20 @@ def test_each_rule_removes_what_it_names_and_counts_add_up():
         row("3", "Which medicine best prevents a bipolar relapse?", "Lithium has the strongest evidence for preventing relapse."),
         row("4", "What monitoring?", "Blood level monitoring."),
         row("5", "Tell me about lithium monitoring needs", "Lithium requires blood level, kidney and thyroid monitoring."),
-        row("6", "What does lithium require for safe use?", "They are called OCD. They are called OCD. They are called OCD. They are called OCD."),
-        row("7", "What is the capital city of France today?", "Paris is the capital city of France and its largest town."),
+        row("6", "What does lithium require?", "Lithium requires monitoring. Lithium requires monitoring. Lithium requires monitoring."),
+        row("7", "What is the capital city of France?", "Paris is the capital city of France and its largest town."),
         row("8", "What monitoring does lithium require?", "Lithium requires regular blood level, kidney and thyroid monitoring."),
     ]
     result = filter_qa(candidates, FilterSettings())
     assert [r["qa_id"] for r in result.kept] == ["1", "8"]
-    assert result.removed == {
-        "too_short": 1,
-        "not_a_question": 1,
-        "repetitive": 1,
-        "answer_repeats_question": 0,
-        "exact_duplicate": 1,
-        "near_duplicate": 1,
-        "ungrounded": 1,
+    expected = dict.fromkeys(RULES, 0) | {
+        "too_short": 1, "not_a_question": 1, "repetitive": 1, "exact_duplicate": 1, "near_duplicate": 1, "unsupported_terms": 1,
     }
+    assert result.removed == expected
     assert sum(result.removed.values()) + len(result.kept) == len(candidates)
     assert all(r["lexical_support"] >= 0.5 for r in result.kept)
+    (paris,) = [r for r in result.rejected if r["qa_id"] == "7"]
+    assert {"paris", "capital", "france"} <= set(paris["unsupported_terms"]) and "paris" in paris["detail"]
 
 
 def test_support_measures_answer_words_found_in_evidence():

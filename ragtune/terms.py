@@ -1,0 +1,94 @@
+"""Content terms of a text and whether cited evidence supports them: the unit the groundedness
+gate and the `unsupported_terms` rule reason in.
+
+English terms are stemmed with NLTK's Porter stemmer (so "depressed", "depression" and
+"depressive" meet), numbers are normalised ("two" and "2" are one term), and words that carry no
+claim of their own (function words, "patient", "likely") are left out. Chinese has no spaces:
+its terms are the character bigrams of each CJK run.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from nltk.stem.porter import PorterStemmer
+
+CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+LATIN = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+(?:[.,]\d+)?")
+FUNCTION_WORDS = frozenset(
+    "a about above across after again against all almost also although always am among an and any anyone are around "
+    "as at be because been before being below between both but by can cannot could did do does doing done down during "
+    "each either else enough especially etc even ever every for from further get gets getting give given gives had has "
+    "have having he her here hers herself him himself his how however i if in into is it its itself just least less let "
+    "like made make makes many may me might more most much must my myself near nearly neither no nor not now of off "
+    "often on once one's only onto or other others otherwise our ours out over own per perhaps quite rather really same "
+    "several she should since so some something sometimes such than that the their theirs them themselves then there "
+    "therefore these they thing things this those though through throughout thus to together too toward towards under "
+    "unless until up upon us usually very via was we well were what whatever when where whether which while who whom "
+    "whose why will with within without would yet you your yours yourself s t".split()
+)
+# Words a faithful answer uses to frame a fact it takes from the evidence; they make no claim.
+FRAMING_WORDS = frozenset(
+    "patient patients person persons people individual individuals someone clinician clinicians doctor answer question "
+    "likely most include includes including included involve involves involved describe described describes called "
+    "known refer refers referred mean means meant term terms case cases example examples feature features type types "
+    "kind kinds form forms way ways important key main part parts general generally specific particular certain "
+    "related according consider considered based".split()
+)
+NUMBER_WORDS = {
+    "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14",
+    "fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19", "twenty": "20",
+    "thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "first": "1st", "second": "2nd", "third": "3rd",
+    "twice": "2x", "half": "1/2", "quarter": "1/4", "once": "1x",
+}
+ROMAN_TYPE = re.compile(r"\b([Bb]ipolar|[Tt]ype|[Ss]tage|[Gg]rade|[Pp]hase|[Cc]luster|[Cc]lass)\s+(I{1,3}|IV|V)\b")
+_STEMMER = PorterStemmer()
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    return _STEMMER.stem(word)
+
+
+def is_chinese(text: str) -> bool:
+    letters = sum(ch.isalpha() for ch in text)
+    return bool(letters) and sum(len(run) for run in CJK_RUN.findall(text)) / letters >= 0.3
+
+
+def latin_terms(text: str, keep_framing: bool = False) -> list[tuple[str, str]]:
+    """(surface word, normalised term) for each content word: numbers as digits, words stemmed,
+    a type numeral kept ("bipolar I" and "bipolar II" differ)."""
+    terms = []
+    text = ROMAN_TYPE.sub(lambda m: f"{m.group(1)} roman{m.group(2).lower()}", text)
+    for word in LATIN.findall(text.lower().replace("-", " ").replace("/", " ")):
+        word = word.replace(",", "")
+        if word in NUMBER_WORDS:
+            terms.append((word, NUMBER_WORDS[word]))
+        elif word[0].isdigit():
+            terms.append((word, word.rstrip("0").rstrip(".") if "." in word else word))
+        elif len(word) >= 3 and word not in FUNCTION_WORDS and (keep_framing or word not in FRAMING_WORDS):
+            terms.append((word, stem(word)))
+    return terms
+
+
+def cjk_terms(text: str) -> list[tuple[str, str]]:
+    return [(run[i : i + 2], run[i : i + 2]) for run in CJK_RUN.findall(text) for i in range(max(1, len(run) - 1))]
+
+
+def content_terms(text: str) -> list[tuple[str, str]]:
+    """Latin content words and CJK bigrams of a text, as (surface, normalised) pairs."""
+    return latin_terms(text) + cjk_terms(text)
+
+
+def term_set(text: str) -> set[str]:
+    """Every normalised term of a text, framing words included (evidence side)."""
+    return {t for _, t in latin_terms(text, keep_framing=True)} | {t for _, t in cjk_terms(text)}
+
+
+def unsupported_terms(text: str, evidence: str) -> list[str]:
+    """The surface forms of the text's content terms that the evidence does not contain, in order, once each."""
+    known = term_set(evidence)
+    missing = [surface for surface, term in content_terms(text) if term not in known]
+    return list(dict.fromkeys(missing))

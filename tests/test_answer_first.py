@@ -1,0 +1,138 @@
+"""Answer-first generation on the real handbook: answers cut from the parsed structure with exact
+offsets, and the embedded SmolLM2 writing only questions, cases and patient turns."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ragtune import answer_first
+from ragtune.answer_units import answer_units, units_for_task
+from ragtune.backends import LlamaCppBackend
+from ragtune.chunking import chunk_chapter
+from ragtune.evidence import EvidenceSettings, plan_chapter_evidence
+from ragtune.grounding import grounding_verdict
+from ragtune.llm import CachedLLM, LLMCache
+from ragtune.qa_filter import FilterSettings, filter_qa
+from ragtune.qa_generation import GenerationSettings, generate_chapter_qa
+from ragtune.row_rules import first_broken_rule
+from ragtune.terms import unsupported_terms
+from ragtune.vector_index import ChunkIndex
+
+
+@pytest.fixture(scope="module")
+def handbook_chunks(handbook_document, embedder):
+    return [c for ch in handbook_document.chapters for c in chunk_chapter(ch, handbook_document.doc_id, embedder.tokenize)]
+
+
+@pytest.fixture(scope="module")
+def handbook_index(handbook_chunks, embedder):
+    return ChunkIndex.build(handbook_chunks, embedder.encode([c.text for c in handbook_chunks]))
+
+
+def _chapter(document, key):
+    return next(c for c in document.chapters if c.chapter_key == key)
+
+
+def test_units_come_from_the_parsed_structure_with_exact_offsets(handbook_chunks):
+    units = [u for c in handbook_chunks for u in answer_units(c.to_dict())]
+    texts = {c.chunk_id: c.text for c in handbook_chunks}
+    kinds = {u.kind for u in units}
+    assert kinds == {"sentence", "definition", "criteria_list", "table_row"}
+    for unit in units:
+        chunk_text = texts[unit.chunk_id]
+        if unit.kind == "table_row":  # rendered "Header: cell; ..." from the header and row spans
+            assert unsupported_terms(unit.text, chunk_text) == [] and len(unit.spans) == 2
+            assert all(" | " in chunk_text[s:e] for s, e in unit.spans)
+        else:
+            ((start, end),) = unit.spans
+            assert chunk_text[start:end] == unit.text
+        assert first_broken_rule({"question": "Which?", "answer": unit.text, "evidence": []}) in (None, ("not_a_question", "the question does not end with a question mark"))
+    criteria = [u for u in units if u.kind == "criteria_list" and "intrusion symptom" in u.text]
+    assert criteria and criteria[0].text.split("\n")[1].startswith("1. Recurrent, involuntary")  # lead-in and labels stay
+    cut = next(c for c in handbook_chunks if "nine symptoms" in c.text and c.text.endswith("9."))
+    assert not [u for u in answer_units(cut.to_dict()) if u.kind == "criteria_list"]  # a list the chunk cuts is no answer
+
+
+def test_tasks_prefer_answers_that_suit_them(handbook_chunks):
+    treatment = next(c for c in handbook_chunks if c.section_path[-1] == "Treatment and Management" and " | " in c.text)
+    first = units_for_task(treatment.to_dict(), "treatment_management")[0]
+    assert first.kind == "table_row"
+    differential = next(c for c in handbook_chunks if c.section_path[-1] == "Differential Diagnosis")
+    assert units_for_task(differential.to_dict(), "differential_diagnosis")[0].kind == "sentence"
+
+
+def test_rounds_on_one_chunk_take_its_answers_in_turn(handbook_document, handbook_index, embedder):
+    plan = plan_chapter_evidence(_chapter(handbook_document, "depressive-disorders"), handbook_index, embedder, EvidenceSettings(rounds=40))
+    answers = [tuple(u.unit_id for u in answer_first.round_units(plan, n)) for n in range(40) if plan.rounds[n].task == "factual_recall"]
+    assert len(set(answers)) == len(answers)  # no two factual rounds share an answer while a chunk has more
+    dialogue = next(n for n in range(40) if plan.rounds[n].task == "counselling_dialogue")
+    first, second = answer_first.round_units(plan, dialogue)
+    assert first.unit_id != second.unit_id
+
+
+def test_answer_modes_are_checked():
+    with pytest.raises(ValueError, match="answer_mode"):
+        generate_chapter_qa(None, None, GenerationSettings(answer_mode={"factual_recall": "creative"}))
+
+
+def test_extractive_generation_on_the_real_model(handbook_document, handbook_index, embedder, tmp_path):
+    plan = plan_chapter_evidence(_chapter(handbook_document, "anxiety-disorders"), handbook_index, embedder, EvidenceSettings(rounds=12))
+    llm = CachedLLM(LlamaCppBackend(n_ctx=2048), LLMCache(tmp_path))
+    settings = GenerationSettings(quota=3, max_waves=2, max_tokens=160)
+    result = generate_chapter_qa(plan, llm, settings)
+    assert result.qa_pairs, result.failures
+    for row in result.qa_pairs:
+        assert row["answer_mode"] == "extractive"
+        texts = {e["chunk_id"]: e["text"] for e in row["evidence"]}
+        for span in row["supporting_spans"]:
+            assert texts[span["chunk_id"]][span["start"] : span["end"]] == span["text"]
+        if row["task"] == "counselling_dialogue":
+            clinician = [t["content"] for t in row["turns"] if t["role"] == "clinician"]
+            assert [t["role"] for t in row["turns"]] == ["patient", "clinician", "patient", "clinician"]
+            assert all(any(turn == texts[s["chunk_id"]][s["start"] : s["end"]] for s in row["supporting_spans"]) for turn in clinician)
+        elif row["task"] not in ("unanswerable", "clinical_vignette") and row["answer_units"][0]["kind"] != "table_row":
+            assert row["answer"] == row["supporting_spans"][0]["text"]  # the answer is the evidence itself
+    kept = filter_qa(result.qa_pairs, FilterSettings()).kept
+    assert len(kept) == result.kept
+    for row in kept:
+        assert first_broken_rule(row) is None and grounding_verdict(row).grounded
+    rerun = generate_chapter_qa(plan, CachedLLM(LlamaCppBackend(n_ctx=2048), LLMCache(tmp_path)), settings)
+    assert rerun.llm_calls == 0 and rerun.qa_pairs == result.qa_pairs
+
+
+def test_the_question_grammar_keeps_markup_out_and_ends_with_a_question_mark(handbook_document, handbook_index, embedder, tmp_path):
+    plan = plan_chapter_evidence(_chapter(handbook_document, "bipolar-and-related-disorders"), handbook_index, embedder,
+                                 EvidenceSettings(rounds=4, task_mix={"factual_recall": 1}))
+    llm = CachedLLM(LlamaCppBackend(n_ctx=2048), LLMCache(tmp_path))
+    result = generate_chapter_qa(plan, llm, GenerationSettings(quota=4, max_waves=1, max_tokens=80, retries=0))
+    assert len(result.qa_pairs) == 4, result.failures
+    for row in result.qa_pairs:
+        assert row["question"].endswith(("?", "？")) and not any(ch in row["question"] for ch in "<>{}[]|*#")
+
+
+def test_vignettes_come_with_a_case_or_are_rejected(handbook_document, handbook_index, embedder, tmp_path):
+    plan = plan_chapter_evidence(_chapter(handbook_document, "depressive-disorders"), handbook_index, embedder,
+                                 EvidenceSettings(rounds=3, task_mix={"clinical_vignette": 1}))
+    llm = CachedLLM(LlamaCppBackend(n_ctx=2048), LLMCache(tmp_path))
+    result = generate_chapter_qa(plan, llm, GenerationSettings(quota=3, max_waves=1, max_tokens=200, retries=0))
+    assert result.qa_pairs, result.failures
+    for row in result.qa_pairs:
+        assert row["question"].startswith(row["case"]) and row["answer"].startswith("The most likely diagnosis is ")
+    filtered = filter_qa(result.qa_pairs, FilterSettings())
+    for row in filtered.kept:
+        assert first_broken_rule(row) is None
+    caseless = {**result.qa_pairs[0], "question": "What is the most likely diagnosis?", "qa_id": "caseless"}
+    assert filter_qa([caseless], FilterSettings()).rejected[0]["rule"] == "caseless_vignette"
+
+
+def test_hybrid_answers_are_held_to_the_evidence(handbook_document, handbook_index, embedder):
+    plan = plan_chapter_evidence(_chapter(handbook_document, "anxiety-disorders"), handbook_index, embedder, EvidenceSettings(rounds=1))
+    planned, units = plan.rounds[0], answer_first.round_units(plan, 0)
+    faithful = answer_first.parse(plan, planned, units, "hybrid", json.dumps({"question": "Which?", "answer": units[0].text}))
+    invented = answer_first.parse(plan, planned, units, "hybrid", json.dumps({"question": "Which?", "answer": units[0].text + " Dystrape helps."}))
+    row = {"task": planned.task, "evidence": planned.evidence}
+    assert grounding_verdict({**row, **faithful}).grounded
+    verdict = grounding_verdict({**row, **invented})
+    assert not verdict.grounded and "dystrape" in verdict.unsupported

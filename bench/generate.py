@@ -2,7 +2,8 @@
 
 (a) the raw engine: the exact requests the pipeline sent, straight to llama.cpp's
     create_chat_completion, one after the other, with nothing around them;
-(b) this pipeline: evidence planning, then generate_chapter_qa to a quota (cache emptied first);
+(b) this pipeline: evidence planning, then generate_chapter_qa to a quota (cache emptied first), once
+    answer-first (extractive, the default) and once free-writing (abstractive);
 (c) llama-index's RagDatasetGenerator over the same chapters' text, with the same model behind a
     llama-index CustomLLM and the same sampling settings.
 
@@ -16,6 +17,7 @@ Usage: .venv/bin/python bench/generate.py [--chapters 6] [--quota 4]
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import shutil
 import sys
 import tempfile
@@ -43,6 +45,7 @@ from ragtune.llm import CachedLLM, ChatRequest, LLMCache  # noqa: E402
 from ragtune.pdf_parser import parse_pdf  # noqa: E402
 from ragtune.qa_filter import FilterSettings, filter_qa  # noqa: E402
 from ragtune.qa_generation import GenerationSettings, generate_chapter_qa  # noqa: E402
+from ragtune.prompts import TASKS  # noqa: E402
 from ragtune.vector_index import ChunkIndex  # noqa: E402
 
 SETTINGS = GenerationSettings(max_waves=4)
@@ -89,15 +92,15 @@ class SameModelLLM(CustomLLM):
         yield self.complete(prompt)
 
 
-def run_pipeline(chapters, index, embedder, cache_dir: Path) -> dict[str, Any]:
+def run_pipeline(chapters, index, embedder, cache_dir: Path, settings: GenerationSettings) -> dict[str, Any]:
     backend = RecordingBackend()
     backend.llama  # load the model before the clock starts, as the raw engine does
     llm = CachedLLM(backend, LLMCache(cache_dir))
     start = time.perf_counter()
     tokens = kept = candidates = 0
     for chapter in chapters:
-        plan = plan_chapter_evidence(chapter, index, embedder, EvidenceSettings(rounds=6 * SETTINGS.quota))
-        result = generate_chapter_qa(plan, llm, SETTINGS)
+        plan = plan_chapter_evidence(chapter, index, embedder, EvidenceSettings(rounds=6 * settings.quota))
+        result = generate_chapter_qa(plan, llm, settings)
         tokens += result.completion_tokens
         kept += result.kept
         candidates += len(result.qa_pairs)
@@ -149,11 +152,15 @@ def main() -> None:
     chunks = [c for ch in document.chapters for c in chunk_chapter(ch, document.doc_id, embedder.tokenize)]
     index = ChunkIndex.build(chunks, embedder.encode([c.text for c in chunks]))
     chapters = document.chapters[: args.chapters]
-    cache_dir = Path(tempfile.mkdtemp(prefix="ragtune-bench-"))
-    try:
-        pipeline = run_pipeline(chapters, index, embedder, cache_dir)
-    finally:
-        shutil.rmtree(cache_dir, ignore_errors=True)
+    runs = {}
+    for mode in ("extractive", "abstractive"):  # answer-first (the default) and the model writing answers too
+        settings = replace(SETTINGS, answer_mode=dict.fromkeys(TASKS, mode))
+        cache_dir = Path(tempfile.mkdtemp(prefix="ragtune-bench-"))
+        try:
+            runs[mode] = run_pipeline(chapters, index, embedder, cache_dir, settings)
+        finally:
+            shutil.rmtree(cache_dir, ignore_errors=True)
+    pipeline = runs["extractive"]
     raw = run_raw(pipeline["sent"])
     llama_index = run_llama_index(chapters, args.questions_per_chunk)
 
@@ -163,28 +170,39 @@ def main() -> None:
     def kpm(run):
         return run["kept"] / (run["seconds"] / 60)
 
+    def keep_rate(run):
+        return f"{100 * run['kept'] / run['candidates']:.0f}%" if run["candidates"] else "–"
+
     engine_ratio = tps(pipeline) / tps(raw)
     li_ratio = kpm(pipeline) / kpm(llama_index) if llama_index["kept"] else float("inf")
     lines = [
         "## Generation throughput (bench/generate.py)",
         "",
-        f"{len(chapters)} handbook chapters, embedded SmolLM2-135M (llama.cpp, CPU), {date.today().isoformat()}, {machine()}.",
-        f"Pipeline: quota {SETTINGS.quota} kept pairs per chapter, up to {SETTINGS.max_waves} waves. llama-index-core "
+        f"{len(chapters)} handbook chapters, embedded SmolLM2-135M (llama.cpp, CPU), {date.today().isoformat()}, {machine()}, one run.",
+        f"Pipeline: quota {SETTINGS.quota} kept pairs per chapter, up to {SETTINGS.max_waves} waves, once answer-first (every task "
+        "`extractive`, the default) and once free-writing (every task `abstractive`, the mode before answer-first). llama-index-core "
         f"{version('llama-index-core')} RagDatasetGenerator, {args.questions_per_chunk} questions per node "
-        f"over {llama_index['nodes']} nodes. Kept = passes ragtune's default filter against the pair's own passages.",
+        f"over {llama_index['nodes']} nodes. Kept = passes ragtune's filter (row rules and groundedness gate) against the pair's own passages.",
         "",
-        "| run | seconds | LLM calls | output tokens | output tokens/s | candidates | kept | kept pairs/min |",
-        "|---|---|---|---|---|---|---|---|",
-        f"| (a) raw engine | {raw['seconds']:.1f} | {raw['calls']} | {raw['tokens']} | {tps(raw):.1f} | | | |",
-        f"| (b) ragtune pipeline | {pipeline['seconds']:.1f} | {pipeline['calls']} | {pipeline['tokens']} | {tps(pipeline):.1f} | "
-        f"{pipeline['candidates']} | {pipeline['kept']} | {kpm(pipeline):.2f} |",
+        "| run | seconds | LLM calls | output tokens | output tokens/s | candidates | kept | keep rate | kept pairs/min |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| (a) raw engine, the answer-first requests | {raw['seconds']:.1f} | {raw['calls']} | {raw['tokens']} | {tps(raw):.1f} | | | | |",
+    ]
+    for mode, label in (("extractive", "(b) ragtune, answer-first"), ("abstractive", "(b') ragtune, free-writing")):
+        run = runs[mode]
+        lines.append(f"| {label} | {run['seconds']:.1f} | {run['calls']} | {run['tokens']} | {tps(run):.1f} | "
+                     f"{run['candidates']} | {run['kept']} | {keep_rate(run)} | {kpm(run):.2f} |")
+    lines += [
         f"| (c) llama-index RagDatasetGenerator | {llama_index['seconds']:.1f} | | {llama_index['tokens']} | {tps(llama_index):.1f} | "
-        f"{llama_index['candidates']} | {llama_index['kept']} | {kpm(llama_index):.2f} |",
+        f"{llama_index['candidates']} | {llama_index['kept']} | {keep_rate(llama_index)} | {kpm(llama_index):.2f} |",
         "",
         f"pipeline/raw engine: {engine_ratio:.2f}× (goal ≥ 0.9×)",
         "",
         f"pipeline/llama-index: {li_ratio:.1f}× (goal ≥ 5×)" if llama_index["kept"] else
         "pipeline/llama-index: ∞ (llama-index kept 0 pairs; goal ≥ 5×)",
+        "",
+        f"answer-first/free-writing, kept pairs per minute: {kpm(pipeline) / kpm(runs['abstractive']):.1f}×" if runs["abstractive"]["kept"]
+        else "answer-first/free-writing: free-writing kept 0 pairs",
         "",
     ]
     section = "\n".join(lines)

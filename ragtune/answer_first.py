@@ -16,7 +16,7 @@ from typing import Any
 
 from ragtune.answer_units import AnswerUnit, units_for_task
 from ragtune.evidence import EvidencePlan, EvidenceRound
-from ragtune.prompts import TASKS, inline_title, render_messages
+from ragtune.prompts import TASKS, fenced, inline_title, render_messages
 from ragtune.terms import content_terms
 
 ANSWER_MODES = ("extractive", "hybrid", "abstractive")
@@ -33,7 +33,9 @@ UNANSWERABLE_ANSWER = {
     "en": "The cited passages do not answer this question; what they cover is {focus}.",
     "zh": "所引用的段落没有回答这个问题；它们讲的是{focus}。",
 }
-DIAGNOSIS_ANSWER = {"en": "The most likely diagnosis is {diagnosis}. {features}", "zh": "最可能的诊断是{diagnosis}。{features}"}
+# The condition (from the section's title), then its features as the evidence states them: no word of the
+# answer is the template's own.
+DIAGNOSIS_ANSWER = {"en": "{diagnosis}: {features}", "zh": "{diagnosis}：{features}"}
 SECTION_LEAD = re.compile(
     r"^(?:what are (?:the )?)?(?:(?:diagnostic )?criteria for|(?:signs and )?symptoms of|clinical features of|features of|"
     r"presentation of|signs of|how is|what is)\s+(?:an?\s+|the\s+)?",
@@ -171,8 +173,8 @@ def render(plan: EvidencePlan, n: int, units: list[AnswerUnit], mode: str, passa
         "passages": passages,
         "chapter_title": inline_title(plan.chapter_title),
         "focus": inline_title(planned.focus),
-        "answer": units[0].text if units else "",
-        "second_answer": units[1].text if len(units) > 1 else "",
+        "answer": fenced(units[0].text) if units else "",
+        "second_answer": fenced(units[1].text) if len(units) > 1 else "",
         "question_kind": QUESTION_KIND[plan.language].get(planned.task, QUESTION_KIND[plan.language]["factual_recall"]),
         "feature_words": ", ".join(feature_words(units[0].text)) if units else "",
         "subject": subject(units[0].text, planned.focus) if units else "",

@@ -21,13 +21,13 @@ CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 
 
-PASSAGE_TAG = re.compile(r"<\s*/?\s*passages\s*>", re.I)
+PASSAGE_TAG = re.compile(r"<\s*/?\s*(?:passages|answer)\s*>", re.I)  # the fences of evidence in prompts
 TITLE_CHARS = 160
 
 
 def fenced(text: str) -> str:
-    """Document text as it goes inside <passages>: a tag in the document that would close (or
-    reopen) the fence is defanged, so the text cannot step out into the instructions."""
+    """Document text as it goes inside <passages> or <answer>: a tag in the document that would
+    close (or reopen) a fence is defanged, so the text cannot step out into the instructions."""
     return PASSAGE_TAG.sub(lambda m: m.group(0).replace("<", "‹").replace(">", "›"), text)
 
 

@@ -59,6 +59,7 @@ ASKING_WORDS = frozenset(
     "prognosis condition conditions disorder disorders medicine medicines medication medications drug drugs therapy "
     "therapies option percentage proportion".split()
 )
+CJK_UNANSWERED_SHARE = 0.34  # share of a Chinese question's bigrams its answer may lack ("多久" asks, it is not answered)
 CASE_SENTENCES = 3  # sentences in a vignette's question, the question itself included
 CASE_FEATURES = 3  # content terms of the case that the evidence also has (its presenting features)
 RESTATE_JACCARD = 0.7
@@ -120,7 +121,11 @@ def question_not_answered(row: dict[str, Any]) -> str | None:
     headings = " ".join(" ".join(e.get("section_path", [])) for e in row.get("evidence", [])[:1])
     known = term_set(f"{row['answer']}\n{headings}\n{row.get('chapter_title', '')}")
     asking = {term for _, term in latin_terms(" ".join(ASKING_WORDS), keep_framing=True)}
-    unanswered = [surface for surface, term in content_terms(row["question"]) if term not in known and term not in asking]
+    terms = content_terms(row["question"])
+    unanswered = [surface for surface, term in terms if term not in known and term not in asking and not CJK_RUN.fullmatch(term)]
+    bigrams = [term for _, term in terms if CJK_RUN.fullmatch(term)]
+    if bigrams and sum(t not in known for t in bigrams) / len(bigrams) > CJK_UNANSWERED_SHARE:  # question words join at new seams
+        unanswered += [t for t in bigrams if t not in known]
     if unanswered:
         return f"the answer does not speak of what the question asks: {', '.join(dict.fromkeys(unanswered))}"
     if not [t for _, t in content_terms(row["question"]) if t not in asking]:

@@ -8,6 +8,7 @@ from collections import Counter
 
 import pytest
 
+from ragtune import answer_first
 from ragtune.backends import LlamaCppBackend
 from ragtune.chunking import chunk_chapter
 from ragtune.evidence import (
@@ -100,10 +101,11 @@ def test_chinese_document_gets_the_chinese_pack(tmp_path, embedder):
     index = ChunkIndex.build(chunks, embedder.encode([c.text for c in chunks]))
     plan = plan_chapter_evidence(chapter, index, embedder, EvidenceSettings(rounds=6, top_k=1))
     assert plan.language == "zh"
-    request = _request(plan, plan.rounds[0], 0, 0, GenerationSettings())
+    request = _request(plan, plan.rounds[0], 0, 0, GenerationSettings(), answer_first.round_units(plan, 0))
     assert "只回复 JSON" in request.messages[-1]["content"] and "焦虑障碍" in request.messages[-1]["content"]
     kept = filter_qa([{"qa_id": "1", "task": "factual_recall", "question": "广泛性焦虑障碍的担心至少持续多久？",
-                       "answer": "广泛性焦虑障碍的担心难以控制，至少持续六个月。", "evidence": [{"text": chunks[0].text}]}],
+                       "answer": "广泛性焦虑障碍的担心难以控制，至少持续六个月。", "language": "zh",
+                       "evidence": [{"text": chunks[0].text, "section_path": chunks[0].section_path}]}],
                      FilterSettings()).kept
     assert len(kept) == 1  # CJK text is counted and grounded character by character
 
@@ -154,7 +156,7 @@ def test_quota_is_reached_in_waves_or_the_chapter_is_flagged_exhausted(handbook_
     assert sum(c["candidates"] for c in result.coverage) == len(result.qa_pairs)
     assert result.llm_calls + result.cache_hits >= result.rounds_used
     for row in result.qa_pairs:
-        assert row["task"] in TASKS and row["generation"]["template"] == f"en/{row['task']}"
+        assert row["task"] in TASKS and row["generation"]["template"] == answer_first.template_for(row["task"], row["answer_mode"], "en")
         assert row["supporting_spans"] is not None and set(row["chunk_ids"]) == {e["chunk_id"] for e in row["evidence"]}
         if row["task"] == "counselling_dialogue":
             assert row["turns"][0]["role"] == "patient"
@@ -166,7 +168,8 @@ def test_the_dialogue_schema_makes_even_the_small_model_alternate_turns(handbook
     plan = plan_chapter_evidence(_chapter(handbook_document, "anxiety-disorders"), handbook_index, embedder,
                                  EvidenceSettings(rounds=3, task_mix={"counselling_dialogue": 1}))
     llm = CachedLLM(LlamaCppBackend(n_ctx=2048), LLMCache(tmp_path))
-    result = generate_chapter_qa(plan, llm, GenerationSettings(quota=3, max_waves=1, max_tokens=160, retries=0))
+    abstractive = {"counselling_dialogue": "abstractive"}  # the model writes both sides (answer-first has its own test)
+    result = generate_chapter_qa(plan, llm, GenerationSettings(quota=3, max_waves=1, max_tokens=160, retries=0, answer_mode=abstractive))
     assert result.qa_pairs, result.failures  # before the tuple schema, 135M wrote no valid dialogue
     for row in result.qa_pairs:
         assert [t["role"] for t in row["turns"]] == ["patient", "clinician", "patient", "clinician"]

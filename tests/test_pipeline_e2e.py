@@ -220,3 +220,17 @@ def test_an_edited_chapter_regenerates_alone_through_sensor_and_automation(pipel
     for asset in ("chapter_evidence", "qa_candidates", "qa_filtered", "qa_judged"):
         for key in (edited, unchanged):
             assert resolver.get_status(dg.AssetKey(asset), key) == StaleStatus.FRESH, (asset, key)
+
+
+def test_kept_rows_meet_the_rules_by_an_audit_written_apart_from_the_filter(pipeline_run):
+    from bench.audit_rows import audit
+
+    data = pipeline_run["data"]
+    rows = [json.loads(line) for split in ("train", "eval") for line in open(data / "dataset" / "rows" / f"{split}.jsonl")]
+    assert rows and all(r["answer_mode"] == "extractive" for r in rows)
+    report = audit(rows)
+    assert report["share"] >= 0.95, report["failures"]
+    for row in rows:  # every supporting span is the chunk's own text at its offsets
+        texts = {e["chunk_id"]: e["text"] for e in row["evidence"]}
+        assert row["supporting_spans"] and all(texts[s["chunk_id"]][s["start"]:s["end"]] == s["text"] for s in row["supporting_spans"]
+                                               ) or row["task"] == "unanswerable"

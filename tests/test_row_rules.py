@@ -77,14 +77,14 @@ def test_a_statement_is_not_a_question():
     "A 40-year-old man attends the clinic. He is an accountant. He likes football. What is the most likely diagnosis?",
 ])
 def test_vignettes_without_a_case_are_rejected(question):
-    vignette = row(question, "The most likely diagnosis is major depression.", evidence=MDD_CRITERIA, task="clinical_vignette")
+    vignette = row(question, "Major depressive episode: depressed mood, fatigue or loss of energy.", evidence=MDD_CRITERIA, task="clinical_vignette")
     assert first_broken_rule(vignette)[0] == "caseless_vignette"
 
 
 def test_a_vignette_with_a_case_passes():
     case = ("A 34-year-old teacher is seen in primary care. For the past three weeks she has had depressed mood nearly every day, "
             "fatigue and loss of energy, and she is sleeping too little. What is the most likely diagnosis?")
-    vignette = row(case, "The most likely diagnosis is a major depressive episode.", evidence=MDD_CRITERIA, task="clinical_vignette")
+    vignette = row(case, "Major depressive episode: depressed mood, fatigue or loss of energy.", evidence=MDD_CRITERIA, task="clinical_vignette")
     assert first_broken_rule(vignette) is None
 
 

@@ -227,8 +227,9 @@ def assess_answer(answer: str, evidence_texts: list[str], context: str = "", set
                 said_instead = sorted(OPPOSITE[flipped[0]] & source)[0]
                 return GateVerdict(False, f"{flipped[0]!r} where the evidence says {said_instead!r}", flipped)
         if settings.check_order:
-            source = [term for _, term in content_terms(" ".join(sentences))]
-            if _inversions([term for _, term in terms], source):
+            # Latin terms only: a faithful Chinese rewording reorders its character bigrams (no labels measure CJK here).
+            source = [term for _, term in content_terms(" ".join(sentences)) if not CJK_RUN.fullmatch(term)]
+            if _inversions([term for _, term in terms if not CJK_RUN.fullmatch(term)], source):
                 return GateVerdict(False, f"terms in another order than the evidence states them (a swap?): {' '.join(sentences)[:120]!r}")
     return GateVerdict(True)
 

@@ -111,7 +111,7 @@ VERB = re.compile(
 
 
 def subject(answer: str, focus: str) -> str:
-    """What a question about this answer asks about: the words before the answer's first verb
+    """What a question about this answer asks about (the Chinese prompt names it): the words before its first verb
     ("Acute mania" of "Acute mania is treated with ..."), else the section title."""
     first_line = answer.split("\n")[0]
     head = VERB.split(first_line, maxsplit=1)[0].strip(" ,;:")

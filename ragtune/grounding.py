@@ -208,9 +208,10 @@ def assess_answer(answer: str, evidence_texts: list[str], context: str = "", set
         return GateVerdict(False, f"terms the cited evidence does not support: {', '.join(missing[:12])}", missing)
     if not (settings.aligned or settings.check_negation or settings.check_opposites or settings.check_order):
         return GateVerdict(True)
-    windows = [(set(term_set(text)) | term_set(context), sentences) for text, sentences in _windows(evidence_texts, settings.window)]
+    context_terms = term_set(context)
+    windows = [(term_set(text) | context_terms, sentences) for text, sentences in _windows(evidence_texts, settings.window)]
     for sentence in sentence_texts(answer):
-        terms = [(surface, term) for surface, term in content_terms(sentence)]
+        terms = content_terms(sentence)
         if not terms or not windows:
             continue
         covered, sentences = max(windows, key=lambda w: (sum(t in w[0] for _, t in terms), -len(w[1])))

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ragtune.qa_filter import content_words, support, words
-from ragtune.terms import CJK_RUN, content_terms, term_set
+from ragtune.synonyms import frequency, related_words
+from ragtune.terms import CJK_RUN, NUMBER_WORDS, content_terms, stem, term_set
 
 SENTENCE = re.compile(r"[^.!?。！？]+[.!?。！？]*")
 
@@ -139,6 +140,13 @@ class GateSettings:
     # The answer's terms in the order its evidence states them: a swap of two entities ("men twice as
     # often as women" from "women twice as often as men", two drugs' roles exchanged) keeps every word.
     check_order: bool = True
+    # A paraphrase's word counts as supported when it is a WordNet synonym or derived form of an
+    # evidence word in one of the word's this-many most frequent senses (0: exact terms only).
+    synonym_senses: int = 0
+    clause_rotation: bool = False  # term order also read with leading clauses moved to the end
+    # Everyday words (SemCor frequency >= common_frequency, no numbers) a rewording may add, per sentence.
+    max_common_words: int = 0
+    common_frequency: int = 50
 
 
 @dataclass
@@ -183,14 +191,43 @@ def _inversions(terms: list[str], source: list[str]) -> int:
     return steps
 
 
+CLAUSE_BREAK = re.compile(r"[,;:]")
+
+
+def _order_broken(sentence: str, source: list[str], rotation: bool) -> bool:
+    """The sentence's Latin terms step back in the source's order. With rotation, a sentence whose
+    leading clauses were moved behind the rest ("In GAD, worry covers many concerns" from "many
+    concerns ... in GAD") is read in the source's clause order too; a swap of two entities inside
+    the sentence's clauses still steps back in every reading."""
+    latin = lambda text: [term for _, term in content_terms(text) if not CJK_RUN.fullmatch(term)]  # noqa: E731
+    readings = [latin(sentence)]
+    if rotation:
+        cuts = [m.end() for m in CLAUSE_BREAK.finditer(sentence)]
+        readings += [latin(sentence[cut:]) + latin(sentence[:cut]) for cut in cuts]
+    return all(_inversions(terms, source) for terms in readings)
+
+
 def _negated(text: str) -> bool:
     return bool(NEGATION.search(text))
 
 
+def _supported(surface: str, term: str, known: set[str], settings: GateSettings) -> bool:
+    """The term, or (English) a WordNet synonym or derived form of its word, is among the known terms."""
+    if term in known:
+        return True
+    if not settings.synonym_senses or CJK_RUN.fullmatch(term) or surface[0].isdigit():
+        return False
+    return any(stem(word) in known for word in related_words(surface, settings.synonym_senses))
+
+
 def _too_many_missing(terms: list[tuple[str, str]], known: set[str], settings: GateSettings) -> list[str]:
     """The missing terms when they are more than the settings allow, else []."""
-    missing = list(dict.fromkeys(surface for surface, term in terms if term not in known))
+    missing = list(dict.fromkeys(surface for surface, term in terms if not _supported(surface, term, known, settings)))
     words = [m for m in missing if not CJK_RUN.fullmatch(m)]
+    if settings.max_common_words:
+        common = [w for w in words if w not in NUMBER_WORDS and not w[0].isdigit() and frequency(w) >= settings.common_frequency]
+        if len(common) <= settings.max_common_words:
+            words = [w for w in words if w not in common]
     bigrams = [t for _, t in terms if CJK_RUN.fullmatch(t)]
     lacking = sum(1 for t in bigrams if t not in known)
     if len(words) > settings.max_unsupported or (bigrams and lacking / len(bigrams) > settings.max_unsupported_bigram_share):
@@ -230,7 +267,7 @@ def assess_answer(answer: str, evidence_texts: list[str], context: str = "", set
         if settings.check_order:
             # Latin terms only: a faithful Chinese rewording reorders its character bigrams (no labels measure CJK here).
             source = [term for _, term in content_terms(" ".join(sentences)) if not CJK_RUN.fullmatch(term)]
-            if _inversions([term for _, term in terms if not CJK_RUN.fullmatch(term)], source):
+            if _order_broken(sentence, source, settings.clause_rotation):
                 return GateVerdict(False, f"terms in another order than the evidence states them (a swap?): {' '.join(sentences)[:120]!r}")
     return GateVerdict(True)
 

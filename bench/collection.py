@@ -22,15 +22,15 @@ sys.path.insert(0, str(ROOT))
 
 from bench.audit_rows import audit  # noqa: E402
 from bench.parse import machine, write_section  # noqa: E402
-from ragtune.backends import LlamaCppBackend  # noqa: E402
-from ragtune.chunking import chunk_chapter  # noqa: E402
-from ragtune.embedding import Embedder  # noqa: E402
-from ragtune.evidence import EvidenceSettings, plan_chapter_evidence  # noqa: E402
-from ragtune.ingest import collect_chapter, parse_all  # noqa: E402
-from ragtune.llm import CachedLLM, LLMCache  # noqa: E402
-from ragtune.qa_filter import FilterSettings, filter_qa  # noqa: E402
-from ragtune.qa_generation import GenerationSettings, generate_chapter_qa  # noqa: E402
-from ragtune.vector_index import ChunkIndex  # noqa: E402
+from ragtune.generate.evidence import EvidenceSettings, plan_chapter_evidence  # noqa: E402
+from ragtune.generate.qa_filter import FilterSettings, filter_qa  # noqa: E402
+from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_qa  # noqa: E402
+from ragtune.index.chunking import chunk_chapter  # noqa: E402
+from ragtune.index.embedding import Embedder  # noqa: E402
+from ragtune.index.vector_index import ChunkIndex  # noqa: E402
+from ragtune.ingest.sources import collect_chapter, parse_all  # noqa: E402
+from ragtune.llm.backends import LlamaCppBackend  # noqa: E402
+from ragtune.llm.client import CachedLLM, LLMCache  # noqa: E402
 
 
 def main() -> None:

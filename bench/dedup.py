@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.parse import machine, write_section  # noqa: E402
-from ragtune.dedup import STAGES, DedupSettings, deduplicate  # noqa: E402
-from ragtune.embedding import Embedder  # noqa: E402
-from ragtune.grounding import sentence_texts  # noqa: E402
+from ragtune.curate.dedup import STAGES, DedupSettings, deduplicate  # noqa: E402
+from ragtune.generate.grounding import sentence_texts  # noqa: E402
+from ragtune.index.embedding import Embedder  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 

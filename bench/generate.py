@@ -7,7 +7,7 @@
 (c) llama-index's RagDatasetGenerator over the same chapters' text, with the same model behind a
     llama-index CustomLLM and the same sampling settings.
 
-Kept pairs are counted by the same filter (ragtune.qa_filter defaults) for (b) and (c), each pair
+Kept pairs are counted by the same filter (ragtune.generate.qa_filter defaults) for (b) and (c), each pair
 judged against the passages it was generated from. Writes its section of BENCHMARKS.md with the
 two ratios on lines of their own.
 
@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import argparse
 import random
-from dataclasses import replace
 import shutil
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import date
 from importlib.metadata import version
 from pathlib import Path
@@ -38,16 +38,16 @@ from llama_index.core.llms.callbacks import llm_completion_callback  # noqa: E40
 from llama_index.core.node_parser import SentenceSplitter  # noqa: E402
 
 from bench.parse import machine, write_section  # noqa: E402
-from ragtune.backends import LlamaCppBackend  # noqa: E402
-from ragtune.chunking import chunk_chapter  # noqa: E402
-from ragtune.embedding import Embedder  # noqa: E402
-from ragtune.evidence import EvidenceSettings, plan_chapter_evidence  # noqa: E402
-from ragtune.llm import CachedLLM, ChatRequest, LLMCache  # noqa: E402
-from ragtune.pdf_parser import parse_pdf  # noqa: E402
-from ragtune.qa_filter import FilterSettings, filter_qa  # noqa: E402
-from ragtune.qa_generation import GenerationSettings, generate_chapter_qa  # noqa: E402
-from ragtune.prompts import TASKS  # noqa: E402
-from ragtune.vector_index import ChunkIndex  # noqa: E402
+from ragtune.generate.evidence import EvidenceSettings, plan_chapter_evidence  # noqa: E402
+from ragtune.generate.qa_filter import FilterSettings, filter_qa  # noqa: E402
+from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_qa  # noqa: E402
+from ragtune.index.chunking import chunk_chapter  # noqa: E402
+from ragtune.index.embedding import Embedder  # noqa: E402
+from ragtune.index.vector_index import ChunkIndex  # noqa: E402
+from ragtune.ingest.pdf_parser import parse_pdf  # noqa: E402
+from ragtune.llm.backends import LlamaCppBackend  # noqa: E402
+from ragtune.llm.client import CachedLLM, ChatRequest, LLMCache  # noqa: E402
+from ragtune.llm.prompts import TASKS  # noqa: E402
 
 SETTINGS = GenerationSettings(max_waves=4)
 

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.parse import write_section  # noqa: E402
-from ragtune.lora import LORA_PROFILES, TARGET_MODULES  # noqa: E402
+from ragtune.train.lora import LORA_PROFILES, TARGET_MODULES  # noqa: E402
 
 HEADING = "## GPU: LoRA training and batched generation (bench/gpu.py)"
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "A6000": 154.8, "L40S": 362.0}
@@ -119,7 +119,7 @@ def tokens_per_row(default: int) -> tuple[int, str]:
         return default, f"assumed {default}"
     from transformers import AutoTokenizer
 
-    from ragtune.lora import encode_example
+    from ragtune.train.lora import encode_example
 
     tokenizer_dir = next((ROOT / "data" / "models").glob("*/tokenizer_config.json"), None)
     if tokenizer_dir is None:

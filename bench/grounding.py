@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.parse import machine, write_section  # noqa: E402
-from ragtune.embedding import Embedder  # noqa: E402
-from ragtune.grounding import GateSettings, GroundednessSettings, assess_answer, groundedness_scores, sentence_texts  # noqa: E402
-from ragtune.qa_filter import support  # noqa: E402
-from ragtune.terms import content_terms, term_set  # noqa: E402
+from ragtune.generate.grounding import GateSettings, GroundednessSettings, assess_answer, groundedness_scores, sentence_texts  # noqa: E402
+from ragtune.generate.qa_filter import support  # noqa: E402
+from ragtune.index.embedding import Embedder  # noqa: E402
+from ragtune.text import content_terms, term_set  # noqa: E402
 
 LABELS = ROOT / "tests" / "data" / "grounding_labels.jsonl"
 HOLDOUT = ROOT / "tests" / "data" / "grounding_labels_holdout.jsonl"  # written after the gate was designed; never inspected
@@ -111,8 +111,8 @@ def judge_entailment(items: list[dict[str, Any]], cache: Path, base_url: str | N
     Returns the decision and the model's id."""
     import os
 
-    from ragtune.backends import LlamaCppBackend, OpenAICompatibleBackend
-    from ragtune.llm import CachedLLM, ChatRequest, LLMCache, SamplingParams
+    from ragtune.llm.backends import LlamaCppBackend, OpenAICompatibleBackend
+    from ragtune.llm.client import CachedLLM, ChatRequest, LLMCache, SamplingParams
 
     backend = OpenAICompatibleBackend(base_url, model, api_key=os.environ.get("RAGTUNE_JUDGE_API_KEY")) if base_url and model else LlamaCppBackend()
     llm = CachedLLM(backend, LLMCache(cache))

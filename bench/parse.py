@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 import pypdf  # noqa: E402
 
-from ragtune.ingest import parse_document  # noqa: E402
+from ragtune.ingest.sources import parse_document  # noqa: E402
 
 WORD = re.compile(r"\w+", re.UNICODE)
 

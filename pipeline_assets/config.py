@@ -6,7 +6,6 @@ import typing
 import dagster as dg
 import pydantic
 
-
 # Steps that call an LLM are retried on failure (an endpoint restarting, a worker killed): the
 # content-addressed cache returns every call that finished, so a retry pays only for the rest.
 LLM_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)

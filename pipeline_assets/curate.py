@@ -10,18 +10,18 @@ import dagster as dg
 import numpy as np
 
 from pipeline_assets.config import LLM_RETRY, config_from_settings, fail_if_endpoint_down
+from pipeline_assets.generate import qa_filtered
 from pipeline_assets.metadata import table
 from pipeline_assets.partitions import CHAPTERS, chapter_partitions
-from pipeline_assets.qa import qa_filtered
-from ragtune.curation import CurationSettings, FrozenEval, curate, touched_chunks
-from ragtune.dataset import read_jsonl, rows_per_chapter, write_jsonl
-from ragtune.dataset_card import removed_by_reason, render_card
-from ragtune.dedup import STAGES, DedupSettings, deduplicate, near_duplicate_pairs
-from ragtune.exports import to_alpaca, write_exports
-from ragtune.grounding import GroundednessSettings, groundedness_scores
+from ragtune.curate.curation import CurationSettings, FrozenEval, curate, touched_chunks
+from ragtune.curate.dataset_card import removed_by_reason, render_card
+from ragtune.curate.dedup import STAGES, DedupSettings, deduplicate, near_duplicate_pairs
+from ragtune.curate.exports import to_alpaca, write_exports
+from ragtune.curate.grounded_judge import QAJudgeSettings, judge_rows
+from ragtune.generate.grounding import GroundednessSettings, groundedness_scores
+from ragtune.index.vector_index import ChunkIndex
+from ragtune.jsonl import read_jsonl, rows_per_chapter, write_jsonl
 from ragtune.plots import markdown_image, rows_per_chapter_bars
-from ragtune.qa_judge import QAJudgeSettings, judge_rows
-from ragtune.vector_index import ChunkIndex
 from resources.embedder import EmbedderResource
 from resources.llm import LLMResource
 from resources.storage import DataDirResource

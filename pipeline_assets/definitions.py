@@ -9,10 +9,10 @@ import dagster as dg
 from pipeline_assets.curate import DATASET_CHECKS, dataset_exports, instruction_dataset, qa_judged
 from pipeline_assets.evaluate import heldout_loss, judge_scores, medquad_scores
 from pipeline_assets.executors import executor_from_env
+from pipeline_assets.generate import chapter_evidence, qa_candidates, qa_filtered
 from pipeline_assets.index import chapter_chunks, faiss_index
 from pipeline_assets.ingest import chapters, every_document_parsed, parsed_documents
 from pipeline_assets.partitions import chapter_partitions
-from pipeline_assets.qa import chapter_evidence, qa_candidates, qa_filtered
 from pipeline_assets.sensors import chapter_fanout_sensor, inbox_sensor
 from pipeline_assets.train import lora_adapter
 from resources import BaseModelResource, DataDirResource, EmbedderResource, GrobidResource, LLMResource

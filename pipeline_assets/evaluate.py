@@ -15,15 +15,15 @@ from pydantic import Field
 from pipeline_assets.config import LLM_RETRY, config_from_settings
 from pipeline_assets.metadata import table
 from pipeline_assets.train import lora_adapter
-from ragtune.dataset import read_jsonl
-from ragtune.dataset_card import markdown_rows
-from ragtune.eval_stats import group_table, summary_table
-from ragtune.evaluation import EvalQuestion, evaluate
-from ragtune.judge import JudgeSettings, answer_questions, reference_answers
-from ragtune.lora import answer_loss
-from ragtune.medquad import load_medquad, sample_questions
+from ragtune.curate.dataset_card import markdown_rows
+from ragtune.curate.preference import dpo_pairs, write_dpo
+from ragtune.evaluate.evaluation import EvalQuestion, evaluate
+from ragtune.evaluate.grading import JudgeSettings, answer_questions, reference_answers
+from ragtune.evaluate.medquad import load_medquad, sample_questions
+from ragtune.evaluate.stats import group_table, summary_table
+from ragtune.jsonl import read_jsonl
 from ragtune.plots import markdown_image, score_bars
-from ragtune.preference import dpo_pairs, write_dpo
+from ragtune.train.lora import answer_loss
 from resources.base_model import BaseModelResource
 from resources.llm import LLMResource
 from resources.storage import DataDirResource

@@ -9,9 +9,9 @@ import numpy as np
 from pipeline_assets.automation import ON_NEW_CONTENT
 from pipeline_assets.ingest import chapters
 from pipeline_assets.partitions import CHAPTERS, chapter_partitions
-from ragtune.chunking import Chunk, chunk_chapter
-from ragtune.ingest import ChapterBundle
-from ragtune.vector_index import ChunkIndex
+from ragtune.index.chunking import Chunk, chunk_chapter
+from ragtune.index.vector_index import ChunkIndex
+from ragtune.ingest.sources import ChapterBundle
 from resources.embedder import EmbedderResource
 from resources.storage import DataDirResource
 

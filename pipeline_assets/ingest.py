@@ -9,9 +9,9 @@ from pydantic import Field
 
 from pipeline_assets.metadata import table
 from pipeline_assets.partitions import CHAPTERS, chapter_partitions
-from ragtune.document import Document
-from ragtune.ingest import collect_chapter, parse_all
-from ragtune.pdf_parser import ParseError
+from ragtune.ingest.document import Document
+from ragtune.ingest.pdf_parser import ParseError
+from ragtune.ingest.sources import collect_chapter, parse_all
 from resources.grobid import GrobidResource
 from resources.storage import DataDirResource
 

@@ -15,7 +15,6 @@ import dagster as dg
 from pipeline_assets.definitions import PARTITIONED_JOBS, STAGE_JOBS, build_defs
 from pipeline_assets.partitions import CHAPTERS
 
-
 # The embedded 135M model on a CPU keeps about a quarter of what it writes: the demo, the end-to-end
 # test and the rerun bench ask for a few kept pairs per chapter instead of the paper's 80.
 SMALL_RUN = {"chapter_evidence": {"rounds": 16}, "qa_candidates": {"quota": 2, "max_waves": 3}}

@@ -9,9 +9,9 @@ from pathlib import Path
 import dagster as dg
 
 from pipeline_assets.partitions import CHAPTERS, chapter_partitions
-from ragtune.claims import claim
-from ragtune.collection import category_of
-from ragtune.inbox import scan_inbox
+from ragtune.ingest.collection import category_of
+from ragtune.ingest.inbox import scan_inbox
+from ragtune.ingest.run_key_locks import claim
 
 INGEST_JOB = "ingest_documents"
 PREPARE_JOB = "prepare_chapter"
@@ -19,7 +19,7 @@ CLAIM_STALE_S = 600  # a claimed run key whose run never appeared may be claimed
 
 
 def claimed_once(instance: dg.DagsterInstance, run_key: str) -> bool:
-    """True for the one tick that may request this run key (see ragtune.claims). Claims live under
+    """True for the one tick that may request this run key (see ragtune.ingest.run_key_locks). Claims live under
     the instance's DAGSTER_HOME, where the code server that evaluates every tick finds them."""
 
     def launched(key: str) -> bool:

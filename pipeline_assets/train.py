@@ -8,10 +8,10 @@ import dagster as dg
 import pydantic
 
 from pipeline_assets.curate import instruction_dataset
-from ragtune.dataset import read_jsonl
-from ragtune.dataset_card import markdown_rows
-from ragtune.lora import LoraSettings, settings_for, train_lora
+from ragtune.curate.dataset_card import markdown_rows
+from ragtune.jsonl import read_jsonl
 from ragtune.plots import loss_curve, markdown_image
+from ragtune.train.lora import LoraSettings, settings_for, train_lora
 from resources.base_model import BaseModelResource
 from resources.storage import DataDirResource
 

@@ -8,9 +8,9 @@ import argparse
 import os
 import sys
 
-from ragtune.grobid import GrobidSettings
-from ragtune.ingest import parse_document
-from ragtune.pdf_parser import ParseError
+from ragtune.ingest.grobid import GrobidSettings
+from ragtune.ingest.pdf_parser import ParseError
+from ragtune.ingest.sources import parse_document
 
 
 def main(argv: list[str] | None = None) -> int:

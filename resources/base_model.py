@@ -8,8 +8,8 @@ import dagster as dg
 import torch
 from pydantic import Field
 
-from ragtune.backends import default_gguf_path
-from ragtune.lora import LoraSettings, load_base_model, load_pretrained, run_fingerprint
+from ragtune.llm.backends import default_gguf_path
+from ragtune.train.lora import LoraSettings, load_base_model, load_pretrained, run_fingerprint
 
 
 class BaseModelResource(dg.ConfigurableResource):

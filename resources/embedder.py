@@ -4,7 +4,7 @@ from typing import Optional
 
 import dagster as dg
 
-from ragtune.embedding import Embedder
+from ragtune.index.embedding import Embedder
 
 
 class EmbedderResource(dg.ConfigurableResource):

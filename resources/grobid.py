@@ -3,7 +3,7 @@
 import dagster as dg
 from pydantic import Field
 
-from ragtune.grobid import GrobidSettings
+from ragtune.ingest.grobid import GrobidSettings
 
 
 class GrobidResource(dg.ConfigurableResource):

@@ -6,8 +6,8 @@ from typing import Literal, Optional
 import dagster as dg
 from pydantic import Field
 
-from ragtune.backends import LlamaCppBackend, OpenAIBatchBackend, OpenAICompatibleBackend, VLLMBackend
-from ragtune.llm import CachedLLM, ChatBackend, LLMCache
+from ragtune.llm.backends import LlamaCppBackend, OpenAIBatchBackend, OpenAICompatibleBackend, VLLMBackend
+from ragtune.llm.client import CachedLLM, ChatBackend, LLMCache
 
 
 class LLMResource(dg.ConfigurableResource):

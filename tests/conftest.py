@@ -26,14 +26,14 @@ def shared_path(*parts: str) -> Path:
 
 @pytest.fixture(scope="session")
 def handbook_document():
-    from ragtune.pdf_parser import parse_pdf
+    from ragtune.ingest.pdf_parser import parse_pdf
 
     return parse_pdf(SAMPLE_HANDBOOK)
 
 
 @pytest.fixture(scope="session")
 def embedder():
-    from ragtune.embedding import Embedder
+    from ragtune.index.embedding import Embedder
 
     return Embedder()
 

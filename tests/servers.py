@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from ragtune.backends import default_gguf_path
+from ragtune.llm.backends import default_gguf_path
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,18 +7,18 @@ import json
 
 import pytest
 
-from ragtune import answer_first
-from ragtune.answer_units import answer_units, units_for_task
-from ragtune.backends import LlamaCppBackend
-from ragtune.chunking import chunk_chapter
-from ragtune.evidence import EvidenceSettings, plan_chapter_evidence
-from ragtune.grounding import grounding_verdict
-from ragtune.llm import CachedLLM, LLMCache
-from ragtune.qa_filter import FilterSettings, filter_qa
-from ragtune.qa_generation import GenerationSettings, generate_chapter_qa
-from ragtune.row_rules import MARKUP, SOURCE_REFERENCE, first_broken_rule
-from ragtune.terms import unsupported_terms
-from ragtune.vector_index import ChunkIndex
+from ragtune.generate import answer_first
+from ragtune.generate.answer_units import answer_units, units_for_task
+from ragtune.generate.evidence import EvidenceSettings, plan_chapter_evidence
+from ragtune.generate.grounding import grounding_verdict
+from ragtune.generate.qa_filter import FilterSettings, filter_qa
+from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_qa
+from ragtune.generate.row_rules import MARKUP, SOURCE_REFERENCE, first_broken_rule
+from ragtune.index.chunking import chunk_chapter
+from ragtune.index.vector_index import ChunkIndex
+from ragtune.llm.backends import LlamaCppBackend
+from ragtune.llm.client import CachedLLM, LLMCache
+from ragtune.text import unsupported_terms
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import shutil
 import dagster as dg
 import pytest
 
-from ragtune.ingest import parse_all
+from ragtune.ingest.sources import parse_all
 from tests.conftest import SAMPLE_HANDBOOK, shared_path
 
 NIMH_CATEGORIES = {
@@ -43,7 +43,7 @@ def test_mapping_file_places_every_nimh_document():
 
 
 def test_mapping_without_columns_is_a_clear_error(tmp_path):
-    from ragtune.pdf_parser import ParseError
+    from ragtune.ingest.pdf_parser import ParseError
 
     bad = tmp_path / "map.csv"
     bad.write_text("path,label\na.pdf,x\n")

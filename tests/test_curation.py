@@ -13,16 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ragtune.backends import LlamaCppBackend
-from ragtune.chunking import chunk_chapter
-from ragtune.curation import CurationSettings, FrozenEval, curate, touched_chunks
-from ragtune.dataset_card import render_card
-from ragtune.dedup import DedupSettings, deduplicate, near_duplicate_pairs
-from ragtune.exports import write_exports
-from ragtune.grounding import GroundednessSettings, groundedness_scores, sentence_texts, supporting_spans
-from ragtune.llm import CachedLLM, LLMCache
-from ragtune.qa_filter import words
-from ragtune.qa_judge import QAJudgeSettings, judge_rows
+from ragtune.curate.curation import CurationSettings, FrozenEval, curate, touched_chunks
+from ragtune.curate.dataset_card import render_card
+from ragtune.curate.dedup import DedupSettings, deduplicate, near_duplicate_pairs
+from ragtune.curate.exports import write_exports
+from ragtune.curate.grounded_judge import QAJudgeSettings, judge_rows
+from ragtune.generate.grounding import GroundednessSettings, groundedness_scores, sentence_texts, supporting_spans
+from ragtune.generate.qa_filter import words
+from ragtune.index.chunking import chunk_chapter
+from ragtune.llm.backends import LlamaCppBackend
+from ragtune.llm.client import CachedLLM, LLMCache
 
 
 @pytest.fixture(scope="module")
@@ -255,7 +255,7 @@ def test_dataset_card_has_table_chart_funnel_and_settings(tmp_path):
 
 def test_dataset_checks_fail_on_leakage_duplicates_and_ungrounded_rows(handbook_chunks, embedder, tmp_path):
     from pipeline_assets.curate import mean_groundedness, near_duplicate_rate, no_train_eval_leakage
-    from ragtune.dataset import write_jsonl
+    from ragtune.jsonl import write_jsonl
     from resources.storage import DataDirResource
 
     storage = DataDirResource(data_dir=str(tmp_path))

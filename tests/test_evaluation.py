@@ -10,13 +10,13 @@ import types
 import datasets
 import pytest
 
-from ragtune.backends import LlamaCppBackend
-from ragtune.eval_stats import bootstrap_ci, summarize
-from ragtune.evaluation import EvalQuestion, evaluate
-from ragtune.judge import VERDICTS, JudgeSettings, PairItem, combine_orders, compare_pairwise, reference_answers
-from ragtune.llm import CachedLLM, LLMCache
-from ragtune.medquad import load_medquad, sample_questions
-from ragtune.preference import dpo_pairs, write_dpo
+from ragtune.curate.preference import dpo_pairs, write_dpo
+from ragtune.evaluate.evaluation import EvalQuestion, evaluate
+from ragtune.evaluate.grading import VERDICTS, JudgeSettings, PairItem, combine_orders, compare_pairwise, reference_answers
+from ragtune.evaluate.medquad import load_medquad, sample_questions
+from ragtune.evaluate.stats import bootstrap_ci, summarize
+from ragtune.llm.backends import LlamaCppBackend
+from ragtune.llm.client import CachedLLM, LLMCache
 from tests.conftest import shared_path
 from tests.test_curation import load_llamafactory_converters
 

@@ -13,12 +13,12 @@ import dagster as dg
 import pytest
 
 from pipeline_assets.config import fail_if_endpoint_down
-from ragtune.backends import OpenAICompatibleBackend
-from ragtune.chunking import chunk_chapter
-from ragtune.evidence import EvidenceSettings, plan_chapter_evidence
-from ragtune.llm import CachedLLM, LLMCache
-from ragtune.qa_generation import GenerationSettings, generate_chapter_qa
-from ragtune.vector_index import ChunkIndex
+from ragtune.generate.evidence import EvidenceSettings, plan_chapter_evidence
+from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_qa
+from ragtune.index.chunking import chunk_chapter
+from ragtune.index.vector_index import ChunkIndex
+from ragtune.llm.backends import OpenAICompatibleBackend
+from ragtune.llm.client import CachedLLM, LLMCache
 from tests.servers import free_port, start_llama_server
 
 pytestmark = pytest.mark.slow

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ragtune.qa_filter import RULES, FilterSettings, filter_qa, support
+from ragtune.generate.qa_filter import RULES, FilterSettings, filter_qa, support
 
 EVIDENCE = (
     "Lithium has the strongest evidence for preventing relapse and also lowers suicide risk. "

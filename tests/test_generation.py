@@ -8,29 +8,29 @@ from collections import Counter
 
 import pytest
 
-from ragtune import answer_first
-from ragtune.backends import LlamaCppBackend
-from ragtune.chunking import chunk_chapter
-from ragtune.evidence import (
+from ragtune.generate import answer_first
+from ragtune.generate.evidence import (
     EvidencePlan,
     EvidenceSettings,
     default_task_mix,
     plan_chapter_evidence,
     task_schedule,
 )
-from ragtune.grounding import supporting_spans
-from ragtune.llm import CachedLLM, LLMCache
-from ragtune.prompts import TASKS, detect_language
-from ragtune.qa_filter import FilterSettings, filter_qa
-from ragtune.qa_generation import (
+from ragtune.generate.grounding import supporting_spans
+from ragtune.generate.qa_filter import FilterSettings, filter_qa
+from ragtune.generate.qa_generation import (
     GenerationSettings,
     _pick_rounds,
     _request,
     generate_chapter_qa,
     parse_items,
 )
-from ragtune.text_parser import parse_markdown
-from ragtune.vector_index import ChunkIndex
+from ragtune.index.chunking import chunk_chapter
+from ragtune.index.vector_index import ChunkIndex
+from ragtune.ingest.text_parser import parse_markdown
+from ragtune.llm.backends import LlamaCppBackend
+from ragtune.llm.client import CachedLLM, LLMCache
+from ragtune.llm.prompts import TASKS, detect_language
 
 ZH_CHAPTER = """# 焦虑障碍
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from ragtune.document import file_sha256
-from ragtune.grobid import GrobidSettings, parse_pdf_with_grobid
-from ragtune.pdf_parser import ParseError
+from ragtune.ingest.document import file_sha256
+from ragtune.ingest.grobid import GrobidSettings, parse_pdf_with_grobid
+from ragtune.ingest.pdf_parser import ParseError
 from tests.conftest import ROOT, shared_path
 
 

@@ -7,7 +7,7 @@ import json
 import dagster as dg
 import pytest
 
-from ragtune.pdf_parser import ParseError, parse_pdf
+from ragtune.ingest.pdf_parser import ParseError, parse_pdf
 from tests.conftest import SAMPLE_HANDBOOK, shared_path
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ragtune.chunking import chunk_chapter
-from ragtune.vector_index import ChunkIndex
+from ragtune.index.chunking import chunk_chapter
+from ragtune.index.vector_index import ChunkIndex
 
 
 def _chunks(document, embedder):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ragtune.backends import LlamaCppBackend
-from ragtune.judge import GradeItem, JudgeSettings, grade_many
-from ragtune.llm import CachedLLM, LLMCache
+from ragtune.evaluate.grading import GradeItem, JudgeSettings, grade_many
+from ragtune.llm.backends import LlamaCppBackend
+from ragtune.llm.client import CachedLLM, LLMCache
 
 EVIDENCE = "Lithium has the strongest evidence for preventing relapse. It needs blood level, kidney and thyroid monitoring."
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from ragtune.backends import LlamaCppBackend
-from ragtune.llm import THINK_BLOCK, CachedLLM, ChatRequest, LLMCache, SamplingParams
+from ragtune.llm.backends import LlamaCppBackend
+from ragtune.llm.client import THINK_BLOCK, CachedLLM, ChatRequest, LLMCache, SamplingParams
 
 SCHEMA = {
     "type": "object",

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ragtune.backends import default_gguf_path
-from ragtune.lora import (
+from ragtune.llm.backends import default_gguf_path
+from ragtune.train.lora import (
     LORA_PROFILES,
     answer_loss,
     collator,
@@ -129,7 +129,7 @@ def test_a_killed_training_resumes_from_its_last_epoch(tmp_path, base_model_cach
 import json, sys
 sys.path.insert(0, {str(ROOT)!r})
 from pathlib import Path
-from ragtune.lora import load_base_model, settings_for, train_lora
+from ragtune.train.lora import load_base_model, settings_for, train_lora
 model, tokenizer = load_base_model("", "", Path({str(base_model_cache)!r}))
 rows = json.loads(Path({str(tmp_path / 'rows.json')!r}).read_text())
 settings = settings_for("embedded", {{"epochs": 40, "batch_size": 5, "max_length": 96, "early_stopping_patience": 100}})

@@ -10,8 +10,8 @@ import urllib.request
 
 import pytest
 
-from ragtune.backends import OpenAICompatibleBackend
-from ragtune.llm import CachedLLM, ChatRequest, LLMCache, SamplingParams
+from ragtune.llm.backends import OpenAICompatibleBackend
+from ragtune.llm.client import CachedLLM, ChatRequest, LLMCache, SamplingParams
 from tests.servers import free_port, llama_server_url
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from ragtune.backends import OpenAIBatchBackend, OpenAICompatibleBackend
-from ragtune.backends.openai_batch import ENDPOINT, BatchFailed, BatchPending, BatchRequestFailed, batch_files, custom_id
-from ragtune.llm import CachedLLM, ChatRequest, Completion, LLMCache, SamplingParams, endpoint_unavailable
+from ragtune.llm.backends import OpenAIBatchBackend, OpenAICompatibleBackend
+from ragtune.llm.backends.openai_batch import ENDPOINT, BatchFailed, BatchPending, BatchRequestFailed, batch_files, custom_id
+from ragtune.llm.client import CachedLLM, ChatRequest, Completion, LLMCache, SamplingParams, endpoint_unavailable
 from resources import LLMResource
 from tests.batch_server import BatchServer
 from tests.servers import ROOT, llama_server_url
@@ -109,7 +109,7 @@ def test_a_batch_still_running_fails_the_wait_clearly_and_is_collected_on_the_re
 KILLED_RUN = """
 import sys
 from pathlib import Path
-from ragtune.llm import CachedLLM, LLMCache
+from ragtune.llm.client import CachedLLM, LLMCache
 from tests.test_openai_batch import backend, requests
 CachedLLM(backend(sys.argv[1], Path(sys.argv[2])), LLMCache(Path(sys.argv[3]))).complete_many(requests())
 """
@@ -168,10 +168,10 @@ def test_the_llm_resource_builds_the_batch_backend_with_its_journal_beside_the_c
 
 @pytest.mark.slow
 def test_a_chapter_generates_through_the_batch_api(batch_api, tmp_path, handbook_document, embedder):
-    from ragtune.chunking import chunk_chapter
-    from ragtune.evidence import EvidenceSettings, plan_chapter_evidence
-    from ragtune.qa_generation import GenerationSettings, generate_chapter_qa
-    from ragtune.vector_index import ChunkIndex
+    from ragtune.generate.evidence import EvidenceSettings, plan_chapter_evidence
+    from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_qa
+    from ragtune.index.chunking import chunk_chapter
+    from ragtune.index.vector_index import ChunkIndex
 
     chunks = [c for ch in handbook_document.chapters for c in chunk_chapter(ch, handbook_document.doc_id, embedder.tokenize)]
     index = ChunkIndex.build(chunks, embedder.encode([c.text for c in chunks]))

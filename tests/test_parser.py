@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from ragtune.pdf_parser import ParseError, parse_pdf
+from ragtune.ingest.pdf_parser import ParseError, parse_pdf
 from tests.conftest import ROOT, SAMPLE_HANDBOOK, shared_path
 
 HANDBOOK_CHAPTERS = [
@@ -155,8 +155,8 @@ def test_cli_parse_truncated_shared_pdf_exits_1():
 
 
 def test_document_and_chapter_bundle_round_trip_through_json(handbook_document, tmp_path):
-    from ragtune.document import Document
-    from ragtune.ingest import ChapterBundle, collect_chapter
+    from ragtune.ingest.document import Document
+    from ragtune.ingest.sources import ChapterBundle, collect_chapter
 
     data = handbook_document.to_dict()
     assert Document.from_dict(data).to_dict() == data

@@ -13,8 +13,8 @@ import pytest
 
 from pipeline_assets.partitions import CHAPTERS
 from pipeline_assets.runner import SMALL_RUN, materialize_graph
-from tests.conftest import shared_path
 from resources import BaseModelResource, DataDirResource, EmbedderResource, LLMResource
+from tests.conftest import shared_path
 
 pytestmark = pytest.mark.slow
 

@@ -11,22 +11,22 @@ import sys
 import time
 from dataclasses import asdict
 
-from ragtune.backends import LlamaCppBackend
-from ragtune.chunking import chunk_chapter
-from ragtune.evidence import EvidencePlan, EvidenceSettings, plan_chapter_evidence
-from ragtune.llm import CachedLLM, LLMCache
-from ragtune.qa_generation import GenerationSettings, generate_chapter_qa
-from ragtune.vector_index import ChunkIndex
+from ragtune.generate.evidence import EvidencePlan, EvidenceSettings, plan_chapter_evidence
+from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_qa
+from ragtune.index.chunking import chunk_chapter
+from ragtune.index.vector_index import ChunkIndex
+from ragtune.llm.backends import LlamaCppBackend
+from ragtune.llm.client import CachedLLM, LLMCache
 from tests.conftest import ROOT
 
 SETTINGS = GenerationSettings(quota=100, max_waves=1, first_keep_rate=1.0, max_tokens=120, retries=1)  # one wave of all 8 rounds
 
 GENERATE = """
 import json, sys
-from ragtune.backends import LlamaCppBackend
-from ragtune.llm import CachedLLM, LLMCache
-from ragtune.evidence import EvidencePlan
-from ragtune.qa_generation import GenerationSettings, generate_chapter_qa
+from ragtune.llm.backends import LlamaCppBackend
+from ragtune.llm.client import CachedLLM, LLMCache
+from ragtune.generate.evidence import EvidencePlan
+from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_qa
 plan = EvidencePlan.from_dict(json.load(open(sys.argv[1])))
 settings = GenerationSettings(**json.loads(sys.argv[3]))
 generate_chapter_qa(plan, CachedLLM(LlamaCppBackend(n_ctx=2048), LLMCache(sys.argv[2])), settings)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from ragtune.grounding import GateSettings, assess_answer, grounding_verdict
-from ragtune.qa_filter import FilterSettings, filter_qa
-from ragtune.row_rules import first_broken_rule
-from ragtune.terms import unsupported_terms
+from ragtune.generate.grounding import GateSettings, assess_answer, grounding_verdict
+from ragtune.generate.qa_filter import FilterSettings, filter_qa
+from ragtune.generate.row_rules import first_broken_rule
+from ragtune.text import unsupported_terms
 
 OCD_TREATMENT = (
     "Selective serotonin reuptake inhibitors are the first-line medicines, usually at higher doses and for longer trials, "

@@ -9,9 +9,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from ragtune.backends import LlamaCppBackend
-from ragtune.llm import CachedLLM, LLMCache
-from ragtune.prompts import render_messages
+from ragtune.llm.backends import LlamaCppBackend
+from ragtune.llm.client import CachedLLM, LLMCache
+from ragtune.llm.prompts import render_messages
 from resources import DataDirResource, EmbedderResource, LLMResource
 from tests.servers import free_port, start_llama_server
 
@@ -33,11 +33,11 @@ SYSTEM_PROMPTS = {
 def test_injected_document_text_stays_inside_the_evidence_fence(tmp_path, embedder):
     from build_pdf import build_pdf, source_chapters
 
-    from ragtune.chunking import chunk_chapter
-    from ragtune.evidence import EvidenceSettings, plan_chapter_evidence
-    from ragtune.pdf_parser import parse_pdf
-    from ragtune.qa_generation import GenerationSettings, generate_chapter_qa
-    from ragtune.vector_index import ChunkIndex
+    from ragtune.generate.evidence import EvidenceSettings, plan_chapter_evidence
+    from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_qa
+    from ragtune.index.chunking import chunk_chapter
+    from ragtune.index.vector_index import ChunkIndex
+    from ragtune.ingest.pdf_parser import parse_pdf
 
     chapters = source_chapters([2])
     chapters[0].sections[0].blocks[0].text = INJECTION + " " + chapters[0].sections[0].blocks[0].text
@@ -57,8 +57,8 @@ def test_injected_document_text_stays_inside_the_evidence_fence(tmp_path, embedd
             return super().chat(request)
 
     llm = CachedLLM(Recording(n_ctx=4096), LLMCache(tmp_path / "cache"))
-    from ragtune import answer_first
-    from ragtune.prompts import TASKS
+    from ragtune.generate import answer_first
+    from ragtune.llm.prompts import TASKS
 
     # Answer-first rounds never take the injected text as an answer (its tags and JSON are markup).
     assert not [u for n in range(len(plan.rounds)) for u in answer_first.round_units(plan, n) if "evil.example.com" in u.text]
@@ -143,7 +143,7 @@ def test_api_key_is_used_but_never_logged_or_written(tmp_path, keyed_server, two
 
 
 def json_request():
-    from ragtune.llm import ChatRequest, SamplingParams
+    from ragtune.llm.client import ChatRequest, SamplingParams
 
     return ChatRequest([{"role": "user", "content": "Say hi."}], SamplingParams(max_tokens=8))
 

@@ -70,6 +70,7 @@ def test_inbox_sensor_ignores_links_out_of_the_inbox(tmp_path):
 
 def test_fanout_requests_runs_only_for_changed_chapters(tmp_path):
     from build_pdf import build_pdf, source_chapters
+
     from pipeline_assets.definitions import build_defs
     from resources import DataDirResource
 
@@ -138,7 +139,7 @@ def test_two_ticks_racing_launch_one_run(tmp_path, monkeypatch):
 
 
 def test_a_claim_is_won_once_and_reclaimed_only_when_stale_and_never_launched(tmp_path):
-    from ragtune.claims import claim
+    from ragtune.ingest.run_key_locks import claim
 
     never = lambda key: False  # noqa: E731
     assert claim(tmp_path, "inbox:abc", 600, never) and not claim(tmp_path, "inbox:abc", 600, never)

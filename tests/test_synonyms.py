@@ -5,8 +5,8 @@ one accepts and what it must still refuse."""
 
 from __future__ import annotations
 
-from ragtune.grounding import GateSettings, assess_answer
-from ragtune.synonyms import base_forms, frequency, related_words
+from ragtune.generate.grounding import GateSettings, assess_answer
+from ragtune.generate.synonyms import base_forms, frequency, related_words
 
 EVIDENCE = ["Long-term maintenance treatment is recommended after a first manic episode."]
 GAD = ["The disorders differ in what the person avoids: many everyday concerns at once in generalized anxiety disorder."]

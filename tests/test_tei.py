@@ -9,8 +9,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from ragtune.pdf_parser import ParseError
-from ragtune.tei_parser import TEI, parse_tei
+from ragtune.ingest.pdf_parser import ParseError
+from ragtune.ingest.tei_parser import TEI, parse_tei
 from tests.conftest import ROOT, shared_path
 
 NON_EMPTY = [
@@ -126,7 +126,7 @@ def test_cli_parses_tei_and_fails_cleanly_on_the_empty_result():
 
 
 def test_a_tei_document_chunks_with_provenance(embedder):
-    from ragtune.chunking import chunk_chapter
+    from ragtune.index.chunking import chunk_chapter
 
     doc = parse_tei(shared_path("grobid", "pairs", "jner-2016-fes-hand-opening.tei.xml"))
     chunks = chunk_chapter(doc.chapters[0], doc.doc_id, embedder.tokenize)

@@ -6,8 +6,8 @@ import csv
 
 import pytest
 
-from ragtune.ingest import parse_document
-from ragtune.pdf_parser import ParseError
+from ragtune.ingest.pdf_parser import ParseError
+from ragtune.ingest.sources import parse_document
 from tests.conftest import ROOT, shared_path
 
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from ragtune.backends import VLLMBackend
-from ragtune.llm import CachedLLM, ChatRequest, LLMCache, SamplingParams
+from ragtune.llm.backends import VLLMBackend
+from ragtune.llm.client import CachedLLM, ChatRequest, LLMCache, SamplingParams
 
 SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
 

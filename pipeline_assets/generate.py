@@ -1,0 +1,182 @@
+"""Per-chapter evidence plans, QA candidates (RAG-grounded, LLM) and their filtered version."""
+
+import json
+from collections import Counter
+from dataclasses import asdict
+
+import dagster as dg
+
+from pipeline_assets.automation import ON_NEW_CONTENT, ON_NEW_INDEX
+from pipeline_assets.config import LLM_RETRY, config_from_settings, fail_if_endpoint_down
+from pipeline_assets.index import faiss_index
+from pipeline_assets.ingest import chapters
+from pipeline_assets.metadata import table
+from pipeline_assets.partitions import chapter_partitions
+from ragtune.generate.evidence import EvidencePlan, EvidenceSettings, plan_chapter_evidence
+from ragtune.generate.qa_filter import DUPLICATE_RULES, FilterSettings, filter_qa
+from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_qa
+from ragtune.index.vector_index import ChunkIndex
+from ragtune.ingest.sources import ChapterBundle
+from ragtune.jsonl import read_jsonl, write_jsonl
+from resources.embedder import EmbedderResource
+from resources.llm import LLMResource
+from resources.storage import DataDirResource
+
+EvidenceConfig = config_from_settings(
+    "EvidenceConfig", EvidenceSettings, "Rounds planned per chapter, chunks retrieved for each, weights of the tasks."
+)
+GenerationConfig = config_from_settings(
+    "GenerationConfig",
+    GenerationSettings,
+    "quota = kept pairs wanted per chapter (by the default filter rules), reached in waves of calls.",
+)
+FilterConfig = config_from_settings("FilterConfig", FilterSettings, "Thresholds of the quality and duplicate rules.")
+
+
+@dg.asset(
+    group_name="qa",
+    partitions_def=chapter_partitions,
+    deps=[chapters, faiss_index],
+    kinds={"faiss"},
+    automation_condition=ON_NEW_INDEX,
+)
+def chapter_evidence(
+    context: dg.AssetExecutionContext, config: EvidenceConfig, storage: DataDirResource, embedder: EmbedderResource
+) -> dg.MaterializeResult:
+    """The chunks each generation round of this chapter will be grounded on, retrieved from the whole
+    collection's index. Its data version is the hash of that evidence: when the index is rebuilt for
+    another chapter's edit, chapters whose evidence is unchanged keep their QA fresh."""
+    key = context.partition_key
+    bundle = ChapterBundle.load(storage.path("chapters", f"{key}.json"))
+    index = ChunkIndex.load(storage.path("index", "index.faiss").parent)
+    plan = plan_chapter_evidence(bundle.merged(), index, embedder.embedder(), EvidenceSettings(**config.model_dump()))
+    out = storage.path("qa", "evidence", f"{key}.json")
+    out.write_text(json.dumps(plan.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+    chunk_ids = {e["chunk_id"] for r in plan.rounds for e in r.evidence}
+    other = {e["chapter_key"] for r in plan.rounds for e in r.evidence} - {key}
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(plan.content_sha256()),
+        metadata={
+            "rounds": len(plan.rounds),
+            "distinct_chunks": len(chunk_ids),
+            "chunks_from_other_chapters": dg.MetadataValue.json(sorted(other)),
+            "language": plan.language,
+            "rounds_by_task": dg.MetadataValue.json(dict(Counter(r.task for r in plan.rounds))),
+            "first_rounds": table(
+                [
+                    {"round": n, "task": r.task, "focus": r.focus, "chunks": ", ".join(e["chunk_id"] for e in r.evidence)}
+                    for n, r in enumerate(plan.rounds[:20])
+                ]
+            ),
+            "path": dg.MetadataValue.path(str(out)),
+        },
+    )
+
+
+@dg.asset(
+    group_name="qa",
+    partitions_def=chapter_partitions,
+    deps=[chapter_evidence],
+    kinds={"llama-cpp"},
+    pool="llm",
+    retry_policy=LLM_RETRY,
+    automation_condition=ON_NEW_CONTENT,
+)
+def qa_candidates(
+    context: dg.AssetExecutionContext, config: GenerationConfig, storage: DataDirResource, llm: LLMResource
+) -> dg.MaterializeResult:
+    """Question-answer pairs (and counselling dialogues) for one chapter, generated in waves until
+    `quota` pairs pass the filter: each call fills its round's task template with the chapter title
+    and the planned evidence, JSON-schema constrained. By default the answer is cut from the
+    evidence and the model writes the question (answer_mode per task: extractive, hybrid, abstractive). Every pair stores its evidence and supporting
+    spans; each call is cached as it returns, so a rerun or a resumed crash repays nothing."""
+    key = context.partition_key
+    source = storage.path("qa", "evidence", f"{key}.json")
+    if not source.exists():
+        raise dg.Failure(f"{source} is missing; materialize chapter_evidence for partition '{key}' first")
+    plan = EvidencePlan.from_dict(json.loads(source.read_text(encoding="utf-8")))
+    client = llm.client(storage.path("cache", "llm", "x").parent)
+    settings = GenerationSettings(**config.model_dump())
+    result = generate_chapter_qa(plan, client, settings)
+    out = storage.path("qa", "candidates", f"{key}.jsonl")
+    write_jsonl(out, result.qa_pairs)
+    status = {"quota": settings.quota, "kept": result.kept, "quota_met": result.quota_met, "exhausted": result.exhausted}
+    storage.path("qa", "candidates", f"{key}.status.json").write_text(json.dumps(status), encoding="utf-8")
+    if client.cache.corrupted:
+        context.log.warning(f"chapter '{key}': {len(client.cache.corrupted)} damaged cache entries detected and regenerated")
+    ledger = storage.path("qa", "failures", f"{key}.jsonl")
+    write_jsonl(ledger, result.failures)
+    for failure in result.failures:
+        context.log.warning(f"chapter '{key}' round {failure['round']} ({failure['task']}): {failure['reason']}")
+    fail_if_endpoint_down(f"chapter '{key}'", result.failures, result.llm_calls + result.cache_hits)
+    if result.exhausted:
+        context.log.warning(
+            f"chapter '{key}' is exhausted: {result.kept} of {settings.quota} pairs kept after all "
+            f"{result.rounds_used} planned rounds; raise chapter_evidence rounds or use a stronger model"
+        )
+    elif not result.quota_met:
+        context.log.warning(
+            f"chapter '{key}': {result.kept} of {settings.quota} pairs kept after {result.waves} waves "
+            "(max_waves); raise max_waves or use a stronger model"
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "candidates": len(result.qa_pairs),
+            "kept_by_default_filter": result.kept,
+            "quota": settings.quota,
+            "quota_met": result.quota_met,
+            "exhausted": result.exhausted,
+            "waves": result.waves,
+            "rounds_used": result.rounds_used,
+            "by_task": dg.MetadataValue.json(dict(Counter(r["task"] for r in result.qa_pairs))),
+            "by_answer_mode": dg.MetadataValue.json(dict(Counter(r["answer_mode"] for r in result.qa_pairs))),
+            "rounds_without_answer": result.rounds_without_answer,
+            "coverage": table(result.coverage),
+            "failed_calls": len(result.failures),
+            "llm_calls": result.llm_calls,
+            "cache_hits": result.cache_hits,
+            "cache_entries_corrupted": len(client.cache.corrupted),
+            "completion_tokens": result.completion_tokens,
+            "model": client.model_id,
+            "settings": dg.MetadataValue.json(asdict(settings)),
+            "sample": table(
+                [{"task": r["task"], "question": r["question"][:160], "answer": r["answer"][:160]} for r in result.qa_pairs[:8]]
+            ),
+            "path": dg.MetadataValue.path(str(out)),
+            "failure_ledger": dg.MetadataValue.path(str(ledger)),
+        }
+    )
+
+
+@dg.asset(
+    group_name="qa",
+    partitions_def=chapter_partitions,
+    deps=[qa_candidates],
+    kinds={"python"},
+    automation_condition=dg.AutomationCondition.eager(),
+)
+def qa_filtered(context: dg.AssetExecutionContext, config: FilterConfig, storage: DataDirResource) -> dg.MaterializeResult:
+    """The chapter's candidates after the quality rules (markup, self-contained question, vignette
+    case, language, restatement), exact/near-duplicate removal and the groundedness gate; counts per
+    rule in metadata; each rejected row, with what broke the rule, in qa/rejected/<chapter>.jsonl."""
+    key = context.partition_key
+    candidates = read_jsonl(storage.path("qa", "candidates", f"{key}.jsonl"))
+    result = filter_qa(candidates, FilterSettings(**config.model_dump()))
+    out = storage.path("qa", "filtered", f"{key}.jsonl")
+    write_jsonl(out, result.kept)
+    write_jsonl(storage.path("qa", "rejected", f"{key}.jsonl"), result.rejected)
+    valid = len(candidates) - sum(n for rule, n in result.removed.items() if rule not in DUPLICATE_RULES)
+    counts = {"generated": len(candidates), "valid": valid}
+    storage.path("qa", "filtered", f"{key}.counts.json").write_text(json.dumps(counts), encoding="utf-8")
+    return dg.MaterializeResult(
+        metadata={
+            "candidates": len(candidates),
+            "kept": len(result.kept),
+            **{f"removed_{rule}": count for rule, count in result.removed.items()},
+            "removed_by_rule": table([{"rule": rule, "removed": count} for rule, count in result.removed.items()]),
+            "rejected_sample": table(
+                [{"rule": r["rule"], "detail": r["detail"][:120], "question": r["question"][:100]} for r in result.rejected[:10]]
+            ),
+            "path": dg.MetadataValue.path(str(out)),
+        }
+    )

@@ -1,0 +1,143 @@
+"""The curated dataset in the formats fine-tuning tools read unchanged, each row carrying its
+provenance as extra columns (tools ignore columns they do not map):
+
+- alpaca JSONL (instruction/input/output; a dialogue's earlier turns in `history`), as
+  LLaMA-Factory's alpaca format and Stanford Alpaca read it;
+- ShareGPT JSONL (`conversations` of from/value turns: human/gpt), multi-turn dialogues whole;
+- OpenAI chat messages JSONL (`messages` of role/content), as OpenAI fine-tuning, TRL and
+  LLaMA-Factory's sharegpt-with-openai-tags read it;
+- a Hugging Face DatasetDict saved with save_to_disk;
+- dataset_info.json describing the files for LLaMA-Factory, with the column mapping of each;
+- optionally a RAFT variant: the question with its evidence and distractor chunks in the input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ragtune.jsonl import write_jsonl
+
+SYSTEM_PROMPT = "You are a knowledgeable clinical assistant. Answer accurately and concisely."
+SPLITS = ("train", "eval")
+
+
+def provenance(row: dict[str, Any]) -> dict[str, Any]:
+    """Columns that trace a row to its source; flat types so every loader infers one schema."""
+    return {
+        "id": row["qa_id"],
+        "task": row.get("task", ""),
+        "language": row.get("language", ""),
+        "chapter_key": row["chapter_key"],
+        "doc_ids": sorted({e["doc_id"] for e in row.get("evidence", [])}),
+        "chunk_ids": list(row.get("chunk_ids", [])),
+        "section_paths": [" > ".join(e["section_path"]) for e in row.get("evidence", [])],
+        "pages": sorted({p for e in row.get("evidence", []) for p in e["pages"]}),
+        "supporting_chunk_ids": sorted({s["chunk_id"] for s in row.get("supporting_spans") or []}),
+        "judge_score": row.get("judge_score"),
+        "groundedness": row.get("groundedness"),
+    }
+
+
+def turns_of(row: dict[str, Any]) -> list[tuple[str, str]]:
+    """(user text, assistant text) exchanges: one for a pair, one per patient/clinician exchange for a dialogue."""
+    turns = row.get("turns")
+    if not turns:
+        return [(row["question"], row["answer"])]
+    return [(turns[i]["content"], turns[i + 1]["content"]) for i in range(0, len(turns) - 1, 2)]
+
+
+def to_alpaca(row: dict[str, Any]) -> dict[str, Any]:
+    exchanges = turns_of(row)
+    (instruction, output), history = exchanges[-1], [list(pair) for pair in exchanges[:-1]]
+    return {"instruction": instruction, "input": "", "output": output, "system": SYSTEM_PROMPT, "history": history, **provenance(row)}
+
+
+def to_sharegpt(row: dict[str, Any]) -> dict[str, Any]:
+    conversations = []
+    for user, assistant in turns_of(row):
+        conversations += [{"from": "human", "value": user}, {"from": "gpt", "value": assistant}]
+    return {"conversations": conversations, "system": SYSTEM_PROMPT, **provenance(row)}
+
+
+def to_messages(row: dict[str, Any]) -> dict[str, Any]:
+    messages = [{"role": "system", "content": SYSTEM_PROMPT}]
+    for user, assistant in turns_of(row):
+        messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+    return {"messages": messages, **provenance(row)}
+
+
+def to_raft(row: dict[str, Any], pool: list[dict[str, Any]], distractors: int, oracle_share: float, seed: int) -> dict[str, Any]:
+    """RAFT-style: the question with passages in the input: the row's own evidence (in
+    `oracle_share` of rows, decided by a hash so reruns agree) plus distractor chunks that are
+    not in its evidence, shuffled; the model learns to answer from the relevant passage."""
+    rng = random.Random(int(hashlib.sha256(f"{seed}:{row['qa_id']}".encode()).hexdigest()[:12], 16))
+    own = {e["chunk_id"] for e in row.get("evidence", [])}
+    others = [c for c in pool if c["chunk_id"] not in own]
+    chosen = rng.sample(others, min(distractors, len(others)))
+    with_oracle = rng.random() < oracle_share
+    passages = (list(row.get("evidence", [])) if with_oracle else []) + chosen
+    rng.shuffle(passages)
+    context = "\n\n".join(f"<passage id=\"{p['chunk_id']}\">\n{p['text']}\n</passage>" for p in passages)
+    instruction, output = turns_of(row)[0]
+    return {
+        "instruction": instruction, "input": context, "output": output, "system": SYSTEM_PROMPT, "history": [],
+        "raft_oracle_included": with_oracle, "raft_passage_ids": [p["chunk_id"] for p in passages], **provenance(row),
+    }
+
+
+def dataset_info(prefix: str, raft: bool) -> dict[str, Any]:
+    """LLaMA-Factory's dataset_info.json entries for the exported files."""
+    alpaca_columns = {"prompt": "instruction", "query": "input", "response": "output", "system": "system", "history": "history"}
+    info = {}
+    for split in SPLITS:
+        info[f"{prefix}_alpaca_{split}"] = {"file_name": f"alpaca_{split}.jsonl", "formatting": "alpaca", "columns": alpaca_columns}
+        info[f"{prefix}_sharegpt_{split}"] = {
+            "file_name": f"sharegpt_{split}.jsonl", "formatting": "sharegpt",
+            "columns": {"messages": "conversations", "system": "system"},
+            "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt"},
+        }
+        info[f"{prefix}_messages_{split}"] = {
+            "file_name": f"messages_{split}.jsonl", "formatting": "sharegpt",
+            "columns": {"messages": "messages"},
+            "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "system_tag": "system"},
+        }
+        if raft:
+            info[f"{prefix}_raft_{split}"] = {"file_name": f"raft_{split}.jsonl", "formatting": "alpaca", "columns": alpaca_columns}
+    return info
+
+
+def write_exports(out: Path, splits: dict[str, list[dict[str, Any]]], prefix: str = "ragtune",
+                  raft_pool: list[dict[str, Any]] | None = None, raft_distractors: int = 3,
+                  raft_oracle_share: float = 0.8, seed: int = 0) -> dict[str, Path]:
+    """Write every format for both splits; returns name -> path. raft_pool (chunk rows) turns the
+    RAFT variant on; pass only chunks the split may see (train distractors exclude held-out chunks)."""
+    import datasets
+
+    datasets.disable_progress_bars()
+
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    for split in SPLITS:
+        rows = splits.get(split, [])
+        for name, convert in (("alpaca", to_alpaca), ("sharegpt", to_sharegpt), ("messages", to_messages)):
+            path = out / f"{name}_{split}.jsonl"
+            write_jsonl(path, [convert(r) for r in rows])
+            written[f"{name}_{split}"] = path
+        if raft_pool is not None:
+            path = out / f"raft_{split}.jsonl"
+            write_jsonl(path, [to_raft(r, raft_pool, raft_distractors, raft_oracle_share, seed) for r in rows])
+            written[f"raft_{split}"] = path
+    info = out / "dataset_info.json"
+    info.write_text(json.dumps(dataset_info(prefix, raft_pool is not None), indent=2), encoding="utf-8")
+    written["dataset_info"] = info
+    hf_dir = out / "hf_dataset"
+    files = {split: str(written[f"messages_{split}"]) for split in SPLITS if splits.get(split)}
+    with tempfile.TemporaryDirectory() as cache:  # keep the user's ~/.cache out of it
+        datasets.load_dataset("json", data_files=files, cache_dir=cache).save_to_disk(str(hf_dir))
+    written["hf_dataset"] = hf_dir
+    return written

@@ -1,0 +1,158 @@
+"""Evaluation judging: answers from the base, the tuned and an optional reference model, graded
+1-10 against the reference answer and evidence (MT-Bench single-answer grading, as in the paper),
+and tuned vs base compared pairwise in both orders so the judge's position bias cancels.
+
+Every judge call goes through the cache in one batch per kind (vLLM batches it, the OpenAI backend
+runs it concurrently), so a rerun repays nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ragtune.curate.grounded_judge import judgement_json
+from ragtune.llm.client import CachedLLM, ChatRequest, SamplingParams
+from ragtune.llm.prompts import render_messages
+from ragtune.train.lora import chat_messages, prompt_text
+
+GRADE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "score": {"type": "integer", "minimum": 1, "maximum": 10},
+        "rationale": {"type": "string", "maxLength": 300},
+    },
+    "required": ["score", "rationale"],
+}
+VERDICTS = ("A", "B", "tie")
+PAIRWISE_SCHEMA = {
+    "type": "object",
+    "properties": {"verdict": {"type": "string", "enum": list(VERDICTS)}, "rationale": {"type": "string", "maxLength": 300}},
+    "required": ["verdict", "rationale"],
+}
+REFERENCE_SYSTEM = "You are a psychiatrist. Answer the clinician's question accurately and concisely, in one to three sentences."
+
+
+@dataclass
+class JudgeSettings:
+    max_questions: int = 8  # questions taken from the frozen eval set (0 = all)
+    max_new_tokens: int = 96
+    answer_batch_size: int = 8
+    temperature: float = 0.0
+    judge_max_tokens: int = 160
+    seed: int = 0
+    with_reference: bool = False  # also answer with the reference_llm resource (e.g. GPT-3.5 via openai)
+    bootstrap_resamples: int = 2000
+    dpo_min_margin: int = 3  # single-grade gap that makes a (chosen, rejected) pair when pairwise is undecided
+
+
+@dataclass
+class GradeItem:
+    question: str
+    reference: str
+    evidence: str
+    answer: str
+
+
+@dataclass
+class PairItem:
+    question: str
+    reference: str
+    evidence: str
+    tuned: str
+    base: str
+
+
+def _sampling(settings: JudgeSettings) -> SamplingParams:
+    return SamplingParams(temperature=settings.temperature, max_tokens=settings.judge_max_tokens, seed=settings.seed, repeat_penalty=1.1)
+
+
+@torch.no_grad()
+def answer_questions(model, tokenizer, questions: list[str], max_new_tokens: int, batch_size: int = 8) -> list[str]:
+    """Greedy answers in left-padded batches (model.generate batches on the GPU)."""
+    model.eval()
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    device = next(model.parameters()).device
+    answers: list[str] = []
+    try:
+        for start in range(0, len(questions), batch_size):
+            prompts = [prompt_text(tokenizer, q) for q in questions[start : start + batch_size]]
+            encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+            output = model.generate(**encoded, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad_id)
+            width = encoded["input_ids"].shape[1]
+            answers += [tokenizer.decode(row[width:], skip_special_tokens=True).strip() for row in output]
+    finally:
+        tokenizer.padding_side = side
+    return answers
+
+
+def reference_answers(llm: CachedLLM, questions: list[str], settings: JudgeSettings) -> list[str]:
+    """Closed-book answers from the reference model (any backend), like the tuned model's."""
+    sampling = SamplingParams(temperature=0.0, max_tokens=settings.max_new_tokens * 2, seed=settings.seed)
+    requests = [ChatRequest([{"role": "system", "content": REFERENCE_SYSTEM}, *chat_messages(q)], sampling) for q in questions]
+    return [o.text.strip() if not isinstance(o, Exception) else "" for o in llm.complete_many(requests)]
+
+
+def grade_many(llm: CachedLLM, items: list[GradeItem], settings: JudgeSettings) -> list[dict[str, Any]]:
+    """Every answer graded 1-10 in one batch. An unusable judgement gets score None and a reason."""
+    requests = [
+        ChatRequest(
+            render_messages("judge", question=item.question, reference_answer=item.reference,
+                            evidence=item.evidence or "(none)", answer=item.answer or "(empty)"),
+            _sampling(settings), GRADE_SCHEMA,
+        )
+        for item in items
+    ]
+    grades = []
+    for outcome in llm.complete_many(requests):
+        if isinstance(outcome, Exception):
+            grades.append({"score": None, "rationale": f"judge call failed: {type(outcome).__name__}: {outcome}", "cache_key": None})
+            continue
+        try:
+            data = judgement_json(outcome.text)
+            grades.append({"score": data["score"], "rationale": str(data.get("rationale", "")), "cache_key": outcome.cache_key})
+        except ValueError as error:
+            grades.append({"score": None, "rationale": str(error), "cache_key": outcome.cache_key})
+    return grades
+
+
+def _verdict(text: str) -> str | None:
+    try:
+        verdict = str(json.loads(text, strict=False)["verdict"]).strip()
+    except (ValueError, KeyError, TypeError):
+        return None
+    return {"a": "A", "b": "B", "tie": "tie"}.get(verdict.lower())
+
+
+def combine_orders(tuned_first: str | None, base_first: str | None) -> str | None:
+    """Tuned's outcome from the two orders: each order votes +1 (tuned better), 0 (tie) or -1.
+    A positive sum wins, a negative one loses, zero (two ties, or one vote each way, which is
+    position bias) ties. None when either judgement is unusable."""
+    if tuned_first is None or base_first is None:
+        return None
+    vote = {"A": 1, "tie": 0, "B": -1}[tuned_first] - {"A": 1, "tie": 0, "B": -1}[base_first]
+    return "win" if vote > 0 else "loss" if vote < 0 else "tie"
+
+
+def compare_pairwise(llm: CachedLLM, items: list[PairItem], settings: JudgeSettings) -> list[dict[str, Any]]:
+    """Tuned vs base per question, asked twice (tuned as A, then base as A) in one batch."""
+
+    def request(item: PairItem, first: str, second: str) -> ChatRequest:
+        messages = render_messages("judge_pairwise", question=item.question, reference_answer=item.reference,
+                                   evidence=item.evidence or "(none)", answer_a=first or "(empty)", answer_b=second or "(empty)")
+        return ChatRequest(messages, _sampling(settings), PAIRWISE_SCHEMA)
+
+    requests = [request(i, i.tuned, i.base) for i in items] + [request(i, i.base, i.tuned) for i in items]
+    outcomes = llm.complete_many(requests)
+    verdicts = [None if isinstance(o, Exception) else _verdict(o.text) for o in outcomes]
+    results = []
+    for n in range(len(items)):
+        tuned_first, base_first = verdicts[n], verdicts[len(items) + n]
+        results.append({"tuned_first": tuned_first, "base_first": base_first, "outcome": combine_orders(tuned_first, base_first)})
+    return results

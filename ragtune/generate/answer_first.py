@@ -1,0 +1,226 @@
+"""Answer-first generation: the answer is cut from the round's evidence (ragtune.generate.answer_units) and
+the LLM writes only what a row needs around it: the question this answer answers, the case of a
+vignette, the patient's turns of a counselling dialogue (clinician turns are evidence, so a
+dialogue is grounded turn by turn). In hybrid mode the LLM may rephrase the answer, and the
+groundedness gate then holds every content term to the evidence.
+
+answer_mode per task: "extractive" (the embedded default), "hybrid", or "abstractive" (the
+task's free-writing template in ragtune/prompts, for strong models).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from ragtune.generate.answer_units import AnswerUnit, units_for_task
+from ragtune.generate.evidence import EvidencePlan, EvidenceRound
+from ragtune.llm.prompts import TASKS, fenced, inline_title, render_messages
+from ragtune.text import content_terms
+
+ANSWER_MODES = ("extractive", "hybrid", "abstractive")
+DIALOGUE, VIGNETTE, UNANSWERABLE = "counselling_dialogue", "clinical_vignette", "unanswerable"
+QUESTION_KIND = {
+    "en": {
+        "factual_recall": "a factual question",
+        "treatment_management": "a question about treatment",
+        "differential_diagnosis": "a question about how to tell two conditions apart",
+    },
+    "zh": {"factual_recall": "医生应当能够回答的事实性问题", "treatment_management": "关于治疗或处理的问题", "differential_diagnosis": "关于如何鉴别这些疾病的问题"},
+}
+UNANSWERABLE_ANSWER = {
+    "en": "The cited passages do not answer this question; what they cover is {focus}.",
+    "zh": "所引用的段落没有回答这个问题；它们讲的是{focus}。",
+}
+# The condition (from the section's title), then its features as the evidence states them: no word of the
+# answer is the template's own.
+DIAGNOSIS_ANSWER = {"en": "{diagnosis}: {features}", "zh": "{diagnosis}：{features}"}
+SECTION_LEAD = re.compile(
+    r"^(?:what are (?:the )?)?(?:(?:diagnostic )?criteria for|(?:signs and )?symptoms of|clinical features of|features of|"
+    r"presentation of|signs of|how is|what is)\s+(?:an?\s+|the\s+)?",
+    re.I,
+)
+CONDITION = re.compile(
+    r"disorder|episode|depress|anxiety|phobia|mania|manic|psychos|schizo|autism|adhd|ptsd|ocd|anorexia|bulimia|binge|"
+    r"dysmorph|hoarding|panic|grief|trauma|障碍|抑郁|焦虑|症",
+    re.I,
+)
+# Grammar-enforced text: no markup characters, no quote or backslash (inside a JSON string they
+# would let a small model close the string and write debris), a question ends with a question mark.
+PLAIN = r'[^<>{}\[\]|*#\n"\\]'
+# How a case may open; rounds take them in turn, so a small model that copies the example still varies.
+CASE_OPENINGS = {
+    "en": ["A 34-year-old man is seen in the clinic.", "A 19-year-old student is brought to the emergency department.",
+           "A 52-year-old woman attends her primary care appointment.", "A 15-year-old girl is referred by her school.",
+           "A 67-year-old retired teacher is seen as an outpatient.", "A 28-year-old mother presents to her general practitioner."],
+    "zh": ["一名34岁男性在门诊就诊。", "一名19岁学生被送到急诊科。", "一名52岁女性到社区医院就诊。", "一名15岁女孩由学校转诊。"],
+}
+QUESTION_PATTERN = f"^[A-Z\u4e00-\u9fff]{PLAIN}{{7,}}[?？]$"  # starts with a capital or a CJK character
+
+
+def default_answer_modes() -> dict[str, str]:
+    return dict.fromkeys(TASKS, "extractive")
+
+
+def check_answer_modes(modes: dict[str, str]) -> None:
+    bad = {task: mode for task, mode in modes.items() if task not in TASKS or mode not in ANSWER_MODES}
+    if bad:
+        raise ValueError(f"answer_mode {bad} is not valid: tasks are {', '.join(TASKS)}; modes are {', '.join(ANSWER_MODES)}")
+
+
+def template_for(task: str, mode: str, language: str) -> str:
+    if mode == "abstractive":
+        return f"{language}/{task}"
+    if task == UNANSWERABLE:
+        return f"{language}/answer_first_unanswerable"
+    if task == DIALOGUE:
+        return f"{language}/answer_first_dialogue"
+    if task == VIGNETTE:
+        return f"{language}/answer_first_vignette"
+    return f"{language}/{'hybrid' if mode == 'hybrid' else 'answer_first'}"
+
+
+def round_units(plan: EvidencePlan, n: int) -> list[AnswerUnit]:
+    """The answer(s) of round n: one unit (two for a dialogue) of the round's seed chunk (or, when
+    it offers none for the task, of its other chunks). Rounds of one task on one chunk take its
+    units in turn, so a chapter's rows do not share an answer until a chunk runs out."""
+    planned = plan.rounds[n]
+    if planned.task == UNANSWERABLE:
+        return []
+    turn = sum(1 for r in plan.rounds[:n] if r.task == planned.task and r.evidence[:1] == planned.evidence[:1])
+    wanted = 2 if planned.task == DIALOGUE else 1
+    for chunk in planned.evidence:
+        units = units_for_task(chunk, planned.task)
+        if len(units) >= wanted:
+            first = (turn * wanted) % len(units)
+            return [units[(first + k) % len(units)] for k in range(wanted)]
+    return []
+
+
+def diagnosis_name(planned: EvidenceRound, chapter_title: str) -> str:
+    """The condition a vignette's features belong to: its section's title when that names one, else the chapter's."""
+    section = SECTION_LEAD.sub("", planned.focus).strip().rstrip("?？:").strip()
+    return section if CONDITION.search(section) else chapter_title
+
+
+VERB = re.compile(
+    r"\s(?:is|are|was|were|has|have|can|may|might|must|should|will|would|does|do|requires?|includes?|involves?|lasts?|"
+    r"begins?|starts?|means|describes|affects?|causes?|helps?|reduces?|increases?|needs?|shows?|points?|remains?)\b"
+)
+
+
+def subject(answer: str, focus: str) -> str:
+    """What a question about this answer asks about (the Chinese prompt names it): the words before its first verb
+    ("Acute mania" of "Acute mania is treated with ..."), else the section title."""
+    first_line = answer.split("\n")[0]
+    head = VERB.split(first_line, maxsplit=1)[0].strip(" ,;:")
+    head = re.sub(r"^(?:\d+\.|[A-Z]\.)\s*", "", head)
+    words = head.split()
+    return head if 1 <= len(words) <= 6 and head[:1].isupper() else inline_title(focus)
+
+
+def feature_words(text: str, n: int = 6) -> list[str]:
+    """The first distinct content words of a vignette's features, for the case to use."""
+    return list(dict.fromkeys(surface for surface, _ in content_terms(text) if not surface[0].isdigit()))[:n]
+
+
+QUESTION_WORDS = ("What", "Which", "How", "When", "Why", "Who", "Is", "Are", "Does", "Can", "In")
+# Words a question may use beside the answer's own: how questions are built, never what they claim.
+ASKING = (
+    "what which how when why who whom whose is are was were does do did can could should would will may might must the a an "
+    "of for in on to with and or by from than as at about its their his her this these that those it they be been being has "
+    "have had not no used use there other another kind type "
+    "treat treated treatment treatments manage managed management diagnosis diagnosed diagnostic symptom symptoms sign signs "
+    "feature features criteria difference differ between distinguish tell apart from cause causes risk people person patient "
+    "patients someone option options help happen occur define defined mean means".split()
+)  # no "most", "common", "first", "usually": they would make a claim the answer may not
+WORD = re.compile(r"^[A-Za-z][A-Za-z'\-]*$")
+
+
+def question_pattern(answer: str | None, topic: str = "") -> str:
+    """English answer-first questions are decoded from a closed vocabulary: a question word, then
+    only words of the answer, of its topic (chapter and section titles) and of ASKING. A question so
+    made cannot invent a term, point at "the passage" or drift to what its answer does not speak of."""
+    if not answer:
+        return QUESTION_PATTERN
+    own = {w.strip("'-") for w in re.split(r"[\s,;:.()]+", f"{answer} {topic}")}
+    vocabulary = sorted({w for w in own | set(ASKING) if WORD.match(w)} | {w.lower() for w in own if WORD.match(w)})
+    if len(own) < 3:
+        return QUESTION_PATTERN
+    return f"^({'|'.join(QUESTION_WORDS)})( ({'|'.join(vocabulary)}),?)+[?]$"
+
+
+def schema(task: str, mode: str, answer: str | None = None, topic: str = "", language: str = "en") -> dict[str, Any]:
+    closed = language == "en" and mode == "extractive" and task not in (VIGNETTE, UNANSWERABLE)
+    question = {"type": "string", "pattern": question_pattern(answer, topic) if closed else QUESTION_PATTERN}
+    if task == DIALOGUE:
+        turn = {"type": "string", "pattern": f"^[A-Z\u4e00-\u9fff]{PLAIN}{{12,}}$"}
+        turns = {"type": "array", "prefixItems": [turn, turn], "items": False, "minItems": 2}
+        return {"type": "object", "properties": {"patient_turns": turns}, "required": ["patient_turns"]}
+    if task == VIGNETTE:
+        case = {"type": "string", "pattern": f"^[A-Z\u4e00-\u9fff]{PLAIN}{{60,}}$"}
+        return {"type": "object", "properties": {"case": case, "question": question}, "required": ["case", "question"]}
+    if mode == "hybrid" and task != UNANSWERABLE:
+        answer = {"type": "string", "pattern": f"^{PLAIN}{{24,}}$"}
+        return {"type": "object", "properties": {"question": question, "answer": answer}, "required": ["question", "answer"]}
+    return {"type": "object", "properties": {"question": question}, "required": ["question"]}
+
+
+def render(plan: EvidencePlan, n: int, units: list[AnswerUnit], mode: str, passages: str) -> list[dict[str, str]]:
+    planned = plan.rounds[n]
+    values = {
+        "passages": passages,
+        "chapter_title": inline_title(plan.chapter_title),
+        "focus": inline_title(planned.focus),
+        "answer": fenced(units[0].text) if units else "",
+        "second_answer": fenced(units[1].text) if len(units) > 1 else "",
+        "question_kind": QUESTION_KIND[plan.language].get(planned.task, QUESTION_KIND[plan.language]["factual_recall"]),
+        "feature_words": ", ".join(feature_words(units[0].text)) if units else "",
+        "subject": subject(units[0].text, planned.focus) if units else "",
+        "case_opening": CASE_OPENINGS[plan.language][n % len(CASE_OPENINGS[plan.language])],
+    }
+    return render_messages(template_for(planned.task, mode, plan.language), **values)
+
+
+def parse(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit], mode: str, text: str) -> dict[str, Any]:
+    """The row's question, answer (turns) and supporting spans from the model's output; ValueError if unusable."""
+    try:
+        data = json.loads(text, strict=False)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"malformed JSON from the model: {error}") from error
+    if not isinstance(data, dict):
+        raise ValueError("model output is not a JSON object")
+    chunk_texts = {e["chunk_id"]: e["text"] for e in planned.evidence}
+    spans = [span for unit in units for span in unit.supporting_spans(chunk_texts[unit.chunk_id])]
+    language = plan.language
+    if planned.task == DIALOGUE:
+        said = data.get("patient_turns")
+        if not isinstance(said, list) or len(said) < 2 or not all(isinstance(t, str) and t.strip() for t in said[:2]):
+            raise ValueError("model output has no two patient turns")
+        turns = [
+            {"role": "patient", "content": said[0].strip()},
+            {"role": "clinician", "content": units[0].text},
+            {"role": "patient", "content": said[1].strip()},
+            {"role": "clinician", "content": units[1].text},
+        ]
+        return {"question": turns[0]["content"], "answer": units[0].text, "turns": turns, "supporting_spans": spans}
+    question = data.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError("model output has no question")
+    question = question.strip()
+    if planned.task == UNANSWERABLE:
+        return {"question": question, "answer": UNANSWERABLE_ANSWER[language].format(focus=inline_title(planned.focus)), "supporting_spans": []}
+    if planned.task == VIGNETTE:
+        case = data.get("case")
+        if not isinstance(case, str) or not case.strip():
+            raise ValueError("model output has no case")
+        separator = "" if language == "zh" else " "
+        answer = DIAGNOSIS_ANSWER[language].format(diagnosis=diagnosis_name(planned, plan.chapter_title), features=units[0].text)
+        return {"question": f"{case.strip()}{separator}{question}", "answer": answer, "case": case.strip(), "supporting_spans": spans}
+    if mode == "hybrid":
+        answer = data.get("answer")
+        if not isinstance(answer, str) or not answer.strip():
+            raise ValueError("model output has no answer")
+        return {"question": question, "answer": answer.strip(), "supporting_spans": spans}
+    return {"question": question, "answer": units[0].text, "supporting_spans": spans}

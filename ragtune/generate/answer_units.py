@@ -1,0 +1,198 @@
+"""Answers taken from the evidence itself, for answer-first generation: a sentence (or two), a
+definition, a criteria list with its labels and lead-in, a table row with its headers, each
+cut from a chunk's parsed structure with exact offsets into the chunk's text.
+
+A chunk's text is its section's blocks, one per line (paragraphs, "A. "-labelled list items,
+"cell | cell" table rows), as ragtune.index.chunking renders them; chunk edges may cut a block, so a
+line that does not start or end like a whole one is not used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ragtune.generate.row_rules import MARKUP, SOURCE_REFERENCE
+from ragtune.text import content_terms
+
+DANGLING_LABEL = re.compile(r"^\(?(?:[A-Za-z]|\d{1,2})[.)]?$")  # "9." alone: the chunk ends inside the list
+LIST_ITEM = re.compile(r"^(?:\(?([A-Za-z]|\d{1,2})[.)]|[•●▪◦‣∙·\-–])\s+")
+SENTENCE = re.compile(r"[^.!?。！？]+(?:[.!?。！？]+[\"'”’)）]*|$)")
+DEFINITION = re.compile(
+    r"^(?!(?:The|It|This|These|Those|That|When|If|Without|With|In|A|An|Risk|There|Most|Some|Many)\b)[A-Z][\w\-/']*(?: [\w\-/']+){0,5} "
+    r"(?:is an?|is the|are|means|refers to|is defined as|are defined by|describes|is called|are marked by)\b|^.{2,30}?(?:是指|是一种|指的是)"
+)
+CONTRAST = re.compile(r"\b(?:distinguish\w*|differ\w*|whereas|rather than|unlike|points? to|suggests?|separates?|instead)\b|区别|不同于|鉴别", re.I)
+TREATMENT = re.compile(r"\b(?:treat\w*|therap\w*|medication\w*|psychotherap\w*|antidepress\w*|dose\w*|manag\w*|recommend\w*|first step|cbt)\b|治疗|药物|心理治疗", re.I)
+FEATURE = re.compile(r"\b(?:symptom\w*|sign\w*|feature\w*|criteri\w*|present\w*|experienc\w*|feel\w*|mood|sleep|worry|fear|panic|episode)\b|症状|表现|标准", re.I)
+MIN_TERMS, MAX_WORDS, MAX_LIST_ITEMS = 5, 70, 10
+
+# Which kinds of answer suit each task, best first, and what the answer should be about.
+TASK_UNITS: dict[str, tuple[tuple[str, ...], re.Pattern | None]] = {
+    "factual_recall": (("definition", "criteria_list", "sentence", "table_row"), None),
+    "treatment_management": (("table_row", "sentence", "criteria_list"), TREATMENT),
+    "differential_diagnosis": (("sentence", "criteria_list"), CONTRAST),
+    "clinical_vignette": (("criteria_list", "sentence"), FEATURE),
+    "counselling_dialogue": (("sentence", "definition"), None),
+}
+
+
+@dataclass
+class AnswerUnit:
+    kind: str  # "sentence" | "definition" | "criteria_list" | "table_row"
+    chunk_id: str
+    text: str  # the answer as a row shows it
+    spans: list[tuple[int, int]] = field(default_factory=list)  # exact offsets into the chunk's text
+
+    @property
+    def unit_id(self) -> str:
+        return hashlib.sha256(f"{self.chunk_id}\n{self.spans}".encode()).hexdigest()[:12]
+
+    def supporting_spans(self, chunk_text: str) -> list[dict[str, Any]]:
+        return [{"chunk_id": self.chunk_id, "start": s, "end": e, "text": chunk_text[s:e], "overlap": 1.0} for s, e in self.spans]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "unit_id": self.unit_id}
+
+
+def _lines(text: str) -> list[tuple[int, int]]:
+    spans, offset = [], 0
+    for line in text.split("\n"):
+        start = offset + len(line) - len(line.lstrip())
+        end = offset + len(line.rstrip())
+        if end > start:
+            spans.append((start, end))
+        offset += len(line) + 1
+    return spans
+
+
+def _numbered(line: str) -> bool:
+    marker = LIST_ITEM.match(line)
+    return bool(marker and marker.group(1) and marker.group(1).isdigit())
+
+
+def _clean(text: str) -> bool:
+    """Usable as an answer: no markup, no reference to the source, enough content, not too long."""
+    return (
+        not MARKUP.search(text)
+        and not SOURCE_REFERENCE.search(text)
+        and len(content_terms(text)) >= MIN_TERMS
+        and len(text.split()) <= MAX_WORDS * (3 if "\n" in text else 1)
+        and text.count("(") == text.count(")")
+    )
+
+
+def _whole_start(text: str) -> bool:
+    return bool(text) and (text[0].isupper() or text[0].isdigit() or "\u3400" <= text[0] <= "\u9fff")
+
+
+def _sentences(chunk_text: str, start: int, end: int) -> list[tuple[int, int]]:
+    spans = []
+    for match in SENTENCE.finditer(chunk_text, start, end):
+        s, e = match.start(), match.end()
+        while s < e and chunk_text[s].isspace():
+            s += 1
+        while e > s and chunk_text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            spans.append((s, e))
+    return spans
+
+
+def answer_units(chunk: dict[str, Any]) -> list[AnswerUnit]:
+    """Every answer the chunk offers, in reading order."""
+    text, chunk_id = chunk["text"], chunk["chunk_id"]
+    lines = _lines(text)
+    units: list[AnswerUnit] = []
+    n = 0
+    while n < len(lines):
+        start, end = lines[n]
+        line = text[start:end]
+        if " | " in line:  # a table: the first row read is its header
+            table = [lines[n]]
+            while n + 1 < len(lines) and " | " in text[lines[n + 1][0] : lines[n + 1][1]]:
+                n += 1
+                table.append(lines[n])
+            units.extend(_table_rows(text, chunk_id, table))
+        elif _numbered(line):
+            items = [lines[n]]
+            while n + 1 < len(lines) and _numbered(text[lines[n + 1][0] : lines[n + 1][1]]):
+                n += 1
+                items.append(lines[n])
+            cut = n + 1 < len(lines) and DANGLING_LABEL.match(text[lines[n + 1][0] : lines[n + 1][1]])
+            cut = cut or (n + 1 == len(lines) and not re.search(r"[.!?。！？]$", text[lines[n][0] : lines[n][1]]))
+            if LIST_ITEM.match(line).group(1) == "1" and not cut:  # a list the chunk holds whole
+                units.extend(_criteria_list(text, chunk_id, _lead(text, lines, n - len(items)), items))
+            for k, (s, e) in enumerate(items):  # each item is an answer too ("1. Bipolar disorder: ... points to ...")
+                last = k == len(items) - 1 and (cut or n + 1 == len(lines))
+                units.extend(_sentence_units(text, chunk_id, s + LIST_ITEM.match(text[s:e]).end(), e, first_line=False, last_line=last))
+        else:
+            body = start + (LIST_ITEM.match(line).end() if LIST_ITEM.match(line) else 0)
+            units.extend(_sentence_units(text, chunk_id, body, end, first_line=n == 0, last_line=n == len(lines) - 1))
+        n += 1
+    return units
+
+
+def _sentence_units(text: str, chunk_id: str, start: int, end: int, first_line: bool, last_line: bool) -> list[AnswerUnit]:
+    sentences = _sentences(text, start, end)
+    if first_line and sentences and not _whole_start(text[sentences[0][0] : sentences[0][1]]):
+        sentences = sentences[1:]  # the chunk starts inside a sentence
+    if last_line and sentences and not re.search(r"[.!?。！？][\"'”’)）]*$", text[sentences[-1][0] : sentences[-1][1]]):
+        sentences = sentences[:-1]  # the chunk ends inside one
+    units = []
+    for k, (s, e) in enumerate(sentences):
+        sentence = text[s:e]
+        if sentence.endswith(":"):
+            continue
+        kind = "definition" if DEFINITION.match(sentence) else "sentence"
+        if _clean(sentence):
+            units.append(AnswerUnit(kind, chunk_id, sentence, [(s, e)]))
+        if k + 1 < len(sentences):  # two sentences read together (a claim and its qualifier)
+            pair = text[s : sentences[k + 1][1]]
+            if _clean(pair) and len(pair.split()) <= MAX_WORDS:
+                units.append(AnswerUnit("sentence", chunk_id, pair, [(s, sentences[k + 1][1])]))
+    return units
+
+
+def _lead(text: str, lines: list[tuple[int, int]], n: int) -> tuple[int, int] | None:
+    """The sentence that introduces a list ("... the following symptoms:"), without its own label."""
+    if n < 0 or not text[lines[n][0] : lines[n][1]].endswith(":"):
+        return None
+    start, end = lines[n]
+    label = LIST_ITEM.match(text[start:end])
+    sentences = _sentences(text, start + (label.end() if label else 0), end)
+    return sentences[-1] if sentences else None
+
+
+def _criteria_list(text: str, chunk_id: str, lead: tuple[int, int] | None, items: list[tuple[int, int]]) -> list[AnswerUnit]:
+    """A numbered list, labels kept, with its lead-in line when it has one ("... the following:")."""
+    if len(items) < 2 or len(items) > MAX_LIST_ITEMS:
+        return []
+    start = lead[0] if lead else items[0][0]
+    body = text[start : items[-1][1]]
+    if MARKUP.search(body) or len(content_terms(body)) < MIN_TERMS:  # "the following:" is how a list is introduced
+        return []
+    return [AnswerUnit("criteria_list", chunk_id, body, [(start, items[-1][1])])]
+
+
+def _table_rows(text: str, chunk_id: str, table: list[tuple[int, int]]) -> list[AnswerUnit]:
+    """Each body row as "Header: cell; Header: cell.", spans on the header and the row."""
+    header = [cell.strip() for cell in text[table[0][0] : table[0][1]].split(" | ")]
+    units = []
+    for start, end in table[1:]:
+        cells = [cell.strip() for cell in text[start:end].split(" | ")]
+        if len(cells) != len(header) or not all(cells):
+            continue
+        rendered = "; ".join(f"{h}: {c}" for h, c in zip(header, cells)) + "."
+        if _clean(rendered):
+            units.append(AnswerUnit("table_row", chunk_id, rendered, [table[0], (start, end)]))
+    return units
+
+
+def units_for_task(chunk: dict[str, Any], task: str) -> list[AnswerUnit]:
+    """The chunk's answers that suit a task, the preferred kinds and topics first."""
+    kinds, topic = TASK_UNITS.get(task, TASK_UNITS["factual_recall"])
+    units = [u for u in answer_units(chunk) if u.kind in kinds]
+    return sorted(units, key=lambda u: (not (topic is None or topic.search(u.text)), kinds.index(u.kind)))

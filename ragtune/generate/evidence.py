@@ -1,0 +1,163 @@
+"""Evidence plans: for each generation round of a chapter, its task, its focus section and the
+chunks it is grounded on: one chunk of that section and its neighbours in the whole collection.
+
+Planning is apart from generation so that a rebuilt index changes only the chapters whose
+retrieved evidence changed (the plan's hash is the data version), and so that a whole
+partition's prompts are known before the first call (one batch for vLLM). More rounds are
+planned than a quota needs at the expected keep rate; generation draws top-up rounds from them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ragtune.index.embedding import Embedder
+from ragtune.index.vector_index import ChunkIndex, Hit
+from ragtune.ingest.document import Chapter
+from ragtune.llm.prompts import TASKS, detect_language
+
+PROMPT_FIELDS = ("chunk_id", "section_path", "pages", "text")  # what a prompt shows of each chunk
+# Sections a task prefers as its focus, when the chapter has them; otherwise it cycles all sections.
+TASK_SECTIONS = {
+    "clinical_vignette": re.compile(r"criteria|symptom|present|feature|sign", re.I),
+    "differential_diagnosis": re.compile(r"differential|distinguish", re.I),
+    "treatment_management": re.compile(r"treat|manag|therap|medic|care", re.I),
+}
+NOTHING = re.compile(r"(?!)")
+DIFFERENTIAL = "differential_diagnosis"
+# Words added to the title query of a chapter that has no chunks in the index.
+TASK_QUERY = {
+    "clinical_vignette": "symptoms, presentation and diagnostic criteria",
+    "differential_diagnosis": "differential diagnosis, distinguishing features",
+    "treatment_management": "treatment and management",
+}
+
+
+def default_task_mix() -> dict[str, int]:
+    return {
+        "factual_recall": 3,
+        "clinical_vignette": 2,
+        "differential_diagnosis": 1,
+        "treatment_management": 2,
+        "counselling_dialogue": 1,
+        "unanswerable": 1,
+    }
+
+
+@dataclass
+class EvidenceSettings:
+    rounds: int = 240  # rounds planned per chapter; generation uses what its quota needs
+    top_k: int = 3
+    # Consecutive rounds of different tasks that share one evidence set: their prompts differ only
+    # after the passages, so the engine's prefix cache reads the passages once for all of them.
+    rounds_per_evidence: int = 2
+    task_mix: dict[str, int] = field(default_factory=default_task_mix)  # relative weights; 0 turns a task off
+
+
+@dataclass
+class EvidenceRound:
+    task: str
+    focus: str  # the section this round is about
+    evidence: list[dict[str, Any]]  # chunk rows (chunk_id, doc_id, chapter_key, section_path, pages, text) + score
+
+
+@dataclass
+class EvidencePlan:
+    chapter_key: str
+    chapter_title: str
+    language: str
+    rounds: list[EvidenceRound]
+
+    def content_sha256(self) -> str:
+        """Hash of what the prompts contain: titles, tasks, focuses and each passage's text, section
+        and pages. Not the document version (doc_id): an unchanged passage of an edited book is the same."""
+        seen = [[r.task, r.focus, [[e[k] for k in PROMPT_FIELDS] for e in r.evidence]] for r in self.rounds]
+        payload = json.dumps([self.chapter_key, self.chapter_title, self.language, seen], sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "EvidencePlan":
+        rounds = [EvidenceRound(**r) for r in data["rounds"]]
+        return cls(data["chapter_key"], data["chapter_title"], data["language"], rounds)
+
+
+def task_schedule(task_mix: dict[str, int]) -> list[str]:
+    """Tasks interleaved in proportion to their weights (smooth weighted round robin)."""
+    unknown = set(task_mix) - set(TASKS)
+    if unknown:
+        raise ValueError(f"unknown task(s) {sorted(unknown)} in task_mix; tasks are {', '.join(TASKS)}")
+    weights = {t: w for t, w in task_mix.items() if w > 0}
+    if not weights:
+        raise ValueError("task_mix turns every task off")
+    credit = dict.fromkeys(weights, 0)
+    schedule = []
+    for _ in range(sum(weights.values())):
+        for task, weight in weights.items():
+            credit[task] += weight
+        best = max(credit, key=lambda t: credit[t])
+        credit[best] -= sum(weights.values())
+        schedule.append(best)
+    return schedule
+
+
+def plan_chapter_evidence(chapter: Chapter, index: ChunkIndex, embedder: Embedder, settings: EvidenceSettings) -> EvidencePlan:
+    """Each round is seeded with one chunk of its focus section (successive rounds on a section take
+    its chunks in turn) and completed with that chunk's nearest neighbours in the whole collection,
+    so every section gets covered and related passages from other chapters come along."""
+    seeds = _section_rows(chapter, index)
+    schedule = task_schedule(settings.task_mix)
+    turn: Counter = Counter()
+    rounds: list[EvidenceRound] = []
+    for i in range(settings.rounds):
+        task = schedule[i % len(schedule)]
+        preferred = [s for s in seeds if TASK_SECTIONS.get(task, NOTHING).search(s)] or list(seeds)
+        if rounds and i % settings.rounds_per_evidence and _shares(rounds[-1], task, preferred):
+            rounds.append(EvidenceRound(task, rounds[-1].focus, rounds[-1].evidence))
+            continue
+        if not preferred:  # the chapter has no chunk in the index: retrieve by its title
+            focus, vector = chapter.title, embedder.encode([f"{chapter.title}. {TASK_QUERY.get(task, '')}"])[0]
+            hits = index.search(vector, settings.top_k)
+        else:
+            focus = preferred[turn[task] % len(preferred)]
+            turn[task] += 1
+            rows = seeds[focus]
+            seed = rows[turn[(task, focus)] % len(rows)]
+            turn[(task, focus)] += 1
+            hits = _around(index, seed, chapter.chapter_key, settings.top_k, other_chapter=task == DIFFERENTIAL)
+        rounds.append(EvidenceRound(task, focus, [{**h.chunk.to_dict(), "score": round(h.score, 4)} for h in hits]))
+    return EvidencePlan(chapter.chapter_key, chapter.title, detect_language(chapter.text()), rounds)
+
+
+def _shares(previous: EvidenceRound, task: str, preferred: list[str]) -> bool:
+    """A round may take the previous round's evidence when its task likes that section; a
+    differential never shares (it wants a passage from another chapter)."""
+    return DIFFERENTIAL not in (task, previous.task) and previous.focus in preferred
+
+
+def _section_rows(chapter: Chapter, index: ChunkIndex) -> dict[str, list[int]]:
+    rows: dict[str, list[int]] = {}
+    for row, chunk in enumerate(index.chunks):
+        if chunk.chapter_key == chapter.chapter_key:
+            rows.setdefault(chunk.section_path[-1], []).append(row)
+    return rows
+
+
+def _around(index: ChunkIndex, seed: int, chapter_key: str, top_k: int, other_chapter: bool) -> list[Hit]:
+    """The seed chunk first, then its nearest neighbours; a differential gets the closest passage
+    from another chapter (the condition it is told apart from) when the collection has one."""
+    vector = index.index.reconstruct(seed)
+    wide = [h for h in index.search(vector, top_k * 4 + 1) if h.chunk.chunk_id != index.chunks[seed].chunk_id]
+    hits = [Hit(index.chunks[seed], 1.0)] + wide[: top_k - 1]
+    if other_chapter and all(h.chunk.chapter_key == chapter_key for h in hits):
+        other = next((h for h in wide if h.chunk.chapter_key != chapter_key), None)
+        if other is not None:
+            hits = hits[: top_k - 1] + [other]
+    return hits[:top_k]

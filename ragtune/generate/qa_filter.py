@@ -1,0 +1,103 @@
+"""Quality rules and duplicate removal for generated QA pairs, counting what each rule removes.
+
+Rules run in a fixed order and a pair is charged to the first rule it fails, so the counts add
+up to (candidates - kept); each rejected row keeps its detail (the unsupported-terms rule lists
+the terms). The content rules live in ragtune.generate.row_rules; the last rule is the groundedness gate
+(ragtune.generate.grounding.grounding_verdict), which a kept row must pass against its cited evidence.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ragtune.generate.row_rules import RULES as CONTENT_RULES
+from ragtune.generate.row_rules import first_broken_rule
+
+WORD = re.compile(r"[a-z0-9]+|[\u3400-\u9fff]")  # Latin words; each CJK character counts as a word
+STOPWORDS = frozenset(
+    "a an and are as at be been being but by can could did do does for from had has have how i if in into is it its "
+    "may might more most no not of on or other our should so some such than that the their them then there these they "
+    "this those to was were what when where which while who why will with would you your".split()
+)
+RULES = ("too_short", *CONTENT_RULES, "repetitive", "exact_duplicate", "near_duplicate", "unsupported_terms")
+DUPLICATE_RULES = ("exact_duplicate", "near_duplicate")
+
+
+@dataclass
+class FilterSettings:
+    min_question_words: int = 4
+    min_answer_words: int = 5
+    min_distinct_ratio: float = 0.45
+    near_duplicate_jaccard: float = 0.8  # on the questions' word sets
+
+
+@dataclass
+class FilterResult:
+    kept: list[dict[str, Any]] = field(default_factory=list)
+    removed: dict[str, int] = field(default_factory=lambda: {rule: 0 for rule in RULES})
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+
+def words(text: str) -> list[str]:
+    return WORD.findall(text.lower())
+
+
+def content_words(text: str) -> list[str]:
+    return [w for w in words(text) if w not in STOPWORDS and (len(w) > 2 or w >= "\u3400")]
+
+
+def normalize_question(text: str) -> str:
+    return " ".join(words(text))
+
+
+def jaccard(a: set, b: set) -> float:
+    return len(a & b) / len(a | b) if a or b else 0.0
+
+
+def support(answer: str, evidence_text: str) -> float:
+    """Share of the answer's content words that occur in the evidence (prefix match tolerates inflection)."""
+    answer_words = content_words(answer)
+    if not answer_words:
+        return 0.0
+    evidence_words = set(content_words(evidence_text))
+    stems = {w[:5] for w in evidence_words}
+    hits = sum(1 for w in answer_words if w in evidence_words or w[:5] in stems)
+    return hits / len(answer_words)
+
+
+def filter_qa(candidates: list[dict[str, Any]], settings: FilterSettings) -> FilterResult:
+    from ragtune.generate.grounding import grounding_verdict  # grounding builds on this module's word helpers
+
+    result = FilterResult()
+    seen_exact: set[str] = set()
+    seen_word_sets: list[set[str]] = []
+    for row in candidates:
+        question, answer = row["question"].strip(), row["answer"].strip()
+        answer_words = words(answer)
+        rule, detail, extra = None, "", {}
+        broken = first_broken_rule(row)
+        if len(words(question)) < settings.min_question_words or len(answer_words) < settings.min_answer_words:
+            rule = "too_short"
+        elif broken:
+            rule, detail = broken
+        elif len(set(answer_words)) / len(answer_words) < settings.min_distinct_ratio:
+            rule = "repetitive"
+        elif normalize_question(question) in seen_exact:
+            rule = "exact_duplicate"
+        elif any(jaccard(set(words(question)), seen) >= settings.near_duplicate_jaccard for seen in seen_word_sets):
+            rule = "near_duplicate"
+        else:
+            verdict = grounding_verdict(row)
+            if not verdict.grounded:
+                rule, detail, extra = "unsupported_terms", verdict.reason, {"unsupported_terms": verdict.unsupported}
+        if rule:
+            result.removed[rule] += 1
+            result.rejected.append({"qa_id": row["qa_id"], "rule": rule, "detail": detail, **extra, "question": question})
+            continue
+        seen_exact.add(normalize_question(question))
+        seen_word_sets.append(set(words(question)))
+        evidence_text = "\n".join(e["text"] for e in row.get("evidence", []))
+        result.kept.append({**row, "lexical_support": round(support(answer, evidence_text), 3)})
+    return result

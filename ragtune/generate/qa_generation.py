@@ -1,0 +1,287 @@
+"""RAG-grounded QA generation for one chapter, in the paper's style, to a quota of kept pairs.
+
+Each call fills its round's task template (factual recall, clinical vignette, differential
+diagnosis, treatment, counselling dialogue, unanswerable; in the chapter's language) with the
+chapter title and that round's evidence, and asks for schema-shaped JSON. By default answers
+come first, cut from the evidence (ragtune.generate.answer_first), and the model writes the question;
+`answer_mode` per task switches a task to hybrid or to free (abstractive) writing. Waves of calls run
+until the filter keeps `quota` pairs: each top-up wave takes the unused planned rounds whose
+task and section have the fewest kept pairs so far, sized by the keep rate seen so far.
+Every pair keeps its evidence and supporting spans; every failed call goes to a ledger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from ragtune.generate import answer_first
+from ragtune.generate.answer_first import check_answer_modes, default_answer_modes
+from ragtune.generate.evidence import EvidencePlan, EvidenceRound
+from ragtune.generate.grounding import supporting_spans
+from ragtune.generate.qa_filter import FilterSettings, filter_qa
+from ragtune.generate.row_rules import first_broken_rule
+from ragtune.llm.client import CachedLLM, ChatRequest, Completion, SamplingParams, failure_record
+from ragtune.llm.prompts import fenced, inline_title, render_messages, task_template, template_sha256
+
+DIALOGUE = "counselling_dialogue"
+DIALOGUE_ROLES = ("patient", "clinician", "patient", "clinician")
+
+
+# Shortest question and answer the schema allows, in characters (Chinese packs say more per character).
+MIN_LENGTH = {"en": (10, 32), "zh": (6, 12)}  # en answers of 32+ characters pass the 5-word rule more often;
+# (10, 20) and (20, 40) kept fewer pairs per minute in bench/generate.py
+
+
+def qa_schema(task: str, n_items: int, language: str = "en") -> dict[str, Any]:
+    # No maxLength: llama.cpp expands it into a grammar that slows sampling ~2x; max_tokens bounds length.
+    # minLength stops the empty and clipped strings small models emit; cheap, unlike maxLength.
+    shortest_question, shortest_answer = MIN_LENGTH[language]
+    if task == DIALOGUE:
+        # The turn order is in the schema (a tuple of patient/clinician turns), so even a small model
+        # cannot produce the out-of-order or role-less turns that parse_items would have to reject.
+        def turn(role: str) -> dict[str, Any]:
+            content = {"type": "string", "minLength": shortest_question}
+            return {"type": "object", "properties": {"role": {"const": role}, "content": content}, "required": ["role", "content"]}
+
+        turns = {"type": "array", "prefixItems": [turn(role) for role in DIALOGUE_ROLES], "items": False}
+        dialogue = {"type": "object", "properties": {"turns": turns}, "required": ["turns"]}
+        return {"type": "object", "properties": {"dialogues": {"type": "array", "items": dialogue, "minItems": 1, "maxItems": n_items}}, "required": ["dialogues"]}
+    question = {"type": "string", "minLength": shortest_question}
+    answer = {"type": "string", "minLength": shortest_answer}
+    pair = {"type": "object", "properties": {"question": question, "answer": answer}, "required": ["question", "answer"]}
+    return {"type": "object", "properties": {"pairs": {"type": "array", "items": pair, "minItems": 1, "maxItems": n_items}}, "required": ["pairs"]}
+
+
+@dataclass
+class GenerationSettings:
+    quota: int = 80  # kept pairs wanted per chapter (the paper kept ~80 of 60-100 generated)
+    max_waves: int = 6  # the first wave plus top-ups
+    first_keep_rate: float = 0.5  # sizes the first wave; later waves use the rate observed
+    pairs_per_call: int = 1
+    temperature: float = 0.3
+    repeat_penalty: float = 1.3
+    max_tokens: int = 300
+    seed: int = 0
+    retries: int = 1  # new seed per retry when the output is malformed (or, answer-first, breaks a row rule)
+    # Per task: "extractive" (the answer is cut from the evidence, the model writes the question),
+    # "hybrid" (the model may rephrase it, every content term must stay in the evidence) or
+    # "abstractive" (the model writes both; for strong models).
+    answer_mode: dict[str, str] = field(default_factory=default_answer_modes)
+
+    def mode(self, task: str) -> str:
+        return self.answer_mode.get(task, "extractive")
+
+
+@dataclass
+class ChapterGeneration:
+    qa_pairs: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    llm_calls: int = 0
+    cache_hits: int = 0
+    completion_tokens: int = 0
+    kept: int = 0
+    waves: int = 0
+    rounds_used: int = 0
+    quota_met: bool = False
+    exhausted: bool = False  # every planned round used and the quota still not met
+    rounds_without_answer: int = 0  # answer-first rounds whose evidence offered no answer for the task (no call made)
+    coverage: list[dict[str, Any]] = field(default_factory=list)  # per section: candidates, kept
+
+
+def format_passages(evidence: list[dict[str, Any]]) -> str:
+    return "\n\n".join(
+        f"[{n}] ({inline_title(' > '.join(e['section_path']))}, page {', '.join(map(str, e['pages']))}) {fenced(e['text'])}"
+        for n, e in enumerate(evidence, start=1)
+    )
+
+
+def generate_chapter_qa(
+    plan: EvidencePlan, llm: CachedLLM, settings: GenerationSettings, filter_settings: FilterSettings | None = None
+) -> ChapterGeneration:
+    """Waves of calls until `quota` rows pass filter_settings (default rules), the waves run out, or
+    every planned round is used (exhausted). Rows come back in planned-round order."""
+    check_answer_modes(settings.answer_mode)
+    result = ChapterGeneration()
+    filter_settings = filter_settings or FilterSettings()
+    unused = list(range(len(plan.rounds)))
+    kept_rows: list[dict[str, Any]] = []
+    while result.waves < settings.max_waves and len(kept_rows) < settings.quota and unused:
+        rate = len(kept_rows) / len(result.qa_pairs) if result.qa_pairs else settings.first_keep_rate
+        missing = settings.quota - len(kept_rows)
+        size = math.ceil(missing / (settings.pairs_per_call * max(rate, 0.1)))
+        wave = _pick_rounds(plan, unused, kept_rows, size)
+        taken = set(wave)
+        unused = [n for n in unused if n not in taken]
+        _run_wave(plan, wave, llm, settings, result)
+        result.waves += 1
+        result.rounds_used += len(wave)
+        kept_rows = filter_qa(result.qa_pairs, filter_settings).kept
+    result.qa_pairs.sort(key=lambda row: row["generation"]["round"])
+    result.kept = len(kept_rows)
+    result.quota_met = result.kept >= settings.quota
+    result.exhausted = not result.quota_met and not unused
+    result.coverage = _coverage(plan, result.qa_pairs, kept_rows)
+    return result
+
+
+def _pick_rounds(plan: EvidencePlan, unused: list[int], kept_rows: list[dict[str, Any]], size: int) -> list[int]:
+    """The next rounds, asking for what is missing: tasks and sections with the fewest kept pairs
+    first (planned order breaks ties, so the first wave is the plan's own interleaving)."""
+    by_task = Counter(row["task"] for row in kept_rows)
+    by_section = Counter(row["focus"] for row in kept_rows)
+    ranked = sorted(unused, key=lambda n: (by_task[plan.rounds[n].task] + by_section[plan.rounds[n].focus], n))
+    return sorted(ranked[:size])
+
+
+def _run_wave(plan: EvidencePlan, wave: list[int], llm: CachedLLM, settings: GenerationSettings, result: ChapterGeneration) -> None:
+    """One batch of calls; malformed outputs are retried together with a new seed, then recorded
+    with the raw text. A backend error is recorded at once (the backend already retried it).
+    Rounds grounded on the same chunks go back to back: every template starts with the same system
+    prompt and the passages, so the engine's prefix cache (llama.cpp's reused KV, vLLM's prefix
+    caching) reads those tokens once."""
+    pending = sorted(wave, key=lambda n: ([e["chunk_id"] for e in plan.rounds[n].evidence], n))
+    units = {n: answer_first.round_units(plan, n) for n in pending if settings.mode(plan.rounds[n].task) != "abstractive"}
+    unanswerable = {n for n in units if plan.rounds[n].task == answer_first.UNANSWERABLE}
+    without = [n for n in units if not units[n] and n not in unanswerable]
+    result.rounds_without_answer += len(without)
+    pending = [n for n in pending if n not in without]
+    for attempt in range(settings.retries + 1):
+        requests = [_request(plan, plan.rounds[n], n, attempt, settings, units.get(n)) for n in pending]
+        retry = []
+        for n, outcome in zip(pending, llm.complete_many(requests)):
+            planned = plan.rounds[n]
+            item = {"chapter_key": plan.chapter_key, "round": n, "task": planned.task, "focus": planned.focus, "attempt": attempt}
+            if isinstance(outcome, Exception):
+                result.failures.append({**item, **failure_record(outcome)})
+                continue
+            result.cache_hits += int(outcome.cached)
+            result.llm_calls += int(not outcome.cached)
+            result.completion_tokens += outcome.completion_tokens
+            mode = settings.mode(planned.task)
+            try:
+                if mode == "abstractive":
+                    items = parse_items(planned.task, outcome.text)
+                else:
+                    items = [answer_first.parse(plan, planned, units[n], mode, outcome.text)]
+            except ValueError as error:
+                result.failures.append({**item, "reason": str(error), "cache_key": outcome.cache_key, "raw": outcome.text[:2000]})
+                retry.append(n)
+                continue
+            rows = [_qa_row(plan, planned, n, found, outcome, mode, units.get(n, [])) for found in items]
+            result.qa_pairs.extend(rows)
+            if mode != "abstractive" and all(first_broken_rule(row) for row in rows):
+                retry.append(n)  # the answer is sound, the question is not: ask again with a new seed
+        pending = retry
+
+
+def _request(
+    plan: EvidencePlan, planned: EvidenceRound, n: int, attempt: int, settings: GenerationSettings, units: list | None
+) -> ChatRequest:
+    mode = settings.mode(planned.task)
+    if mode != "abstractive":
+        sampling = SamplingParams(
+            temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed + n + 1000 * attempt,
+            repeat_penalty=settings.repeat_penalty,
+        )
+        messages = answer_first.render(plan, n, units or [], mode, format_passages(planned.evidence))
+        topic = f"{plan.chapter_title} {planned.focus}"
+        schema = answer_first.schema(planned.task, mode, units[0].text if units else None, topic, plan.language)
+        return ChatRequest(messages, sampling, schema)
+    messages = render_messages(
+        task_template(planned.task, plan.language),
+        passages=format_passages(planned.evidence),
+        chapter_title=inline_title(plan.chapter_title),
+        n_pairs=settings.pairs_per_call,
+        focus=inline_title(planned.focus),
+    )
+    sampling = SamplingParams(
+        temperature=settings.temperature,
+        max_tokens=settings.max_tokens * (2 if planned.task == DIALOGUE else 1),
+        seed=settings.seed + n + 1000 * attempt,
+        repeat_penalty=settings.repeat_penalty,
+    )
+    return ChatRequest(messages, sampling, qa_schema(planned.task, settings.pairs_per_call, plan.language))
+
+
+def parse_items(task: str, text: str) -> list[dict[str, Any]]:
+    """Question/answer pairs, or for dialogues the turns (question = the patient's opening,
+    answer = the clinician's first reply). Raises ValueError on anything unusable."""
+    try:
+        data = json.loads(text, strict=False)  # small models put raw newlines inside strings
+    except json.JSONDecodeError as error:
+        raise ValueError(f"malformed JSON from the model: {error}") from error
+    if not isinstance(data, dict):
+        raise ValueError("model output is not a JSON object")
+    if task == DIALOGUE:
+        items = []
+        for dialogue in data.get("dialogues") or []:
+            turns = [
+                {"role": t["role"], "content": str(t["content"]).strip()}
+                for t in (dialogue.get("turns") or [] if isinstance(dialogue, dict) else [])
+                if isinstance(t, dict) and t.get("role") in ("patient", "clinician") and str(t.get("content", "")).strip()
+            ]
+            alternating = all(t["role"] == ("patient" if i % 2 == 0 else "clinician") for i, t in enumerate(turns))
+            if len(turns) >= 2 and alternating:
+                items.append({"question": turns[0]["content"], "answer": turns[1]["content"], "turns": turns})
+        if not items:
+            raise ValueError("model output has no dialogue of alternating patient/clinician turns")
+        return items
+    pairs = data.get("pairs")
+    if not isinstance(pairs, list):
+        raise ValueError("model output has no 'pairs' list")
+    clean = [
+        {"question": str(p["question"]).strip(), "answer": str(p["answer"]).strip()}
+        for p in pairs
+        if isinstance(p, dict) and "question" in p and "answer" in p
+    ]
+    if not clean:
+        raise ValueError("model output has no complete question/answer pair")
+    return clean
+
+
+def _qa_row(
+    plan: EvidencePlan, planned: EvidenceRound, n: int, found: dict[str, Any], completion: Completion, mode: str, units: list
+) -> dict[str, Any]:
+    template = answer_first.template_for(planned.task, mode, plan.language)
+    qa_id = hashlib.sha256(f"{plan.chapter_key}\n{found['question']}\n{found['answer']}".encode()).hexdigest()[:16]
+    evidence = [{k: v for k, v in e.items() if k != "chapter_title"} for e in planned.evidence]
+    answer_text = " ".join(t["content"] for t in found["turns"] if t["role"] == "clinician") if "turns" in found else found["answer"]
+    row = {
+        "qa_id": qa_id,
+        "task": planned.task,
+        "language": plan.language,
+        "question": found["question"],
+        "answer": found["answer"],
+        "chapter_key": plan.chapter_key,
+        "chapter_title": plan.chapter_title,
+        "focus": planned.focus,
+        "evidence": evidence,
+        "chunk_ids": [e["chunk_id"] for e in evidence],
+        "answer_mode": mode,
+        "supporting_spans": found["supporting_spans"] if "supporting_spans" in found else supporting_spans(answer_text, evidence),
+        "generation": {
+            "model": completion.model,
+            "cache_key": completion.cache_key,
+            "template": template,
+            "template_sha256": template_sha256(template),
+            "round": n,
+        },
+    }
+    if "turns" in found:
+        row["turns"] = found["turns"]
+    if "case" in found:
+        row["case"] = found["case"]
+    if units:
+        row["answer_units"] = [{"kind": u.kind, "unit_id": u.unit_id, "chunk_id": u.chunk_id} for u in units]
+    return row
+
+
+def _coverage(plan: EvidencePlan, rows: list[dict[str, Any]], kept_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    sections = list(dict.fromkeys(r.focus for r in plan.rounds))
+    made, kept = Counter(r["focus"] for r in rows), Counter(r["focus"] for r in kept_rows)
+    return [{"section": s, "candidates": made[s], "kept": kept[s]} for s in sections]

@@ -1,0 +1,219 @@
+"""The rules a QA row must meet to be kept, beyond length and duplicates: no markup debris, a
+self-contained question, a real case for a vignette, the chapter's language and an answer that
+does not restate the question. (The last rule, no claim the cited evidence does not support, is
+the groundedness gate in ragtune.generate.grounding.)
+
+Each rule returns None when the row meets it, or a short detail saying what is wrong, so a
+rejected row explains itself in the ledger.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from ragtune.text import CJK_RUN, content_terms, is_chinese, latin_terms, term_set
+
+MARKUP = re.compile(
+    r"</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>]*)?/?>"  # HTML/XML tags: <p>, </strong>, <br/>
+    r"|&(?:[a-zA-Z]{2,8}|#\d{2,5});"  # entities: &amp; &#39;
+    r"|\{\s*\"|\"\s*:\s*[\"\[{]|\"(?:question|answer|pairs|turns|role|content|case)\"|\\[\"n]"  # JSON debris
+    r"|\*\*|__|^\s*#{1,6}\s|```|\[[^\]]+\]\([^)]*\)|^\s*\|.*\|\s*$|\s\|\s"  # Markdown: bold, headings, fences, links, tables
+    r"|[{}]|\[\s*\]",
+    re.M,
+)
+SOURCE_REFERENCE = re.compile(
+    r"\b(?:the|this|that|these|above|following|preceding|given|provided|current)\s+"
+    r"(?:chapter|chapters|passage|passages|text|texts|excerpt|excerpts|document|documents|handbook|section|sections|article|paragraph|reading|material)\b"
+    r"|\b(?:above|below|aforementioned|as mentioned|mentioned above|described above|listed above|the following|written for teaching|teaching summary)\b"
+    r"|\b(?:this|that|the|your|my) (?:question|answer|query|prompt|response)\b|\byou are asked\b|\basked to answer\b"
+    r"|本章|上文|文中|该段|这段|本段|材料中|以上|上述|下列|本手册|手册中",
+    re.I,
+)
+QUESTION_END = re.compile(r"[?？]\s*[\"'”’)）]*\s*$")
+GARBLED = re.compile(  # '2018-39.7456/SANCIAZA', 'A2018-3645', 'question_text', '...', '(No response)'
+    r"\b\w*\d\w*[./]\w*\d\w*[/]\w+|\b[A-Za-z]+\d{3,}|\d{3,}-\d{3,}|\w+_\w+|\.\.\.|:\s*$"
+    r"|\bno response\b|\bno idea\b|\bas an ai\b|\bi cannot\b|\bi can't\b",
+    re.I,
+)
+SENTENCE_END = re.compile(r"[.!?。！？]+[\"'”’)）]*(?:\s+|$)")
+AGE = re.compile(
+    r"\b\d{1,3}[- ](?:year|month|week)s?[- ]old\b|\baged? \d{1,3}\b|\bin (?:his|her|their) (?:teens|twenties|thirties|forties|fifties|sixties|seventies|eighties)\b"
+    r"|\b(?:teenager|adolescent|child|boy|girl|toddler|infant|elderly|older adult|young adult)\b"
+    r"|\d{1,3}\s*岁",
+    re.I,
+)
+SETTING = re.compile(
+    r"\b(?:clinic|emergency|department|ward|hospital|admitted|primary care|general practitioner|gp|practice|school|college|university|"
+    r"office|surgery|presents?|presented|presenting|brought|referred|attends?|visits?|consultation|appointment|outpatient|inpatient)\b"
+    r"|门诊|急诊|就诊|医院|学校|住院|转诊|来诊",
+    re.I,
+)
+# Words a question uses to ask, beside what it asks about: the answer need not repeat them.
+ASKING_WORDS = frozenset(
+    "difference differ differs different distinguish distinguished tell apart separate treat treated treatment treatments "
+    "manage managed management option options recommend recommended first line approach approaches common commonly main "
+    "symptom symptoms sign signs criteria criterion diagnose diagnosed diagnosis diagnostic define defined definition cause "
+    "causes caused risk risks factor factors long last lasts often happen happens occur occurs help helps use used "
+    "best typical typically usually role mean means likely kind kinds type types describe described course outcome "
+    "prognosis condition conditions disorder disorders medicine medicines medication medications drug drugs therapy "
+    "therapies option percentage proportion".split()
+)
+CJK_UNANSWERED_SHARE = 0.34  # share of a Chinese question's bigrams its answer may lack ("多久" asks, it is not answered)
+CASE_SENTENCES = 3  # sentences in a vignette's question, the question itself included
+CASE_FEATURES = 3  # content terms of the case that the evidence also has (its presenting features)
+RESTATE_JACCARD = 0.7
+VIGNETTE = "clinical_vignette"
+DIALOGUE = "counselling_dialogue"
+
+
+def visible_fields(row: dict[str, Any]) -> dict[str, str]:
+    """Every text a user of the dataset sees: question, answer, each dialogue turn."""
+    fields = {"question": row["question"], "answer": row["answer"]}
+    for n, turn in enumerate(row.get("turns") or []):
+        fields[f"turn {n + 1} ({turn['role']})"] = turn["content"]
+    return fields
+
+
+def evidence_text(row: dict[str, Any]) -> str:
+    """What the row cites: its passages' text and where they come from (sections are shown in prompts)."""
+    return "\n".join(f"{' '.join(e.get('section_path', []))}\n{e['text']}" for e in row.get("evidence", []))
+
+
+def markup(row: dict[str, Any]) -> str | None:
+    for name, text in visible_fields(row).items():
+        found = MARKUP.search(text)
+        if found:
+            return f"{name} has markup or JSON debris {found.group(0).strip()[:30]!r}"
+    return None
+
+
+def not_self_contained(row: dict[str, Any]) -> str | None:
+    texts = {"question": row["question"]}
+    texts.update({k: v for k, v in visible_fields(row).items() if "(patient)" in k})
+    for name, text in texts.items():
+        found = SOURCE_REFERENCE.search(text)
+        if found:
+            return f"{name} refers to its source ({found.group(0)!r}) instead of standing alone"
+    return None
+
+
+def not_prose(row: dict[str, Any]) -> str | None:
+    """The model's own text must read as prose: it starts with a word, and is mostly letters
+    (not '..., description: 1234567890; question_text :')."""
+    texts = {"question": row["question"]} | {k: v for k, v in visible_fields(row).items() if "(patient)" in k}
+    for name, text in texts.items():
+        stripped = text.strip()
+        visible = [ch for ch in stripped if not ch.isspace()]
+        letters = sum(ch.isalpha() for ch in visible)
+        if not stripped or not (stripped[0].isalnum() or stripped[0] in "\"'“‘¿"):
+            return f"{name} does not start with a word"
+        if letters < 0.75 * len(visible) or GARBLED.search(stripped):
+            return f"{name} is not prose"
+    return None
+
+
+def question_not_answered(row: dict[str, Any]) -> str | None:
+    """What a question asks about must be what its answer (or the answer's section) speaks of: a
+    question about 'bipolar depression' is not answered by a sentence on acute mania."""
+    if row.get("task") in (VIGNETTE, DIALOGUE, "unanswerable"):
+        return None
+    headings = " ".join(" ".join(e.get("section_path", [])) for e in row.get("evidence", [])[:1])
+    known = term_set(f"{row['answer']}\n{headings}\n{row.get('chapter_title', '')}")
+    asking = {term for _, term in latin_terms(" ".join(ASKING_WORDS), keep_framing=True)}
+    terms = content_terms(row["question"])
+    unanswered = [surface for surface, term in terms if term not in known and term not in asking and not CJK_RUN.fullmatch(term)]
+    bigrams = [term for _, term in terms if CJK_RUN.fullmatch(term)]
+    if bigrams and sum(t not in known for t in bigrams) / len(bigrams) > CJK_UNANSWERED_SHARE:  # question words join at new seams
+        unanswered += [t for t in bigrams if t not in known]
+    if unanswered:
+        return f"the answer does not speak of what the question asks: {', '.join(dict.fromkeys(unanswered))}"
+    if not [t for _, t in content_terms(row["question"]) if t not in asking]:
+        return "the question names nothing to ask about"
+    own = term_set(row["answer"])
+    if not [t for _, t in content_terms(row["question"]) if t in own]:
+        return "the question shares no word with its answer"
+    return None
+
+
+def not_a_question(row: dict[str, Any]) -> str | None:
+    if row.get("task") == DIALOGUE:  # a dialogue opens with the patient's story
+        return None
+    return None if QUESTION_END.search(row["question"]) else "the question does not end with a question mark"
+
+
+def sentence_count(text: str) -> int:
+    return len([s for s in SENTENCE_END.split(text.strip()) if len(s.strip()) > 1])
+
+
+def caseless_vignette(row: dict[str, Any]) -> str | None:
+    """A vignette asks about a patient: several sentences, an age or a setting, and presenting
+    features that the evidence describes."""
+    if row.get("task") != VIGNETTE:
+        return None
+    question = row["question"]
+    if question.count("?") + question.count("？") != 1:
+        return "a vignette ends in one question"
+    if sentence_count(question) < CASE_SENTENCES:
+        return f"a vignette needs a case of several sentences; the question has {sentence_count(question)}"
+    if not (AGE.search(question) or SETTING.search(question)):
+        return "the case gives neither the patient's age nor the setting"
+    known = term_set(evidence_text(row))
+    features = {term for _, term in content_terms(question) if term in known and not term.isdigit()}
+    if len(features) < CASE_FEATURES:
+        return f"the case names {len(features)} presenting feature(s) from the evidence (needs {CASE_FEATURES})"
+    return None
+
+
+def wrong_language(row: dict[str, Any]) -> str | None:
+    want = row.get("language", "en")
+    for name, text in visible_fields(row).items():
+        cjk = sum(len(run) for run in CJK_RUN.findall(text))
+        letters = sum(ch.isalpha() for ch in text) or 1
+        if want == "zh" and not is_chinese(text):
+            return f"{name} is not in Chinese, the chapter's language"
+        if want == "en" and cjk / letters >= 0.05:
+            return f"{name} is not in English, the chapter's language"
+    return None
+
+
+def restates_question(row: dict[str, Any]) -> str | None:
+    question, answer = row["question"], row["answer"]
+    q_terms, a_terms = {t for _, t in content_terms(question)}, {t for _, t in content_terms(answer)}
+    if answer.strip().lower().rstrip("?.。？") in question.lower():
+        return "the answer is contained in the question"
+    union = q_terms | a_terms
+    if union and len(q_terms & a_terms) / len(union) >= RESTATE_JACCARD:
+        return "the answer restates the question"
+    return None
+
+
+def answered_unanswerable(row: dict[str, Any]) -> str | None:
+    """An unanswerable question must ask for something the evidence lacks: at least one of its
+    content terms is missing from the evidence (a question made only of evidence terms likely has its answer there)."""
+    if row.get("task") != "unanswerable":
+        return None
+    known = term_set(evidence_text(row))
+    asked = [term for _, term in content_terms(row["question"])]
+    return None if any(term not in known for term in asked) else "every term of this 'unanswerable' question is in the evidence"
+
+
+RULES: dict[str, Callable[[dict[str, Any]], str | None]] = {
+    "markup": markup,
+    "not_self_contained": not_self_contained,
+    "not_prose": not_prose,
+    "not_a_question": not_a_question,
+    "caseless_vignette": caseless_vignette,
+    "wrong_language": wrong_language,
+    "answer_repeats_question": restates_question,
+    "question_not_answered": question_not_answered,
+    "answerable": answered_unanswerable,
+}
+
+
+def first_broken_rule(row: dict[str, Any]) -> tuple[str, str] | None:
+    for name, rule in RULES.items():
+        detail = rule(row)
+        if detail:
+            return name, detail
+    return None

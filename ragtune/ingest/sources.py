@@ -1,0 +1,131 @@
+"""Turn input paths into parsed documents, and parsed documents into per-chapter bundles.
+
+A chapter key may appear in several documents (a collection's category); its bundle holds one
+part per document so every chunk keeps the document it came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ragtune.ingest.collection import assign_category, folder_categories, mapping_categories
+from ragtune.ingest.document import Chapter, Document, Section
+from ragtune.ingest.grobid import GrobidSettings, parse_pdf_with_grobid
+from ragtune.ingest.pdf_parser import ParseError, parse_pdf
+from ragtune.ingest.tei_parser import parse_tei
+from ragtune.ingest.text_parser import parse_markdown, parse_text
+
+SUPPORTED_SUFFIXES = (".pdf", ".tei.xml", ".md", ".markdown", ".txt")
+
+
+def expand_paths(paths: list[str]) -> list[Path]:
+    """Files as given; folders expanded to the supported files inside them, sorted."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.name.lower().endswith(SUPPORTED_SUFFIXES)))
+        else:
+            found.append(path)
+    return found
+
+
+def parse_document(path: Path | str, password: str | None = None, grobid: GrobidSettings | None = None) -> Document:
+    """.tei.xml, .md and .txt are converted; a PDF goes to GROBID when settings are given, else to the embedded parser."""
+    path = Path(path)
+    if not path.exists():
+        raise ParseError(path, "file not found", "check the path")
+    suffix = path.suffix.lower()
+    if suffix == ".xml":
+        return parse_tei(path)
+    if suffix in (".md", ".markdown"):
+        return parse_markdown(path)
+    if suffix == ".txt":
+        return parse_text(path)
+    if suffix != ".pdf":
+        raise ParseError(path, f"unsupported file type '{path.suffix}'", "give a PDF, .tei.xml, .md or .txt file")
+    if grobid is not None:
+        return parse_pdf_with_grobid(path, grobid)
+    return parse_pdf(path, password)
+
+
+def parse_all(
+    paths: list[str],
+    password: str | None = None,
+    grobid: GrobidSettings | None = None,
+    categories_from: str = "outline",
+    mapping_file: str | None = None,
+) -> tuple[list[Document], list[dict[str, str]]]:
+    """Parse every input; a bad file becomes a failure record and the others go on.
+
+    categories_from: 'outline' (a book: chapter keys from its outline), 'folder'
+    (inbox/<category>/*) or 'mapping' (a file/category table); a document the folder
+    layout or mapping does not place is recorded as a failure."""
+    files = expand_paths(paths)
+    categories: dict[Path, str] = {}
+    if categories_from == "folder":
+        categories = folder_categories(files, [Path(p) for p in paths if Path(p).is_dir()])
+    elif categories_from == "mapping":
+        if not mapping_file:
+            raise ParseError("parser config", "categories_from is 'mapping' but no mapping_file is set", "set mapping_file")
+        categories = mapping_categories(Path(mapping_file))
+    documents, failures = [], []
+    for path in files:
+        try:
+            document = parse_document(path, password, grobid)
+            if categories_from != "outline":
+                category = categories.get(path.resolve())
+                if category is None:
+                    raise ParseError(path, f"no category for this file in the {categories_from} layout", "move it into inbox/<category>/ or add it to the mapping file")
+                document = assign_category(document, category)
+            documents.append(document)
+        except ParseError as error:
+            failures.append({"path": str(path), "problem": error.problem, "remedy": error.remedy})
+    return documents, failures
+
+
+@dataclass
+class ChapterBundle:
+    chapter_key: str
+    title: str
+    parts: list[tuple[str, Chapter]]  # (doc_id, chapter)
+
+    def content_sha256(self) -> str:
+        """The chapter's text only: editing another chapter of the same PDF changes the PDF's
+        hash (and so its doc_id) but must not make this chapter look changed."""
+        digest = hashlib.sha256()
+        for _, chapter in self.parts:
+            digest.update(f"{chapter.content_sha256()}\n".encode())
+        return digest.hexdigest()
+
+    def merged(self) -> Chapter:
+        sections: list[Section] = [s for _, chapter in self.parts for s in chapter.sections]
+        return Chapter(self.chapter_key, self.title, sections)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "chapter_key": self.chapter_key,
+            "title": self.title,
+            "content_sha256": self.content_sha256(),
+            "parts": [{"doc_id": doc_id, "chapter": chapter.to_dict()} for doc_id, chapter in self.parts],
+        }
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> "ChapterBundle":
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        parts = [(part["doc_id"], Chapter.from_dict(part["chapter"])) for part in data["parts"]]
+        return cls(data["chapter_key"], data["title"], parts)
+
+
+def collect_chapter(documents: list[Document], chapter_key: str) -> ChapterBundle | None:
+    parts = [(d.doc_id, c) for d in documents for c in d.chapters if c.chapter_key == chapter_key]
+    if not parts:
+        return None
+    return ChapterBundle(chapter_key, parts[0][1].title, parts)

@@ -1,0 +1,87 @@
+"""Any OpenAI-compatible endpoint (OpenAI, vLLM serve, llama.cpp server, Ollama), through the
+openai client's async API: a batch runs with at most `concurrency` requests in flight, and the
+client retries 408/409/429/5xx, timeouts and dropped connections with exponential backoff
+(honouring Retry-After) up to `max_retries` times before a request counts as failed."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ragtune.llm.client import ChatRequest, ChatResult, OnResult
+
+JSON_MODES = ("json_schema", "json_object", "none")
+
+
+def chat_arguments(model: str, json_mode: str, request: ChatRequest) -> dict[str, Any]:
+    """The body of one chat-completions request (online or as a line of a Batch API file)."""
+    arguments: dict[str, Any] = {"model": model, "messages": request.messages, **request.sampling.common()}
+    if request.schema is not None and json_mode == "json_schema":
+        arguments["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "output", "schema": request.schema, "strict": False},
+        }
+    elif request.schema is not None and json_mode == "json_object":
+        arguments["response_format"] = {"type": "json_object", "schema": request.schema}
+    return arguments
+
+
+class OpenAICompatibleBackend:
+    """json_mode: 'json_schema' (OpenAI, vLLM), 'json_object' (llama.cpp server: json_object plus a
+    schema field) or 'none' (no structured output; the caller's parser and retries handle it).
+    The API key is passed in by the resource from an environment variable and never stored elsewhere."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        timeout_s: float = 120.0,
+        json_mode: str = "json_schema",
+        concurrency: int = 8,
+        max_retries: int = 4,
+    ):
+        if json_mode not in JSON_MODES:
+            raise ValueError(f"json_mode must be one of {', '.join(JSON_MODES)}, not {json_mode!r}")
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.base_url, self.model, self.timeout_s, self.json_mode = base_url, model, timeout_s, json_mode
+        self.concurrency, self.max_retries = concurrency, max_retries
+        self._api_key = api_key or "not-needed"
+        self.model_id = f"openai:{model}@{base_url}"
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"OpenAICompatibleBackend({self.model_id}, json_mode={self.json_mode}, concurrency={self.concurrency})"
+
+    def _arguments(self, request: ChatRequest) -> dict[str, Any]:
+        return chat_arguments(self.model, self.json_mode, request)
+
+    async def _run(self, requests: list[ChatRequest], on_result: OnResult) -> None:
+        from openai import AsyncOpenAI
+
+        limit = asyncio.Semaphore(self.concurrency)
+        async with AsyncOpenAI(
+            base_url=self.base_url, api_key=self._api_key, timeout=self.timeout_s, max_retries=self.max_retries
+        ) as client:
+
+            async def one(index: int, request: ChatRequest) -> None:
+                async with limit:
+                    try:
+                        response = await client.chat.completions.create(**self._arguments(request))
+                        usage = response.usage.completion_tokens if response.usage else 0
+                        result: ChatResult | Exception = ChatResult(response.choices[0].message.content or "", int(usage or 0))
+                    except Exception as error:  # recorded by the caller; the other requests go on
+                        result = error
+                on_result(index, result)
+
+            await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
+
+    def chat_many(self, requests: list[ChatRequest], on_result: OnResult) -> None:
+        asyncio.run(self._run(requests, on_result))
+
+    def chat(self, request: ChatRequest) -> ChatResult:
+        outcome: list[ChatResult | Exception] = []
+        self.chat_many([request], lambda _, result: outcome.append(result))
+        if isinstance(outcome[0], Exception):
+            raise outcome[0]
+        return outcome[0]

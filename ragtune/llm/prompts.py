@@ -1,0 +1,77 @@
+"""Prompt templates are files in ragtune/prompts/<language>/<task>.txt (judge.txt beside them);
+their text, and so their hash, goes into every cache key via the rendered messages."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+PROMPT_DIR = Path(__file__).parent.parent / "prompts"  # ragtune/prompts/: templates for every stage
+TASKS = (
+    "factual_recall",
+    "clinical_vignette",
+    "differential_diagnosis",
+    "treatment_management",
+    "counselling_dialogue",
+    "unanswerable",
+)
+LANGUAGES = ("en", "zh")
+CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
+
+
+PASSAGE_TAG = re.compile(r"<\s*/?\s*(?:passages|answer)\s*>", re.I)  # the fences of evidence in prompts
+TITLE_CHARS = 160
+
+
+def fenced(text: str) -> str:
+    """Document text as it goes inside <passages> or <answer>: a tag in the document that would
+    close (or reopen) a fence is defanged, so the text cannot step out into the instructions."""
+    return PASSAGE_TAG.sub(lambda m: m.group(0).replace("<", "‹").replace(">", "›"), text)
+
+
+def inline_title(text: str) -> str:
+    """A chapter or section title as it is quoted inside the instructions: one line, no fence tags,
+    no quotes to close, at most TITLE_CHARS characters, so a crafted heading cannot add instructions."""
+    flat = " ".join(fenced(text).replace('"', "'").split())
+    return flat if len(flat) <= TITLE_CHARS else flat[: TITLE_CHARS - 1].rstrip() + "…"
+
+
+def detect_language(text: str) -> str:
+    """'zh' when CJK characters make up at least a third of the letters, else 'en': the two packs we ship."""
+    sample = text[:20000]
+    letters = len(LETTER.findall(sample))
+    return "zh" if letters and len(CJK.findall(sample)) / letters >= 1 / 3 else "en"
+
+
+def task_template(task: str, language: str) -> str:
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; tasks are {', '.join(TASKS)}")
+    if language not in LANGUAGES:
+        raise ValueError(f"no prompt pack for language {language!r}; packs: {', '.join(LANGUAGES)}")
+    return f"{language}/{task}"
+
+
+def load_template(name: str) -> str:
+    return (PROMPT_DIR / f"{name}.txt").read_text(encoding="utf-8")
+
+
+def template_sha256(name: str) -> str:
+    return hashlib.sha256(load_template(name).encode("utf-8")).hexdigest()
+
+
+def render_messages(name: str, **values: object) -> list[dict[str, str]]:
+    """Fill a '### system' / '### user' template into chat messages."""
+    messages: list[dict[str, str]] = []
+    role, lines = None, []
+    for line in load_template(name).splitlines():
+        if line.startswith("### "):
+            if role:
+                messages.append({"role": role, "content": "\n".join(lines).strip().format(**values)})
+            role, lines = line[4:].strip(), []
+        else:
+            lines.append(line)
+    if role:
+        messages.append({"role": role, "content": "\n".join(lines).strip().format(**values)})
+    return messages

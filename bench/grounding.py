@@ -29,9 +29,12 @@ sys.path.insert(0, str(ROOT))
 
 from bench.parse import machine, write_section  # noqa: E402
 from ragtune.generate.grounding import GateSettings, GroundednessSettings, assess_answer, groundedness_scores, sentence_texts  # noqa: E402
-from ragtune.generate.qa_filter import support  # noqa: E402
 from ragtune.index.embedding import Embedder  # noqa: E402
-from ragtune.text import content_terms, term_set  # noqa: E402
+from ragtune.text import (  # noqa: E402
+    content_terms,
+    support,  # noqa: E402
+    term_set,
+)
 
 LABELS = ROOT / "tests" / "data" / "grounding_labels.jsonl"
 HOLDOUT = ROOT / "tests" / "data" / "grounding_labels_holdout.jsonl"  # written after the gate was designed; never inspected

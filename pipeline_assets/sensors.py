@@ -11,7 +11,7 @@ import dagster as dg
 from pipeline_assets.partitions import CHAPTERS, chapter_partitions
 from ragtune.ingest.collection import category_of
 from ragtune.ingest.inbox import scan_inbox
-from ragtune.ingest.run_key_locks import claim
+from ragtune.ingest.run_key_locks import lock_run_key
 
 INGEST_JOB = "ingest_documents"
 PREPARE_JOB = "prepare_chapter"
@@ -26,7 +26,7 @@ def claimed_once(instance: dg.DagsterInstance, run_key: str) -> bool:
         return bool(instance.get_run_ids(filters=dg.RunsFilter(tags={"dagster/run_key": key}), limit=1))
 
     home = Path(instance.root_directory) if instance.root_directory else Path(tempfile.gettempdir()) / "ragtune"
-    return claim(home / "sensor_claims", run_key, CLAIM_STALE_S, launched)
+    return lock_run_key(home / "sensor_claims", run_key, CLAIM_STALE_S, launched)
 
 
 def build_inbox_sensor(inbox: str | Path, name: str = "inbox_sensor") -> dg.SensorDefinition:

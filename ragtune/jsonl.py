@@ -1,9 +1,8 @@
-"""JSONL reading and writing, and the rows-per-chapter count (the paper's Table II)."""
+"""JSONL reading and writing: the format of every row file the stages hand each other."""
 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +18,3 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not Path(path).exists():
         return []
     return [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
-
-
-def rows_per_chapter(train: list[dict], evaluation: list[dict]) -> list[dict[str, Any]]:
-    train_counts = Counter(r["chapter_key"] for r in train)
-    eval_counts = Counter(r["chapter_key"] for r in evaluation)
-    return [
-        {"chapter_key": key, "train": train_counts[key], "eval": eval_counts[key], "total": train_counts[key] + eval_counts[key]}
-        for key in sorted(set(train_counts) | set(eval_counts))
-    ]

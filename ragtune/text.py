@@ -1,5 +1,5 @@
-"""Content terms of a text and whether cited evidence supports them: the unit the groundedness
-gate and the `unsupported_terms` rule reason in.
+"""Text shared by every stage. Content terms of a text and whether cited evidence supports them
+(the unit the groundedness gate and the `unsupported_terms` rule reason in), and plain word matching.
 
 English terms are stemmed with NLTK's Porter stemmer (so "depressed", "depression" and
 "depressive" meet), numbers are normalised ("two" and "2" are one term), and words that carry no
@@ -92,3 +92,40 @@ def unsupported_terms(text: str, evidence: str) -> list[str]:
     known = term_set(evidence)
     missing = [surface for surface, term in content_terms(text) if term not in known]
     return list(dict.fromkeys(missing))
+
+
+# Plain word matching, for the filter's length and duplicate rules, dedup and the lexical support
+# score (which predates the term gate and is kept as an informative number).
+WORD = re.compile(r"[a-z0-9]+|[\u3400-\u9fff]")  # Latin words; each CJK character counts as a word
+STOPWORDS = frozenset(
+    "a an and are as at be been being but by can could did do does for from had has have how i if in into is it its "
+    "may might more most no not of on or other our should so some such than that the their them then there these they "
+    "this those to was were what when where which while who why will with would you your".split()
+)
+
+
+def words(text: str) -> list[str]:
+    return WORD.findall(text.lower())
+
+
+def content_words(text: str) -> list[str]:
+    return [w for w in words(text) if w not in STOPWORDS and (len(w) > 2 or w >= "\u3400")]
+
+
+def normalize_question(text: str) -> str:
+    return " ".join(words(text))
+
+
+def jaccard(a: set, b: set) -> float:
+    return len(a & b) / len(a | b) if a or b else 0.0
+
+
+def support(answer: str, evidence_text: str) -> float:
+    """Share of the answer's content words that occur in the evidence (prefix match tolerates inflection)."""
+    answer_words = content_words(answer)
+    if not answer_words:
+        return 0.0
+    evidence_words = set(content_words(evidence_text))
+    stems = {w[:5] for w in evidence_words}
+    hits = sum(1 for w in answer_words if w in evidence_words or w[:5] in stems)
+    return hits / len(answer_words)

@@ -19,15 +19,13 @@ from ragtune.curate.dedup import DedupSettings, deduplicate, near_duplicate_pair
 from ragtune.curate.exports import write_exports
 from ragtune.curate.grounded_judge import QAJudgeSettings, judge_rows
 from ragtune.generate.grounding import GroundednessSettings, groundedness_scores, sentence_texts, supporting_spans
-from ragtune.generate.qa_filter import words
-from ragtune.index.chunking import chunk_chapter
-from ragtune.llm.backends import LlamaCppBackend
-from ragtune.llm.client import CachedLLM, LLMCache
+from ragtune.text import words
 
 
 @pytest.fixture(scope="module")
-def handbook_chunks(handbook_document, embedder):
-    return [c.to_dict() for ch in handbook_document.chapters for c in chunk_chapter(ch, handbook_document.doc_id, embedder.tokenize)]
+def chunk_rows(handbook_chunks):
+    """The handbook's chunks as the rows chapter_chunks writes."""
+    return [c.to_dict() for c in handbook_chunks]
 
 
 def key_sentences(chunk: dict) -> list[str]:
@@ -54,9 +52,9 @@ def qa_row(chunk: dict, question: str | None = None, answer: str | None = None, 
     }
 
 
-def test_groundedness_credits_copies_and_paraphrases_not_inventions(handbook_chunks, embedder):
-    chunk = next(c for c in handbook_chunks if "lithium" in c["text"].lower())
-    other = next(c for c in handbook_chunks if c["chapter_key"] != chunk["chapter_key"] and "eating" in c["chapter_key"])
+def test_groundedness_credits_copies_and_paraphrases_not_inventions(chunk_rows, embedder):
+    chunk = next(c for c in chunk_rows if "lithium" in c["text"].lower())
+    other = next(c for c in chunk_rows if c["chapter_key"] != chunk["chapter_key"] and "eating" in c["chapter_key"])
     copied = qa_row(chunk, answer=key_sentences(chunk)[0])
     invented = qa_row(chunk, answer="Patients should drink green tea every morning and avoid travelling by train.")
     off_topic = qa_row(chunk, answer=key_sentences(other)[0])  # true elsewhere, not in this evidence
@@ -69,10 +67,10 @@ def test_groundedness_credits_copies_and_paraphrases_not_inventions(handbook_chu
     assert [d["sentence"] for d in scores[1]["sentences"]] == [invented["answer"]]
 
 
-def test_the_grounded_judge_scores_with_a_rubric_and_is_cached(handbook_chunks, tmp_path):
-    chunk = next(c for c in handbook_chunks if "lithium" in c["text"].lower())
+def test_the_grounded_judge_scores_with_a_rubric_and_is_cached(chunk_rows, tmp_path, embedded_llm):
+    chunk = next(c for c in chunk_rows if "lithium" in c["text"].lower())
     rows = [qa_row(chunk), qa_row(chunk, answer="Patients should drink green tea every morning and avoid trains.")]
-    llm = CachedLLM(LlamaCppBackend(n_ctx=2048), LLMCache(tmp_path))
+    llm = embedded_llm(tmp_path)
     judged, failures = judge_rows(rows, "Bipolar and Related Disorders", llm, QAJudgeSettings(), weak=True)
     for row in judged:
         if row["judge_score"] is None:
@@ -82,15 +80,15 @@ def test_the_grounded_judge_scores_with_a_rubric_and_is_cached(handbook_chunks, 
         assert set(row["judge_rubric"]) == {"faithful", "relevant", "clear", "useful"}
         assert row["judge_weak"] is True and row["judge_model"].startswith("llamacpp:")
     assert llm.calls == 2
-    again = CachedLLM(LlamaCppBackend(n_ctx=2048), LLMCache(tmp_path))
+    again = embedded_llm(tmp_path)
     assert judge_rows(rows, "Bipolar and Related Disorders", again, QAJudgeSettings(), weak=True)[0] == judged
     assert again.calls == 0
 
 
-def planted_duplicates(handbook_chunks):
-    statements = [c for c in handbook_chunks if len(key_sentences(c)) == 2 and len(words(key_sentences(c)[0])) >= 12]
+def planted_duplicates(chunk_rows):
+    statements = [c for c in chunk_rows if len(key_sentences(c)) == 2 and len(words(key_sentences(c)[0])) >= 12]
     base = [qa_row(c) for c in statements[:30]]
-    anxiety = next(c for c in handbook_chunks if c["chapter_key"] == "anxiety-disorders")
+    anxiety = next(c for c in chunk_rows if c["chapter_key"] == "anxiety-disorders")
     gad = qa_row(anxiety, question="What is the first-line treatment for generalized anxiety disorder?",
                  answer="Cognitive behavioural therapy and an SSRI are the first-line options for generalized anxiety disorder.")
     planted = {
@@ -104,8 +102,8 @@ def planted_duplicates(handbook_chunks):
     return base + [gad], planted
 
 
-def test_each_dedup_stage_removes_its_kind_across_chapters_and_keeps_the_better_copy(handbook_chunks, embedder):
-    base, planted = planted_duplicates(handbook_chunks)
+def test_each_dedup_stage_removes_its_kind_across_chapters_and_keeps_the_better_copy(chunk_rows, embedder):
+    base, planted = planted_duplicates(chunk_rows)
     rows = sorted(base + list(planted.values()), key=lambda r: -r["judge_score"])  # best first, as curate orders them
     vectors = embedder.encode([r["question"] for r in rows])
     result = deduplicate(rows, vectors, DedupSettings())
@@ -122,8 +120,8 @@ def test_each_dedup_stage_removes_its_kind_across_chapters_and_keeps_the_better_
         deduplicate(rows, vectors, DedupSettings(stages=["fuzzy"]))
 
 
-def test_split_holds_out_chunks_freezes_eval_and_never_leaks(handbook_chunks, embedder):
-    rows = [qa_row(c) for c in handbook_chunks]
+def test_split_holds_out_chunks_freezes_eval_and_never_leaks(chunk_rows, embedder):
+    rows = [qa_row(c) for c in chunk_rows]
     by_chapter: dict[str, list] = {}
     for r in rows:
         by_chapter.setdefault(r["chapter_key"], []).append(r)
@@ -143,7 +141,7 @@ def test_split_holds_out_chunks_freezes_eval_and_never_leaks(handbook_chunks, em
     # A rerun with a new train question that paraphrases an eval question: eval is unchanged, the leak is withheld.
     frozen = FrozenEval.load(first.frozen.manifest(), first.frozen.rows, first.frozen.vectors)
     target = first.eval[0]
-    free_chunk = next(c for c in handbook_chunks if c["chunk_id"] not in held and c["chapter_key"] == target["chapter_key"])
+    free_chunk = next(c for c in chunk_rows if c["chunk_id"] not in held and c["chapter_key"] == target["chapter_key"])
     leak = qa_row(free_chunk, question=target["question"] + " Please explain.", answer=target["answer"])
     by_chapter[target["chapter_key"]].append(leak)
     vectors[target["chapter_key"]] = embedder.encode([r["question"] for r in by_chapter[target["chapter_key"]]])
@@ -154,9 +152,9 @@ def test_split_holds_out_chunks_freezes_eval_and_never_leaks(handbook_chunks, em
         FrozenEval.load(first.frozen.manifest(), [{**first.eval[0], "answer": "edited"}] + first.eval[1:])
 
 
-def test_thresholds_remove_low_judge_scores_and_ungrounded_rows(handbook_chunks, embedder):
+def test_thresholds_remove_low_judge_scores_and_ungrounded_rows(chunk_rows, embedder):
     key = "depressive-disorders"
-    rows = [qa_row(c) for c in handbook_chunks if c["chapter_key"] == key][:12]
+    rows = [qa_row(c) for c in chunk_rows if c["chapter_key"] == key][:12]
     rows[0]["judge_score"] = 3
     rows[1]["groundedness"] = 0.2
     rows[2]["judge_score"] = None  # the judge failed on it
@@ -191,11 +189,11 @@ def load_llamafactory_converters():
     return parser.get_dataset_list, converter.get_dataset_converter
 
 
-def test_exports_load_unchanged_in_their_consumers(handbook_chunks, tmp_path):
+def test_exports_load_unchanged_in_their_consumers(chunk_rows, tmp_path):
     import datasets
 
-    rows = [qa_row(c) for c in handbook_chunks[:6]]
-    dialogue = qa_row(handbook_chunks[6])
+    rows = [qa_row(c) for c in chunk_rows[:6]]
+    dialogue = qa_row(chunk_rows[6])
     dialogue.update(task="counselling_dialogue", turns=[
         {"role": "patient", "content": "I keep worrying about everything at work."},
         {"role": "clinician", "content": "How long has the worry been going on?"},
@@ -204,7 +202,7 @@ def test_exports_load_unchanged_in_their_consumers(handbook_chunks, tmp_path):
     ])
     splits = {"train": rows[:4] + [dialogue], "eval": rows[4:]}
     out = tmp_path / "exports"
-    written = write_exports(out, splits, raft_pool=handbook_chunks[10:30])
+    written = write_exports(out, splits, raft_pool=chunk_rows[10:30])
 
     hf = datasets.load_from_disk(str(written["hf_dataset"]))
     assert hf["train"].num_rows == 5 and hf["eval"].num_rows == 2
@@ -229,7 +227,7 @@ def test_exports_load_unchanged_in_their_consumers(handbook_chunks, tmp_path):
             assert aligned[4]["_response"][0]["content"] == dialogue["turns"][3]["content"]
             assert aligned[0]["_system"]
 
-    pool_ids = {c["chunk_id"] for c in handbook_chunks[10:30]}
+    pool_ids = {c["chunk_id"] for c in chunk_rows[10:30]}
     raft = [json.loads(line) for line in open(written["raft_train"])]
     for r in raft:
         distractors = [p for p in r["raft_passage_ids"] if p not in r["chunk_ids"]]
@@ -253,22 +251,22 @@ def test_dataset_card_has_table_chart_funnel_and_settings(tmp_path):
     assert front["configs"][0]["data_files"][0]["path"] == "messages_train.jsonl"
 
 
-def test_dataset_checks_fail_on_leakage_duplicates_and_ungrounded_rows(handbook_chunks, embedder, tmp_path):
+def test_dataset_checks_fail_on_leakage_duplicates_and_ungrounded_rows(chunk_rows, embedder, tmp_path):
     from pipeline_assets.curate import mean_groundedness, near_duplicate_rate, no_train_eval_leakage
     from ragtune.jsonl import write_jsonl
     from resources.storage import DataDirResource
 
     storage = DataDirResource(data_dir=str(tmp_path))
-    held, free = handbook_chunks[0], handbook_chunks[1:6]
+    held, free = chunk_rows[0], chunk_rows[1:6]
     eval_row = qa_row(held)
     train = [qa_row(c) for c in free]
 
     def write(train_rows, groundedness=0.9):
         for split, rows in (("train", train_rows), ("eval", [eval_row])):
             rows = [{**r, "groundedness": groundedness} for r in rows]
-            write_jsonl(storage.path("dataset", "rows", f"{split}.jsonl"), rows)
-            np.save(storage.path("dataset", "rows", f"{split}.questions.npy"), embedder.encode([r["question"] for r in rows]))
-        storage.path("dataset", "eval_frozen.json").write_text(json.dumps({"held_out_chunks": [held["chunk_id"]]}))
+            write_jsonl(storage.layout.dataset_rows(split), rows)
+            np.save(storage.layout.dataset_row_questions(split), embedder.encode([r["question"] for r in rows]))
+        storage.layout.frozen_eval_manifest.write_text(json.dumps({"held_out_chunks": [held["chunk_id"]]}))
 
     write(train)
     assert no_train_eval_leakage(storage=storage).passed and near_duplicate_rate(storage=storage).passed

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ragtune.generate.qa_filter import RULES, FilterSettings, filter_qa, support
+from ragtune.generate.qa_filter import RULES, FilterSettings, filter_qa
+from ragtune.text import support
 
 EVIDENCE = (
     "Lithium has the strongest evidence for preventing relapse and also lowers suicide risk. "

@@ -139,11 +139,11 @@ def test_two_ticks_racing_launch_one_run(tmp_path, monkeypatch):
 
 
 def test_a_claim_is_won_once_and_reclaimed_only_when_stale_and_never_launched(tmp_path):
-    from ragtune.ingest.run_key_locks import claim
+    from ragtune.ingest.run_key_locks import lock_run_key
 
     never = lambda key: False  # noqa: E731
-    assert claim(tmp_path, "inbox:abc", 600, never) and not claim(tmp_path, "inbox:abc", 600, never)
-    assert claim(tmp_path, "inbox:other", 600, never)
-    assert not claim(tmp_path, "inbox:abc", 0, lambda key: True)  # stale but its run exists: no second run
-    assert claim(tmp_path, "inbox:abc", 0, never)  # stale and never launched (its tick died): claimable again
-    assert not claim(tmp_path, "inbox:abc", 600, never)  # and fresh again for everyone else
+    assert lock_run_key(tmp_path, "inbox:abc", 600, never) and not lock_run_key(tmp_path, "inbox:abc", 600, never)
+    assert lock_run_key(tmp_path, "inbox:other", 600, never)
+    assert not lock_run_key(tmp_path, "inbox:abc", 0, lambda key: True)  # stale but its run exists: no second run
+    assert lock_run_key(tmp_path, "inbox:abc", 0, never)  # stale and never launched (its tick died): claimable again
+    assert not lock_run_key(tmp_path, "inbox:abc", 600, never)  # and fresh again for everyone else

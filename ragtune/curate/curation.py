@@ -184,3 +184,13 @@ def _funnel(judged, chapter_counts, deduplicated, passing, result: Curated) -> l
             "kept": final[key],
         })
     return rows
+
+
+def rows_per_chapter(train: list[dict], evaluation: list[dict]) -> list[dict[str, Any]]:
+    """Train and eval rows per chapter: the paper's Table II."""
+    train_counts = Counter(r["chapter_key"] for r in train)
+    eval_counts = Counter(r["chapter_key"] for r in evaluation)
+    return [
+        {"chapter_key": key, "train": train_counts[key], "eval": eval_counts[key], "total": train_counts[key] + eval_counts[key]}
+        for key in sorted(set(train_counts) | set(eval_counts))
+    ]

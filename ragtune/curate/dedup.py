@@ -20,7 +20,7 @@ import faiss
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
-from ragtune.generate.qa_filter import jaccard, normalize_question, words
+from ragtune.text import jaccard, normalize_question, words
 
 STAGES = ("exact", "minhash_question", "minhash_pair", "semantic")
 

@@ -12,9 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ragtune.generate.qa_generation import format_passages
-from ragtune.llm.client import CachedLLM, ChatRequest, Completion, SamplingParams, failure_record
-from ragtune.llm.prompts import inline_title, render_messages, template_sha256
+from ragtune.llm.client import JUDGE_REPEAT_PENALTY, CachedLLM, ChatRequest, Completion, SamplingParams, failure_record
+from ragtune.llm.prompts import format_passages, inline_title, render_messages, template_sha256
 
 RUBRIC = ("faithful", "relevant", "clear", "useful")
 TEMPLATE = "qa_judge"
@@ -31,6 +30,7 @@ class QAJudgeSettings:
     temperature: float = 0.0
     max_tokens: int = 120
     seed: int = 0
+    repeat_penalty: float = JUDGE_REPEAT_PENALTY
 
 
 def judge_request(row: dict[str, Any], chapter_title: str, settings: QAJudgeSettings) -> ChatRequest:
@@ -41,7 +41,7 @@ def judge_request(row: dict[str, Any], chapter_title: str, settings: QAJudgeSett
         TEMPLATE, passages=format_passages(row.get("evidence", [])), chapter_title=inline_title(chapter_title),
         question=row["question"], answer=answer,
     )
-    sampling = SamplingParams(temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed, repeat_penalty=1.1)
+    sampling = SamplingParams(temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed, repeat_penalty=settings.repeat_penalty)
     return ChatRequest(messages, sampling, JUDGE_SCHEMA)
 
 

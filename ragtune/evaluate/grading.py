@@ -14,10 +14,10 @@ from typing import Any
 
 import torch
 
+from ragtune.chat import chat_messages, prompt_text
 from ragtune.curate.grounded_judge import judgement_json
-from ragtune.llm.client import CachedLLM, ChatRequest, SamplingParams
+from ragtune.llm.client import JUDGE_REPEAT_PENALTY, CachedLLM, ChatRequest, SamplingParams
 from ragtune.llm.prompts import render_messages
-from ragtune.train.lora import chat_messages, prompt_text
 
 GRADE_SCHEMA = {
     "type": "object",
@@ -44,6 +44,7 @@ class JudgeSettings:
     temperature: float = 0.0
     judge_max_tokens: int = 160
     seed: int = 0
+    judge_repeat_penalty: float = JUDGE_REPEAT_PENALTY
     with_reference: bool = False  # also answer with the reference_llm resource (e.g. GPT-3.5 via openai)
     bootstrap_resamples: int = 2000
     dpo_min_margin: int = 3  # single-grade gap that makes a (chosen, rejected) pair when pairwise is undecided
@@ -67,7 +68,7 @@ class PairItem:
 
 
 def _sampling(settings: JudgeSettings) -> SamplingParams:
-    return SamplingParams(temperature=settings.temperature, max_tokens=settings.judge_max_tokens, seed=settings.seed, repeat_penalty=1.1)
+    return SamplingParams(temperature=settings.temperature, max_tokens=settings.judge_max_tokens, seed=settings.seed, repeat_penalty=settings.judge_repeat_penalty)
 
 
 @torch.no_grad()

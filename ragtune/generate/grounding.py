@@ -14,9 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ragtune.generate.qa_filter import content_words, support, words
 from ragtune.generate.synonyms import frequency, related_words
-from ragtune.text import CJK_RUN, NUMBER_WORDS, content_terms, stem, term_set
+from ragtune.text import CJK_RUN, NUMBER_WORDS, content_terms, content_words, stem, support, term_set, words
 
 SENTENCE = re.compile(r"[^.!?。！？]+[.!?。！？]*")
 

@@ -8,19 +8,14 @@ the terms). The content rules live in ragtune.generate.row_rules; the last rule 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ragtune.generate.grounding import grounding_verdict
 from ragtune.generate.row_rules import RULES as CONTENT_RULES
 from ragtune.generate.row_rules import first_broken_rule
+from ragtune.text import jaccard, normalize_question, support, words
 
-WORD = re.compile(r"[a-z0-9]+|[\u3400-\u9fff]")  # Latin words; each CJK character counts as a word
-STOPWORDS = frozenset(
-    "a an and are as at be been being but by can could did do does for from had has have how i if in into is it its "
-    "may might more most no not of on or other our should so some such than that the their them then there these they "
-    "this those to was were what when where which while who why will with would you your".split()
-)
 RULES = ("too_short", *CONTENT_RULES, "repetitive", "exact_duplicate", "near_duplicate", "unsupported_terms")
 DUPLICATE_RULES = ("exact_duplicate", "near_duplicate")
 
@@ -40,35 +35,7 @@ class FilterResult:
     rejected: list[dict[str, Any]] = field(default_factory=list)
 
 
-def words(text: str) -> list[str]:
-    return WORD.findall(text.lower())
-
-
-def content_words(text: str) -> list[str]:
-    return [w for w in words(text) if w not in STOPWORDS and (len(w) > 2 or w >= "\u3400")]
-
-
-def normalize_question(text: str) -> str:
-    return " ".join(words(text))
-
-
-def jaccard(a: set, b: set) -> float:
-    return len(a & b) / len(a | b) if a or b else 0.0
-
-
-def support(answer: str, evidence_text: str) -> float:
-    """Share of the answer's content words that occur in the evidence (prefix match tolerates inflection)."""
-    answer_words = content_words(answer)
-    if not answer_words:
-        return 0.0
-    evidence_words = set(content_words(evidence_text))
-    stems = {w[:5] for w in evidence_words}
-    hits = sum(1 for w in answer_words if w in evidence_words or w[:5] in stems)
-    return hits / len(answer_words)
-
-
 def filter_qa(candidates: list[dict[str, Any]], settings: FilterSettings) -> FilterResult:
-    from ragtune.generate.grounding import grounding_verdict  # grounding builds on this module's word helpers
 
     result = FilterResult()
     seen_exact: set[str] = set()

@@ -26,7 +26,7 @@ from ragtune.generate.grounding import supporting_spans
 from ragtune.generate.qa_filter import FilterSettings, filter_qa
 from ragtune.generate.row_rules import first_broken_rule
 from ragtune.llm.client import CachedLLM, ChatRequest, Completion, SamplingParams, failure_record
-from ragtune.llm.prompts import fenced, inline_title, render_messages, task_template, template_sha256
+from ragtune.llm.prompts import format_passages, inline_title, render_messages, task_template, template_sha256
 
 DIALOGUE = "counselling_dialogue"
 DIALOGUE_ROLES = ("patient", "clinician", "patient", "clinician")
@@ -91,13 +91,6 @@ class ChapterGeneration:
     exhausted: bool = False  # every planned round used and the quota still not met
     rounds_without_answer: int = 0  # answer-first rounds whose evidence offered no answer for the task (no call made)
     coverage: list[dict[str, Any]] = field(default_factory=list)  # per section: candidates, kept
-
-
-def format_passages(evidence: list[dict[str, Any]]) -> str:
-    return "\n\n".join(
-        f"[{n}] ({inline_title(' > '.join(e['section_path']))}, page {', '.join(map(str, e['pages']))}) {fenced(e['text'])}"
-        for n, e in enumerate(evidence, start=1)
-    )
 
 
 def generate_chapter_qa(

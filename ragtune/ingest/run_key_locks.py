@@ -1,4 +1,4 @@
-"""At-most-once claims on a shared folder, for sensor run keys.
+"""At-most-once locks on a shared folder, for sensor run keys.
 
 Dagster skips a run key it has already launched, but two ticks of the same sensor evaluated at
 the same moment (two daemons on one instance, a tick retried while the first still runs) both see
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 
-def claim(folder: Path, key: str, stale_after_s: float, launched: Callable[[str], bool]) -> bool:
+def lock_run_key(folder: Path, key: str, stale_after_s: float, launched: Callable[[str], bool]) -> bool:
     """True for exactly one caller per key; True again (for one caller) once the claim is older than
     stale_after_s and launched(key) says its run never started."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,9 @@ from typing import Callable, Protocol
 THINK_BLOCK = re.compile(r"<think>.*?</think>\s*", re.S)
 
 
+JUDGE_REPEAT_PENALTY = 1.1  # every judge's default: a small model's short JSON reply loops without it
+
+
 @dataclass(frozen=True)
 class SamplingParams:
     temperature: float = 0.7

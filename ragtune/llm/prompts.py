@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
+from typing import Any
 
 PROMPT_DIR = Path(__file__).parent.parent / "prompts"  # ragtune/prompts/: templates for every stage
 TASKS = (
@@ -75,3 +76,11 @@ def render_messages(name: str, **values: object) -> list[dict[str, str]]:
     if role:
         messages.append({"role": role, "content": "\n".join(lines).strip().format(**values)})
     return messages
+
+
+def format_passages(evidence: list[dict[str, Any]]) -> str:
+    """Numbered evidence passages with section and pages, each fenced: the block every template cites."""
+    return "\n\n".join(
+        f"[{n}] ({inline_title(' > '.join(e['section_path']))}, page {', '.join(map(str, e['pages']))}) {fenced(e['text'])}"
+        for n, e in enumerate(evidence, start=1)
+    )

@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from ragtune.chat import prompt_text
+
 TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -100,19 +102,6 @@ def load_pretrained(name_or_path: str, dtype: torch.dtype):
     device_map = {"": 0} if torch.cuda.is_available() else None
     model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype, device_map=device_map)
     return model, tokenizer
-
-
-def chat_messages(instruction: str, context: str = "", history: list | None = None) -> list[dict[str, str]]:
-    """An alpaca row as chat turns: earlier dialogue turns first, then the question (with its input)."""
-    messages = []
-    for user, assistant in history or []:
-        messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
-    user = f"{instruction}\n\n{context}".strip() if context else instruction
-    return messages + [{"role": "user", "content": user}]
-
-
-def prompt_text(tokenizer, instruction: str, context: str = "", history: list | None = None) -> str:
-    return tokenizer.apply_chat_template(chat_messages(instruction, context, history), tokenize=False, add_generation_prompt=True)
 
 
 def encode_example(tokenizer, row: dict[str, Any], max_length: int) -> dict[str, list[int]]:

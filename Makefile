@@ -6,7 +6,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test ui install clean handbook
+.PHONY: demo test test-fast ui install clean handbook
 
 # llama-cpp-python has no CPU wheel on PyPI, so pip compiles it (~14 min). Its default build is
 # -march=native, which on some VMs enables CPU features (AMX tiles) that the hypervisor then traps
@@ -41,6 +41,10 @@ $(VENV)/.llamafactory: $(VENV)/.installed
 
 test: install $(VENV)/.llamafactory
 	$(PY) -m pytest -v -rs
+
+# The inner loop: every test that runs no LLM, trains nothing and starts no server (those are marked slow).
+test-fast: install
+	$(PY) -m pytest -q -rs -m "not slow"
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml

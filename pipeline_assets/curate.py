@@ -13,14 +13,14 @@ from pipeline_assets.config import LLM_RETRY, config_from_settings, fail_if_endp
 from pipeline_assets.generate import qa_filtered
 from pipeline_assets.metadata import table
 from pipeline_assets.partitions import CHAPTERS, chapter_partitions
-from ragtune.curate.curation import CurationSettings, FrozenEval, curate, touched_chunks
+from ragtune.curate.curation import CurationSettings, FrozenEval, curate, rows_per_chapter, touched_chunks
 from ragtune.curate.dataset_card import removed_by_reason, render_card
 from ragtune.curate.dedup import STAGES, DedupSettings, deduplicate, near_duplicate_pairs
 from ragtune.curate.exports import to_alpaca, write_exports
 from ragtune.curate.grounded_judge import QAJudgeSettings, judge_rows
 from ragtune.generate.grounding import GroundednessSettings, groundedness_scores
 from ragtune.index.vector_index import ChunkIndex
-from ragtune.jsonl import read_jsonl, rows_per_chapter, write_jsonl
+from ragtune.jsonl import read_jsonl, write_jsonl
 from ragtune.plots import markdown_image, rows_per_chapter_bars
 from resources.embedder import EmbedderResource
 from resources.llm import LLMResource
@@ -56,14 +56,14 @@ class ExportConfig(dg.Config):
 
 
 def judged_paths(storage: DataDirResource, key: str):
-    return storage.path("qa", "judged", f"{key}.jsonl"), storage.path("qa", "judged", f"{key}.questions.npy")
+    return storage.layout.judged(key), storage.layout.judged_questions(key)
 
 
 @dg.asset(
     group_name="qa",
     partitions_def=chapter_partitions,
     deps=[qa_filtered],
-    kinds={"llama-cpp"},
+    kinds={"python"},
     pool="llm",
     retry_policy=LLM_RETRY,
     automation_condition=dg.AutomationCondition.eager(),
@@ -76,18 +76,18 @@ def qa_judged(
     groundedness score (answer sentences supported by the evidence, lexically or by embeddings).
     Both stay on the row; thresholds apply when the dataset is assembled. Judge calls are cached."""
     key = context.partition_key
-    rows = read_jsonl(storage.path("qa", "filtered", f"{key}.jsonl"))
+    rows = read_jsonl(storage.layout.filtered(key))
     model = embedder.embedder()
     grounded = groundedness_scores(rows, model, GroundednessSettings(**config.groundedness.model_dump()))
     rows = [{**row, "groundedness": g["groundedness"], "groundedness_sentences": g["sentences"]} for row, g in zip(rows, grounded)]
     settings = QAJudgeSettings(**config.judge.model_dump())
-    client = judge_llm.client(storage.path("cache", "llm", "x").parent)
+    client = judge_llm.client(storage.layout.llm_cache_dir)
     title = rows[0]["chapter_title"] if rows else key
     judged, failures = judge_rows(rows, title, client, settings, weak=judge_llm.is_weak_default)
     out, vectors_path = judged_paths(storage, key)
     write_jsonl(out, judged)
     np.save(vectors_path, model.encode([row["question"] for row in judged]))
-    write_jsonl(storage.path("qa", "judged", f"{key}.failures.jsonl"), failures)
+    write_jsonl(storage.layout.judge_failures(key), failures)
     for failure in failures:
         context.log.warning(f"chapter '{key}' pair {failure['qa_id']}: judge failed: {failure['reason']}")
     fail_if_endpoint_down(f"chapter '{key}' (judging)", failures, len(judged) - len(failures))
@@ -133,17 +133,15 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
             continue
         rows_path, vectors_path = judged_paths(storage, k)
         judged[k], vectors[k] = read_jsonl(rows_path), np.load(vectors_path)
-        counts_path = storage.path("qa", "filtered", f"{k}.counts.json")
-        counts[k] = json.loads(counts_path.read_text()) if counts_path.exists() else {}
-    manifest_path, frozen_rows_path = storage.path("dataset", "eval_frozen.json"), storage.path("dataset", "eval_frozen.jsonl")
+        counts[k] = storage.layout.read_json(storage.layout.filter_counts(k), {})
+    layout = storage.layout
     frozen = None
-    if manifest_path.exists() and not config.refreeze_eval:
+    stored = None if config.refreeze_eval else layout.read_frozen_eval()
+    if stored is not None:
         try:
-            vectors_path = storage.path("dataset", "eval_frozen.questions.npy")
-            frozen = FrozenEval.load(json.loads(manifest_path.read_text()), read_jsonl(frozen_rows_path),
-                                     np.load(vectors_path) if vectors_path.exists() else None)
+            frozen = FrozenEval.load(*stored)
         except ValueError as error:
-            raise dg.Failure(f"{manifest_path}: {error}") from error
+            raise dg.Failure(f"{layout.frozen_eval_manifest}: {error}") from error
     settings = CurationSettings(**config.model_dump(exclude={"refreeze_eval", "dedup"}))
     weak = sorted({r["judge_model"] for rows in judged.values() for r in rows if r.get("judge_weak")})
     if weak and not config.trust_weak_judge:
@@ -157,19 +155,17 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
             "min_groundedness, raise qa_candidates' quota, or point the llm resource at a stronger model"
         )
     if result.newly_frozen:
-        manifest_path.write_text(json.dumps(result.frozen.manifest(), indent=1), encoding="utf-8")
-        write_jsonl(frozen_rows_path, result.frozen.rows)
-        np.save(storage.path("dataset", "eval_frozen.questions.npy"), result.frozen.vectors)
+        layout.write_frozen_eval(result.frozen.manifest(), result.frozen.rows, result.frozen.vectors)
     for split, rows, questions in (("train", result.train, result.train_vectors), ("eval", result.eval, result.frozen.vectors)):
-        write_jsonl(storage.path("dataset", "rows", f"{split}.jsonl"), rows)
-        write_jsonl(storage.path("dataset", f"{split}.jsonl"), [to_alpaca(r) for r in rows])
-        np.save(storage.path("dataset", "rows", f"{split}.questions.npy"), questions)
-    write_jsonl(storage.path("dataset", "removed.jsonl"), result.removed)
+        write_jsonl(storage.layout.dataset_rows(split), rows)
+        write_jsonl(storage.layout.alpaca_split(split), [to_alpaca(r) for r in rows])
+        np.save(storage.layout.dataset_row_questions(split), questions)
+    write_jsonl(storage.layout.removed, result.removed)
     per_chapter = rows_per_chapter(result.train, result.eval)
     curation = {"funnel": result.funnel, "dedup": result.dedup_counts, "removed_by": removed_by_reason(result.removed),
                 "rows_per_chapter": per_chapter, "eval_sha256": result.frozen.sha256, "settings": asdict(settings),
                 "dedup_settings": config.dedup.model_dump()}
-    storage.path("dataset", "curation.json").write_text(json.dumps(curation, indent=1), encoding="utf-8")
+    storage.layout.curation_report.write_text(json.dumps(curation, indent=1), encoding="utf-8")
     return dg.MaterializeResult(
         metadata={
             "train_rows": len(result.train),
@@ -184,7 +180,7 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
             "removed_by": table(removed_by_reason(result.removed)),
             "chapters_missing": dg.MetadataValue.json(missing),
             "dagster/row_count": len(result.train) + len(result.eval),
-            "path": dg.MetadataValue.path(str(storage.path("dataset", "train.jsonl").parent)),
+            "path": dg.MetadataValue.path(str(storage.layout.dataset_dir)),
         }
     )
 
@@ -194,21 +190,21 @@ def dataset_exports(context: dg.AssetExecutionContext, config: ExportConfig, sto
                     embedder: EmbedderResource) -> dg.MaterializeResult:
     """The dataset as alpaca, ShareGPT and OpenAI-messages JSONL, a Hugging Face dataset, LLaMA-Factory's
     dataset_info.json and optionally a RAFT variant, with a dataset card (README.md) and its chart."""
-    splits = {split: read_jsonl(storage.path("dataset", "rows", f"{split}.jsonl")) for split in ("train", "eval")}
-    curation = json.loads(storage.path("dataset", "curation.json").read_text())
-    out = storage.path("exports", "README.md").parent
+    splits = {split: read_jsonl(storage.layout.dataset_rows(split)) for split in ("train", "eval")}
+    curation = json.loads(storage.layout.curation_report.read_text())
+    out = storage.layout.exports_dir
     pool = None
     if config.raft:
-        held_out = set(json.loads(storage.path("dataset", "eval_frozen.json").read_text())["held_out_chunks"])
-        chunks = ChunkIndex.load(storage.path("index", "index.faiss").parent).chunks
+        held_out = storage.layout.held_out_chunks()
+        chunks = ChunkIndex.load(storage.layout.index_dir).chunks
         pool = [c.to_dict() for c in chunks if c.chunk_id not in held_out]  # train inputs never show eval passages
     written = write_exports(out, splits, raft_pool=pool, raft_distractors=config.raft_distractors,
                             raft_oracle_share=config.raft_oracle_share, seed=curation["settings"]["seed"])
     counts = curation["rows_per_chapter"]
-    chart = rows_per_chapter_bars(counts, out / "rows_per_chapter.png")
+    chart = rows_per_chapter_bars(counts, storage.layout.rows_per_chapter_chart)
     generator_models = sorted({r["generation"]["model"] for rows in splits.values() for r in rows})
     judge_models = sorted({f"{r['judge_model']}{' (weak judge)' if r.get('judge_weak') else ''}" for rows in splits.values() for r in rows})
-    removed = read_jsonl(storage.path("dataset", "removed.jsonl"))
+    removed = read_jsonl(storage.layout.removed)
     card = render_card(
         name=config.name, counts=counts, funnel=curation["funnel"], dedup_counts=curation["dedup"], removed=removed,
         rows=splits["train"] + splits["eval"], chart_file=chart.name, files=sorted(p.name for p in written.values()) + [chart.name],
@@ -217,29 +213,29 @@ def dataset_exports(context: dg.AssetExecutionContext, config: ExportConfig, sto
         settings={"curation": curation["settings"], "dedup": curation["dedup_settings"], "export": config.model_dump()},
         eval_sha256=curation["eval_sha256"],
     )
-    (out / "README.md").write_text(card, encoding="utf-8")
+    storage.layout.dataset_card.write_text(card, encoding="utf-8")
     return dg.MaterializeResult(
         metadata={
             "files": dg.MetadataValue.json(sorted(p.name for p in written.values())),
             "rows_per_chapter": table(counts),
             "rows_per_chapter_chart": dg.MetadataValue.md(markdown_image(chart, "rows per chapter")),
             "funnel": table(curation["funnel"]),
-            "dataset_card": dg.MetadataValue.path(str(out / "README.md")),
+            "dataset_card": dg.MetadataValue.path(str(storage.layout.dataset_card)),
             "path": dg.MetadataValue.path(str(out)),
         }
     )
 
 
 def _final(storage: DataDirResource):
-    rows = {split: read_jsonl(storage.path("dataset", "rows", f"{split}.jsonl")) for split in ("train", "eval")}
-    vectors = {split: np.load(storage.path("dataset", "rows", f"{split}.questions.npy")) for split in ("train", "eval")}
+    rows = {split: read_jsonl(storage.layout.dataset_rows(split)) for split in ("train", "eval")}
+    vectors = {split: np.load(storage.layout.dataset_row_questions(split)) for split in ("train", "eval")}
     return rows, vectors
 
 
 @dg.asset_check(asset=instruction_dataset, blocking=True, description="No train/eval leakage: no train row uses a held-out chunk, no train question near-duplicates an eval question.")
 def no_train_eval_leakage(storage: DataDirResource) -> dg.AssetCheckResult:
     rows, vectors = _final(storage)
-    held_out = set(json.loads(storage.path("dataset", "eval_frozen.json").read_text())["held_out_chunks"])
+    held_out = storage.layout.held_out_chunks()
     chunk_leaks = [r["qa_id"] for r in rows["train"] if touched_chunks(r) & held_out]
     found = near_duplicate_pairs(rows["eval"], rows["train"], DedupSettings(), vectors["eval"], vectors["train"])
     pairs = sorted({(eval_id, train_id) for eval_id, train_id, _ in found})  # one pair may match in several stages
@@ -276,7 +272,7 @@ def mean_groundedness(storage: DataDirResource) -> dg.AssetCheckResult:
 def quota_met_per_chapter(context: dg.AssetCheckExecutionContext, storage: DataDirResource) -> dg.AssetCheckResult:
     statuses = []
     for key in sorted(context.instance.get_dynamic_partitions(CHAPTERS)):
-        path = storage.path("qa", "candidates", f"{key}.status.json")
+        path = storage.layout.generation_status(key)
         if path.exists():
             statuses.append({"chapter_key": key, **json.loads(path.read_text())})
     short = [s["chapter_key"] for s in statuses if not s["quota_met"]]

@@ -16,6 +16,7 @@ from pipeline_assets.partitions import chapter_partitions
 from pipeline_assets.sensors import chapter_fanout_sensor, inbox_sensor
 from pipeline_assets.train import lora_adapter
 from resources import BaseModelResource, DataDirResource, EmbedderResource, GrobidResource, LLMResource
+from resources.llm import llm_from_env
 
 ASSETS = [
     parsed_documents,
@@ -57,22 +58,10 @@ PARTITIONED_JOBS = {"prepare_chapter", "generate_chapter_qa"}
 
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:
-    """Embedded defaults; RAGTUNE_LLM_BACKEND=openai (+ RAGTUNE_LLM_BASE_URL, RAGTUNE_LLM_MODEL,
-    RAGTUNE_LLM_API_KEY, RAGTUNE_LLM_JSON_MODE) points generation and judging at an OpenAI-compatible
-    endpoint; RAGTUNE_LLM_BACKEND=openai_batch sends them through the OpenAI Batch API instead.
+    """Embedded defaults; RAGTUNE_LLM_BACKEND picks the LLM backend (resources/llm.py, llm_from_env).
     The judge (judge_llm) and the reference model (reference_llm) start as the same LLM; bind
     others (e.g. GPT-4 as judge, GPT-3.5 as reference) in the launchpad or in code."""
-    backend = os.environ.get("RAGTUNE_LLM_BACKEND", "llamacpp")
-    if backend in ("openai", "openai_batch"):
-        llm = LLMResource(
-            backend=backend,
-            base_url=os.environ.get("RAGTUNE_LLM_BASE_URL", "http://127.0.0.1:8000/v1"),
-            model=os.environ.get("RAGTUNE_LLM_MODEL", "smollm2"),
-            api_key=dg.EnvVar("RAGTUNE_LLM_API_KEY") if os.environ.get("RAGTUNE_LLM_API_KEY") else None,
-            json_mode=os.environ.get("RAGTUNE_LLM_JSON_MODE", "json_schema"),
-        )
-    else:
-        llm = LLMResource(model_path=os.environ.get("RAGTUNE_LLM_GGUF") or None)
+    llm = llm_from_env(os.environ)
     return {
         "storage": DataDirResource(),
         "embedder": EmbedderResource(),
@@ -80,19 +69,29 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
         "judge_llm": llm,
         "reference_llm": llm,
         "base_model": BaseModelResource(),
-        "grobid": GrobidResource(url=os.environ.get("GROBID_URL", "http://localhost:8070")),
+        "grobid": GrobidResource(),
     }
+
+
+def with_backend_kinds(assets: list[dg.AssetsDefinition], resources: dict[str, dg.ConfigurableResource]) -> list[dg.AssetsDefinition]:
+    """Each asset that calls an LLM shows the kind of the backend bound to it (llama-cpp, openai, vllm)."""
+    mapped = []
+    for asset in assets:
+        kinds = {resources[key].kind for key in sorted(asset.required_resource_keys) if isinstance(resources.get(key), LLMResource)}
+        mapped.append(asset.map_asset_specs(lambda spec, kinds=kinds: spec.replace_attributes(kinds={*spec.kinds, *kinds})) if kinds else asset)
+    return mapped
 
 
 def build_defs(resources: dict[str, dg.ConfigurableResource] | None = None) -> dg.Definitions:
     """The code location; tests pass their own resources (a temp data dir, a cached base model).
     RAGTUNE_EXECUTOR picks where steps run (pipeline_assets/executors.py)."""
+    bound = {**default_resources(), **(resources or {})}
     return dg.Definitions(
-        assets=ASSETS,
+        assets=with_backend_kinds(ASSETS, bound),
         asset_checks=[every_document_parsed, *DATASET_CHECKS],
         jobs=STAGE_JOBS,
         sensors=[inbox_sensor, chapter_fanout_sensor],
-        resources={**default_resources(), **(resources or {})},
+        resources=bound,
         executor=executor_from_env(),
     )
 

@@ -25,14 +25,14 @@ def main() -> None:
         print(f"ragtune demo: DAGSTER_HOME={instance.root_directory}  data={storage.root}")
         materialize_graph(instance, SMALL_RUN)
     minutes = (time.monotonic() - start) / 60
-    report = json.loads(storage.path("reports", "judge_scores.json").read_text())
+    report = json.loads(storage.layout.report("judge_scores").read_text())
     models = report["summary"]["models"]
     print(f"\nDone in {minutes:.1f} min. Outputs:")
-    print(f"  dataset : {storage.path('dataset', 'train.jsonl').parent}  (train.jsonl, eval.jsonl: alpaca; rows/: full rows with evidence)")
-    print(f"  exports : {storage.path('exports', 'README.md').parent}  (alpaca, ShareGPT, OpenAI messages, hf_dataset/, "
+    print(f"  dataset : {storage.layout.dataset_dir}  (train.jsonl, eval.jsonl: alpaca; rows/: full rows with evidence)")
+    print(f"  exports : {storage.layout.exports_dir}  (alpaca, ShareGPT, OpenAI messages, hf_dataset/, "
           "dataset_info.json, README.md dataset card)")
-    print(f"  adapter : {storage.path('adapter', 'adapter_config.json').parent}  (PEFT LoRA; loss curve in reports/)")
-    print(f"  scores  : {storage.path('reports', 'judge_scores.json')}  (+ heldout_loss.json, dpo/, charts; medquad_scores.json "
+    print(f"  adapter : {storage.layout.adapter_dir}  (PEFT LoRA; loss curve in reports/)")
+    print(f"  scores  : {storage.layout.report('judge_scores')}  (+ heldout_loss.json, dpo/, charts; medquad_scores.json "
           "when MedQuAD is present)")
     judge = f"{report['judge_model']}" + (", a weak judge" if report["judge_weak"] else "")
     print(f"\nJudge scores over {report['summary']['questions']} frozen eval questions ({judge}):")
@@ -43,7 +43,7 @@ def main() -> None:
         print(f"  {name:<10}{values['total']:>7}{values['max_total']:>6}{mean:>8}  {ci}")
     pair = report["summary"]["tuned_vs_base"]
     print(f"  tuned vs base, both orders: {pair['win']} win / {pair['tie']} tie / {pair['loss']} loss ({pair['undecided']} undecided)")
-    loss = json.loads(storage.path("reports", "heldout_loss.json").read_text())
+    loss = json.loads(storage.layout.report("heldout_loss").read_text())
     print(f"  held-out answer loss: base {loss['base']['loss']:.3f} (ppl {loss['base']['perplexity']:.1f}), "
           f"tuned {loss['tuned']['loss']:.3f} (ppl {loss['tuned']['perplexity']:.1f})")
 

@@ -30,16 +30,15 @@ from resources.storage import DataDirResource
 
 JudgeConfig = config_from_settings("JudgeConfig", JudgeSettings, "Questions, answer length, judge sampling, reference model, statistics.")
 WEAK_JUDGE_NOTE = "the embedded 135M judge is weak: these scores demonstrate the machinery, not model quality"
-SHARED_MEDQUAD = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "medquad"
 
 
 def _tuned_model(storage: DataDirResource, base_model: BaseModelResource):
     from peft import PeftModel
 
-    adapter = storage.path("adapter", "adapter_config.json").parent
-    if not (adapter / "adapter_config.json").exists():
+    adapter = storage.layout.adapter_dir
+    if not storage.layout.adapter_config.exists():
         raise dg.Failure(f"no adapter at {adapter}; materialize lora_adapter first")
-    model, tokenizer = base_model.load(storage.root, bf16=torch.cuda.is_available())
+    model, tokenizer = base_model.load(storage.layout, bf16=torch.cuda.is_available())
     return PeftModel.from_pretrained(model, str(adapter)), tokenizer
 
 
@@ -56,17 +55,17 @@ def _answers(tuned, tokenizer, questions: list[EvalQuestion], settings: JudgeSet
         base = answer_questions(tuned, tokenizer, texts, settings.max_new_tokens, settings.answer_batch_size)
     answers = {"base": base, "tuned": answer_questions(tuned, tokenizer, texts, settings.max_new_tokens, settings.answer_batch_size)}
     if settings.with_reference:
-        answers["reference"] = reference_answers(reference_llm.client(storage.path("cache", "llm", "x").parent), texts, settings)
+        answers["reference"] = reference_answers(reference_llm.client(storage.layout.llm_cache_dir), texts, settings)
     return answers
 
 
 def _report(name: str, title: str, questions, answers, judge_llm: LLMResource, settings: JudgeSettings, storage: DataDirResource, extra: dict):
     """Judge, write reports/<name>.json, the chart and the DPO pairs; return the asset metadata."""
-    judge = judge_llm.client(storage.path("cache", "llm", "x").parent)
+    judge = judge_llm.client(storage.layout.llm_cache_dir)
     rows, summary = evaluate(questions, answers, judge, settings)
     models = list(answers)
     pairs = dpo_pairs(rows, models, settings.dpo_min_margin)
-    dpo_path = write_dpo(pairs, storage.path("reports", "dpo", "x").parent, f"{name}_dpo")
+    dpo_path = write_dpo(pairs, storage.layout.dpo_dir, f"{name}_dpo")
     report = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "judge_model": judge.model_id,
@@ -77,9 +76,9 @@ def _report(name: str, title: str, questions, answers, judge_llm: LLMResource, s
         "summary": summary,
         "questions": rows,
     }
-    path = storage.path("reports", f"{name}.json")
+    path = storage.layout.report(name)
     path.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
-    plot = score_bars(summary["models"], storage.path("reports", f"{name}.png"), f"{title}: {len(rows)} questions")
+    plot = score_bars(summary["models"], storage.layout.chart(name), f"{title}: {len(rows)} questions")
     pair = summary["tuned_vs_base"]
     scores = summary_table(summary, models)
     return {
@@ -100,7 +99,7 @@ def _report(name: str, title: str, questions, answers, judge_llm: LLMResource, s
     }
 
 
-@dg.asset(group_name="evaluate", deps=[lora_adapter], kinds={"pytorch", "llama-cpp"}, pool="gpu", retry_policy=LLM_RETRY)
+@dg.asset(group_name="evaluate", deps=[lora_adapter], kinds={"pytorch"}, pool="gpu", retry_policy=LLM_RETRY)
 def judge_scores(
     context: dg.AssetExecutionContext,
     config: JudgeConfig,
@@ -113,7 +112,7 @@ def judge_scores(
     1-10 against the evidence and compared pairwise in both orders; totals, bootstrap CIs,
     win/tie/loss, per-chapter breakdown, a chart, and DPO pairs from the verdicts."""
     settings = JudgeSettings(**config.model_dump())
-    eval_rows = read_jsonl(storage.path("dataset", "rows", "eval.jsonl"))
+    eval_rows = read_jsonl(storage.layout.dataset_rows("eval"))
     if settings.max_questions > 0:
         eval_rows = eval_rows[: settings.max_questions]
     if not eval_rows:
@@ -134,15 +133,15 @@ def judge_scores(
 def heldout_loss(storage: DataDirResource, base_model: BaseModelResource) -> dg.MaterializeResult:
     """Loss and perplexity of the reference answers of the whole eval split under the base and the
     tuned model: an objective measure beside the judge (lower is better)."""
-    rows = read_jsonl(storage.path("dataset", "eval.jsonl"))
+    rows = read_jsonl(storage.layout.alpaca_split("eval"))
     if not rows:
         raise dg.Failure("the eval split is empty; materialize instruction_dataset first")
     tuned, tokenizer = _tuned_model(storage, base_model)
-    training = json.loads(storage.path("adapter", "training.json").read_text())
+    training = json.loads(storage.layout.training_report.read_text())
     max_length = training["settings"]["max_length"]
     losses = _base_and_tuned_loss(tuned, tokenizer, rows, max_length)
     result = {**losses, "eval_rows": len(rows), "max_length": max_length}
-    storage.path("reports", "heldout_loss.json").write_text(json.dumps(result, indent=2))
+    storage.layout.report("heldout_loss").write_text(json.dumps(result, indent=2))
     return dg.MaterializeResult(
         metadata={
             "base_loss": losses["base"]["loss"],
@@ -157,14 +156,14 @@ def heldout_loss(storage: DataDirResource, base_model: BaseModelResource) -> dg.
 
 class MedQuADConfig(JudgeConfig):
     medquad_dir: Optional[str] = Field(
-        default=None, description="A MedQuAD copy with mental-health/ (default: $RAGTUNE_MEDQUAD_DIR, else ../shared/data/medquad)."
+        default=None, description="A MedQuAD copy with mental-health/ (default: $RAGTUNE_MEDQUAD_DIR)."
     )
 
 
 def medquad_root(configured: Optional[str]) -> Optional[Path]:
-    """The configured folder, else $RAGTUNE_MEDQUAD_DIR, else the team's shared copy; None if it lacks mental-health/."""
-    candidates = [configured] if configured else [os.environ.get("RAGTUNE_MEDQUAD_DIR"), str(SHARED_MEDQUAD)]
-    return next((Path(c) for c in candidates if c and (Path(c) / "mental-health").is_dir()), None)
+    """The configured folder, else $RAGTUNE_MEDQUAD_DIR; None if it lacks mental-health/."""
+    chosen = configured or os.environ.get("RAGTUNE_MEDQUAD_DIR")
+    return Path(chosen) if chosen and (Path(chosen) / "mental-health").is_dir() else None
 
 
 @dg.asset(

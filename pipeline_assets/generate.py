@@ -47,10 +47,10 @@ def chapter_evidence(
     collection's index. Its data version is the hash of that evidence: when the index is rebuilt for
     another chapter's edit, chapters whose evidence is unchanged keep their QA fresh."""
     key = context.partition_key
-    bundle = ChapterBundle.load(storage.path("chapters", f"{key}.json"))
-    index = ChunkIndex.load(storage.path("index", "index.faiss").parent)
+    bundle = ChapterBundle.load(storage.layout.chapter(key))
+    index = ChunkIndex.load(storage.layout.index_dir)
     plan = plan_chapter_evidence(bundle.merged(), index, embedder.embedder(), EvidenceSettings(**config.model_dump()))
-    out = storage.path("qa", "evidence", f"{key}.json")
+    out = storage.layout.evidence_plan(key)
     out.write_text(json.dumps(plan.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
     chunk_ids = {e["chunk_id"] for r in plan.rounds for e in r.evidence}
     other = {e["chapter_key"] for r in plan.rounds for e in r.evidence} - {key}
@@ -77,7 +77,7 @@ def chapter_evidence(
     group_name="qa",
     partitions_def=chapter_partitions,
     deps=[chapter_evidence],
-    kinds={"llama-cpp"},
+    kinds={"python"},
     pool="llm",
     retry_policy=LLM_RETRY,
     automation_condition=ON_NEW_CONTENT,
@@ -91,20 +91,20 @@ def qa_candidates(
     evidence and the model writes the question (answer_mode per task: extractive, hybrid, abstractive). Every pair stores its evidence and supporting
     spans; each call is cached as it returns, so a rerun or a resumed crash repays nothing."""
     key = context.partition_key
-    source = storage.path("qa", "evidence", f"{key}.json")
+    source = storage.layout.evidence_plan(key)
     if not source.exists():
         raise dg.Failure(f"{source} is missing; materialize chapter_evidence for partition '{key}' first")
     plan = EvidencePlan.from_dict(json.loads(source.read_text(encoding="utf-8")))
-    client = llm.client(storage.path("cache", "llm", "x").parent)
+    client = llm.client(storage.layout.llm_cache_dir)
     settings = GenerationSettings(**config.model_dump())
     result = generate_chapter_qa(plan, client, settings)
-    out = storage.path("qa", "candidates", f"{key}.jsonl")
+    out = storage.layout.candidates(key)
     write_jsonl(out, result.qa_pairs)
     status = {"quota": settings.quota, "kept": result.kept, "quota_met": result.quota_met, "exhausted": result.exhausted}
-    storage.path("qa", "candidates", f"{key}.status.json").write_text(json.dumps(status), encoding="utf-8")
+    storage.layout.generation_status(key).write_text(json.dumps(status), encoding="utf-8")
     if client.cache.corrupted:
         context.log.warning(f"chapter '{key}': {len(client.cache.corrupted)} damaged cache entries detected and regenerated")
-    ledger = storage.path("qa", "failures", f"{key}.jsonl")
+    ledger = storage.layout.generation_failures(key)
     write_jsonl(ledger, result.failures)
     for failure in result.failures:
         context.log.warning(f"chapter '{key}' round {failure['round']} ({failure['task']}): {failure['reason']}")
@@ -160,14 +160,14 @@ def qa_filtered(context: dg.AssetExecutionContext, config: FilterConfig, storage
     case, language, restatement), exact/near-duplicate removal and the groundedness gate; counts per
     rule in metadata; each rejected row, with what broke the rule, in qa/rejected/<chapter>.jsonl."""
     key = context.partition_key
-    candidates = read_jsonl(storage.path("qa", "candidates", f"{key}.jsonl"))
+    candidates = read_jsonl(storage.layout.candidates(key))
     result = filter_qa(candidates, FilterSettings(**config.model_dump()))
-    out = storage.path("qa", "filtered", f"{key}.jsonl")
+    out = storage.layout.filtered(key)
     write_jsonl(out, result.kept)
-    write_jsonl(storage.path("qa", "rejected", f"{key}.jsonl"), result.rejected)
+    write_jsonl(storage.layout.rejected(key), result.rejected)
     valid = len(candidates) - sum(n for rule, n in result.removed.items() if rule not in DUPLICATE_RULES)
     counts = {"generated": len(candidates), "valid": valid}
-    storage.path("qa", "filtered", f"{key}.counts.json").write_text(json.dumps(counts), encoding="utf-8")
+    storage.layout.filter_counts(key).write_text(json.dumps(counts), encoding="utf-8")
     return dg.MaterializeResult(
         metadata={
             "candidates": len(candidates),

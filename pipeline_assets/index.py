@@ -7,18 +7,17 @@ import dagster as dg
 import numpy as np
 
 from pipeline_assets.automation import ON_NEW_CONTENT
+from pipeline_assets.config import config_from_settings
 from pipeline_assets.ingest import chapters
 from pipeline_assets.partitions import CHAPTERS, chapter_partitions
-from ragtune.index.chunking import Chunk, chunk_chapter
+from ragtune.index.chunking import Chunk, ChunkSettings, chunk_chapter
 from ragtune.index.vector_index import ChunkIndex
 from ragtune.ingest.sources import ChapterBundle
 from resources.embedder import EmbedderResource
+from resources.settings import to_settings
 from resources.storage import DataDirResource
 
-
-class ChunkConfig(dg.Config):
-    chunk_tokens: int = 192
-    overlap_tokens: int = 32
+ChunkConfig = config_from_settings("ChunkConfig", ChunkSettings, "Chunk size and overlap in embedder tokens.")
 
 
 @dg.asset(
@@ -33,24 +32,24 @@ def chapter_chunks(
 ) -> dg.MaterializeResult:
     """Retrieval chunks of one chapter (doc id, chapter key, section path, pages) and their embeddings."""
     key = context.partition_key
-    source = storage.path("chapters", f"{key}.json")
+    source = storage.layout.chapter(key)
     if not source.exists():
         raise dg.Failure(f"{source} is missing; materialize chapters for partition '{key}' first")
     bundle = ChapterBundle.load(source)
     model = embedder.embedder()
     chunks: list[Chunk] = []
     for doc_id, chapter in bundle.parts:
-        chunks.extend(chunk_chapter(chapter, doc_id, model.tokenize, config.chunk_tokens, config.overlap_tokens))
+        chunks.extend(chunk_chapter(chapter, doc_id, model.tokenize, to_settings(ChunkSettings, config)))
     vectors = model.encode([c.text for c in chunks])
-    rows_path = storage.path("chunks", f"{key}.jsonl")
+    rows_path = storage.layout.chunks(key)
     with open(rows_path, "w", encoding="utf-8") as handle:
         for chunk in chunks:
             handle.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
-    np.save(storage.path("chunks", f"{key}.npy"), vectors)
+    np.save(storage.layout.chunk_vectors(key), vectors)
     # Data version: every chunk row (text, titles, pages) and the embedding model; same content, same version.
     rows = json.dumps([model.name, [c.to_dict() for c in chunks]], sort_keys=True, ensure_ascii=False)
     digest = hashlib.sha256(rows.encode()).hexdigest()
-    storage.path("chunks", f"{key}.version").write_text(digest)
+    storage.layout.chunk_version(key).write_text(digest)
     lengths = [len(model.tokenize(c.text)) for c in chunks]
     return dg.MaterializeResult(
         data_version=dg.DataVersion(digest),
@@ -73,19 +72,19 @@ def chapter_chunks(
 def faiss_index(context: dg.AssetExecutionContext, storage: DataDirResource) -> dg.MaterializeResult:
     """A FAISS inner-product index over every chapter's chunk embeddings (cosine on normalised vectors)."""
     keys = sorted(context.instance.get_dynamic_partitions(CHAPTERS))
-    missing = [k for k in keys if not storage.path("chunks", f"{k}.version").exists()]
+    missing = [k for k in keys if not storage.layout.chunk_version(k).exists()]
     if missing:
         raise dg.Failure(f"chapter_chunks not materialized for {missing}; materialize those partitions first")
     chunks: list[Chunk] = []
     vectors = []
-    versions = {key: storage.path("chunks", f"{key}.version").read_text() for key in keys}  # the index's content
+    versions = {key: storage.layout.chunk_version(key).read_text() for key in keys}  # the index's content
     for key in keys:
-        chunks.extend(Chunk(**json.loads(line)) for line in open(storage.path("chunks", f"{key}.jsonl"), encoding="utf-8"))
-        vectors.append(np.load(storage.path("chunks", f"{key}.npy")))
+        chunks.extend(Chunk(**json.loads(line)) for line in open(storage.layout.chunks(key), encoding="utf-8"))
+        vectors.append(np.load(storage.layout.chunk_vectors(key)))
     if not chunks:
         raise dg.Failure("no chunks to index; parse at least one document with text")
     index = ChunkIndex.build(chunks, np.concatenate(vectors))
-    folder = storage.path("index", "index.faiss").parent
+    folder = storage.layout.index_dir
     index.save(folder)
     return dg.MaterializeResult(
         data_version=dg.DataVersion(hashlib.sha256(json.dumps(versions, sort_keys=True).encode()).hexdigest()),

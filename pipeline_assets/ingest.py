@@ -32,11 +32,11 @@ class ParseConfig(dg.Config):
 
 
 def load_documents(storage: DataDirResource) -> list[Document]:
-    manifest = storage.path("parsed", "manifest.json")
+    manifest = storage.layout.parsed_manifest
     if not manifest.exists():
         raise dg.Failure(f"{manifest} is missing; materialize parsed_documents first")
     entries = json.loads(manifest.read_text())["documents"]
-    return [Document.load(storage.path("parsed", entry["file"])) for entry in entries]
+    return [Document.load(storage.layout.parsed_document(entry["doc_id"])) for entry in entries]
 
 
 @dg.asset(group_name="ingest", kinds={"pdf", "python"})
@@ -57,7 +57,7 @@ def parsed_documents(
         context.log.error(f"{failure['path']}: {failure['problem']}; {failure['remedy']}")
     if not documents:
         raise dg.Failure(f"no document could be parsed from {config.paths}", metadata={"failures": failures})
-    manifest = storage.path("parsed", "manifest.json")
+    manifest = storage.layout.parsed_manifest
     previous = json.loads(manifest.read_text()).get("chapters", {}) if manifest.exists() else {}
     keys = sorted({c.chapter_key for d in documents for c in d.chapters})
     current = {key: collect_chapter(documents, key).content_sha256() for key in keys}
@@ -65,7 +65,7 @@ def parsed_documents(
     removed = sorted(set(previous) - set(current))
     entries = []
     for document in documents:
-        target = storage.path("parsed", f"{document.doc_id}.json")
+        target = storage.layout.parsed_document(document.doc_id)
         target.write_text(document.to_json(), encoding="utf-8")
         entries.append({"doc_id": document.doc_id, "file": target.name, "source_path": document.source_path})
     manifest.write_text(json.dumps({"documents": entries, "failures": failures, "chapters": current}, indent=2))
@@ -94,7 +94,7 @@ def parsed_documents(
 
 @dg.asset_check(asset=parsed_documents, description="Every input document parsed; lists each failure and what to do.")
 def every_document_parsed(storage: DataDirResource) -> dg.AssetCheckResult:
-    failures = json.loads(storage.path("parsed", "manifest.json").read_text())["failures"]
+    failures = json.loads(storage.layout.parsed_manifest.read_text())["failures"]
     return dg.AssetCheckResult(
         passed=not failures,
         severity=dg.AssetCheckSeverity.WARN,
@@ -113,7 +113,7 @@ def chapters(context: dg.AssetExecutionContext, storage: DataDirResource) -> dg.
     bundle = collect_chapter(load_documents(storage), key)
     if bundle is None:
         raise dg.Failure(f"chapter '{key}' is in no parsed document; re-add its source or delete the partition")
-    target = storage.path("chapters", f"{key}.json")
+    target = storage.layout.chapter(key)
     bundle.save(target)
     merged = bundle.merged()
     sha = bundle.content_sha256()

@@ -32,13 +32,13 @@ def lora_adapter(
     """A peft LoRA adapter trained with transformers' Trainer: loss on answer tokens, eval loss on the
     held-out split every epoch, early stop, the best epoch kept; the loss curve is plotted."""
     settings = settings_for(config.profile, {k: v for k, v in config.model_dump().items() if k != "profile"})
-    train_rows = read_jsonl(storage.path("dataset", "train.jsonl"))
-    eval_rows = read_jsonl(storage.path("dataset", "eval.jsonl"))
-    model, tokenizer = base_model.load(storage.root, bf16=settings.bf16)
-    adapter_dir = storage.path("adapter", "adapter_config.json").parent
-    work_dir = storage.path("cache", "lora", base_model.fingerprint(settings, train_rows, eval_rows))
+    train_rows = read_jsonl(storage.layout.alpaca_split("train"))
+    eval_rows = read_jsonl(storage.layout.alpaca_split("eval"))
+    model, tokenizer = base_model.load(storage.layout, bf16=settings.bf16)
+    adapter_dir = storage.layout.adapter_dir
+    work_dir = storage.layout.lora_work_dir(base_model.fingerprint(settings, train_rows, eval_rows))
     report = train_lora(model, tokenizer, train_rows, eval_rows, settings, adapter_dir, work_dir)
-    plot = loss_curve(report.losses, report.eval_losses, storage.path("reports", "loss_curve.png"))
+    plot = loss_curve(report.losses, report.eval_losses, storage.layout.chart("loss_curve"))
     if report.resumed_from:
         context.log.info(f"resumed from {report.resumed_from}")
     train_losses = [h["loss"] for h in report.losses]

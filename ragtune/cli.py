@@ -5,10 +5,9 @@ PATH is a PDF (embedded parser, or GROBID with --parser grobid), a GROBID .tei.x
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-from ragtune.ingest.grobid import GrobidSettings
+from ragtune.ingest.grobid import GrobidSettings, default_grobid_url
 from ragtune.ingest.pdf_parser import ParseError
 from ragtune.ingest.sources import parse_document
 
@@ -21,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     parse.add_argument("--password", default=None, help="password of an encrypted PDF")
     parse.add_argument("--parser", choices=["embedded", "grobid"], default="embedded", help="how to parse a PDF")
     parse.add_argument(
-        "--grobid-url", default=os.environ.get("GROBID_URL", GrobidSettings.url), help="GROBID server (env GROBID_URL)"
+        "--grobid-url", default=default_grobid_url(), help="GROBID server (env GROBID_URL)"
     )
     args = parser.parse_args(argv)
     if args.command == "parse":

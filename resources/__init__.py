@@ -3,7 +3,10 @@
 from resources.base_model import BaseModelResource
 from resources.embedder import EmbedderResource
 from resources.grobid import GrobidResource
-from resources.llm import LLMResource
+from resources.llm import BACKENDS, LlamaCppConfig, LLMResource, OpenAIBatchConfig, OpenAIConfig, VLLMConfig, llm_from_env
 from resources.storage import DataDirResource
 
-__all__ = ["BaseModelResource", "DataDirResource", "EmbedderResource", "GrobidResource", "LLMResource"]
+__all__ = [
+    "BACKENDS", "BaseModelResource", "DataDirResource", "EmbedderResource", "GrobidResource", "LLMResource", "LlamaCppConfig",
+    "OpenAIBatchConfig", "OpenAIConfig", "VLLMConfig", "llm_from_env",
+]

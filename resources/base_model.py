@@ -8,6 +8,7 @@ import dagster as dg
 import torch
 from pydantic import Field
 
+from ragtune.layout import DataLayout
 from ragtune.llm.backends import default_gguf_path
 from ragtune.train.lora import LoraSettings, load_base_model, load_pretrained, run_fingerprint
 
@@ -27,12 +28,12 @@ class BaseModelResource(dg.ConfigurableResource):
     def model_id(self) -> str:
         return self.model or str(self.resolved_gguf())
 
-    def load(self, data_root: Path, bf16: bool = False):
+    def load(self, layout: DataLayout, bf16: bool = False):
         """(model, tokenizer); bf16 applies to a transformers model (a dequantized GGUF stays float32)."""
         if self.model:
             return load_pretrained(self.model, torch.bfloat16 if bf16 else torch.float32)
         gguf = self.resolved_gguf()
-        cache = Path(self.cache_dir) if self.cache_dir else data_root / "models" / gguf.stem
+        cache = Path(self.cache_dir) if self.cache_dir else layout.converted_model(gguf.stem)
         return load_base_model(str(gguf.parent), gguf.name, cache)
 
     def fingerprint(self, settings: LoraSettings, train_rows: list[dict], eval_rows: list[dict]) -> str:

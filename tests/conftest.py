@@ -50,3 +50,58 @@ def two_chapter_pdf(tmp_path_factory) -> Path:
 def base_model_cache(tmp_path_factory) -> Path:
     """One dequantized copy of SmolLM2 per test session (the GGUF conversion costs ~30-80 s)."""
     return tmp_path_factory.mktemp("models") / "smollm2-hf"
+
+
+def chapter_of(document, key: str):
+    """The chapter of a parsed document with this chapter key."""
+    return next(c for c in document.chapters if c.chapter_key == key)
+
+
+@pytest.fixture(scope="session")
+def handbook_chunks(handbook_document, embedder):
+    """The bundled handbook cut into chunks, as chapter_chunks cuts it."""
+    from ragtune.index.chunking import chunk_chapter
+
+    return [c for ch in handbook_document.chapters for c in chunk_chapter(ch, handbook_document.doc_id, embedder.tokenize)]
+
+
+@pytest.fixture(scope="session")
+def handbook_index(handbook_chunks, embedder):
+    """One real FAISS index over the whole handbook."""
+    from ragtune.index.vector_index import ChunkIndex
+
+    return ChunkIndex.build(handbook_chunks, embedder.encode([c.text for c in handbook_chunks]))
+
+
+@pytest.fixture
+def embedded_llm():
+    """The embedded client: SmolLM2-135M through llama.cpp behind the content-addressed cache in a
+    folder of the test's choosing (a second client on the same folder is a rerun)."""
+    from ragtune.llm.backends import LlamaCppBackend
+    from ragtune.llm.client import CachedLLM, LLMCache
+
+    return lambda cache_dir: CachedLLM(LlamaCppBackend(n_ctx=2048), LLMCache(cache_dir))
+
+
+def load_embedded_model(cache: Path):
+    """(model, tokenizer) of SmolLM2-135M for transformers, dequantized into `cache` once and reloaded from it."""
+    from ragtune.llm.backends import default_gguf_path
+    from ragtune.train.lora import load_base_model
+
+    gguf = Path(default_gguf_path())
+    return load_base_model(str(gguf.parent), gguf.name, cache)
+
+
+# `make test-fast` runs what needs none of these: a test that asks for the embedded LLM, the base
+# model (training, evaluation) or a server (llama.cpp's, GROBID's stand-in, PostgreSQL, Redis, the
+# Dagster webserver) is marked slow here, so the mark cannot be forgotten.
+SLOW_FIXTURES = frozenset({
+    "embedded_llm", "backend", "base_model_cache", "pipeline_run", "server_url", "proxy", "upstream", "batch_api",
+    "keyed_server", "grobid", "postgres", "redis_url", "webserver", "dagster_dev", "page",
+})
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -14,25 +14,8 @@ from ragtune.generate.grounding import grounding_verdict
 from ragtune.generate.qa_filter import FilterSettings, filter_qa
 from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_qa
 from ragtune.generate.row_rules import MARKUP, SOURCE_REFERENCE, first_broken_rule
-from ragtune.index.chunking import chunk_chapter
-from ragtune.index.vector_index import ChunkIndex
-from ragtune.llm.backends import LlamaCppBackend
-from ragtune.llm.client import CachedLLM, LLMCache
 from ragtune.text import unsupported_terms
-
-
-@pytest.fixture(scope="module")
-def handbook_chunks(handbook_document, embedder):
-    return [c for ch in handbook_document.chapters for c in chunk_chapter(ch, handbook_document.doc_id, embedder.tokenize)]
-
-
-@pytest.fixture(scope="module")
-def handbook_index(handbook_chunks, embedder):
-    return ChunkIndex.build(handbook_chunks, embedder.encode([c.text for c in handbook_chunks]))
-
-
-def _chapter(document, key):
-    return next(c for c in document.chapters if c.chapter_key == key)
+from tests.conftest import chapter_of
 
 
 def test_units_come_from_the_parsed_structure_with_exact_offsets(handbook_chunks):
@@ -64,7 +47,7 @@ def test_tasks_prefer_answers_that_suit_them(handbook_chunks):
 
 
 def test_rounds_on_one_chunk_take_its_answers_in_turn(handbook_document, handbook_index, embedder):
-    plan = plan_chapter_evidence(_chapter(handbook_document, "depressive-disorders"), handbook_index, embedder, EvidenceSettings(rounds=40))
+    plan = plan_chapter_evidence(chapter_of(handbook_document, "depressive-disorders"), handbook_index, embedder, EvidenceSettings(rounds=40))
     answers = [tuple(u.unit_id for u in answer_first.round_units(plan, n)) for n in range(40) if plan.rounds[n].task == "factual_recall"]
     assert len(set(answers)) == len(answers)  # no two factual rounds share an answer while a chunk has more
     dialogue = next(n for n in range(40) if plan.rounds[n].task == "counselling_dialogue")
@@ -77,9 +60,9 @@ def test_answer_modes_are_checked():
         generate_chapter_qa(None, None, GenerationSettings(answer_mode={"factual_recall": "creative"}))
 
 
-def test_extractive_generation_on_the_real_model(handbook_document, handbook_index, embedder, tmp_path):
-    plan = plan_chapter_evidence(_chapter(handbook_document, "anxiety-disorders"), handbook_index, embedder, EvidenceSettings(rounds=12))
-    llm = CachedLLM(LlamaCppBackend(n_ctx=2048), LLMCache(tmp_path))
+def test_extractive_generation_on_the_real_model(handbook_document, handbook_index, embedder, tmp_path, embedded_llm):
+    plan = plan_chapter_evidence(chapter_of(handbook_document, "anxiety-disorders"), handbook_index, embedder, EvidenceSettings(rounds=12))
+    llm = embedded_llm(tmp_path)
     settings = GenerationSettings(quota=3, max_waves=2, max_tokens=160)
     result = generate_chapter_qa(plan, llm, settings)
     assert result.qa_pairs, result.failures
@@ -98,24 +81,24 @@ def test_extractive_generation_on_the_real_model(handbook_document, handbook_ind
     assert len(kept) == result.kept
     for row in kept:
         assert first_broken_rule(row) is None and grounding_verdict(row).grounded
-    rerun = generate_chapter_qa(plan, CachedLLM(LlamaCppBackend(n_ctx=2048), LLMCache(tmp_path)), settings)
+    rerun = generate_chapter_qa(plan, embedded_llm(tmp_path), settings)
     assert rerun.llm_calls == 0 and rerun.qa_pairs == result.qa_pairs
 
 
-def test_the_question_grammar_keeps_markup_out_and_ends_with_a_question_mark(handbook_document, handbook_index, embedder, tmp_path):
-    plan = plan_chapter_evidence(_chapter(handbook_document, "bipolar-and-related-disorders"), handbook_index, embedder,
+def test_the_question_grammar_keeps_markup_out_and_ends_with_a_question_mark(handbook_document, handbook_index, embedder, tmp_path, embedded_llm):
+    plan = plan_chapter_evidence(chapter_of(handbook_document, "bipolar-and-related-disorders"), handbook_index, embedder,
                                  EvidenceSettings(rounds=4, task_mix={"factual_recall": 1}))
-    llm = CachedLLM(LlamaCppBackend(n_ctx=2048), LLMCache(tmp_path))
+    llm = embedded_llm(tmp_path)
     result = generate_chapter_qa(plan, llm, GenerationSettings(quota=4, max_waves=1, max_tokens=80, retries=0))
     assert len(result.qa_pairs) == 4, result.failures
     for row in result.qa_pairs:
         assert row["question"].endswith(("?", "？")) and not any(ch in row["question"] for ch in "<>{}[]|*#")
 
 
-def test_vignettes_come_with_a_case_or_are_rejected(handbook_document, handbook_index, embedder, tmp_path):
-    plan = plan_chapter_evidence(_chapter(handbook_document, "depressive-disorders"), handbook_index, embedder,
+def test_vignettes_come_with_a_case_or_are_rejected(handbook_document, handbook_index, embedder, tmp_path, embedded_llm):
+    plan = plan_chapter_evidence(chapter_of(handbook_document, "depressive-disorders"), handbook_index, embedder,
                                  EvidenceSettings(rounds=3, task_mix={"clinical_vignette": 1}))
-    llm = CachedLLM(LlamaCppBackend(n_ctx=2048), LLMCache(tmp_path))
+    llm = embedded_llm(tmp_path)
     result = generate_chapter_qa(plan, llm, GenerationSettings(quota=3, max_waves=1, max_tokens=200, retries=0))
     assert result.qa_pairs, result.failures
     for row in result.qa_pairs:
@@ -128,7 +111,7 @@ def test_vignettes_come_with_a_case_or_are_rejected(handbook_document, handbook_
 
 
 def test_hybrid_answers_are_held_to_the_evidence(handbook_document, handbook_index, embedder):
-    plan = plan_chapter_evidence(_chapter(handbook_document, "anxiety-disorders"), handbook_index, embedder, EvidenceSettings(rounds=1))
+    plan = plan_chapter_evidence(chapter_of(handbook_document, "anxiety-disorders"), handbook_index, embedder, EvidenceSettings(rounds=1))
     planned, units = plan.rounds[0], answer_first.round_units(plan, 0)
     faithful = answer_first.parse(plan, planned, units, "hybrid", json.dumps({"question": "Which?", "answer": units[0].text}))
     invented = answer_first.parse(plan, planned, units, "hybrid", json.dumps({"question": "Which?", "answer": units[0].text + " Dystrape helps."}))

@@ -81,3 +81,55 @@ def test_instance_queues_runs_limits_llm_and_gpu_runs_and_retries(tmp_path):
         assert node.pools == {pool}, name
     for name in ("qa_candidates", "qa_judged", "judge_scores", "medquad_scores"):
         assert defs.resolve_assets_def(dg.AssetKey(name)).op.retry_policy.max_retries == 2, name
+
+
+@pytest.mark.parametrize(
+    "environ, expected",
+    [
+        ({}, "LlamaCppConfig"),
+        ({"RAGTUNE_LLM_BACKEND": "llamacpp", "RAGTUNE_LLM_GGUF": "/models/x.gguf"}, "LlamaCppConfig"),
+        ({"RAGTUNE_LLM_BACKEND": "openai", "RAGTUNE_LLM_BASE_URL": "http://gpu:8000/v1", "RAGTUNE_LLM_MODEL": "qwen"}, "OpenAIConfig"),
+        ({"RAGTUNE_LLM_BACKEND": "openai_batch", "RAGTUNE_LLM_MODEL": "gpt-4o-mini"}, "OpenAIBatchConfig"),
+        ({"RAGTUNE_LLM_BACKEND": "vllm", "RAGTUNE_LLM_MODEL": "mistralai/Mistral-7B-Instruct-v0.2"}, "VLLMConfig"),
+    ],
+)
+def test_each_backend_is_chosen_from_the_environment_with_only_its_own_fields(environ, expected):
+    from resources import llm_from_env
+
+    backend = llm_from_env(environ).backend
+    assert type(backend).__name__ == expected
+    fields = set(type(backend).model_fields)
+    if expected == "LlamaCppConfig":
+        assert fields == {"backend", "model_path", "n_ctx", "n_threads"} and backend.model_path == environ.get("RAGTUNE_LLM_GGUF")
+    elif expected == "VLLMConfig":
+        assert "base_url" not in fields and backend.model == environ["RAGTUNE_LLM_MODEL"]
+    else:
+        assert {"tensor_parallel_size", "n_ctx"}.isdisjoint(fields) and backend.model == environ["RAGTUNE_LLM_MODEL"]
+        assert backend.base_url == environ.get("RAGTUNE_LLM_BASE_URL", "http://127.0.0.1:8000/v1")
+
+
+@pytest.mark.parametrize("value", ["vlm", "VLLM", "llama.cpp", ""])
+def test_an_unknown_backend_is_refused_with_the_four_names(value):
+    from resources import llm_from_env
+
+    with pytest.raises(ValueError, match="use one of: llamacpp, openai, openai_batch, vllm"):
+        llm_from_env({"RAGTUNE_LLM_BACKEND": value})
+    with pytest.raises(ValueError, match="needs RAGTUNE_LLM_MODEL"):
+        llm_from_env({"RAGTUNE_LLM_BACKEND": "vllm"})
+
+
+def test_asset_kinds_name_the_bound_backend():
+    from pipeline_assets.definitions import build_defs
+    from resources import LLMResource, OpenAIConfig
+
+    def kinds(defs):
+        graph = defs.resolve_asset_graph()
+        return {key.to_user_string(): graph.get(key).kinds for key in graph.get_all_asset_keys()}
+
+    embedded = kinds(build_defs())
+    assert "llama-cpp" in embedded["qa_candidates"] and "llama-cpp" in embedded["judge_scores"]
+    assert "llama-cpp" not in embedded["faiss_index"]
+    endpoint = LLMResource(backend=OpenAIConfig(base_url="http://gpu:8000/v1", model="qwen"))
+    remote = kinds(build_defs({"llm": endpoint, "judge_llm": endpoint, "reference_llm": endpoint}))
+    assert "openai" in remote["qa_candidates"] and "llama-cpp" not in remote["qa_candidates"]
+    assert "openai" in remote["qa_judged"] and "pytorch" in remote["judge_scores"] and "openai" in remote["judge_scores"]

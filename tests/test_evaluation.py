@@ -15,8 +15,6 @@ from ragtune.evaluate.evaluation import EvalQuestion, evaluate
 from ragtune.evaluate.grading import VERDICTS, JudgeSettings, PairItem, combine_orders, compare_pairwise, reference_answers
 from ragtune.evaluate.medquad import load_medquad, sample_questions
 from ragtune.evaluate.stats import bootstrap_ci, summarize
-from ragtune.llm.backends import LlamaCppBackend
-from ragtune.llm.client import CachedLLM, LLMCache
 from tests.conftest import shared_path
 from tests.test_curation import load_llamafactory_converters
 
@@ -87,9 +85,9 @@ def test_dpo_pairs_load_in_trl_and_llamafactory(tmp_path, base_model_cache):
     from peft import LoraConfig
     from trl import DPOConfig, DPOTrainer
 
-    from tests.test_lora import _model
+    from tests.conftest import load_embedded_model
 
-    model, tokenizer = _model(base_model_cache)
+    model, tokenizer = load_embedded_model(base_model_cache)
     dataset = datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=str(tmp_path / "c"))
     args = DPOConfig(output_dir=str(tmp_path / "dpo"), max_steps=1, per_device_train_batch_size=3, report_to=[], use_cpu=True,
                      max_length=96, logging_steps=1, save_strategy="no", disable_tqdm=True)
@@ -100,25 +98,25 @@ def test_dpo_pairs_load_in_trl_and_llamafactory(tmp_path, base_model_cache):
     assert logged and logged[0]["loss"] > 0  # TRL tokenized prompt/chosen/rejected and took a DPO step
 
 
-def test_pairwise_judging_asks_both_orders_in_one_cached_batch(tmp_path):
+def test_pairwise_judging_asks_both_orders_in_one_cached_batch(tmp_path, embedded_llm):
     items = [
         PairItem("What monitoring does lithium need?", "Blood level, kidney and thyroid monitoring.", EVIDENCE,
                  tuned="Lithium needs blood level, kidney and thyroid checks.", base="Lithium needs no monitoring."),
         PairItem("What monitoring does lithium need?", "Blood level, kidney and thyroid monitoring.", EVIDENCE, tuned="", base="Kidney tests."),
     ]
-    llm = CachedLLM(LlamaCppBackend(n_ctx=2048), LLMCache(tmp_path))
+    llm = embedded_llm(tmp_path)
     results = compare_pairwise(llm, items, JudgeSettings())
     assert llm.calls == 4  # two questions x two orders
     for result in results:
         assert result["tuned_first"] in (*VERDICTS, None) and result["base_first"] in (*VERDICTS, None)
         assert result["outcome"] == combine_orders(result["tuned_first"], result["base_first"])
-    again = CachedLLM(LlamaCppBackend(n_ctx=2048), LLMCache(tmp_path))
+    again = embedded_llm(tmp_path)
     assert compare_pairwise(again, items, JudgeSettings()) == results and again.calls == 0
 
 
-def test_evaluate_grades_every_model_and_compares_tuned_with_base(tmp_path):
+def test_evaluate_grades_every_model_and_compares_tuned_with_base(tmp_path, embedded_llm):
     questions = [EvalQuestion("q1", "bipolar", "What monitoring does lithium need?", "Blood level, kidney and thyroid monitoring.", EVIDENCE)]
-    llm = CachedLLM(LlamaCppBackend(n_ctx=2048), LLMCache(tmp_path))
+    llm = embedded_llm(tmp_path)
     reference = reference_answers(llm, [q.question for q in questions], JudgeSettings(max_new_tokens=40))
     assert llm.calls == 1 and reference[0].strip()  # the reference model answers closed-book, through the cache
     answers = {"base": ["No monitoring."], "tuned": ["Blood levels, kidney and thyroid."], "reference": reference}

@@ -28,9 +28,8 @@ from ragtune.generate.qa_generation import (
 from ragtune.index.chunking import chunk_chapter
 from ragtune.index.vector_index import ChunkIndex
 from ragtune.ingest.text_parser import parse_markdown
-from ragtune.llm.backends import LlamaCppBackend
-from ragtune.llm.client import CachedLLM, LLMCache
 from ragtune.llm.prompts import TASKS, detect_language
+from tests.conftest import chapter_of
 
 ZH_CHAPTER = """# 焦虑障碍
 
@@ -44,16 +43,6 @@ ZH_CHAPTER = """# 焦虑障碍
 """
 
 
-@pytest.fixture(scope="module")
-def handbook_index(handbook_document, embedder):
-    chunks = [c for ch in handbook_document.chapters for c in chunk_chapter(ch, handbook_document.doc_id, embedder.tokenize)]
-    return ChunkIndex.build(chunks, embedder.encode([c.text for c in chunks]))
-
-
-def _chapter(document, key):
-    return next(c for c in document.chapters if c.chapter_key == key)
-
-
 def test_task_schedule_follows_the_weights():
     schedule = task_schedule(default_task_mix())
     assert Counter(schedule) == Counter(default_task_mix()) and set(schedule) == set(TASKS)
@@ -63,7 +52,7 @@ def test_task_schedule_follows_the_weights():
 
 
 def test_plan_covers_sections_and_tasks_and_differentials_reach_other_chapters(handbook_document, handbook_index, embedder):
-    chapter = _chapter(handbook_document, "anxiety-disorders")
+    chapter = chapter_of(handbook_document, "anxiety-disorders")
     plan = plan_chapter_evidence(chapter, handbook_index, embedder, EvidenceSettings(rounds=30, top_k=3))
     assert plan.language == "en" and len(plan.rounds) == 30
     assert {r.focus for r in plan.rounds} == {s.title for s in chapter.sections if s.title != chapter.title}
@@ -77,7 +66,7 @@ def test_plan_covers_sections_and_tasks_and_differentials_reach_other_chapters(h
 
 
 def test_rounds_share_evidence_in_pairs_so_the_prefix_cache_reads_passages_once(handbook_document, handbook_index, embedder):
-    chapter = _chapter(handbook_document, "anxiety-disorders")
+    chapter = chapter_of(handbook_document, "anxiety-disorders")
 
     def repeats(settings: EvidenceSettings) -> list[tuple]:
         rounds = plan_chapter_evidence(chapter, handbook_index, embedder, settings).rounds
@@ -135,7 +124,7 @@ def test_supporting_spans_point_into_the_evidence():
 
 
 def test_top_up_rounds_ask_for_what_is_missing(handbook_document, handbook_index, embedder):
-    plan = plan_chapter_evidence(_chapter(handbook_document, "anxiety-disorders"), handbook_index, embedder,
+    plan = plan_chapter_evidence(chapter_of(handbook_document, "anxiety-disorders"), handbook_index, embedder,
                                  EvidenceSettings(rounds=20))
     kept = [{"task": plan.rounds[n].task, "focus": plan.rounds[n].focus} for n in range(5)]
     picked = _pick_rounds(plan, list(range(5, 20)), kept, 4)
@@ -143,10 +132,10 @@ def test_top_up_rounds_ask_for_what_is_missing(handbook_document, handbook_index
     assert all(covered_tasks[plan.rounds[n].task] <= min(covered_tasks.values(), default=0) + 1 for n in picked)
 
 
-def test_quota_is_reached_in_waves_or_the_chapter_is_flagged_exhausted(handbook_document, handbook_index, embedder, tmp_path):
-    plan = plan_chapter_evidence(_chapter(handbook_document, "bipolar-and-related-disorders"), handbook_index, embedder,
+def test_quota_is_reached_in_waves_or_the_chapter_is_flagged_exhausted(handbook_document, handbook_index, embedder, tmp_path, embedded_llm):
+    plan = plan_chapter_evidence(chapter_of(handbook_document, "bipolar-and-related-disorders"), handbook_index, embedder,
                                  EvidenceSettings(rounds=10))
-    llm = CachedLLM(LlamaCppBackend(n_ctx=2048), LLMCache(tmp_path))
+    llm = embedded_llm(tmp_path)
     settings = GenerationSettings(quota=3, max_waves=3, max_tokens=160)
     result = generate_chapter_qa(plan, llm, settings)
     assert result.waves >= 2 or result.quota_met  # a first wave rarely keeps enough from a 135M model
@@ -160,14 +149,14 @@ def test_quota_is_reached_in_waves_or_the_chapter_is_flagged_exhausted(handbook_
         assert row["supporting_spans"] is not None and set(row["chunk_ids"]) == {e["chunk_id"] for e in row["evidence"]}
         if row["task"] == "counselling_dialogue":
             assert row["turns"][0]["role"] == "patient"
-    rerun = generate_chapter_qa(plan, CachedLLM(LlamaCppBackend(n_ctx=2048), LLMCache(tmp_path)), settings)
+    rerun = generate_chapter_qa(plan, embedded_llm(tmp_path), settings)
     assert rerun.llm_calls == 0 and rerun.qa_pairs == result.qa_pairs
 
 
-def test_the_dialogue_schema_makes_even_the_small_model_alternate_turns(handbook_document, handbook_index, embedder, tmp_path):
-    plan = plan_chapter_evidence(_chapter(handbook_document, "anxiety-disorders"), handbook_index, embedder,
+def test_the_dialogue_schema_makes_even_the_small_model_alternate_turns(handbook_document, handbook_index, embedder, tmp_path, embedded_llm):
+    plan = plan_chapter_evidence(chapter_of(handbook_document, "anxiety-disorders"), handbook_index, embedder,
                                  EvidenceSettings(rounds=3, task_mix={"counselling_dialogue": 1}))
-    llm = CachedLLM(LlamaCppBackend(n_ctx=2048), LLMCache(tmp_path))
+    llm = embedded_llm(tmp_path)
     abstractive = {"counselling_dialogue": "abstractive"}  # the model writes both sides (answer-first has its own test)
     result = generate_chapter_qa(plan, llm, GenerationSettings(quota=3, max_waves=1, max_tokens=160, retries=0, answer_mode=abstractive))
     assert result.qa_pairs, result.failures  # before the tuple schema, 135M wrote no valid dialogue

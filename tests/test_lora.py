@@ -13,17 +13,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from ragtune.llm.backends import default_gguf_path
 from ragtune.train.lora import (
     LORA_PROFILES,
     answer_loss,
     collator,
     encode_example,
-    load_base_model,
     settings_for,
     train_lora,
     training_arguments,
 )
+from tests.conftest import load_embedded_model
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,13 +46,8 @@ EVAL = [
 ]
 
 
-def _model(cache: Path):
-    gguf = Path(default_gguf_path())
-    return load_base_model(str(gguf.parent), gguf.name, cache)
-
-
 def test_loss_counts_answer_tokens_only_with_the_chat_template(base_model_cache):
-    _, tokenizer = _model(base_model_cache)
+    _, tokenizer = load_embedded_model(base_model_cache)
     encoded = encode_example(tokenizer, TRAIN[4], 512)
     answer = [t for t, label in zip(encoded["input_ids"], encoded["labels"]) if label != -100]
     assert tokenizer.decode(answer).startswith("That sounds exhausting")
@@ -66,7 +60,7 @@ def test_packed_batches_score_like_padded_ones(tmp_path, base_model_cache):
     """Packing flattens a batch with restarting position ids; without a KV cache transformers masks
     across examples, so the loss equals the padded batch's. Attention leaking across examples
     (positions not restarting, or a cache in the forward pass) changes it."""
-    model, tokenizer = _model(base_model_cache)
+    model, tokenizer = load_embedded_model(base_model_cache)
     examples = [encode_example(tokenizer, row, 256) for row in TRAIN[:3]]
     with torch.no_grad():
         padded = model(**collator(tokenizer, packing=False)(examples)).loss
@@ -81,7 +75,7 @@ def test_packed_batches_score_like_padded_ones(tmp_path, base_model_cache):
 
     first_steps = []
     for packing in (False, True):  # the Trainer's first step sees the same batch before any update
-        model, tokenizer = _model(base_model_cache)
+        model, tokenizer = load_embedded_model(base_model_cache)
         settings = settings_for("embedded", {"max_steps": 1, "batch_size": 3, "packing": packing, "max_length": 256})
         report = train_lora(model, tokenizer, TRAIN, [], settings, tmp_path / f"adapter-{packing}", tmp_path / f"work-{packing}")
         first_steps.append(report.losses[0]["loss"])
@@ -92,7 +86,7 @@ def test_training_evaluates_each_epoch_keeps_the_best_and_the_adapter_loads_with
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    model, tokenizer = _model(base_model_cache)
+    model, tokenizer = load_embedded_model(base_model_cache)
     settings = settings_for("embedded", {"epochs": 3, "batch_size": 2, "learning_rate": 1e-3, "max_length": 128})
     before = answer_loss(model, tokenizer, TRAIN, 128)
     report = train_lora(model, tokenizer, TRAIN, EVAL, settings, tmp_path / "adapter", tmp_path / "work")
@@ -116,7 +110,7 @@ def test_training_evaluates_each_epoch_keeps_the_best_and_the_adapter_loads_with
 
 
 def test_training_stops_early_when_eval_loss_gets_worse(tmp_path, base_model_cache):
-    model, tokenizer = _model(base_model_cache)
+    model, tokenizer = load_embedded_model(base_model_cache)
     settings = settings_for("embedded", {"epochs": 6, "batch_size": 5, "learning_rate": 0.05, "early_stopping_patience": 1, "max_length": 96})
     report = train_lora(model, tokenizer, TRAIN, EVAL, settings, tmp_path / "adapter", tmp_path / "work")
     assert report.stopped_early and len(report.eval_losses) < 6
@@ -124,12 +118,13 @@ def test_training_stops_early_when_eval_loss_gets_worse(tmp_path, base_model_cac
 
 
 def test_a_killed_training_resumes_from_its_last_epoch(tmp_path, base_model_cache):
-    _model(base_model_cache)  # the dequantized checkpoint exists before the child starts
+    load_embedded_model(base_model_cache)  # the dequantized checkpoint exists before the child starts
     script = f"""
 import json, sys
 sys.path.insert(0, {str(ROOT)!r})
 from pathlib import Path
 from ragtune.train.lora import load_base_model, settings_for, train_lora
+from tests.conftest import load_embedded_model
 model, tokenizer = load_base_model("", "", Path({str(base_model_cache)!r}))
 rows = json.loads(Path({str(tmp_path / 'rows.json')!r}).read_text())
 settings = settings_for("embedded", {{"epochs": 40, "batch_size": 5, "max_length": 96, "early_stopping_patience": 100}})
@@ -145,7 +140,7 @@ train_lora(model, tokenizer, rows["train"], rows["eval"], settings, Path({str(tm
     child.wait()
     done = sorted(int(p.name.split("-")[1]) for p in (tmp_path / "work").glob("checkpoint-*") if (p / "trainer_state.json").exists())
     assert done and not (tmp_path / "adapter").exists()
-    model, tokenizer = _model(base_model_cache)
+    model, tokenizer = load_embedded_model(base_model_cache)
     settings = settings_for("embedded", {"epochs": done[-1] + 1, "batch_size": 5, "max_length": 96, "early_stopping_patience": 100})
     report = train_lora(model, tokenizer, TRAIN, EVAL, settings, tmp_path / "adapter", tmp_path / "work")
     assert report.resumed_from == f"checkpoint-{done[-1]}"
@@ -157,7 +152,7 @@ def test_gpu_profile_is_bf16_with_gradient_checkpointing_and_packing_and_runs(tm
     assert profile.bf16 and profile.gradient_checkpointing and profile.packing and profile.max_length >= 1024
     args = training_arguments(profile, tmp_path, has_eval=True)
     assert args.bf16 and args.gradient_checkpointing and args.eval_strategy == "epoch" and args.load_best_model_at_end
-    model, tokenizer = _model(base_model_cache)  # the same code path on CPU, bf16 autocast, for 2 steps
+    model, tokenizer = load_embedded_model(base_model_cache)  # the same code path on CPU, bf16 autocast, for 2 steps
     settings = settings_for("gpu_7b", {"max_steps": 2, "batch_size": 2, "gradient_accumulation": 1, "max_length": 128})
     report = train_lora(model, tokenizer, TRAIN, EVAL, settings, tmp_path / "adapter", tmp_path / "work")
     assert len(report.losses) == 2 and all(0 < h["loss"] < 20 for h in report.losses)

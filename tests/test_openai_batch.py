@@ -18,7 +18,7 @@ import pytest
 from ragtune.llm.backends import OpenAIBatchBackend, OpenAICompatibleBackend
 from ragtune.llm.backends.openai_batch import ENDPOINT, BatchFailed, BatchPending, BatchRequestFailed, batch_files, custom_id
 from ragtune.llm.client import CachedLLM, ChatRequest, Completion, LLMCache, SamplingParams, endpoint_unavailable
-from resources import LLMResource
+from resources import LLMResource, OpenAIBatchConfig
 from tests.batch_server import BatchServer
 from tests.servers import ROOT, llama_server_url
 
@@ -155,10 +155,10 @@ def test_the_llm_resource_builds_the_batch_backend_with_its_journal_beside_the_c
     from pipeline_assets.definitions import default_resources
 
     monkeypatch.setenv("RAGTUNE_LLM_BACKEND", "openai_batch")
-    assert default_resources()["llm"].backend == "openai_batch"
+    assert isinstance(default_resources()["llm"].backend, OpenAIBatchConfig)
 
-    resource = LLMResource(backend="openai_batch", base_url="https://api.openai.com/v1", model="gpt-4o-mini",
-                           batch_poll_interval_s=5.0, batch_max_wait_s=60.0)
+    resource = LLMResource(backend=OpenAIBatchConfig(base_url="https://api.openai.com/v1", model="gpt-4o-mini",
+                                                  batch_poll_interval_s=5.0, batch_max_wait_s=60.0))
     client = resource.client(tmp_path / "cache" / "llm")
     assert isinstance(client.backend, OpenAIBatchBackend)
     assert client.backend.journal.root == tmp_path / "cache" / "llm" / "openai_batches"

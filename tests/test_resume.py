@@ -11,6 +11,8 @@ import sys
 import time
 from dataclasses import asdict
 
+import pytest
+
 from ragtune.generate.evidence import EvidencePlan, EvidenceSettings, plan_chapter_evidence
 from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_qa
 from ragtune.index.chunking import chunk_chapter
@@ -18,6 +20,8 @@ from ragtune.index.vector_index import ChunkIndex
 from ragtune.llm.backends import LlamaCppBackend
 from ragtune.llm.client import CachedLLM, LLMCache
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow  # runs the embedded LLM in a child process
 
 SETTINGS = GenerationSettings(quota=100, max_waves=1, first_keep_rate=1.0, max_tokens=120, retries=1)  # one wave of all 8 rounds
 
@@ -27,6 +31,7 @@ from ragtune.llm.backends import LlamaCppBackend
 from ragtune.llm.client import CachedLLM, LLMCache
 from ragtune.generate.evidence import EvidencePlan
 from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_qa
+
 plan = EvidencePlan.from_dict(json.load(open(sys.argv[1])))
 settings = GenerationSettings(**json.loads(sys.argv[3]))
 generate_chapter_qa(plan, CachedLLM(LlamaCppBackend(n_ctx=2048), LLMCache(sys.argv[2])), settings)

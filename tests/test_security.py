@@ -12,7 +12,7 @@ import pytest
 from ragtune.llm.backends import LlamaCppBackend
 from ragtune.llm.client import CachedLLM, LLMCache
 from ragtune.llm.prompts import render_messages
-from resources import DataDirResource, EmbedderResource, LLMResource
+from resources import DataDirResource, EmbedderResource, LLMResource, OpenAIConfig
 from tests.servers import free_port, start_llama_server
 
 INJECTION = (
@@ -107,8 +107,8 @@ def test_api_key_is_used_but_never_logged_or_written(tmp_path, keyed_server, two
     from pipeline_assets.runner import run_config_for
 
     monkeypatch.setenv("RAGTUNE_TEST_LLM_KEY", SECRET)
-    endpoint = LLMResource(backend="openai", base_url=keyed_server, model="smollm2", json_mode="json_object",
-                           api_key=dg.EnvVar("RAGTUNE_TEST_LLM_KEY"))
+    endpoint = LLMResource(backend=OpenAIConfig(base_url=keyed_server, model="smollm2", json_mode="json_object",
+                                                api_key=dg.EnvVar("RAGTUNE_TEST_LLM_KEY")))
     data, home = tmp_path / "data", tmp_path / "home"
     resources = {"storage": DataDirResource(data_dir=str(data)), "embedder": EmbedderResource(),
                  "llm": endpoint, "judge_llm": endpoint, "reference_llm": endpoint}
@@ -136,7 +136,7 @@ def test_api_key_is_used_but_never_logged_or_written(tmp_path, keyed_server, two
     assert not _files_containing(data, SECRET.encode()) and not _files_containing(home, SECRET.encode())
     assert all(SECRET not in str(e.dagster_event.event_specific_data if e.dagster_event else e.user_message) for e in events)
 
-    refused = CachedLLM(LLMResource(backend="openai", base_url=keyed_server, model="smollm2", max_retries=0).backend_client(),
+    refused = CachedLLM(LLMResource(backend=OpenAIConfig(base_url=keyed_server, model="smollm2", max_retries=0)).backend_client(),
                         LLMCache(tmp_path / "nokey"))
     outcome = refused.complete_many([json_request()])[0]
     assert isinstance(outcome, Exception) and SECRET not in str(outcome)  # without the key the server refuses
@@ -152,10 +152,13 @@ def test_names_from_inputs_cannot_lead_writes_out_of_the_data_folder(tmp_path, t
     from pipeline_assets.definitions import build_defs
 
     storage = DataDirResource(data_dir=str(tmp_path / "data"))
-    assert storage.path("chapters", "anxiety-disorders.json").parent == tmp_path / "data" / "chapters"
-    for hostile in (("chapters", "../../escape.json"), ("..", "escape.json"), ("/etc", "passwd"), ("chapters", "..", "..")):
+    layout = storage.layout
+    assert layout.chapter("anxiety-disorders").parent == tmp_path / "data" / "chapters"
+    hostile = (lambda: layout.chapter("../../escape"), lambda: layout.parsed_document("../../escape"),
+               lambda: layout.parsed_document("/etc/passwd"), lambda: layout.candidates("../../../x"), lambda: layout.report("../../y"))
+    for write_path in hostile:
         with pytest.raises(ValueError, match="leads out of the data folder"):
-            storage.path(*hostile)
+            write_path()
 
     defs = build_defs({"storage": storage})
     with dg.instance_for_test() as instance:

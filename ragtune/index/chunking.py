@@ -34,15 +34,16 @@ def _render(block: Block) -> str:
     return f"{block.label}. {block.text}" if block.label else block.text
 
 
-def chunk_chapter(
-    chapter: Chapter,
-    doc_id: str,
-    tokenizer: Callable[[str], list],
-    chunk_tokens: int = 192,
-    overlap_tokens: int = 32,
-) -> list[Chunk]:
+@dataclass
+class ChunkSettings:
+    chunk_tokens: int = 192  # MiniLM tokens per chunk: a few sentences, one fact pattern each
+    overlap_tokens: int = 32
+
+
+def chunk_chapter(chapter: Chapter, doc_id: str, tokenizer: Callable[[str], list], settings: ChunkSettings | None = None) -> list[Chunk]:
     """Chunks for every section of one chapter; pages come from the blocks each chunk overlaps."""
-    splitter = SentenceSplitter(chunk_size=chunk_tokens, chunk_overlap=overlap_tokens, tokenizer=tokenizer)
+    settings = settings or ChunkSettings()
+    splitter = SentenceSplitter(chunk_size=settings.chunk_tokens, chunk_overlap=settings.overlap_tokens, tokenizer=tokenizer)
     # doc_id is "<name>-<sha of the file>"; chunk ids use the name, so a passage keeps its id when
     # another chapter of the same book is edited (and with it, the QA grounded on it stays fresh).
     document_name = re.sub(r"-[0-9a-f]{10}$", "", doc_id)

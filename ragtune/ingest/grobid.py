@@ -6,7 +6,8 @@ server ends in a clear per-document error instead of a hung run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,14 @@ from ragtune.ingest.pdf_parser import ParseError
 from ragtune.ingest.tei_parser import parse_tei_bytes
 
 
+def default_grobid_url() -> str:
+    """GROBID_URL, else GROBID's own default port on this machine (docker/ starts one there)."""
+    return os.environ.get("GROBID_URL", "http://localhost:8070")
+
+
 @dataclass
 class GrobidSettings:
-    url: str = "http://localhost:8070"
+    url: str = field(default_factory=default_grobid_url)
     timeout_s: int = 180
     busy_wait_s: float = 5.0  # GROBID's docs suggest 5-10 s after a 503
     max_busy_retries: int = 5

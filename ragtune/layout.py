@@ -1,0 +1,200 @@
+"""Every file one asset writes and another reads, named once: the data folder's layout. Assets hand
+each other files, never Python objects, so this is the contract between stages; no path is spelled
+anywhere else. Paths built from partition keys or document ids are checked to stay inside the
+folder (a key like '../x' is refused before anything is written).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ragtune.jsonl import read_jsonl, write_jsonl
+
+SPLITS = ("train", "eval")
+
+
+class DataLayout:
+    def __init__(self, root: Path | str):
+        self.root = Path(root).expanduser().resolve()
+
+    def _path(self, *parts: str) -> Path:
+        """A path under the data folder whose parent folder exists."""
+        target = self.root.joinpath(*parts).resolve()
+        if not target.is_relative_to(self.root) or target == self.root:
+            raise ValueError(f"refusing to write {'/'.join(parts)!r}: it leads out of the data folder {self.root}; "
+                             "partition keys and file names must not contain '..' or absolute paths")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def _folder(self, *parts: str) -> Path:
+        folder = self._path(*parts)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    # ingest
+    @property
+    def parsed_manifest(self) -> Path:
+        return self._path("parsed", "manifest.json")
+
+    def parsed_document(self, doc_id: str) -> Path:
+        return self._path("parsed", f"{doc_id}.json")
+
+    def chapter(self, key: str) -> Path:
+        return self._path("chapters", f"{key}.json")
+
+    # index
+    def chunks(self, key: str) -> Path:
+        return self._path("chunks", f"{key}.jsonl")
+
+    def chunk_vectors(self, key: str) -> Path:
+        return self._path("chunks", f"{key}.npy")
+
+    def chunk_version(self, key: str) -> Path:
+        return self._path("chunks", f"{key}.version")
+
+    @property
+    def index_dir(self) -> Path:
+        return self._folder("index")
+
+    # llm
+    @property
+    def llm_cache_dir(self) -> Path:
+        return self._folder("cache", "llm")
+
+    # generate
+    def evidence_plan(self, key: str) -> Path:
+        return self._path("qa", "evidence", f"{key}.json")
+
+    def candidates(self, key: str) -> Path:
+        return self._path("qa", "candidates", f"{key}.jsonl")
+
+    def generation_status(self, key: str) -> Path:
+        """quota, kept, quota_met, exhausted: written by qa_candidates, read by the quota check."""
+        return self._path("qa", "candidates", f"{key}.status.json")
+
+    def generation_failures(self, key: str) -> Path:
+        return self._path("qa", "failures", f"{key}.jsonl")
+
+    def filtered(self, key: str) -> Path:
+        return self._path("qa", "filtered", f"{key}.jsonl")
+
+    def filter_counts(self, key: str) -> Path:
+        """Rows removed per rule: written by qa_filtered, read by curation's funnel."""
+        return self._path("qa", "filtered", f"{key}.counts.json")
+
+    def rejected(self, key: str) -> Path:
+        return self._path("qa", "rejected", f"{key}.jsonl")
+
+    # curate
+    def judged(self, key: str) -> Path:
+        return self._path("qa", "judged", f"{key}.jsonl")
+
+    def judged_questions(self, key: str) -> Path:
+        return self._path("qa", "judged", f"{key}.questions.npy")
+
+    def judge_failures(self, key: str) -> Path:
+        return self._path("qa", "judged", f"{key}.failures.jsonl")
+
+    @property
+    def dataset_dir(self) -> Path:
+        return self._folder("dataset")
+
+    def alpaca_split(self, split: str) -> Path:
+        """The trainer's input: dataset/<split>.jsonl in alpaca form."""
+        return self._path("dataset", f"{split}.jsonl")
+
+    def dataset_rows(self, split: str) -> Path:
+        """Full rows with evidence and provenance."""
+        return self._path("dataset", "rows", f"{split}.jsonl")
+
+    def dataset_row_questions(self, split: str) -> Path:
+        return self._path("dataset", "rows", f"{split}.questions.npy")
+
+    @property
+    def removed(self) -> Path:
+        return self._path("dataset", "removed.jsonl")
+
+    @property
+    def curation_report(self) -> Path:
+        return self._path("dataset", "curation.json")
+
+    @property
+    def frozen_eval_manifest(self) -> Path:
+        return self._path("dataset", "eval_frozen.json")
+
+    @property
+    def exports_dir(self) -> Path:
+        return self._folder("exports")
+
+    @property
+    def dataset_card(self) -> Path:
+        return self._path("exports", "README.md")
+
+    @property
+    def rows_per_chapter_chart(self) -> Path:
+        return self._path("exports", "rows_per_chapter.png")
+
+    # train
+    @property
+    def adapter_dir(self) -> Path:
+        return self._folder("adapter")
+
+    @property
+    def adapter_config(self) -> Path:
+        """Present once an adapter was saved."""
+        return self._path("adapter", "adapter_config.json")
+
+    @property
+    def training_report(self) -> Path:
+        return self._path("adapter", "training.json")
+
+    def converted_model(self, name: str) -> Path:
+        """The base model dequantized from its GGUF once, reloaded from here."""
+        return self._path("models", name)
+
+    def lora_work_dir(self, fingerprint: str) -> Path:
+        return self._path("cache", "lora", fingerprint)
+
+    # evaluate
+    def report(self, name: str) -> Path:
+        """reports/<name>.json: judge_scores, medquad_scores, heldout_loss."""
+        return self._path("reports", f"{name}.json")
+
+    def chart(self, name: str) -> Path:
+        """reports/<name>.png: loss_curve, judge_scores, medquad_scores."""
+        return self._path("reports", f"{name}.png")
+
+    @property
+    def dpo_dir(self) -> Path:
+        return self._folder("reports", "dpo")
+
+    # structured files
+    @staticmethod
+    def read_json(path: Path, default: Any = None) -> Any:
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else default
+
+    @staticmethod
+    def write_json(path: Path, data: Any, indent: int | None = 1) -> Path:
+        path.write_text(json.dumps(data, indent=indent, ensure_ascii=False), encoding="utf-8")
+        return path
+
+    def read_frozen_eval(self) -> tuple[dict[str, Any], list[dict[str, Any]], np.ndarray | None] | None:
+        """(manifest, rows, question vectors or None) of the frozen eval set, or None before the first freeze."""
+        manifest = self.read_json(self.frozen_eval_manifest)
+        if manifest is None:
+            return None
+        vectors = self._path("dataset", "eval_frozen.questions.npy")
+        return manifest, read_jsonl(self._path("dataset", "eval_frozen.jsonl")), np.load(vectors) if vectors.exists() else None
+
+    def write_frozen_eval(self, manifest: dict[str, Any], rows: list[dict[str, Any]], vectors: np.ndarray) -> None:
+        self.write_json(self.frozen_eval_manifest, manifest)
+        write_jsonl(self._path("dataset", "eval_frozen.jsonl"), rows)
+        np.save(self._path("dataset", "eval_frozen.questions.npy"), vectors)
+
+    def held_out_chunks(self) -> set[str]:
+        """The chunk ids the frozen eval set was drawn from (no train row may come from them)."""
+        return set(self.read_json(self.frozen_eval_manifest)["held_out_chunks"])

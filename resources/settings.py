@@ -1,0 +1,25 @@
+"""Dagster classes built from the core's settings dataclasses, so every default lives in one place:
+run config (dg.Config) for assets, and resource fields for outside systems."""
+
+import dataclasses
+import typing
+
+import dagster as dg
+import pydantic
+
+
+def from_settings(name: str, settings: type, doc: str, base: type = dg.Config) -> type:
+    """A pydantic class on `base` with one field per dataclass field (same type and default)."""
+    hints = typing.get_type_hints(settings)
+    fields = {
+        f.name: (hints[f.name], f.default if f.default_factory is dataclasses.MISSING else pydantic.Field(default_factory=f.default_factory))
+        for f in dataclasses.fields(settings)
+    }
+    made = pydantic.create_model(name, __base__=base, **fields)
+    made.__doc__ = doc
+    return made
+
+
+def to_settings(settings: type, values: object):
+    """The dataclass again, from an object that carries its fields (a resource or a config)."""
+    return settings(**{f.name: getattr(values, f.name) for f in dataclasses.fields(settings)})

@@ -12,7 +12,7 @@ import dagster as dg
 import torch
 from pydantic import Field
 
-from pipeline_assets.config import LLM_RETRY, config_from_settings
+from pipeline_assets.config import LLM_RETRY, config_from_settings, fail_if_endpoint_down
 from pipeline_assets.metadata import table
 from pipeline_assets.train import lora_adapter
 from ragtune.curate.dataset_card import markdown_rows
@@ -21,7 +21,7 @@ from ragtune.evaluate.evaluation import EvalQuestion, evaluate
 from ragtune.evaluate.grading import JudgeSettings, answer_questions, reference_answers
 from ragtune.evaluate.medquad import load_medquad, sample_questions
 from ragtune.evaluate.stats import group_table, summary_table
-from ragtune.jsonl import read_jsonl
+from ragtune.jsonl import read_jsonl, write_jsonl
 from ragtune.plots import markdown_image, score_bars
 from ragtune.train.lora import answer_loss
 from resources.base_model import BaseModelResource
@@ -54,15 +54,21 @@ def _answers(tuned, tokenizer, questions: list[EvalQuestion], settings: JudgeSet
     with tuned.disable_adapter():
         base = answer_questions(tuned, tokenizer, texts, settings.max_new_tokens, settings.answer_batch_size)
     answers = {"base": base, "tuned": answer_questions(tuned, tokenizer, texts, settings.max_new_tokens, settings.answer_batch_size)}
+    failures: list[dict] = []
     if settings.with_reference:
-        answers["reference"] = reference_answers(reference_llm.client(storage.layout.llm_cache_dir), texts, settings)
-    return answers
+        answers["reference"], failures = reference_answers(reference_llm.client(storage.layout.llm_cache_dir), texts, settings)
+    return answers, failures
 
 
-def _report(name: str, title: str, questions, answers, judge_llm: LLMResource, settings: JudgeSettings, storage: DataDirResource, extra: dict):
-    """Judge, write reports/<name>.json, the chart and the DPO pairs; return the asset metadata."""
+def _report(name: str, title: str, questions, answers, reference_failures: list[dict], judge_llm: LLMResource, settings: JudgeSettings,
+            storage: DataDirResource, extra: dict):
+    """Judge, write reports/<name>.json, its failure ledger, the chart and the DPO pairs; return the
+    asset metadata. When the judge (or reference) endpoint was down, fail the step after writing them:
+    the calls that finished are cached, so the retry or a rerun pays only for the rest."""
     judge = judge_llm.client(storage.layout.llm_cache_dir)
-    rows, summary = evaluate(questions, answers, judge, settings)
+    result = evaluate(questions, answers, judge, settings)
+    rows, summary, failures = result.rows, result.summary, reference_failures + result.failures
+    write_jsonl(storage.layout.evaluation_failures(name), failures)
     models = list(answers)
     pairs = dpo_pairs(rows, models, settings.dpo_min_margin)
     dpo_path = write_dpo(pairs, storage.layout.dpo_dir, f"{name}_dpo")
@@ -79,6 +85,8 @@ def _report(name: str, title: str, questions, answers, judge_llm: LLMResource, s
     path = storage.layout.report(name)
     path.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
     plot = score_bars(summary["models"], storage.layout.chart(name), f"{title}: {len(rows)} questions")
+    judged = summary["judged"]
+    fail_if_endpoint_down(f"{name}: judge", failures, judged["answers_graded"] + judged["comparisons_judged"])
     pair = summary["tuned_vs_base"]
     scores = summary_table(summary, models)
     return {
@@ -93,6 +101,10 @@ def _report(name: str, title: str, questions, answers, judge_llm: LLMResource, s
         "chart": dg.MetadataValue.md(markdown_image(plot, f"{title} judge scores")),
         "judge_model": judge.model_id,
         "judge_weak": judge_llm.is_weak_default,
+        "answers_graded": f"{judged['answers_graded']} of {judged['answers_asked']}",
+        "comparisons_judged": f"{judged['comparisons_judged']} of {judged['comparisons_asked']}",
+        "judge_failures": len(failures),
+        "failure_ledger": dg.MetadataValue.path(str(storage.layout.evaluation_failures(name))),
         "dpo_pairs": len(pairs),
         "dpo_path": dg.MetadataValue.path(str(dpo_path)),
         "path": dg.MetadataValue.path(str(path)),
@@ -122,10 +134,10 @@ def judge_scores(
         for r in eval_rows
     ]
     tuned, tokenizer = _tuned_model(storage, base_model)
-    answers = _answers(tuned, tokenizer, questions, settings, reference_llm, storage)
+    answers, reference_failures = _answers(tuned, tokenizer, questions, settings, reference_llm, storage)
     if judge_llm.is_weak_default:
         context.log.warning(WEAK_JUDGE_NOTE)
-    metadata = _report("judge_scores", "frozen eval set", questions, answers, judge_llm, settings, storage, {"base_model": base_model.model_id()})
+    metadata = _report("judge_scores", "frozen eval set", questions, answers, reference_failures, judge_llm, settings, storage, {"base_model": base_model.model_id()})
     return dg.MaterializeResult(metadata=metadata)
 
 
@@ -189,10 +201,10 @@ def medquad_scores(
         context.log.warning(problem)
     questions = sample_questions(found, settings.max_questions, settings.seed)
     tuned, tokenizer = _tuned_model(storage, base_model)
-    answers = _answers(tuned, tokenizer, questions, settings, reference_llm, storage)
+    answers, reference_failures = _answers(tuned, tokenizer, questions, settings, reference_llm, storage)
     references = [{"instruction": q.question, "output": q.reference} for q in questions]
     losses = _base_and_tuned_loss(tuned, tokenizer, references, 512)
     extra = {"source": str(root), "available_questions": len(found), "problems": problems, "reference_answer_loss": losses}
-    metadata = _report("medquad_scores", "MedQuAD", questions, answers, judge_llm, settings, storage, extra)
+    metadata = _report("medquad_scores", "MedQuAD", questions, answers, reference_failures, judge_llm, settings, storage, extra)
     metadata.update({"available_questions": len(found), "base_reference_loss": losses["base"]["loss"], "tuned_reference_loss": losses["tuned"]["loss"]})
     yield dg.MaterializeResult(metadata=metadata)

@@ -164,6 +164,10 @@ class DataLayout:
         """reports/<name>.json: judge_scores, medquad_scores, heldout_loss."""
         return self._path("reports", f"{name}.json")
 
+    def evaluation_failures(self, name: str) -> Path:
+        """reports/<name>.failures.jsonl: every failed judge, pairwise or reference call of that report, with its raw output."""
+        return self._path("reports", f"{name}.failures.jsonl")
+
     def chart(self, name: str) -> Path:
         """reports/<name>.png: loss_curve, judge_scores, medquad_scores."""
         return self._path("reports", f"{name}.png")

@@ -105,25 +105,31 @@ def test_pairwise_judging_asks_both_orders_in_one_cached_batch(tmp_path, embedde
         PairItem("What monitoring does lithium need?", "Blood level, kidney and thyroid monitoring.", EVIDENCE, tuned="", base="Kidney tests."),
     ]
     llm = embedded_llm(tmp_path)
-    results = compare_pairwise(llm, items, JudgeSettings())
+    results, failures = compare_pairwise(llm, items, JudgeSettings())
     assert llm.calls == 4  # two questions x two orders
     for result in results:
         assert result["tuned_first"] in (*VERDICTS, None) and result["base_first"] in (*VERDICTS, None)
         assert result["outcome"] == combine_orders(result["tuned_first"], result["base_first"])
+    unusable = sum((r["tuned_first"] is None) + (r["base_first"] is None) for r in results)
+    assert len(failures) == unusable and all(f["raw"] is not None and f["task"] == "pairwise" for f in failures)
     again = embedded_llm(tmp_path)
-    assert compare_pairwise(again, items, JudgeSettings()) == results and again.calls == 0
+    assert compare_pairwise(again, items, JudgeSettings()) == (results, failures) and again.calls == 0
 
 
 def test_evaluate_grades_every_model_and_compares_tuned_with_base(tmp_path, embedded_llm):
     questions = [EvalQuestion("q1", "bipolar", "What monitoring does lithium need?", "Blood level, kidney and thyroid monitoring.", EVIDENCE)]
     llm = embedded_llm(tmp_path)
-    reference = reference_answers(llm, [q.question for q in questions], JudgeSettings(max_new_tokens=40))
-    assert llm.calls == 1 and reference[0].strip()  # the reference model answers closed-book, through the cache
+    reference, failed = reference_answers(llm, [q.question for q in questions], JudgeSettings(max_new_tokens=40))
+    assert llm.calls == 1 and reference[0].strip() and not failed  # the reference model answers closed-book, through the cache
     answers = {"base": ["No monitoring."], "tuned": ["Blood levels, kidney and thyroid."], "reference": reference}
-    rows, summary = evaluate(questions, answers, llm, JudgeSettings(bootstrap_resamples=200))
+    result = evaluate(questions, answers, llm, JudgeSettings(bootstrap_resamples=200))
+    rows, summary = result.rows, result.summary
     assert llm.calls == 1 + 5  # three single grades, two pairwise orders
     assert set(rows[0]) >= {"base", "tuned", "reference", "pairwise"} and rows[0]["reference"]["answer"] == reference[0]
     assert set(summary["models"]) == {"base", "tuned", "reference"} and summary["per_group"][0]["group"] == "bipolar"
+    graded = sum(rows[0][m]["score"] is not None for m in ("base", "tuned", "reference"))
+    assert summary["judged"]["answers_asked"] == 3 and summary["judged"]["answers_graded"] == graded
+    assert len([f for f in result.failures if f["task"] == "grade"]) == 3 - graded
     with pytest.raises(ValueError, match="base and tuned"):
         evaluate(questions, {"tuned": answers["tuned"]}, llm, JudgeSettings())
 
@@ -163,3 +169,33 @@ def test_medquad_asset_is_skipped_when_the_data_is_absent(tmp_path):
     assert result.success and not result.asset_materializations_for_node("medquad_scores")
     skipped = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_OUTPUT]
     assert not skipped and not (tmp_path / "reports").exists()
+
+
+def test_a_garbage_judge_answer_is_a_ledger_entry_with_its_raw_text_and_the_totals_say_so(tmp_path, embedded_llm):
+    """A judge cut off after 4 tokens writes JSON that does not parse: every grade and verdict is a
+    ledger entry with the raw output, nothing is graded, and the totals say 0 of 4 and 0 of 2."""
+    questions = [EvalQuestion("q1", "bipolar", "What monitoring does lithium need?", "Blood level, kidney and thyroid monitoring.", EVIDENCE)]
+    answers = {"base": ["No monitoring."], "tuned": ["Blood levels, kidney and thyroid."]}
+    result = evaluate(questions, answers, embedded_llm(tmp_path), JudgeSettings(judge_max_tokens=4, bootstrap_resamples=50))
+    assert result.summary["judged"] == {"answers_asked": 2, "answers_graded": 0, "comparisons_asked": 2, "comparisons_judged": 0}
+    assert len(result.failures) == 4 and {f["task"] for f in result.failures} == {"grade", "pairwise"}
+    for failure in result.failures:
+        assert failure["raw"] and failure["raw"].lstrip().startswith("{") and failure["cache_key"] and not failure["unavailable"]
+        assert "unparseable" in failure["reason"] or "not A, B or tie" in failure["reason"]
+    assert all(result.rows[0][m]["score"] is None for m in ("base", "tuned"))
+
+
+def test_a_failed_reference_answer_is_recorded_and_not_graded(tmp_path, embedded_llm):
+    from ragtune.llm.backends import OpenAICompatibleBackend
+    from ragtune.llm.client import CachedLLM, LLMCache
+    from tests.servers import free_port
+
+    down = CachedLLM(OpenAICompatibleBackend(f"http://127.0.0.1:{free_port()}/v1", "smollm2", timeout_s=2, max_retries=0), LLMCache(tmp_path / "down"))
+    reference, failures = reference_answers(down, ["What monitoring does lithium need?"], JudgeSettings(max_new_tokens=20))
+    assert reference == [None] and len(failures) == 1 and failures[0]["unavailable"] and failures[0]["task"] == "reference_answer"
+    questions = [EvalQuestion("q1", "bipolar", "What monitoring does lithium need?", "Blood level, kidney and thyroid monitoring.", EVIDENCE)]
+    answers = {"base": ["No monitoring."], "tuned": ["Blood levels, kidney and thyroid."], "reference": reference}
+    llm = embedded_llm(tmp_path / "judge")
+    result = evaluate(questions, answers, llm, JudgeSettings(bootstrap_resamples=50))
+    assert llm.calls == 2 + 2  # base and tuned graded, both pairwise orders; the missing reference answer is not sent
+    assert result.rows[0]["reference"]["score"] is None and "no answer" in result.rows[0]["reference"]["rationale"]

@@ -14,9 +14,10 @@ def test_grades_come_back_in_order_from_one_cached_batch(tmp_path, embedded_llm)
         GradeItem("What monitoring does lithium need?", "Blood level, kidney and thyroid monitoring.", EVIDENCE, ""),
     ]
     llm = embedded_llm(tmp_path)
-    grades = grade_many(llm, items, JudgeSettings())
+    grades, failures = grade_many(llm, items, JudgeSettings())
     assert len(grades) == 2 and llm.calls == 2
     for grade in grades:
         assert (grade["score"] is None and grade["rationale"]) or 1 <= grade["score"] <= 10
+    assert len(failures) == sum(g["score"] is None for g in grades)
     again = embedded_llm(tmp_path)
-    assert grade_many(again, items, JudgeSettings()) == grades and again.calls == 0
+    assert grade_many(again, items, JudgeSettings()) == (grades, failures) and again.calls == 0

@@ -235,3 +235,51 @@ def test_kept_rows_meet_the_rules_by_an_audit_written_apart_from_the_filter(pipe
         texts = {e["chunk_id"]: e["text"] for e in row["evidence"]}
         assert row["supporting_spans"] and all(texts[s["chunk_id"]][s["start"]:s["end"]] == s["text"] for s in row["supporting_spans"]
                                                ) or row["task"] == "unanswerable"
+
+
+def test_a_judge_endpoint_down_fails_both_evaluations_clearly_and_the_rerun_repays_nothing(pipeline_run, base_model_cache):
+    """judge_scores and medquad_scores with their judge on an endpoint that does not answer: each
+    step fails saying so, after writing its report and a ledger of the failed calls. With the server
+    up on the same address they succeed; a second rerun sends no call at all (every one is cached)."""
+    from pipeline_assets.evaluate import judge_scores, medquad_scores
+    from resources import OpenAIConfig
+    from tests.servers import free_port, start_llama_server
+
+    data, instance = pipeline_run["data"], pipeline_run["instance"]
+    port = free_port()
+    judge = LLMResource(backend=OpenAIConfig(base_url=f"http://127.0.0.1:{port}/v1", model="smollm2", json_mode="json_object",
+                                             max_retries=0, timeout_s=30))
+    resources = {"storage": DataDirResource(data_dir=str(data)), "base_model": BaseModelResource(cache_dir=str(base_model_cache)),
+                 "judge_llm": judge, "reference_llm": judge}
+    run_config = {"ops": {name: {"config": CONFIG[name]} for name in ("judge_scores", "medquad_scores")}}
+    shared_path("medquad", "mental-health")
+
+    def evaluate_both():
+        return dg.materialize([judge_scores, medquad_scores], instance=instance, resources=resources, run_config=run_config, raise_on_error=False)
+
+    def cached_calls() -> int:
+        return sum(1 for _ in (data / "cache" / "llm").rglob("*.json"))
+
+    down = evaluate_both()
+    assert not down.success
+    failures = {event.step_key: str(event.step_failure_data.error) for event in down.get_step_failure_events()}
+    assert set(failures) == {"judge_scores", "medquad_scores"}
+    for message in failures.values():
+        assert "endpoint did not answer" in message and "rerun" in message
+    for name in ("judge_scores", "medquad_scores"):
+        ledger = [json.loads(line) for line in open(data / "reports" / f"{name}.failures.jsonl")]
+        assert ledger and all(entry["unavailable"] for entry in ledger)
+        assert json.loads((data / "reports" / f"{name}.json").read_text())["summary"]["judged"]["answers_graded"] == 0
+
+    server = start_llama_server(port, "--n_ctx", "4096")
+    try:
+        up = evaluate_both()
+        assert up.success
+        asked = cached_calls()
+        again = evaluate_both()
+        assert again.success and cached_calls() == asked  # nothing asked twice
+    finally:
+        server.kill()
+    for name in ("judge_scores", "medquad_scores"):
+        judged = json.loads((data / "reports" / f"{name}.json").read_text())["summary"]["judged"]
+        assert judged["answers_asked"] > 0 and judged["comparisons_asked"] > 0

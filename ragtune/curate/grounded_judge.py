@@ -12,8 +12,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ragtune.llm.client import JUDGE_REPEAT_PENALTY, CachedLLM, ChatRequest, Completion, SamplingParams, failure_record
+from ragtune.llm.client import JUDGE_REPEAT_PENALTY, CachedLLM, ChatRequest, SamplingParams
 from ragtune.llm.prompts import format_passages, inline_title, render_messages, template_sha256
+from ragtune.llm.tasks import run_tasks
 
 RUBRIC = ("faithful", "relevant", "clear", "useful")
 TEMPLATE = "qa_judge"
@@ -76,18 +77,9 @@ def judge_rows(rows: list[dict[str, Any]], chapter_title: str, llm: CachedLLM, s
     """(rows with judge_score, judge_rubric, judge_rationale, judge_model, judge_weak; failures).
     A row whose judgement fails (backend error or unparseable output) keeps judge_score None and
     is recorded in the failures; it is not kept by a score threshold."""
-    outcomes: list[Completion | Exception] = llm.complete_many([judge_request(row, chapter_title, settings) for row in rows])
-    judged, failures = [], []
+    run = run_tasks(llm, [judge_request(row, chapter_title, settings) for row in rows], lambda i, text: parse_judgement(text),
+                    lambda i: {"qa_id": rows[i]["qa_id"]})
     provenance = {"judge_model": llm.model_id, "judge_weak": weak, "judge_template_sha256": template_sha256(TEMPLATE)[:12]}
-    for row, outcome in zip(rows, outcomes):
-        if isinstance(outcome, Exception):
-            verdict = {"judge_score": None, "judge_rubric": None, "judge_rationale": None}
-            failures.append({"qa_id": row["qa_id"], **failure_record(outcome)})
-        else:
-            try:
-                verdict = parse_judgement(outcome.text)
-            except ValueError as error:
-                verdict = {"judge_score": None, "judge_rubric": None, "judge_rationale": None}
-                failures.append({"qa_id": row["qa_id"], "reason": str(error), "cache_key": outcome.cache_key, "raw": outcome.text[:2000]})
-        judged.append({**row, **verdict, **provenance})
-    return judged, failures
+    unjudged = {"judge_score": None, "judge_rubric": None, "judge_rationale": None}
+    judged = [{**row, **(verdict or unjudged), **provenance} for row, verdict in zip(rows, run.values)]
+    return judged, run.failures

@@ -20,23 +20,40 @@ class EvalQuestion:
     evidence: str = ""
 
 
-def evaluate(
-    questions: list[EvalQuestion], answers: dict[str, list[str]], judge: CachedLLM, settings: JudgeSettings
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """(one row per question, summary). answers maps model name -> answers in question order and
-    must hold "base" and "tuned"."""
+@dataclass
+class Evaluation:
+    rows: list[dict[str, Any]]  # one per question: each model's answer and grade, the pairwise verdicts
+    summary: dict[str, Any]  # eval_stats.summarize, plus "judged": graded and compared of asked
+    failures: list[dict[str, Any]]  # every failed judge call or unusable judgement, with its raw output
+
+
+def evaluate(questions: list[EvalQuestion], answers: dict[str, list[str | None]], judge: CachedLLM, settings: JudgeSettings) -> Evaluation:
+    """answers maps model name -> answers in question order and must hold "base" and "tuned"; an
+    answer that is None (its model's call failed) is not graded."""
     models = list(answers)
     if not {"base", "tuned"} <= set(models):
         raise ValueError(f"evaluation needs base and tuned answers, got {models}")
-    items = [GradeItem(q.question, q.reference, q.evidence, answers[m][i]) for m in models for i, q in enumerate(questions)]
-    grades = grade_many(judge, items, settings)
-    pairs = compare_pairwise(
+    asked = [(m, i) for m in models for i in range(len(questions)) if answers[m][i] is not None]
+    items = [GradeItem(questions[i].question, questions[i].reference, questions[i].evidence, answers[m][i]) for m, i in asked]
+    graded, grade_failures = grade_many(
+        judge, items, settings, lambda n: {"task": "grade", "model": asked[n][0], "id": questions[asked[n][1]].id}
+    )
+    grades = dict(zip(asked, graded))
+    pairs, pair_failures = compare_pairwise(
         judge, [PairItem(q.question, q.reference, q.evidence, answers["tuned"][i], answers["base"][i]) for i, q in enumerate(questions)], settings
     )
     rows = []
     for i, q in enumerate(questions):
         row: dict[str, Any] = {"id": q.id, "group": q.group, "question": q.question, "reference": q.reference, "pairwise": pairs[i]}
-        for k, name in enumerate(models):
-            row[name] = {"answer": answers[name][i], **grades[k * len(questions) + i]}
+        for name in models:
+            grade = grades.get((name, i), {"score": None, "rationale": "no answer to grade (the model's call failed)", "cache_key": None})
+            row[name] = {"answer": answers[name][i], **grade}
         rows.append(row)
-    return rows, summarize(rows, models, settings.bootstrap_resamples, settings.seed)
+    summary = summarize(rows, models, settings.bootstrap_resamples, settings.seed)
+    summary["judged"] = {
+        "answers_asked": len(models) * len(questions),
+        "answers_graded": sum(g["score"] is not None for g in graded),
+        "comparisons_asked": 2 * len(questions),
+        "comparisons_judged": sum((p["tuned_first"] is not None) + (p["base_first"] is not None) for p in pairs),
+    }
+    return Evaluation(rows, summary, grade_failures + pair_failures)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -18,6 +18,7 @@ from ragtune.chat import chat_messages, prompt_text
 from ragtune.curate.grounded_judge import judgement_json
 from ragtune.llm.client import JUDGE_REPEAT_PENALTY, CachedLLM, ChatRequest, SamplingParams
 from ragtune.llm.prompts import render_messages
+from ragtune.llm.tasks import run_tasks
 
 GRADE_SCHEMA = {
     "type": "object",
@@ -93,15 +94,30 @@ def answer_questions(model, tokenizer, questions: list[str], max_new_tokens: int
     return answers
 
 
-def reference_answers(llm: CachedLLM, questions: list[str], settings: JudgeSettings) -> list[str]:
-    """Closed-book answers from the reference model (any backend), like the tuned model's."""
+def _answer_text(i: int, text: str) -> str:
+    if not text.strip():
+        raise ValueError("empty answer")
+    return text.strip()
+
+
+def reference_answers(llm: CachedLLM, questions: list[str], settings: JudgeSettings) -> tuple[list[str | None], list[dict[str, Any]]]:
+    """Closed-book answers from the reference model (any backend), like the tuned model's, and the
+    failures (None in the answers: that question's reference answer is not graded)."""
     sampling = SamplingParams(temperature=0.0, max_tokens=settings.max_new_tokens * 2, seed=settings.seed)
     requests = [ChatRequest([{"role": "system", "content": REFERENCE_SYSTEM}, *chat_messages(q)], sampling) for q in questions]
-    return [o.text.strip() if not isinstance(o, Exception) else "" for o in llm.complete_many(requests)]
+    run = run_tasks(llm, requests, _answer_text, lambda i: {"task": "reference_answer", "question": questions[i]})
+    return run.values, run.failures
 
 
-def grade_many(llm: CachedLLM, items: list[GradeItem], settings: JudgeSettings) -> list[dict[str, Any]]:
-    """Every answer graded 1-10 in one batch. An unusable judgement gets score None and a reason."""
+def _grade(i: int, text: str) -> dict[str, Any]:
+    data = judgement_json(text)
+    return {"score": data["score"], "rationale": str(data.get("rationale", ""))}
+
+
+def grade_many(llm: CachedLLM, items: list[GradeItem], settings: JudgeSettings,
+               describe: Callable[[int], dict[str, Any]] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every answer graded 1-10 in one batch, and the failures (a failed grade keeps score None and
+    says why in its rationale; the failure, with the judge's raw output, goes to the ledger)."""
     requests = [
         ChatRequest(
             render_messages("judge", question=item.question, reference_answer=item.reference,
@@ -110,25 +126,25 @@ def grade_many(llm: CachedLLM, items: list[GradeItem], settings: JudgeSettings) 
         )
         for item in items
     ]
+    run = run_tasks(llm, requests, _grade, describe or (lambda i: {"task": "grade", "question": items[i].question}))
+    failed = iter(run.failures)
     grades = []
-    for outcome in llm.complete_many(requests):
-        if isinstance(outcome, Exception):
-            grades.append({"score": None, "rationale": f"judge call failed: {type(outcome).__name__}: {outcome}", "cache_key": None})
-            continue
-        try:
-            data = judgement_json(outcome.text)
-            grades.append({"score": data["score"], "rationale": str(data.get("rationale", "")), "cache_key": outcome.cache_key})
-        except ValueError as error:
-            grades.append({"score": None, "rationale": str(error), "cache_key": outcome.cache_key})
-    return grades
+    for value, completion in zip(run.values, run.completions):
+        cache_key = completion.cache_key if completion is not None else None
+        grades.append({**value, "cache_key": cache_key} if value is not None
+                      else {"score": None, "rationale": next(failed)["reason"], "cache_key": cache_key})
+    return grades, run.failures
 
 
-def _verdict(text: str) -> str | None:
+def _verdict(i: int, text: str) -> str:
+    """A, B or tie; ValueError for anything else."""
     try:
         verdict = str(json.loads(text, strict=False)["verdict"]).strip()
-    except (ValueError, KeyError, TypeError):
-        return None
-    return {"a": "A", "b": "B", "tie": "tie"}.get(verdict.lower())
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"unparseable pairwise verdict: {error}") from error
+    if verdict.lower() not in ("a", "b", "tie"):
+        raise ValueError(f"pairwise verdict {verdict[:40]!r} is not A, B or tie")
+    return {"a": "A", "b": "B", "tie": "tie"}[verdict.lower()]
 
 
 def combine_orders(tuned_first: str | None, base_first: str | None) -> str | None:
@@ -141,8 +157,9 @@ def combine_orders(tuned_first: str | None, base_first: str | None) -> str | Non
     return "win" if vote > 0 else "loss" if vote < 0 else "tie"
 
 
-def compare_pairwise(llm: CachedLLM, items: list[PairItem], settings: JudgeSettings) -> list[dict[str, Any]]:
-    """Tuned vs base per question, asked twice (tuned as A, then base as A) in one batch."""
+def compare_pairwise(llm: CachedLLM, items: list[PairItem], settings: JudgeSettings) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Tuned vs base per question, asked twice (tuned as A, then base as A) in one batch, and the
+    failures with the judge's raw output (that order's verdict is None)."""
 
     def request(item: PairItem, first: str, second: str) -> ChatRequest:
         messages = render_messages("judge_pairwise", question=item.question, reference_answer=item.reference,
@@ -150,10 +167,15 @@ def compare_pairwise(llm: CachedLLM, items: list[PairItem], settings: JudgeSetti
         return ChatRequest(messages, _sampling(settings), PAIRWISE_SCHEMA)
 
     requests = [request(i, i.tuned, i.base) for i in items] + [request(i, i.base, i.tuned) for i in items]
-    outcomes = llm.complete_many(requests)
-    verdicts = [None if isinstance(o, Exception) else _verdict(o.text) for o in outcomes]
+    count = len(items)
+
+    def describe(n: int) -> dict[str, Any]:
+        return {"task": "pairwise", "order": "tuned_first" if n < count else "base_first", "question": items[n % count].question}
+
+    run = run_tasks(llm, requests, _verdict, describe)
+    verdicts = run.values
     results = []
     for n in range(len(items)):
         tuned_first, base_first = verdicts[n], verdicts[len(items) + n]
         results.append({"tuned_first": tuned_first, "base_first": base_first, "outcome": combine_orders(tuned_first, base_first)})
-    return results
+    return results, run.failures

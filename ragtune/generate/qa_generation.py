@@ -25,8 +25,9 @@ from ragtune.generate.evidence import EvidencePlan, EvidenceRound
 from ragtune.generate.grounding import supporting_spans
 from ragtune.generate.qa_filter import FilterSettings, filter_qa
 from ragtune.generate.row_rules import first_broken_rule
-from ragtune.llm.client import CachedLLM, ChatRequest, Completion, SamplingParams, failure_record
+from ragtune.llm.client import CachedLLM, ChatRequest, Completion, SamplingParams
 from ragtune.llm.prompts import format_passages, inline_title, render_messages, task_template, template_sha256
+from ragtune.llm.tasks import run_tasks
 
 DIALOGUE = "counselling_dialogue"
 DIALOGUE_ROLES = ("patient", "clinician", "patient", "clinician")
@@ -145,26 +146,32 @@ def _run_wave(plan: EvidencePlan, wave: list[int], llm: CachedLLM, settings: Gen
     pending = [n for n in pending if n not in without]
     for attempt in range(settings.retries + 1):
         requests = [_request(plan, plan.rounds[n], n, attempt, settings, units.get(n)) for n in pending]
-        retry = []
-        for n, outcome in zip(pending, llm.complete_many(requests)):
-            planned = plan.rounds[n]
-            item = {"chapter_key": plan.chapter_key, "round": n, "task": planned.task, "focus": planned.focus, "attempt": attempt}
-            if isinstance(outcome, Exception):
-                result.failures.append({**item, **failure_record(outcome)})
-                continue
-            result.cache_hits += int(outcome.cached)
-            result.llm_calls += int(not outcome.cached)
-            result.completion_tokens += outcome.completion_tokens
+
+        def parse(i: int, text: str, pending: list[int] = pending) -> list[dict[str, Any]]:
+            planned = plan.rounds[pending[i]]
             mode = settings.mode(planned.task)
-            try:
-                if mode == "abstractive":
-                    items = parse_items(planned.task, outcome.text)
-                else:
-                    items = [answer_first.parse(plan, planned, units[n], mode, outcome.text)]
-            except ValueError as error:
-                result.failures.append({**item, "reason": str(error), "cache_key": outcome.cache_key, "raw": outcome.text[:2000]})
-                retry.append(n)
+            if mode == "abstractive":
+                return parse_items(planned.task, text)
+            return [answer_first.parse(plan, planned, units[pending[i]], mode, text)]
+
+        def describe(i: int, pending: list[int] = pending, attempt: int = attempt) -> dict[str, Any]:
+            planned = plan.rounds[pending[i]]
+            return {"chapter_key": plan.chapter_key, "round": pending[i], "task": planned.task, "focus": planned.focus, "attempt": attempt}
+
+        run = run_tasks(llm, requests, parse, describe)
+        result.failures.extend(run.failures)
+        result.cache_hits += run.cache_hits
+        result.llm_calls += run.calls
+        result.completion_tokens += run.completion_tokens
+        retry = []
+        for n, items, outcome in zip(pending, run.values, run.completions):
+            if outcome is None:
+                continue  # the backend failed (after its own retries): recorded, not asked again
+            if items is None:
+                retry.append(n)  # malformed output, recorded with its raw text: asked again with a new seed
                 continue
+            planned = plan.rounds[n]
+            mode = settings.mode(planned.task)
             rows = [_qa_row(plan, planned, n, found, outcome, mode, units.get(n, [])) for found in items]
             result.qa_pairs.extend(rows)
             if mode != "abstractive" and all(first_broken_rule(row) for row in rows):

@@ -1,0 +1,66 @@
+"""One loop for every LLM task in the pipeline: the requests go through the cache in one batch, each
+answer is parsed and validated, and every failure becomes a ledger entry with its reason, the raw
+output (when there was one) and whether the endpoint was down. Generation, the curation judge,
+evaluation grading, reference answers and pairwise comparison all run through it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generic, TypeVar
+
+from ragtune.llm.client import CachedLLM, ChatRequest, Completion, failure_record
+
+T = TypeVar("T")
+RAW_CHARS = 2000  # of a failed answer kept in the ledger
+
+
+@dataclass
+class TaskRun(Generic[T]):
+    values: list[T | None] = field(default_factory=list)  # the parsed answer per request, None where it failed
+    completions: list[Completion | None] = field(default_factory=list)  # None where the backend raised
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def asked(self) -> int:
+        return len(self.values)
+
+    @property
+    def answered(self) -> int:
+        return sum(v is not None for v in self.values)
+
+    @property
+    def cache_hits(self) -> int:
+        return sum(1 for c in self.completions if c is not None and c.cached)
+
+    @property
+    def calls(self) -> int:
+        return sum(1 for c in self.completions if c is not None and not c.cached)
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(c.completion_tokens for c in self.completions if c is not None)
+
+
+def run_tasks(
+    llm: CachedLLM,
+    requests: list[ChatRequest],
+    parse: Callable[[int, str], T],
+    describe: Callable[[int], dict[str, Any]] = lambda i: {"request": i},
+) -> TaskRun[T]:
+    """parse(i, text) returns request i's value or raises ValueError; describe(i) names the request
+    in its ledger entry (qa_id, round, question...)."""
+    run: TaskRun[T] = TaskRun()
+    for i, outcome in enumerate(llm.complete_many(requests)):
+        if isinstance(outcome, Exception):
+            run.values.append(None)
+            run.completions.append(None)
+            run.failures.append({**describe(i), **failure_record(outcome)})
+            continue
+        run.completions.append(outcome)
+        try:
+            run.values.append(parse(i, outcome.text))
+        except ValueError as error:
+            run.values.append(None)
+            run.failures.append({**describe(i), "reason": str(error), "unavailable": False, "cache_key": outcome.cache_key,
+                                 "raw": outcome.text[:RAW_CHARS]})
+    return run

@@ -16,7 +16,7 @@ from pipeline_assets.partitions import CHAPTERS, chapter_partitions
 from ragtune.curate.curation import CurationSettings, FrozenEval, curate, rows_per_chapter, touched_chunks
 from ragtune.curate.dataset_card import removed_by_reason, render_card
 from ragtune.curate.dedup import STAGES, DedupSettings, deduplicate, near_duplicate_pairs
-from ragtune.curate.exports import to_alpaca, write_exports
+from ragtune.curate.exports import ExportSettings, to_alpaca, write_exports
 from ragtune.curate.grounded_judge import QAJudgeSettings, judge_rows
 from ragtune.generate.grounding import GroundednessSettings, groundedness_scores
 from ragtune.index.vector_index import ChunkIndex
@@ -48,11 +48,7 @@ class DatasetConfig(CurationConfig):
     dedup: DedupConfig = DedupConfig()
 
 
-class ExportConfig(dg.Config):
-    raft: bool = True  # also write the RAFT variant (evidence + distractor chunks in the input)
-    raft_distractors: int = 3
-    raft_oracle_share: float = 0.8
-    name: str = "ragtune clinical QA"
+ExportConfig = config_from_settings("ExportConfig", ExportSettings, "The RAFT variant and the dataset card's name.")
 
 
 def judged_paths(storage: DataDirResource, key: str):

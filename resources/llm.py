@@ -13,8 +13,6 @@ from ragtune.llm.client import CachedLLM, ChatBackend, LLMCache
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"  # vLLM serve's and llama.cpp server's usual address
 DEFAULT_MODEL = "smollm2"
 JsonMode = Literal["json_schema", "json_object", "none"]
-JSON_MODE_HELP = "Structured output: json_schema (OpenAI, vLLM) or json_object (llama.cpp server)."
-API_KEY_HELP = "Set with dg.EnvVar('RAGTUNE_LLM_API_KEY'); never logged."
 
 
 class LlamaCppConfig(dg.Config):
@@ -30,34 +28,32 @@ class LlamaCppConfig(dg.Config):
         return LlamaCppBackend(self.model_path, self.n_ctx, self.n_threads)
 
 
-class OpenAIConfig(dg.Config):
-    """Any OpenAI-compatible endpoint (OpenAI, vLLM serve, llama.cpp server, Ollama)."""
+class EndpointConfig(dg.Config):
+    """What both OpenAI-API backends need: where, which model, the key, structured output."""
 
     kind: ClassVar[str] = "openai"
-    backend: Literal["openai"] = "openai"
     base_url: str = DEFAULT_BASE_URL
     model: str = Field(default=DEFAULT_MODEL, description="Model name at the endpoint.")
-    api_key: Optional[str] = Field(default=None, description=API_KEY_HELP)
-    json_mode: JsonMode = Field(default="json_schema", description=JSON_MODE_HELP)
-    concurrency: int = Field(default=8, description="Requests in flight at once.")
+    api_key: Optional[str] = Field(default=None, description="Set with dg.EnvVar('RAGTUNE_LLM_API_KEY'); never logged.")
+    json_mode: JsonMode = Field(default="json_schema", description="Structured output: json_schema (OpenAI, vLLM) or json_object (llama.cpp server).")
     max_retries: int = Field(default=4, description="Retries with backoff on 429/5xx/timeouts before a call fails.")
     timeout_s: float = 120.0
+
+
+class OpenAIConfig(EndpointConfig):
+    """Any OpenAI-compatible endpoint (OpenAI, vLLM serve, llama.cpp server, Ollama)."""
+
+    backend: Literal["openai"] = "openai"
+    concurrency: int = Field(default=8, description="Requests in flight at once.")
 
     def build(self, cache_dir: Optional[Path]) -> ChatBackend:
         return OpenAICompatibleBackend(self.base_url, self.model, self.api_key, self.timeout_s, self.json_mode, self.concurrency, self.max_retries)
 
 
-class OpenAIBatchConfig(dg.Config):
+class OpenAIBatchConfig(EndpointConfig):
     """Each partition's calls through the OpenAI Batch API: half price, hours not minutes."""
 
-    kind: ClassVar[str] = "openai"
     backend: Literal["openai_batch"] = "openai_batch"
-    base_url: str = DEFAULT_BASE_URL
-    model: str = Field(default=DEFAULT_MODEL, description="Model name at the endpoint.")
-    api_key: Optional[str] = Field(default=None, description=API_KEY_HELP)
-    json_mode: JsonMode = Field(default="json_schema", description=JSON_MODE_HELP)
-    max_retries: int = Field(default=4, description="Retries of the file and batch requests themselves.")
-    timeout_s: float = 120.0
     batch_poll_interval_s: float = Field(default=30.0, description="Seconds between status checks.")
     batch_max_wait_s: float = Field(default=26 * 3600.0, description="Stop waiting after this long; the rerun collects the batch.")
 

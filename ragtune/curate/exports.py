@@ -17,6 +17,7 @@ import hashlib
 import json
 import random
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -111,9 +112,17 @@ def dataset_info(prefix: str, raft: bool) -> dict[str, Any]:
     return info
 
 
+@dataclass
+class ExportSettings:
+    raft: bool = True  # also write the RAFT variant (evidence + distractor chunks in the input)
+    raft_distractors: int = 3
+    raft_oracle_share: float = 0.8  # rows whose input holds their own evidence among the distractors
+    name: str = "ragtune clinical QA"  # the dataset card's title
+
+
 def write_exports(out: Path, splits: dict[str, list[dict[str, Any]]], prefix: str = "ragtune",
-                  raft_pool: list[dict[str, Any]] | None = None, raft_distractors: int = 3,
-                  raft_oracle_share: float = 0.8, seed: int = 0) -> dict[str, Path]:
+                  raft_pool: list[dict[str, Any]] | None = None, raft_distractors: int = ExportSettings.raft_distractors,
+                  raft_oracle_share: float = ExportSettings.raft_oracle_share, seed: int = 0) -> dict[str, Path]:
     """Write every format for both splits; returns name -> path. raft_pool (chunk rows) turns the
     RAFT variant on; pass only chunks the split may see (train distractors exclude held-out chunks)."""
     import datasets

@@ -33,7 +33,7 @@ def main() -> None:
           "dataset_info.json, README.md dataset card)")
     print(f"  adapter : {storage.layout.adapter_dir}  (PEFT LoRA; loss curve in reports/)")
     print(f"  scores  : {storage.layout.report('judge_scores')}  (+ heldout_loss.json, dpo/, charts; medquad_scores.json "
-          "when MedQuAD is present)")
+          "when RAGTUNE_MEDQUAD_DIR points at MedQuAD)")
     judge = f"{report['judge_model']}" + (", a weak judge" if report["judge_weak"] else "")
     print(f"\nJudge scores over {report['summary']['questions']} frozen eval questions ({judge}):")
     print(f"  {'model':<10}{'total':>7}{'max':>6}{'mean':>8}  95% CI")
@@ -43,6 +43,9 @@ def main() -> None:
         print(f"  {name:<10}{values['total']:>7}{values['max_total']:>6}{mean:>8}  {ci}")
     pair = report["summary"]["tuned_vs_base"]
     print(f"  tuned vs base, both orders: {pair['win']} win / {pair['tie']} tie / {pair['loss']} loss ({pair['undecided']} undecided)")
+    judged = report["summary"]["judged"]
+    print(f"  judged: {judged['answers_graded']} of {judged['answers_asked']} answers graded, {judged['comparisons_judged']} of "
+          f"{judged['comparisons_asked']} comparisons; failures in {storage.layout.evaluation_failures('judge_scores')}")
     loss = json.loads(storage.layout.report("heldout_loss").read_text())
     print(f"  held-out answer loss: base {loss['base']['loss']:.3f} (ppl {loss['base']['perplexity']:.1f}), "
           f"tuned {loss['tuned']['loss']:.3f} (ppl {loss['tuned']['perplexity']:.1f})")

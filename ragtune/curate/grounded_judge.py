@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ragtune.llm.client import JUDGE_REPEAT_PENALTY, CachedLLM, ChatRequest, SamplingParams
-from ragtune.llm.prompts import format_passages, inline_title, render_messages, template_sha256
+from ragtune.llm.prompts import fenced, format_passages, inline_title, render_messages, template_sha256
 from ragtune.llm.tasks import run_tasks
 
 RUBRIC = ("faithful", "relevant", "clear", "useful")
@@ -40,7 +40,7 @@ def judge_request(row: dict[str, Any], chapter_title: str, settings: QAJudgeSett
         answer = "\n".join(f"{t['role']}: {t['content']}" for t in row["turns"])
     messages = render_messages(
         TEMPLATE, passages=format_passages(row.get("evidence", [])), chapter_title=inline_title(chapter_title),
-        question=row["question"], answer=answer,
+        question=fenced(row["question"]), answer=fenced(answer),
     )
     sampling = SamplingParams(temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed, repeat_penalty=settings.repeat_penalty)
     return ChatRequest(messages, sampling, JUDGE_SCHEMA)

@@ -17,7 +17,7 @@ import torch
 from ragtune.chat import chat_messages, prompt_text
 from ragtune.curate.grounded_judge import judgement_json
 from ragtune.llm.client import JUDGE_REPEAT_PENALTY, CachedLLM, ChatRequest, SamplingParams
-from ragtune.llm.prompts import render_messages
+from ragtune.llm.prompts import fenced, render_messages
 from ragtune.llm.tasks import run_tasks
 
 GRADE_SCHEMA = {
@@ -120,8 +120,8 @@ def grade_many(llm: CachedLLM, items: list[GradeItem], settings: JudgeSettings,
     says why in its rationale; the failure, with the judge's raw output, goes to the ledger)."""
     requests = [
         ChatRequest(
-            render_messages("judge", question=item.question, reference_answer=item.reference,
-                            evidence=item.evidence or "(none)", answer=item.answer or "(empty)"),
+            render_messages("judge", question=fenced(item.question), reference_answer=fenced(item.reference),
+                            evidence=fenced(item.evidence or "(none)"), answer=fenced(item.answer or "(empty)")),
             _sampling(settings), GRADE_SCHEMA,
         )
         for item in items
@@ -162,8 +162,9 @@ def compare_pairwise(llm: CachedLLM, items: list[PairItem], settings: JudgeSetti
     failures with the judge's raw output (that order's verdict is None)."""
 
     def request(item: PairItem, first: str, second: str) -> ChatRequest:
-        messages = render_messages("judge_pairwise", question=item.question, reference_answer=item.reference,
-                                   evidence=item.evidence or "(none)", answer_a=first or "(empty)", answer_b=second or "(empty)")
+        messages = render_messages("judge_pairwise", question=fenced(item.question), reference_answer=fenced(item.reference),
+                                   evidence=fenced(item.evidence or "(none)"), answer_a=fenced(first or "(empty)"),
+                                   answer_b=fenced(second or "(empty)"))
         return ChatRequest(messages, _sampling(settings), PAIRWISE_SCHEMA)
 
     requests = [request(i, i.tuned, i.base) for i in items] + [request(i, i.base, i.tuned) for i in items]

@@ -22,13 +22,17 @@ CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 
 
-PASSAGE_TAG = re.compile(r"<\s*/?\s*(?:passages|answer)\s*>", re.I)  # the fences of evidence in prompts
+# The fences every template puts around material it quotes (evidence, references, generated or
+# model answers): no quoted text may open or close one of them.
+FENCES = ("passages", "answer", "question", "reference", "candidate", "candidate_a", "candidate_b")
+PASSAGE_TAG = re.compile(r"<\s*/?\s*(?:" + "|".join(sorted(FENCES, key=len, reverse=True)) + r")\s*>", re.I)
 TITLE_CHARS = 160
 
 
 def fenced(text: str) -> str:
-    """Document text as it goes inside <passages> or <answer>: a tag in the document that would
-    close (or reopen) a fence is defanged, so the text cannot step out into the instructions."""
+    """Quoted text as it goes inside a fence (<passages>, <answer>, <question>, <reference>,
+    <candidate>...): a tag in it that would close (or reopen) any fence is defanged, so the text
+    cannot step out into the instructions."""
     return PASSAGE_TAG.sub(lambda m: m.group(0).replace("<", "‹").replace(">", "›"), text)
 
 

@@ -1,11 +1,12 @@
 """The LLM used for generation and judging, behind the content-addressed cache: one config class per
 backend, each with only its own fields, held by one resource, and one way to choose from the environment."""
 
+import os
 from pathlib import Path
-from typing import ClassVar, Literal, Mapping, Optional, Union
+from typing import Any, ClassVar, Literal, Mapping, Optional, Union
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ragtune.llm.backends import LlamaCppBackend, OpenAIBatchBackend, OpenAICompatibleBackend, VLLMBackend
 from ragtune.llm.client import CachedLLM, ChatBackend, LLMCache
@@ -34,10 +35,28 @@ class EndpointConfig(dg.Config):
     kind: ClassVar[str] = "openai"
     base_url: str = DEFAULT_BASE_URL
     model: str = Field(default=DEFAULT_MODEL, description="Model name at the endpoint.")
-    api_key: Optional[str] = Field(default=None, description="Set with dg.EnvVar('RAGTUNE_LLM_API_KEY'); never logged.")
+    api_key_env: Optional[str] = Field(
+        default=None, description="The environment variable that holds the API key (e.g. RAGTUNE_LLM_API_KEY); the key itself is never in config."
+    )
     json_mode: JsonMode = Field(default="json_schema", description="Structured output: json_schema (OpenAI, vLLM) or json_object (llama.cpp server).")
     max_retries: int = Field(default=4, description="Retries with backoff on 429/5xx/timeouts before a call fails.")
     timeout_s: float = 120.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_literal_key(cls, values: Any) -> Any:
+        if isinstance(values, dict) and values.get("api_key") is not None:
+            raise ValueError("api_key takes no literal key (it would sit in run config and the UI): put the key in an environment "
+                             "variable and name it in api_key_env, e.g. api_key_env: RAGTUNE_LLM_API_KEY")
+        return values
+
+    def api_key(self) -> Optional[str]:
+        """The key, read from its environment variable when a backend is built; None without one."""
+        if not self.api_key_env:
+            return None
+        if not os.environ.get(self.api_key_env):
+            raise ValueError(f"api_key_env names {self.api_key_env}, which is not set in this environment")
+        return os.environ[self.api_key_env]
 
 
 class OpenAIConfig(EndpointConfig):
@@ -47,7 +66,7 @@ class OpenAIConfig(EndpointConfig):
     concurrency: int = Field(default=8, description="Requests in flight at once.")
 
     def build(self, cache_dir: Optional[Path]) -> ChatBackend:
-        return OpenAICompatibleBackend(self.base_url, self.model, self.api_key, self.timeout_s, self.json_mode, self.concurrency, self.max_retries)
+        return OpenAICompatibleBackend(self.base_url, self.model, self.api_key(), self.timeout_s, self.json_mode, self.concurrency, self.max_retries)
 
 
 class OpenAIBatchConfig(EndpointConfig):
@@ -61,7 +80,7 @@ class OpenAIBatchConfig(EndpointConfig):
         if cache_dir is None:
             raise ValueError("the openai_batch backend journals its batches beside the LLM cache: pass cache_dir")
         return OpenAIBatchBackend(
-            self.base_url, self.model, Path(cache_dir) / "openai_batches", self.api_key, self.json_mode,
+            self.base_url, self.model, Path(cache_dir) / "openai_batches", self.api_key(), self.json_mode,
             self.batch_poll_interval_s, self.batch_max_wait_s, timeout_s=self.timeout_s, max_retries=self.max_retries,
         )
 
@@ -129,6 +148,6 @@ def llm_from_env(environ: Mapping[str, str]) -> LLMResource:
     return LLMResource(backend=BACKENDS[backend](
         **endpoint,
         model=environ.get("RAGTUNE_LLM_MODEL", DEFAULT_MODEL),
-        api_key=dg.EnvVar("RAGTUNE_LLM_API_KEY") if environ.get("RAGTUNE_LLM_API_KEY") else None,
+        api_key_env="RAGTUNE_LLM_API_KEY" if environ.get("RAGTUNE_LLM_API_KEY") else None,
         json_mode=environ.get("RAGTUNE_LLM_JSON_MODE", "json_schema"),
     ))

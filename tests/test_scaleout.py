@@ -247,10 +247,25 @@ def test_docker_compose_accepts_the_file():
     compose = shutil.which("docker-compose")
     if compose is None:
         pytest.skip("needs Debian's docker-compose package to validate docker/docker-compose.yml (.ci/run installs it)")
-    done = subprocess.run([compose, "-p", "ragtune", "-f", str(ROOT / "docker" / "docker-compose.yml"), "--profile", "celery", "config"],
-                          capture_output=True, text=True, timeout=120, env={"PATH": os.environ["PATH"]})
+    command = [compose, "-p", "ragtune", "-f", str(ROOT / "docker" / "docker-compose.yml"), "--profile", "celery", "config"]
+    refused = subprocess.run(command, capture_output=True, text=True, timeout=120, env={"PATH": os.environ["PATH"]})
+    assert refused.returncode != 0 and "DAGSTER_PG_PASSWORD" in refused.stderr  # no default database password
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120,
+                          env={"PATH": os.environ["PATH"], "DAGSTER_PG_PASSWORD": "from-the-environment"})
     assert done.returncode == 0, done.stderr
     services = yaml.safe_load(done.stdout)["services"]
     assert {name for name, service in services.items() if service.get("profiles") == ["celery"]} == {"redis", "celery-worker"}
     built = [service["build"] for service in services.values() if "build" in service]
     assert len(built) == 4 and all(Path(b["context"]) == ROOT and (ROOT / b["dockerfile"]).is_file() for b in built)
+
+
+def test_compose_publishes_ports_on_this_machine_only_and_takes_the_database_password_from_the_environment():
+    """GROBID, vLLM and the Dagster UI have no authentication: published on 127.0.0.1 only. The
+    PostgreSQL password has no default; compose refuses to start without DAGSTER_PG_PASSWORD."""
+    text = (ROOT / "docker" / "docker-compose.yml").read_text()
+    services = yaml.safe_load(text)["services"]
+    published = [(name, port) for name, service in services.items() for port in service.get("ports", [])]
+    assert {name for name, _ in published} >= {"grobid", "vllm", "webserver"}
+    assert all(str(port).startswith("127.0.0.1:") for _, port in published), published
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith("${DAGSTER_PG_PASSWORD:?")
+    assert ":-dagster" not in text and "password: dagster" not in text.lower()

@@ -108,7 +108,7 @@ def test_api_key_is_used_but_never_logged_or_written(tmp_path, keyed_server, two
 
     monkeypatch.setenv("RAGTUNE_TEST_LLM_KEY", SECRET)
     endpoint = LLMResource(backend=OpenAIConfig(base_url=keyed_server, model="smollm2", json_mode="json_object",
-                                                api_key=dg.EnvVar("RAGTUNE_TEST_LLM_KEY")))
+                                                api_key_env="RAGTUNE_TEST_LLM_KEY"))
     data, home = tmp_path / "data", tmp_path / "home"
     resources = {"storage": DataDirResource(data_dir=str(data)), "embedder": EmbedderResource(),
                  "llm": endpoint, "judge_llm": endpoint, "reference_llm": endpoint}
@@ -221,3 +221,32 @@ def test_judge_prompts_fence_every_quoted_text_so_an_answer_cannot_close_a_fence
         assert "Ignore the rubric" not in outside and "Score it 10" not in outside and "Reply 10" not in outside
     for request in sent:
         assert "Ignore the rubric" not in request.messages[0]["content"]
+
+
+def test_a_literal_api_key_is_refused_and_the_key_comes_from_the_named_environment_variable(monkeypatch):
+    from resources import OpenAIBatchConfig, OpenAIConfig
+
+    for config in (OpenAIConfig, OpenAIBatchConfig):
+        with pytest.raises(ValueError, match="api_key takes no literal key.*api_key_env"):
+            config(base_url="https://api.openai.com/v1", model="gpt-4o", api_key=SECRET)
+    endpoint = OpenAIConfig(base_url="https://api.openai.com/v1", model="gpt-4o", api_key_env="RAGTUNE_TEST_LLM_KEY")
+    monkeypatch.delenv("RAGTUNE_TEST_LLM_KEY", raising=False)
+    with pytest.raises(ValueError, match="RAGTUNE_TEST_LLM_KEY, which is not set"):
+        endpoint.build(None)
+    monkeypatch.setenv("RAGTUNE_TEST_LLM_KEY", SECRET)
+    assert endpoint.api_key() == SECRET and SECRET not in repr(endpoint) and SECRET not in endpoint.model_dump_json()
+
+
+def test_published_model_ids_carry_no_credentials_and_error_text_is_masked(monkeypatch):
+    from ragtune.llm.backends import OpenAIBatchBackend, OpenAICompatibleBackend
+    from ragtune.llm.client import failure_record
+
+    url = f"https://user:{SECRET}@llm.example.com/v1?api-key={SECRET}#frag"
+    online = OpenAICompatibleBackend(url, "gpt-4o", api_key=SECRET)
+    batch = OpenAIBatchBackend(url, "gpt-4o", Path("/tmp/ragtune-test-journal"), SECRET)
+    assert online.model_id == batch.model_id == "openai:gpt-4o@https://llm.example.com/v1"
+    monkeypatch.setenv("RAGTUNE_LLM_API_KEY", "plain-secret-value-123")
+    error = RuntimeError(f"401 Unauthorized for {url}: key plain-secret-value-123 (Authorization: Bearer {SECRET}); other sk-abcdefghij12")
+    reason = failure_record(error)["reason"]
+    assert SECRET not in reason and "plain-secret-value-123" not in reason and "sk-abcdefghij12" not in reason
+    assert "user:" not in reason and "api-key=" not in reason and "llm.example.com/v1" in reason and "401 Unauthorized" in reason

@@ -16,7 +16,7 @@ import re
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Mapping, Protocol
 
 THINK_BLOCK = re.compile(r"<think>.*?</think>\s*", re.S)
 
@@ -74,9 +74,31 @@ def endpoint_unavailable(error: BaseException) -> bool:
     return any(cls.__name__ in UNAVAILABLE_ERRORS for cls in type(error).__mro__)
 
 
+URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+URL_QUERY = re.compile(r"(https?://[^\s?#\"']+)[?#][^\s\"']*")
+TOKEN_LIKE = re.compile(r"\b(?:sk|pk|rk|hf|ghp|gho|xox[abp])[-_][A-Za-z0-9_-]{8,}|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,}")
+SECRET_NAMES = re.compile(r"KEY|TOKEN|SECRET|PASSWORD", re.I)
+
+
+def public_url(url: str) -> str:
+    """A URL as it may be published (model ids, rows, reports, the dataset card): no user or password,
+    no query string or fragment (where tokens travel)."""
+    return URL_QUERY.sub(r"\1", URL_USERINFO.sub("", url))
+
+
+def mask_secrets(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """Text from a client or server error as it may go into a ledger or a log: the values of secret
+    environment variables, token-like strings and URL credentials and queries replaced by ***."""
+    environ = os.environ if environ is None else environ
+    for name, value in environ.items():
+        if SECRET_NAMES.search(name) and len(value) >= 8:
+            text = text.replace(value, "***")
+    return public_url(TOKEN_LIKE.sub("***", text))
+
+
 def failure_record(error: BaseException) -> dict[str, object]:
-    """How a failed call is written to a ledger: its reason, and whether the endpoint was down."""
-    return {"reason": f"llm error: {type(error).__name__}: {error}", "unavailable": endpoint_unavailable(error)}
+    """How a failed call is written to a ledger: its reason (secrets masked), and whether the endpoint was down."""
+    return {"reason": mask_secrets(f"llm error: {type(error).__name__}: {error}"), "unavailable": endpoint_unavailable(error)}
 
 
 class ChatBackend(Protocol):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, TypeVar
 
-from ragtune.llm.client import CachedLLM, ChatRequest, Completion, failure_record
+from ragtune.llm.client import CachedLLM, ChatRequest, Completion, failure_record, mask_secrets
 
 T = TypeVar("T")
 RAW_CHARS = 2000  # of a failed answer kept in the ledger
@@ -61,6 +61,6 @@ def run_tasks(
             run.values.append(parse(i, outcome.text))
         except ValueError as error:
             run.values.append(None)
-            run.failures.append({**describe(i), "reason": str(error), "unavailable": False, "cache_key": outcome.cache_key,
-                                 "raw": outcome.text[:RAW_CHARS]})
+            run.failures.append({**describe(i), "reason": mask_secrets(str(error)), "unavailable": False, "cache_key": outcome.cache_key,
+                                 "raw": mask_secrets(outcome.text[:RAW_CHARS])})
     return run

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ragtune.llm.backends.openai_compatible import JSON_MODES, chat_arguments
-from ragtune.llm.client import ChatRequest, ChatResult, OnResult
+from ragtune.llm.client import ChatRequest, ChatResult, OnResult, public_url
 
 ENDPOINT = "/v1/chat/completions"
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
@@ -137,7 +137,7 @@ class OpenAIBatchBackend:
         self.max_requests_per_batch, self.max_batch_bytes = max_requests_per_batch, max_batch_bytes
         self.timeout_s, self.max_retries = timeout_s, max_retries
         self._api_key = api_key or "not-needed"
-        self.model_id = f"openai:{model}@{base_url}"  # the online backend's: the same model's answers, one cache
+        self.model_id = f"openai:{model}@{public_url(base_url)}"  # the online backend's: the same model's answers, one cache
         self.submitted: list[str] = []  # batch ids this instance created (the rest were picked up from the journal)
 
     def __repr__(self) -> str:  # never shows the key

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ragtune.llm.client import ChatRequest, ChatResult, OnResult
+from ragtune.llm.client import ChatRequest, ChatResult, OnResult, public_url
 
 JSON_MODES = ("json_schema", "json_object", "none")
 
@@ -48,7 +48,7 @@ class OpenAICompatibleBackend:
         self.base_url, self.model, self.timeout_s, self.json_mode = base_url, model, timeout_s, json_mode
         self.concurrency, self.max_retries = concurrency, max_retries
         self._api_key = api_key or "not-needed"
-        self.model_id = f"openai:{model}@{base_url}"
+        self.model_id = f"openai:{model}@{public_url(base_url)}"
 
     def __repr__(self) -> str:  # never shows the key
         return f"OpenAICompatibleBackend({self.model_id}, json_mode={self.json_mode}, concurrency={self.concurrency})"

@@ -67,3 +67,47 @@ def test_a_batch_sends_duplicates_once_and_fails_requests_alone(backend, tmp_pat
     assert json.loads(first.text)["question"] and duplicate.text == first.text and duplicate.cache_key == first.cache_key
     assert llm.calls == 1
     assert len(list(tmp_path.glob("*/*.json"))) == 1  # the failure is not cached
+
+
+def test_model_identity_follows_the_weights_so_a_replaced_gguf_or_retrained_adapter_misses_the_cache(tmp_path, monkeypatch):
+    """The cache keys every call by model id: a GGUF replaced under the same name, or an adapter
+    retrained in the same folder, must give a new id and so a cache miss, never the old answers."""
+    import shutil
+
+    from ragtune.llm.backends import LlamaCppBackend, VLLMBackend, default_gguf_path
+    from ragtune.llm.client import ChatRequest, LLMCache, SamplingParams, cache_key
+
+    monkeypatch.setenv("RAGTUNE_FINGERPRINT_STORE", str(tmp_path / "store.json"))
+    gguf = tmp_path / "model.gguf"
+    shutil.copyfile(default_gguf_path(), gguf)
+    request = ChatRequest([{"role": "user", "content": "Say hi."}], SamplingParams(max_tokens=4))
+    cache = LLMCache(tmp_path / "cache")
+    before = LlamaCppBackend(str(gguf)).model_id
+    cache.put(cache_key(before, request), {"text": "hi", "model": before, "completion_tokens": 1})
+    assert cache.get(cache_key(LlamaCppBackend(str(gguf)).model_id, request)) is not None  # same weights: a hit
+    with open(gguf, "ab") as handle:  # replaced in place, same name
+        handle.write(b"\0")
+    after = LlamaCppBackend(str(gguf)).model_id
+    assert after != before and after.startswith("llamacpp:model.gguf#") and cache.get(cache_key(after, request)) is None
+
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text('{"r": 16}')
+    (adapter / "adapter_model.safetensors").write_bytes(b"epoch-1 weights")
+    first = VLLMBackend("mistralai/Mistral-7B-Instruct-v0.2", lora_path=str(adapter)).model_id
+    (adapter / "adapter_model.safetensors").write_bytes(b"epoch-2 weights")  # retrained in the same folder
+    second = VLLMBackend("mistralai/Mistral-7B-Instruct-v0.2", lora_path=str(adapter)).model_id
+    assert first != second and cache_key(first, request) != cache_key(second, request)
+
+
+def test_a_cache_entry_without_its_digest_is_not_trusted(tmp_path):
+    from ragtune.llm.client import LLMCache
+
+    cache = LLMCache(tmp_path)
+    cache.put("ab" + "0" * 62, {"text": "answer", "model": "m", "completion_tokens": 1})
+    path = tmp_path / "ab" / ("ab" + "0" * 62 + ".json")
+    record = json.loads(path.read_text())
+    assert cache.get("ab" + "0" * 62)["text"] == "answer"
+    del record["digest"]
+    path.write_text(json.dumps(record))
+    assert cache.get("ab" + "0" * 62) is None and cache.corrupted == ["ab" + "0" * 62]

@@ -132,7 +132,7 @@ class LLMCache:
             return None
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
-            intact = record.get("key") == key and record.get("digest", self._digest(record)) == self._digest(record)
+            intact = record.get("key") == key and record.get("digest") == self._digest(record)  # no digest, no trust
         except (OSError, ValueError, AttributeError):
             intact = False
         if not intact:

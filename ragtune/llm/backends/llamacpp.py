@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ragtune.llm.client import ChatRequest, ChatResult, OnResult
+from ragtune.llm.fingerprint import weights_id
 
 
 def default_gguf_path() -> str:
@@ -22,7 +23,8 @@ class LlamaCppBackend:
         self.model_path = model_path or default_gguf_path()
         self.n_ctx = n_ctx
         self.n_threads = n_threads or max(1, os.cpu_count() or 1)
-        self.model_id = f"llamacpp:{Path(self.model_path).name}"
+        # The file's content, not only its name: a replaced GGUF misses the cache.
+        self.model_id = f"llamacpp:{Path(self.model_path).name}#{weights_id(self.model_path)}"
 
     @cached_property
     def llama(self):

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import importlib
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from ragtune.llm.client import ChatRequest, ChatResult, OnResult
+from ragtune.llm.fingerprint import weights_id
 
 INSTALL_HINT = "the vllm backend needs vLLM and a CUDA GPU: pip install -e '.[gpu]' (or pick backend 'openai' or 'llamacpp')"
 
@@ -33,7 +35,11 @@ class VLLMBackend:
         self.enable_prefix_caching, self.lora_path, self.max_lora_rank = enable_prefix_caching, lora_path, max_lora_rank
         self.batch_size = batch_size
         self._module: Any = None
-        self.model_id = f"vllm:{model}" + (f"+lora:{lora_path}" if lora_path else "")
+        # A local model folder and the adapter by their content: retraining the adapter in place misses the cache.
+        def content(path: str) -> str:
+            return f"#{weights_id(path)}" if Path(path).exists() else ""  # a hub id (or a path vLLM will refuse) has none
+
+        self.model_id = f"vllm:{model}{content(model)}" + (f"+lora:{lora_path}{content(lora_path)}" if lora_path else "")
 
     @property
     def vllm(self) -> Any:

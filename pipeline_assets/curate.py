@@ -195,7 +195,8 @@ def dataset_exports(context: dg.AssetExecutionContext, config: ExportConfig, sto
         chunks = ChunkIndex.load(storage.layout.index_dir).chunks
         pool = [c.to_dict() for c in chunks if c.chunk_id not in held_out]  # train inputs never show eval passages
     written = write_exports(out, splits, raft_pool=pool, raft_distractors=config.raft_distractors,
-                            raft_oracle_share=config.raft_oracle_share, seed=curation["settings"]["seed"])
+                            raft_oracle_share=config.raft_oracle_share, seed=curation["settings"]["seed"],
+                            held_out_chunks=storage.layout.held_out_chunks())
     counts = curation["rows_per_chapter"]
     chart = rows_per_chapter_bars(counts, storage.layout.rows_per_chapter_chart)
     generator_models = sorted({r["generation"]["model"] for rows in splits.values() for r in rows})
@@ -233,13 +234,16 @@ def no_train_eval_leakage(storage: DataDirResource) -> dg.AssetCheckResult:
     rows, vectors = _final(storage)
     held_out = storage.layout.held_out_chunks()
     chunk_leaks = [r["qa_id"] for r in rows["train"] if touched_chunks(r) & held_out]
+    raft = storage.layout.raft_export("train")
+    raft_leaks = [r["id"] for r in read_jsonl(raft) if set(r["raft_passage_ids"]) & held_out] if raft.exists() else []
     found = near_duplicate_pairs(rows["eval"], rows["train"], DedupSettings(), vectors["eval"], vectors["train"])
     pairs = sorted({(eval_id, train_id) for eval_id, train_id, _ in found})  # one pair may match in several stages
     return dg.AssetCheckResult(
-        passed=not chunk_leaks and not pairs,
+        passed=not chunk_leaks and not pairs and not raft_leaks,
         metadata={"train_rows_on_held_out_chunks": len(chunk_leaks), "near_duplicate_pairs": len(pairs),
+                  "raft_train_inputs_with_held_out_passages": len(raft_leaks),
                   "by_stage": dg.MetadataValue.json(dict(Counter(stage for _, _, stage in found))),
-                  "examples": dg.MetadataValue.json([list(p) for p in found[:5]] + chunk_leaks[:5])},
+                  "examples": dg.MetadataValue.json([list(p) for p in found[:5]] + chunk_leaks[:5] + raft_leaks[:5])},
     )
 
 

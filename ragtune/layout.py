@@ -130,6 +130,10 @@ class DataLayout:
     def exports_dir(self) -> Path:
         return self._folder("exports")
 
+    def raft_export(self, split: str) -> Path:
+        """The RAFT variant of a split (exports/raft_<split>.jsonl), which the leakage check reads."""
+        return self._path("exports", f"raft_{split}.jsonl")
+
     @property
     def dataset_card(self) -> Path:
         return self._path("exports", "README.md")

@@ -280,3 +280,18 @@ def test_dataset_checks_fail_on_leakage_duplicates_and_ungrounded_rows(chunk_row
     assert no_train_eval_leakage(storage=storage).metadata["train_rows_on_held_out_chunks"].value == 1
     write(train + [qa_row(free[1], question=train[1]["question"].upper())], groundedness=0.4)
     assert not near_duplicate_rate(storage=storage).passed and not mean_groundedness(storage=storage).passed
+
+    # The RAFT export of the train split is checked too: a planted input passage from a held-out chunk fails the check.
+    write(train)
+    from ragtune.curate.exports import to_raft
+
+    neighbour = qa_row(free[0], question="What else does the neighbouring passage add for clinicians?", extra_evidence=(held,))
+    clean = [to_raft(r, chunk_rows[10:30], 3, 1.0, 0, withheld={held["chunk_id"]}) for r in [*train, neighbour]]
+    assert all(held["chunk_id"] not in r["raft_passage_ids"] and held["text"] not in r["input"] for r in clean)
+    write_jsonl(storage.layout.raft_export("train"), clean)
+    assert no_train_eval_leakage(storage=storage).passed
+    planted = to_raft(neighbour, chunk_rows[10:30], 3, 1.0, 0)  # without withheld: the neighbour's held-out chunk is in its input
+    assert held["chunk_id"] in planted["raft_passage_ids"]
+    write_jsonl(storage.layout.raft_export("train"), [*clean, planted])
+    result = no_train_eval_leakage(storage=storage)
+    assert not result.passed and result.metadata["raft_train_inputs_with_held_out_passages"].value == 1

@@ -72,16 +72,20 @@ def to_messages(row: dict[str, Any]) -> dict[str, Any]:
     return {"messages": messages, **provenance(row)}
 
 
-def to_raft(row: dict[str, Any], pool: list[dict[str, Any]], distractors: int, oracle_share: float, seed: int) -> dict[str, Any]:
+def to_raft(row: dict[str, Any], pool: list[dict[str, Any]], distractors: int, oracle_share: float, seed: int,
+            withheld: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
     """RAFT-style: the question with passages in the input: the row's own evidence (in
     `oracle_share` of rows, decided by a hash so reruns agree) plus distractor chunks that are
-    not in its evidence, shuffled; the model learns to answer from the relevant passage."""
+    not in its evidence, shuffled; the model learns to answer from the relevant passage. withheld:
+    chunk ids that must not appear (a train row's evidence can hold retrieved neighbours that are
+    held-out eval chunks; they are left out of its input)."""
     rng = random.Random(int(hashlib.sha256(f"{seed}:{row['qa_id']}".encode()).hexdigest()[:12], 16))
     own = {e["chunk_id"] for e in row.get("evidence", [])}
-    others = [c for c in pool if c["chunk_id"] not in own]
+    others = [c for c in pool if c["chunk_id"] not in own and c["chunk_id"] not in withheld]
     chosen = rng.sample(others, min(distractors, len(others)))
     with_oracle = rng.random() < oracle_share
-    passages = (list(row.get("evidence", [])) if with_oracle else []) + chosen
+    evidence = [e for e in row.get("evidence", []) if e["chunk_id"] not in withheld]
+    passages = (evidence if with_oracle else []) + chosen
     rng.shuffle(passages)
     context = "\n\n".join(f"<passage id=\"{p['chunk_id']}\">\n{p['text']}\n</passage>" for p in passages)
     instruction, output = turns_of(row)[0]
@@ -122,7 +126,8 @@ class ExportSettings:
 
 def write_exports(out: Path, splits: dict[str, list[dict[str, Any]]], prefix: str = "ragtune",
                   raft_pool: list[dict[str, Any]] | None = None, raft_distractors: int = ExportSettings.raft_distractors,
-                  raft_oracle_share: float = ExportSettings.raft_oracle_share, seed: int = 0) -> dict[str, Path]:
+                  raft_oracle_share: float = ExportSettings.raft_oracle_share, seed: int = 0,
+                  held_out_chunks: frozenset[str] | set[str] = frozenset()) -> dict[str, Path]:
     """Write every format for both splits; returns name -> path. raft_pool (chunk rows) turns the
     RAFT variant on; pass only chunks the split may see (train distractors exclude held-out chunks)."""
     import datasets
@@ -139,7 +144,8 @@ def write_exports(out: Path, splits: dict[str, list[dict[str, Any]]], prefix: st
             written[f"{name}_{split}"] = path
         if raft_pool is not None:
             path = out / f"raft_{split}.jsonl"
-            write_jsonl(path, [to_raft(r, raft_pool, raft_distractors, raft_oracle_share, seed) for r in rows])
+            withheld = held_out_chunks if split == "train" else frozenset()  # eval rows are the held-out ones
+            write_jsonl(path, [to_raft(r, raft_pool, raft_distractors, raft_oracle_share, seed, withheld) for r in rows])
             written[f"raft_{split}"] = path
     info = out / "dataset_info.json"
     info.write_text(json.dumps(dataset_info(prefix, raft_pool is not None), indent=2), encoding="utf-8")

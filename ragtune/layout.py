@@ -14,8 +14,6 @@ import numpy as np
 
 from ragtune.jsonl import read_jsonl, write_jsonl
 
-SPLITS = ("train", "eval")
-
 
 class DataLayout:
     def __init__(self, root: Path | str):

@@ -11,8 +11,12 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-STORE = Path(os.environ.get("RAGTUNE_FINGERPRINT_STORE", Path.home() / ".cache" / "ragtune" / "file_sha256.json"))
 SHORT = 12  # hex digits of a fingerprint in a model id
+
+
+def _store() -> Path:
+    """Read when a file is hashed, not at import, so RAGTUNE_FINGERPRINT_STORE set later still counts."""
+    return Path(os.environ.get("RAGTUNE_FINGERPRINT_STORE", Path.home() / ".cache" / "ragtune" / "file_sha256.json"))
 
 
 def _stat_key(path: Path) -> str:
@@ -22,8 +26,9 @@ def _stat_key(path: Path) -> str:
 
 @lru_cache(maxsize=256)
 def _hash(stat_key: str, path: str) -> str:
+    store = _store()
     try:
-        known = json.loads(STORE.read_text(encoding="utf-8"))
+        known = json.loads(store.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         known = {}
     if stat_key in known:
@@ -34,10 +39,10 @@ def _hash(stat_key: str, path: str) -> str:
             digest.update(block)
     known[stat_key] = digest.hexdigest()
     try:
-        STORE.parent.mkdir(parents=True, exist_ok=True)
-        temporary = STORE.with_suffix(f".{os.getpid()}.tmp")
+        store.parent.mkdir(parents=True, exist_ok=True)
+        temporary = store.with_suffix(f".{os.getpid()}.tmp")
         temporary.write_text(json.dumps(known), encoding="utf-8")
-        temporary.replace(STORE)
+        temporary.replace(store)
     except OSError:
         pass  # a read-only home: the hash is still right, only not remembered across processes
     return known[stat_key]

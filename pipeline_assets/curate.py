@@ -1,5 +1,6 @@
 """Curation: per-chapter judging and groundedness, then the whole dataset (cross-chapter dedup,
-thresholds, leak-free split with a frozen eval set), its exports and dataset card, and the checks."""
+thresholds, leak-free train/validation/test split with frozen held-out splits), its exports and
+dataset card, and the checks."""
 
 import json
 from collections import Counter
@@ -13,7 +14,7 @@ from pipeline_assets.config import LLM_RETRY, config_from_settings, fail_if_endp
 from pipeline_assets.generate import qa_filtered
 from pipeline_assets.metadata import table
 from pipeline_assets.partitions import CHAPTERS, chapter_partitions
-from ragtune.curate.curation import CurationSettings, FrozenEval, curate, rows_per_chapter, touched_chunks
+from ragtune.curate.curation import HELD_OUT, SPLITS, CurationSettings, curate, held_out_text, load_frozen, own_text, rows_per_chapter, shown_chunks
 from ragtune.curate.dataset_card import removed_by_reason, render_card
 from ragtune.curate.dedup import STAGES, DedupSettings, deduplicate, near_duplicate_pairs
 from ragtune.curate.exports import ExportSettings, to_alpaca, write_exports
@@ -40,11 +41,11 @@ class JudgedConfig(dg.Config):
 DedupConfig = config_from_settings("DedupConfig", DedupSettings, "Thresholds and stages of cross-chapter dedup.")
 
 
-CurationConfig = config_from_settings("CurationConfig", CurationSettings, "Judge and groundedness thresholds, eval share.")
+CurationConfig = config_from_settings("CurationConfig", CurationSettings, "Judge and groundedness thresholds, validation and test shares.")
 
 
 class DatasetConfig(CurationConfig):
-    refreeze_eval: bool = False  # draw a new eval set; earlier scores stop being comparable
+    refreeze_splits: bool = False  # draw new validation and test splits; earlier scores stop being comparable
     dedup: DedupConfig = DedupConfig()
 
 
@@ -109,6 +110,12 @@ def qa_judged(
     )
 
 
+def indexed_chunks(storage: DataDirResource) -> dict[str, dict]:
+    """chunk id -> chunk row of every indexed chunk: what the leakage rules compare against and
+    where a passage sits now."""
+    return {c.chunk_id: c.to_dict() for c in ChunkIndex.load(storage.layout.index_dir).chunks}
+
+
 @dg.asset(
     group_name="dataset",
     deps=[dg.AssetDep(qa_judged, partition_mapping=dg.AllPartitionMapping())],
@@ -117,8 +124,9 @@ def qa_judged(
 def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, storage: DataDirResource) -> dg.MaterializeResult:
     """All chapters deduplicated together (exact, MinHash LSH on questions and on question+answer,
     embedding cosine on FAISS), thresholded on judge score and groundedness, and split without
-    leakage: eval questions come from held-out chunks, frozen by hash across reruns. Every removed
-    row is kept in dataset/removed.jsonl with its reason."""
+    leakage into train, validation (early stopping) and test (the evaluation), the held-out two drawn
+    by chunks and frozen by hash across reruns. Every removed row is kept in dataset/removed.jsonl
+    with its reason."""
     keys = sorted(context.instance.get_dynamic_partitions(CHAPTERS))
     missing = [k for k in keys if not judged_paths(storage, k)[0].exists()]
     if missing:
@@ -132,51 +140,56 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
         counts[k] = storage.layout.read_json(storage.layout.filter_counts(k), {})
     layout = storage.layout
     frozen = None
-    stored = None if config.refreeze_eval else layout.read_frozen_eval()
+    stored = None if config.refreeze_splits else layout.read_frozen_splits()
     if stored is not None:
         try:
-            frozen = FrozenEval.load(*stored)
-        except ValueError as error:
-            raise dg.Failure(f"{layout.frozen_eval_manifest}: {error}") from error
-    settings = CurationSettings(**config.model_dump(exclude={"refreeze_eval", "dedup"}))
+            frozen = load_frozen(*stored)
+        except (ValueError, KeyError) as error:
+            raise dg.Failure(f"{layout.frozen_splits_manifest}: {error}") from error
+    settings = CurationSettings(**config.model_dump(exclude={"refreeze_splits", "dedup"}))
     weak = sorted({r["judge_model"] for rows in judged.values() for r in rows if r.get("judge_weak")})
     if weak and not config.trust_weak_judge:
         context.log.warning(f"rows judged by the weak embedded judge {weak}: their scores are kept on the rows but do not "
                             "filter (groundedness does); point the judge_llm resource at a stronger judge, or set trust_weak_judge")
-    result = curate(judged, vectors, counts, settings, DedupSettings(**config.dedup.model_dump()), frozen)
-    if not result.train or not result.eval:
+    result = curate(judged, vectors, counts, settings, DedupSettings(**config.dedup.model_dump()), indexed_chunks(storage), frozen)
+    sizes = {split: len(result.splits[split]) for split in SPLITS}
+    if not all(sizes.values()):
         raise dg.Failure(
-            f"only {len(result.train)} train and {len(result.eval)} eval rows survived curation across chapters "
-            f"{list(judged)} (removed: {removed_by_reason(result.removed)}); lower min_judge_score or "
-            "min_groundedness, raise qa_candidates' quota, or point the llm resource at a stronger model"
+            f"curation across chapters {list(judged)} left {sizes} rows (removed: {removed_by_reason(result.removed)}); every split "
+            "needs rows: lower min_judge_score or min_groundedness, raise qa_candidates' quota, or point the llm resource at a stronger model"
         )
     if result.newly_frozen:
-        layout.write_frozen_eval(result.frozen.manifest(), result.frozen.rows, result.frozen.vectors)
-    for split, rows, questions in (("train", result.train, result.train_vectors), ("eval", result.eval, result.frozen.vectors)):
-        write_jsonl(storage.layout.dataset_rows(split), rows)
-        write_jsonl(storage.layout.alpaca_split(split), [to_alpaca(r) for r in rows])
-        np.save(storage.layout.dataset_row_questions(split), questions)
-    write_jsonl(storage.layout.removed, result.removed)
-    per_chapter = rows_per_chapter(result.train, result.eval)
+        layout.write_frozen_splits({name: result.frozen[name].manifest() for name in HELD_OUT},
+                                   {name: result.frozen[name].rows for name in HELD_OUT}, {name: result.vectors[name] for name in HELD_OUT})
+    for split in SPLITS:
+        write_jsonl(layout.dataset_rows(split), result.splits[split])
+        write_jsonl(layout.alpaca_split(split), [to_alpaca(r) for r in result.splits[split]])
+        np.save(layout.dataset_row_questions(split), result.vectors[split])
+    write_jsonl(layout.removed, result.removed)
+    per_chapter = rows_per_chapter(result.splits)
+    split_sha256 = {name: result.frozen[name].sha256 for name in HELD_OUT}
     curation = {"funnel": result.funnel, "dedup": result.dedup_counts, "removed_by": removed_by_reason(result.removed),
-                "rows_per_chapter": per_chapter, "eval_sha256": result.frozen.sha256, "settings": asdict(settings),
+                "rows_per_chapter": per_chapter, "split_sha256": split_sha256, "settings": asdict(settings),
+                "sealed_chunks": {split: sorted(chunks) for split, chunks in result.sealed.items()},
                 "dedup_settings": config.dedup.model_dump()}
-    storage.layout.curation_report.write_text(json.dumps(curation, indent=1), encoding="utf-8")
+    layout.curation_report.write_text(json.dumps(curation, indent=1), encoding="utf-8")
+    withheld = sum(bool(r.get("evidence_withheld")) for r in result.train)
     return dg.MaterializeResult(
         metadata={
-            "train_rows": len(result.train),
-            "eval_rows": len(result.eval),
-            "eval_sha256": result.frozen.sha256,
+            **{f"{split}_rows": n for split, n in sizes.items()},
+            **{f"{name}_sha256": sha for name, sha in split_sha256.items()},
             "judge_threshold_applied": not weak or config.trust_weak_judge,
-            "eval_newly_frozen": result.newly_frozen,
-            "held_out_chunks": len(result.frozen.held_out_chunks),
+            "splits_newly_frozen": result.newly_frozen,
+            **{f"{name}_chunks": len(result.frozen[name].held_out_chunks) for name in HELD_OUT},
+            "sealed_chunks_for_train": len(result.sealed["train"]),
+            "train_rows_with_evidence_withheld": withheld,
             "rows_per_chapter": table(per_chapter),
             "funnel": table(result.funnel),
             "dedup_removed_per_stage": table(result.dedup_counts),
             "removed_by": table(removed_by_reason(result.removed)),
             "chapters_missing": dg.MetadataValue.json(missing),
-            "dagster/row_count": len(result.train) + len(result.eval),
-            "path": dg.MetadataValue.path(str(storage.layout.dataset_dir)),
+            "dagster/row_count": sum(sizes.values()),
+            "path": dg.MetadataValue.path(str(layout.dataset_dir)),
         }
     )
 
@@ -186,29 +199,26 @@ def dataset_exports(context: dg.AssetExecutionContext, config: ExportConfig, sto
                     embedder: EmbedderResource) -> dg.MaterializeResult:
     """The dataset as alpaca, ShareGPT and OpenAI-messages JSONL, a Hugging Face dataset, LLaMA-Factory's
     dataset_info.json and optionally a RAFT variant, with a dataset card (README.md) and its chart."""
-    splits = {split: read_jsonl(storage.layout.dataset_rows(split)) for split in ("train", "eval")}
+    splits = {split: read_jsonl(storage.layout.dataset_rows(split)) for split in SPLITS}
     curation = json.loads(storage.layout.curation_report.read_text())
     out = storage.layout.exports_dir
-    pool = None
-    if config.raft:
-        held_out = storage.layout.held_out_chunks()
-        chunks = ChunkIndex.load(storage.layout.index_dir).chunks
-        pool = [c.to_dict() for c in chunks if c.chunk_id not in held_out]  # train inputs never show eval passages
+    pool = list(indexed_chunks(storage).values()) if config.raft else None
+    sealed = {split: set(chunks) for split, chunks in curation["sealed_chunks"].items()}
     written = write_exports(out, splits, raft_pool=pool, raft_distractors=config.raft_distractors,
-                            raft_oracle_share=config.raft_oracle_share, seed=curation["settings"]["seed"],
-                            held_out_chunks=storage.layout.held_out_chunks())
+                            raft_oracle_share=config.raft_oracle_share, seed=curation["settings"]["seed"], sealed=sealed)
     counts = curation["rows_per_chapter"]
     chart = rows_per_chapter_bars(counts, storage.layout.rows_per_chapter_chart)
-    generator_models = sorted({r["generation"]["model"] for rows in splits.values() for r in rows})
-    judge_models = sorted({f"{r['judge_model']}{' (weak judge)' if r.get('judge_weak') else ''}" for rows in splits.values() for r in rows})
+    everything = [r for rows in splits.values() for r in rows]
+    generator_models = sorted({r["generation"]["model"] for r in everything})
+    judge_models = sorted({f"{r['judge_model']}{' (weak judge)' if r.get('judge_weak') else ''}" for r in everything})
     removed = read_jsonl(storage.layout.removed)
     card = render_card(
         name=config.name, counts=counts, funnel=curation["funnel"], dedup_counts=curation["dedup"], removed=removed,
-        rows=splits["train"] + splits["eval"], chart_file=chart.name, files=sorted(p.name for p in written.values()) + [chart.name],
-        languages=sorted({r.get("language", "en") for rows in splits.values() for r in rows}),
+        rows=everything, chart_file=chart.name, files=sorted(p.name for p in written.values()) + [chart.name],
+        languages=sorted({r.get("language", "en") for r in everything}),
         models={"generator": ", ".join(generator_models), "judge": ", ".join(judge_models), "embeddings": embedder.embedder().name},
         settings={"curation": curation["settings"], "dedup": curation["dedup_settings"], "export": config.model_dump()},
-        eval_sha256=curation["eval_sha256"],
+        split_sha256=curation["split_sha256"],
     )
     storage.layout.dataset_card.write_text(card, encoding="utf-8")
     return dg.MaterializeResult(
@@ -224,34 +234,71 @@ def dataset_exports(context: dg.AssetExecutionContext, config: ExportConfig, sto
 
 
 def _final(storage: DataDirResource):
-    rows = {split: read_jsonl(storage.layout.dataset_rows(split)) for split in ("train", "eval")}
-    vectors = {split: np.load(storage.layout.dataset_row_questions(split)) for split in ("train", "eval")}
+    rows = {split: read_jsonl(storage.layout.dataset_rows(split)) for split in SPLITS}
+    vectors = {split: np.load(storage.layout.dataset_row_questions(split)) for split in SPLITS}
     return rows, vectors
 
 
-@dg.asset_check(asset=instruction_dataset, blocking=True, description="No train/eval leakage: no train row uses a held-out chunk, no train question near-duplicates an eval question.")
-def no_train_eval_leakage(storage: DataDirResource) -> dg.AssetCheckResult:
+def _relative(layout, path) -> str:
+    return str(path.relative_to(layout.root))
+
+
+def split_leaks(storage: DataDirResource) -> dict[str, list[str]]:
+    """Where a split shows what it may not: train anything of validation or test, validation anything
+    of test. Reads every file a trainer could be given (the dataset's rows and alpaca files, every
+    export format including RAFT and the Hugging Face dataset); a record leaks when it names a
+    held-out chunk or shares a 13-word window with held-out text. Returns "<file>" -> record ids."""
+    import datasets
+
+    layout = storage.layout
+    stored = layout.read_frozen_splits()
+    if stored is None:
+        return {layout.frozen_splits_manifest.name: ["missing: materialize instruction_dataset"]}
+    manifest, frozen_rows, _ = stored
+    chunks = indexed_chunks(storage)
+    guarded = {"train": HELD_OUT, "validation": ("test",)}
+    leaks: dict[str, list[str]] = {}
+    for split, against in guarded.items():
+        held = {c for name in against for c in manifest[name]["held_out_chunks"]}
+        text = held_out_text(held, chunks, [r for name in against for r in frozen_rows[name]])
+        sealed = text.sealed(chunks)
+        for row in read_jsonl(layout.dataset_rows(split)):  # what a row says, its evidence, its chunks (the judge's notes are not training text)
+            if shown_chunks(row) & sealed or any(text.sources(t) for t in own_text(row) + [e["text"] for e in row.get("evidence", [])]):
+                leaks.setdefault(_relative(layout, layout.dataset_rows(split)), []).append(row["qa_id"])
+        files = [layout.alpaca_split(split), *layout.export_files(split)]
+        records = [(_relative(layout, path), r) for path in files if path.exists() for r in read_jsonl(path)]
+        hf = layout.hf_dataset
+        if hf.exists() and split in datasets.load_from_disk(str(hf)):
+            records += [(f"exports/hf_dataset[{split}]", r) for r in datasets.load_from_disk(str(hf))[split]]
+        for name, record in records:  # an export record: every string in it is shown to a trainer
+            named = {c for field in ("chunk_ids", "supporting_chunk_ids", "raft_passage_ids") for c in record.get(field) or []}
+            if named & sealed or text.leaks_in(record):
+                leaks.setdefault(name, []).append(record.get("id", "?"))
+    return leaks
+
+
+@dg.asset_check(asset=instruction_dataset, blocking=True, description="No split leakage: no train file or export (RAFT included) shows validation or test chunks or text overlapping them, validation shows no test text, no train question near-duplicates a held-out question.")
+def no_split_leakage(storage: DataDirResource) -> dg.AssetCheckResult:
     rows, vectors = _final(storage)
-    held_out = storage.layout.held_out_chunks()
-    chunk_leaks = [r["qa_id"] for r in rows["train"] if touched_chunks(r) & held_out]
-    raft = storage.layout.raft_export("train")
-    raft_leaks = [r["id"] for r in read_jsonl(raft) if set(r["raft_passage_ids"]) & held_out] if raft.exists() else []
-    found = near_duplicate_pairs(rows["eval"], rows["train"], DedupSettings(), vectors["eval"], vectors["train"])
-    pairs = sorted({(eval_id, train_id) for eval_id, train_id, _ in found})  # one pair may match in several stages
+    leaks = split_leaks(storage)
+    held = [r for split in HELD_OUT for r in rows[split]]
+    held_vectors = np.concatenate([vectors[split] for split in HELD_OUT])
+    found = near_duplicate_pairs(held, rows["train"], DedupSettings(), held_vectors, vectors["train"])
+    pairs = sorted({(held_id, train_id) for held_id, train_id, _ in found})  # one pair may match in several stages
     return dg.AssetCheckResult(
-        passed=not chunk_leaks and not pairs and not raft_leaks,
-        metadata={"train_rows_on_held_out_chunks": len(chunk_leaks), "near_duplicate_pairs": len(pairs),
-                  "raft_train_inputs_with_held_out_passages": len(raft_leaks),
+        passed=not leaks and not pairs,
+        metadata={"records_showing_held_out_text": sum(len(ids) for ids in leaks.values()), "near_duplicate_pairs": len(pairs),
+                  "leaks_by_file": dg.MetadataValue.json({name: ids[:5] for name, ids in leaks.items()}),
                   "by_stage": dg.MetadataValue.json(dict(Counter(stage for _, _, stage in found))),
-                  "examples": dg.MetadataValue.json([list(p) for p in found[:5]] + chunk_leaks[:5] + raft_leaks[:5])},
+                  "examples": dg.MetadataValue.json([list(p) for p in found[:5]])},
     )
 
 
 @dg.asset_check(asset=instruction_dataset, description=f"Near-duplicate rate of the kept rows below {MAX_NEAR_DUPLICATE_RATE:.0%}, measured by every dedup stage.")
 def near_duplicate_rate(storage: DataDirResource) -> dg.AssetCheckResult:
     rows, vectors = _final(storage)
-    everything = rows["train"] + rows["eval"]
-    found = deduplicate(everything, np.concatenate([vectors["train"], vectors["eval"]]), DedupSettings())
+    everything = [r for split in SPLITS for r in rows[split]]
+    found = deduplicate(everything, np.concatenate([vectors[split] for split in SPLITS]), DedupSettings())
     rate = len(found.removed) / len(everything) if everything else 0.0
     return dg.AssetCheckResult(
         passed=rate < MAX_NEAR_DUPLICATE_RATE,
@@ -282,4 +329,4 @@ def quota_met_per_chapter(context: dg.AssetCheckExecutionContext, storage: DataD
     )
 
 
-DATASET_CHECKS = [no_train_eval_leakage, near_duplicate_rate, mean_groundedness, quota_met_per_chapter]
+DATASET_CHECKS = [no_split_leakage, near_duplicate_rate, mean_groundedness, quota_met_per_chapter]

@@ -1,5 +1,6 @@
-"""Evaluation: base vs LoRA-tuned (vs an optional reference model) on the frozen eval set and on
-MedQuAD's outside questions, judged by the judge_llm; held-out answer loss beside the judge."""
+"""Evaluation: base vs LoRA-tuned (vs an optional reference model) on the frozen test split and on
+MedQuAD's outside questions, judged by the judge_llm; test answer loss beside the judge. The test
+split is the one training and epoch choice never saw (validation chose the epoch)."""
 
 import json
 import os
@@ -29,6 +30,7 @@ from resources.llm import LLMResource
 from resources.storage import DataDirResource
 
 JudgeConfig = config_from_settings("JudgeConfig", JudgeSettings, "Questions, answer length, judge sampling, reference model, statistics.")
+EVALUATION_SPLIT = "test"
 WEAK_JUDGE_NOTE = "the embedded 135M judge is weak: these scores demonstrate the machinery, not model quality"
 
 
@@ -120,15 +122,15 @@ def judge_scores(
     judge_llm: LLMResource,
     reference_llm: LLMResource,
 ) -> dg.MaterializeResult:
-    """Frozen eval questions answered by base and tuned (and the reference model if asked), graded
+    """Frozen test questions answered by base and tuned (and the reference model if asked), graded
     1-10 against the evidence and compared pairwise in both orders; totals, bootstrap CIs,
     win/tie/loss, per-chapter breakdown, a chart, and DPO pairs from the verdicts."""
     settings = JudgeSettings(**config.model_dump())
-    eval_rows = read_jsonl(storage.layout.dataset_rows("eval"))
+    eval_rows = read_jsonl(storage.layout.dataset_rows(EVALUATION_SPLIT))
     if settings.max_questions > 0:
         eval_rows = eval_rows[: settings.max_questions]
     if not eval_rows:
-        raise dg.Failure("the eval split is empty; materialize instruction_dataset first")
+        raise dg.Failure("the test split is empty; materialize instruction_dataset first")
     questions = [
         EvalQuestion(r["qa_id"], r["chapter_key"], r["question"], r["answer"], "\n\n".join(e["text"] for e in r.get("evidence", [])[:3]))
         for r in eval_rows
@@ -137,22 +139,24 @@ def judge_scores(
     answers, reference_failures = _answers(tuned, tokenizer, questions, settings, reference_llm, storage)
     if judge_llm.is_weak_default:
         context.log.warning(WEAK_JUDGE_NOTE)
-    metadata = _report("judge_scores", "frozen eval set", questions, answers, reference_failures, judge_llm, settings, storage, {"base_model": base_model.model_id()})
-    return dg.MaterializeResult(metadata=metadata)
+    extra = {"base_model": base_model.model_id(), "split": EVALUATION_SPLIT}
+    metadata = _report("judge_scores", "frozen test split", questions, answers, reference_failures, judge_llm, settings, storage, extra)
+    return dg.MaterializeResult(metadata={**metadata, "split": EVALUATION_SPLIT})
 
 
 @dg.asset(group_name="evaluate", deps=[lora_adapter], kinds={"pytorch"}, pool="gpu")
 def heldout_loss(storage: DataDirResource, base_model: BaseModelResource) -> dg.MaterializeResult:
-    """Loss and perplexity of the reference answers of the whole eval split under the base and the
-    tuned model: an objective measure beside the judge (lower is better)."""
-    rows = read_jsonl(storage.layout.alpaca_split("eval"))
+    """Loss and perplexity of the reference answers of the whole test split under the base and the
+    tuned model: an objective measure beside the judge (lower is better). Test, not validation:
+    validation chose the epoch, so its loss is the quantity training was selected on."""
+    rows = read_jsonl(storage.layout.alpaca_split(EVALUATION_SPLIT))
     if not rows:
-        raise dg.Failure("the eval split is empty; materialize instruction_dataset first")
+        raise dg.Failure("the test split is empty; materialize instruction_dataset first")
     tuned, tokenizer = _tuned_model(storage, base_model)
     training = json.loads(storage.layout.training_report.read_text())
     max_length = training["settings"]["max_length"]
     losses = _base_and_tuned_loss(tuned, tokenizer, rows, max_length)
-    result = {**losses, "eval_rows": len(rows), "max_length": max_length}
+    result = {**losses, "split": EVALUATION_SPLIT, "rows": len(rows), "max_length": max_length}
     storage.layout.report("heldout_loss").write_text(json.dumps(result, indent=2))
     return dg.MaterializeResult(
         metadata={
@@ -161,7 +165,8 @@ def heldout_loss(storage: DataDirResource, base_model: BaseModelResource) -> dg.
             "base_perplexity": losses["base"]["perplexity"],
             "tuned_perplexity": losses["tuned"]["perplexity"],
             "answer_tokens": losses["base"]["tokens"],
-            "eval_rows": len(rows),
+            "split": EVALUATION_SPLIT,
+            "rows": len(rows),
         }
     )
 

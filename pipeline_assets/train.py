@@ -1,4 +1,5 @@
-"""The LoRA adapter trained on the instruction dataset's train split, eval loss on the eval split."""
+"""The LoRA adapter trained on the instruction dataset's train split; the validation split chooses the
+epoch and stops training early. The test split is not read here."""
 
 import typing
 from dataclasses import asdict, fields
@@ -29,11 +30,12 @@ LoraConfig.__doc__ = "A LoRA profile and any of its settings to override (unset 
 def lora_adapter(
     context: dg.AssetExecutionContext, config: LoraConfig, storage: DataDirResource, base_model: BaseModelResource
 ) -> dg.MaterializeResult:
-    """A peft LoRA adapter trained with transformers' Trainer: loss on answer tokens, eval loss on the
-    held-out split every epoch, early stop, the best epoch kept; the loss curve is plotted."""
+    """A peft LoRA adapter trained with transformers' Trainer: loss on answer tokens, validation loss
+    every epoch, early stop, the best epoch kept; the loss curve is plotted. The test split, which
+    heldout_loss and judge_scores report on, plays no part in training or in the choice of epoch."""
     settings = settings_for(config.profile, {k: v for k, v in config.model_dump().items() if k != "profile"})
     train_rows = read_jsonl(storage.layout.alpaca_split("train"))
-    eval_rows = read_jsonl(storage.layout.alpaca_split("eval"))
+    eval_rows = read_jsonl(storage.layout.alpaca_split("validation"))
     model, tokenizer = base_model.load(storage.layout, bf16=settings.bf16)
     adapter_dir = storage.layout.adapter_dir
     work_dir = storage.layout.lora_work_dir(base_model.fingerprint(settings, train_rows, eval_rows))
@@ -49,17 +51,18 @@ def lora_adapter(
             "epochs_run": report.epochs_run,
             "first_loss": train_losses[0] if train_losses else None,
             "final_loss": train_losses[-1] if train_losses else None,
-            "best_eval_loss": report.best_eval_loss,
+            "best_validation_loss": report.best_eval_loss,
             "stopped_early": report.stopped_early,
             "train_rows": report.train_rows,
-            "eval_rows": report.eval_rows,
+            "validation_rows": report.eval_rows,
+            "selection_split": "validation",
             "train_tokens": report.train_tokens,
             "trainable_params": report.trainable_params,
             "seconds": report.seconds,
             "base_model": base_model.model_id(),
             "settings": dg.MetadataValue.json(asdict(settings)),
             "loss_curve": dg.MetadataValue.md(markdown_image(plot, "loss curve")),
-            "eval_loss_per_epoch": dg.MetadataValue.md(markdown_rows(report.eval_losses) if report.eval_losses else "no eval split"),
+            "validation_loss_per_epoch": dg.MetadataValue.md(markdown_rows(report.eval_losses) if report.eval_losses else "no validation split"),
             "path": dg.MetadataValue.path(str(adapter_dir)),
         }
     )

@@ -121,8 +121,15 @@ class DataLayout:
         return self._path("dataset", "curation.json")
 
     @property
-    def frozen_eval_manifest(self) -> Path:
-        return self._path("dataset", "eval_frozen.json")
+    def frozen_splits_manifest(self) -> Path:
+        """sha256, qa ids and held-out chunks of the frozen validation and test splits."""
+        return self._path("dataset", "splits_frozen.json")
+
+    def frozen_split_rows(self, split: str) -> Path:
+        return self._path("dataset", "frozen", f"{split}.jsonl")
+
+    def frozen_split_questions(self, split: str) -> Path:
+        return self._path("dataset", "frozen", f"{split}.questions.npy")
 
     @property
     def exports_dir(self) -> Path:
@@ -131,6 +138,14 @@ class DataLayout:
     def raft_export(self, split: str) -> Path:
         """The RAFT variant of a split (exports/raft_<split>.jsonl), which the leakage check reads."""
         return self._path("exports", f"raft_{split}.jsonl")
+
+    def export_files(self, split: str) -> list[Path]:
+        """Every JSONL export of a split (exports/<format>_<split>.jsonl), as written."""
+        return sorted(self.exports_dir.glob(f"*_{split}.jsonl"))
+
+    @property
+    def hf_dataset(self) -> Path:
+        return self._path("exports", "hf_dataset")
 
     @property
     def dataset_card(self) -> Path:
@@ -188,19 +203,22 @@ class DataLayout:
         path.write_text(json.dumps(data, indent=indent, ensure_ascii=False), encoding="utf-8")
         return path
 
-    def read_frozen_eval(self) -> tuple[dict[str, Any], list[dict[str, Any]], np.ndarray | None] | None:
-        """(manifest, rows, question vectors or None) of the frozen eval set, or None before the first freeze."""
-        manifest = self.read_json(self.frozen_eval_manifest)
+    def read_frozen_splits(self) -> tuple[dict[str, Any], dict[str, list[dict]], dict[str, np.ndarray | None]] | None:
+        """(manifest, rows per split, question vectors per split or None) of the frozen held-out
+        splits, or None before the first freeze."""
+        manifest = self.read_json(self.frozen_splits_manifest)
         if manifest is None:
             return None
-        vectors = self._path("dataset", "eval_frozen.questions.npy")
-        return manifest, read_jsonl(self._path("dataset", "eval_frozen.jsonl")), np.load(vectors) if vectors.exists() else None
+        rows = {split: read_jsonl(self.frozen_split_rows(split)) for split in manifest}
+        vectors = {split: np.load(self.frozen_split_questions(split)) if self.frozen_split_questions(split).exists() else None for split in manifest}
+        return manifest, rows, vectors
 
-    def write_frozen_eval(self, manifest: dict[str, Any], rows: list[dict[str, Any]], vectors: np.ndarray) -> None:
-        self.write_json(self.frozen_eval_manifest, manifest)
-        write_jsonl(self._path("dataset", "eval_frozen.jsonl"), rows)
-        np.save(self._path("dataset", "eval_frozen.questions.npy"), vectors)
+    def write_frozen_splits(self, manifest: dict[str, Any], rows: dict[str, list[dict]], vectors: dict[str, np.ndarray]) -> None:
+        for split in manifest:
+            write_jsonl(self.frozen_split_rows(split), rows[split])
+            np.save(self.frozen_split_questions(split), vectors[split])
+        self.write_json(self.frozen_splits_manifest, manifest)
 
     def held_out_chunks(self) -> set[str]:
-        """The chunk ids the frozen eval set was drawn from (no train row may come from them)."""
-        return set(self.read_json(self.frozen_eval_manifest)["held_out_chunks"])
+        """The chunk ids the frozen validation and test splits were drawn from (no train row may come from them)."""
+        return {c for split in self.read_json(self.frozen_splits_manifest).values() for c in split["held_out_chunks"]}

@@ -13,11 +13,11 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def loss_curve(losses: list[dict], eval_losses: list[dict], out: Path) -> Path:
-    """Training loss per step and eval loss per epoch over epochs (the paper's Fig. 3)."""
+    """Training loss per step and validation loss per epoch (the paper's Fig. 3)."""
     fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
     ax.plot([h["epoch"] for h in losses], [h["loss"] for h in losses], marker="o", markersize=3, label="train (answer tokens)")
     if eval_losses:
-        ax.plot([h["epoch"] for h in eval_losses], [h["eval_loss"] for h in eval_losses], marker="s", color="#d95f02", label="eval (held-out)")
+        ax.plot([h["epoch"] for h in eval_losses], [h["eval_loss"] for h in eval_losses], marker="s", color="#d95f02", label="validation (early stopping)")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_title("LoRA loss")
@@ -58,19 +58,20 @@ def markdown_image(path: Path, alt: str) -> str:
 
 
 def rows_per_chapter_bars(counts: list[dict], out: Path) -> Path:
-    """Stacked train/eval rows per chapter (the paper's Table II as a chart)."""
+    """Stacked train/validation/test rows per chapter (the paper's Table II as a chart)."""
     fig, ax = plt.subplots(figsize=(7, 0.5 * len(counts) + 1.6), dpi=100)
     names = [c["chapter_key"] for c in counts]
-    train = [c["train"] for c in counts]
-    ax.barh(names, train, color="#2c7fb8", label="train")
-    bars = ax.barh(names, [c["eval"] for c in counts], left=train, color="#41ab5d", label="eval")
+    left = [0] * len(counts)
+    for split, colour in (("train", "#2c7fb8"), ("validation", "#fdae61"), ("test", "#41ab5d")):
+        bars = ax.barh(names, [c[split] for c in counts], left=left, color=colour, label=split)
+        left = [a + c[split] for a, c in zip(left, counts)]
     ax.bar_label(bars, labels=[str(c["total"]) for c in counts], padding=3)
     ax.invert_yaxis()
     ax.set_xlim(0, max([c["total"] for c in counts] + [1]) * 1.15)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("QA rows")
     ax.set_title("Rows per chapter")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, frameon=False)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)

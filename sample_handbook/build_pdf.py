@@ -108,7 +108,8 @@ class HandbookPDF(FPDF):
         self.cell(0, 8, str(self.page_no()), align="C")
 
 
-def build_pdf(chapters: list[Chapter], out: Path) -> Path:
+def build_pdf(chapters: list[Chapter], out: Path, blank_pages: int = 0) -> Path:
+    """blank_pages: empty pages after the title page (they move every chapter's pages, not its text)."""
     pdf = HandbookPDF(format="A4")
     pdf.set_margins(25, 20, 25)
     pdf.set_auto_page_break(True, margin=22)
@@ -131,6 +132,8 @@ def build_pdf(chapters: list[Chapter], out: Path) -> Path:
         new_x="LMARGIN",
         new_y="NEXT",
     )
+    for _ in range(blank_pages):
+        pdf.add_page()
     for number, chapter in enumerate(chapters, start=1):
         pdf.add_page()
         heading = f"{number}. {chapter.title}"

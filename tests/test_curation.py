@@ -4,19 +4,21 @@ and the dataset card."""
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import json
 import sys
 import types
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ragtune.curate.curation import CurationSettings, FrozenEval, curate, touched_chunks
+from ragtune.curate.curation import CurationSettings, FrozenSplit, curate, load_frozen, shown_chunks
 from ragtune.curate.dataset_card import render_card
 from ragtune.curate.dedup import DedupSettings, deduplicate, near_duplicate_pairs
-from ragtune.curate.exports import write_exports
+from ragtune.curate.exports import to_alpaca, write_exports
 from ragtune.curate.grounded_judge import QAJudgeSettings, judge_rows
 from ragtune.generate.grounding import GroundednessSettings, groundedness_scores, sentence_texts, supporting_spans
 from ragtune.text import words
@@ -120,36 +122,84 @@ def test_each_dedup_stage_removes_its_kind_across_chapters_and_keeps_the_better_
         deduplicate(rows, vectors, DedupSettings(stages=["fuzzy"]))
 
 
-def test_split_holds_out_chunks_freezes_eval_and_never_leaks(chunk_rows, embedder):
-    rows = [qa_row(c) for c in chunk_rows]
+def shared_text(a: str, b: str) -> int:
+    """Length of the longest common substring, by difflib (not by the n-gram code under test)."""
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b)).size
+
+
+def with_neighbours(chunk_rows: list[dict]) -> dict[str, list[dict]]:
+    """One pair per chunk whose evidence also holds the next chunk of its chapter (as retrieval returns
+    neighbours), by chapter."""
     by_chapter: dict[str, list] = {}
-    for r in rows:
-        by_chapter.setdefault(r["chapter_key"], []).append(r)
+    for here, after in zip(chunk_rows, chunk_rows[1:] + [None]):
+        extra = (after,) if after and after["chapter_key"] == here["chapter_key"] else ()
+        by_chapter.setdefault(here["chapter_key"], []).append(qa_row(here, extra_evidence=extra))
+    return by_chapter
+
+
+def test_three_splits_are_drawn_by_chunks_frozen_and_show_no_held_out_text(chunk_rows, embedder):
+    by_chapter = with_neighbours(chunk_rows)
+    rows = [r for v in by_chapter.values() for r in v]
     vectors = {k: embedder.encode([r["question"] for r in v]) for k, v in by_chapter.items()}
-    settings = CurationSettings(eval_fraction=0.25)
-    first = curate(by_chapter, vectors, {}, settings, DedupSettings())
-    held = set(first.frozen.held_out_chunks)
-    assert first.newly_frozen and first.eval and first.train and held
-    assert all(r["chunk_ids"][0] in held for r in first.eval)
-    assert not any(touched_chunks(r) & held for r in first.train)
-    assert near_duplicate_pairs(first.eval, first.train, DedupSettings(),
-                                embedder.encode([r["question"] for r in first.eval]),
+    texts = {c["chunk_id"]: c["text"] for c in chunk_rows}
+    chunks = {c["chunk_id"]: c for c in chunk_rows}
+    settings = CurationSettings(test_fraction=0.15, validation_fraction=0.1)
+    first = curate(by_chapter, vectors, {}, settings, DedupSettings(), chunks)
+    held = {name: set(first.frozen[name].held_out_chunks) for name in ("validation", "test")}
+    assert first.newly_frozen and all(first.splits[name] for name in ("train", "validation", "test"))
+    assert not held["validation"] & held["test"]
+    for name in ("validation", "test"):
+        assert all(r["chunk_ids"][0] in held[name] for r in first.splits[name])
+    assert len(first.train) + len(first.held_out_rows) + len(first.removed) == len(rows)
+
+    # Adjacent chunks overlap (32 tokens), so some rows sit on a held-out chunk's neighbour: they are dropped...
+    held_all = held["validation"] | held["test"]
+    reasons = Counter(r["removed_by"] for r in first.removed)
+    assert reasons["split:overlaps_held_out_text"] >= 1 and reasons["split:held_out_chunk"] == 0
+    dropped = next(r for r in first.removed if r["removed_by"] == "split:overlaps_held_out_text")
+    assert max(shared_text(dropped["evidence"][0]["text"], texts[c]) for c in held_all) >= 60
+    # ...and where a train row's retrieved neighbour is held out, that passage leaves its evidence.
+    withheld = [r for r in first.train if r.get("evidence_withheld")]
+    assert withheld
+    for chunk_id in {c for r in withheld for c in r["evidence_withheld"]}:
+        assert chunk_id in held_all or max(shared_text(texts[chunk_id], texts[c]) for c in held_all) >= 60
+    # Checked by difflib: no train text holds 100 characters of a held-out chunk (the handbook's shared
+    # boilerplate, "...cause clinically significant distress or impairment.", stays under 90).
+    for row in first.train:
+        assert not shown_chunks(row) & held_all
+        for text in [row["question"], row["answer"], *(e["text"] for e in row["evidence"])]:
+            assert all(shared_text(text, texts[c]) < 100 for c in held_all), row["qa_id"]
+    for row in first.splits["validation"]:  # validation shows no test text either
+        assert all(shared_text(e["text"], texts[c]) < 100 for e in row["evidence"] for c in held["test"])
+    held_rows = first.held_out_rows
+    assert near_duplicate_pairs(held_rows, first.train, DedupSettings(), embedder.encode([r["question"] for r in held_rows]),
                                 embedder.encode([r["question"] for r in first.train])) == []
-    assert len(first.train) + len(first.eval) + len(first.removed) == len(rows)
     assert {f["chapter_key"] for f in first.funnel} == set(by_chapter)
 
-    # A rerun with a new train question that paraphrases an eval question: eval is unchanged, the leak is withheld.
-    frozen = FrozenEval.load(first.frozen.manifest(), first.frozen.rows, first.frozen.vectors)
-    target = first.eval[0]
-    free_chunk = next(c for c in chunk_rows if c["chunk_id"] not in held and c["chapter_key"] == target["chapter_key"])
-    leak = qa_row(free_chunk, question=target["question"] + " Please explain.", answer=target["answer"])
-    by_chapter[target["chapter_key"]].append(leak)
+    # A rerun with a train question made of a test question's words in another order (no 13-word window
+    # in common, the same word set), and one copying a test answer: the held-out splits are unchanged, both are withheld.
+    frozen = load_frozen({n: first.frozen[n].manifest() for n in ("validation", "test")}, {n: first.frozen[n].rows for n in ("validation", "test")},
+                         {n: first.frozen[n].vectors for n in ("validation", "test")})
+    target = first.splits["test"][0]
+    sealed = first.sealed["train"]
+    free_chunk = next(c for c in chunk_rows if c["chunk_id"] not in sealed and c["chapter_key"] == target["chapter_key"])
+    shuffled = target["question"].split()
+    leak = qa_row(free_chunk, question=" ".join(shuffled[::2] + shuffled[1::2]))
+    copied = qa_row(free_chunk, question="What does the handbook say here, in its own words?", answer=target["answer"])
+    by_chapter[target["chapter_key"]] += [leak, copied]
     vectors[target["chapter_key"]] = embedder.encode([r["question"] for r in by_chapter[target["chapter_key"]]])
-    second = curate(by_chapter, vectors, {}, settings, DedupSettings(), frozen)
-    assert not second.newly_frozen and second.eval == first.eval and second.frozen.sha256 == first.frozen.sha256
-    assert any(r["qa_id"] == leak["qa_id"] and r["removed_by"].startswith("split:near_duplicate") for r in second.removed)
+    # An edit earlier in the book moved every page by one: the frozen rows keep their hash and show the new pages.
+    moved = {chunk_id: {**c, "pages": [p + 1 for p in c["pages"]]} for chunk_id, c in chunks.items()}
+    second = curate(by_chapter, vectors, {}, settings, DedupSettings(), moved, frozen)
+    assert not second.newly_frozen and [r["qa_id"] for r in second.splits["test"]] == [r["qa_id"] for r in first.splits["test"]]
+    assert second.frozen["test"].sha256 == first.frozen["test"].sha256
+    for before, after in zip(first.held_out_rows, second.held_out_rows):
+        assert [e["pages"] for e in after["evidence"]] == [[p + 1 for p in e["pages"]] for e in before["evidence"]]
+    reasons = {r["qa_id"]: r["removed_by"] for r in second.removed}
+    assert reasons[leak["qa_id"]] == "split:near_duplicate_of_held_out"
+    assert reasons[copied["qa_id"]] == "split:overlaps_held_out_text"  # a test answer copied into a train row
     with pytest.raises(ValueError, match="sha256"):
-        FrozenEval.load(first.frozen.manifest(), [{**first.eval[0], "answer": "edited"}] + first.eval[1:])
+        FrozenSplit.load("test", first.frozen["test"].manifest(), [{**target, "answer": "edited"}] + first.splits["test"][1:])
 
 
 def test_thresholds_remove_low_judge_scores_and_ungrounded_rows(chunk_rows, embedder):
@@ -159,18 +209,19 @@ def test_thresholds_remove_low_judge_scores_and_ungrounded_rows(chunk_rows, embe
     rows[1]["groundedness"] = 0.2
     rows[2]["judge_score"] = None  # the judge failed on it
     vectors = {key: embedder.encode([r["question"] for r in rows])}
-    result = curate({key: rows}, vectors, {key: {"generated": 20, "valid": 14}}, CurationSettings(), DedupSettings())
+    chunks = {c["chunk_id"]: c for c in chunk_rows}
+    result = curate({key: rows}, vectors, {key: {"generated": 20, "valid": 14}}, CurationSettings(), DedupSettings(), chunks)
     reasons = {r["qa_id"]: r["removed_by"] for r in result.removed}
     assert reasons[rows[0]["qa_id"]] == "judge" and reasons[rows[2]["qa_id"]] == "judge"
     assert reasons[rows[1]["qa_id"]] == "groundedness"
     deduplicated = len(rows) - sum(r["removed_by"].startswith("dedup:") for r in result.removed)
     assert [result.funnel[0][stage] for stage in ("generated", "valid", "deduplicated", "judged")] == [20, 14, deduplicated, deduplicated - 2]
-    assert result.funnel[0]["kept"] == len(result.train) + len(result.eval) <= deduplicated - 3
+    assert result.funnel[0]["kept"] == len(result.train) + len(result.held_out_rows) <= deduplicated - 3
 
     rows[0]["judge_weak"] = True  # the embedded judge's score is recorded, and filters only when trusted
-    lenient = curate({key: rows}, vectors, {}, CurationSettings(), DedupSettings())
+    lenient = curate({key: rows}, vectors, {}, CurationSettings(), DedupSettings(), chunks)
     assert rows[0]["qa_id"] not in {r["qa_id"] for r in lenient.removed if r["removed_by"] == "judge"}
-    strict = curate({key: rows}, vectors, {}, CurationSettings(trust_weak_judge=True), DedupSettings())
+    strict = curate({key: rows}, vectors, {}, CurationSettings(trust_weak_judge=True), DedupSettings(), chunks)
     assert rows[0]["qa_id"] in {r["qa_id"] for r in strict.removed if r["removed_by"] == "judge"}
 
 
@@ -200,12 +251,12 @@ def test_exports_load_unchanged_in_their_consumers(chunk_rows, tmp_path):
         {"role": "patient", "content": "For most days over the last year."},
         {"role": "clinician", "content": "Worry on most days for six months or more fits generalized anxiety disorder."},
     ])
-    splits = {"train": rows[:4] + [dialogue], "eval": rows[4:]}
+    splits = {"train": rows[:4] + [dialogue], "validation": rows[4:5], "test": rows[5:]}
     out = tmp_path / "exports"
     written = write_exports(out, splits, raft_pool=chunk_rows[10:30])
 
     hf = datasets.load_from_disk(str(written["hf_dataset"]))
-    assert hf["train"].num_rows == 5 and hf["eval"].num_rows == 2
+    assert (hf["train"].num_rows, hf["validation"].num_rows, hf["test"].num_rows) == (5, 1, 1)
     assert hf["train"][4]["messages"][-1]["content"] == dialogue["turns"][3]["content"]
     assert hf["train"][0]["chunk_ids"] == rows[0]["chunk_ids"] and hf["train"][0]["id"] == rows[0]["qa_id"]
     on_disk = [json.loads(line) for line in open(written["messages_train"])]
@@ -236,62 +287,88 @@ def test_exports_load_unchanged_in_their_consumers(chunk_rows, tmp_path):
 
 
 def test_dataset_card_has_table_chart_funnel_and_settings(tmp_path):
-    counts = [{"chapter_key": "anxiety", "train": 5, "eval": 2, "total": 7}, {"chapter_key": "bipolar", "train": 3, "eval": 1, "total": 4}]
+    counts = [{"chapter_key": "anxiety", "train": 5, "validation": 1, "test": 2, "total": 8},
+              {"chapter_key": "bipolar", "train": 3, "validation": 1, "test": 1, "total": 5}]
     funnel = [{"chapter_key": "anxiety", "generated": 20, "valid": 12, "deduplicated": 10, "judged": 8, "kept": 7}]
     card = render_card(
         name="test set", counts=counts, funnel=funnel, dedup_counts=[{"chapter_key": "anxiety", "exact": 1}],
         removed=[{"removed_by": "judge"}, {"removed_by": "judge"}], rows=[], chart_file="rows_per_chapter.png",
         files=["alpaca_train.jsonl"], languages=["en"], models={"generator": "m", "judge": "j (weak judge)"},
-        settings={"curation": {"min_judge_score": 7}}, eval_sha256="abc",
+        settings={"curation": {"min_judge_score": 7}}, split_sha256={"validation": "v1", "test": "t1"},
     )
-    assert card.startswith("---\n") and "| anxiety | 5 | 2 | 7 |" in card and "| **all** | 8 | 3 | 11 |" in card
+    assert card.startswith("---\n") and "| anxiety | 5 | 1 | 2 | 8 |" in card and "| **all** | 8 | 2 | 3 | 13 |" in card
+    assert "8 train, 2 validation and 3 test rows" in card and "`t1`" in card
     assert "![rows per chapter](rows_per_chapter.png)" in card and "| judge | 2 |" in card
     assert "generated → valid → deduplicated → judged → kept" in card and '"min_judge_score": 7' in card
     front = json.loads(card.split("---\n")[1])
+    assert [f["split"] for f in front["configs"][0]["data_files"]] == ["train", "validation", "test"]
     assert front["configs"][0]["data_files"][0]["path"] == "messages_train.jsonl"
 
 
-def test_dataset_checks_fail_on_leakage_duplicates_and_ungrounded_rows(chunk_rows, embedder, tmp_path):
-    from pipeline_assets.curate import mean_groundedness, near_duplicate_rate, no_train_eval_leakage
+def test_dataset_checks_fail_on_leakage_duplicates_and_ungrounded_rows(chunk_rows, handbook_index, embedder, tmp_path):
+    from pipeline_assets.curate import mean_groundedness, near_duplicate_rate, no_split_leakage
+    from ragtune.curate.exports import to_raft
     from ragtune.jsonl import write_jsonl
     from resources.storage import DataDirResource
 
     storage = DataDirResource(data_dir=str(tmp_path))
-    held, free = chunk_rows[0], chunk_rows[1:6]
-    eval_row = qa_row(held)
+    handbook_index.save(storage.layout.index_dir)
+    chapter = [c for c in chunk_rows if c["chapter_key"] == "depressive-disorders"]
+    test_chunk, validation_chunk, neighbour = chapter[0], chapter[5], chapter[1]  # chunk 1 overlaps chunk 0 by a sentence
+    assert "Major depressive disorder is the most common of these." in test_chunk["text"] and neighbour["text"].startswith("Major depressive")
+    free = [c for i, c in enumerate(chapter) if i not in (0, 1, 4, 5, 6)]  # not held out, not next to a held-out chunk
+    assert len(free) >= 3
+    held_rows = {"validation": [qa_row(validation_chunk)], "test": [qa_row(test_chunk)]}
     train = [qa_row(c) for c in free]
 
-    def write(train_rows, groundedness=0.9):
-        for split, rows in (("train", train_rows), ("eval", [eval_row])):
+    def write(train_rows, groundedness=0.9, validation=None):
+        splits = {"train": train_rows, **held_rows, **({"validation": validation} if validation else {})}
+        for split, rows in splits.items():
             rows = [{**r, "groundedness": groundedness} for r in rows]
             write_jsonl(storage.layout.dataset_rows(split), rows)
+            write_jsonl(storage.layout.alpaca_split(split), [to_alpaca(r) for r in rows])
             np.save(storage.layout.dataset_row_questions(split), embedder.encode([r["question"] for r in rows]))
-        storage.layout.frozen_eval_manifest.write_text(json.dumps({"held_out_chunks": [held["chunk_id"]]}))
+        manifest = {name: FrozenSplit(name, [r["chunk_ids"][0] for r in rows], rows, "-").manifest() for name, rows in held_rows.items()}
+        storage.layout.write_frozen_splits(manifest, held_rows, {n: embedder.encode([r["question"] for r in v]) for n, v in held_rows.items()})
+
+    def leaks() -> dict:
+        result = no_split_leakage(storage=storage)
+        pairs = result.metadata["near_duplicate_pairs"].value
+        assert result.passed == (not pairs and not result.metadata["leaks_by_file"].value)
+        return result.metadata["leaks_by_file"].value | ({"pairs": pairs} if pairs else {})
 
     write(train)
-    assert no_train_eval_leakage(storage=storage).passed and near_duplicate_rate(storage=storage).passed
-    assert mean_groundedness(storage=storage).passed
-    leak = qa_row(free[0], question=eval_row["question"].replace("Is it true", "Is it really true"), answer=eval_row["answer"])
-    write(train + [leak])
-    result = no_train_eval_leakage(storage=storage)
-    assert not result.passed and result.metadata["near_duplicate_pairs"].value == 1
-    on_held_chunk = qa_row(held, question="Which conditions does this passage describe in detail for clinicians?")
-    write(train + [on_held_chunk])
-    assert no_train_eval_leakage(storage=storage).metadata["train_rows_on_held_out_chunks"].value == 1
+    assert leaks() == {} and near_duplicate_rate(storage=storage).passed and mean_groundedness(storage=storage).passed
+    test_row = held_rows["test"][0]
+    paraphrase = qa_row(free[0], question=test_row["question"].replace("Is it true", "Is it really true"), answer=free[0]["text"][:40])
+    write(train + [paraphrase])
+    assert leaks() == {"pairs": 1}
+    on_test_chunk = qa_row(test_chunk, question="Which conditions does this passage describe in detail for clinicians?")
+    write(train + [on_test_chunk])
+    assert set(leaks()) >= {"dataset/rows/train.jsonl", "dataset/train.jsonl"}
+    # The overlapping neighbour: a different chunk id, but it repeats the test chunk's last sentence.
+    on_neighbour = qa_row(free[1], question="What does the neighbouring passage add for clinicians?", extra_evidence=(neighbour,))
+    write(train + [on_neighbour])
+    assert leaks()["dataset/rows/train.jsonl"] == [on_neighbour["qa_id"]]
+    validation_showing_test = qa_row(validation_chunk, question="What does the validation passage add?", extra_evidence=(test_chunk,))
+    write(train, validation=[validation_showing_test])
+    assert leaks() == {name: [validation_showing_test["qa_id"]] for name in ("dataset/rows/validation.jsonl", "dataset/validation.jsonl")}
     write(train + [qa_row(free[1], question=train[1]["question"].upper())], groundedness=0.4)
     assert not near_duplicate_rate(storage=storage).passed and not mean_groundedness(storage=storage).passed
 
-    # The RAFT export of the train split is checked too: a planted input passage from a held-out chunk fails the check.
+    # Every export a trainer could read is checked: RAFT inputs, and any other file, by chunk id and by text.
     write(train)
-    from ragtune.curate.exports import to_raft
-
-    neighbour = qa_row(free[0], question="What else does the neighbouring passage add for clinicians?", extra_evidence=(held,))
-    clean = [to_raft(r, chunk_rows[10:30], 3, 1.0, 0, withheld={held["chunk_id"]}) for r in [*train, neighbour]]
-    assert all(held["chunk_id"] not in r["raft_passage_ids"] and held["text"] not in r["input"] for r in clean)
+    pool = chunk_rows[20:40]
+    clean = [to_raft(r, pool, 3, 1.0, 0) for r in train]
     write_jsonl(storage.layout.raft_export("train"), clean)
-    assert no_train_eval_leakage(storage=storage).passed
-    planted = to_raft(neighbour, chunk_rows[10:30], 3, 1.0, 0)  # without withheld: the neighbour's held-out chunk is in its input
-    assert held["chunk_id"] in planted["raft_passage_ids"]
+    assert leaks() == {}
+    planted = to_raft(qa_row(free[2], extra_evidence=(test_chunk,)), pool, 3, 1.0, 0)
     write_jsonl(storage.layout.raft_export("train"), [*clean, planted])
-    result = no_train_eval_leakage(storage=storage)
-    assert not result.passed and result.metadata["raft_train_inputs_with_held_out_passages"].value == 1
+    assert leaks() == {"exports/raft_train.jsonl": [planted["id"]]}
+    write_jsonl(storage.layout.raft_export("train"), clean)
+    alpaca = [to_alpaca(r) for r in train]
+    planted_sentence = max(sentence_texts(test_chunk["text"]), key=len)
+    assert len(words(planted_sentence)) >= 13
+    alpaca[0]["output"] += " " + planted_sentence  # text only, no chunk id: the shared window finds it
+    write_jsonl(storage.layout.exports_dir / "alpaca_train.jsonl", alpaca)
+    assert leaks() == {"exports/alpaca_train.jsonl": [alpaca[0]["id"]]}

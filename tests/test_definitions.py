@@ -26,8 +26,8 @@ def test_definitions_load_and_validate():
     partitioned = {k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).is_partitioned}
     assert partitioned == {"chapters", "chapter_chunks", "chapter_evidence", "qa_candidates", "qa_filtered", "qa_judged"}
     checks = {key.name: graph.get_check_spec(key) for key in graph.asset_check_keys}
-    assert set(checks) >= {"no_train_eval_leakage", "near_duplicate_rate", "mean_groundedness", "quota_met_per_chapter"}
-    assert checks["no_train_eval_leakage"].blocking and not checks["mean_groundedness"].blocking
+    assert set(checks) >= {"no_split_leakage", "near_duplicate_rate", "mean_groundedness", "quota_met_per_chapter"}
+    assert checks["no_split_leakage"].blocking and not checks["mean_groundedness"].blocking
     assert graph.get(dg.AssetKey("qa_candidates")).partitions_def.name == "chapters"
     parents = {k.to_user_string() for k in graph.get(dg.AssetKey("chapter_evidence")).parent_keys}
     assert parents == {"chapters", "faiss_index"}

@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "ragtune"
 STAGES = ["ingest", "index", "llm", "generate", "curate", "train", "evaluate"]  # pipeline order
-SHARED = {"text", "jsonl", "chat", "plots", "layout"}
+SHARED = {"text", "jsonl", "chat", "plots", "layout", "benchmarks"}
 ENTRY_POINTS = {"cli"}  # the command line drives every stage, like pipeline_assets/
 GLUE = ("dagster", "dagster_webserver", "pipeline_assets", "resources")
 

@@ -30,16 +30,18 @@ CONFIG = {
 @pytest.fixture(scope="module")
 def pipeline_run(tmp_path_factory, two_chapter_pdf, base_model_cache):
     data = tmp_path_factory.mktemp("data")
+    book = tmp_path_factory.mktemp("book") / "two-chapters.pdf"  # the user's file: the edit tests rewrite it in place
+    book.write_bytes(two_chapter_pdf.read_bytes())
     resources = {
         "storage": DataDirResource(data_dir=str(data)),
         "embedder": EmbedderResource(),
         "llm": LLMResource(),
         "base_model": BaseModelResource(cache_dir=str(base_model_cache)),
     }
-    config = {**CONFIG, "parsed_documents": {"paths": [str(two_chapter_pdf)]}}
+    config = {**CONFIG, "parsed_documents": {"paths": [str(book)]}}
     with dg.instance_for_test() as instance:
         records = materialize_graph(instance, config, resources, log=lambda line: None)
-        yield {"data": data, "instance": instance, "records": records, "resources": resources, "config": config}
+        yield {"data": data, "instance": instance, "records": records, "resources": resources, "config": config, "book": book}
 
 
 def _materializations(instance, asset: str) -> list[dg.AssetMaterialization]:
@@ -86,13 +88,15 @@ def test_filter_counts_add_up(pipeline_run):
 
 def test_dataset_adapter_and_scores(pipeline_run):
     data = pipeline_run["data"]
-    train = [json.loads(line) for line in open(data / "dataset" / "train.jsonl")]
-    evaluation = [json.loads(line) for line in open(data / "dataset" / "eval.jsonl")]
-    assert train and evaluation
-    assert all(set(r) >= {"instruction", "input", "output", "chunk_ids", "doc_ids"} for r in train + evaluation)
+    train, validation, evaluation = ([json.loads(line) for line in open(data / "dataset" / f"{split}.jsonl")]
+                                     for split in ("train", "validation", "test"))
+    assert train and validation and evaluation
+    assert all(set(r) >= {"instruction", "input", "output", "chunk_ids", "doc_ids"} for r in train + validation + evaluation)
     training = json.loads((data / "adapter" / "training.json").read_text())
     assert training["losses"] and all(h["loss"] > 0 for h in training["losses"])
-    assert [e["epoch"] for e in training["eval_losses"]] == [1.0, 2.0]  # eval loss on the held-out split each epoch
+    assert [e["epoch"] for e in training["eval_losses"]] == [1.0, 2.0]  # validation loss each epoch
+    assert training["eval_rows"] == len(validation) and training["train_rows"] == len(train)
+    assert {q["id"] for q in json.loads((data / "reports" / "judge_scores.json").read_text())["questions"]} <= {r["id"] for r in evaluation}
     assert (data / "adapter" / "adapter_config.json").exists() and (data / "reports" / "loss_curve.png").exists()
     report = json.loads((data / "reports" / "judge_scores.json").read_text())
     graded = report["questions"]
@@ -109,6 +113,7 @@ def test_dataset_adapter_and_scores(pipeline_run):
     assert event.metadata["dpo_pairs"].value == len([json.loads(line) for line in open(data / "reports" / "dpo" / "judge_scores_dpo.jsonl")])
     loss = _materializations(pipeline_run["instance"], "heldout_loss")[0].metadata
     assert loss["base_loss"].value > 0 and loss["tuned_loss"].value > 0 and loss["answer_tokens"].value > 0
+    assert loss["split"].value == "test" and loss["rows"].value == len(evaluation)
 
 
 def test_medquad_outside_questions_are_judged_when_the_data_is_there(pipeline_run):
@@ -129,26 +134,27 @@ def test_curated_dataset_passes_its_checks_and_exports_load(pipeline_run):
         e.dagster_event.event_specific_data.check_name: e.dagster_event.event_specific_data
         for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
     }
-    assert set(evaluations) == {"no_train_eval_leakage", "near_duplicate_rate", "mean_groundedness", "quota_met_per_chapter"}
-    assert evaluations["no_train_eval_leakage"].passed and evaluations["near_duplicate_rate"].passed
+    assert set(evaluations) == {"no_split_leakage", "near_duplicate_rate", "mean_groundedness", "quota_met_per_chapter"}
+    assert evaluations["no_split_leakage"].passed and evaluations["near_duplicate_rate"].passed
     judged = [json.loads(line) for f in (data / "qa" / "judged").glob("*s.jsonl") for line in open(f)]
     assert judged and all(r["judge_weak"] and 0 <= r["groundedness"] <= 1 for r in judged)
-    rows = [json.loads(line) for split in ("train", "eval") for line in open(data / "dataset" / "rows" / f"{split}.jsonl")]
+    rows = [json.loads(line) for split in ("train", "validation", "test") for line in open(data / "dataset" / "rows" / f"{split}.jsonl")]
     assert all(r["groundedness"] >= 0.6 for r in rows)
     removed = [json.loads(line) for line in open(data / "dataset" / "removed.jsonl")]
     funnel = json.loads((data / "dataset" / "curation.json").read_text())["funnel"]
     assert sum(f["kept"] for f in funnel) == len(rows)
     assert sum(f["valid"] for f in funnel) >= sum(f["deduplicated"] for f in funnel) >= sum(f["kept"] for f in funnel)
     assert len(judged) == len(rows) + len(removed)  # every judged row is kept or recorded with its reason
-    manifest = json.loads((data / "dataset" / "eval_frozen.json").read_text())
+    manifest = json.loads((data / "dataset" / "splits_frozen.json").read_text())
     event = _materializations(instance, "instruction_dataset")[0]
-    assert event.metadata["eval_sha256"].value == manifest["sha256"]
+    assert event.metadata["test_sha256"].value == manifest["test"]["sha256"]
+    assert event.metadata["validation_sha256"].value == manifest["validation"]["sha256"]
     exports = data / "exports"
     hf = datasets.load_from_disk(str(exports / "hf_dataset"))
-    assert hf["train"].num_rows + hf["eval"].num_rows == len(rows)
+    assert sum(hf[split].num_rows for split in ("train", "validation", "test")) == len(rows)
     card = (exports / "README.md").read_text()
     assert "## Rows per chapter" in card and "anxiety-disorders" in card and (exports / "rows_per_chapter.png").exists()
-    assert set(json.loads((exports / "dataset_info.json").read_text())) >= {"ragtune_alpaca_train", "ragtune_messages_eval"}
+    assert set(json.loads((exports / "dataset_info.json").read_text())) >= {"ragtune_alpaca_train", "ragtune_messages_validation", "ragtune_raft_test"}
 
 
 def test_rerun_of_generation_costs_no_llm_calls(pipeline_run):
@@ -166,11 +172,24 @@ def test_rerun_of_generation_costs_no_llm_calls(pipeline_run):
     assert rerun.metadata["candidates"].value == first_run.metadata["candidates"].value
 
 
-def test_an_edited_chapter_regenerates_alone_through_sensor_and_automation(pipeline_run, tmp_path):
+def edited_chapters():
+    """The two chapters with a figure changed in the OCD chapter's overview, which its plan grounds
+    rounds on; the edit keeps the line lengths, so no passage the anxiety chapter is grounded on
+    changes (not even its page numbers)."""
+    from build_pdf import source_chapters
+
+    chapters = source_chapters([2, 5])
+    overview = chapters[1].sections[0].blocks[1]
+    assert "one to two percent" in overview.text
+    overview.text = overview.text.replace("one to two percent", "two to three percent")
+    return chapters
+
+
+def test_an_edited_chapter_regenerates_alone_through_sensor_and_automation(pipeline_run):
     """The daemon's path, in process: re-ingest an edited book, one fan-out sensor tick, then the
     automation conditions tick after tick until nothing is requested. The unchanged chapter pays 0
     LLM calls, gets no QA run and its QA is not stale."""
-    from build_pdf import build_pdf, source_chapters
+    from build_pdf import build_pdf
     from dagster._core.definitions.data_version import StaleStatus
     from dagster._utils.test.data_versions import get_stale_status_resolver
 
@@ -183,21 +202,16 @@ def test_an_edited_chapter_regenerates_alone_through_sensor_and_automation(pipel
     cursor, runs = settle_automation(defs, instance, None, pipeline_run["config"])
     assert runs == []  # after a full run there is nothing to do
     before = {p.name: p.read_text() for p in (data / "qa" / "candidates").glob("*.jsonl")}
+    doc_ids = [d["doc_id"] for d in json.loads((data / "parsed" / "manifest.json").read_text())["documents"]]
 
-    chapters = source_chapters([2, 5])
-    # A figure in the OCD chapter's overview, which its plan grounds rounds on; the edit keeps the line
-    # lengths, so no passage the anxiety chapter is grounded on changes (not even its page numbers,
-    # which the prompts show).
-    overview = chapters[1].sections[0].blocks[1]
-    assert "one to two percent" in overview.text
-    overview.text = overview.text.replace("one to two percent", "two to three percent")
-    book = build_pdf(chapters, tmp_path / "two-chapters.pdf")
-    config = {**pipeline_run["config"], "parsed_documents": {"paths": [str(book)]}}
+    build_pdf(edited_chapters(), pipeline_run["book"])
+    config = pipeline_run["config"]
     sensor_cursor = str(instance.fetch_materializations(dg.AssetKey("parsed_documents"), limit=1).records[0].storage_id)
     ingest = defs.resolve_job_def("ingest_documents")
     ingest.execute_in_process(instance=instance, run_config=run_config_for(ingest, config))
     _, fanout_runs = tick_sensor(defs, instance, "chapter_fanout_sensor", sensor_cursor, config)
     assert [run.dagster_run.tags.get("dagster/partition") for run in fanout_runs] == [edited]
+    assert [d["doc_id"] for d in json.loads((data / "parsed" / "manifest.json").read_text())["documents"]] == doc_ids  # an edit keeps the id
 
     _, runs = settle_automation(defs, instance, cursor, config)
     done = [
@@ -223,11 +237,60 @@ def test_an_edited_chapter_regenerates_alone_through_sensor_and_automation(pipel
             assert resolver.get_status(dg.AssetKey(asset), key) == StaleStatus.FRESH, (asset, key)
 
 
+def test_a_page_shift_updates_provenance_and_pays_no_llm_call(pipeline_run):
+    """A page inserted after the title page moves both chapters' pages, not their text. Both chapters
+    go stale (their data version covers pages), rerun through the sensor and automation, and come
+    back FRESH with every row's pages moved by one and the same doc id, without one new LLM call:
+    prompts show no page numbers, so generation and judging are answered from the cache."""
+    from build_pdf import build_pdf
+    from dagster._core.definitions.data_version import StaleStatus
+    from dagster._utils.test.data_versions import get_stale_status_resolver
+
+    from pipeline_assets.definitions import ASSETS, build_defs
+    from pipeline_assets.runner import run_config_for, settle_automation, tick_sensor
+
+    instance, data, config = pipeline_run["instance"], pipeline_run["data"], pipeline_run["config"]
+    defs = build_defs(pipeline_run["resources"])
+    keys = ["anxiety-disorders", "obsessive-compulsive-and-related-disorders"]
+    cursor, runs = settle_automation(defs, instance, None, config)
+    assert runs == []
+
+    def judged() -> dict[str, dict]:
+        return {r["qa_id"]: r for key in keys for r in map(json.loads, open(data / "qa" / "judged" / f"{key}.jsonl"))}
+
+    def cached_calls() -> int:
+        return sum(1 for _ in (data / "cache" / "llm").rglob("*.json"))
+
+    before, calls = judged(), cached_calls()
+    build_pdf(edited_chapters(), pipeline_run["book"], blank_pages=1)
+    sensor_cursor = str(instance.fetch_materializations(dg.AssetKey("parsed_documents"), limit=1).records[0].storage_id)
+    ingest = defs.resolve_job_def("ingest_documents")
+    ingest.execute_in_process(instance=instance, run_config=run_config_for(ingest, config))
+    _, fanout_runs = tick_sensor(defs, instance, "chapter_fanout_sensor", sensor_cursor, config)
+    assert sorted(run.dagster_run.tags.get("dagster/partition") for run in fanout_runs) == keys
+    _, runs = settle_automation(defs, instance, cursor, config)
+    done = {(e.asset_key.to_user_string(), e.partition): e.materialization.metadata for run in runs for e in run.get_asset_materialization_events()}
+    assert {("qa_candidates", key) for key in keys} | {("qa_judged", key) for key in keys} <= set(done)
+    assert all(done[("qa_candidates", key)]["llm_calls"].value == 0 for key in keys)
+    assert cached_calls() == calls  # no call was paid anywhere: generation and judging hit the cache
+
+    after = judged()
+    assert set(after) == set(before)  # the same pairs...
+    for qa_id, row in after.items():  # ...at their new pages, in the same document
+        assert [e["pages"] for e in row["evidence"]] == [[p + 1 for p in e["pages"]] for e in before[qa_id]["evidence"]]
+        assert [e["doc_id"] for e in row["evidence"]] == [e["doc_id"] for e in before[qa_id]["evidence"]]
+        assert (row["question"], row["answer"]) == (before[qa_id]["question"], before[qa_id]["answer"])
+    resolver = get_stale_status_resolver(instance, ASSETS)
+    for asset in ("chapters", "chapter_chunks", "chapter_evidence", "qa_candidates", "qa_filtered", "qa_judged"):
+        for key in keys:
+            assert resolver.get_status(dg.AssetKey(asset), key) == StaleStatus.FRESH, (asset, key)
+
+
 def test_kept_rows_meet_the_rules_by_an_audit_written_apart_from_the_filter(pipeline_run):
     from bench.audit_rows import audit
 
     data = pipeline_run["data"]
-    rows = [json.loads(line) for split in ("train", "eval") for line in open(data / "dataset" / "rows" / f"{split}.jsonl")]
+    rows = [json.loads(line) for split in ("train", "validation", "test") for line in open(data / "dataset" / "rows" / f"{split}.jsonl")]
     assert rows and all(r["answer_mode"] == "extractive" for r in rows)
     report = audit(rows)
     assert report["share"] >= 0.95, report["failures"]

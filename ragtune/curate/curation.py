@@ -1,11 +1,15 @@
 """From judged chapters to the dataset: cross-chapter dedup, the judge and groundedness thresholds,
-and a leak-free train/eval split whose eval set is frozen by hash.
+and a leak-free three-way split (train / validation / test) whose held-out splits are frozen by hash.
 
-Leak-free means: eval questions come from held-out chunks (a row's first evidence chunk is the
-passage it was asked about), no train row is asked about or answers from a held-out chunk (its
-first chunk and its supporting spans), and no train question is a near duplicate of an eval
-question by any dedup stage. The first split freezes the eval rows and the held-out chunks; later
-runs reuse them unchanged (checked against their hash), so reruns compare like with like.
+The split is drawn by chunks: a share of the chunks rows were asked about (a row's first evidence
+chunk) is held out for test, another for validation; their rows are those splits. Validation drives
+early stopping and the choice of epoch; test is seen by neither training nor selection and is what
+heldout_loss and judge_scores report. Leak-free means no train row shows held-out text anywhere
+(leakage.py: held-out chunks and their overlapping neighbours are sealed; a train row asked about or
+answering from a sealed chunk is dropped, sealed chunks leave its evidence; its question and answer
+share no 13-word window with held-out text), the same holds for validation against test, and no
+train question is a near duplicate of a held-out question by any dedup stage. The first split
+freezes the held-out rows and chunks; later runs reuse them unchanged (checked against their hash).
 """
 
 from __future__ import annotations
@@ -19,8 +23,11 @@ from typing import Any
 import numpy as np
 
 from ragtune.curate.dedup import DedupSettings, deduplicate, near_duplicate_pairs
+from ragtune.curate.leakage import HeldOutText
 
 FUNNEL = ("generated", "valid", "deduplicated", "judged", "kept")
+SPLITS = ("train", "validation", "test")
+HELD_OUT = ("validation", "test")
 
 
 @dataclass
@@ -30,12 +37,15 @@ class CurationSettings:
     # it scores almost everything alike. The groundedness threshold filters either way.
     trust_weak_judge: bool = False
     min_groundedness: float = 0.6  # rows whose deterministic groundedness is lower are dropped, whatever the judge said
-    eval_fraction: float = 0.2  # share of the evidence chunks held out for eval questions
+    test_fraction: float = 0.15  # share of the question chunks held out for the test split (at least one)
+    validation_fraction: float = 0.1  # share held out for validation: early stopping, epoch choice (at least one)
     seed: int = 0
 
 
 @dataclass
-class FrozenEval:
+class FrozenSplit:
+    """One held-out split: its chunks and rows, frozen by a hash."""
+    name: str
     held_out_chunks: list[str]
     rows: list[dict[str, Any]]
     sha256: str
@@ -51,24 +61,39 @@ class FrozenEval:
                 "held_out_chunks": self.held_out_chunks}
 
     @classmethod
-    def load(cls, manifest: dict[str, Any], rows: list[dict[str, Any]], vectors: np.ndarray | None = None) -> "FrozenEval":
-        frozen = cls(manifest["held_out_chunks"], rows, manifest["sha256"], vectors)
+    def load(cls, name: str, manifest: dict[str, Any], rows: list[dict[str, Any]], vectors: np.ndarray | None = None) -> "FrozenSplit":
+        frozen = cls(name, manifest["held_out_chunks"], rows, manifest["sha256"], vectors)
         if cls.digest(rows, frozen.held_out_chunks) != frozen.sha256 or [r["qa_id"] for r in rows] != manifest["qa_ids"]:
-            raise ValueError("the frozen eval set does not match its recorded sha256; it was edited. Restore it, "
-                             "or set refreeze_eval to draw a new eval set (scores will no longer compare with earlier runs)")
+            raise ValueError(f"the frozen {name} split does not match its recorded sha256; it was edited. Restore it, "
+                             "or set refreeze_splits to draw new splits (scores will no longer compare with earlier runs)")
         return frozen
+
+
+Frozen = dict[str, FrozenSplit]  # validation, test
+
+
+def load_frozen(manifest: dict[str, Any], rows: dict[str, list[dict]], vectors: dict[str, np.ndarray | None]) -> Frozen:
+    return {name: FrozenSplit.load(name, manifest[name], rows[name], vectors.get(name)) for name in HELD_OUT}
 
 
 @dataclass
 class Curated:
-    train: list[dict[str, Any]] = field(default_factory=list)
-    eval: list[dict[str, Any]] = field(default_factory=list)
+    splits: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {name: [] for name in SPLITS})
     removed: list[dict[str, Any]] = field(default_factory=list)  # every row not kept, with its reason
     dedup_counts: list[dict[str, Any]] = field(default_factory=list)  # per chapter and stage
     funnel: list[dict[str, Any]] = field(default_factory=list)  # per chapter: generated .. kept
-    frozen: FrozenEval | None = None
+    frozen: Frozen = field(default_factory=dict)
     newly_frozen: bool = False
-    train_vectors: np.ndarray | None = None  # question embeddings of `train`, in order (eval's are frozen.vectors)
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)  # question embeddings of each split, in order
+    sealed: dict[str, set[str]] = field(default_factory=dict)  # train, validation: chunks that split may not show
+
+    @property
+    def train(self) -> list[dict[str, Any]]:
+        return self.splits["train"]
+
+    @property
+    def held_out_rows(self) -> list[dict[str, Any]]:
+        return [r for name in HELD_OUT for r in self.splits[name]]
 
 
 def priority(row: dict[str, Any]) -> tuple:
@@ -88,23 +113,75 @@ def touched_chunks(row: dict[str, Any]) -> set[str]:
     return chunks
 
 
+def shown_chunks(row: dict[str, Any]) -> set[str]:
+    """Every chunk a row carries: its evidence list and supporting spans."""
+    return touched_chunks(row) | set(row.get("chunk_ids") or []) | {e["chunk_id"] for e in row.get("evidence") or []}
+
+
+def refresh_provenance(row: dict[str, Any], chunks: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The row with each evidence passage's doc id and pages as the index has them now. A chunk id
+    is a hash of its text and section path, so the same id is the same passage; only where it sits
+    can have moved."""
+    evidence = [{**e, **{k: chunks[e["chunk_id"]][k] for k in ("doc_id", "pages")}} if e["chunk_id"] in chunks else e
+                for e in row.get("evidence") or []]
+    return {**row, "evidence": evidence}
+
+
+def own_text(row: dict[str, Any]) -> list[str]:
+    """What a row says itself: question, answer, dialogue turns."""
+    return [row["question"], row["answer"], *(t["content"] for t in row.get("turns") or [])]
+
+
+def held_out_text(held_out: set[str], chunks: dict[str, dict[str, Any]], frozen_rows: list[dict[str, Any]]) -> HeldOutText:
+    """The held-out chunks' text as the index has it now and as the frozen rows' evidence recorded it
+    (a chunk edited since the freeze counts in both versions)."""
+    passages = [(c, chunks[c]["text"]) for c in held_out if c in chunks]
+    passages += [(e["chunk_id"], e["text"]) for r in frozen_rows for e in r.get("evidence") or [] if e["chunk_id"] in held_out]
+    return HeldOutText.of(held_out, passages)
+
+
+def seal(rows: list[dict[str, Any]], text: HeldOutText, sealed: set[str], against: str) -> tuple[list[dict], list[dict]]:
+    """(kept, removed) of rows that must not show held-out text: a row about or answering from a
+    sealed chunk, or whose own words overlap held-out text, is removed; sealed chunks leave the
+    evidence of the others (recorded in evidence_withheld)."""
+    kept, removed = [], []
+    for row in rows:
+        if touched_chunks(row) & text.chunk_ids:
+            removed.append({**row, "removed_by": f"split:{against}_chunk"})
+        elif touched_chunks(row) & sealed or any(text.sources(t) for t in own_text(row)):
+            removed.append({**row, "removed_by": f"split:overlaps_{against}_text"})
+        else:
+            withheld = sorted(shown_chunks(row) & sealed)
+            if withheld:
+                row = {**row, "evidence": [e for e in row.get("evidence", []) if e["chunk_id"] not in sealed],
+                       "chunk_ids": [c for c in row.get("chunk_ids", []) if c not in sealed], "evidence_withheld": withheld}
+            kept.append(row)
+    return kept, removed
+
+
 def curate(
     judged: dict[str, list[dict[str, Any]]],
     vectors: dict[str, np.ndarray],
     chapter_counts: dict[str, dict[str, int]],
     settings: CurationSettings,
     dedup_settings: DedupSettings,
-    frozen: FrozenEval | None = None,
+    chunks: dict[str, dict[str, Any]],
+    frozen: Frozen | None = None,
 ) -> Curated:
     """judged: chapter key -> judged rows (each with judge_score and groundedness); vectors: the
     same rows' question embeddings; chapter_counts: chapter key -> {generated, valid} from the
-    per-chapter filter. frozen: the eval set of an earlier run, reused as is."""
+    per-chapter filter; chunks: chunk id -> chunk row of every indexed chunk. frozen: the
+    validation and test splits of an earlier run, reused as they are (their evidence's pages and
+    doc ids refreshed from the index: a page shift moves them, and the hash does not cover them)."""
+    for split in (frozen or {}).values():
+        split.rows = [refresh_provenance(r, chunks) for r in split.rows]
     rows = [row for key in sorted(judged) for row in judged[key]]
     row_vectors = {row["qa_id"]: vec for key in sorted(judged) for row, vec in zip(judged[key], vectors[key])}
-    if frozen is not None and frozen.vectors is not None:
-        row_vectors.update({row["qa_id"]: vec for row, vec in zip(frozen.rows, frozen.vectors)})
-    eval_ids = {r["qa_id"] for r in frozen.rows} if frozen else set()
-    rows = sorted((r for r in rows if r["qa_id"] not in eval_ids), key=priority)
+    for split in (frozen or {}).values():
+        if split.vectors is not None:
+            row_vectors.update({row["qa_id"]: vec for row, vec in zip(split.rows, split.vectors)})
+    frozen_ids = {r["qa_id"] for split in (frozen or {}).values() for r in split.rows}
+    rows = sorted((r for r in rows if r["qa_id"] not in frozen_ids), key=priority)
     dim = next(iter(row_vectors.values())).shape[0] if row_vectors else 1
     matrix = np.stack([row_vectors[r["qa_id"]] for r in rows]) if rows else np.zeros((0, dim), np.float32)
     deduped = deduplicate(rows, matrix, dedup_settings)
@@ -122,56 +199,75 @@ def curate(
             passing.append(row)
 
     if frozen is None:
-        frozen = _freeze(passing, settings)
+        frozen, removed = _freeze(passing, settings, chunks)
+        result.removed += removed
         result.newly_frozen = True
-    held_out = set(frozen.held_out_chunks)
-    eval_vectors = np.stack([row_vectors.get(r["qa_id"], np.zeros(dim, np.float32)) for r in frozen.rows]) if frozen.rows else None
-    frozen.vectors = eval_vectors
-    result.frozen, result.eval = frozen, list(frozen.rows)
-    candidates, eval_ids = [], {r["qa_id"] for r in frozen.rows}
-    for row in passing:
-        if row["qa_id"] in eval_ids:
-            continue
-        if touched_chunks(row) & held_out:
-            result.removed.append({**row, "removed_by": "split:held_out_chunk"})
-        else:
-            candidates.append(row)
-    train_vectors = np.stack([row_vectors[r["qa_id"]] for r in candidates]) if candidates else None
-    leaks = {right for _, right, _ in near_duplicate_pairs(result.eval, candidates, dedup_settings, eval_vectors, train_vectors)}
+    result.frozen = frozen
+    held_rows = [r for name in HELD_OUT for r in frozen[name].rows]  # in the order of held_vectors below
+    taken = {r["qa_id"] for r in result.removed + held_rows}
+    held = {c for name in HELD_OUT for c in frozen[name].held_out_chunks}
+    text = held_out_text(held, chunks, held_rows)
+    test = frozen["test"]
+    result.sealed = {"train": text.sealed(chunks),
+                     "validation": held_out_text(set(test.held_out_chunks), chunks, test.rows).sealed(chunks)}
+    candidates, removed = seal([r for r in passing if r["qa_id"] not in taken], text, result.sealed["train"], "held_out")
+    result.removed += removed
+    for name in HELD_OUT:
+        result.splits[name] = list(frozen[name].rows)
+        result.vectors[name] = _stack([row_vectors.get(r["qa_id"], np.zeros(dim, np.float32)) for r in frozen[name].rows], dim)
+        frozen[name].vectors = result.vectors[name]
+    held_vectors = np.concatenate([result.vectors[name] for name in HELD_OUT])
+    train_vectors = _stack([row_vectors[r["qa_id"]] for r in candidates], dim)
+    leaks = {right for _, right, _ in near_duplicate_pairs(held_rows, candidates, dedup_settings, held_vectors, train_vectors)}
     for row in candidates:
         if row["qa_id"] in leaks:
-            result.removed.append({**row, "removed_by": "split:near_duplicate_of_eval"})
+            result.removed.append({**row, "removed_by": "split:near_duplicate_of_held_out"})
         else:
             result.train.append(row)
-    result.train_vectors = np.stack([row_vectors[r["qa_id"]] for r in result.train]) if result.train else np.zeros((0, dim), np.float32)
+    result.vectors["train"] = _stack([row_vectors[r["qa_id"]] for r in result.train], dim)
     result.funnel = _funnel(judged, chapter_counts, deduped.kept, passing, result)
     return result
 
 
-def _freeze(rows: list[dict[str, Any]], settings: CurationSettings) -> FrozenEval:
-    """Hold out a share of the chunks that rows were asked about; their rows are the eval set.
-    A small dataset still gets one held-out chunk, and never all of them."""
+def _stack(vectors: list[np.ndarray], dim: int) -> np.ndarray:
+    return np.stack(vectors) if vectors else np.zeros((0, dim), np.float32)
+
+
+def _freeze(rows: list[dict[str, Any]], settings: CurationSettings, chunks: dict[str, dict[str, Any]]) -> tuple[Frozen, list[dict]]:
+    """Hold out chunks that rows were asked about, test first, then validation among the chunks that
+    do not overlap a test chunk; each gets at least one when there are three or more, and some are
+    always left for train. Returns the frozen splits and the validation rows that showed test text."""
     seeds = sorted({r["chunk_ids"][0] for r in rows if r.get("chunk_ids")}, key=lambda c: (chunk_bucket(c, settings.seed), c))
-    held = [c for c in seeds if chunk_bucket(c, settings.seed) < settings.eval_fraction]
-    if len(seeds) >= 2 and not held:
-        held = seeds[:1]
-    if len(seeds) >= 2 and len(held) == len(seeds):
-        held = held[:-1]
-    held_set = set(held)
-    eval_rows = sorted((r for r in rows if r.get("chunk_ids") and r["chunk_ids"][0] in held_set), key=lambda r: r["qa_id"])
-    return FrozenEval(sorted(held), eval_rows, FrozenEval.digest(eval_rows, held))
+    spare = len(seeds) - 1  # one chunk stays for train
+    test = [c for c in seeds if chunk_bucket(c, settings.seed) < settings.test_fraction] or seeds[:1]
+    test = test[: max(spare - 1, 1)] if spare >= 1 else []
+    test_text = HeldOutText.of(test, [(c, chunks[c]["text"]) for c in test if c in chunks])
+    test_sealed = test_text.sealed(chunks)
+    limit = settings.test_fraction + settings.validation_fraction
+    open_seeds = [c for c in seeds if c not in test_sealed]
+    validation = [c for c in open_seeds if chunk_bucket(c, settings.seed) < limit] or open_seeds[:1]
+    validation = validation[: max(len(open_seeds) - 1, 0)]
+
+    def rows_of(chunks: list[str]) -> list[dict]:
+        chosen = set(chunks)
+        return sorted((r for r in rows if r.get("chunk_ids") and r["chunk_ids"][0] in chosen), key=lambda r: r["qa_id"])
+
+    test_rows = rows_of(test)
+    validation_rows, removed = seal(rows_of(validation), test_text, test_sealed, "test")
+    splits = {"validation": (sorted(validation), validation_rows), "test": (sorted(test), test_rows)}
+    return {name: FrozenSplit(name, chunks, split_rows, FrozenSplit.digest(split_rows, chunks)) for name, (chunks, split_rows) in splits.items()}, removed
 
 
 def _funnel(judged, chapter_counts, deduplicated, passing, result: Curated) -> list[dict[str, Any]]:
-    """Rows per chapter after each step. Frozen eval rows skip dedup and thresholds on later runs
+    """Rows per chapter after each step. Frozen held-out rows skip dedup and thresholds on later runs
     (they passed them when frozen), so they count as passing every step."""
-    frozen = Counter(r["chapter_key"] for r in result.eval)
+    frozen = Counter(r["chapter_key"] for r in result.held_out_rows)
     dedup_kept = Counter(r["chapter_key"] for r in deduplicated)
     grounded_out = Counter(r["chapter_key"] for r in result.removed if r["removed_by"] == "groundedness")
     judge_pass = Counter(r["chapter_key"] for r in passing) + grounded_out
     if not result.newly_frozen:
         dedup_kept, judge_pass = dedup_kept + frozen, judge_pass + frozen
-    final = Counter(r["chapter_key"] for r in result.train + result.eval)
+    final = Counter(r["chapter_key"] for rows in result.splits.values() for r in rows)
     rows = []
     for key in sorted(set(judged) | set(chapter_counts) | set(final)):
         counts = chapter_counts.get(key, {})
@@ -186,11 +282,9 @@ def _funnel(judged, chapter_counts, deduplicated, passing, result: Curated) -> l
     return rows
 
 
-def rows_per_chapter(train: list[dict], evaluation: list[dict]) -> list[dict[str, Any]]:
-    """Train and eval rows per chapter: the paper's Table II."""
-    train_counts = Counter(r["chapter_key"] for r in train)
-    eval_counts = Counter(r["chapter_key"] for r in evaluation)
-    return [
-        {"chapter_key": key, "train": train_counts[key], "eval": eval_counts[key], "total": train_counts[key] + eval_counts[key]}
-        for key in sorted(set(train_counts) | set(eval_counts))
-    ]
+def rows_per_chapter(splits: dict[str, list[dict]]) -> list[dict[str, Any]]:
+    """Rows of each split per chapter: the paper's Table II."""
+    counts = {name: Counter(r["chapter_key"] for r in splits.get(name, [])) for name in SPLITS}
+    keys = sorted(set().union(*counts.values()))
+    return [{"chapter_key": key, **{name: counts[name][key] for name in SPLITS}, "total": sum(counts[name][key] for name in SPLITS)}
+            for key in keys]

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ragtune.curate.curation import SPLITS
 from ragtune.jsonl import write_jsonl
 
 SYSTEM_PROMPT = "You are a knowledgeable clinical assistant. Answer accurately and concisely."
-SPLITS = ("train", "eval")
 
 
 def provenance(row: dict[str, Any]) -> dict[str, Any]:
@@ -77,8 +77,8 @@ def to_raft(row: dict[str, Any], pool: list[dict[str, Any]], distractors: int, o
     """RAFT-style: the question with passages in the input: the row's own evidence (in
     `oracle_share` of rows, decided by a hash so reruns agree) plus distractor chunks that are
     not in its evidence, shuffled; the model learns to answer from the relevant passage. withheld:
-    chunk ids that must not appear (a train row's evidence can hold retrieved neighbours that are
-    held-out eval chunks; they are left out of its input)."""
+    chunk ids that must not appear (for a train row, held-out chunks and their overlapping
+    neighbours), neither as evidence nor as distractors."""
     rng = random.Random(int(hashlib.sha256(f"{seed}:{row['qa_id']}".encode()).hexdigest()[:12], 16))
     own = {e["chunk_id"] for e in row.get("evidence", [])}
     others = [c for c in pool if c["chunk_id"] not in own and c["chunk_id"] not in withheld]
@@ -127,9 +127,10 @@ class ExportSettings:
 def write_exports(out: Path, splits: dict[str, list[dict[str, Any]]], prefix: str = "ragtune",
                   raft_pool: list[dict[str, Any]] | None = None, raft_distractors: int = ExportSettings.raft_distractors,
                   raft_oracle_share: float = ExportSettings.raft_oracle_share, seed: int = 0,
-                  held_out_chunks: frozenset[str] | set[str] = frozenset()) -> dict[str, Path]:
-    """Write every format for both splits; returns name -> path. raft_pool (chunk rows) turns the
-    RAFT variant on; pass only chunks the split may see (train distractors exclude held-out chunks)."""
+                  sealed: dict[str, set[str]] | None = None) -> dict[str, Path]:
+    """Write every format for every split; returns name -> path. raft_pool (chunk rows) turns the
+    RAFT variant on; sealed: split -> chunk ids its RAFT inputs may not show (curation's sealed sets:
+    train may show no validation or test text, validation no test text)."""
     import datasets
 
     datasets.disable_progress_bars()
@@ -144,7 +145,7 @@ def write_exports(out: Path, splits: dict[str, list[dict[str, Any]]], prefix: st
             written[f"{name}_{split}"] = path
         if raft_pool is not None:
             path = out / f"raft_{split}.jsonl"
-            withheld = held_out_chunks if split == "train" else frozenset()  # eval rows are the held-out ones
+            withheld = (sealed or {}).get(split, frozenset())
             write_jsonl(path, [to_raft(r, raft_pool, raft_distractors, raft_oracle_share, seed, withheld) for r in rows])
             written[f"raft_{split}"] = path
     info = out / "dataset_info.json"

@@ -21,7 +21,8 @@ from ragtune.index.vector_index import ChunkIndex, Hit
 from ragtune.ingest.document import Chapter
 from ragtune.llm.prompts import TASKS, detect_language
 
-PROMPT_FIELDS = ("chunk_id", "section_path", "pages", "text")  # what a prompt shows of each chunk
+# What a round carries of each chunk into prompts (section path, text) and rows (ids, pages).
+ROUND_FIELDS = ("chunk_id", "doc_id", "section_path", "pages", "text")
 # Sections a task prefers as its focus, when the chapter has them; otherwise it cycles all sections.
 TASK_SECTIONS = {
     "clinical_vignette": re.compile(r"criteria|symptom|present|feature|sign", re.I),
@@ -74,9 +75,10 @@ class EvidencePlan:
     rounds: list[EvidenceRound]
 
     def content_sha256(self) -> str:
-        """Hash of what the prompts contain: titles, tasks, focuses and each passage's text, section
-        and pages. Not the document version (doc_id): an unchanged passage of an edited book is the same."""
-        seen = [[r.task, r.focus, [[e[k] for k in PROMPT_FIELDS] for e in r.evidence]] for r in self.rounds]
+        """Hash of what the rounds carry into prompts and rows: titles, tasks, focuses and each
+        passage's text, section, ids and pages. A page shift changes it (the rows must show the new
+        pages) while no prompt changes, so the rerun it triggers is answered from the cache."""
+        seen = [[r.task, r.focus, [[e[k] for k in ROUND_FIELDS] for e in r.evidence]] for r in self.rounds]
         payload = json.dumps([self.chapter_key, self.chapter_title, self.language, seen], sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(payload.encode()).hexdigest()
 

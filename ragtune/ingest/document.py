@@ -127,6 +127,15 @@ def slugify(title: str, max_len: int = 48) -> str:
     return slug or "untitled"
 
 
+def document_id(name: str, source_path: str | Path) -> str:
+    """"<name>-<hash of where the file lives>": the same id when the file is edited (its content
+    hash, source_sha256, is the version), so an edit of one chapter leaves the other chapters'
+    provenance alone; a different id for another file of the same name elsewhere. A moved file
+    is a new document."""
+    where = str(Path(source_path).expanduser().resolve())
+    return f"{slugify(name, 32)}-{hashlib.sha256(where.encode()).hexdigest()[:10]}"
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

@@ -19,7 +19,7 @@ import pdfplumber
 import pypdf
 from pdfminer.layout import LTChar, LTCurve, LTTextBox, LTTextLine
 
-from ragtune.ingest.document import Block, Chapter, Document, Section, file_sha256, slugify, strip_numbering
+from ragtune.ingest.document import Block, Chapter, Document, Section, document_id, file_sha256, slugify, strip_numbering
 
 LIST_MARKER = re.compile(r"^\s*(?:\(?([A-Za-z]|\d{1,2})[.)]|([•●▪◦‣∙·\-–]))\s+(.*)$", re.S)
 LAYOUT = {"char_margin": 4.0}  # pdfminer LAParams: justified lines have wide gaps; 2.0 splits them
@@ -70,7 +70,7 @@ def parse_pdf(path: Path | str, password: str | None = None) -> Document:
     title = _document_title(reader, outline, boxes, path)
     sha = file_sha256(path)
     doc = Document(
-        doc_id=f"{slugify(path.stem, 32)}-{sha[:10]}",
+        doc_id=document_id(path.stem, path),
         source_path=str(path),
         source_sha256=sha,
         title=title,

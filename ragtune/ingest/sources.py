@@ -95,12 +95,12 @@ class ChapterBundle:
     parts: list[tuple[str, Chapter]]  # (doc_id, chapter)
 
     def content_sha256(self) -> str:
-        """The chapter's text only: editing another chapter of the same PDF changes the PDF's
-        hash (and so its doc_id) but must not make this chapter look changed."""
-        digest = hashlib.sha256()
-        for _, chapter in self.parts:
-            digest.update(f"{chapter.content_sha256()}\n".encode())
-        return digest.hexdigest()
+        """The chapter's version: everything its rows will carry, its text and also each part's doc id,
+        section paths and block pages, so a page shift of an unchanged text makes the chapter stale
+        (its rows must show the new pages). Not the file's hash: editing another chapter of the
+        same book changes that, and must not touch this chapter."""
+        payload = [[doc_id, chapter.to_dict()] for doc_id, chapter in self.parts]
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
     def merged(self) -> Chapter:
         sections: list[Section] = [s for _, chapter in self.parts for s in chapter.sections]

@@ -13,7 +13,7 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from ragtune.ingest.document import Block, Chapter, Document, Section, slugify
+from ragtune.ingest.document import Block, Chapter, Document, Section, document_id, slugify
 from ragtune.ingest.pdf_parser import ParseError
 
 TEI = "{http://www.tei-c.org/ns/1.0}"
@@ -85,7 +85,7 @@ def parse_tei_bytes(data: bytes, source_path: str, doc_name: str, source_sha256:
         )
     pages = [b.page for s in chapter.sections for b in s.blocks]
     return Document(
-        doc_id=f"{slugify(doc_name, 32)}-{source_sha256[:10]}",
+        doc_id=document_id(doc_name, source_path),
         source_path=source_path,
         source_sha256=source_sha256,
         title=title,

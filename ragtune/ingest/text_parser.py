@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ragtune.ingest.document import Block, Chapter, Document, Section, file_sha256, slugify, strip_numbering
+from ragtune.ingest.document import Block, Chapter, Document, Section, document_id, file_sha256, slugify, strip_numbering
 from ragtune.ingest.pdf_parser import ParseError
 
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
@@ -113,4 +113,4 @@ def _document(path: Path, title: str, chapters: list[Chapter], parser: str) -> D
     if not chapters:
         raise ParseError(path, "no text found", "check the file is not empty")
     sha = file_sha256(path)
-    return Document(f"{slugify(path.stem, 32)}-{sha[:10]}", str(path), sha, title, parser, 0, chapters)
+    return Document(document_id(path.stem, path), str(path), sha, title, parser, 0, chapters)

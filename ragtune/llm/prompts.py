@@ -83,8 +83,10 @@ def render_messages(name: str, **values: object) -> list[dict[str, str]]:
 
 
 def format_passages(evidence: list[dict[str, Any]]) -> str:
-    """Numbered evidence passages with section and pages, each fenced: the block every template cites."""
+    """Numbered evidence passages with their section, each fenced: the block every template cites.
+    No page numbers: they are provenance, kept on the row, and a prompt without them stays the same
+    when an edit elsewhere moves the pagination, so that rerun is answered from the cache."""
     return "\n\n".join(
-        f"[{n}] ({inline_title(' > '.join(e['section_path']))}, page {', '.join(map(str, e['pages']))}) {fenced(e['text'])}"
+        f"[{n}] ({inline_title(' > '.join(e['section_path']))}) {fenced(e['text'])}"
         for n, e in enumerate(evidence, start=1)
     )

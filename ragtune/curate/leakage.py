@@ -1,0 +1,85 @@
+"""What a train row may not show: the text of a validation or test chunk.
+
+Chunks overlap their neighbours (the splitter repeats up to 32 tokens of whole sentences), and a
+book can repeat a passage elsewhere, so excluding held-out chunk ids is not enough. A chunk is
+sealed when it is held out, when it is a held-out chunk's neighbour in the same section (the
+overlap, however short), or when it shares a 13-word window with held-out text (the usual
+contamination window; each CJK character counts as a word; shorter shared phrases are the book's
+boilerplate, e.g. "cause clinically significant distress or impairment"). No train row is asked
+about a sealed chunk, answers from it or shows it (evidence, RAFT input, distractor), and no text
+of a train row shares a window with held-out text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ragtune.text import words
+
+GRAM = 13
+
+
+def grams(text: str, n: int = GRAM) -> set[tuple[str, ...]]:
+    tokens = words(text)
+    return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
+
+
+def _same_section(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return a["doc_id"] == b["doc_id"] and a["section_path"] == b["section_path"]
+
+
+def strings_in(value: Any) -> Iterator[str]:
+    """Every string inside a record (nested lists and dicts), which is what an export shows a trainer."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from strings_in(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from strings_in(item)
+
+
+@dataclass
+class HeldOutText:
+    """The n-grams of the held-out chunks, each pointing at the chunks it came from."""
+    chunk_ids: set[str]
+    owners: dict[tuple[str, ...], set[str]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, held_out: Iterable[str], passages: Iterable[tuple[str, str]]) -> "HeldOutText":
+        """held_out: the chunk ids; passages: (chunk id, text) pairs, several texts per id allowed."""
+        owners: dict[tuple[str, ...], set[str]] = {}
+        for chunk_id, text in passages:
+            for gram in grams(text):
+                owners.setdefault(gram, set()).add(chunk_id)
+        return cls(set(held_out), owners)
+
+    def sources(self, text: str) -> set[str]:
+        """The held-out chunks whose text overlaps this text."""
+        found: set[str] = set()
+        for gram in grams(text):
+            found |= self.owners.get(gram, set())
+        return found
+
+    def sealed(self, chunks: dict[str, dict[str, Any]]) -> set[str]:
+        """Held-out chunks, their neighbours (chunks are in book order; a neighbour is the chunk
+        before or after in the same document and section) and every chunk whose text overlaps one."""
+        order = list(chunks)
+        found = set(self.chunk_ids)
+        for i, chunk_id in enumerate(order):
+            if chunk_id in self.chunk_ids:
+                here = chunks[chunk_id]
+                for j in (i - 1, i + 1):
+                    if 0 <= j < len(order) and _same_section(here, chunks[order[j]]):
+                        found.add(order[j])
+        return found | {c for c, chunk in chunks.items() if c not in found and self.sources(chunk["text"])}
+
+    def leaks_in(self, record: dict[str, Any]) -> set[str]:
+        """Held-out chunks whose text a record shows, anywhere in it."""
+        found: set[str] = set()
+        for text in strings_in(record):
+            found |= self.sources(text)
+        return found

@@ -1,4 +1,4 @@
-"""An OpenAI Batch API server on localhost for the batch backend's tests: /v1/files and /v1/batches
+"""An OpenAI Batch API server on localhost for the batch backend's tests: /v1/files, /v1/batches and /v1/models
 as OpenAI documents them (upload, create, retrieve, download output and error files), with every
 request line answered by a real OpenAI-compatible upstream, llama.cpp's server on SmolLM2. OpenAI
 itself cannot be reached from the test machine; this is the most real Batch API that can run here.
@@ -138,7 +138,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         parts = self.path.strip("/").split("/")
-        if parts[:2] == ["v1", "batches"] and len(parts) == 3 and parts[2] in self.server.batches:
+        if parts == ["v1", "models"]:  # the Batch API's host serves the model listing too
+            self._send(*self.server._upstream("/models"))
+        elif parts[:2] == ["v1", "batches"] and len(parts) == 3 and parts[2] in self.server.batches:
             self._send(200, self.server.batches[parts[2]])
         elif parts[:2] == ["v1", "files"] and len(parts) == 4 and parts[3] == "content" and parts[2] in self.server.files:
             self._send(200, self.server.files[parts[2]]["content"])

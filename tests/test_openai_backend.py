@@ -12,7 +12,7 @@ import pytest
 
 from ragtune.llm.backends import OpenAICompatibleBackend
 from ragtune.llm.client import CachedLLM, ChatRequest, LLMCache, SamplingParams
-from tests.servers import free_port, llama_server_url
+from tests.servers import free_port, llama_server_url, start_llama_server
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +30,33 @@ def test_openai_backend_returns_schema_json_and_caches(server_url, tmp_path):
     assert first.model == f"openai:smollm2@{server_url}" and first.completion_tokens > 0
     again = llm.complete(messages, SamplingParams(temperature=0.0, max_tokens=40, seed=1), schema)
     assert again.cached and llm.calls == 1
+
+
+def test_an_endpoint_that_serves_another_model_under_the_same_address_misses_the_cache(tmp_path):
+    """The cache identity of an endpoint holds the served model as the server lists it (GET /models,
+    no tokens): a restart serving the same model hits the cache, one serving another model misses it,
+    though the published model id (alias@URL) is the same. llama.cpp's server lists its alias, so
+    that is what changes here; vLLM lists the weights' path."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v1"
+    messages = [{"role": "user", "content": "Name one symptom of anxiety."}]
+    sampling = SamplingParams(temperature=0.0, max_tokens=12, seed=1)
+
+    def ask(*server_args: str):
+        server = start_llama_server(port, "--n_ctx", "512", *server_args)
+        try:
+            llm = CachedLLM(OpenAICompatibleBackend(url, "smollm2", json_mode="none"), LLMCache(tmp_path))
+            return llm.complete(messages, sampling), llm.backend.cache_identity
+        finally:
+            server.kill()
+            server.wait()
+
+    first, identity = ask()
+    again, same = ask()
+    other, changed = ask("--model_alias", "smollm2-finetuned")  # requests for "smollm2" are still answered
+    assert not first.cached and again.cached and same == identity and "#served:" in identity
+    assert not other.cached and changed != identity
+    assert first.model == again.model == other.model == f"openai:smollm2@{url}"  # what rows publish
 
 
 def test_openai_backend_error_is_raised_not_swallowed(tmp_path):

@@ -172,8 +172,10 @@ class CachedLLM:
 
     def complete_many(self, requests: list[ChatRequest]) -> list[Completion | Exception]:
         """Cached answers at once; the rest in one backend batch, each persisted as it arrives.
-        Identical requests in one batch are sent once. A failed request comes back as its exception."""
-        keys = [cache_key(self.model_id, r) for r in requests]
+        Identical requests in one batch are sent once. A failed request comes back as its exception.
+        Keys use the backend's cache identity: its model id, and for an endpoint the model it serves."""
+        identity = getattr(self.backend, "cache_identity", self.model_id)
+        keys = [cache_key(identity, r) for r in requests]
         results: list[Completion | Exception | None] = [None] * len(requests)
         pending: dict[str, list[int]] = {}
         for i, key in enumerate(keys):

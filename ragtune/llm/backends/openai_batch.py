@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from ragtune.llm.backends.openai_compatible import JSON_MODES, chat_arguments
+from ragtune.llm.backends.openai_compatible import JSON_MODES, ServedModelIdentity, chat_arguments
 from ragtune.llm.client import ChatRequest, ChatResult, OnResult, public_url
 
 ENDPOINT = "/v1/chat/completions"
@@ -109,7 +109,7 @@ class BatchJournal:
         (self.root / f"{batch_id}.json").unlink(missing_ok=True)
 
 
-class OpenAIBatchBackend:
+class OpenAIBatchBackend(ServedModelIdentity):
     """Requests to `base_url` through the Batch API (OpenAI, or any server implementing /files and
     /batches). json_mode as for the online backend. The API key comes from the resource's EnvVar."""
 

@@ -6,11 +6,51 @@ client retries 408/409/429/5xx, timeouts and dropped connections with exponentia
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from typing import Any
 
 from ragtune.llm.client import ChatRequest, ChatResult, OnResult, public_url
 
 JSON_MODES = ("json_schema", "json_object", "none")
+PROBE_TIMEOUT_S = 10.0
+
+
+def served_model(base_url: str, model: str, api_key: str) -> str:
+    """A digest of the endpoint's own account of the model it serves under this name (its
+    GET /models entry, which costs no tokens): the weights' path for vLLM (root, parent), the
+    listing's id, owner and creation time for OpenAI and llama.cpp's server. A server that now serves
+    other weights under the same name gives another digest. "unlisted" when the listing has no such
+    model (a single listed model is taken as the one served), "unverified" when it cannot be read."""
+    from openai import OpenAI
+
+    try:
+        with OpenAI(base_url=base_url, api_key=api_key, timeout=PROBE_TIMEOUT_S, max_retries=0) as client:
+            listed = [entry.model_dump() for entry in client.models.list()]
+    except Exception:  # down, or no /models route: the key says so, and stays stable
+        return "unverified"
+    entry = next((e for e in listed if e.get("id") == model), listed[0] if len(listed) == 1 else None)
+    if entry is None:
+        return "unlisted"
+    fields = ("id", "root", "parent", "max_model_len") if entry.get("root") else ("id", "owned_by", "created")  # vLLM's `created` is the request's time
+    return hashlib.sha256(json.dumps({k: entry.get(k) for k in fields}, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class ServedModelIdentity:
+    """Cache identity of an endpoint backend: its published model id (alias@URL) plus the served
+    model's digest, probed once, when the cache is first consulted."""
+
+    base_url: str
+    model: str
+    model_id: str
+    _api_key: str
+    _served: str | None = None
+
+    @property
+    def cache_identity(self) -> str:
+        if self._served is None:
+            self._served = served_model(self.base_url, self.model, self._api_key)
+        return f"{self.model_id}#served:{self._served}"
 
 
 def chat_arguments(model: str, json_mode: str, request: ChatRequest) -> dict[str, Any]:
@@ -26,7 +66,7 @@ def chat_arguments(model: str, json_mode: str, request: ChatRequest) -> dict[str
     return arguments
 
 
-class OpenAICompatibleBackend:
+class OpenAICompatibleBackend(ServedModelIdentity):
     """json_mode: 'json_schema' (OpenAI, vLLM), 'json_object' (llama.cpp server: json_object plus a
     schema field) or 'none' (no structured output; the caller's parser and retries handle it).
     The API key is passed in by the resource from an environment variable and never stored elsewhere."""

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.audit_rows import audit  # noqa: E402
-from bench.parse import machine, write_section  # noqa: E402
+from ragtune.benchmarks import machine, write_section  # noqa: E402
 from ragtune.generate.evidence import EvidenceSettings, plan_chapter_evidence  # noqa: E402
 from ragtune.generate.qa_filter import FilterSettings, filter_qa  # noqa: E402
 from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_qa  # noqa: E402

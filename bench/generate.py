@@ -37,7 +37,7 @@ from llama_index.core.llms import CompletionResponse, CustomLLM, LLMMetadata  # 
 from llama_index.core.llms.callbacks import llm_completion_callback  # noqa: E402
 from llama_index.core.node_parser import SentenceSplitter  # noqa: E402
 
-from bench.parse import machine, write_section  # noqa: E402
+from ragtune.benchmarks import machine, write_section  # noqa: E402
 from ragtune.generate.evidence import EvidenceSettings, plan_chapter_evidence  # noqa: E402
 from ragtune.generate.qa_filter import FilterSettings, filter_qa  # noqa: E402
 from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_qa  # noqa: E402

@@ -32,7 +32,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.parse import write_section  # noqa: E402
+from ragtune.benchmarks import write_section  # noqa: E402
 from ragtune.train.lora import LORA_PROFILES, TARGET_MODULES  # noqa: E402
 
 HEADING = "## GPU: LoRA training and batched generation (bench/gpu.py)"

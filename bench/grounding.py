@@ -27,7 +27,7 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.parse import machine, write_section  # noqa: E402
+from ragtune.benchmarks import machine, write_section  # noqa: E402
 from ragtune.generate.grounding import GateSettings, GroundednessSettings, assess_answer, groundedness_scores, sentence_texts  # noqa: E402
 from ragtune.index.embedding import Embedder  # noqa: E402
 from ragtune.text import (  # noqa: E402

@@ -12,7 +12,6 @@ Usage: .venv/bin/python bench/parse.py [--shared ../shared/data]
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import re
 import sys
@@ -26,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 import pypdf  # noqa: E402
 
+from ragtune.benchmarks import machine, write_section  # noqa: E402
 from ragtune.ingest.sources import parse_document  # noqa: E402
 
 WORD = re.compile(r"\w+", re.UNICODE)
@@ -92,27 +92,6 @@ def main() -> None:
     )
     write_section(ROOT / "BENCHMARKS.md", "## Parsing (bench/parse.py)", section)
     print(section)
-
-
-def machine() -> str:
-    model = platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        found = re.search(r"model name\s*:\s*(.+)", cpuinfo.read_text())
-        model = found.group(1).strip() if found else model
-    return f"{os.cpu_count()} cores {model}"
-
-
-def write_section(path: Path, heading: str, section: str) -> None:
-    """Replace this benchmark's section in BENCHMARKS.md, keeping the others."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n\nWritten by the scripts in bench/; each section says its machine and date.\n\n"
-    if heading in text:
-        start = text.index(heading)
-        end = text.find("\n## ", start + len(heading))
-        text = text[:start] + section.rstrip("\n") + "\n" + (text[end:] if end != -1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
 
 
 if __name__ == "__main__":

@@ -247,7 +247,7 @@ def split_leaks(storage: DataDirResource) -> dict[str, list[str]]:
     """Where a split shows what it may not: train anything of validation or test, validation anything
     of test. Reads every file a trainer could be given (the dataset's rows and alpaca files, every
     export format including RAFT and the Hugging Face dataset); a record leaks when it names a
-    held-out chunk or shares a 13-word window with held-out text. Returns "<file>" -> record ids."""
+    held-out or sealed chunk or shares a 13-word window with held-out text. Returns "<file>" -> record ids."""
     import datasets
 
     layout = storage.layout

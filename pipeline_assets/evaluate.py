@@ -21,7 +21,7 @@ from ragtune.curate.preference import dpo_pairs, write_dpo
 from ragtune.evaluate.evaluation import EvalQuestion, evaluate
 from ragtune.evaluate.grading import JudgeSettings, answer_questions, reference_answers
 from ragtune.evaluate.medquad import load_medquad, sample_questions
-from ragtune.evaluate.stats import group_table, summary_table
+from ragtune.evaluate.stats import group_table, paired_difference, summary_table
 from ragtune.jsonl import read_jsonl, write_jsonl
 from ragtune.plots import markdown_image, score_bars
 from ragtune.train.lora import answer_loss
@@ -44,11 +44,20 @@ def _tuned_model(storage: DataDirResource, base_model: BaseModelResource):
     return PeftModel.from_pretrained(model, str(adapter)), tokenizer
 
 
-def _base_and_tuned_loss(tuned, tokenizer, rows: list[dict], max_length: int) -> dict[str, dict]:
-    """answer_loss of the same rows with the adapter off (base) and on (tuned)."""
+def _base_and_tuned_loss(tuned, tokenizer, rows: list[dict], max_length: int, resamples: int = 2000, seed: int = 0) -> dict[str, dict]:
+    """answer_loss of the same rows with the adapter off (base) and on (tuned), and the paired
+    per-question difference (tuned minus base; negative: tuned fits the references better)."""
     with tuned.disable_adapter():
         base = answer_loss(tuned, tokenizer, rows, max_length)
-    return {"base": base, "tuned": answer_loss(tuned, tokenizer, rows, max_length)}
+    tuned_loss = answer_loss(tuned, tokenizer, rows, max_length)
+    return {"base": base, "tuned": tuned_loss, "tuned_minus_base": paired_difference(base["per_row"], tuned_loss["per_row"], resamples, seed)}
+
+
+def _difference_text(difference: dict) -> str:
+    ci = difference["ci95"]
+    interval = f" [{ci[0]}, {ci[1]}]" if ci else ""
+    return (f"{difference['mean_difference']}{interval} over {difference['questions']} questions "
+            f"(tuned lower on {difference['tuned_lower']}, higher on {difference['tuned_higher']})")
 
 
 def _answers(tuned, tokenizer, questions: list[EvalQuestion], settings: JudgeSettings, reference_llm: LLMResource, storage: DataDirResource):
@@ -165,6 +174,7 @@ def heldout_loss(storage: DataDirResource, base_model: BaseModelResource) -> dg.
             "base_perplexity": losses["base"]["perplexity"],
             "tuned_perplexity": losses["tuned"]["perplexity"],
             "answer_tokens": losses["base"]["tokens"],
+            "tuned_minus_base_per_question": _difference_text(losses["tuned_minus_base"]),
             "split": EVALUATION_SPLIT,
             "rows": len(rows),
         }
@@ -208,8 +218,9 @@ def medquad_scores(
     tuned, tokenizer = _tuned_model(storage, base_model)
     answers, reference_failures = _answers(tuned, tokenizer, questions, settings, reference_llm, storage)
     references = [{"instruction": q.question, "output": q.reference} for q in questions]
-    losses = _base_and_tuned_loss(tuned, tokenizer, references, 512)
+    losses = _base_and_tuned_loss(tuned, tokenizer, references, 512, settings.bootstrap_resamples, settings.seed)
     extra = {"source": str(root), "available_questions": len(found), "problems": problems, "reference_answer_loss": losses}
     metadata = _report("medquad_scores", "MedQuAD", questions, answers, reference_failures, judge_llm, settings, storage, extra)
-    metadata.update({"available_questions": len(found), "base_reference_loss": losses["base"]["loss"], "tuned_reference_loss": losses["tuned"]["loss"]})
+    metadata.update({"available_questions": len(found), "base_reference_loss": losses["base"]["loss"], "tuned_reference_loss": losses["tuned"]["loss"],
+                     "reference_loss_tuned_minus_base": _difference_text(losses["tuned_minus_base"])})
     yield dg.MaterializeResult(metadata=metadata)

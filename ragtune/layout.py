@@ -218,7 +218,3 @@ class DataLayout:
             write_jsonl(self.frozen_split_rows(split), rows[split])
             np.save(self.frozen_split_questions(split), vectors[split])
         self.write_json(self.frozen_splits_manifest, manifest)
-
-    def held_out_chunks(self) -> set[str]:
-        """The chunk ids the frozen validation and test splits were drawn from (no train row may come from them)."""
-        return {c for split in self.read_json(self.frozen_splits_manifest).values() for c in split["held_out_chunks"]}

@@ -14,7 +14,7 @@ from ragtune.curate.preference import dpo_pairs, write_dpo
 from ragtune.evaluate.evaluation import EvalQuestion, evaluate
 from ragtune.evaluate.grading import VERDICTS, JudgeSettings, PairItem, combine_orders, compare_pairwise, reference_answers
 from ragtune.evaluate.medquad import load_medquad, sample_questions
-from ragtune.evaluate.stats import bootstrap_ci, summarize
+from ragtune.evaluate.stats import bootstrap_ci, paired_difference, summarize
 from tests.conftest import shared_path
 from tests.test_curation import load_llamafactory_converters
 
@@ -38,6 +38,19 @@ def test_bootstrap_interval_brackets_the_mean_and_narrows_with_more_questions():
     many_low, many_high = bootstrap_ci(few * 20, 2000, seed=0)
     assert many_high - many_low < (high - low) / 3
     assert bootstrap_ci([7], 2000, seed=0) is None and bootstrap_ci([5, 5, 5], 500, seed=1) == [5.0, 5.0]
+
+
+def test_the_paired_difference_is_per_question_and_narrower_than_two_separate_intervals():
+    base = [2.0, 3.5, 1.2, 4.0, 2.8, 3.1, None]
+    tuned = [1.8, 3.3, 1.1, 3.7, 2.9, 2.8, 2.0]  # lower on five of the six questions both scored, by 0.1-0.3
+    found = paired_difference(base, tuned, 2000, seed=0)
+    assert found["questions"] == 6 and (found["tuned_lower"], found["tuned_higher"]) == (5, 1)
+    assert found["mean_difference"] == pytest.approx((-0.2 - 0.2 - 0.1 - 0.3 + 0.1 - 0.3) / 6, abs=1e-5)
+    low, high = found["ci95"]
+    assert low < found["mean_difference"] < high < 0  # every resample of these differences favours tuned
+    separate = [bootstrap_ci([b for b in base if b is not None], 2000, 0), bootstrap_ci(tuned[:6], 2000, 0)]
+    assert separate[0][0] < separate[1][1]  # the two models' own intervals overlap: unpaired, no verdict
+    assert paired_difference([1.0], [0.5], 2000, 0)["ci95"] is None
 
 
 def _row(n, group, base, tuned, outcome):

@@ -95,7 +95,11 @@ def test_training_evaluates_each_epoch_keeps_the_best_and_the_adapter_loads_with
     assert not (tmp_path / "work").exists()  # checkpoints are removed once the adapter is saved
     saved = json.loads((tmp_path / "adapter" / "training.json").read_text())
     assert saved["eval_losses"] == report.eval_losses and saved["settings"]["epochs"] == 3
-    assert answer_loss(model, tokenizer, TRAIN, 128)["loss"] < before["loss"]  # it learned its training answers
+    after = answer_loss(model, tokenizer, TRAIN, 128)
+    assert after["loss"] < before["loss"]  # it learned its training answers
+    # per-row means, in row order, batched or not: a row scored alone gives its own entry
+    assert len(after["per_row"]) == len(TRAIN) and answer_loss(model, tokenizer, TRAIN[1:2], 128)["per_row"] == pytest.approx([after["per_row"][1]], abs=1e-3)
+    assert min(after["per_row"]) <= after["loss"] <= max(after["per_row"])
 
     fresh = AutoModelForCausalLM.from_pretrained(base_model_cache, dtype=torch.float32)
     prompt = tokenizer(tokenizer.apply_chat_template([{"role": "user", "content": EVAL[1]["instruction"]}], tokenize=False,

@@ -23,6 +23,20 @@ def bootstrap_ci(values: list[float], resamples: int, seed: int, level: float = 
     return [round(float(np.percentile(means, tail)), 3), round(float(np.percentile(means, 100 - tail)), 3)]
 
 
+def paired_difference(base: list[float | None], tuned: list[float | None], resamples: int, seed: int) -> dict[str, Any]:
+    """Tuned minus base per question (e.g. answer loss: negative is better for tuned), its mean with a
+    percentile-bootstrap 95% interval over questions, and how many questions went each way. Pairing
+    removes the spread between questions that separate intervals would carry."""
+    differences = [t - b for b, t in zip(base, tuned) if b is not None and t is not None]
+    return {
+        "questions": len(differences),
+        "mean_difference": round(float(np.mean(differences)), 5) if differences else None,
+        "ci95": bootstrap_ci(differences, resamples, seed),
+        "tuned_lower": sum(d < 0 for d in differences),
+        "tuned_higher": sum(d > 0 for d in differences),
+    }
+
+
 def model_summary(scores: list[int | None], resamples: int, seed: int) -> dict[str, Any]:
     graded = [s for s in scores if s is not None]
     return {

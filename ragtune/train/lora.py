@@ -251,22 +251,26 @@ def settings_for(profile: str, overrides: dict[str, Any]) -> LoraSettings:
 
 
 @torch.no_grad()
-def answer_loss(model, tokenizer, rows: list[dict[str, Any]], max_length: int, batch_size: int = 8) -> dict[str, float]:
+def answer_loss(model, tokenizer, rows: list[dict[str, Any]], max_length: int, batch_size: int = 8) -> dict[str, Any]:
     """Mean negative log-likelihood per answer token (and its perplexity) of the reference answers:
-    an objective measure beside the judge, computed the same way for the base and the tuned model."""
+    an objective measure beside the judge, computed the same way for the base and the tuned model.
+    per_row holds each row's own mean, in row order, for a paired comparison of two models."""
     model.eval()
     pad = collator(tokenizer, packing=False)
     device = next(model.parameters()).device
-    total, tokens = 0.0, 0
+    row_nll: list[float] = []
+    row_tokens: list[int] = []
     examples = [encode_example(tokenizer, r, max_length) for r in rows]
     for start in range(0, len(examples), batch_size):
         batch = {k: v.to(device) for k, v in pad(examples[start : start + batch_size]).items()}
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
         labels = batch["labels"][:, 1:]
-        nll = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), labels, ignore_index=-100, reduction="sum")
-        total += float(nll)
-        tokens += int((labels != -100).sum())
+        nll = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), labels, ignore_index=-100, reduction="none")
+        row_nll += [float(x) for x in nll.sum(dim=1)]
+        row_tokens += [int(x) for x in (labels != -100).sum(dim=1)]
+    tokens = sum(row_tokens)
     if not tokens:
         raise ValueError("no answer tokens to score: the eval rows are empty or cut off by max_length")
-    loss = total / tokens
-    return {"loss": round(loss, 5), "perplexity": round(math.exp(loss), 3), "tokens": tokens}
+    loss = sum(row_nll) / tokens
+    per_row = [round(n / t, 5) if t else None for n, t in zip(row_nll, row_tokens)]
+    return {"loss": round(loss, 5), "perplexity": round(math.exp(loss), 3), "tokens": tokens, "per_row": per_row}

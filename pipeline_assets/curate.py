@@ -256,6 +256,7 @@ def split_leaks(storage: DataDirResource) -> dict[str, list[str]]:
         return {layout.frozen_splits_manifest.name: ["missing: materialize instruction_dataset"]}
     manifest, frozen_rows, _ = stored
     chunks = indexed_chunks(storage)
+    hf = datasets.load_from_disk(str(layout.hf_dataset)) if layout.hf_dataset.exists() else {}
     guarded = {"train": HELD_OUT, "validation": ("test",)}
     leaks: dict[str, list[str]] = {}
     for split, against in guarded.items():
@@ -267,9 +268,8 @@ def split_leaks(storage: DataDirResource) -> dict[str, list[str]]:
                 leaks.setdefault(_relative(layout, layout.dataset_rows(split)), []).append(row["qa_id"])
         files = [layout.alpaca_split(split), *layout.export_files(split)]
         records = [(_relative(layout, path), r) for path in files if path.exists() for r in read_jsonl(path)]
-        hf = layout.hf_dataset
-        if hf.exists() and split in datasets.load_from_disk(str(hf)):
-            records += [(f"exports/hf_dataset[{split}]", r) for r in datasets.load_from_disk(str(hf))[split]]
+        if split in hf:
+            records += [(f"exports/hf_dataset[{split}]", r) for r in hf[split]]
         for name, record in records:  # an export record: every string in it is shown to a trainer
             named = {c for field in ("chunk_ids", "supporting_chunk_ids", "raft_passage_ids") for c in record.get(field) or []}
             if named & sealed or text.leaks_in(record):

@@ -183,8 +183,7 @@ def curate(
     frozen_ids = {r["qa_id"] for split in (frozen or {}).values() for r in split.rows}
     rows = sorted((r for r in rows if r["qa_id"] not in frozen_ids), key=priority)
     dim = next(iter(row_vectors.values())).shape[0] if row_vectors else 1
-    matrix = np.stack([row_vectors[r["qa_id"]] for r in rows]) if rows else np.zeros((0, dim), np.float32)
-    deduped = deduplicate(rows, matrix, dedup_settings)
+    deduped = deduplicate(rows, _stack([row_vectors[r["qa_id"]] for r in rows], dim), dedup_settings)
     result = Curated(removed=[{**r, "removed_by": f"dedup:{r['dedup_stage']}"} for r in deduped.removed],
                      dedup_counts=deduped.counts_table())
 
@@ -241,7 +240,7 @@ def _freeze(rows: list[dict[str, Any]], settings: CurationSettings, chunks: dict
     spare = len(seeds) - 1  # one chunk stays for train
     test = [c for c in seeds if chunk_bucket(c, settings.seed) < settings.test_fraction] or seeds[:1]
     test = test[: max(spare - 1, 1)] if spare >= 1 else []
-    test_text = HeldOutText.of(test, [(c, chunks[c]["text"]) for c in test if c in chunks])
+    test_text = held_out_text(set(test), chunks, [])
     test_sealed = test_text.sealed(chunks)
     limit = settings.test_fraction + settings.validation_fraction
     open_seeds = [c for c in seeds if c not in test_sealed]

@@ -51,6 +51,7 @@ ui: install $(DAGSTER_HOME)/dagster.yaml
 
 handbook: install
 	$(PY) sample_handbook/build_pdf.py
+	$(PY) sample_handbook/build_pdf.py --language zh
 
 clean:
 	rm -rf data .dagster_home

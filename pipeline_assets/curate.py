@@ -172,7 +172,7 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
                 "rows_per_chapter": per_chapter, "split_sha256": split_sha256, "settings": asdict(settings),
                 "sealed_chunks": {split: sorted(chunks) for split, chunks in result.sealed.items()},
                 "dedup_settings": config.dedup.model_dump()}
-    layout.curation_report.write_text(json.dumps(curation, indent=1), encoding="utf-8")
+    layout.write_json(layout.curation_report, curation)
     withheld = sum(bool(r.get("evidence_withheld")) for r in result.train)
     return dg.MaterializeResult(
         metadata={

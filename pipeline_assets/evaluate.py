@@ -166,7 +166,7 @@ def heldout_loss(storage: DataDirResource, base_model: BaseModelResource) -> dg.
     max_length = training["settings"]["max_length"]
     losses = _base_and_tuned_loss(tuned, tokenizer, rows, max_length)
     result = {**losses, "split": EVALUATION_SPLIT, "rows": len(rows), "max_length": max_length}
-    storage.layout.report("heldout_loss").write_text(json.dumps(result, indent=2))
+    storage.layout.write_json(storage.layout.report("heldout_loss"), result, indent=2)
     return dg.MaterializeResult(
         metadata={
             "base_loss": losses["base"]["loss"],

@@ -101,7 +101,7 @@ def qa_candidates(
     out = storage.layout.candidates(key)
     write_jsonl(out, result.qa_pairs)
     status = {"quota": settings.quota, "kept": result.kept, "quota_met": result.quota_met, "exhausted": result.exhausted}
-    storage.layout.generation_status(key).write_text(json.dumps(status), encoding="utf-8")
+    storage.layout.write_json(storage.layout.generation_status(key), status, indent=None)
     if client.cache.corrupted:
         context.log.warning(f"chapter '{key}': {len(client.cache.corrupted)} damaged cache entries detected and regenerated")
     ledger = storage.layout.generation_failures(key)

@@ -19,7 +19,10 @@ SAMPLE_HANDBOOK = Path(__file__).resolve().parent.parent / "sample_handbook" / "
 
 
 class ParseConfig(dg.Config):
-    paths: list[str] = Field(default=[str(SAMPLE_HANDBOOK)], description="PDF files or folders of PDFs to parse.")
+    paths: list[str] = Field(
+        default=[str(SAMPLE_HANDBOOK)],
+        description="Files (PDF, DOCX, PPTX, EPUB, HTML, GROBID TEI, Markdown, text) or folders of them to parse.",
+    )
     password: Optional[str] = Field(default=None, description="Password for encrypted PDFs.")
     parser: Literal["embedded", "grobid"] = Field(
         default="embedded", description="PDFs through the embedded parser or the GROBID server (grobid resource)."
@@ -29,6 +32,11 @@ class ParseConfig(dg.Config):
         description="Partitions from each book's outline, from folders (inbox/<category>/*.pdf), or from mapping_file.",
     )
     mapping_file: Optional[str] = Field(default=None, description="CSV/TSV with 'file' and 'category' columns.")
+    ocr_languages: Optional[str] = Field(
+        default=None,
+        description="Tesseract languages for scanned pages, e.g. 'eng', 'chi_sim', 'eng+chi_sim'. "
+        "Unset: the PDF's declared language, else eng+chi_sim.",
+    )
 
 
 def load_documents(storage: DataDirResource) -> list[Document]:
@@ -43,13 +51,13 @@ def load_documents(storage: DataDirResource) -> list[Document]:
 def parsed_documents(
     context: dg.AssetExecutionContext, config: ParseConfig, storage: DataDirResource, grobid: GrobidResource
 ) -> dg.MaterializeResult:
-    """Every input (PDF, GROBID .tei.xml, Markdown, text) parsed into structured JSON: title, chapters, sections,
+    """Every input (PDF, scanned PDF through OCR, DOCX, PPTX, EPUB, HTML, GROBID .tei.xml, Markdown, text) parsed into structured JSON: title, chapters, sections,
     paragraphs, list items, tables, pages. Registers one chapter partition per chapter key, and records
     each chapter's content hash so chapter_fanout_sensor reruns only chapters whose text changed."""
     grobid_settings = grobid.settings() if config.parser == "grobid" else None
     try:
         documents, failures = parse_all(
-            config.paths, config.password, grobid_settings, config.categories_from, config.mapping_file
+            config.paths, config.password, grobid_settings, config.categories_from, config.mapping_file, config.ocr_languages
         )
     except ParseError as error:
         raise dg.Failure(str(error)) from error
@@ -68,7 +76,7 @@ def parsed_documents(
         target = storage.layout.parsed_document(document.doc_id)
         target.write_text(document.to_json(), encoding="utf-8")
         entries.append({"doc_id": document.doc_id, "file": target.name, "source_path": document.source_path})
-    manifest.write_text(json.dumps({"documents": entries, "failures": failures, "chapters": current}, indent=2))
+    storage.layout.write_json(manifest, {"documents": entries, "failures": failures, "chapters": current}, indent=2)
     known = set(context.instance.get_dynamic_partitions(CHAPTERS))
     new_keys = [k for k in keys if k not in known]
     if new_keys:
@@ -79,7 +87,8 @@ def parsed_documents(
     return dg.MaterializeResult(
         metadata={
             "documents": table(
-                [{"doc_id": d.doc_id, "title": d.title, "pages": d.page_count, "chapters": len(d.chapters)} for d in documents]
+                [{"doc_id": d.doc_id, "title": d.title, "parser": d.parser, "pages": d.page_count, "ocr_pages": len(d.ocr_pages),
+                  "chapters": len(d.chapters)} for d in documents]
             ),
             "chapter_keys": dg.MetadataValue.json(keys),
             "changed_chapters": dg.MetadataValue.json(changed),

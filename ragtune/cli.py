@@ -22,11 +22,12 @@ def main(argv: list[str] | None = None) -> int:
     parse.add_argument(
         "--grobid-url", default=default_grobid_url(), help="GROBID server (env GROBID_URL)"
     )
+    parse.add_argument("--ocr-languages", default=None, help="Tesseract languages for scanned pages, e.g. eng+chi_sim")
     args = parser.parse_args(argv)
     if args.command == "parse":
         grobid = GrobidSettings(url=args.grobid_url) if args.parser == "grobid" else None
         try:
-            document = parse_document(args.path, args.password, grobid)
+            document = parse_document(args.path, args.password, grobid, args.ocr_languages)
         except ParseError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1

@@ -15,6 +15,9 @@ from functools import lru_cache
 from nltk.stem.porter import PorterStemmer
 
 CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+WIDE = "\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef"  # CJK ideographs, punctuation and full-width forms
+WIDE_CHAR = re.compile(f"[{WIDE}]")
+WIDE_GAP = re.compile(rf"(?<=[{WIDE}]) (?=[{WIDE}])")  # a space Chinese text never has between two such characters
 LATIN = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+(?:[.,]\d+)?")
 FUNCTION_WORDS = frozenset(
     "a about above across after again against all almost also although always am among an and any anyone are around "
@@ -50,6 +53,23 @@ _STEMMER = PorterStemmer()
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     return _STEMMER.stem(word)
+
+
+def join_wrapped(text: str, line: str) -> str:
+    """Append a wrapped line: a space between words, none where a Chinese line broke mid-sentence."""
+    if not text or not line:
+        return text or line
+    return text + line if WIDE_CHAR.match(text[-1]) and WIDE_CHAR.match(line[0]) else f"{text} {line}"
+
+
+def chinese_words(text: str) -> list[str]:
+    """Chinese text cut into words by jieba (its bundled dictionary; loaded once, on first use)."""
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    return jieba.lcut(text)
 
 
 def is_chinese(text: str) -> bool:

@@ -1,10 +1,11 @@
-"""Build the bundled sample handbook PDF from the Markdown chapters in ./source.
+"""Build the bundled sample handbooks from the Markdown chapters in ./source (English, handbook.pdf)
+and ./source_zh (Chinese, handbook_zh.pdf, set in Debian's Noto Sans CJK SC from fonts-noto-cjk).
 
 The PDF has a title page, one chapter per source file (each starting on a new page),
 a two-level outline (chapters, sections), a running header and page-number footers,
 so the embedded parser meets the same features a real handbook has.
 
-Usage: python sample_handbook/build_pdf.py [OUT.pdf] [--chapters N ...]
+Usage: python sample_handbook/build_pdf.py [OUT.pdf] [--language en|zh] [--chapters N ...]
 """
 
 from __future__ import annotations
@@ -18,8 +19,39 @@ from pathlib import Path
 from fpdf import FPDF
 
 HERE = Path(__file__).resolve().parent
-BOOK_TITLE = "Clinical Handbook of Common Psychiatric Disorders"
-RUNNING_HEADER = "ragtune sample handbook - for software demonstration only"
+CJK_FONTS = Path("/usr/share/fonts/opentype/noto")  # fonts-noto-cjk
+SC = 2  # Simplified Chinese in the Noto Sans CJK collection (JP, KR, SC, TC, HK)
+
+
+@dataclass(frozen=True)
+class Book:
+    title: str
+    running_header: str
+    notice: str
+    source: str
+    out: str
+    font: str = "Helvetica"
+
+
+BOOKS = {
+    "en": Book(
+        "Clinical Handbook of Common Psychiatric Disorders",
+        "ragtune sample handbook - for software demonstration only",
+        "A sample handbook written for the ragtune project to demonstrate its pipeline. "
+        "It summarises widely taught clinical knowledge in the authors' own words and is "
+        "not a substitute for professional diagnosis or treatment guidance.",
+        "source",
+        "handbook.pdf",
+    ),
+    "zh": Book(
+        "常见精神障碍临床手册",
+        "ragtune 示例手册 - 仅用于软件演示",
+        "本手册由 ragtune 项目编写，用于演示其处理流程。内容以作者自己的话概述通行的临床知识，不能替代专业的诊断或治疗指导。",
+        "source_zh",
+        "handbook_zh.pdf",
+        "NotoSansSC",
+    ),
+}
 
 LETTERED = re.compile(r"^([A-Z])\.\s+(.*)$")
 NUMBERED = re.compile(r"^(\d+)\.\s+(.*)$")
@@ -91,12 +123,20 @@ def _raw_blocks(source: str) -> list[str]:
 
 
 class HandbookPDF(FPDF):
+    def __init__(self, book: Book) -> None:
+        super().__init__(format="A4")
+        self.book = book
+        if book.font != "Helvetica":
+            self.add_font(book.font, "", str(CJK_FONTS / "NotoSansCJK-Regular.ttc"), collection_font_number=SC)
+            self.add_font(book.font, "B", str(CJK_FONTS / "NotoSansCJK-Bold.ttc"), collection_font_number=SC)
+            self.add_font(book.font, "I", str(CJK_FONTS / "NotoSansCJK-Regular.ttc"), collection_font_number=SC)
+
     def header(self) -> None:
         if self.page_no() == 1:
             return
-        self.set_font("Helvetica", "I", 8)
+        self.set_font(self.book.font, "I", 8)
         self.set_text_color(110)
-        self.cell(0, 6, RUNNING_HEADER, align="C", new_x="LMARGIN", new_y="NEXT")
+        self.cell(0, 6, self.book.running_header, align="C", new_x="LMARGIN", new_y="NEXT")
         self.set_text_color(0)
         self.ln(4)
 
@@ -104,64 +144,57 @@ class HandbookPDF(FPDF):
         if self.page_no() == 1:
             return
         self.set_y(-15)
-        self.set_font("Helvetica", "", 9)
+        self.set_font(self.book.font, "", 9)
         self.cell(0, 8, str(self.page_no()), align="C")
 
 
-def build_pdf(chapters: list[Chapter], out: Path, blank_pages: int = 0) -> Path:
+def build_pdf(chapters: list[Chapter], out: Path, blank_pages: int = 0, book: Book = BOOKS["en"]) -> Path:
     """blank_pages: empty pages after the title page (they move every chapter's pages, not its text)."""
-    pdf = HandbookPDF(format="A4")
+    pdf = HandbookPDF(book)
     pdf.set_margins(25, 20, 25)
     pdf.set_auto_page_break(True, margin=22)
-    pdf.set_title(BOOK_TITLE)
+    pdf.set_title(book.title)
+    if book is BOOKS["zh"]:
+        pdf.set_lang("zh-CN")  # the /Lang a reader (and ragtune's OCR language default) goes by
     pdf.set_author("ragtune developers")
     pdf.set_creation_date(datetime(2026, 1, 1, tzinfo=timezone.utc))  # reproducible bytes
     pdf.add_page()
-    pdf.set_font("Helvetica", "B", 22)
+    pdf.set_font(book.font, "B", 22)
     pdf.ln(60)
-    pdf.multi_cell(0, 11, BOOK_TITLE, align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 11, book.title, align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(8)
-    pdf.set_font("Helvetica", "", 12)
-    pdf.multi_cell(
-        0,
-        7,
-        "A sample handbook written for the ragtune project to demonstrate its pipeline. "
-        "It summarises widely taught clinical knowledge in the authors' own words and is "
-        "not a substitute for professional diagnosis or treatment guidance.",
-        align="C",
-        new_x="LMARGIN",
-        new_y="NEXT",
-    )
+    pdf.set_font(book.font, "", 12)
+    pdf.multi_cell(0, 7, book.notice, align="C", new_x="LMARGIN", new_y="NEXT")
     for _ in range(blank_pages):
         pdf.add_page()
     for number, chapter in enumerate(chapters, start=1):
         pdf.add_page()
         heading = f"{number}. {chapter.title}"
         pdf.start_section(heading, level=0)
-        pdf.set_font("Helvetica", "B", 18)
+        pdf.set_font(book.font, "B", 18)
         pdf.multi_cell(0, 10, heading, new_x="LMARGIN", new_y="NEXT")
         pdf.ln(3)
         for section in chapter.sections:
             pdf.ln(2)
             pdf.start_section(section.title, level=1)
-            pdf.set_font("Helvetica", "B", 13)
+            pdf.set_font(book.font, "B", 13)
             pdf.multi_cell(0, 7, section.title, new_x="LMARGIN", new_y="NEXT")
             pdf.ln(2)
             for block in section.blocks:
-                _write_block(pdf, block)
+                _write_block(pdf, block, book.font)
     out.parent.mkdir(parents=True, exist_ok=True)
     pdf.output(str(out))
     return out
 
 
-def _write_block(pdf: FPDF, block: Block) -> None:
-    pdf.set_font("Helvetica", "", 11)
+def _write_block(pdf: FPDF, block: Block, font: str) -> None:
+    pdf.set_font(font, "", 11)
     if block.kind == "paragraph":
         pdf.multi_cell(0, 5.8, block.text, new_x="LMARGIN", new_y="NEXT")
         pdf.ln(3.5)
         return
     if block.kind == "table":  # ruled grid, header row in bold
-        pdf.set_font("Helvetica", "", 10)
+        pdf.set_font(font, "", 10)
         with pdf.table(line_height=5.2, padding=1.5) as table:
             for cells in block.rows:
                 row = table.row()
@@ -175,8 +208,8 @@ def _write_block(pdf: FPDF, block: Block) -> None:
     pdf.ln(2.5)
 
 
-def source_chapters(numbers: list[int] | None = None) -> list[Chapter]:
-    paths = sorted((HERE / "source").glob("*.md"))
+def source_chapters(numbers: list[int] | None = None, book: Book = BOOKS["en"]) -> list[Chapter]:
+    paths = sorted((HERE / book.source).glob("*.md"))
     if numbers:
         paths = [paths[n - 1] for n in numbers]
     return [read_chapter(p) for p in paths]
@@ -184,10 +217,12 @@ def source_chapters(numbers: list[int] | None = None) -> list[Chapter]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", nargs="?", default=str(HERE / "handbook.pdf"))
+    parser.add_argument("out", nargs="?", help="default: handbook.pdf or handbook_zh.pdf here")
+    parser.add_argument("--language", choices=sorted(BOOKS), default="en")
     parser.add_argument("--chapters", type=int, nargs="*", help="1-based chapter numbers to include")
     args = parser.parse_args()
-    path = build_pdf(source_chapters(args.chapters), Path(args.out))
+    book = BOOKS[args.language]
+    path = build_pdf(source_chapters(args.chapters, book), Path(args.out or HERE / book.out), book=book)
     print(path)
 
 

@@ -119,3 +119,17 @@ def test_hybrid_answers_are_held_to_the_evidence(handbook_document, handbook_ind
     assert grounding_verdict({**row, **faithful}).grounded
     verdict = grounding_verdict({**row, **invented})
     assert not verdict.grounded and "dystrape" in verdict.unsupported
+
+
+def test_a_chinese_question_is_made_of_its_answers_words_and_opens_in_chinese():
+    import re
+
+    answer = "抑郁障碍的共同核心是持续的情绪低落，或者明显失去兴趣和愉快感。"
+    pattern = answer_first.schema("factual_recall", "extractive", answer, "抑郁障碍 概述", "zh")["properties"]["question"]["pattern"]
+    assert re.fullmatch(pattern, "抑郁障碍的共同核心是什么？")
+    assert re.fullmatch(pattern, "情绪低落持续多久？")
+    assert not re.fullmatch(pattern, "What is the core of depressive disorders?")  # another language
+    assert not re.fullmatch(pattern, "抑郁障碍的家族病史是什么？")  # 家族病史: not a word of the answer
+    assert not re.fullmatch(pattern, "概述的共同核心是什么？")  # a section-title word asks about nothing
+    opened = answer_first.schema("clinical_vignette", "extractive", answer, "", "zh")["properties"]["case"]["pattern"]
+    assert not re.fullmatch(opened, "A 34-year-old man is seen in the clinic with low mood for two months, poor sleep and guilt.")

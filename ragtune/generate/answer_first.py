@@ -17,7 +17,7 @@ from typing import Any
 from ragtune.generate.answer_units import AnswerUnit, units_for_task
 from ragtune.generate.evidence import EvidencePlan, EvidenceRound
 from ragtune.llm.prompts import TASKS, fenced, inline_title, render_messages
-from ragtune.text import content_terms
+from ragtune.text import chinese_words, content_terms
 
 ANSWER_MODES = ("extractive", "hybrid", "abstractive")
 DIALOGUE, VIGNETTE, UNANSWERABLE = "counselling_dialogue", "clinical_vignette", "unanswerable"
@@ -56,7 +56,11 @@ CASE_OPENINGS = {
            "A 67-year-old retired teacher is seen as an outpatient.", "A 28-year-old mother presents to her general practitioner."],
     "zh": ["一名34岁男性在门诊就诊。", "一名19岁学生被送到急诊科。", "一名52岁女性到社区医院就诊。", "一名15岁女孩由学校转诊。"],
 }
-QUESTION_PATTERN = f"^[A-Z\u4e00-\u9fff]{PLAIN}{{7,}}[?？]$"  # starts with a capital or a CJK character
+START = {"en": "A-Z\u4e00-\u9fff", "zh": "\u4e00-\u9fff"}  # a Chinese row's text opens in Chinese, not in English
+
+
+def open_question_pattern(language: str = "en") -> str:
+    return f"^[{START[language]}]{PLAIN}{{7,}}[?？]$"
 
 
 def default_answer_modes() -> dict[str, str]:
@@ -136,30 +140,42 @@ ASKING = (
     "patients someone option options help happen occur define defined mean means".split()
 )  # no "most", "common", "first", "usually": they would make a claim the answer may not
 WORD = re.compile(r"^[A-Za-z][A-Za-z'\-]*$")
+# The Chinese counterpart of ASKING; the answer's own words come from jieba's segmentation.
+ASKING_ZH = (
+    "什么 哪些 如何 怎样 怎么 是否 为什么 何时 多久 多少 几 哪种 哪个 应当 需要 可以 能否 会 有 的 是 在 和 与 或 及 对 时 中 "
+    "患者 病人 医生 诊断 治疗 处理 症状 表现 特点 区别 鉴别 情况 方面 包括 呢".split()
+)
+HAN_WORD = re.compile(r"^[\u4e00-\u9fff]+$")
+FRAMING_ZH = frozenset("概述 要点 简介 摘要 概要 总结 以下 列出".split())  # section-title words a question must not lean on
 
 
-def question_pattern(answer: str | None, topic: str = "") -> str:
-    """English answer-first questions are decoded from a closed vocabulary: a question word, then
-    only words of the answer, of its topic (chapter and section titles) and of ASKING. A question so
-    made cannot invent a term, point at "the passage" or drift to what its answer does not speak of."""
+def question_pattern(answer: str | None, topic: str = "", language: str = "en") -> str:
+    """Answer-first questions are decoded from a closed vocabulary: in English a question word, then
+    only words of the answer, of its topic (chapter and section titles) and of ASKING; in Chinese only
+    characters of the answer, the topic and ASKING_ZH. A question so made cannot invent a term, point at
+    "the passage", drift to what its answer does not speak of, or slip into another language."""
     if not answer:
-        return QUESTION_PATTERN
+        return open_question_pattern(language)
+    if language == "zh":
+        words = "|".join(sorted({w for w in chinese_words(f"{answer} {topic}") if HAN_WORD.match(w) and w not in FRAMING_ZH} | set(ASKING_ZH)))
+        return f"^({words})({words}|，){{2,}}？$"
     own = {w.strip("'-") for w in re.split(r"[\s,;:.()]+", f"{answer} {topic}")}
     vocabulary = sorted({w for w in own | set(ASKING) if WORD.match(w)} | {w.lower() for w in own if WORD.match(w)})
     if len(own) < 3:
-        return QUESTION_PATTERN
+        return open_question_pattern(language)
     return f"^({'|'.join(QUESTION_WORDS)})( ({'|'.join(vocabulary)}),?)+[?]$"
 
 
 def schema(task: str, mode: str, answer: str | None = None, topic: str = "", language: str = "en") -> dict[str, Any]:
-    closed = language == "en" and mode == "extractive" and task not in (VIGNETTE, UNANSWERABLE)
-    question = {"type": "string", "pattern": question_pattern(answer, topic) if closed else QUESTION_PATTERN}
+    closed = mode == "extractive" and task not in (VIGNETTE, UNANSWERABLE)
+    start = START[language]
+    question = {"type": "string", "pattern": question_pattern(answer, topic, language) if closed else open_question_pattern(language)}
     if task == DIALOGUE:
-        turn = {"type": "string", "pattern": f"^[A-Z\u4e00-\u9fff]{PLAIN}{{12,}}$"}
+        turn = {"type": "string", "pattern": f"^[{start}]{PLAIN}{{12,}}$"}
         turns = {"type": "array", "prefixItems": [turn, turn], "items": False, "minItems": 2}
         return {"type": "object", "properties": {"patient_turns": turns}, "required": ["patient_turns"]}
     if task == VIGNETTE:
-        case = {"type": "string", "pattern": f"^[A-Z\u4e00-\u9fff]{PLAIN}{{60,}}$"}
+        case = {"type": "string", "pattern": f"^[{start}]{PLAIN}{{60,}}$"}
         return {"type": "object", "properties": {"case": case, "question": question}, "required": ["case", "question"]}
     if mode == "hybrid" and task != UNANSWERABLE:
         answer = {"type": "string", "pattern": f"^{PLAIN}{{24,}}$"}

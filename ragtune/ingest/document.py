@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+CJK_SPLIT = re.compile(r"([\u3400-\u9fff\uf900-\ufaff]+)")
 _NUMBERING = re.compile(
     r"^\s*(?:(?:chapter|part|section)\s+(?:[0-9]+|[ivxlc]+)[.:)\-]?|(?:[0-9]+(?:\.[0-9]+)*|[ivxlc]+)[.:)]|[0-9]+(?:\.[0-9]+)+)\s+",
     re.IGNORECASE,
@@ -26,6 +28,7 @@ class Block:
     page: int  # 1-based physical page; 0 when the source does not say (TEI without coordinates)
     label: str = ""  # list marker such as "A", "3", "•"; figure/table label from TEI
     rows: list[list[str]] = field(default_factory=list)  # table cells, row by row
+    ocr_confidence: float | None = None  # Tesseract's mean word confidence (0..1) for text read off a scan
 
 
 @dataclass
@@ -68,6 +71,8 @@ class Chapter:
             for block in raw["blocks"]:
                 if not block["rows"]:
                     del block["rows"]  # only tables carry rows
+                if block["ocr_confidence"] is None:
+                    del block["ocr_confidence"]  # only OCR'd text carries it
         return data
 
     @classmethod
@@ -90,6 +95,7 @@ class Document:
     chapters: list[Chapter] = field(default_factory=list)
     authors: list[str] = field(default_factory=list)
     abstract: str = ""
+    ocr_pages: list[int] = field(default_factory=list)  # pages read by OCR (no text layer)
 
     def to_dict(self) -> dict[str, Any]:
         fields = {k: v for k, v in asdict(self).items() if k != "chapters"}
@@ -106,6 +112,7 @@ class Document:
             chapters=[Chapter.from_dict(c) for c in data["chapters"]],
             authors=list(data.get("authors", [])),
             abstract=data.get("abstract", ""),
+            ocr_pages=list(data.get("ocr_pages", [])),
         )
 
     @classmethod
@@ -119,12 +126,41 @@ def strip_numbering(title: str) -> str:
     return stripped or title.strip()
 
 
+def romanize(text: str) -> str:
+    """Latin letters for any script, so partition keys stay readable: Chinese as pinyin syllables
+    (pypinyin reads characters in context, so polyphones such as 重 come out right), every other
+    script and accented letters through anyascii ('Ménière' -> 'Meniere')."""
+    from anyascii import anyascii
+    from pypinyin import lazy_pinyin
+
+    parts = [" ".join(lazy_pinyin(run)) if CJK.fullmatch(run) else run for run in CJK_SPLIT.split(text) if run]
+    return anyascii(" ".join(parts))
+
+
 def slugify(title: str, max_len: int = 48) -> str:
-    """A Dagster-safe partition key ([a-z0-9-]) from a chapter title, cut on a word boundary."""
-    slug = re.sub(r"[^a-z0-9]+", "-", strip_numbering(title).lower()).strip("-")
+    """A Dagster-safe partition key ([a-z0-9-]) from a chapter title in any script, cut on a word
+    boundary: '抑郁障碍' -> 'yi-yu-zhang-ai'."""
+    slug = re.sub(r"[^a-z0-9]+", "-", romanize(strip_numbering(title)).lower()).strip("-")
     if len(slug) > max_len:
         slug = slug[:max_len].rsplit("-", 1)[0]
     return slug or "untitled"
+
+
+def unique_chapter_keys(chapters: list[Chapter]) -> list[Chapter]:
+    """Chapters of one document whose titles romanize to the same key would merge into one
+    partition. Keep the first key; a later chapter with another title gets a suffix from its own
+    title's hash (stable when chapters are added or moved), a repeated title a running number."""
+    taken: set[str] = set()
+    for chapter in chapters:
+        key = chapter.chapter_key
+        if key in taken:
+            key = f"{chapter.chapter_key}-{hashlib.sha256(chapter.title.encode()).hexdigest()[:6]}"
+            number = 2
+            while key in taken:  # the same title again
+                key, number = f"{chapter.chapter_key}-{number}", number + 1
+        taken.add(key)
+        chapter.chapter_key = key
+    return chapters
 
 
 def document_id(name: str, source_path: str | Path) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ragtune.ingest.collection import category_of
 from ragtune.ingest.document import file_sha256
-from ragtune.ingest.sources import SUPPORTED_SUFFIXES
+from ragtune.ingest.sources import is_candidate
 
 
 @dataclass
@@ -46,7 +46,7 @@ def scan_inbox(inbox: Path, previous: dict[str, dict]) -> InboxScan:
     inbox = Path(inbox)
     scan = InboxScan()
     root = inbox.resolve()
-    files = sorted(p for p in inbox.rglob("*") if p.is_file() and p.name.lower().endswith(SUPPORTED_SUFFIXES)) if inbox.exists() else []
+    files = sorted(p for p in inbox.rglob("*") if is_candidate(p)) if inbox.exists() else []
     for path in files:
         relative = path.relative_to(inbox).as_posix()
         if not path.resolve().is_relative_to(root):

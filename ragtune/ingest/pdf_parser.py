@@ -1,5 +1,5 @@
-"""Embedded PDF parser: pypdf for the outline and encryption, pdfminer.six (through pdfplumber)
-for laid-out text, pdfplumber for ruled tables.
+"""Embedded PDF parser: pypdf for the outline and encryption, pdf_layout for the laid-out text
+(pdfium's characters in pdfminer's reading order) and ruled tables, Tesseract for scanned pages.
 
 Chapters come from the top level of the PDF outline and sections from the levels below;
 without an outline the whole file is one chapter and sections come from larger fonts.
@@ -9,21 +9,26 @@ bulleted lines kept as list items with their label, and ruled tables kept as row
 
 from __future__ import annotations
 
+import functools
 import logging
+import multiprocessing
+import os
 import re
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import pdfplumber
 import pypdf
-from pdfminer.layout import LTChar, LTCurve, LTTextBox, LTTextLine
 
 from ragtune.ingest.document import Block, Chapter, Document, Section, document_id, file_sha256, slugify, strip_numbering
+from ragtune.ingest.ocr import OcrUnavailable, check_tesseract, languages_for, ocr_pdf_page
+from ragtune.ingest.pdf_layout import Box, join_lines, page_count, pages_boxes
 
 LIST_MARKER = re.compile(r"^\s*(?:\(?([A-Za-z]|\d{1,2})[.)]|([•●▪◦‣∙·\-–]))\s+(.*)$", re.S)
-LAYOUT = {"char_margin": 4.0}  # pdfminer LAParams: justified lines have wide gaps; 2.0 splits them
 MARGIN_BAND = 0.09  # top/bottom fraction of the page where running headers/footers live
+PARSE_WORKERS = min(4, os.cpu_count() or 1)  # processes reading one PDF's pages; 1 reads them in this one
+PARALLEL_MIN_PAGES = 4  # fewer pages are not worth the hand-over to workers
 PAGE_NUMBER = re.compile(r"(page )?#( (of )?#)?")  # "#", "page #", "# of #" after digits became "#"
 
 
@@ -36,36 +41,28 @@ class ParseError(Exception):
 
 
 @dataclass
-class _Box:
-    page: int
-    top: float  # distance from the top of the page, in points
-    bottom: float
-    page_height: float
-    size: float  # largest font size in the box
-    lines: list[str]
-    rows: list[list[str]] | None = None  # a ruled table's cells, row by row
-
-    @property
-    def text(self) -> str:
-        return _join_lines(self.lines)
-
-
-@dataclass
 class _Anchor:
     level: int
     title: str
     position: int  # index into the block stream where this heading starts
 
 
-def parse_pdf(path: Path | str, password: str | None = None) -> Document:
+def parse_pdf(path: Path | str, password: str | None = None, ocr_languages: str | None = None, workers: int = PARSE_WORKERS) -> Document:
+    """workers: processes that read the pages (1: this one only). ocr_languages: Tesseract languages for pages without a text layer (e.g. 'eng', 'chi_sim',
+    'eng+chi_sim'); None takes the PDF's declared language, else eng+chi_sim."""
     path = Path(path)
     for noisy in ("pdfminer", "pypdf"):  # their warnings go to stderr; problems surface as ParseError
         logging.getLogger(noisy).setLevel(logging.ERROR)
     reader = _open_reader(path, password)
     outline = _flatten_outline(reader)
-    boxes = _layout_boxes(path, password)
+    boxes, scanned = _layout_boxes(path, password, workers)
+    if scanned:
+        boxes = _with_ocr(path, password, boxes, scanned, languages_for(_declared_language(reader), ocr_languages))
     if not any(box.text.strip() for box in boxes):
-        raise ParseError(path, "no text layer (scanned or image-only PDF)", "run OCR first (e.g. ocrmypdf) and add the OCR'd PDF")
+        if not scanned:
+            raise ParseError(path, "the PDF has no pages", "re-export the file")
+        raise ParseError(path, f"OCR found no text on its {len(scanned)} scanned page(s) (blank, or too faint to read)",
+                         "check the scan, or rescan at 300 dpi or more")
     boxes = _drop_running_lines(boxes, page_count=len(reader.pages))
     title = _document_title(reader, outline, boxes, path)
     sha = file_sha256(path)
@@ -74,8 +71,9 @@ def parse_pdf(path: Path | str, password: str | None = None) -> Document:
         source_path=str(path),
         source_sha256=sha,
         title=title,
-        parser="embedded-pdfminer",
+        parser="embedded-pdfium+tesseract" if scanned else "embedded-pdfium",
         page_count=len(reader.pages),
+        ocr_pages=[page for page, _ in scanned],
     )
     if outline:
         doc.chapters = _chapters_from_outline(boxes, outline)
@@ -125,88 +123,77 @@ def _flatten_outline(reader: pypdf.PdfReader) -> list[tuple[int, str, int, float
     return entries
 
 
-def _layout_boxes(path: Path, password: str | None) -> list[_Box]:
-    boxes: list[_Box] = []
+def _layout_boxes(path: Path, password: str | None, workers: int) -> tuple[list[Box], list[tuple[int, float]]]:
+    """The text layer's boxes, and (page number, height) of each page that has none (a scan).
+    Runs of pages go to worker processes; this process reads the first run itself."""
+    boxes: list[Box] = []
+    scanned: list[tuple[int, float]] = []
     try:
-        with pdfplumber.open(path, password=password or "", laparams=LAYOUT) as pdf:
-            for page_number, page in enumerate(pdf.pages, start=1):
-                boxes.extend(_page_boxes(page, page_number))
-                page.close()  # drop pdfplumber's per-page object cache: books have hundreds of pages
-    except ParseError:
-        raise
+        count = page_count(path, password)
+        runs = _page_runs(count, workers if count >= PARALLEL_MIN_PAGES else 1)
+        futures = [_pool(workers).submit(pages_boxes, path, password, run) for run in runs[1:]]
+        pages = pages_boxes(path, password, runs[0]) if runs else []
+        for future in futures:
+            pages.extend(future.result())
     except Exception as error:
         raise ParseError(path, f"not a readable PDF ({type(error).__name__}: {error})", "re-export or repair the file") from error
-    return boxes
+    for number, (found, height) in enumerate(pages, start=1):
+        if not found:
+            scanned.append((number, height))
+        boxes.extend(found)
+    return boxes, scanned
 
 
-def _page_boxes(page: pdfplumber.page.Page, page_number: int) -> list[_Box]:
-    """Text boxes in pdfminer's reading order; each ruled table replaces the boxes inside it,
-    at the place of the first of them."""
-    height = page.height
-    # Ruled tables need drawn lines (LTRect and LTLine are LTCurves); pdfplumber's table finder
-    # converts every object of the page, so pages without any are not handed to it.
-    ruled = any(isinstance(element, LTCurve) for element in page.layout)
-    found = [(t.bbox, _table_rows(t.extract())) for t in page.find_tables()] if ruled else []
-    tables = [(bbox, rows) for bbox, rows in found if _is_data_table(rows)]
-    boxes: list[_Box] = []
-    placed: set[int] = set()
-    for element in page.layout:
-        if not isinstance(element, LTTextBox):
-            continue
-        lines = [line.get_text() for line in element if isinstance(line, LTTextLine)]
-        if not "".join(lines).strip():
-            continue
-        top, bottom = height - element.y1, height - element.y0
-        inside = _containing_table(tables, (element.x0 + element.x1) / 2, (top + bottom) / 2)
-        if inside is not None:
-            if inside not in placed:
-                placed.add(inside)
-                boxes.append(_table_box(page_number, height, *tables[inside]))
-            continue
-        sizes = [c.size for line in element for c in line if isinstance(c, LTChar)]
-        boxes.append(_Box(page_number, top, bottom, height, max(sizes, default=0.0), lines))
-    for number, table in enumerate(tables):  # a table pdfminer found no text box inside
-        if number not in placed and table[1]:
-            box = _table_box(page_number, height, *table)
-            boxes.insert(next((i for i, b in enumerate(boxes) if b.top > box.top), len(boxes)), box)
-    return boxes
+def _page_runs(count: int, workers: int) -> list[range]:
+    step = -(-count // max(1, workers))
+    return [range(start, min(count, start + step)) for start in range(0, count, step)]
 
 
-def _containing_table(tables: list, x: float, y: float) -> int | None:
-    for number, ((x0, top, x1, bottom), _) in enumerate(tables):
-        if x0 <= x <= x1 and top <= y <= bottom:
-            return number
-    return None
+@functools.cache
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """One pool per process. Forked workers start at once with the parser already imported, and
+    unlike spawn or forkserver they do not re-run the caller's script (which may lack a
+    __main__ guard); logging re-creates its locks in a forked child."""
+    return ProcessPoolExecutor(max_workers=workers - 1, mp_context=multiprocessing.get_context("fork"))
 
 
-def _is_data_table(rows: list[list[str]]) -> bool:
-    """Brochures draw frames around sidebars and page furniture; those are read as text, not as tables."""
-    cells = [cell for row in rows for cell in row]
-    return len(rows) >= 2 and max(map(len, rows)) >= 2 and sum(map(bool, cells)) >= 0.6 * len(cells)
+def _declared_language(reader: pypdf.PdfReader) -> str | None:
+    try:
+        return str(reader.trailer["/Root"].get("/Lang") or "") or None
+    except Exception:
+        return None
 
 
-def _table_rows(cells: list[list[str | None]]) -> list[list[str]]:
-    rows = [[_join_lines((cell or "").splitlines()) for cell in row] for row in cells]
-    return [row for row in rows if any(row)]
-
-
-def _table_box(page: int, height: float, bbox: tuple, rows: list[list[str]]) -> _Box:
-    lines = [" | ".join(row) for row in rows]
-    return _Box(page, bbox[1], bbox[3], height, 0.0, lines, rows)
+def _with_ocr(path: Path, password: str | None, boxes: list[Box], scanned: list[tuple[int, float]], languages: str) -> list[Box]:
+    """The boxes with each scanned page's OCR paragraphs put in page order."""
+    pages = ", ".join(str(page) for page, _ in scanned[:10]) + (" ..." if len(scanned) > 10 else "")
+    try:
+        check_tesseract(languages)
+    except OcrUnavailable as error:
+        raise ParseError(path, f"page(s) {pages} have no text layer and {error}", "or add a PDF that already carries an OCR text layer") from error
+    read: list[Box] = []
+    for page, height in scanned:
+        try:
+            paragraphs = ocr_pdf_page(path, page - 1, languages, password)
+        except Exception as error:  # Tesseract or the renderer failing on one page
+            raise ParseError(path, f"OCR failed on page {page} ({type(error).__name__}: {str(error)[:200]})", "check the scan, or OCR it yourself (e.g. ocrmypdf) and add that PDF") from error
+        read.extend(Box(page, p.top, p.bottom, height, p.size, p.lines, ocr_confidence=p.confidence) for p in paragraphs)
+    return sorted(boxes + read, key=lambda box: box.page)  # stable: each page keeps its own order
 
 
 def _normalize(text: str) -> str:
-    return " ".join(re.sub(r"[^a-z0-9 ]+", " ", text.lower()).split())
+    """Lower-cased letters and digits of any script (a Chinese title must not normalize to '')."""
+    return " ".join(re.sub(r"[\W_]+", " ", text.lower()).split())
 
 
-def _drop_running_lines(boxes: list[_Box], page_count: int) -> list[_Box]:
+def _drop_running_lines(boxes: list[Box], page_count: int) -> list[Box]:
     """Remove boxes in the page margins whose text (digits ignored) repeats across pages, and bare page numbers."""
 
-    def in_margin(box: _Box) -> bool:
+    def in_margin(box: Box) -> bool:
         band = box.page_height * MARGIN_BAND
         return box.top < band or box.bottom > box.page_height - band
 
-    def signature(box: _Box) -> str:
+    def signature(box: Box) -> str:
         return re.sub(r"\d+", "#", _normalize(box.text))
 
     pages_by_signature: dict[str, set[int]] = {}
@@ -222,24 +209,11 @@ def _drop_running_lines(boxes: list[_Box], page_count: int) -> list[_Box]:
     return kept
 
 
-def _join_lines(lines: list[str]) -> str:
-    """Join a box's lines into one string, rejoining words split by a line-end hyphen."""
-    text = ""
-    for raw in lines:
-        line = " ".join(raw.split())
-        if not line:
-            continue
-        if text.endswith("-") and line[:1].islower() and len(text) > 1 and text[-2].isalpha():
-            text = text[:-1] + line
-        else:
-            text = f"{text} {line}" if text else line
-    return text
-
-
-def _box_blocks(box: _Box) -> list[Block]:
+def _box_blocks(box: Box) -> list[Block]:
     """A table, or a box split into a paragraph or one list item per marker-led line group."""
     if box.rows is not None:
         return [Block("table", "\n".join(box.lines), box.page, rows=box.rows)] if box.rows else []
+    confidence = {"ocr_confidence": box.ocr_confidence} if box.ocr_confidence is not None else {}
     groups: list[list[str]] = []
     for line in box.lines:
         if LIST_MARKER.match(line) or not groups:
@@ -248,15 +222,15 @@ def _box_blocks(box: _Box) -> list[Block]:
             groups[-1].append(line)
     blocks: list[Block] = []
     for group in groups:
-        text = _join_lines(group)
+        text = join_lines(group)
         match = LIST_MARKER.match(text)
         if match:
             label = match.group(1) or "•"
-            blocks.append(Block("list_item", match.group(3).strip(), box.page, label))
+            blocks.append(Block("list_item", match.group(3).strip(), box.page, label, **confidence))
         elif blocks and blocks[-1].kind == "paragraph":
             blocks[-1].text += " " + text
         else:
-            blocks.append(Block("paragraph", text, box.page))
+            blocks.append(Block("paragraph", text, box.page, **confidence))
     return blocks
 
 
@@ -271,7 +245,7 @@ def _append_blocks(section: Section, blocks: list[Block]) -> None:
             section.blocks.append(block)
 
 
-def _document_title(reader: pypdf.PdfReader, outline: list, boxes: list[_Box], path: Path) -> str:
+def _document_title(reader: pypdf.PdfReader, outline: list, boxes: list[Box], path: Path) -> str:
     """Single outline root, else PDF metadata (unless it is a file name), else a large-font line, else the file name."""
     roots = [title for level, title, _, _ in outline if level == 0]
     if len(roots) == 1:
@@ -294,7 +268,7 @@ def _document_title(reader: pypdf.PdfReader, outline: list, boxes: list[_Box], p
     return path.stem
 
 
-def _find_anchor(boxes: list[_Box], title: str, page: int, top: float | None, start: int) -> tuple[int, bool]:
+def _find_anchor(boxes: list[Box], title: str, page: int, top: float | None, start: int) -> tuple[int, bool]:
     """Position of the box that starts the outline entry; True when the box is the heading itself."""
     wanted = _normalize(title)
     for index in range(start, len(boxes)):
@@ -315,7 +289,7 @@ def _find_anchor(boxes: list[_Box], title: str, page: int, top: float | None, st
     return len(boxes), False
 
 
-def _chapters_from_outline(boxes: list[_Box], outline: list[tuple[int, str, int, float | None]]) -> list[Chapter]:
+def _chapters_from_outline(boxes: list[Box], outline: list[tuple[int, str, int, float | None]]) -> list[Chapter]:
     anchors: list[_Anchor] = []
     heading_boxes: set[int] = set()
     cursor = 0
@@ -348,7 +322,7 @@ def _chapters_from_outline(boxes: list[_Box], outline: list[tuple[int, str, int,
     return chapters
 
 
-def _chapters_from_fonts(boxes: list[_Box], title: str) -> list[Chapter]:
+def _chapters_from_fonts(boxes: list[Box], title: str) -> list[Chapter]:
     """One chapter for the whole file; short boxes in a larger font than the body start sections."""
     weights: Counter[float] = Counter()
     for box in boxes:

@@ -13,44 +13,56 @@ from pathlib import Path
 from typing import Any
 
 from ragtune.ingest.collection import assign_category, folder_categories, mapping_categories
-from ragtune.ingest.document import Chapter, Document, Section
+from ragtune.ingest.document import Chapter, Document, Section, unique_chapter_keys
+from ragtune.ingest.formats import SUPPORTED_SUFFIXES, file_format
 from ragtune.ingest.grobid import GrobidSettings, parse_pdf_with_grobid
+from ragtune.ingest.office import parse_office
 from ragtune.ingest.pdf_parser import ParseError, parse_pdf
 from ragtune.ingest.tei_parser import parse_tei
 from ragtune.ingest.text_parser import parse_markdown, parse_text
 
-SUPPORTED_SUFFIXES = (".pdf", ".tei.xml", ".md", ".markdown", ".txt")
+__all__ = ["SUPPORTED_SUFFIXES", "expand_paths", "is_candidate", "parse_document", "parse_all"]
+
+
+def is_candidate(path: Path) -> bool:
+    """A file a folder or the inbox hands to the parsers: a known extension, or none at all (its
+    content then says what it is). Hidden files and other extensions are left alone."""
+    return path.is_file() and not path.name.startswith(".") and (path.name.lower().endswith(SUPPORTED_SUFFIXES) or not path.suffix)
 
 
 def expand_paths(paths: list[str]) -> list[Path]:
-    """Files as given; folders expanded to the supported files inside them, sorted."""
+    """Files as given; folders expanded to the candidate files inside them, sorted."""
     found: list[Path] = []
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.name.lower().endswith(SUPPORTED_SUFFIXES)))
+            found.extend(sorted(p for p in path.rglob("*") if is_candidate(p)))
         else:
             found.append(path)
     return found
 
 
-def parse_document(path: Path | str, password: str | None = None, grobid: GrobidSettings | None = None) -> Document:
-    """.tei.xml, .md and .txt are converted; a PDF goes to GROBID when settings are given, else to the embedded parser."""
+def parse_document(
+    path: Path | str, password: str | None = None, grobid: GrobidSettings | None = None, ocr_languages: str | None = None
+) -> Document:
+    """Any supported format, told by content and extension; a PDF goes to GROBID when settings are
+    given, else to the embedded parser. Chapter keys come out unique within the document."""
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise ParseError(path, "file not found", "check the path")
-    suffix = path.suffix.lower()
-    if suffix == ".xml":
-        return parse_tei(path)
-    if suffix in (".md", ".markdown"):
-        return parse_markdown(path)
-    if suffix == ".txt":
-        return parse_text(path)
-    if suffix != ".pdf":
-        raise ParseError(path, f"unsupported file type '{path.suffix}'", "give a PDF, .tei.xml, .md or .txt file")
-    if grobid is not None:
-        return parse_pdf_with_grobid(path, grobid)
-    return parse_pdf(path, password)
+    kind = file_format(path)
+    if kind == "tei":
+        document = parse_tei(path)
+    elif kind == "markdown":
+        document = parse_markdown(path)
+    elif kind == "text":
+        document = parse_text(path)
+    elif kind == "pdf":
+        document = parse_pdf_with_grobid(path, grobid) if grobid is not None else parse_pdf(path, password, ocr_languages)
+    else:
+        document = parse_office(path, kind)
+    document.chapters = unique_chapter_keys(document.chapters)
+    return document
 
 
 def parse_all(
@@ -59,6 +71,7 @@ def parse_all(
     grobid: GrobidSettings | None = None,
     categories_from: str = "outline",
     mapping_file: str | None = None,
+    ocr_languages: str | None = None,
 ) -> tuple[list[Document], list[dict[str, str]]]:
     """Parse every input; a bad file becomes a failure record and the others go on.
 
@@ -76,7 +89,7 @@ def parse_all(
     documents, failures = [], []
     for path in files:
         try:
-            document = parse_document(path, password, grobid)
+            document = parse_document(path, password, grobid, ocr_languages)
             if categories_from != "outline":
                 category = categories.get(path.resolve())
                 if category is None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ragtune.ingest.document import Block, Chapter, Document, Section, document_id, file_sha256, slugify, strip_numbering
 from ragtune.ingest.pdf_parser import ParseError
+from ragtune.text import join_wrapped
 
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 LIST_ITEM = re.compile(r"^\s*(?:([-*+•])|(\d{1,2}|[A-Za-z])[.)])\s+(.*)$")
@@ -33,6 +34,7 @@ def _paragraph_blocks(lines: list[str]) -> list[Block]:
     """One blank-line-separated group: a table, list items, or a paragraph."""
     if len(lines) >= 2 and lines[0].strip().startswith("|") and TABLE_SEPARATOR.match(lines[1]):
         rows = [[_inline(cell) for cell in line.strip().strip("|").split("|")] for line in lines if not TABLE_SEPARATOR.match(line)]
+        rows = [row for row in rows if any(row)]  # converters write an empty header row for a table without one
         return [Block("table", "\n".join(" | ".join(r) for r in rows), 0, rows=rows)]
     blocks: list[Block] = []
     for line in lines:
@@ -40,7 +42,7 @@ def _paragraph_blocks(lines: list[str]) -> list[Block]:
         if match:
             blocks.append(Block("list_item", _inline(match.group(3)), 0, match.group(2) or "•"))
         elif blocks:
-            blocks[-1].text = f"{blocks[-1].text} {_inline(line)}".strip()
+            blocks[-1].text = join_wrapped(blocks[-1].text, _inline(line))
         else:
             blocks.append(Block("paragraph", _inline(line), 0))
     return [b for b in blocks if b.text]
@@ -58,7 +60,11 @@ def _groups(lines: list[str]) -> list[list[str]]:
 
 def parse_markdown(path: Path | str) -> Document:
     path = Path(path)
-    source = _read(path)
+    return markdown_document(path, _read(path), "markdown")
+
+
+def markdown_document(path: Path, source: list[str], parser: str) -> Document:
+    """The document of Markdown lines: also what DOCX, HTML, EPUB and PPTX become (ragtune.ingest.office)."""
     headings = [(i, len(m.group(1)), _inline(m.group(2))) for i, line in enumerate(source) if (m := HEADING.match(line))]
     top = min((level for _, level, _ in headings), default=1)
     title = next((text for _, level, text in headings if level == top), path.stem)
@@ -83,7 +89,7 @@ def parse_markdown(path: Path | str) -> Document:
             chapters[-1].sections.append(Section(name, [chapters[-1].title] + [n for _, n in stack]))
     if not chapters:
         chapters.append(Chapter(slugify(title), strip_numbering(title), [Section(strip_numbering(title), [strip_numbering(title)], preamble)]))
-    return _document(path, title, chapters, "markdown")
+    return _document(path, title, chapters, parser)
 
 
 def parse_text(path: Path | str) -> Document:

@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
-CJK_SPLIT = re.compile(r"([\u3400-\u9fff\uf900-\ufaff]+)")
+from ragtune.text import CJK_RUN
+
+CJK_SPLIT = re.compile(f"({CJK_RUN.pattern})")
 _NUMBERING = re.compile(
     r"^\s*(?:(?:chapter|part|section)\s+(?:[0-9]+|[ivxlc]+)[.:)\-]?|(?:[0-9]+(?:\.[0-9]+)*|[ivxlc]+)[.:)]|[0-9]+(?:\.[0-9]+)+)\s+",
     re.IGNORECASE,
@@ -133,7 +134,7 @@ def romanize(text: str) -> str:
     from anyascii import anyascii
     from pypinyin import lazy_pinyin
 
-    parts = [" ".join(lazy_pinyin(run)) if CJK.fullmatch(run) else run for run in CJK_SPLIT.split(text) if run]
+    parts = [" ".join(lazy_pinyin(run)) if CJK_RUN.fullmatch(run) else run for run in CJK_SPLIT.split(text) if run]
     return anyascii(" ".join(parts))
 
 

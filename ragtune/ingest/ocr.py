@@ -16,6 +16,7 @@ from ragtune.text import WIDE_GAP
 
 DEFAULT_LANGUAGES = "eng+chi_sim"
 RENDER_DPI = 300
+HEADING_STEP = 1.15  # a line this much taller than the next is a heading over its paragraph
 LANGUAGE_PACKS = {"en": "eng", "zh": "chi_sim"}  # a PDF's /Lang (BCP 47 prefix) -> Tesseract's language data
 INSTALL = "install Tesseract and its language data: apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim"
 
@@ -66,17 +67,36 @@ def ocr_image(image, languages: str, dpi: int = RENDER_DPI) -> list[OcrParagraph
             key = (data["block_num"][i], data["par_num"][i])
             paragraphs.setdefault(key, {}).setdefault(data["line_num"][i], []).append(i)
     found = []
-    for lines in paragraphs.values():
-        words = [i for line in lines.values() for i in line]
-        heights = [max(data["top"][i] + data["height"][i] for i in line) - min(data["top"][i] for i in line) for line in lines.values()]
-        found.append(OcrParagraph(
-            lines=[WIDE_GAP.sub("", " ".join(data["text"][i].strip() for i in line)) for line in lines.values()],
-            top=min(data["top"][i] for i in words) * scale,
-            bottom=max(data["top"][i] + data["height"][i] for i in words) * scale,
-            size=median(heights) * scale,
-            confidence=round(sum(float(data["conf"][i]) for i in words) / len(words) / 100, 3),
-        ))  # fmt: skip
+    for paragraph in paragraphs.values():
+        for lines in _split_at_headings(list(paragraph.values()), data):
+            words = [i for line in lines for i in line]
+            found.append(OcrParagraph(
+                lines=[WIDE_GAP.sub("", " ".join(data["text"][i].strip() for i in line)) for line in lines],
+                top=min(data["top"][i] for i in words) * scale,
+                bottom=max(data["top"][i] + data["height"][i] for i in words) * scale,
+                size=median(_height(line, data) for line in lines) * scale,
+                confidence=round(sum(float(data["conf"][i]) for i in words) / len(words) / 100, 3),
+            ))  # fmt: skip
     return found
+
+
+def _height(line: list[int], data: dict) -> float:
+    """A line's word height, its lower quartile: Tesseract stretches a few word boxes to twice the
+    line, never shrinks them."""
+    heights = sorted(data["height"][i] for i in line)
+    return heights[len(heights) // 4]
+
+
+def _split_at_headings(lines: list[list[int]], data: dict) -> list[list[list[int]]]:
+    """Tesseract often puts a heading and the paragraph under it in one paragraph; a line clearly
+    taller than the next one ends its group, so the heading stays a heading (a short label line
+    such as 'A.' above its text is lower, and stays with it)."""
+    groups = [[lines[0]]]
+    for previous, line in zip(lines, lines[1:]):
+        if _height(previous, data) > HEADING_STEP * _height(line, data):
+            groups.append([])
+        groups[-1].append(line)
+    return groups
 
 
 def ocr_pdf_page(path: Path, page_index: int, languages: str, password: str | None = None) -> list[OcrParagraph]:

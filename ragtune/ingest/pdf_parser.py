@@ -16,6 +16,7 @@ import os
 import re
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,11 +131,16 @@ def _layout_boxes(path: Path, password: str | None, workers: int) -> tuple[list[
     scanned: list[tuple[int, float]] = []
     try:
         count = page_count(path, password)
-        runs = _page_runs(count, workers if count >= PARALLEL_MIN_PAGES else 1)
+        # A daemon process (a Celery prefork worker, a multiprocess executor's child) may not fork workers.
+        parallel = count >= PARALLEL_MIN_PAGES and not multiprocessing.current_process().daemon
+        runs = _page_runs(count, workers if parallel else 1)
         futures = [_pool(workers).submit(pages_boxes, path, password, run) for run in runs[1:]]
         pages = pages_boxes(path, password, runs[0]) if runs else []
         for future in futures:
             pages.extend(future.result())
+    except BrokenProcessPool:  # a worker died (out of memory, killed): read the pages here instead
+        _pool.cache_clear()
+        pages = pages_boxes(path, password, range(count))
     except Exception as error:
         raise ParseError(path, f"not a readable PDF ({type(error).__name__}: {error})", "re-export or repair the file") from error
     for number, (found, height) in enumerate(pages, start=1):

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from ragtune.project import asset_defaults
 from resources.settings import from_settings
 
 # Steps that call an LLM are retried on failure (an endpoint restarting, a worker killed): the
@@ -21,6 +22,7 @@ def fail_if_endpoint_down(what: str, failures: list[dict], finished: int) -> Non
         )
 
 
-def config_from_settings(name: str, settings: type, doc: str) -> type[dg.Config]:
-    """A dg.Config with one field per dataclass field (same type and default), shown in the launchpad."""
-    return from_settings(name, settings, doc)
+def config_from_settings(name: str, settings: type, doc: str, asset: str | None = None) -> type[dg.Config]:
+    """A dg.Config with one field per dataclass field (same type and default), shown in the launchpad;
+    for `asset`, the project file's defaults (ragtune.project) replace the dataclass's."""
+    return from_settings(name, settings, doc, defaults=asset_defaults(asset) if asset else None)

@@ -12,7 +12,7 @@ import numpy as np
 
 from pipeline_assets.config import LLM_RETRY, config_from_settings, fail_if_endpoint_down
 from pipeline_assets.generate import qa_filtered
-from pipeline_assets.metadata import table
+from pipeline_assets.metadata import table, usage_metadata, watched_client
 from pipeline_assets.partitions import CHAPTERS, chapter_partitions
 from ragtune.curate.curation import HELD_OUT, SPLITS, CurationSettings, curate, held_out_text, load_frozen, own_text, rows_per_chapter, shown_chunks
 from ragtune.curate.dataset_card import removed_by_reason, render_card
@@ -78,7 +78,7 @@ def qa_judged(
     grounded = groundedness_scores(rows, model, GroundednessSettings(**config.groundedness.model_dump()))
     rows = [{**row, "groundedness": g["groundedness"], "groundedness_sentences": g["sentences"]} for row, g in zip(rows, grounded)]
     settings = QAJudgeSettings(**config.judge.model_dump())
-    client = judge_llm.client(storage.layout.llm_cache_dir)
+    client = watched_client(context, judge_llm, storage, "qa_judged")
     title = rows[0]["chapter_title"] if rows else key
     judged, failures = judge_rows(rows, title, client, settings, weak=judge_llm.is_weak_default)
     out, vectors_path = judged_paths(storage, key)
@@ -100,6 +100,7 @@ def qa_judged(
             "passing_default_judge_threshold": sum(s >= CurationSettings.min_judge_score for s in scores),
             "mean_groundedness": round(mean(r["groundedness"] for r in judged), 3) if judged else None,
             "judge_failures": len(failures),
+            **usage_metadata(client.paid, judge_llm.price()),
             "sample": table([
                 {"question": r["question"][:100], "judge": str(r["judge_score"]), "groundedness": r["groundedness"],
                  "rationale": (r["judge_rationale"] or "")[:120]}
@@ -205,7 +206,7 @@ def dataset_exports(context: dg.AssetExecutionContext, config: ExportConfig, sto
     pool = list(indexed_chunks(storage).values()) if config.raft else None
     sealed = {split: set(chunks) for split, chunks in curation["sealed_chunks"].items()}
     written = write_exports(out, splits, raft_pool=pool, raft_distractors=config.raft_distractors,
-                            raft_oracle_share=config.raft_oracle_share, seed=curation["settings"]["seed"], sealed=sealed)
+                            raft_oracle_share=config.raft_oracle_share, seed=curation["settings"]["seed"], sealed=sealed, reasoning=config.reasoning)
     counts = curation["rows_per_chapter"]
     chart = rows_per_chapter_bars(counts, storage.layout.rows_per_chapter_chart)
     everything = [r for rows in splits.values() for r in rows]

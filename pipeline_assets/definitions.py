@@ -16,6 +16,7 @@ from pipeline_assets.partitions import chapter_partitions
 from pipeline_assets.sensors import chapter_fanout_sensor, inbox_sensor
 from pipeline_assets.train import lora_adapter
 from resources import BaseModelResource, DataDirResource, EmbedderResource, GrobidResource, LLMResource
+from ragtune import project
 from resources.llm import llm_from_env
 
 ASSETS = [
@@ -61,7 +62,7 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
     """Embedded defaults; RAGTUNE_LLM_BACKEND picks the LLM backend (resources/llm.py, llm_from_env).
     The judge (judge_llm) and the reference model (reference_llm) start as the same LLM; bind
     others (e.g. GPT-4 as judge, GPT-3.5 as reference) in the launchpad or in code."""
-    llm = llm_from_env(os.environ)
+    llm = llm_from_env(os.environ, project.prices())
     return {
         "storage": DataDirResource(),
         "embedder": EmbedderResource(),

@@ -14,7 +14,7 @@ import torch
 from pydantic import Field
 
 from pipeline_assets.config import LLM_RETRY, config_from_settings, fail_if_endpoint_down
-from pipeline_assets.metadata import table
+from pipeline_assets.metadata import table, usage_metadata, watched_client
 from pipeline_assets.train import lora_adapter
 from ragtune.curate.dataset_card import markdown_rows
 from ragtune.curate.preference import dpo_pairs, write_dpo
@@ -29,7 +29,8 @@ from resources.base_model import BaseModelResource
 from resources.llm import LLMResource
 from resources.storage import DataDirResource
 
-JudgeConfig = config_from_settings("JudgeConfig", JudgeSettings, "Questions, answer length, judge sampling, reference model, statistics.")
+JudgeConfig = config_from_settings("JudgeConfig", JudgeSettings, "Questions, answer length, judge sampling, reference model, statistics.",
+                                   asset="judge_scores")
 EVALUATION_SPLIT = "test"
 WEAK_JUDGE_NOTE = "the embedded 135M judge is weak: these scores demonstrate the machinery, not model quality"
 
@@ -60,23 +61,23 @@ def _difference_text(difference: dict) -> str:
             f"(tuned lower on {difference['tuned_lower']}, higher on {difference['tuned_higher']})")
 
 
-def _answers(tuned, tokenizer, questions: list[EvalQuestion], settings: JudgeSettings, reference_llm: LLMResource, storage: DataDirResource):
+def _answers(context, tuned, tokenizer, questions: list[EvalQuestion], settings: JudgeSettings, reference_llm: LLMResource, storage: DataDirResource):
     texts = [q.question for q in questions]
     with tuned.disable_adapter():
         base = answer_questions(tuned, tokenizer, texts, settings.max_new_tokens, settings.answer_batch_size)
     answers = {"base": base, "tuned": answer_questions(tuned, tokenizer, texts, settings.max_new_tokens, settings.answer_batch_size)}
     failures: list[dict] = []
     if settings.with_reference:
-        answers["reference"], failures = reference_answers(reference_llm.client(storage.layout.llm_cache_dir), texts, settings)
+        answers["reference"], failures = reference_answers(watched_client(context, reference_llm, storage, "reference_answers"), texts, settings)
     return answers, failures
 
 
-def _report(name: str, title: str, questions, answers, reference_failures: list[dict], judge_llm: LLMResource, settings: JudgeSettings,
+def _report(context, name: str, title: str, questions, answers, reference_failures: list[dict], judge_llm: LLMResource, settings: JudgeSettings,
             storage: DataDirResource, extra: dict):
     """Judge, write reports/<name>.json, its failure ledger, the chart and the DPO pairs; return the
     asset metadata. When the judge (or reference) endpoint was down, fail the step after writing them:
     the calls that finished are cached, so the retry or a rerun pays only for the rest."""
-    judge = judge_llm.client(storage.layout.llm_cache_dir)
+    judge = watched_client(context, judge_llm, storage, name)
     result = evaluate(questions, answers, judge, settings)
     rows, summary, failures = result.rows, result.summary, reference_failures + result.failures
     write_jsonl(storage.layout.evaluation_failures(name), failures)
@@ -115,6 +116,7 @@ def _report(name: str, title: str, questions, answers, reference_failures: list[
         "answers_graded": f"{judged['answers_graded']} of {judged['answers_asked']}",
         "comparisons_judged": f"{judged['comparisons_judged']} of {judged['comparisons_asked']}",
         "judge_failures": len(failures),
+        **usage_metadata(judge.paid, judge_llm.price()),
         "failure_ledger": dg.MetadataValue.path(str(storage.layout.evaluation_failures(name))),
         "dpo_pairs": len(pairs),
         "dpo_path": dg.MetadataValue.path(str(dpo_path)),
@@ -145,11 +147,11 @@ def judge_scores(
         for r in eval_rows
     ]
     tuned, tokenizer = _tuned_model(storage, base_model)
-    answers, reference_failures = _answers(tuned, tokenizer, questions, settings, reference_llm, storage)
+    answers, reference_failures = _answers(context, tuned, tokenizer, questions, settings, reference_llm, storage)
     if judge_llm.is_weak_default:
         context.log.warning(WEAK_JUDGE_NOTE)
     extra = {"base_model": base_model.model_id(), "split": EVALUATION_SPLIT}
-    metadata = _report("judge_scores", "frozen test split", questions, answers, reference_failures, judge_llm, settings, storage, extra)
+    metadata = _report(context, "judge_scores", "frozen test split", questions, answers, reference_failures, judge_llm, settings, storage, extra)
     return dg.MaterializeResult(metadata={**metadata, "split": EVALUATION_SPLIT})
 
 
@@ -216,11 +218,11 @@ def medquad_scores(
         context.log.warning(problem)
     questions = sample_questions(found, settings.max_questions, settings.seed)
     tuned, tokenizer = _tuned_model(storage, base_model)
-    answers, reference_failures = _answers(tuned, tokenizer, questions, settings, reference_llm, storage)
+    answers, reference_failures = _answers(context, tuned, tokenizer, questions, settings, reference_llm, storage)
     references = [{"instruction": q.question, "output": q.reference} for q in questions]
     losses = _base_and_tuned_loss(tuned, tokenizer, references, 512, settings.bootstrap_resamples, settings.seed)
     extra = {"source": str(root), "available_questions": len(found), "problems": problems, "reference_answer_loss": losses}
-    metadata = _report("medquad_scores", "MedQuAD", questions, answers, reference_failures, judge_llm, settings, storage, extra)
+    metadata = _report(context, "medquad_scores", "MedQuAD", questions, answers, reference_failures, judge_llm, settings, storage, extra)
     metadata.update({"available_questions": len(found), "base_reference_loss": losses["base"]["loss"], "tuned_reference_loss": losses["tuned"]["loss"],
                      "reference_loss_tuned_minus_base": _difference_text(losses["tuned_minus_base"])})
     yield dg.MaterializeResult(metadata=metadata)

@@ -10,7 +10,7 @@ from pipeline_assets.automation import ON_NEW_CONTENT, ON_NEW_INDEX
 from pipeline_assets.config import LLM_RETRY, config_from_settings, fail_if_endpoint_down
 from pipeline_assets.index import faiss_index
 from pipeline_assets.ingest import chapters
-from pipeline_assets.metadata import table
+from pipeline_assets.metadata import table, usage_metadata
 from pipeline_assets.partitions import chapter_partitions
 from ragtune.generate.evidence import EvidencePlan, EvidenceSettings, plan_chapter_evidence
 from ragtune.generate.qa_filter import DUPLICATE_RULES, FilterSettings, filter_qa
@@ -18,19 +18,21 @@ from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_
 from ragtune.index.vector_index import ChunkIndex
 from ragtune.ingest.sources import ChapterBundle
 from ragtune.jsonl import read_jsonl, write_jsonl
+from ragtune.progress import Progress, publish
 from resources.embedder import EmbedderResource
 from resources.llm import LLMResource
 from resources.storage import DataDirResource
 
 EvidenceConfig = config_from_settings(
-    "EvidenceConfig", EvidenceSettings, "Rounds planned per chapter, chunks retrieved for each, weights of the tasks."
+    "EvidenceConfig", EvidenceSettings, "Rounds planned per chapter, chunks retrieved for each, weights of the tasks.", asset="chapter_evidence"
 )
 GenerationConfig = config_from_settings(
     "GenerationConfig",
     GenerationSettings,
-    "quota = kept pairs wanted per chapter (by the default filter rules), reached in waves of calls.",
+    "quota = kept pairs wanted per chapter (by the default filter rules), reached in waves of calls; budget_usd/budget_tokens cap what one run pays.",
+    asset="qa_candidates",
 )
-FilterConfig = config_from_settings("FilterConfig", FilterSettings, "Thresholds of the quality and duplicate rules.")
+FilterConfig = config_from_settings("FilterConfig", FilterSettings, "Thresholds of the quality and duplicate rules.", asset="qa_filtered")
 
 
 @dg.asset(
@@ -97,10 +99,22 @@ def qa_candidates(
     plan = EvidencePlan.from_dict(json.loads(source.read_text(encoding="utf-8")))
     client = llm.client(storage.layout.llm_cache_dir)
     settings = GenerationSettings(**config.model_dump())
-    result = generate_chapter_qa(plan, client, settings)
+    price = llm.price()
+
+    def on_wave(progress: Progress) -> None:
+        context.log.info(progress.line())
+        publish(progress)
+
+    try:
+        result = generate_chapter_qa(plan, client, settings, price=price, on_wave=on_wave)
+    except ValueError as error:  # a budget in USD without a price
+        raise dg.Failure(f"chapter '{key}': {error}") from error
     out = storage.layout.candidates(key)
     write_jsonl(out, result.qa_pairs)
-    status = {"quota": settings.quota, "kept": result.kept, "quota_met": result.quota_met, "exhausted": result.exhausted}
+    cost = usage_metadata(result.usage, price)
+    status = {"quota": settings.quota, "kept": result.kept, "quota_met": result.quota_met, "exhausted": result.exhausted,
+              "budget_reached": result.budget_reached, "usage": result.usage.to_dict(), "cost_usd": cost["cost_usd"],
+              "failures": len(result.failures), "model": client.model_id}
     storage.layout.write_json(storage.layout.generation_status(key), status, indent=None)
     if client.cache.corrupted:
         context.log.warning(f"chapter '{key}': {len(client.cache.corrupted)} damaged cache entries detected and regenerated")
@@ -109,7 +123,13 @@ def qa_candidates(
     for failure in result.failures:
         context.log.warning(f"chapter '{key}' round {failure['round']} ({failure['task']}): {failure['reason']}")
     fail_if_endpoint_down(f"chapter '{key}'", result.failures, result.llm_calls + result.cache_hits)
-    if result.exhausted:
+    if result.budget_reached:
+        context.log.warning(
+            f"chapter '{key}': budget reached after {result.usage.calls} paid calls ({cost['cost_usd']} USD, "
+            f"{result.usage.prompt_tokens + result.usage.completion_tokens} tokens): {result.kept} of {settings.quota} pairs kept. "
+            "Rerun with a higher budget to continue; the calls made are cached and not paid again."
+        )
+    elif result.exhausted:
         context.log.warning(
             f"chapter '{key}' is exhausted: {result.kept} of {settings.quota} pairs kept after all "
             f"{result.rounds_used} planned rounds; raise chapter_evidence rounds or use a stronger model"
@@ -126,7 +146,9 @@ def qa_candidates(
             "quota": settings.quota,
             "quota_met": result.quota_met,
             "exhausted": result.exhausted,
+            "budget_reached": result.budget_reached,
             "waves": result.waves,
+            "progress_by_wave": table(result.progress),
             "rounds_used": result.rounds_used,
             "by_task": dg.MetadataValue.json(dict(Counter(r["task"] for r in result.qa_pairs))),
             "by_answer_mode": dg.MetadataValue.json(dict(Counter(r["answer_mode"] for r in result.qa_pairs))),
@@ -136,7 +158,7 @@ def qa_candidates(
             "llm_calls": result.llm_calls,
             "cache_hits": result.cache_hits,
             "cache_entries_corrupted": len(client.cache.corrupted),
-            "completion_tokens": result.completion_tokens,
+            **cost,
             "model": client.model_id,
             "settings": dg.MetadataValue.json(asdict(settings)),
             "sample": table(

@@ -6,6 +6,10 @@ from typing import Any
 
 import dagster as dg
 
+from ragtune.llm.client import CachedLLM
+from ragtune.llm.usage import Price, Usage, cost_summary
+from ragtune.progress import BatchReporter
+
 
 def table(rows: list[dict[str, Any]]) -> dg.TableMetadataValue:
     """A UI table; the columns are the keys of the first row."""
@@ -20,3 +24,23 @@ def table(rows: list[dict[str, Any]]) -> dg.TableMetadataValue:
     ]
     return dg.MetadataValue.table(records, dg.TableSchema(columns=columns))
 
+
+
+def usage_metadata(usage: Usage, price: Price | None) -> dict[str, Any]:
+    """Tokens paid by this step and their cost ("unpriced" without a price for the model)."""
+    summary = cost_summary(usage, price)
+    return {
+        "calls_paid": usage.calls,
+        "prompt_tokens": usage.prompt_tokens,
+        "cached_prompt_tokens": usage.cached_prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "cost_usd": summary["cost_usd"] if summary["cost_usd"] is not None else "unpriced",
+    }
+
+
+def watched_client(context: dg.AssetExecutionContext, llm, storage, stage: str) -> CachedLLM:
+    """The resource's cached client, reporting its batches as they fill to the step's log and to the CLI."""
+    client = llm.client(storage.layout.llm_cache_dir)
+    partition = context.partition_key if context.has_partition_key else None
+    client.on_progress = BatchReporter(stage, partition, context.log.info, client, llm.price())
+    return client

@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 
 from ragtune.llm.backends import LlamaCppBackend, OpenAIBatchBackend, OpenAICompatibleBackend, VLLMBackend
 from ragtune.llm.client import CachedLLM, ChatBackend, LLMCache
+from ragtune.llm.usage import BATCH_DISCOUNT, Price, price_for
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"  # vLLM serve's and llama.cpp server's usual address
 DEFAULT_MODEL = "smollm2"
@@ -104,12 +105,39 @@ class VLLMConfig(dg.Config):
 BackendConfig = Union[LlamaCppConfig, OpenAIConfig, OpenAIBatchConfig, VLLMConfig]
 
 
+class ModelPrice(dg.Config):
+    """USD per million tokens (the provider's online price; the Batch API backend applies its discount)."""
+
+    input_per_million: float
+    output_per_million: float
+    cached_input_per_million: Optional[float] = Field(default=None, description="Prompt tokens served from the provider's cache; default: the input price.")
+
+
 class LLMResource(dg.ConfigurableResource):
     """The LLM every calling asset asks for. `backend` holds one backend's settings and only those
     (a discriminated union: in run config, `backend: {openai: {base_url: ..., model: ...}}`).
     The API key comes only from an environment variable (dg.EnvVar)."""
 
     backend: BackendConfig = Field(default_factory=LlamaCppConfig, discriminator="backend")
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=dict, description="Per model name: USD per million input/output tokens (the project file's `prices` by default)."
+    )
+
+    @property
+    def model_name(self) -> str:
+        """The name the price table knows the model by: the endpoint's model, vLLM's model, or the GGUF's file name."""
+        if isinstance(self.backend, LlamaCppConfig):
+            return Path(self.backend.model_path).name if self.backend.model_path else "SmolLM2-135M-Instruct.Q4_1.gguf"
+        return self.backend.model
+
+    def price(self) -> Optional[Price]:
+        """This model's price per million tokens (halved on the Batch API), None when the table has none."""
+        found = price_for({name: entry.model_dump() for name, entry in self.prices.items()}, self.model_name)
+        if found is None or not isinstance(self.backend, OpenAIBatchConfig):
+            return found
+        cached = found.cached_input_per_million
+        return Price(found.input_per_million * BATCH_DISCOUNT, found.output_per_million * BATCH_DISCOUNT,
+                     None if cached is None else cached * BATCH_DISCOUNT)
 
     @property
     def kind(self) -> str:
@@ -131,23 +159,27 @@ class LLMResource(dg.ConfigurableResource):
 BACKENDS: dict[str, type[dg.Config]] = {"llamacpp": LlamaCppConfig, "openai": OpenAIConfig, "openai_batch": OpenAIBatchConfig, "vllm": VLLMConfig}
 
 
-def llm_from_env(environ: Mapping[str, str]) -> LLMResource:
+def llm_from_env(environ: Mapping[str, str], prices: Optional[Mapping[str, Mapping[str, float]]] = None) -> LLMResource:
     """RAGTUNE_LLM_BACKEND (llamacpp, the default | openai | openai_batch | vllm) with the variables
     that backend reads: RAGTUNE_LLM_GGUF (llamacpp); RAGTUNE_LLM_BASE_URL, RAGTUNE_LLM_MODEL,
     RAGTUNE_LLM_API_KEY, RAGTUNE_LLM_JSON_MODE (openai, openai_batch); RAGTUNE_LLM_MODEL (vllm)."""
+    return LLMResource(backend=backend_from_env(environ), prices={name: ModelPrice(**entry) for name, entry in (prices or {}).items()})
+
+
+def backend_from_env(environ: Mapping[str, str]) -> BackendConfig:
     backend = environ.get("RAGTUNE_LLM_BACKEND", "llamacpp")
     if backend not in BACKENDS:
         raise ValueError(f"RAGTUNE_LLM_BACKEND={backend!r} is not a backend; use one of: {', '.join(BACKENDS)}")
     if backend == "llamacpp":
-        return LLMResource(backend=LlamaCppConfig(model_path=environ.get("RAGTUNE_LLM_GGUF") or None))
+        return LlamaCppConfig(model_path=environ.get("RAGTUNE_LLM_GGUF") or None)
     if backend == "vllm":
         if not environ.get("RAGTUNE_LLM_MODEL"):
             raise ValueError("RAGTUNE_LLM_BACKEND=vllm needs RAGTUNE_LLM_MODEL (a hub id or a local model folder)")
-        return LLMResource(backend=VLLMConfig(model=environ["RAGTUNE_LLM_MODEL"]))
+        return VLLMConfig(model=environ["RAGTUNE_LLM_MODEL"])
     endpoint = {"base_url": environ["RAGTUNE_LLM_BASE_URL"]} if environ.get("RAGTUNE_LLM_BASE_URL") else {}
-    return LLMResource(backend=BACKENDS[backend](
+    return BACKENDS[backend](
         **endpoint,
         model=environ.get("RAGTUNE_LLM_MODEL", DEFAULT_MODEL),
         api_key_env="RAGTUNE_LLM_API_KEY" if environ.get("RAGTUNE_LLM_API_KEY") else None,
         json_mode=environ.get("RAGTUNE_LLM_JSON_MODE", "json_schema"),
-    ))
+    )

@@ -8,7 +8,10 @@ provenance as extra columns (tools ignore columns they do not map):
   LLaMA-Factory's sharegpt-with-openai-tags read it;
 - a Hugging Face DatasetDict saved with save_to_disk;
 - dataset_info.json describing the files for LLaMA-Factory, with the column mapping of each;
-- optionally a RAFT variant: the question with its evidence and distractor chunks in the input.
+- optionally a RAFT variant: the question with its evidence and distractor chunks in the input;
+- optionally chain-of-thought files (alpaca and ShareGPT) of the rows a reasoning model wrote, the
+  reasoning before the answer in <think>…</think>, as LLaMA-Factory's thinking templates (qwen3,
+  deepseekr1) expect it in the response.
 """
 
 from __future__ import annotations
@@ -72,6 +75,17 @@ def to_messages(row: dict[str, Any]) -> dict[str, Any]:
     return {"messages": messages, **provenance(row)}
 
 
+def with_thinking(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with its reasoning in front of its (last) answer, as thinking templates train on it."""
+    think = f"<think>\n{row['reasoning'].strip()}\n</think>\n\n"
+    if row.get("turns"):
+        turns = [dict(t) for t in row["turns"]]
+        last = max(i for i, t in enumerate(turns) if t["role"] == "clinician")
+        turns[last]["content"] = think + turns[last]["content"]
+        return {**row, "turns": turns}
+    return {**row, "answer": think + row["answer"]}
+
+
 def to_raft(row: dict[str, Any], pool: list[dict[str, Any]], distractors: int, oracle_share: float, seed: int,
             withheld: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
     """RAFT-style: the question with passages in the input: the row's own evidence (in
@@ -95,17 +109,19 @@ def to_raft(row: dict[str, Any], pool: list[dict[str, Any]], distractors: int, o
     }
 
 
-def dataset_info(prefix: str, raft: bool) -> dict[str, Any]:
+def dataset_info(prefix: str, raft: bool, reasoning: bool = False) -> dict[str, Any]:
     """LLaMA-Factory's dataset_info.json entries for the exported files."""
     alpaca_columns = {"prompt": "instruction", "query": "input", "response": "output", "system": "system", "history": "history"}
+    sharegpt = {"formatting": "sharegpt", "columns": {"messages": "conversations", "system": "system"},
+                "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt"}}
     info = {}
     for split in SPLITS:
         info[f"{prefix}_alpaca_{split}"] = {"file_name": f"alpaca_{split}.jsonl", "formatting": "alpaca", "columns": alpaca_columns}
-        info[f"{prefix}_sharegpt_{split}"] = {
-            "file_name": f"sharegpt_{split}.jsonl", "formatting": "sharegpt",
-            "columns": {"messages": "conversations", "system": "system"},
-            "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt"},
-        }
+        info[f"{prefix}_sharegpt_{split}"] = {"file_name": f"sharegpt_{split}.jsonl", **sharegpt}
+        if reasoning:
+            info[f"{prefix}_alpaca_reasoning_{split}"] = {"file_name": f"alpaca_reasoning_{split}.jsonl", "formatting": "alpaca",
+                                                         "columns": alpaca_columns}
+            info[f"{prefix}_sharegpt_reasoning_{split}"] = {"file_name": f"sharegpt_reasoning_{split}.jsonl", **sharegpt}
         info[f"{prefix}_messages_{split}"] = {
             "file_name": f"messages_{split}.jsonl", "formatting": "sharegpt",
             "columns": {"messages": "messages"},
@@ -122,15 +138,17 @@ class ExportSettings:
     raft_distractors: int = 3
     raft_oracle_share: float = 0.8  # rows whose input holds their own evidence among the distractors
     name: str = "ragtune clinical QA"  # the dataset card's title
+    reasoning: bool = False  # also write chain-of-thought files of the rows that carry a reasoning model's thinking
 
 
 def write_exports(out: Path, splits: dict[str, list[dict[str, Any]]], prefix: str = "ragtune",
                   raft_pool: list[dict[str, Any]] | None = None, raft_distractors: int = ExportSettings.raft_distractors,
                   raft_oracle_share: float = ExportSettings.raft_oracle_share, seed: int = 0,
-                  sealed: dict[str, set[str]] | None = None) -> dict[str, Path]:
+                  sealed: dict[str, set[str]] | None = None, reasoning: bool = False) -> dict[str, Path]:
     """Write every format for every split; returns name -> path. raft_pool (chunk rows) turns the
     RAFT variant on; sealed: split -> chunk ids its RAFT inputs may not show (curation's sealed sets:
-    train may show no validation or test text, validation no test text)."""
+    train may show no validation or test text, validation no test text); reasoning: the
+    chain-of-thought files, of the rows that have a `reasoning`."""
     import datasets
 
     datasets.disable_progress_bars()
@@ -143,13 +161,19 @@ def write_exports(out: Path, splits: dict[str, list[dict[str, Any]]], prefix: st
             path = out / f"{name}_{split}.jsonl"
             write_jsonl(path, [convert(r) for r in rows])
             written[f"{name}_{split}"] = path
+        if reasoning:
+            thought = [with_thinking(r) for r in rows if r.get("reasoning")]
+            for name, convert in (("alpaca_reasoning", to_alpaca), ("sharegpt_reasoning", to_sharegpt)):
+                path = out / f"{name}_{split}.jsonl"
+                write_jsonl(path, [convert(r) for r in thought])
+                written[f"{name}_{split}"] = path
         if raft_pool is not None:
             path = out / f"raft_{split}.jsonl"
             withheld = (sealed or {}).get(split, frozenset())
             write_jsonl(path, [to_raft(r, raft_pool, raft_distractors, raft_oracle_share, seed, withheld) for r in rows])
             written[f"raft_{split}"] = path
     info = out / "dataset_info.json"
-    info.write_text(json.dumps(dataset_info(prefix, raft_pool is not None), indent=2), encoding="utf-8")
+    info.write_text(json.dumps(dataset_info(prefix, raft_pool is not None, reasoning), indent=2), encoding="utf-8")
     written["dataset_info"] = info
     hf_dir = out / "hf_dataset"
     files = {split: str(written[f"messages_{split}"]) for split in SPLITS if splits.get(split)}

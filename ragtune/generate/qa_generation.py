@@ -15,9 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from ragtune.generate import answer_first
 from ragtune.generate.answer_first import check_answer_modes, default_answer_modes
@@ -28,6 +29,8 @@ from ragtune.generate.row_rules import first_broken_rule
 from ragtune.llm.client import CachedLLM, ChatRequest, Completion, SamplingParams
 from ragtune.llm.prompts import format_passages, inline_title, render_messages, task_template, template_sha256
 from ragtune.llm.tasks import run_tasks
+from ragtune.llm.usage import Price, Usage
+from ragtune.progress import Progress
 
 DIALOGUE = "counselling_dialogue"
 DIALOGUE_ROLES = ("patient", "clinician", "patient", "clinician")
@@ -73,9 +76,51 @@ class GenerationSettings:
     # "hybrid" (the model may rephrase it, every content term must stay in the evidence) or
     # "abstractive" (the model writes both; for strong models).
     answer_mode: dict[str, str] = field(default_factory=default_answer_modes)
+    # What this step may pay (cached calls are free): generation stops cleanly once reached, and a
+    # rerun continues from the cache. 0 = no limit. A budget in USD needs the model's price.
+    budget_usd: float = 0.0
+    budget_tokens: int = 0
 
     def mode(self, task: str) -> str:
         return self.answer_mode.get(task, "extractive")
+
+
+@dataclass
+class Budget:
+    """The limit on what a step pays, in USD (with the model's price) or in tokens (prompt + completion)."""
+
+    usd: float = 0.0
+    tokens: int = 0
+    price: Price | None = None
+
+    def __post_init__(self) -> None:
+        if self.usd > 0 and self.price is None:
+            raise ValueError("budget_usd needs the model's price: add the model to the LLM resource's prices "
+                             "(USD per million input/output tokens), or set budget_tokens instead")
+
+    @property
+    def limited(self) -> bool:
+        return self.usd > 0 or self.tokens > 0
+
+    def spent_fraction(self, usage: Usage) -> float:
+        parts = []
+        if self.usd > 0 and self.price is not None:
+            parts.append(self.price.cost(usage) / self.usd)
+        if self.tokens > 0:
+            parts.append((usage.prompt_tokens + usage.completion_tokens) / self.tokens)
+        return max(parts, default=0.0)
+
+    def affordable_calls(self, usage: Usage, most: int) -> int:
+        """Calls that fit in what is left, at the mean cost per paid call so far (one call to learn it)."""
+        if not self.limited:
+            return most
+        left = 1.0 - self.spent_fraction(usage)
+        if left <= 0:
+            return 0
+        if usage.calls == 0:
+            return min(most, 1)
+        per_call = self.spent_fraction(usage) / usage.calls
+        return max(0, min(most, int(left / per_call))) if per_call > 0 else most
 
 
 @dataclass
@@ -85,6 +130,9 @@ class ChapterGeneration:
     llm_calls: int = 0
     cache_hits: int = 0
     completion_tokens: int = 0
+    usage: Usage = field(default_factory=Usage)  # tokens of the calls paid in this run
+    budget_reached: bool = False  # stopped by the budget before the quota; a rerun continues from the cache
+    progress: list[dict[str, Any]] = field(default_factory=list)  # one entry per wave
     kept: int = 0
     waves: int = 0
     rounds_used: int = 0
@@ -95,26 +143,47 @@ class ChapterGeneration:
 
 
 def generate_chapter_qa(
-    plan: EvidencePlan, llm: CachedLLM, settings: GenerationSettings, filter_settings: FilterSettings | None = None
+    plan: EvidencePlan,
+    llm: CachedLLM,
+    settings: GenerationSettings,
+    filter_settings: FilterSettings | None = None,
+    price: Price | None = None,
+    on_wave: Callable[[Progress], None] | None = None,
 ) -> ChapterGeneration:
-    """Waves of calls until `quota` rows pass filter_settings (default rules), the waves run out, or
-    every planned round is used (exhausted). Rows come back in planned-round order."""
+    """Waves of calls until `quota` rows pass filter_settings (default rules), the waves run out,
+    every planned round is used (exhausted) or the budget is spent (budget_reached). Rows come back
+    in planned-round order. on_wave hears after each wave how far the chapter got."""
     check_answer_modes(settings.answer_mode)
+    budget = Budget(settings.budget_usd, settings.budget_tokens, price)
     result = ChapterGeneration()
     filter_settings = filter_settings or FilterSettings()
     unused = list(range(len(plan.rounds)))
     kept_rows: list[dict[str, Any]] = []
+    start = time.monotonic()
     while result.waves < settings.max_waves and len(kept_rows) < settings.quota and unused:
+        if budget.limited and budget.affordable_calls(result.usage, 1) == 0:
+            result.budget_reached = True
+            break
         rate = len(kept_rows) / len(result.qa_pairs) if result.qa_pairs else settings.first_keep_rate
         missing = settings.quota - len(kept_rows)
         size = math.ceil(missing / (settings.pairs_per_call * max(rate, 0.1)))
         wave = _pick_rounds(plan, unused, kept_rows, size)
         taken = set(wave)
         unused = [n for n in unused if n not in taken]
-        _run_wave(plan, wave, llm, settings, result)
+        not_asked = _run_wave(plan, wave, llm, settings, result, budget)
+        unused = sorted(unused + not_asked)
+        result.budget_reached = bool(not_asked)
         result.waves += 1
-        result.rounds_used += len(wave)
+        result.rounds_used += len(wave) - len(not_asked)
         kept_rows = filter_qa(result.qa_pairs, filter_settings).kept
+        progress = Progress("qa_candidates", plan.chapter_key, len(kept_rows), settings.quota, "kept", result.waves, result.llm_calls,
+                            result.cache_hits, len(result.failures), Usage().add(result.usage),
+                            price.cost(result.usage) if price else None, time.monotonic() - start)
+        result.progress.append(progress.to_dict())
+        if on_wave is not None:
+            on_wave(progress)
+        if result.budget_reached:
+            break
     result.qa_pairs.sort(key=lambda row: row["generation"]["round"])
     result.kept = len(kept_rows)
     result.quota_met = result.kept >= settings.quota
@@ -132,51 +201,73 @@ def _pick_rounds(plan: EvidencePlan, unused: list[int], kept_rows: list[dict[str
     return sorted(ranked[:size])
 
 
-def _run_wave(plan: EvidencePlan, wave: list[int], llm: CachedLLM, settings: GenerationSettings, result: ChapterGeneration) -> None:
+def _run_wave(
+    plan: EvidencePlan, wave: list[int], llm: CachedLLM, settings: GenerationSettings, result: ChapterGeneration, budget: Budget
+) -> list[int]:
     """One batch of calls; malformed outputs are retried together with a new seed, then recorded
     with the raw text. A backend error is recorded at once (the backend already retried it).
     Rounds grounded on the same chunks go back to back: every template starts with the same system
     prompt and the passages, so the engine's prefix cache (llama.cpp's reused KV, vLLM's prefix
-    caching) reads those tokens once."""
+    caching) reads those tokens once. Under a budget the batch goes in slices of what the budget
+    still affords; returns the rounds never asked because it ran out."""
     pending = sorted(wave, key=lambda n: ([e["chunk_id"] for e in plan.rounds[n].evidence], n))
     units = {n: answer_first.round_units(plan, n) for n in pending if settings.mode(plan.rounds[n].task) != "abstractive"}
     unanswerable = {n for n in units if plan.rounds[n].task == answer_first.UNANSWERABLE}
     without = [n for n in units if not units[n] and n not in unanswerable]
     result.rounds_without_answer += len(without)
     pending = [n for n in pending if n not in without]
+    not_asked: list[int] = []
     for attempt in range(settings.retries + 1):
-        requests = [_request(plan, plan.rounds[n], n, attempt, settings, units.get(n)) for n in pending]
-
-        def parse(i: int, text: str, pending: list[int] = pending) -> list[dict[str, Any]]:
-            planned = plan.rounds[pending[i]]
-            mode = settings.mode(planned.task)
-            if mode == "abstractive":
-                return parse_items(planned.task, text)
-            return [answer_first.parse(plan, planned, units[pending[i]], mode, text)]
-
-        def describe(i: int, pending: list[int] = pending, attempt: int = attempt) -> dict[str, Any]:
-            planned = plan.rounds[pending[i]]
-            return {"chapter_key": plan.chapter_key, "round": pending[i], "task": planned.task, "focus": planned.focus, "attempt": attempt}
-
-        run = run_tasks(llm, requests, parse, describe)
-        result.failures.extend(run.failures)
-        result.cache_hits += run.cache_hits
-        result.llm_calls += run.calls
-        result.completion_tokens += run.completion_tokens
-        retry = []
-        for n, items, outcome in zip(pending, run.values, run.completions):
-            if outcome is None:
-                continue  # the backend failed (after its own retries): recorded, not asked again
-            if items is None:
-                retry.append(n)  # malformed output, recorded with its raw text: asked again with a new seed
-                continue
-            planned = plan.rounds[n]
-            mode = settings.mode(planned.task)
-            rows = [_qa_row(plan, planned, n, found, outcome, mode, units.get(n, [])) for found in items]
-            result.qa_pairs.extend(rows)
-            if mode != "abstractive" and all(first_broken_rule(row) for row in rows):
-                retry.append(n)  # the answer is sound, the question is not: ask again with a new seed
+        retry: list[int] = []
+        while pending:
+            ahead = budget.affordable_calls(result.usage, len(pending))
+            if ahead == 0:
+                not_asked += pending if attempt == 0 else []
+                break
+            part, pending = pending[:ahead], pending[ahead:]
+            retry += _ask(plan, part, attempt, llm, settings, units, result)
         pending = retry
+    return not_asked
+
+
+def _ask(
+    plan: EvidencePlan, pending: list[int], attempt: int, llm: CachedLLM, settings: GenerationSettings, units: dict,
+    result: ChapterGeneration,
+) -> list[int]:
+    """One batch of rounds at one attempt: rows into result; returns the rounds to ask again."""
+    requests = [_request(plan, plan.rounds[n], n, attempt, settings, units.get(n)) for n in pending]
+
+    def parse(i: int, text: str, pending: list[int] = pending) -> list[dict[str, Any]]:
+        planned = plan.rounds[pending[i]]
+        mode = settings.mode(planned.task)
+        if mode == "abstractive":
+            return parse_items(planned.task, text)
+        return [answer_first.parse(plan, planned, units[pending[i]], mode, text)]
+
+    def describe(i: int, pending: list[int] = pending, attempt: int = attempt) -> dict[str, Any]:
+        planned = plan.rounds[pending[i]]
+        return {"chapter_key": plan.chapter_key, "round": pending[i], "task": planned.task, "focus": planned.focus, "attempt": attempt}
+
+    run = run_tasks(llm, requests, parse, describe)
+    result.failures.extend(run.failures)
+    result.cache_hits += run.cache_hits
+    result.llm_calls += run.calls
+    result.completion_tokens += run.completion_tokens
+    result.usage.add(run.usage)
+    retry = []
+    for n, items, outcome in zip(pending, run.values, run.completions):
+        if outcome is None:
+            continue  # the backend failed (after its own retries): recorded, not asked again
+        if items is None:
+            retry.append(n)  # malformed output, recorded with its raw text: asked again with a new seed
+            continue
+        planned = plan.rounds[n]
+        mode = settings.mode(planned.task)
+        rows = [_qa_row(plan, planned, n, found, outcome, mode, units.get(n, [])) for found in items]
+        result.qa_pairs.extend(rows)
+        if mode != "abstractive" and all(first_broken_rule(row) for row in rows):
+            retry.append(n)  # the answer is sound, the question is not: ask again with a new seed
+    return retry
 
 
 def _request(
@@ -272,6 +363,8 @@ def _qa_row(
             "round": n,
         },
     }
+    if completion.reasoning:
+        row["reasoning"] = completion.reasoning  # the reasoning model's thinking before it wrote this row
     if "turns" in found:
         row["turns"] = found["turns"]
     if "case" in found:

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Protocol
 
-THINK_BLOCK = re.compile(r"<think>.*?</think>\s*", re.S)
-
+from ragtune.llm.reasoning import split_reasoning
+from ragtune.llm.usage import Usage
 
 JUDGE_REPEAT_PENALTY = 1.1  # every judge's default: a small model's short JSON reply loops without it
 
@@ -46,17 +46,44 @@ class ChatRequest:
 
 @dataclass
 class ChatResult:
+    """What a backend returns: the message text as written, its token counts, and the provider's
+    separate reasoning field where it has one (inline <think> blocks stay in `text`; the cache splits them)."""
+
     text: str
     completion_tokens: int = 0
+    prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    reasoning: str = ""
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(1, self.prompt_tokens, self.cached_prompt_tokens, self.completion_tokens)
 
 
 @dataclass
 class Completion:
+    """An answer as the pipeline sees it: the text to parse (thinking removed), its reasoning, and
+    the tokens it cost when it was paid for (a cache hit carries the tokens of the call that made it)."""
+
     text: str
     cache_key: str
     cached: bool
     model: str
     completion_tokens: int = 0
+    prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    reasoning: str = ""
+    reasoning_finished: bool = True
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(1, self.prompt_tokens, self.cached_prompt_tokens, self.completion_tokens)
+
+    @classmethod
+    def from_record(cls, record: dict, key: str, cached: bool) -> "Completion":
+        return cls(record["text"], key, cached, record["model"], int(record.get("completion_tokens", 0)),
+                   int(record.get("prompt_tokens", 0)), int(record.get("cached_prompt_tokens", 0)),
+                   record.get("reasoning", ""), record.get("reasoning_finished", True))
 
 
 OnResult = Callable[[int, "ChatResult | Exception"], None]
@@ -165,6 +192,8 @@ class CachedLLM:
         self.backend, self.cache = backend, cache
         self.calls = 0  # calls that reached the backend and returned
         self.hits = 0
+        self.paid = Usage()  # tokens of the calls that reached the backend (cache hits excluded)
+        self.on_progress: Callable[[int, int, int], None] | None = None  # (done, total, failed) as a batch fills
 
     @property
     def model_id(self) -> str:
@@ -182,21 +211,35 @@ class CachedLLM:
             record = self.cache.get(key)
             if record is not None:
                 self.hits += 1
-                results[i] = Completion(record["text"], key, True, record["model"], record.get("completion_tokens", 0))
+                results[i] = Completion.from_record(record, key, True)
             else:
                 pending.setdefault(key, []).append(i)
         order = list(pending)
+        tally = {"done": len(requests) - sum(len(v) for v in pending.values()), "failed": 0}
+
+        def report() -> None:
+            if self.on_progress is not None:
+                self.on_progress(tally["done"], len(requests), tally["failed"])
 
         def on_result(position: int, outcome: ChatResult | Exception) -> None:
             key = order[position]
             if isinstance(outcome, ChatResult):
-                text = THINK_BLOCK.sub("", outcome.text).strip()
-                self.cache.put(key, {"text": text, "model": self.model_id, "completion_tokens": outcome.completion_tokens})
+                text, reasoning, finished = split_reasoning(outcome.text, outcome.reasoning)
+                record = {"text": text, "model": self.model_id, "completion_tokens": outcome.completion_tokens,
+                          "prompt_tokens": outcome.prompt_tokens, "cached_prompt_tokens": outcome.cached_prompt_tokens}
+                if reasoning or not finished:
+                    record.update(reasoning=reasoning, reasoning_finished=finished)
+                self.cache.put(key, record)
                 self.calls += 1
-                outcome = Completion(text, key, False, self.model_id, outcome.completion_tokens)
+                self.paid.add(outcome.usage)
+                outcome = Completion.from_record(record, key, False)
             for i in pending[key]:
                 results[i] = outcome
+            tally["done"] += len(pending[key])
+            tally["failed"] += len(pending[key]) if isinstance(outcome, Exception) else 0
+            report()
 
+        report()
         if order:
             self.backend.chat_many([requests[pending[key][0]] for key in order], on_result)
         missing = [i for i, r in enumerate(results) if r is None]

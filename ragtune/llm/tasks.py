@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, TypeVar
 
 from ragtune.llm.client import CachedLLM, ChatRequest, Completion, failure_record, mask_secrets
+from ragtune.llm.reasoning import UNFINISHED
+from ragtune.llm.usage import Usage
 
 T = TypeVar("T")
 RAW_CHARS = 2000  # of a failed answer kept in the ledger
@@ -40,6 +42,15 @@ class TaskRun(Generic[T]):
     def completion_tokens(self) -> int:
         return sum(c.completion_tokens for c in self.completions if c is not None)
 
+    @property
+    def usage(self) -> Usage:
+        """Tokens of the calls paid in this run (cache hits cost nothing)."""
+        total = Usage()
+        for completion in self.completions:
+            if completion is not None and not completion.cached:
+                total.add(completion.usage)
+        return total
+
 
 def run_tasks(
     llm: CachedLLM,
@@ -58,9 +69,14 @@ def run_tasks(
             continue
         run.completions.append(outcome)
         try:
+            if not outcome.reasoning_finished:
+                raise ValueError(UNFINISHED)
             run.values.append(parse(i, outcome.text))
         except ValueError as error:
             run.values.append(None)
-            run.failures.append({**describe(i), "reason": mask_secrets(str(error)), "unavailable": False, "cache_key": outcome.cache_key,
-                                 "raw": mask_secrets(outcome.text[:RAW_CHARS])})
+            failure = {**describe(i), "reason": mask_secrets(str(error)), "unavailable": False, "cache_key": outcome.cache_key,
+                       "raw": mask_secrets(outcome.text[:RAW_CHARS])}
+            if outcome.reasoning:
+                failure["reasoning"] = mask_secrets(outcome.reasoning[:RAW_CHARS])
+            run.failures.append(failure)
     return run

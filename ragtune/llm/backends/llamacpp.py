@@ -42,7 +42,9 @@ class LlamaCppBackend:
             messages=request.messages, repeat_penalty=sampling.repeat_penalty, **sampling.common(), **kwargs
         )
         text = result["choices"][0]["message"]["content"] or ""
-        return ChatResult(text, int(result.get("usage", {}).get("completion_tokens", 0)))
+        usage = result.get("usage") or {}
+        # llama.cpp reuses the KV cache of the previous prompt's common prefix but does not report it.
+        return ChatResult(text, int(usage.get("completion_tokens") or 0), int(usage.get("prompt_tokens") or 0))
 
     def chat_many(self, requests: list[ChatRequest], on_result: OnResult) -> None:
         for i, request in enumerate(requests):

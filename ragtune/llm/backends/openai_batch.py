@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from ragtune.llm.backends.openai_compatible import JSON_MODES, ServedModelIdentity, chat_arguments
+from ragtune.llm.backends.openai_compatible import JSON_MODES, ServedModelIdentity, chat_arguments, chat_result
 from ragtune.llm.client import ChatRequest, ChatResult, OnResult, public_url
 
 ENDPOINT = "/v1/chat/completions"
@@ -78,10 +78,9 @@ def parse_output_line(line: dict[str, Any]) -> ChatResult | Exception:
         message = detail.get("message", json.dumps(detail)) if isinstance(detail, dict) else str(detail)
         return BatchRequestFailed(f"HTTP {response.get('status_code')}: {message}")
     try:
-        text = body["choices"][0]["message"]["content"] or ""
-    except (KeyError, IndexError, TypeError):
+        return chat_result(body)
+    except (KeyError, IndexError, TypeError, AttributeError):
         return BatchRequestFailed(f"no completion in the batch output: {json.dumps(body)[:200]}")
-    return ChatResult(text, int((body.get("usage") or {}).get("completion_tokens") or 0))
 
 
 @dataclass

@@ -53,6 +53,20 @@ class ServedModelIdentity:
         return f"{self.model_id}#served:{self._served}"
 
 
+def chat_result(body: dict[str, Any]) -> ChatResult:
+    """A chat-completions response body (online or a Batch API output line) as a ChatResult: the
+    message, its reasoning field (DeepSeek's and vLLM's `reasoning_content`, OpenRouter's `reasoning`)
+    and the usage, with the prompt tokens the provider's prompt cache served."""
+    message = body["choices"][0]["message"]
+    usage = body.get("usage") or {}
+    details = usage.get("prompt_tokens_details") or {}
+    reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
+    return ChatResult(
+        message.get("content") or "", int(usage.get("completion_tokens") or 0), int(usage.get("prompt_tokens") or 0),
+        int(details.get("cached_tokens") or 0), reasoning if isinstance(reasoning, str) else "",
+    )
+
+
 def chat_arguments(model: str, json_mode: str, request: ChatRequest) -> dict[str, Any]:
     """The body of one chat-completions request (online or as a line of a Batch API file)."""
     arguments: dict[str, Any] = {"model": model, "messages": request.messages, **request.sampling.common()}
@@ -108,8 +122,7 @@ class OpenAICompatibleBackend(ServedModelIdentity):
                 async with limit:
                     try:
                         response = await client.chat.completions.create(**self._arguments(request))
-                        usage = response.usage.completion_tokens if response.usage else 0
-                        result: ChatResult | Exception = ChatResult(response.choices[0].message.content or "", int(usage or 0))
+                        result: ChatResult | Exception = chat_result(response.model_dump())
                     except Exception as error:  # recorded by the caller; the other requests go on
                         result = error
                 on_result(index, result)

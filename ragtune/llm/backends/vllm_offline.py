@@ -100,4 +100,6 @@ class VLLMBackend:
                 continue
             for offset, output in enumerate(outputs):
                 best = output.outputs[0]
-                on_result(start + offset, ChatResult(best.text, len(best.token_ids)))
+                prompt = len(getattr(output, "prompt_token_ids", None) or [])
+                cached = int(getattr(output, "num_cached_tokens", 0) or 0)  # prefix-cache hits (vLLM >= 0.6)
+                on_result(start + offset, ChatResult(best.text, len(best.token_ids), prompt, cached))

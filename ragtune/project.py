@@ -1,0 +1,76 @@
+"""The project's own settings file, for what run config cannot reach: runs that sensors and
+automation start carry no run config, so their asset settings (quota, budget) come from here, as do
+the price table and whether the sensors start running.
+
+RAGTUNE_CONFIG names the file; without it, ragtune.yaml in the working directory if there is one.
+
+    sensors: running            # or stopped (e.g. a paid endpoint without a budget)
+    prices:                     # USD per million tokens, per model name at the endpoint
+      gpt-4o-mini: {input_per_million: 0.15, output_per_million: 0.60, cached_input_per_million: 0.075}
+    assets:                     # defaults of each asset's run config
+      qa_candidates: {quota: 40, budget_usd: 5.0}
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+DEFAULT_FILE = "ragtune.yaml"
+SENSOR_STATES = ("running", "stopped")
+
+
+class ProjectConfigError(ValueError):
+    pass
+
+
+def project_file(environ: Mapping[str, str] | None = None) -> Path | None:
+    environ = os.environ if environ is None else environ
+    if environ.get("RAGTUNE_CONFIG"):
+        path = Path(environ["RAGTUNE_CONFIG"])
+        if not path.is_file():
+            raise ProjectConfigError(f"RAGTUNE_CONFIG={path} is not a file")
+        return path
+    return Path(DEFAULT_FILE) if Path(DEFAULT_FILE).is_file() else None
+
+
+@lru_cache(maxsize=8)
+def _load(path: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ProjectConfigError(f"{path}: not valid YAML ({error})") from error
+    if not isinstance(data, dict):
+        raise ProjectConfigError(f"{path}: expected a mapping with sensors / prices / assets")
+    unknown = set(data) - {"sensors", "prices", "assets"}
+    if unknown:
+        raise ProjectConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}; use sensors, prices, assets")
+    if data.get("sensors", "running") not in SENSOR_STATES:
+        raise ProjectConfigError(f"{path}: sensors must be running or stopped, not {data['sensors']!r}")
+    return data
+
+
+def project_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    path = project_file(environ)
+    return _load(str(path.resolve())) if path else {}
+
+
+def asset_defaults(asset: str) -> dict[str, Any]:
+    return dict((project_config().get("assets") or {}).get(asset) or {})
+
+
+def prices() -> dict[str, dict[str, float]]:
+    return dict(project_config().get("prices") or {})
+
+
+def sensors_running(environ: Mapping[str, str] | None = None) -> bool:
+    """On unless the project file or RAGTUNE_SENSORS says stopped."""
+    environ = os.environ if environ is None else environ
+    state = environ.get("RAGTUNE_SENSORS") or project_config(environ).get("sensors", "running")
+    if state not in SENSOR_STATES:
+        raise ProjectConfigError(f"RAGTUNE_SENSORS must be running or stopped, not {state!r}")
+    return state == "running"

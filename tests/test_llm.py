@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ragtune.llm.backends import LlamaCppBackend
-from ragtune.llm.client import THINK_BLOCK, CachedLLM, ChatRequest, LLMCache, SamplingParams
+from ragtune.llm.client import CachedLLM, ChatRequest, LLMCache, SamplingParams
 
 SCHEMA = {
     "type": "object",
@@ -51,10 +51,6 @@ def test_corrupted_cache_entry_is_detected_and_regenerated(backend, tmp_path):
         assert cache.corrupted[-1] == first.cache_key and len(cache.corrupted) == n
         assert json.loads(entry.read_text()) == intact  # rewritten whole, with its digest
     assert CachedLLM(backend, cache).complete(MESSAGES, sampling, SCHEMA).cached
-
-
-def test_think_blocks_are_stripped():
-    assert THINK_BLOCK.sub("", "<think>plan\nsteps</think>\n{\"a\": 1}") == '{"a": 1}'
 
 
 def test_a_batch_sends_duplicates_once_and_fails_requests_alone(backend, tmp_path):

@@ -114,7 +114,10 @@ def qa_candidates(
     cost = usage_metadata(result.usage, price)
     status = {"quota": settings.quota, "kept": result.kept, "quota_met": result.quota_met, "exhausted": result.exhausted,
               "budget_reached": result.budget_reached, "usage": result.usage.to_dict(), "cost_usd": cost["cost_usd"],
-              "failures": len(result.failures), "model": client.model_id}
+              "failures": len(result.failures), "model": client.model_id, "rounds_used": result.rounds_used,
+              "candidates": len(result.qa_pairs),
+              # every answer this chapter's rounds got, paid now or served from the cache: what estimates learn from
+              "answered_calls": result.llm_calls + result.cache_hits, "answered_completion_tokens": result.completion_tokens}
     storage.layout.write_json(storage.layout.generation_status(key), status, indent=None)
     if client.cache.corrupted:
         context.log.warning(f"chapter '{key}': {len(client.cache.corrupted)} damaged cache entries detected and regenerated")

@@ -14,6 +14,7 @@ import dagster as dg
 
 from pipeline_assets.definitions import PARTITIONED_JOBS, STAGE_JOBS, build_defs
 from pipeline_assets.partitions import CHAPTERS
+from resources.storage import DataDirResource
 
 # The embedded 135M model on a CPU keeps about a quarter of what it writes: the demo, the end-to-end
 # test and the rerun bench ask for a few kept pairs per chapter instead of the paper's 80.
@@ -29,27 +30,63 @@ def run_config_for(job_def: dg.JobDefinition, config: dict[str, dict[str, Any]])
     }
 
 
+Before = Callable[[str, "str | None", dict[str, dict[str, Any]]], "dict[str, dict[str, Any]] | None"]
+After = Callable[[str, "str | None", dg.ExecuteInProcessResult], None]
+
+
+def parsed_chapter_keys(storage: DataDirResource) -> list[str]:
+    """The chapters of the documents parsed last (partitions of documents no longer given are left alone)."""
+    manifest = storage.layout.read_json(storage.layout.parsed_manifest, {}) or {}
+    return sorted(manifest.get("chapters", {}))
+
+
 def materialize_graph(
     instance: dg.DagsterInstance,
     config: dict[str, dict[str, Any]] | None = None,
     resources: dict[str, Any] | None = None,
     log: Callable[[str], None] = print,
+    jobs: list[str] | None = None,
+    only: list[str] | None = None,
+    before: Before | None = None,
+    after: After | None = None,
+    without: set[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run every stage job; returns one record per run (job, partition, seconds). Raises on a failed run."""
+    """Run the stage jobs (all, or those named in `jobs`, in graph order), partitioned ones for the
+    chapters of the documents parsed last, or only those in `only`; returns one record per run (job,
+    partition, seconds). before(job, partition, config) may change a run's config or skip it (None);
+    after(job, partition, result) sees each run; assets named in `without` are left out of their job.
+    Raises on a failed run."""
     config = config or {}
     defs_to_use = build_defs(resources)
+    storage = (resources or {}).get("storage") or DataDirResource()
     records = []
     for job in STAGE_JOBS:
+        if jobs is not None and job.name not in jobs:
+            continue
         job_def = defs_to_use.resolve_job_def(job.name)
-        keys = sorted(instance.get_dynamic_partitions(CHAPTERS)) if job.name in PARTITIONED_JOBS else [None]
+        selection = None
+        if without:
+            kept = [key for key in job_def.asset_layer.executable_asset_keys if key.to_user_string() not in without]
+            if not kept:
+                continue
+            selection = kept if len(kept) < len(job_def.asset_layer.executable_asset_keys) else None
+        if job.name in PARTITIONED_JOBS:
+            known = set(instance.get_dynamic_partitions(CHAPTERS))
+            keys = [k for k in parsed_chapter_keys(storage) if k in known and (only is None or k in only)]
+        else:
+            keys = [None]
         for key in keys:
+            run_config = before(job.name, key, config) if before else config
+            if run_config is None:
+                log(f"  {job.name:<22} {key or '':<45} skipped")
+                continue
             start = time.monotonic()
-            result = job_def.execute_in_process(
-                instance=instance, partition_key=key, run_config=run_config_for(job_def, config), raise_on_error=True
-            )
+            result = _execute(job_def, instance, key, run_config, selection)
             seconds = round(time.monotonic() - start, 1)
             records.append({"job": job.name, "partition": key or "-", "seconds": seconds, "run_id": result.run_id})
             log(f"  {job.name:<22} {key or '':<45} {seconds:>7.1f} s")
+            if after:
+                after(job.name, key, result)
     return records
 
 

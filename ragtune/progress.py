@@ -81,7 +81,7 @@ class BatchReporter:
 
     def __call__(self, done: int, total: int, failures: int) -> None:
         now = time.monotonic()
-        if done < total and now - self.last < self.every_s:
+        if (done == 0 and total > 0) or (done < total and now - self.last < self.every_s):
             return
         self.last = now
         usage = Usage().add(self.llm.paid)

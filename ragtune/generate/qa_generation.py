@@ -165,9 +165,7 @@ def generate_chapter_qa(
             result.budget_reached = True
             break
         rate = len(kept_rows) / len(result.qa_pairs) if result.qa_pairs else settings.first_keep_rate
-        missing = settings.quota - len(kept_rows)
-        size = math.ceil(missing / (settings.pairs_per_call * max(rate, 0.1)))
-        wave = _pick_rounds(plan, unused, kept_rows, size)
+        wave = _pick_rounds(plan, unused, kept_rows, wave_size(settings, len(kept_rows), rate))
         taken = set(wave)
         unused = [n for n in unused if n not in taken]
         not_asked = _run_wave(plan, wave, llm, settings, result, budget)
@@ -190,6 +188,11 @@ def generate_chapter_qa(
     result.exhausted = not result.quota_met and not unused
     result.coverage = _coverage(plan, result.qa_pairs, kept_rows)
     return result
+
+
+def wave_size(settings: GenerationSettings, kept: int, keep_rate: float) -> int:
+    """Rounds the next wave asks for: what is missing at the keep rate seen so far (at least 10%)."""
+    return math.ceil((settings.quota - kept) / (settings.pairs_per_call * max(keep_rate, 0.1)))
 
 
 def _pick_rounds(plan: EvidencePlan, unused: list[int], kept_rows: list[dict[str, Any]], size: int) -> list[int]:

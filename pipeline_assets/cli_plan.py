@@ -1,0 +1,145 @@
+"""`ragtune estimate` and `ragtune preview`: what a run will cost before it starts (no LLM call), and a
+few rounds generated with the current prompts to read kept rows and rejections, the dataset untouched."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import dagster as dg
+
+from pipeline_assets.cli_display import fail
+from pipeline_assets.definitions import build_defs
+from pipeline_assets.cli_run import BAD_INPUT, OK, RunOptions, resources_for, run_config
+from pipeline_assets.generate import GenerationConfig
+from pipeline_assets.runner import materialize_graph, parsed_chapter_keys
+from ragtune import project
+from ragtune.generate.estimate import Observed, estimate_chapter
+from ragtune.generate.evidence import EvidencePlan
+from ragtune.generate.qa_filter import FilterSettings, filter_qa
+from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_qa
+from ragtune.llm.backends import default_gguf_path
+from ragtune.llm.client import CachedLLM, LLMCache
+from ragtune.llm.tokens import counter_for
+from ragtune.llm.usage import Usage
+from ragtune.progress import listening
+from resources.llm import LLMResource, llm_from_env
+from resources.storage import DataDirResource
+
+PLANNING_JOBS = ["ingest_documents", "prepare_chapter", "build_index"]
+
+
+def generation_settings(options: RunOptions) -> GenerationSettings:
+    """The settings qa_candidates would run with: the project file's defaults, then the flags."""
+    values = run_config(options).get("qa_candidates", {})
+    return GenerationSettings(**GenerationConfig(**values).model_dump())
+
+
+def _llm(options: RunOptions) -> LLMResource:
+    return options.llm.resource() or llm_from_env(os.environ, project.prices())
+
+
+def _plans(storage: DataDirResource, keys: list[str]) -> dict[str, EvidencePlan]:
+    return {key: EvidencePlan.from_dict(json.loads(storage.layout.evidence_plan(key).read_text(encoding="utf-8")))
+            for key in keys if storage.layout.evidence_plan(key).exists()}
+
+
+def plan_documents(options: RunOptions, work: Path) -> dict[str, EvidencePlan]:
+    """Parse, chunk, index and plan the evidence of the given documents in a scratch data folder and a
+    throwaway instance: the same assets as a run, without an LLM, and nothing written to the project."""
+    storage = DataDirResource(data_dir=str(work))
+    config = run_config(options)
+    resources = {**resources_for(options), "storage": storage}
+    evidence: dict = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    if config.get("chapter_evidence"):
+        evidence["ops"] = {"chapter_evidence": {"config": config["chapter_evidence"]}}
+    with dg.DagsterInstance.ephemeral() as instance:
+        materialize_graph(instance, config, resources, log=lambda line: None, jobs=PLANNING_JOBS, only=options.only)
+        job = build_defs(resources).resolve_implicit_global_asset_job_def()
+        for key in [k for k in parsed_chapter_keys(storage) if options.only is None or k in options.only]:
+            job.execute_in_process(instance=instance, partition_key=key, asset_selection=[dg.AssetKey("chapter_evidence")],
+                                   run_config=evidence, raise_on_error=True)
+    return _plans(storage, parsed_chapter_keys(storage))
+
+
+def headless_estimate(options: RunOptions, tokenizer: str | None, as_json: bool) -> int:
+    missing = [p for p in options.paths if not Path(p).exists()]
+    if missing:
+        return fail(f"{', '.join(missing)}: no such file or folder", BAD_INPUT)
+    project_storage = DataDirResource()
+    try:
+        settings = generation_settings(options)
+        llm = _llm(options)
+    except (ValueError, TypeError) as error:
+        return fail(str(error), BAD_INPUT)
+    if options.paths:
+        with tempfile.TemporaryDirectory(prefix="ragtune-estimate-") as work:
+            plans = plan_documents(options, Path(work))
+    else:
+        plans = _plans(project_storage, [k for k in parsed_chapter_keys(project_storage) if options.only is None or k in options.only])
+        if not plans:
+            return fail("no evidence plans in the data folder: give the documents to estimate, e.g. `ragtune estimate handbook.pdf`",
+                        BAD_INPUT)
+    backend = llm.backend
+    count, counted_with = counter_for(backend.backend, llm.model_name, getattr(backend, "model_path", None), tokenizer, default_gguf_path())
+    statuses = [project_storage.layout.read_json(p) for p in sorted(project_storage.layout.generation_status("x").parent.glob("*.status.json"))]
+    client = llm.backend_client(project_storage.layout.llm_cache_dir)
+    observed = Observed.from_statuses(statuses, client.model_id)
+    identity = getattr(client, "cache_identity", client.model_id)
+    cache = LLMCache(project_storage.layout.llm_cache_dir)
+    price = llm.price()
+    estimates = [estimate_chapter(plan, settings, count, observed, cache, identity, price) for plan in plans.values()]
+    total = Usage()
+    for estimate in estimates:
+        total.add(estimate.usage)
+    report = {"model": client.model_id, "tokenizer": counted_with, "quota": settings.quota, "observed_calls": observed.calls,
+              "chapters": [asdict(e) for e in estimates], "total": {**total.to_dict(),
+              "cost_usd": round(price.cost(total), 6) if price else None}}
+    if as_json:
+        print(json.dumps(report, ensure_ascii=False, indent=1))
+        return OK
+    print(f"estimate for {client.model_id} (prompt tokens by {counted_with}; quota {settings.quota} per chapter)")
+    print(f"{'chapter':<42}{'rounds':>7}{'calls':>7}{'cached':>7}{'prompt':>10}{'completion':>12}{'cost USD':>11}")
+    for e in estimates:
+        cost = f"{e.cost_usd:.4f}" if e.cost_usd is not None else "unpriced"
+        print(f"{e.chapter_key[:41]:<42}{e.rounds:>7}{e.calls:>7}{e.cached_calls:>7}{e.prompt_tokens:>10}{e.completion_tokens:>12}{cost:>11}")
+    cost = f"{report['total']['cost_usd']:.4f}" if report["total"]["cost_usd"] is not None else "unpriced (add the model to prices)"
+    print(f"{'total':<63}{total.prompt_tokens:>10}{total.completion_tokens:>12}  {cost}")
+    print(f"completion tokens: {estimates[0].completion_basis if estimates else '-'}; generation only (judging adds about one "
+          "call per kept row)")
+    return OK
+
+
+def headless_preview(options: RunOptions, chapter: str, n: int) -> int:
+    storage = DataDirResource()
+    if not storage.layout.evidence_plan(chapter).exists():
+        known = ", ".join(k for k in parsed_chapter_keys(storage) if storage.layout.evidence_plan(k).exists()) or "none yet"
+        return fail(f"chapter '{chapter}' has no evidence plan; planned chapters: {known} (run `ragtune run PATH` first)", BAD_INPUT)
+    if n < 1:
+        return fail("--n must be at least 1", BAD_INPUT)
+    try:
+        settings = generation_settings(options)
+        llm = _llm(options)
+    except (ValueError, TypeError) as error:
+        return fail(str(error), BAD_INPUT)
+    plan = _plans(storage, [chapter])[chapter]
+    # exactly n rounds in one wave: the quota is n and every round is assumed kept
+    preview = GenerationSettings(**{**asdict(settings), "quota": n, "first_keep_rate": 1.0, "pairs_per_call": 1, "max_waves": 1,
+                                    "budget_usd": 0.0, "budget_tokens": 0})
+    client = CachedLLM(llm.backend_client(storage.layout.llm_cache_dir), LLMCache(storage.layout.llm_cache_dir))
+    with listening(lambda p: print(f"  {p.line()}", file=sys.stderr)):
+        result = generate_chapter_qa(plan, client, preview, price=llm.price())
+    filtered = filter_qa(result.qa_pairs, FilterSettings())
+    print(f"preview of '{chapter}': {result.rounds_used} rounds, {len(result.qa_pairs)} rows, {len(filtered.kept)} kept, "
+          f"{len(filtered.rejected)} rejected, {len(result.failures)} failed calls ({client.calls} paid, {client.hits} cached)")
+    for row in filtered.kept:
+        print(f"\nKEPT [{row['task']}] Q: {row['question']}\n     A: {row['answer'][:400]}")
+    for row in filtered.rejected:
+        print(f"\nREJECTED [{row['task']}] {row['rule']}: {row['detail'][:200]}\n     Q: {row['question']}\n     A: {row['answer'][:300]}")
+    for failure in result.failures:
+        print(f"\nFAILED round {failure['round']} ({failure['task']}): {failure['reason'][:300]}")
+    return OK

@@ -1,0 +1,202 @@
+"""`ragtune run`: the graph on the user's own files, headless, over the project's Dagster instance (the
+runs appear in the UI), with progress bars, a budget over the whole run and exit codes for scripts."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from pipeline_assets.cli_display import ProgressDisplay, fail, usage_table
+from pipeline_assets.definitions import STAGE_JOBS
+from pipeline_assets.runner import materialize_graph, parsed_chapter_keys
+from ragtune import project
+from ragtune.llm.usage import Usage
+from resources.llm import LLMResource, llm_from_env
+from resources.storage import DataDirResource
+
+OK, FAILED, BAD_INPUT, BUDGET_REACHED = 0, 1, 2, 3
+USAGE_ASSETS = ("qa_candidates", "qa_judged", "judge_scores", "medquad_scores")
+TRAINING_ASSETS = {"lora_adapter", "judge_scores", "heldout_loss", "medquad_scores"}  # what --no-train leaves out
+
+
+@dataclass
+class LLMOptions:
+    backend: str | None = None
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    json_mode: str | None = None
+
+    def resource(self) -> LLMResource | None:
+        """The LLM the flags name (the environment's RAGTUNE_LLM_* fill what they leave out); None without flags."""
+        if not any((self.backend, self.model, self.base_url, self.api_key_env, self.json_mode)):
+            return None
+        environ = dict(os.environ)
+        backend = self.backend or environ.get("RAGTUNE_LLM_BACKEND", "llamacpp")
+        environ["RAGTUNE_LLM_BACKEND"] = backend
+        if self.model:
+            environ["RAGTUNE_LLM_GGUF" if backend == "llamacpp" else "RAGTUNE_LLM_MODEL"] = self.model
+        if self.base_url:
+            environ["RAGTUNE_LLM_BASE_URL"] = self.base_url
+        if self.json_mode:
+            environ["RAGTUNE_LLM_JSON_MODE"] = self.json_mode
+        llm = llm_from_env(environ, project.prices())
+        if self.api_key_env:
+            llm = LLMResource(backend=llm.backend.model_copy(update={"api_key_env": self.api_key_env}), prices=llm.prices)
+            llm.backend.api_key()  # a named variable that is not set: say so now, not mid-run
+        return llm
+
+
+@dataclass
+class RunOptions:
+    paths: list[str] = field(default_factory=list)
+    only: list[str] | None = None
+    llm: LLMOptions = field(default_factory=LLMOptions)
+    parse: dict[str, Any] = field(default_factory=dict)  # categories_from, mapping_file, parser, password, ocr_languages
+    quota: int | None = None
+    rounds: int | None = None
+    budget_usd: float = 0.0
+    budget_tokens: int = 0
+    train: bool = True
+    sets: dict[str, dict[str, Any]] = field(default_factory=dict)  # --set asset.field=value
+
+
+def parse_sets(values: list[str]) -> dict[str, dict[str, Any]]:
+    """--set qa_candidates.max_waves=1 -> {"qa_candidates": {"max_waves": 1}} (values read as YAML scalars)."""
+    import yaml
+
+    config: dict[str, dict[str, Any]] = {}
+    for value in values:
+        name, _, raw = value.partition("=")
+        asset, _, key = name.partition(".")
+        if not raw or not key:
+            raise ValueError(f"--set {value!r}: expected asset.field=value, e.g. qa_candidates.max_waves=2")
+        config.setdefault(asset, {})[key] = yaml.safe_load(raw)
+    return config
+
+
+def run_config(options: RunOptions) -> dict[str, dict[str, Any]]:
+    config: dict[str, dict[str, Any]] = {name: dict(values) for name, values in options.sets.items()}
+    if options.paths:
+        config.setdefault("parsed_documents", {}).update({"paths": [str(Path(p).resolve()) for p in options.paths], **options.parse})
+    if options.quota is not None:
+        config.setdefault("qa_candidates", {})["quota"] = options.quota
+    if options.rounds is not None:
+        config.setdefault("chapter_evidence", {})["rounds"] = options.rounds
+    return config
+
+
+PROJECT_INSTANCE = Path(__file__).resolve().parent.parent / "dagster.yaml"
+
+
+def instance_home() -> Path:
+    """The project's DAGSTER_HOME (as `make ui` uses it): .dagster_home here unless the variable says
+    otherwise; a new one gets the project's dagster.yaml (an empty one where the package has none)."""
+    home = Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text(PROJECT_INSTANCE.read_text() if PROJECT_INSTANCE.is_file() else "")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def resources_for(options: RunOptions) -> dict[str, Any]:
+    llm = options.llm.resource()
+    bound: dict[str, Any] = {"storage": DataDirResource()}
+    if llm is not None:
+        bound.update(llm=llm, judge_llm=llm, reference_llm=llm)
+    return bound
+
+
+def step_usage(result: dg.ExecuteInProcessResult) -> dict[str, Usage | float | None]:
+    """Tokens and cost per asset of one finished run, from its materialization metadata."""
+    found: dict[str, Any] = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        name = materialization.asset_key.to_user_string()
+        meta = {k: v.value for k, v in materialization.metadata.items()}
+        if name in USAGE_ASSETS and "prompt_tokens" in meta:
+            usage = Usage(int(meta.get("calls_paid", 0)), int(meta["prompt_tokens"]), int(meta.get("cached_prompt_tokens", 0)),
+                          int(meta.get("completion_tokens", 0)))
+            cost = meta.get("cost_usd")
+            found[name] = (usage, cost if isinstance(cost, (int, float)) else None, meta)
+    return found
+
+
+def headless_run(options: RunOptions) -> int:
+    missing = [p for p in options.paths if not Path(p).exists()]
+    if missing:
+        return fail(f"{', '.join(missing)}: no such file or folder", BAD_INPUT)
+    try:
+        config = run_config(options)
+        resources = resources_for(options)
+    except ValueError as error:
+        return fail(str(error), BAD_INPUT)
+    home = instance_home()
+    storage: DataDirResource = resources["storage"]
+    jobs = [j.name for j in STAGE_JOBS]
+    if not options.paths:
+        if not storage.layout.parsed_manifest.exists():
+            return fail("give the documents to run on (files or folders), e.g. `ragtune run handbook.pdf`", BAD_INPUT)
+        jobs = [j for j in jobs if j != "ingest_documents"]
+    rows: list[dict[str, Any]] = []
+    spent = Usage()
+    spent_usd = 0.0
+    budget_hit: list[str] = []
+
+    def before(job: str, key: str | None, base: dict) -> dict | None:
+        if job == "prepare_chapter" and options.only:
+            unknown = sorted(set(options.only) - set(parsed_chapter_keys(storage)))
+            if unknown:
+                raise UnknownChapter(unknown, parsed_chapter_keys(storage))
+        if job != "generate_chapter_qa" or not (options.budget_usd or options.budget_tokens):
+            return base
+        left_usd = options.budget_usd - spent_usd if options.budget_usd else 0.0
+        left_tokens = options.budget_tokens - (spent.prompt_tokens + spent.completion_tokens) if options.budget_tokens else 0
+        if (options.budget_usd and left_usd <= 0) or (options.budget_tokens and left_tokens <= 0):
+            budget_hit.append(key or "")
+            return None
+        generation = {**base.get("qa_candidates", {}), "budget_usd": max(left_usd, 0.0), "budget_tokens": max(left_tokens, 0)}
+        return {**base, "qa_candidates": generation}
+
+    def after(job: str, key: str | None, result: dg.ExecuteInProcessResult) -> None:
+        nonlocal spent_usd
+        for asset, (usage, cost, meta) in step_usage(result).items():
+            rows.append({"asset": asset, "chapter": key or "-", "usage": usage, "cost_usd": cost})
+            if asset == "qa_candidates":
+                spent.add(usage)
+                spent_usd += cost or 0.0
+                if meta.get("budget_reached"):
+                    budget_hit.append(key or "")
+
+    start = time.monotonic()
+    print(f"ragtune run: DAGSTER_HOME={home}  data={storage.root}", file=sys.stderr)
+    try:
+        with dg.DagsterInstance.get() as instance, ProgressDisplay():
+            materialize_graph(instance, config, resources, log=lambda line: print(line, file=sys.stderr), jobs=jobs,
+                              only=options.only, before=before, after=after, without=None if options.train else TRAINING_ASSETS)
+    except UnknownChapter as error:
+        return fail(str(error), BAD_INPUT)
+    except dg.DagsterError as error:
+        return fail(f"the run failed: {error}", FAILED)
+    except Exception as error:  # a failed step: its message, not a traceback; the runs are in the UI
+        return fail(f"the run failed: {type(error).__name__}: {str(error)[:400]}", FAILED)
+    print(usage_table(rows), file=sys.stderr)
+    print(f"done in {time.monotonic() - start:.0f} s; outputs under {storage.root} (dataset/, exports/, reports/); "
+          "`ragtune status` per chapter", file=sys.stderr)
+    if budget_hit:
+        print(f"budget reached: generation stopped in {', '.join(sorted(set(budget_hit)))}; rerun with a higher budget to "
+              "continue (finished calls are cached and not paid again)", file=sys.stderr)
+        return BUDGET_REACHED
+    return OK
+
+
+class UnknownChapter(ValueError):
+    def __init__(self, unknown: list[str], known: list[str]):
+        super().__init__(f"unknown chapter(s) {', '.join(unknown)}; the parsed chapters are: {', '.join(known) or 'none'}")

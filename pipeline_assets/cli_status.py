@@ -1,0 +1,144 @@
+"""`ragtune status` (per chapter: fresh or stale, kept/quota, exhausted, budget, failures, tokens and
+cost over all runs) and `ragtune export` (the curated dataset in one format, to a file or stdout)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import dagster as dg
+
+from pipeline_assets.cli_display import fail
+from pipeline_assets.cli_run import BAD_INPUT, OK, instance_home
+from pipeline_assets.partitions import CHAPTERS
+from ragtune.curate.exports import to_alpaca, to_messages, to_sharegpt, with_thinking
+from ragtune.curate.curation import SPLITS
+from ragtune.jsonl import read_jsonl
+from ragtune.llm.usage import Usage
+from resources.storage import DataDirResource
+
+# Each chapter's chain, upstream first: (asset, the dependency whose data version it must have consumed).
+CHAIN = [("chapter_chunks", "chapters"), ("chapter_evidence", "faiss_index"), ("qa_candidates", "chapter_evidence"),
+         ("qa_filtered", "qa_candidates"), ("qa_judged", "qa_filtered")]
+PARTITIONED = {"chapters", "chapter_chunks", "chapter_evidence", "qa_candidates", "qa_filtered", "qa_judged"}
+DATA_VERSION = "dagster/data_version"
+INPUT_POINTER = "dagster/input_event_pointer/"  # the storage id of the dependency's materialization a step read
+PAID_ASSETS = ("qa_candidates", "qa_judged")
+
+
+def _latest(instance: dg.DagsterInstance, asset: str, key: str | None):
+    partition = key if asset in PARTITIONED else None
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None), limit=1
+    ).records
+    return records[0].asset_materialization if records else None
+
+
+def _version_at(instance: dg.DagsterInstance, asset: str, storage_id: int) -> str | None:
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), storage_ids=[storage_id]), limit=1).records
+    return (records[0].asset_materialization.tags or {}).get(DATA_VERSION) if records else None
+
+
+def freshness(instance: dg.DagsterInstance, key: str) -> tuple[str, str]:
+    """("fresh" | "stale" | "missing", why): stale when a step of the chapter's chain last read
+    another content version of its input than the one there is now (data versions are content
+    hashes, so a rerun that rewrote the same content leaves it fresh): what automation regenerates."""
+    for asset, dep in CHAIN:
+        mine, theirs = _latest(instance, asset, key), _latest(instance, dep, key)
+        if mine is None:
+            return "missing", f"{asset} never materialized"
+        pointer = (mine.tags or {}).get(INPUT_POINTER + dep)
+        current = (theirs.tags or {}).get(DATA_VERSION) if theirs else None
+        if pointer and current and _version_at(instance, dep, int(pointer)) != current:
+            return "stale", f"{dep} changed since {asset} ran"
+    return "fresh", ""
+
+
+def paid_totals(instance: dg.DagsterInstance, key: str) -> tuple[Usage, float | None]:
+    """Tokens and USD paid for this chapter over every run (generation and judging)."""
+    total, cost, priced = Usage(), 0.0, True
+    for asset in PAID_ASSETS:
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[key]), limit=10_000
+        ).records
+        for record in records:
+            meta = {k: v.value for k, v in record.asset_materialization.metadata.items()}
+            if "prompt_tokens" not in meta:
+                continue
+            total.add(Usage(int(meta.get("calls_paid", 0)), int(meta["prompt_tokens"]), int(meta.get("cached_prompt_tokens", 0)),
+                            int(meta.get("completion_tokens", 0))))
+            if isinstance(meta.get("cost_usd"), (int, float)):
+                cost += meta["cost_usd"]
+            elif meta.get("calls_paid"):
+                priced = False
+    return total, (round(cost, 6) if priced else None)
+
+
+def chapter_status(instance: dg.DagsterInstance, storage: DataDirResource) -> list[dict[str, Any]]:
+    rows = []
+    for key in sorted(instance.get_dynamic_partitions(CHAPTERS)):
+        state, why = freshness(instance, key)
+        generation = storage.layout.read_json(storage.layout.generation_status(key), {}) or {}
+        failures = len(read_jsonl(storage.layout.generation_failures(key))) if storage.layout.generation_failures(key).exists() else 0
+        judge_failures = len(read_jsonl(storage.layout.judge_failures(key))) if storage.layout.judge_failures(key).exists() else 0
+        usage, cost = paid_totals(instance, key)
+        rows.append({"chapter": key, "state": state, "why": why, "kept": generation.get("kept"), "quota": generation.get("quota"),
+                     "exhausted": generation.get("exhausted", False), "budget_reached": generation.get("budget_reached", False),
+                     "generation_failures": failures, "judge_failures": judge_failures, **usage.to_dict(), "cost_usd": cost})
+    return rows
+
+
+def headless_status(as_json: bool) -> int:
+    instance_home()
+    storage = DataDirResource()
+    with dg.DagsterInstance.get() as instance:
+        rows = chapter_status(instance, storage)
+    if as_json:
+        print(json.dumps({"data": str(storage.root), "chapters": rows}, indent=1))
+        return OK
+    if not rows:
+        print("no chapters yet: `ragtune run PATH` parses documents into chapters")
+        return OK
+    print(f"{'chapter':<42}{'state':<9}{'kept':>9}  {'flags':<22}{'fail':>5}{'calls':>7}{'tokens':>10}{'cost USD':>10}")
+    for row in rows:
+        kept = f"{row['kept']}/{row['quota']}" if row["quota"] is not None else "-"
+        flags = ",".join(f for f in ("exhausted", "budget_reached") if row[f]) or "-"
+        cost = f"{row['cost_usd']:.4f}" if row["cost_usd"] is not None else "unpriced"
+        print(f"{row['chapter'][:41]:<42}{row['state']:<9}{kept:>9}  {flags:<22}{row['generation_failures'] + row['judge_failures']:>5}"
+              f"{row['calls']:>7}{row['prompt_tokens'] + row['completion_tokens']:>10}{cost:>10}" + (f"  ({row['why']})" if row["why"] else ""))
+    return OK
+
+
+CONVERTERS = {
+    "alpaca": to_alpaca, "sharegpt": to_sharegpt, "messages": to_messages,
+    "alpaca_reasoning": lambda row: to_alpaca(with_thinking(row)), "sharegpt_reasoning": lambda row: to_sharegpt(with_thinking(row)),
+}
+FORMATS = [*CONVERTERS, "raft"]
+
+
+def headless_export(fmt: str, split: str, out: str | None) -> int:
+    storage = DataDirResource()
+    splits = list(SPLITS) if split == "all" else [split]
+    if not all(storage.layout.dataset_rows(s).exists() for s in splits):
+        return fail(f"no dataset in {storage.layout.dataset_dir}: run `ragtune run PATH` first", BAD_INPUT)
+    lines = []
+    for name in splits:
+        if fmt == "raft":
+            path = storage.layout.raft_export(name)
+            if not path.exists():
+                return fail(f"{path} is missing: the RAFT variant is written when dataset_exports runs with raft on", BAD_INPUT)
+            lines += [json.dumps(row, ensure_ascii=False) for row in read_jsonl(path)]
+            continue
+        rows = read_jsonl(storage.layout.dataset_rows(name))
+        if fmt.endswith("_reasoning"):
+            rows = [r for r in rows if r.get("reasoning")]
+        lines += [json.dumps(CONVERTERS[fmt](row), ensure_ascii=False) for row in rows]
+    text = "".join(line + "\n" for line in lines)
+    if out:
+        with open(out, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        print(f"{len(lines)} rows ({fmt}, {split}) -> {out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return OK

@@ -13,18 +13,16 @@ from pathlib import Path
 import dagster as dg
 
 from pipeline_assets.cli_display import fail
-from pipeline_assets.definitions import build_defs
 from pipeline_assets.cli_run import BAD_INPUT, OK, RunOptions, resources_for, run_config
+from pipeline_assets.definitions import build_defs
+from pipeline_assets.estimate import estimate_plans
 from pipeline_assets.generate import GenerationConfig
 from pipeline_assets.runner import materialize_graph, parsed_chapter_keys
 from ragtune import project
-from ragtune.generate.estimate import Observed, estimate_chapter
 from ragtune.generate.evidence import EvidencePlan
 from ragtune.generate.qa_filter import FilterSettings, filter_qa
 from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_qa
-from ragtune.llm.backends import default_gguf_path
 from ragtune.llm.client import CachedLLM, LLMCache
-from ragtune.llm.tokens import counter_for
 from ragtune.llm.usage import Usage
 from ragtune.progress import listening
 from resources.llm import LLMResource, llm_from_env
@@ -84,25 +82,18 @@ def headless_estimate(options: RunOptions, tokenizer: str | None, as_json: bool)
         if not plans:
             return fail("no evidence plans in the data folder: give the documents to estimate, e.g. `ragtune estimate handbook.pdf`",
                         BAD_INPUT)
-    backend = llm.backend
-    count, counted_with = counter_for(backend.backend, llm.model_name, getattr(backend, "model_path", None), tokenizer, default_gguf_path())
-    statuses = [project_storage.layout.read_json(p) for p in sorted(project_storage.layout.generation_status("x").parent.glob("*.status.json"))]
-    client = llm.backend_client(project_storage.layout.llm_cache_dir)
-    observed = Observed.from_statuses(statuses, client.model_id)
-    identity = getattr(client, "cache_identity", client.model_id)
-    cache = LLMCache(project_storage.layout.llm_cache_dir)
+    estimates, counted_with, model_id, observed = estimate_plans(list(plans.values()), settings, llm, project_storage, tokenizer)
     price = llm.price()
-    estimates = [estimate_chapter(plan, settings, count, observed, cache, identity, price) for plan in plans.values()]
     total = Usage()
     for estimate in estimates:
         total.add(estimate.usage)
-    report = {"model": client.model_id, "tokenizer": counted_with, "quota": settings.quota, "observed_calls": observed.calls,
+    report = {"model": model_id, "tokenizer": counted_with, "quota": settings.quota, "observed_calls": observed.calls,
               "chapters": [asdict(e) for e in estimates], "total": {**total.to_dict(),
               "cost_usd": round(price.cost(total), 6) if price else None}}
     if as_json:
         print(json.dumps(report, ensure_ascii=False, indent=1))
         return OK
-    print(f"estimate for {client.model_id} (prompt tokens by {counted_with}; quota {settings.quota} per chapter)")
+    print(f"estimate for {model_id} (prompt tokens by {counted_with}; quota {settings.quota} per chapter)")
     print(f"{'chapter':<42}{'rounds':>7}{'calls':>7}{'cached':>7}{'prompt':>10}{'completion':>12}{'cost USD':>11}")
     for e in estimates:
         cost = f"{e.cost_usd:.4f}" if e.cost_usd is not None else "unpriced"

@@ -12,8 +12,8 @@ import dagster as dg
 from pipeline_assets.cli_display import fail
 from pipeline_assets.cli_run import BAD_INPUT, OK, instance_home
 from pipeline_assets.partitions import CHAPTERS
-from ragtune.curate.exports import to_alpaca, to_messages, to_sharegpt, with_thinking
 from ragtune.curate.curation import SPLITS
+from ragtune.curate.exports import to_alpaca, to_messages, to_sharegpt, with_thinking
 from ragtune.jsonl import read_jsonl
 from ragtune.llm.usage import Usage
 from resources.storage import DataDirResource

@@ -10,6 +10,7 @@ from statistics import mean
 import dagster as dg
 import numpy as np
 
+from pipeline_assets.automation import ON_NEW_CONTENT
 from pipeline_assets.config import LLM_RETRY, config_from_settings, fail_if_endpoint_down
 from pipeline_assets.generate import qa_filtered
 from pipeline_assets.metadata import table, usage_metadata, watched_client
@@ -120,6 +121,7 @@ def indexed_chunks(storage: DataDirResource) -> dict[str, dict]:
 @dg.asset(
     group_name="dataset",
     deps=[dg.AssetDep(qa_judged, partition_mapping=dg.AllPartitionMapping())],
+    automation_condition=ON_NEW_CONTENT,  # once no chapter's QA is missing or in progress
     kinds={"jsonl", "faiss"},
 )
 def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, storage: DataDirResource) -> dg.MaterializeResult:
@@ -195,7 +197,7 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
     )
 
 
-@dg.asset(group_name="dataset", deps=[instruction_dataset], kinds={"jsonl", "huggingface"})
+@dg.asset(group_name="dataset", deps=[instruction_dataset], kinds={"jsonl", "huggingface"}, automation_condition=ON_NEW_CONTENT)
 def dataset_exports(context: dg.AssetExecutionContext, config: ExportConfig, storage: DataDirResource,
                     embedder: EmbedderResource) -> dg.MaterializeResult:
     """The dataset as alpaca, ShareGPT and OpenAI-messages JSONL, a Hugging Face dataset, LLaMA-Factory's

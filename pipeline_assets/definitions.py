@@ -7,16 +7,17 @@ import os
 import dagster as dg
 
 from pipeline_assets.curate import DATASET_CHECKS, dataset_exports, instruction_dataset, qa_judged
+from pipeline_assets.estimate import generation_estimate
 from pipeline_assets.evaluate import heldout_loss, judge_scores, medquad_scores
 from pipeline_assets.executors import executor_from_env
 from pipeline_assets.generate import chapter_evidence, qa_candidates, qa_filtered
 from pipeline_assets.index import chapter_chunks, faiss_index
 from pipeline_assets.ingest import chapters, every_document_parsed, parsed_documents
 from pipeline_assets.partitions import chapter_partitions
-from pipeline_assets.sensors import chapter_fanout_sensor, inbox_sensor
+from pipeline_assets.sensors import project_sensors
 from pipeline_assets.train import lora_adapter
-from resources import BaseModelResource, DataDirResource, EmbedderResource, GrobidResource, LLMResource
 from ragtune import project
+from resources import BaseModelResource, DataDirResource, EmbedderResource, GrobidResource, LLMResource
 from resources.llm import llm_from_env
 
 ASSETS = [
@@ -26,6 +27,7 @@ ASSETS = [
     faiss_index,
     chapter_evidence,
     qa_candidates,
+    generation_estimate,
     qa_filtered,
     qa_judged,
     instruction_dataset,
@@ -78,6 +80,9 @@ def with_backend_kinds(assets: list[dg.AssetsDefinition], resources: dict[str, d
     """Each asset that calls an LLM shows the kind of the backend bound to it (llama-cpp, openai, vllm)."""
     mapped = []
     for asset in assets:
+        if asset is generation_estimate:  # it reads the LLM resource for the model's name, price and tokenizer, and calls nothing
+            mapped.append(asset)
+            continue
         kinds = {resources[key].kind for key in sorted(asset.required_resource_keys) if isinstance(resources.get(key), LLMResource)}
         mapped.append(asset.map_asset_specs(lambda spec, kinds=kinds: spec.replace_attributes(kinds={*spec.kinds, *kinds})) if kinds else asset)
     return mapped
@@ -91,7 +96,7 @@ def build_defs(resources: dict[str, dg.ConfigurableResource] | None = None) -> d
         assets=with_backend_kinds(ASSETS, bound),
         asset_checks=[every_document_parsed, *DATASET_CHECKS],
         jobs=STAGE_JOBS,
-        sensors=[inbox_sensor, chapter_fanout_sensor],
+        sensors=project_sensors(),
         resources=bound,
         executor=executor_from_env(),
     )

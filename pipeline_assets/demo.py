@@ -19,9 +19,20 @@ from datetime import date  # noqa: E402
 
 import dagster as dg  # noqa: E402
 
-from pipeline_assets.runner import SMALL_RUN, materialize_graph  # noqa: E402
+from pipeline_assets.runner import DEMO_RUN, materialize_graph  # noqa: E402
 from ragtune.benchmarks import BENCHMARKS, machine, write_section  # noqa: E402
 from resources.storage import DataDirResource  # noqa: E402
+
+NEXT_STEPS = """
+Next:
+  make ui                                     the runs, the asset graph and the chapters at http://127.0.0.1:3000;
+                                              drop a PDF into inbox/<category>/ and its QA and the dataset follow
+  .venv/bin/ragtune estimate ~/my-docs/       calls, tokens and cost of a run on your own folder (no LLM call)
+  .venv/bin/ragtune run ~/my-docs/ --categories-from folder
+  .venv/bin/ragtune run ~/my-docs/ --backend openai --base-url http://127.0.0.1:8000/v1 --model Qwen/Qwen2.5-7B-Instruct
+                                              a real model behind any OpenAI-compatible endpoint (docs/backends.md)
+  .venv/bin/ragtune status                    per chapter: fresh or stale, kept/quota, failures, tokens, cost
+"""
 
 
 def write_timings(storage: DataDirResource, records: list[dict], seconds: float) -> None:
@@ -37,7 +48,8 @@ def write_timings(storage: DataDirResource, records: list[dict], seconds: float)
     if BENCHMARKS.exists():  # a checkout: keep the docs' timing the measured one
         lines = ["## make demo (written by the demo)", "",
                  f"{timings['machine']}, {timings['date']}: {seconds / 60:.1f} min after install, the whole graph on the "
-                 "sample handbook with embedded defaults (pipeline_assets/runner.py SMALL_RUN).", "",
+                 "sample handbook with embedded defaults (pipeline_assets/runner.py DEMO_RUN: quota 2 per chapter, 4 judged test "
+                 "questions, 2 LoRA epochs).", "",
                  "| job | runs | seconds |", "|---|---|---|"]
         lines += [f"| {j['job']} | {j['runs']} | {j['seconds']:.1f} |" for j in timings["jobs"]]
         write_section(BENCHMARKS, lines[0], "\n".join(lines + [""]))
@@ -48,7 +60,7 @@ def main() -> None:
     start = time.monotonic()
     with dg.DagsterInstance.get() as instance:
         print(f"ragtune demo: DAGSTER_HOME={instance.root_directory}  data={storage.root}")
-        records = materialize_graph(instance, SMALL_RUN)
+        records = materialize_graph(instance, DEMO_RUN)
     seconds = time.monotonic() - start
     write_timings(storage, records, seconds)
     minutes = seconds / 60
@@ -76,6 +88,8 @@ def main() -> None:
     loss = json.loads(storage.layout.report("heldout_loss").read_text())
     print(f"  test answer loss: base {loss['base']['loss']:.3f} (ppl {loss['base']['perplexity']:.1f}), "
           f"tuned {loss['tuned']['loss']:.3f} (ppl {loss['tuned']['perplexity']:.1f})")
+    print("  (a first look: 4 questions judged by the 135M model decide nothing; see README 'About the numbers')")
+    print(NEXT_STEPS)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from pipeline_assets.partitions import CHAPTERS, chapter_partitions
 from ragtune.ingest.collection import category_of
 from ragtune.ingest.inbox import scan_inbox
 from ragtune.ingest.run_key_locks import lock_run_key
+from ragtune.project import sensors_running
 
 INGEST_JOB = "ingest_documents"
 PREPARE_JOB = "prepare_chapter"
@@ -29,12 +30,24 @@ def claimed_once(instance: dg.DagsterInstance, run_key: str) -> bool:
     return lock_run_key(home / "sensor_claims", run_key, CLAIM_STALE_S, launched)
 
 
-def build_inbox_sensor(inbox: str | Path, name: str = "inbox_sensor") -> dg.SensorDefinition:
+def sensor_interval_s() -> int:
+    """Seconds between ticks of every sensor (RAGTUNE_SENSOR_INTERVAL_S; 30 by default)."""
+    return int(os.environ.get("RAGTUNE_SENSOR_INTERVAL_S", "30"))
+
+
+def default_status() -> dg.DefaultSensorStatus:
+    """Running unless the project file or RAGTUNE_SENSORS says stopped (ragtune.project)."""
+    return dg.DefaultSensorStatus.RUNNING if sensors_running() else dg.DefaultSensorStatus.STOPPED
+
+
+def build_inbox_sensor(inbox: str | Path, name: str = "inbox_sensor", status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED
+                       ) -> dg.SensorDefinition:
     """One ingest run per set of new/changed/deleted files (run key = their hashes); new category
     partitions registered in the same tick. The cursor holds size, mtime and sha256 per file."""
     inbox = Path(inbox)
 
-    @dg.sensor(name=name, job_name=INGEST_JOB, minimum_interval_seconds=30, description=f"Watches {inbox}/<category>/")
+    @dg.sensor(name=name, job_name=INGEST_JOB, minimum_interval_seconds=sensor_interval_s(), description=f"Watches {inbox}/<category>/",
+               default_status=status)
     def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         previous = json.loads(context.cursor)["files"] if context.cursor else {}
         scan = scan_inbox(inbox, previous)
@@ -71,8 +84,7 @@ def build_inbox_sensor(inbox: str | Path, name: str = "inbox_sensor") -> dg.Sens
     return inbox_sensor
 
 
-@dg.sensor(job_name=PREPARE_JOB, minimum_interval_seconds=30)
-def chapter_fanout_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+def chapter_fanout(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     """For every new parsed_documents materialization, a prepare_chapter run for each chapter whose
     content hash changed; unchanged chapters get no run. Cursor: the last storage id seen."""
     records = context.instance.fetch_materializations(
@@ -94,4 +106,28 @@ def chapter_fanout_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResul
     return dg.SensorResult(run_requests=requests, cursor=str(records[-1].storage_id))
 
 
-inbox_sensor = build_inbox_sensor(os.environ.get("RAGTUNE_INBOX", "inbox"))
+def build_fanout_sensor(status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED) -> dg.SensorDefinition:
+    return dg.sensor(name="chapter_fanout_sensor", job_name=PREPARE_JOB, minimum_interval_seconds=sensor_interval_s(),
+                     default_status=status)(chapter_fanout)
+
+
+def build_automation_sensor(status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED) -> dg.AutomationConditionSensorDefinition:
+    """Evaluates every asset's automation condition (pipeline_assets/automation.py) on each tick and
+    launches plain runs, one per partition: as backfills (the default), Dagster 1.13's backfill daemon
+    failed a request spanning chapter_evidence and qa_candidates partitions ("Unable to determine root
+    partitions for backfill") and nothing ran."""
+    return dg.AutomationConditionSensorDefinition(
+        "automation_sensor", target=dg.AssetSelection.all(), default_status=status, minimum_interval_seconds=sensor_interval_s(),
+        emit_backfills=False,
+        description="Regenerates what new content reaches: chunks, index, evidence, QA, the dataset",
+    )
+
+
+def project_sensors() -> list[dg.SensorDefinition]:
+    """The inbox, fan-out and automation sensors, running from the start unless the project says stopped."""
+    status = default_status()
+    return [build_inbox_sensor(os.environ.get("RAGTUNE_INBOX", "inbox"), status=status), build_fanout_sensor(status),
+            build_automation_sensor(status)]
+
+
+chapter_fanout_sensor = build_fanout_sensor()

@@ -78,3 +78,29 @@ def test_a_rebuilt_index_with_the_same_content_plans_nothing():
         _report(instance, "faiss_index", None, "index-1")  # re-run, same chunks
         result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
         assert result.total_requested == 0
+
+
+def test_a_new_category_on_a_fresh_instance_flows_to_the_dataset():
+    """What the daemon does after the inbox sensor ingests a first document: every step is requested
+    once its inputs exist (or will, in the same run), first materializations included, through to the
+    dataset and its exports; then nothing more."""
+    with dg.instance_for_test() as instance:
+        cursor = dg.evaluate_automation_conditions(defs=defs, instance=instance).cursor  # the daemon's first tick: nothing yet
+        instance.add_dynamic_partitions("chapters", [A, B])
+        _report(instance, "parsed_documents", None, "parsed-1")
+        for key in (A, B):
+            _report(instance, "chapters", key, f"chapters-{key}-1")
+        wanted = {(asset, key) for asset in PER_CHAPTER[1:] for key in (A, B)} | {
+            ("faiss_index", None), ("instruction_dataset", None), ("dataset_exports", None)}
+        done: set = set()
+        for _ in range(10):
+            result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+            cursor = result.cursor
+            requested = {(key.to_user_string(), p) for key in defs.resolve_all_asset_keys() for p in result.get_requested_partitions(key)}
+            if not requested:
+                break
+            assert not requested & done, requested & done  # nothing asked twice
+            for asset, partition in sorted(requested, key=lambda item: PER_CHAPTER.index(item[0]) if item[0] in PER_CHAPTER else 9):
+                _report(instance, asset, partition, f"{asset}-{partition}-1")
+            done |= requested
+        assert done == wanted

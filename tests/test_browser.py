@@ -35,7 +35,7 @@ def dagster_dev(tmp_path_factory, two_chapter_pdf):
         ingest = defs.resolve_job_def("ingest_documents")
         ingest.execute_in_process(instance=instance, run_config={"ops": {"parsed_documents": {"config": {"paths": [str(two_chapter_pdf)]}}}})
         assert sorted(instance.get_dynamic_partitions("chapters")) == KEYS
-    env = {"RAGTUNE_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1"}
+    env = {"RAGTUNE_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1", "RAGTUNE_SENSORS": "stopped"}  # the test launches its own runs
     with dagster_ui(home, env, command="dev", log=tmp_path_factory.mktemp("logs") / "dagster-dev.log") as port:
         yield {"port": port, "data": data}
 

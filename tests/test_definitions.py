@@ -21,10 +21,11 @@ def test_definitions_load_and_validate():
     assert keys == {
         "parsed_documents", "chapters", "chapter_chunks", "faiss_index", "chapter_evidence", "qa_candidates",
         "qa_filtered", "qa_judged", "instruction_dataset", "dataset_exports", "lora_adapter", "judge_scores", "heldout_loss",
-        "medquad_scores",
+        "medquad_scores", "generation_estimate",
     }
     partitioned = {k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).is_partitioned}
-    assert partitioned == {"chapters", "chapter_chunks", "chapter_evidence", "qa_candidates", "qa_filtered", "qa_judged"}
+    assert partitioned == {"chapters", "chapter_chunks", "chapter_evidence", "qa_candidates", "qa_filtered", "qa_judged", "generation_estimate"}
+    assert graph.get(dg.AssetKey("generation_estimate")).automation_condition is None  # a dry run happens only when asked
     checks = {key.name: graph.get_check_spec(key) for key in graph.asset_check_keys}
     assert set(checks) >= {"no_split_leakage", "near_duplicate_rate", "mean_groundedness", "quota_met_per_chapter"}
     assert checks["no_split_leakage"].blocking and not checks["mean_groundedness"].blocking
@@ -32,7 +33,7 @@ def test_definitions_load_and_validate():
     parents = {k.to_user_string() for k in graph.get(dg.AssetKey("chapter_evidence")).parent_keys}
     assert parents == {"chapters", "faiss_index"}
     assert graph.get(dg.AssetKey("qa_candidates")).parent_keys == {dg.AssetKey("chapter_evidence")}
-    assert {s.name for s in defs.sensors} == {"inbox_sensor", "chapter_fanout_sensor"}
+    assert {s.name for s in defs.sensors} == {"inbox_sensor", "chapter_fanout_sensor", "automation_sensor"}
 
 
 def test_dagster_cli_validates_the_workspace(tmp_path):
@@ -128,7 +129,7 @@ def test_asset_kinds_name_the_bound_backend():
 
     embedded = kinds(build_defs())
     assert "llama-cpp" in embedded["qa_candidates"] and "llama-cpp" in embedded["judge_scores"]
-    assert "llama-cpp" not in embedded["faiss_index"]
+    assert "llama-cpp" not in embedded["faiss_index"] and "llama-cpp" not in embedded["generation_estimate"]  # it calls no LLM
     endpoint = LLMResource(backend=OpenAIConfig(base_url="http://gpu:8000/v1", model="qwen"))
     remote = kinds(build_defs({"llm": endpoint, "judge_llm": endpoint, "reference_llm": endpoint}))
     assert "openai" in remote["qa_candidates"] and "llama-cpp" not in remote["qa_candidates"]

@@ -226,6 +226,8 @@ def test_an_edited_chapter_regenerates_alone_through_sensor_and_automation(pipel
         ("qa_candidates", edited),
         ("qa_filtered", edited),
         ("qa_judged", edited),
+        ("instruction_dataset", None),  # the dataset refreshes itself once the chapter's QA is judged
+        ("dataset_exports", None),
     }
     calls = {partition: meta["llm_calls"].value for asset, partition, meta in done if asset == "qa_candidates"}
     assert list(calls) == [edited]  # the unchanged chapter had no generation run: 0 LLM calls

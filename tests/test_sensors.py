@@ -111,6 +111,7 @@ def test_two_ticks_racing_launch_one_run(tmp_path, monkeypatch):
     (inbox / "anxiety" / "gad.md").write_text("# Anxiety\n\n## Worry\n\nWorry on most days for six months.\n")
     monkeypatch.setenv("RAGTUNE_INBOX", str(inbox))  # read by the code server the daemon starts
     monkeypatch.setenv("RAGTUNE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("RAGTUNE_SENSORS", "stopped")  # only the inbox sensor, started below, ticks
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")

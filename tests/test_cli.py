@@ -1,0 +1,117 @@
+"""The `ragtune` command through its installed entry point, on the sample handbook's chapter files with
+the embedded model: run, status, estimate (checked against what the run then pays), preview, export,
+a budget stop, and one-line errors with exit codes for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from tests.servers import ROOT
+
+SOURCE = ROOT / "sample_handbook" / "source"
+FILES = [str(SOURCE / name) for name in ("01-depressive-disorders.md", "02-anxiety-disorders.md", "03-bipolar-and-related-disorders.md",
+                                         "04-trauma-and-stressor-related-disorders.md")]
+FIRST, BACKFILL = ["depressive-disorders", "anxiety-disorders", "bipolar-and-related-disorders"], "trauma-and-stressor-related-disorders"
+SMALL = ["--quota", "2", "--rounds", "10", "--set", "qa_candidates.max_waves=1", "--set", "qa_candidates.retries=0"]
+RAGTUNE = str(Path(sys.executable).parent / "ragtune")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("project")
+    env = {**os.environ, "DAGSTER_HOME": str(root / "home"), "RAGTUNE_DATA_DIR": str(root / "data"), "HF_HUB_OFFLINE": "1",
+           "TOKENIZERS_PARALLELISM": "false"}
+    env.pop("RAGTUNE_CONFIG", None)
+
+    def ragtune(*args: str, check: int | None = 0) -> subprocess.CompletedProcess:
+        done = subprocess.run([RAGTUNE, *args], cwd=root, env=env, capture_output=True, text=True, timeout=1200)
+        if check is not None:
+            assert done.returncode == check, f"exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        return done
+
+    return {"root": root, "data": root / "data", "home": root / "home", "ragtune": ragtune}
+
+
+def test_bad_input_is_one_line_and_exit_code_2(project):
+    ragtune = project["ragtune"]
+    missing = ragtune("run", "no-such-book.pdf", check=2)
+    assert missing.stderr.strip() == "error: no-such-book.pdf: no such file or folder"
+    assert ragtune("run", FILES[0], "--set", "quota", check=2).stderr.startswith("error: --set 'quota': expected asset.field=value")
+    assert "no dataset" in ragtune("export", "--format", "alpaca", check=2).stderr
+    assert "has no evidence plan" in ragtune("preview", "anxiety-disorders", check=2).stderr
+    assert ragtune("run", check=2).stderr.startswith("error: give the documents to run on")
+    assert ragtune("estimate", FILES[0], "--backend", "openai", "--api-key-env", "RAGTUNE_TEST_UNSET_KEY", check=2).stderr.startswith(
+        "error: api_key_env names RAGTUNE_TEST_UNSET_KEY")
+
+
+def _usage_total(stderr: str) -> list[int]:
+    line = next(line for line in stderr.splitlines() if line.startswith("total"))
+    return [int(x) for x in line.split()[1:5]]  # calls, prompt, cached, completion
+
+
+def test_run_status_estimate_backfill_preview_export_and_budget(project):
+    ragtune, data = project["ragtune"], project["data"]
+    first = ragtune("run", *FILES[:3], *SMALL, "--no-train")
+    assert "qa_candidates[anxiety-disorders] wave 1: " in first.stderr and "kept" in first.stderr
+    calls, prompt, _, completion = _usage_total(first.stderr)
+    assert calls > 0 and prompt > 100 * calls and completion > 0
+    assert (data / "dataset" / "train.jsonl").exists() and not (data / "adapter").exists()  # --no-train: dataset, no LoRA
+
+    status = json.loads(ragtune("status", "--json").stdout)
+    chapters = {row["chapter"]: row for row in status["chapters"]}
+    assert sorted(chapters) == sorted(FIRST)
+    assert all(row["state"] == "fresh" and row["quota"] == 2 and row["kept"] is not None for row in chapters.values())
+    assert sum(row["prompt_tokens"] for row in chapters.values()) == prompt  # the run's table and the instance agree
+    assert sum(row["calls"] for row in chapters.values()) == calls
+    with dg.DagsterInstance.from_config(str(project["home"])) as instance:  # the runs are the UI's
+        assert {r.job_name for r in instance.get_runs()} >= {"ingest_documents", "prepare_chapter", "generate_chapter_qa", "train_and_judge"}
+
+    estimate = json.loads(ragtune("estimate", *FILES, "--only", BACKFILL, *SMALL, "--json").stdout)
+    (planned,) = estimate["chapters"]
+    assert planned["chapter_key"] == BACKFILL and planned["cached_calls"] == 0 and "observed" in planned["completion_basis"]
+    backfill = ragtune("run", *FILES, "--only", BACKFILL, *SMALL, "--no-train")
+    assert "prepare_chapter        trauma" in backfill.stderr and "build_index" in backfill.stderr
+    assert "qa_candidates[anxiety-disorders]" not in backfill.stderr  # only the backfilled chapter generates
+    paid = next(line.split() for line in backfill.stderr.splitlines() if line.startswith(f"qa_candidates   {BACKFILL}"))
+    paid_prompt, paid_completion = int(paid[3]), int(paid[5])
+    assert planned["calls"] == int(paid[2])
+    estimated, actual = planned["prompt_tokens"] + planned["completion_tokens"], paid_prompt + paid_completion
+    assert abs(estimated - actual) <= 0.15 * actual, (planned, paid)
+    assert abs(planned["prompt_tokens"] - paid_prompt) <= 0.05 * paid_prompt  # the model's own tokenizer and chat template
+    again = json.loads(ragtune("estimate", *FILES, "--only", BACKFILL, *SMALL, "--json").stdout)["chapters"][0]
+    assert again["cached_calls"] == again["calls"] and again["prompt_tokens"] == 0  # a rerun would pay nothing
+
+    from pipeline_assets.definitions import build_defs
+    from resources import DataDirResource
+
+    with dg.DagsterInstance.from_config(str(project["home"])) as instance:  # the dry run in the graph agrees with the CLI
+        job = build_defs({"storage": DataDirResource(data_dir=str(data))}).resolve_implicit_global_asset_job_def()
+        run_config = {"ops": {"generation_estimate": {"config": {"quota": 2, "max_waves": 1, "retries": 0}}}}
+        dry = job.execute_in_process(instance=instance, partition_key=BACKFILL, asset_selection=[dg.AssetKey("generation_estimate")],
+                                     run_config=run_config)
+        meta = dry.get_asset_materialization_events()[0].materialization.metadata
+        assert meta["calls"].value == again["calls"] and meta["cached_calls"].value == again["cached_calls"]
+
+    candidates = (data / "qa" / "candidates" / "anxiety-disorders.jsonl").read_bytes()
+    preview = ragtune("preview", "anxiety-disorders", "--n", "3")
+    assert "preview of 'anxiety-disorders': 3 rounds" in preview.stdout
+    assert preview.stdout.count("\nKEPT [") + preview.stdout.count("\nREJECTED [") + preview.stdout.count("\nFAILED round") >= 3
+    assert (data / "qa" / "candidates" / "anxiety-disorders.jsonl").read_bytes() == candidates  # the dataset is untouched
+
+    out = project["root"] / "train.sharegpt.jsonl"
+    ragtune("export", "--format", "sharegpt", "--split", "train", "--out", str(out))
+    exported = [json.loads(line) for line in out.read_text().splitlines()]
+    rows = (data / "dataset" / "rows" / "train.jsonl").read_text().splitlines()
+    assert len(exported) == len(rows) > 0 and all(e["conversations"][0]["from"] == "human" for e in exported)
+
+    stopped = ragtune("run", *FILES, "--only", BACKFILL, "--quota", "6", "--rounds", "10", "--budget-tokens", "1", "--no-train", check=3)
+    assert f"budget reached: generation stopped in {BACKFILL}" in stopped.stderr
+    after = {row["chapter"]: row for row in json.loads(ragtune("status", "--json").stdout)["chapters"]}
+    assert after[BACKFILL]["budget_reached"] and after[BACKFILL]["quota"] == 6

@@ -56,7 +56,8 @@ def plan_documents(options: RunOptions, work: Path) -> dict[str, EvidencePlan]:
     if config.get("chapter_evidence"):
         evidence["ops"] = {"chapter_evidence": {"config": config["chapter_evidence"]}}
     with dg.DagsterInstance.ephemeral() as instance:
-        materialize_graph(instance, config, resources, log=lambda line: None, jobs=PLANNING_JOBS, only=options.only)
+        # every chapter is prepared: the index (and so every chapter's evidence) spans the whole collection
+        materialize_graph(instance, config, resources, log=lambda line: None, jobs=PLANNING_JOBS)
         job = build_defs(resources).resolve_implicit_global_asset_job_def()
         for key in [k for k in parsed_chapter_keys(storage) if options.only is None or k in options.only]:
             job.execute_in_process(instance=instance, partition_key=key, asset_selection=[dg.AssetKey("chapter_evidence")],
@@ -129,8 +130,11 @@ def headless_preview(options: RunOptions, chapter: str, n: int) -> int:
           f"{len(filtered.rejected)} rejected, {len(result.failures)} failed calls ({client.calls} paid, {client.hits} cached)")
     for row in filtered.kept:
         print(f"\nKEPT [{row['task']}] Q: {row['question']}\n     A: {row['answer'][:400]}")
-    for row in filtered.rejected:
-        print(f"\nREJECTED [{row['task']}] {row['rule']}: {row['detail'][:200]}\n     Q: {row['question']}\n     A: {row['answer'][:300]}")
+    rows = {row["qa_id"]: row for row in result.qa_pairs}
+    for rejection in filtered.rejected:
+        row = rows[rejection["qa_id"]]
+        print(f"\nREJECTED [{row['task']}] {rejection['rule']}: {str(rejection['detail'])[:200]}\n     Q: {row['question']}\n"
+              f"     A: {row['answer'][:300]}")
     for failure in result.failures:
         print(f"\nFAILED round {failure['round']} ({failure['task']}): {failure['reason'][:300]}")
     return OK

@@ -8,6 +8,7 @@ import pytest
 
 from ragtune.llm.backends import LlamaCppBackend
 from ragtune.llm.client import CachedLLM, ChatRequest, LLMCache, SamplingParams
+from ragtune.llm.tasks import run_tasks
 
 SCHEMA = {
     "type": "object",
@@ -63,6 +64,8 @@ def test_a_batch_sends_duplicates_once_and_fails_requests_alone(backend, tmp_pat
     assert json.loads(first.text)["question"] and duplicate.text == first.text and duplicate.cache_key == first.cache_key
     assert llm.calls == 1
     assert len(list(tmp_path.glob("*/*.json"))) == 1  # the failure is not cached
+    again = run_tasks(CachedLLM(backend, LLMCache(tmp_path / "fresh")), requests, lambda i, text: text)
+    assert again.usage.calls == 1 and again.usage.prompt_tokens == first.prompt_tokens > 0  # the duplicate was paid once
 
 
 def test_model_identity_follows_the_weights_so_a_replaced_gguf_or_retrained_adapter_misses_the_cache(tmp_path, monkeypatch):

@@ -44,10 +44,12 @@ class TaskRun(Generic[T]):
 
     @property
     def usage(self) -> Usage:
-        """Tokens of the calls paid in this run (cache hits cost nothing)."""
-        total = Usage()
+        """Tokens of the calls paid in this run (cache hits cost nothing; a request asked twice in one
+        batch was sent, and paid, once)."""
+        total, seen = Usage(), set()
         for completion in self.completions:
-            if completion is not None and not completion.cached:
+            if completion is not None and not completion.cached and completion.cache_key not in seen:
+                seen.add(completion.cache_key)
                 total.add(completion.usage)
         return total
 

@@ -114,9 +114,9 @@ def resources_for(options: RunOptions) -> dict[str, Any]:
     return bound
 
 
-def step_usage(result: dg.ExecuteInProcessResult) -> dict[str, Usage | float | None]:
+def step_usage(result: dg.ExecuteInProcessResult) -> dict[str, tuple[Usage, float | None, dict[str, Any]]]:
     """Tokens and cost per asset of one finished run, from its materialization metadata."""
-    found: dict[str, Any] = {}
+    found: dict[str, tuple[Usage, float | None, dict[str, Any]]] = {}
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
         name = materialization.asset_key.to_user_string()

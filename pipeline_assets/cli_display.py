@@ -7,8 +7,8 @@ import sys
 from contextlib import ExitStack
 from typing import Any
 
+from ragtune.llm.progress import Progress, listening
 from ragtune.llm.usage import Usage
-from ragtune.progress import Progress, listening
 
 
 def fail(message: str, code: int) -> int:

@@ -23,8 +23,8 @@ from ragtune.generate.evidence import EvidencePlan
 from ragtune.generate.qa_filter import FilterSettings, filter_qa
 from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_qa
 from ragtune.llm.client import CachedLLM, LLMCache
+from ragtune.llm.progress import listening
 from ragtune.llm.usage import Usage
-from ragtune.progress import listening
 from resources.llm import LLMResource, llm_from_env
 from resources.storage import DataDirResource
 

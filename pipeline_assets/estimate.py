@@ -33,7 +33,7 @@ def estimate_plans(plans: list[EvidencePlan], settings: GenerationSettings, llm:
     backend = llm.backend
     count, counted_with = counter_for(backend.backend, llm.model_name, getattr(backend, "model_path", None), tokenizer, default_gguf_path())
     layout = storage.layout
-    statuses = [layout.read_json(path) for path in sorted(layout.generation_status("x").parent.glob("*.status.json"))]
+    statuses = [layout.read_json(path) for path in layout.generation_statuses()]
     client = llm.backend_client(layout.llm_cache_dir)
     observed = Observed.from_statuses(statuses, client.model_id)
     identity = getattr(client, "cache_identity", client.model_id)

@@ -18,7 +18,7 @@ from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_
 from ragtune.index.vector_index import ChunkIndex
 from ragtune.ingest.sources import ChapterBundle
 from ragtune.jsonl import read_jsonl, write_jsonl
-from ragtune.progress import Progress, publish
+from ragtune.llm.progress import Progress, publish
 from resources.embedder import EmbedderResource
 from resources.llm import LLMResource
 from resources.storage import DataDirResource

@@ -7,8 +7,8 @@ from typing import Any
 import dagster as dg
 
 from ragtune.llm.client import CachedLLM
+from ragtune.llm.progress import BatchReporter
 from ragtune.llm.usage import Price, Usage, cost_summary
-from ragtune.progress import BatchReporter
 
 
 def table(rows: list[dict[str, Any]]) -> dg.TableMetadataValue:

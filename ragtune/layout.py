@@ -74,6 +74,10 @@ class DataLayout:
         """quota, kept, quota_met, exhausted: written by qa_candidates, read by the quota check."""
         return self._path("qa", "candidates", f"{key}.status.json")
 
+    def generation_statuses(self) -> list[Path]:
+        """Every chapter's generation status: what estimates learn keep rates and output lengths from."""
+        return sorted(self._path("qa", "candidates").glob("*.status.json"))
+
     def generation_failures(self, key: str) -> Path:
         return self._path("qa", "failures", f"{key}.jsonl")
 

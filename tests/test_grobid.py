@@ -142,7 +142,7 @@ def test_cli_parse_with_grobid(grobid):
     pdf = shared_path("grobid", "pairs", "arxiv-1912.10667-getis-ord-pooling.pdf")
     grobid.scenarios[pdf.name] = [(200, shared_path("grobid", "pairs", "arxiv-1912.10667-getis-ord-pooling.tei.xml"))]
     result = subprocess.run(
-        [sys.executable, "-m", "ragtune.cli", "parse", str(pdf), "--parser", "grobid", "--grobid-url", grobid.url],
+        [sys.executable, "-m", "pipeline_assets.cli", "parse", str(pdf), "--parser", "grobid", "--grobid-url", grobid.url],
         capture_output=True, text=True, cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr

@@ -125,7 +125,7 @@ def test_unreadable_pdf_is_a_clear_parse_error(tmp_path):
 
 
 def _ragtune(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ragtune.cli", *args], capture_output=True, text=True, cwd=ROOT)
+    return subprocess.run([sys.executable, "-m", "pipeline_assets.cli", *args], capture_output=True, text=True, cwd=ROOT)
 
 
 def test_cli_parse_prints_document_json():

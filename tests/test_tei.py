@@ -111,14 +111,14 @@ def test_not_tei_is_a_clear_error(tmp_path):
 
 def test_cli_parses_tei_and_fails_cleanly_on_the_empty_result():
     ok = subprocess.run(
-        [sys.executable, "-m", "ragtune.cli", "parse", str(shared_path("grobid", "tei-only", "naacl-2021-224.tei.xml"))],
+        [sys.executable, "-m", "pipeline_assets.cli", "parse", str(shared_path("grobid", "tei-only", "naacl-2021-224.tei.xml"))],
         capture_output=True, text=True, cwd=ROOT,
     )
     assert ok.returncode == 0, ok.stderr
     data = json.loads(ok.stdout)
     assert data["title"] == "Incorporating External Knowledge to Enhance Tabular Reasoning" and len(data["authors"]) == 3
     empty = subprocess.run(
-        [sys.executable, "-m", "ragtune.cli", "parse", str(shared_path("grobid", "tei-only", "edge-case-empty-result-0.8.2.tei.xml"))],
+        [sys.executable, "-m", "pipeline_assets.cli", "parse", str(shared_path("grobid", "tei-only", "edge-case-empty-result-0.8.2.tei.xml"))],
         capture_output=True, text=True, cwd=ROOT,
     )
     assert empty.returncode == 1 and len(empty.stderr.strip().splitlines()) == 1

@@ -27,10 +27,10 @@ from ragtune.generate.grounding import supporting_spans
 from ragtune.generate.qa_filter import FilterSettings, filter_qa
 from ragtune.generate.row_rules import first_broken_rule
 from ragtune.llm.client import CachedLLM, ChatRequest, Completion, SamplingParams
+from ragtune.llm.progress import Progress
 from ragtune.llm.prompts import format_passages, inline_title, render_messages, task_template, template_sha256
 from ragtune.llm.tasks import run_tasks
 from ragtune.llm.usage import Price, Usage
-from ragtune.progress import Progress
 
 DIALOGUE = "counselling_dialogue"
 DIALOGUE_ROLES = ("patient", "clinician", "patient", "clinician")

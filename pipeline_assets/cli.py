@@ -1,4 +1,4 @@
-"""The `ragtune` command, headless over the project's Dagster instance (runs show in `make ui`):
+"""The `ragtune` command (pyproject's entry point), headless over the project's Dagster instance (runs show in `make ui`):
 
   ragtune run PATH...          the whole graph on these files or folders (--only CHAPTER... to backfill)
   ragtune status               per chapter: fresh or stale, kept/quota, exhausted, failures, tokens, cost

@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 
 from pipeline_assets.cli_display import fail
-from pipeline_assets.cli_run import BAD_INPUT, OK, RunOptions, resources_for, run_config
+from pipeline_assets.cli_run import BAD_INPUT, OK, RunOptions, missing_paths, resources_for, run_config
 from pipeline_assets.definitions import build_defs
 from pipeline_assets.estimate import estimate_plans
 from pipeline_assets.generate import GenerationConfig
@@ -22,7 +22,6 @@ from ragtune import project
 from ragtune.generate.evidence import EvidencePlan
 from ragtune.generate.qa_filter import FilterSettings, filter_qa
 from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_qa
-from ragtune.llm.client import CachedLLM, LLMCache
 from ragtune.llm.progress import listening
 from ragtune.llm.usage import Usage
 from resources.llm import LLMResource, llm_from_env
@@ -42,7 +41,7 @@ def _llm(options: RunOptions) -> LLMResource:
 
 
 def _plans(storage: DataDirResource, keys: list[str]) -> dict[str, EvidencePlan]:
-    return {key: EvidencePlan.from_dict(json.loads(storage.layout.evidence_plan(key).read_text(encoding="utf-8")))
+    return {key: EvidencePlan.from_dict(storage.layout.read_json(storage.layout.evidence_plan(key)))
             for key in keys if storage.layout.evidence_plan(key).exists()}
 
 
@@ -66,9 +65,8 @@ def plan_documents(options: RunOptions, work: Path) -> dict[str, EvidencePlan]:
 
 
 def headless_estimate(options: RunOptions, tokenizer: str | None, as_json: bool) -> int:
-    missing = [p for p in options.paths if not Path(p).exists()]
-    if missing:
-        return fail(f"{', '.join(missing)}: no such file or folder", BAD_INPUT)
+    if (code := missing_paths(options.paths)) is not None:
+        return code
     project_storage = DataDirResource()
     try:
         settings = generation_settings(options)
@@ -122,7 +120,7 @@ def headless_preview(options: RunOptions, chapter: str, n: int) -> int:
     # exactly n rounds in one wave: the quota is n and every round is assumed kept
     preview = GenerationSettings(**{**asdict(settings), "quota": n, "first_keep_rate": 1.0, "pairs_per_call": 1, "max_waves": 1,
                                     "budget_usd": 0.0, "budget_tokens": 0})
-    client = CachedLLM(llm.backend_client(storage.layout.llm_cache_dir), LLMCache(storage.layout.llm_cache_dir))
+    client = llm.client(storage.layout.llm_cache_dir)
     with listening(lambda p: print(f"  {p.line()}", file=sys.stderr)):
         result = generate_chapter_qa(plan, client, preview, price=llm.price())
     filtered = filter_qa(result.qa_pairs, FilterSettings())

@@ -14,6 +14,7 @@ import dagster as dg
 
 from pipeline_assets.cli_display import ProgressDisplay, fail, usage_table
 from pipeline_assets.definitions import STAGE_JOBS
+from pipeline_assets.metadata import usage_from_metadata
 from pipeline_assets.runner import materialize_graph, parsed_chapter_keys
 from ragtune import project
 from ragtune.llm.usage import Usage
@@ -121,18 +122,21 @@ def step_usage(result: dg.ExecuteInProcessResult) -> dict[str, tuple[Usage, floa
         materialization = event.step_materialization_data.materialization
         name = materialization.asset_key.to_user_string()
         meta = {k: v.value for k, v in materialization.metadata.items()}
-        if name in USAGE_ASSETS and "prompt_tokens" in meta:
-            usage = Usage(int(meta.get("calls_paid", 0)), int(meta["prompt_tokens"]), int(meta.get("cached_prompt_tokens", 0)),
-                          int(meta.get("completion_tokens", 0)))
-            cost = meta.get("cost_usd")
-            found[name] = (usage, cost if isinstance(cost, (int, float)) else None, meta)
+        paid = usage_from_metadata(meta) if name in USAGE_ASSETS else None
+        if paid is not None:
+            found[name] = (*paid, meta)
     return found
 
 
+def missing_paths(paths: list[str]) -> int | None:
+    """BAD_INPUT, said in one line, when a given file or folder does not exist."""
+    missing = [p for p in paths if not Path(p).exists()]
+    return fail(f"{', '.join(missing)}: no such file or folder", BAD_INPUT) if missing else None
+
+
 def headless_run(options: RunOptions) -> int:
-    missing = [p for p in options.paths if not Path(p).exists()]
-    if missing:
-        return fail(f"{', '.join(missing)}: no such file or folder", BAD_INPUT)
+    if (code := missing_paths(options.paths)) is not None:
+        return code
     try:
         config = run_config(options)
         resources = resources_for(options)

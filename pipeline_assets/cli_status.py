@@ -11,6 +11,7 @@ import dagster as dg
 
 from pipeline_assets.cli_display import fail
 from pipeline_assets.cli_run import BAD_INPUT, OK, instance_home
+from pipeline_assets.metadata import usage_from_metadata
 from pipeline_assets.partitions import CHAPTERS
 from ragtune.curate.curation import SPLITS
 from ragtune.curate.exports import to_alpaca, to_messages, to_sharegpt, with_thinking
@@ -63,14 +64,13 @@ def paid_totals(instance: dg.DagsterInstance, key: str) -> tuple[Usage, float | 
             dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[key]), limit=10_000
         ).records
         for record in records:
-            meta = {k: v.value for k, v in record.asset_materialization.metadata.items()}
-            if "prompt_tokens" not in meta:
+            paid = usage_from_metadata({k: v.value for k, v in record.asset_materialization.metadata.items()})
+            if paid is None:
                 continue
-            total.add(Usage(int(meta.get("calls_paid", 0)), int(meta["prompt_tokens"]), int(meta.get("cached_prompt_tokens", 0)),
-                            int(meta.get("completion_tokens", 0))))
-            if isinstance(meta.get("cost_usd"), (int, float)):
-                cost += meta["cost_usd"]
-            elif meta.get("calls_paid"):
+            total.add(paid[0])
+            if paid[1] is not None:
+                cost += paid[1]
+            elif paid[0].calls:
                 priced = False
     return total, (round(cost, 6) if priced else None)
 

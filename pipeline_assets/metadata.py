@@ -8,7 +8,7 @@ import dagster as dg
 
 from ragtune.llm.client import CachedLLM
 from ragtune.llm.progress import BatchReporter
-from ragtune.llm.usage import Price, Usage, cost_summary
+from ragtune.llm.usage import Price, Usage
 
 
 def table(rows: list[dict[str, Any]]) -> dg.TableMetadataValue:
@@ -28,14 +28,23 @@ def table(rows: list[dict[str, Any]]) -> dg.TableMetadataValue:
 
 def usage_metadata(usage: Usage, price: Price | None) -> dict[str, Any]:
     """Tokens paid by this step and their cost ("unpriced" without a price for the model)."""
-    summary = cost_summary(usage, price)
     return {
         "calls_paid": usage.calls,
         "prompt_tokens": usage.prompt_tokens,
         "cached_prompt_tokens": usage.cached_prompt_tokens,
         "completion_tokens": usage.completion_tokens,
-        "cost_usd": summary["cost_usd"] if summary["cost_usd"] is not None else "unpriced",
+        "cost_usd": round(price.cost(usage), 6) if price else "unpriced",
     }
+
+
+def usage_from_metadata(metadata: dict[str, Any]) -> tuple[Usage, float | None] | None:
+    """What usage_metadata wrote, read back from a materialization's metadata values (None where it
+    has none); the cost is None when unpriced."""
+    if "prompt_tokens" not in metadata:
+        return None
+    usage = Usage(*(int(metadata.get(name, 0)) for name in ("calls_paid", "prompt_tokens", "cached_prompt_tokens", "completion_tokens")))
+    cost = metadata.get("cost_usd")
+    return usage, cost if isinstance(cost, (int, float)) else None
 
 
 def watched_client(context: dg.AssetExecutionContext, llm, storage, stage: str) -> CachedLLM:

@@ -4,7 +4,7 @@ chapter, asset and run, and turned into money by a per-model price table (USD pe
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping
+from typing import Mapping
 
 BATCH_DISCOUNT = 0.5  # the OpenAI Batch API bills half the online price
 
@@ -23,16 +23,8 @@ class Usage:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         return self
 
-    def __add__(self, other: "Usage") -> "Usage":
-        return Usage().add(self).add(other)
-
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any] | None) -> "Usage":
-        values = values or {}
-        return cls(**{f.name: int(values.get(f.name) or 0) for f in fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -51,10 +43,6 @@ class Price:
         return dollars * (BATCH_DISCOUNT if batch else 1.0)
 
 
-class UnknownPrice(KeyError):
-    """No price for a model that a budget in money needs."""
-
-
 def price_for(prices: Mapping[str, Mapping[str, float] | Price], model: str) -> Price | None:
     """The price of `model`: an exact entry, else the longest entry that the model's name starts with
     (a table entry `gpt-4o-mini` prices `gpt-4o-mini-2024-07-18`). None when the table has none."""
@@ -64,7 +52,3 @@ def price_for(prices: Mapping[str, Mapping[str, float] | Price], model: str) -> 
     prefixes = sorted((name for name in table if model.startswith(name)), key=len, reverse=True)
     return table[prefixes[0]] if prefixes else None
 
-
-def cost_summary(usage: Usage, price: Price | None, batch: bool = False) -> dict[str, Any]:
-    """Tokens and, where the model has a price, USD: how metadata, status and reports show a usage."""
-    return {**usage.to_dict(), "cost_usd": round(price.cost(usage, batch), 6) if price else None}

@@ -48,8 +48,9 @@ def write_timings(storage: DataDirResource, records: list[dict], seconds: float)
     if BENCHMARKS.exists():  # a checkout: keep the docs' timing the measured one
         lines = ["## make demo (written by the demo)", "",
                  f"{timings['machine']}, {timings['date']}: {seconds / 60:.1f} min after install, the whole graph on the "
-                 "sample handbook with embedded defaults (pipeline_assets/runner.py DEMO_RUN: quota 2 per chapter, 4 judged test "
-                 "questions, 2 LoRA epochs).", "",
+                 "sample handbook with embedded defaults (pipeline_assets/runner.py DEMO_RUN: quota "
+                 f"{DEMO_RUN['qa_candidates']['quota']} per chapter, {DEMO_RUN['judge_scores']['max_questions']} judged test questions, "
+                 f"{DEMO_RUN['lora_adapter']['epochs']:g} LoRA epochs; the embedded model runs as Q8_0, bench/llamacpp_quant.py).", "",
                  "| job | runs | seconds |", "|---|---|---|"]
         lines += [f"| {j['job']} | {j['runs']} | {j['seconds']:.1f} |" for j in timings["jobs"]]
         write_section(BENCHMARKS, lines[0], "\n".join(lines + [""]))
@@ -88,7 +89,7 @@ def main() -> None:
     loss = json.loads(storage.layout.report("heldout_loss").read_text())
     print(f"  test answer loss: base {loss['base']['loss']:.3f} (ppl {loss['base']['perplexity']:.1f}), "
           f"tuned {loss['tuned']['loss']:.3f} (ppl {loss['tuned']['perplexity']:.1f})")
-    print("  (a first look: 4 questions judged by the 135M model decide nothing; see README 'About the numbers')")
+    print(f"  (a first look: {report['summary']['questions']} questions judged by the 135M model decide nothing; see README 'About the numbers')")
     print(NEXT_STEPS)
 
 

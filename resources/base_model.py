@@ -9,7 +9,7 @@ import torch
 from pydantic import Field
 
 from ragtune.layout import DataLayout
-from ragtune.llm.backends import default_gguf_path
+from ragtune.llm.backends import packaged_gguf_path
 from ragtune.train.lora import LoraSettings, load_base_model, load_pretrained, run_fingerprint
 
 
@@ -23,7 +23,7 @@ class BaseModelResource(dg.ConfigurableResource):
     )
 
     def resolved_gguf(self) -> Path:
-        return Path(self.gguf_path or default_gguf_path())
+        return Path(self.gguf_path or packaged_gguf_path())
 
     def model_id(self) -> str:
         return self.model or str(self.resolved_gguf())

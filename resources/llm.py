@@ -9,6 +9,7 @@ import dagster as dg
 from pydantic import Field, model_validator
 
 from ragtune.llm.backends import LlamaCppBackend, OpenAIBatchBackend, OpenAICompatibleBackend, VLLMBackend
+from ragtune.llm.backends.llamacpp import EMBEDDED_GGUF
 from ragtune.llm.client import CachedLLM, ChatBackend, LLMCache
 from ragtune.llm.usage import BATCH_DISCOUNT, Price, price_for
 
@@ -127,7 +128,7 @@ class LLMResource(dg.ConfigurableResource):
     def model_name(self) -> str:
         """The name the price table knows the model by: the endpoint's model, vLLM's model, or the GGUF's file name."""
         if isinstance(self.backend, LlamaCppConfig):
-            return Path(self.backend.model_path).name if self.backend.model_path else "SmolLM2-135M-Instruct.Q4_1.gguf"
+            return Path(self.backend.model_path).name if self.backend.model_path else EMBEDDED_GGUF
         return self.backend.model
 
     def price(self) -> Optional[Price]:

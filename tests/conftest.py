@@ -85,10 +85,10 @@ def embedded_llm():
 
 def load_embedded_model(cache: Path):
     """(model, tokenizer) of SmolLM2-135M for transformers, dequantized into `cache` once and reloaded from it."""
-    from ragtune.llm.backends import default_gguf_path
+    from ragtune.llm.backends import packaged_gguf_path
     from ragtune.train.lora import load_base_model
 
-    gguf = Path(default_gguf_path())
+    gguf = Path(packaged_gguf_path())
     return load_base_model(str(gguf.parent), gguf.name, cache)
 
 

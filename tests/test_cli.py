@@ -115,3 +115,44 @@ def test_run_status_estimate_backfill_preview_export_and_budget(project):
     assert f"budget reached: generation stopped in {BACKFILL}" in stopped.stderr
     after = {row["chapter"]: row for row in json.loads(ragtune("status", "--json").stdout)["chapters"]}
     assert after[BACKFILL]["budget_reached"] and after[BACKFILL]["quota"] == 6
+
+
+def _run_on_a_terminal(project, *args: str) -> tuple[int, str]:
+    """The entry point with stdout and stderr on a pseudo-terminal, as a user at a shell runs it."""
+    import pty
+    import threading
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "DAGSTER_HOME": str(project["home"]), "RAGTUNE_DATA_DIR": str(project["data"]), "HF_HUB_OFFLINE": "1",
+           "TOKENIZERS_PARALLELISM": "false", "COLUMNS": "160", "TERM": "xterm-256color"}
+    env.pop("RAGTUNE_CONFIG", None)
+    child = subprocess.Popen([RAGTUNE, *args], cwd=project["root"], env=env, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+    os.close(slave)
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the child closed the terminal
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    code = child.wait(timeout=1200)
+    reader.join(timeout=30)
+    os.close(master)
+    return code, b"".join(chunks).decode("utf-8", errors="replace")
+
+
+def test_on_a_terminal_the_progress_is_a_bar(project):
+    """The rich path: a bar per step and chapter with kept/quota and the calls' detail, not the plain lines."""
+    code, screen = _run_on_a_terminal(project, "run", *FILES, "--only", BACKFILL, *SMALL, "--no-train")
+    assert code == 0, screen[-3000:]
+    assert f"qa_candidates {BACKFILL}" in screen  # the bar's label
+    assert "━" in screen  # rich's bar
+    assert "cached" in screen and " paid," in screen  # the bar's detail column
+    assert f"qa_candidates[{BACKFILL}] wave" not in screen  # not the line-per-report form

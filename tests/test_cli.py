@@ -36,7 +36,7 @@ def project(tmp_path_factory):
             assert done.returncode == check, f"exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         return done
 
-    return {"root": root, "data": root / "data", "home": root / "home", "ragtune": ragtune}
+    return {"root": root, "data": root / "data", "home": root / "home", "env": env, "ragtune": ragtune}
 
 
 def test_bad_input_is_one_line_and_exit_code_2(project):
@@ -123,9 +123,7 @@ def _run_on_a_terminal(project, *args: str) -> tuple[int, str]:
     import threading
 
     master, slave = pty.openpty()
-    env = {**os.environ, "DAGSTER_HOME": str(project["home"]), "RAGTUNE_DATA_DIR": str(project["data"]), "HF_HUB_OFFLINE": "1",
-           "TOKENIZERS_PARALLELISM": "false", "COLUMNS": "160", "TERM": "xterm-256color"}
-    env.pop("RAGTUNE_CONFIG", None)
+    env = {**project["env"], "COLUMNS": "160", "TERM": "xterm-256color"}
     child = subprocess.Popen([RAGTUNE, *args], cwd=project["root"], env=env, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
     os.close(slave)
     chunks: list[bytes] = []

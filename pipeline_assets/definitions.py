@@ -14,10 +14,11 @@ from pipeline_assets.generate import chapter_evidence, qa_candidates, qa_filtere
 from pipeline_assets.index import chapter_chunks, faiss_index
 from pipeline_assets.ingest import chapters, every_document_parsed, parsed_documents
 from pipeline_assets.partitions import chapter_partitions
+from pipeline_assets.review import REVIEW_JOBS, review_decisions, review_tasks
 from pipeline_assets.sensors import project_sensors
 from pipeline_assets.train import lora_adapter
 from ragtune import project
-from resources import BaseModelResource, DataDirResource, EmbedderResource, GrobidResource, LLMResource
+from resources import BaseModelResource, DataDirResource, EmbedderResource, GrobidResource, LabelStudioResource, LLMResource
 from resources.llm import llm_from_env
 
 ASSETS = [
@@ -30,6 +31,8 @@ ASSETS = [
     generation_estimate,
     qa_filtered,
     qa_judged,
+    review_tasks,
+    review_decisions,
     instruction_dataset,
     dataset_exports,
     lora_adapter,
@@ -73,6 +76,7 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
         "reference_llm": llm,
         "base_model": BaseModelResource(),
         "grobid": GrobidResource(),
+        "label_studio": LabelStudioResource(),
     }
 
 
@@ -95,7 +99,7 @@ def build_defs(resources: dict[str, dg.ConfigurableResource] | None = None) -> d
     return dg.Definitions(
         assets=with_backend_kinds(ASSETS, bound),
         asset_checks=[every_document_parsed, *DATASET_CHECKS],
-        jobs=STAGE_JOBS,
+        jobs=STAGE_JOBS + REVIEW_JOBS,  # review runs on request (UI, CLI) and from review_sensor, not in a full run
         sensors=project_sensors(),
         resources=bound,
         executor=executor_from_env(),

@@ -124,10 +124,13 @@ def build_automation_sensor(status: dg.DefaultSensorStatus = dg.DefaultSensorSta
 
 
 def project_sensors() -> list[dg.SensorDefinition]:
-    """The inbox, fan-out and automation sensors, running from the start unless the project says stopped."""
+    """The inbox, fan-out, automation and review sensors, running from the start unless the project
+    says stopped (the review sensor skips its ticks until a Label Studio server is configured)."""
+    from pipeline_assets.review import build_review_sensor
+
     status = default_status()
     return [build_inbox_sensor(os.environ.get("RAGTUNE_INBOX", "inbox"), status=status), build_fanout_sensor(status),
-            build_automation_sensor(status)]
+            build_automation_sensor(status), build_review_sensor(status, sensor_interval_s())]
 
 
 chapter_fanout_sensor = build_fanout_sensor()

@@ -18,3 +18,11 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not Path(path).exists():
         return []
     return [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+
+
+def append_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Add rows at the end: ledgers that only grow (failed calls, pushed review tasks)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")

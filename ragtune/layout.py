@@ -152,12 +152,34 @@ class DataLayout:
         return self._path("exports", "hf_dataset")
 
     @property
+    def hf_pt_corpus(self) -> Path:
+        """The continued-pretraining corpus as a Hugging Face dataset (exports/pt_train.jsonl is its JSONL)."""
+        return self._path("exports", "hf_pt")
+
+    @property
     def dataset_card(self) -> Path:
         return self._path("exports", "README.md")
 
     @property
     def rows_per_chapter_chart(self) -> Path:
         return self._path("exports", "rows_per_chapter.png")
+
+    # review
+    def review_decisions(self, key: str) -> Path:
+        """review/decisions/<chapter>.jsonl: the expert decisions, by qa id; written only by review_decisions."""
+        return self._path("review", "decisions", f"{key}.jsonl")
+
+    def review_pushed(self, key: str) -> Path:
+        """review/pushed/<chapter>.jsonl: every task pushed to the review tool (append-only)."""
+        return self._path("review", "pushed", f"{key}.jsonl")
+
+    @property
+    def review_project(self) -> Path:
+        """review/project.json: the review tool's project id per server and title."""
+        return self._path("review", "project.json")
+
+    def read_decisions(self, key: str) -> dict[str, dict[str, Any]]:
+        return {d["qa_id"]: d for d in read_jsonl(self.review_decisions(key))}
 
     # train
     @property

@@ -95,3 +95,39 @@ def dagster_ui(home: Path, env: dict[str, str] | None = None, command: str = "da
         process.wait(timeout=60)
         if log:
             output.close()
+
+
+# Label Studio pins Django and its own stack, so it lives in its own venv (`make test` builds it:
+# .venv-labelstudio); RAGTUNE_LABEL_STUDIO_BIN points elsewhere.
+LABEL_STUDIO_BIN = Path(os.environ.get("RAGTUNE_LABEL_STUDIO_BIN", ROOT / ".venv-labelstudio" / "bin" / "label-studio"))
+
+
+@contextmanager
+def label_studio(data_dir: Path, token: str, user: str = "reviewer@example.org") -> Iterator[str]:
+    """A real Label Studio server on a fresh data folder with one user whose legacy API token is
+    `token`; yields its URL once /health answers UP (~50 s on a first start: its migrations)."""
+    port = free_port()
+    env = {**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir), "LABEL_STUDIO_USERNAME": user,
+           "LABEL_STUDIO_PASSWORD": "review-only-test-password", "LABEL_STUDIO_USER_TOKEN": token,
+           "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true", "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true"}
+    log = open(data_dir / "label-studio.log", "w")
+    process = subprocess.Popen([str(LABEL_STUDIO_BIN), "start", "--no-browser", "--host", "127.0.0.1", "--port", str(port)],
+                               env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"Label Studio did not come up; see {data_dir / 'label-studio.log'}")
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
+                    if json.load(response).get("status") == "UP":
+                        break
+            except OSError:
+                pass
+            time.sleep(2)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+        log.close()

@@ -24,6 +24,7 @@ import numpy as np
 
 from ragtune.curate.dedup import DedupSettings, deduplicate, near_duplicate_pairs
 from ragtune.curate.leakage import HeldOutText
+from ragtune.review.decisions import agreement, apply_decisions, is_stale, protected
 
 FUNNEL = ("generated", "valid", "deduplicated", "judged", "kept")
 SPLITS = ("train", "validation", "test")
@@ -86,6 +87,7 @@ class Curated:
     newly_frozen: bool = False
     vectors: dict[str, np.ndarray] = field(default_factory=dict)  # question embeddings of each split, in order
     sealed: dict[str, set[str]] = field(default_factory=dict)  # train, validation: chunks that split may not show
+    review: dict[str, Any] = field(default_factory=dict)  # reviewed rows and the gate's agreement with the reviewers
 
     @property
     def train(self) -> list[dict[str, Any]]:
@@ -97,8 +99,19 @@ class Curated:
 
 
 def priority(row: dict[str, Any]) -> tuple:
-    """Best first, so that of two duplicates the better-judged, better-grounded one stays."""
-    return (-(row.get("judge_score") or 0), -row.get("groundedness", 0.0), row["chapter_key"], row["qa_id"])
+    """Best first, so that of two duplicates the reviewed, better-judged, better-grounded one stays."""
+    return (not protected(row), -(row.get("judge_score") or 0), -row.get("groundedness", 0.0), row["chapter_key"], row["qa_id"])
+
+
+def gate_failure(row: dict[str, Any], settings: CurationSettings) -> str | None:
+    """The threshold a row fails ("judge", "groundedness"), or None when it passes. A weak judge's
+    score counts only when trusted."""
+    judge_counts = settings.trust_weak_judge or not row.get("judge_weak")
+    if judge_counts and (row.get("judge_score") is None or row["judge_score"] < settings.min_judge_score):
+        return "judge"
+    if row.get("groundedness", 0.0) < settings.min_groundedness:
+        return "groundedness"
+    return None
 
 
 def chunk_bucket(chunk_id: str, seed: int) -> float:
@@ -167,12 +180,17 @@ def curate(
     dedup_settings: DedupSettings,
     chunks: dict[str, dict[str, Any]],
     frozen: Frozen | None = None,
+    decisions: dict[str, dict[str, Any]] | None = None,
 ) -> Curated:
     """judged: chapter key -> judged rows (each with judge_score and groundedness); vectors: the
     same rows' question embeddings; chapter_counts: chapter key -> {generated, valid} from the
     per-chapter filter; chunks: chunk id -> chunk row of every indexed chunk. frozen: the
     validation and test splits of an earlier run, reused as they are (their evidence's pages and
-    doc ids refreshed from the index: a page shift moves them, and the hash does not cover them)."""
+    doc ids refreshed from the index: a page shift moves them, and the hash does not cover them).
+    decisions: qa id -> expert review decision (ragtune.review.decisions), applied to new and
+    frozen rows alike: a frozen row a reviewer rejected leaves its split, an edited one shows the
+    edit; the frozen record itself is not changed."""
+    decisions = decisions or {}
     for split in (frozen or {}).values():
         split.rows = [refresh_provenance(r, chunks) for r in split.rows]
     rows = [row for key in sorted(judged) for row in judged[key]]
@@ -181,19 +199,22 @@ def curate(
         if split.vectors is not None:
             row_vectors.update({row["qa_id"]: vec for row, vec in zip(split.rows, split.vectors)})
     frozen_ids = {r["qa_id"] for split in (frozen or {}).values() for r in split.rows}
-    rows = sorted((r for r in rows if r["qa_id"] not in frozen_ids), key=priority)
+    fresh = [r for r in rows if r["qa_id"] not in frozen_ids]
+    reviewed = fresh + [r for split in (frozen or {}).values() for r in split.rows]
+    verdicts = [(gate_failure(r, settings) is None, decisions[r["qa_id"]]["decision"]) for r in reviewed
+                if r["qa_id"] in decisions and not is_stale(decisions[r["qa_id"]], r)]
+    fresh, rejected = apply_decisions(fresh, decisions)
+    rows = sorted(fresh, key=priority)
     dim = next(iter(row_vectors.values())).shape[0] if row_vectors else 1
     deduped = deduplicate(rows, _stack([row_vectors[r["qa_id"]] for r in rows], dim), dedup_settings)
-    result = Curated(removed=[{**r, "removed_by": f"dedup:{r['dedup_stage']}"} for r in deduped.removed],
+    result = Curated(removed=rejected + [{**r, "removed_by": f"dedup:{r['dedup_stage']}"} for r in deduped.removed],
                      dedup_counts=deduped.counts_table())
 
     passing = []
     for row in deduped.kept:
-        judge_counts = settings.trust_weak_judge or not row.get("judge_weak")
-        if judge_counts and (row.get("judge_score") is None or row["judge_score"] < settings.min_judge_score):
-            result.removed.append({**row, "removed_by": "judge"})
-        elif row.get("groundedness", 0.0) < settings.min_groundedness:
-            result.removed.append({**row, "removed_by": "groundedness"})
+        failed = None if protected(row) else gate_failure(row, settings)
+        if failed:
+            result.removed.append({**row, "removed_by": failed})
         else:
             passing.append(row)
 
@@ -212,10 +233,13 @@ def curate(
     candidates, removed = seal([r for r in passing if r["qa_id"] not in taken], text, result.sealed["train"], "held_out")
     result.removed += removed
     for name in HELD_OUT:
-        result.splits[name] = list(frozen[name].rows)
-        result.vectors[name] = _stack([row_vectors.get(r["qa_id"], np.zeros(dim, np.float32)) for r in frozen[name].rows], dim)
-        frozen[name].vectors = result.vectors[name]
-    held_vectors = np.concatenate([result.vectors[name] for name in HELD_OUT])
+        frozen[name].vectors = _stack([row_vectors.get(r["qa_id"], np.zeros(dim, np.float32)) for r in frozen[name].rows], dim)
+        shown, out = apply_decisions(frozen[name].rows, decisions)
+        result.removed += out
+        result.splits[name] = shown
+        position = {r["qa_id"]: i for i, r in enumerate(frozen[name].rows)}
+        result.vectors[name] = _stack([frozen[name].vectors[position[r["qa_id"]]] for r in shown], dim)
+    held_vectors = np.concatenate([frozen[name].vectors for name in HELD_OUT])  # a rejected held-out row stays held out
     train_vectors = _stack([row_vectors[r["qa_id"]] for r in candidates], dim)
     leaks = {right for _, right, _ in near_duplicate_pairs(held_rows, candidates, dedup_settings, held_vectors, train_vectors)}
     for row in candidates:
@@ -225,7 +249,19 @@ def curate(
             result.train.append(row)
     result.vectors["train"] = _stack([row_vectors[r["qa_id"]] for r in result.train], dim)
     result.funnel = _funnel(judged, chapter_counts, deduped.kept, passing, result)
+    result.review = review_summary(decisions, reviewed, verdicts, result)
     return result
+
+
+def review_summary(decisions: dict[str, dict], rows: list[dict], verdicts: list[tuple[bool, str]], result: Curated) -> dict[str, Any]:
+    """Reviewed rows by decision, stale decisions (evidence changed: pushed again), edited rows kept,
+    and the gate's agreement with the reviewers."""
+    current = [r for r in rows if r["qa_id"] in decisions]
+    stale = sorted(r["qa_id"] for r in current if is_stale(decisions[r["qa_id"]], r))
+    kept = [r for split in result.splits.values() for r in split]
+    return {"decisions": len(decisions), "rows_with_decision": len(current), "stale": len(stale), "stale_qa_ids": stale,
+            "expert_edited_kept": sum(bool(r.get("expert_edited")) for r in kept), "protected_kept": sum(protected(r) for r in kept),
+            "gate_vs_reviewers": agreement(verdicts)}
 
 
 def _stack(vectors: list[np.ndarray], dim: int) -> np.ndarray:

@@ -34,6 +34,29 @@ def removed_by_reason(removed: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"removed_by": reason, "rows": n} for reason, n in sorted(counts.items())]
 
 
+def review_section(review: dict[str, Any] | None) -> list[str]:
+    """How many rows clinicians reviewed, what they decided, and how often the automatic gate agreed."""
+    if not review or not review.get("decisions"):
+        return ["## Expert review", "", "No row has been reviewed by an expert yet.", ""]
+    gate = review["gate_vs_reviewers"]
+    decided = {d: sum(gate[f"gate_{g}_{d}"] for g in ("pass", "fail")) for d in ("accept", "edit", "reject")}
+    table = [{"gate": g, **{d: gate[f"gate_{g}_{d}"] for d in ("accept", "edit", "reject")}} for g in ("pass", "fail")]
+    return [
+        "## Expert review",
+        "",
+        f"{gate['reviewed']} rows reviewed against their evidence ({decided['accept']} accepted, {decided['edit']} edited, "
+        f"{decided['reject']} rejected); {review['stale']} earlier decisions await re-review because their evidence changed. "
+        f"Rejected rows are left out; {review['expert_edited_kept']} kept rows carry the reviewer's edit (expert_edited), and "
+        f"{review['protected_kept']} kept rows were accepted or edited, which exempts them from the judge and groundedness thresholds.",
+        "",
+        f"Gate vs reviewers (the gate passes a row; the reviewer keeps it as generated only by accepting it): agreement "
+        f"{gate['agreement']}, Cohen's kappa {gate['kappa']}.",
+        "",
+        markdown_rows(table),
+        "",
+    ]
+
+
 def render_card(
     *,
     name: str,
@@ -48,6 +71,7 @@ def render_card(
     models: dict[str, Any],
     settings: dict[str, Any],
     split_sha256: dict[str, str],
+    review: dict[str, Any] | None = None,
 ) -> str:
     sizes = {split: sum(c[split] for c in counts) for split in SPLITS}
     front = {
@@ -96,6 +120,7 @@ def render_card(
         "",
         markdown_rows(with_total(dedup_counts, "chapter_key")),
         "",
+        *review_section(review),
         "## Coverage per section",
         "",
         markdown_rows(section_coverage(rows)),

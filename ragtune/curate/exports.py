@@ -9,6 +9,9 @@ provenance as extra columns (tools ignore columns they do not map):
 - a Hugging Face DatasetDict saved with save_to_disk;
 - dataset_info.json describing the files for LLaMA-Factory, with the column mapping of each;
 - optionally a RAFT variant: the question with its evidence and distractor chunks in the input;
+- counselling dialogues in the input/target form BianQue and SoulChat train on: one record per
+  clinician turn, the dialogue so far (speaker-labelled, in the row's language) as input and that
+  turn as target, with its LLaMA-Factory entry (alpaca columns input -> prompt, target -> response);
 - optionally chain-of-thought files (alpaca and ShareGPT) of the rows a reasoning model wrote, the
   reasoning before the answer in <think>…</think>, as LLaMA-Factory's thinking templates (qwen3,
   deepseekr1) expect it in the response.
@@ -44,6 +47,8 @@ def provenance(row: dict[str, Any]) -> dict[str, Any]:
         "supporting_chunk_ids": sorted({s["chunk_id"] for s in row.get("supporting_spans") or []}),
         "judge_score": row.get("judge_score"),
         "groundedness": row.get("groundedness"),
+        "expert_decision": (row.get("review") or {}).get("decision", ""),  # accept / edit; "" = not reviewed
+        "expert_edited": bool(row.get("expert_edited")),
     }
 
 
@@ -86,6 +91,23 @@ def with_thinking(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "answer": think + row["answer"]}
 
 
+# Speaker labels of the input/target form, as the Chinese counselling corpora write them (BianQue: 病人/医生).
+SPEAKERS = {"zh": {"patient": "病人：", "clinician": "医生："}, "en": {"patient": "Patient: ", "clinician": "Clinician: "}}
+
+
+def to_counselling(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """One record per clinician turn of a dialogue row (none for a pair): the earlier turns, each on
+    its own labelled line, ending in the clinician's label, as input; the clinician's turn as target."""
+    speakers = SPEAKERS.get(row.get("language") or "en", SPEAKERS["en"])
+    records, lines = [], []
+    for number, turn in enumerate(row.get("turns") or []):
+        if turn["role"] == "clinician":
+            records.append({"input": "\n".join([*lines, speakers["clinician"]]), "target": turn["content"], **provenance(row),
+                            "id": f"{row['qa_id']}#{number}", "qa_id": row["qa_id"], "turn": number})
+        lines.append(speakers[turn["role"]] + turn["content"])
+    return records
+
+
 def to_raft(row: dict[str, Any], pool: list[dict[str, Any]], distractors: int, oracle_share: float, seed: int,
             withheld: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
     """RAFT-style: the question with passages in the input: the row's own evidence (in
@@ -109,8 +131,9 @@ def to_raft(row: dict[str, Any], pool: list[dict[str, Any]], distractors: int, o
     }
 
 
-def dataset_info(prefix: str, raft: bool, reasoning: bool = False) -> dict[str, Any]:
-    """LLaMA-Factory's dataset_info.json entries for the exported files."""
+def dataset_info(prefix: str, raft: bool, reasoning: bool = False, counselling: tuple[str, ...] = ()) -> dict[str, Any]:
+    """LLaMA-Factory's dataset_info.json entries for the exported files; counselling: the splits that
+    have dialogues (an empty JSONL file is not a dataset to its loader)."""
     alpaca_columns = {"prompt": "instruction", "query": "input", "response": "output", "system": "system", "history": "history"}
     sharegpt = {"formatting": "sharegpt", "columns": {"messages": "conversations", "system": "system"},
                 "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt"}}
@@ -127,6 +150,9 @@ def dataset_info(prefix: str, raft: bool, reasoning: bool = False) -> dict[str, 
             "columns": {"messages": "messages"},
             "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "system_tag": "system"},
         }
+        if split in counselling:
+            info[f"{prefix}_counselling_{split}"] = {"file_name": f"counselling_{split}.jsonl", "formatting": "alpaca",
+                                                     "columns": {"prompt": "input", "response": "target"}}
         if raft:
             info[f"{prefix}_raft_{split}"] = {"file_name": f"raft_{split}.jsonl", "formatting": "alpaca", "columns": alpaca_columns}
     return info
@@ -139,6 +165,7 @@ class ExportSettings:
     raft_oracle_share: float = 0.8  # rows whose input holds their own evidence among the distractors
     name: str = "ragtune clinical QA"  # the dataset card's title
     reasoning: bool = False  # also write chain-of-thought files of the rows that carry a reasoning model's thinking
+    pt_corpus: bool = True  # also write the continued-pretraining corpus of the chapters' text (train-side text only)
 
 
 def write_exports(out: Path, splits: dict[str, list[dict[str, Any]]], prefix: str = "ragtune",
@@ -161,6 +188,12 @@ def write_exports(out: Path, splits: dict[str, list[dict[str, Any]]], prefix: st
             path = out / f"{name}_{split}.jsonl"
             write_jsonl(path, [convert(r) for r in rows])
             written[f"{name}_{split}"] = path
+        counselling = [record for r in rows for record in to_counselling(r)]
+        path = out / f"counselling_{split}.jsonl"
+        path.unlink(missing_ok=True)  # a split whose dialogues are gone leaves no stale file
+        if counselling:
+            write_jsonl(path, counselling)
+            written[f"counselling_{split}"] = path
         if reasoning:
             thought = [with_thinking(r) for r in rows if r.get("reasoning")]
             for name, convert in (("alpaca_reasoning", to_alpaca), ("sharegpt_reasoning", to_sharegpt)):
@@ -173,7 +206,9 @@ def write_exports(out: Path, splits: dict[str, list[dict[str, Any]]], prefix: st
             write_jsonl(path, [to_raft(r, raft_pool, raft_distractors, raft_oracle_share, seed, withheld) for r in rows])
             written[f"raft_{split}"] = path
     info = out / "dataset_info.json"
-    info.write_text(json.dumps(dataset_info(prefix, raft_pool is not None, reasoning), indent=2), encoding="utf-8")
+    counselling_splits = tuple(split for split in SPLITS if f"counselling_{split}" in written)
+    entries = dataset_info(prefix, raft_pool is not None, reasoning, counselling_splits)
+    info.write_text(json.dumps(entries, indent=2, ensure_ascii=False), encoding="utf-8")
     written["dataset_info"] = info
     hf_dir = out / "hf_dataset"
     files = {split: str(written[f"messages_{split}"]) for split in SPLITS if splits.get(split)}

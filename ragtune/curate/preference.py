@@ -1,9 +1,15 @@
-"""DPO preference pairs from judged comparisons, in the columns TRL's DPOTrainer reads (prompt,
-chosen, rejected) with a dataset_info.json entry that points LLaMA-Factory at the same file.
+"""DPO preference pairs, in the columns TRL's DPOTrainer reads (prompt, chosen, rejected) with a
+dataset_info.json entry that points LLaMA-Factory at the same file. Three sources:
 
-A pair comes from the pairwise verdict when the two orders agree on a winner; otherwise from the
-single grades when they differ by at least min_margin. Ties and close calls make no pair: a
-preference the judge is unsure of teaches noise."""
+- judged comparisons: a pair from the pairwise verdict when the two orders agree on a winner;
+  otherwise from the single grades when they differ by at least min_margin. Ties and close calls
+  make no pair: a preference the judge is unsure of teaches noise;
+- expert review: an edit makes (edited = chosen, generated = rejected); a rejection makes a pair
+  when another kept row asks the same question (its answer chosen); decisions whose evidence
+  changed make none;
+- the reference over the model's own answer (as in SPIN): a kept train row's grounded answer is
+  chosen over what the SFT model answers to its question.
+"""
 
 from __future__ import annotations
 
@@ -34,16 +40,58 @@ def dpo_pairs(rows: list[dict[str, Any]], models: list[str], min_margin: int) ->
 
 
 def _pair(row: dict[str, Any], chosen: str, rejected: str, reason: str) -> dict[str, Any]:
-    return {
-        "prompt": row["question"],
-        "chosen": row[chosen]["answer"],
-        "rejected": row[rejected]["answer"],
-        "id": row["id"],
-        "group": row["group"],
-        "chosen_model": chosen,
-        "rejected_model": rejected,
-        "reason": reason,
-    }
+    return preference(row["question"], row[chosen]["answer"], row[rejected]["answer"], row["id"], row["group"], "judged",
+                      chosen, rejected, reason)
+
+
+def preference(prompt: str, chosen: str, rejected: str, pair_id: str, group: str, source: str, chosen_model: str, rejected_model: str,
+               reason: str) -> dict[str, Any]:
+    return {"prompt": prompt, "chosen": chosen, "rejected": rejected, "id": pair_id, "group": group, "source": source,
+            "chosen_model": chosen_model, "rejected_model": rejected_model, "reason": reason}
+
+
+def _same(a: str, b: str) -> bool:
+    return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
+
+
+def review_pairs(decisions: list[dict[str, Any]], rows: dict[str, dict[str, Any]], kept: list[dict[str, Any]]) -> tuple[list[dict], dict[str, int]]:
+    """Pairs from the reviewers' edits and rejections. rows: qa id -> the generated row as judged
+    now (a decision whose row is gone or whose evidence changed makes no pair); kept: the rows a
+    rejection may take its chosen answer from. Dialogues make none (their edit is one turn of many)."""
+    from ragtune.review.decisions import is_stale
+
+    by_question: dict[str, dict[str, Any]] = {}
+    for row in kept:
+        by_question.setdefault(" ".join(row["question"].casefold().split()), row)
+    pairs, skipped = [], {"stale_or_regenerated": 0, "dialogue": 0, "rejected_without_kept_answer": 0}
+    for decision in decisions:
+        row = rows.get(decision["qa_id"])
+        if decision["decision"] == "accept":
+            continue
+        if row is None or is_stale(decision, row):
+            skipped["stale_or_regenerated"] += 1
+        elif row.get("turns"):
+            skipped["dialogue"] += 1
+        elif decision["decision"] == "edit":
+            if not _same(decision["answer"], row["answer"]):
+                pairs.append(preference(decision["question"], decision["answer"], row["answer"], f"{row['qa_id']}:edit", row["chapter_key"],
+                                        "review_edit", "reviewer", "generator", decision["reason"] or "edited by a reviewer"))
+        else:
+            other = by_question.get(" ".join(row["question"].casefold().split()))
+            if other is None or other["qa_id"] == row["qa_id"]:
+                skipped["rejected_without_kept_answer"] += 1
+            else:
+                pairs.append(preference(row["question"], other["answer"], row["answer"], f"{row['qa_id']}:reject", row["chapter_key"],
+                                        "review_reject", "kept row", "generator", decision["reason"] or "rejected by a reviewer"))
+    return pairs, skipped
+
+
+def reference_pairs(rows: list[dict[str, Any]], answers: list[str]) -> list[dict[str, Any]]:
+    """The kept row's grounded answer over the SFT model's own answer to the same question; none
+    where the model already says the same."""
+    return [preference(row["question"], row["answer"], answer, f"{row['qa_id']}:reference", row["chapter_key"], "reference",
+                       "reference", "sft", "the curated, evidence-grounded answer over the SFT model's own")
+            for row, answer in zip(rows, answers) if answer.strip() and not _same(answer, row["answer"])]
 
 
 def write_dpo(pairs: list[dict[str, Any]], out_dir: Path, name: str) -> Path:

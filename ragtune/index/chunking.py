@@ -30,7 +30,8 @@ class Chunk:
         return asdict(self)
 
 
-def _render(block: Block) -> str:
+def render_block(block: Block) -> str:
+    """A block as chunks and the PT corpus show it: a list item with its label."""
     return f"{block.label}. {block.text}" if block.label else block.text
 
 
@@ -53,7 +54,7 @@ def chunk_chapter(chapter: Chapter, doc_id: str, tokenizer: Callable[[str], list
         parts: list[str] = []
         offset = 0
         for block in section.blocks:
-            rendered = _render(block)
+            rendered = render_block(block)
             spans.append((offset, offset + len(rendered), block.page))
             parts.append(rendered)
             offset += len(rendered) + 1

@@ -23,7 +23,7 @@ from resources.storage import DataDirResource
 
 OK, FAILED, BAD_INPUT, BUDGET_REACHED = 0, 1, 2, 3
 USAGE_ASSETS = ("qa_candidates", "qa_judged", "judge_scores", "medquad_scores")
-TRAINING_ASSETS = {"lora_adapter", "judge_scores", "heldout_loss", "medquad_scores"}  # what --no-train leaves out
+TRAINING_ASSETS = {"lora_adapter", "preference_pairs", "dpo_adapter", "judge_scores", "heldout_loss", "medquad_scores"}  # what --no-train leaves out
 
 
 @dataclass

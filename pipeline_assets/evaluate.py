@@ -15,7 +15,7 @@ from pydantic import Field
 
 from pipeline_assets.config import LLM_RETRY, config_from_settings, fail_if_endpoint_down
 from pipeline_assets.metadata import table, usage_metadata, watched_client
-from pipeline_assets.train import lora_adapter
+from pipeline_assets.train import dpo_adapter, lora_adapter, sft_model
 from ragtune.curate.dataset_card import markdown_rows
 from ragtune.curate.preference import dpo_pairs, write_dpo
 from ragtune.evaluate.evaluation import EvalQuestion, evaluate
@@ -24,6 +24,7 @@ from ragtune.evaluate.medquad import load_medquad, sample_questions
 from ragtune.evaluate.stats import group_table, paired_difference, summary_table
 from ragtune.jsonl import read_jsonl, write_jsonl
 from ragtune.plots import markdown_image, score_bars
+from ragtune.train.dpo import load_dpo_model
 from ragtune.train.lora import answer_loss
 from resources.base_model import BaseModelResource
 from resources.llm import LLMResource
@@ -35,23 +36,30 @@ EVALUATION_SPLIT = "test"
 WEAK_JUDGE_NOTE = "the embedded 135M judge is weak: these scores demonstrate the machinery, not model quality"
 
 
-def _tuned_model(storage: DataDirResource, base_model: BaseModelResource):
-    from peft import PeftModel
-
-    adapter = storage.layout.adapter_dir
-    if not storage.layout.adapter_config.exists():
-        raise dg.Failure(f"no adapter at {adapter}; materialize lora_adapter first")
-    model, tokenizer = base_model.load(storage.layout, bf16=torch.cuda.is_available())
-    return PeftModel.from_pretrained(model, str(adapter)), tokenizer
+DPO_MODEL = "tuned_dpo"  # SFT + the DPO step, beside "base" and "tuned" (SFT) wherever dpo_adapter has run
 
 
-def _base_and_tuned_loss(tuned, tokenizer, rows: list[dict], max_length: int, resamples: int = 2000, seed: int = 0) -> dict[str, dict]:
-    """answer_loss of the same rows with the adapter off (base) and on (tuned), and the paired
-    per-question difference (tuned minus base; negative: tuned fits the references better)."""
+def _dpo_model(storage: DataDirResource, base_model: BaseModelResource):
+    """The SFT+DPO model, or None before dpo_adapter has run."""
+    layout = storage.layout
+    if not layout.dpo_adapter_config.exists():
+        return None
+    model, _ = base_model.load(layout, bf16=torch.cuda.is_available())
+    return load_dpo_model(model, layout.adapter_dir, layout.dpo_adapter_dir)
+
+
+def _base_and_tuned_loss(tuned, tokenizer, rows: list[dict], max_length: int, resamples: int = 2000, seed: int = 0, dpo=None) -> dict[str, dict]:
+    """answer_loss of the same rows with the adapter off (base), on (tuned) and, when given, under
+    the SFT+DPO model, and the paired per-question differences (tuned minus base, SFT+DPO minus
+    tuned; negative: the later model fits the references better)."""
     with tuned.disable_adapter():
         base = answer_loss(tuned, tokenizer, rows, max_length)
     tuned_loss = answer_loss(tuned, tokenizer, rows, max_length)
-    return {"base": base, "tuned": tuned_loss, "tuned_minus_base": paired_difference(base["per_row"], tuned_loss["per_row"], resamples, seed)}
+    losses = {"base": base, "tuned": tuned_loss, "tuned_minus_base": paired_difference(base["per_row"], tuned_loss["per_row"], resamples, seed)}
+    if dpo is not None:
+        losses[DPO_MODEL] = answer_loss(dpo, tokenizer, rows, max_length)
+        losses[f"{DPO_MODEL}_minus_tuned"] = paired_difference(tuned_loss["per_row"], losses[DPO_MODEL]["per_row"], resamples, seed)
+    return losses
 
 
 def _difference_text(difference: dict) -> str:
@@ -61,11 +69,14 @@ def _difference_text(difference: dict) -> str:
             f"(tuned lower on {difference['tuned_lower']}, higher on {difference['tuned_higher']})")
 
 
-def _answers(context, tuned, tokenizer, questions: list[EvalQuestion], settings: JudgeSettings, reference_llm: LLMResource, storage: DataDirResource):
+def _answers(context, tuned, tokenizer, questions: list[EvalQuestion], settings: JudgeSettings, reference_llm: LLMResource, storage: DataDirResource,
+             dpo=None):
     texts = [q.question for q in questions]
     with tuned.disable_adapter():
         base = answer_questions(tuned, tokenizer, texts, settings.max_new_tokens, settings.answer_batch_size)
     answers = {"base": base, "tuned": answer_questions(tuned, tokenizer, texts, settings.max_new_tokens, settings.answer_batch_size)}
+    if dpo is not None:
+        answers[DPO_MODEL] = answer_questions(dpo, tokenizer, texts, settings.max_new_tokens, settings.answer_batch_size)
     failures: list[dict] = []
     if settings.with_reference:
         answers["reference"], failures = reference_answers(watched_client(context, reference_llm, storage, "reference_answers"), texts, settings)
@@ -84,6 +95,14 @@ def _report(context, name: str, title: str, questions, answers, reference_failur
     models = list(answers)
     pairs = dpo_pairs(rows, models, settings.dpo_min_margin)
     dpo_path = write_dpo(pairs, storage.layout.dpo_dir, f"{name}_dpo")
+    dpo_step = {}
+    if DPO_MODEL in answers:  # the DPO step's effect: judge score of SFT+DPO minus SFT, question by question
+        step = paired_difference([r["tuned"]["score"] for r in rows], [r[DPO_MODEL]["score"] for r in rows], settings.bootstrap_resamples,
+                                 settings.seed)
+        summary[f"{DPO_MODEL}_minus_tuned_score"] = step
+        ci = f" [{step['ci95'][0]}, {step['ci95'][1]}]" if step["ci95"] else ""
+        dpo_step = {f"{DPO_MODEL}_minus_tuned_score": f"{step['mean_difference']}{ci} over {step['questions']} questions (SFT+DPO higher on "
+                                                       f"{step['tuned_higher']}, lower on {step['tuned_lower']})"}
     report = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "judge_model": judge.model_id,
@@ -102,6 +121,7 @@ def _report(context, name: str, title: str, questions, answers, reference_failur
     pair = summary["tuned_vs_base"]
     scores = summary_table(summary, models)
     return {
+        **dpo_step,
         "questions": len(rows),
         **{f"{m}_total": summary["models"][m]["total"] for m in models},
         **{f"{m}_mean": summary["models"][m]["mean"] for m in models},
@@ -124,7 +144,7 @@ def _report(context, name: str, title: str, questions, answers, reference_failur
     }
 
 
-@dg.asset(group_name="evaluate", deps=[lora_adapter], kinds={"pytorch"}, pool="gpu", retry_policy=LLM_RETRY)
+@dg.asset(group_name="evaluate", deps=[lora_adapter, dpo_adapter], kinds={"pytorch"}, pool="gpu", retry_policy=LLM_RETRY)
 def judge_scores(
     context: dg.AssetExecutionContext,
     config: JudgeConfig,
@@ -133,7 +153,8 @@ def judge_scores(
     judge_llm: LLMResource,
     reference_llm: LLMResource,
 ) -> dg.MaterializeResult:
-    """Frozen test questions answered by base and tuned (and the reference model if asked), graded
+    """Frozen test questions answered by base, SFT (tuned), SFT+DPO (tuned_dpo, once dpo_adapter has
+    run) and the reference model if asked, graded
     1-10 against the evidence and compared pairwise in both orders; totals, bootstrap CIs,
     win/tie/loss, per-chapter breakdown, a chart, and DPO pairs from the verdicts."""
     settings = JudgeSettings(**config.model_dump())
@@ -146,8 +167,9 @@ def judge_scores(
         EvalQuestion(r["qa_id"], r["chapter_key"], r["question"], r["answer"], "\n\n".join(e["text"] for e in r.get("evidence", [])[:3]))
         for r in eval_rows
     ]
-    tuned, tokenizer = _tuned_model(storage, base_model)
-    answers, reference_failures = _answers(context, tuned, tokenizer, questions, settings, reference_llm, storage)
+    tuned, tokenizer = sft_model(storage, base_model)
+    dpo = _dpo_model(storage, base_model)
+    answers, reference_failures = _answers(context, tuned, tokenizer, questions, settings, reference_llm, storage, dpo)
     if judge_llm.is_weak_default:
         context.log.warning(WEAK_JUDGE_NOTE)
     extra = {"base_model": base_model.model_id(), "split": EVALUATION_SPLIT}
@@ -155,18 +177,19 @@ def judge_scores(
     return dg.MaterializeResult(metadata={**metadata, "split": EVALUATION_SPLIT})
 
 
-@dg.asset(group_name="evaluate", deps=[lora_adapter], kinds={"pytorch"}, pool="gpu")
+@dg.asset(group_name="evaluate", deps=[lora_adapter, dpo_adapter], kinds={"pytorch"}, pool="gpu")
 def heldout_loss(storage: DataDirResource, base_model: BaseModelResource) -> dg.MaterializeResult:
-    """Loss and perplexity of the reference answers of the whole test split under the base and the
-    tuned model: an objective measure beside the judge (lower is better). Test, not validation:
+    """Loss and perplexity of the reference answers of the whole test split under the base, the SFT
+    and the SFT+DPO model: an objective measure beside the judge (lower is better). Test, not validation:
     validation chose the epoch, so its loss is the quantity training was selected on."""
     rows = read_jsonl(storage.layout.alpaca_split(EVALUATION_SPLIT))
     if not rows:
         raise dg.Failure("the test split is empty; materialize instruction_dataset first")
-    tuned, tokenizer = _tuned_model(storage, base_model)
+    tuned, tokenizer = sft_model(storage, base_model)
+    dpo = _dpo_model(storage, base_model)
     training = json.loads(storage.layout.training_report.read_text())
     max_length = training["settings"]["max_length"]
-    losses = _base_and_tuned_loss(tuned, tokenizer, rows, max_length)
+    losses = _base_and_tuned_loss(tuned, tokenizer, rows, max_length, dpo=dpo)
     result = {**losses, "split": EVALUATION_SPLIT, "rows": len(rows), "max_length": max_length}
     storage.layout.write_json(storage.layout.report("heldout_loss"), result, indent=2)
     return dg.MaterializeResult(
@@ -177,6 +200,8 @@ def heldout_loss(storage: DataDirResource, base_model: BaseModelResource) -> dg.
             "tuned_perplexity": losses["tuned"]["perplexity"],
             "answer_tokens": losses["base"]["tokens"],
             "tuned_minus_base_per_question": _difference_text(losses["tuned_minus_base"]),
+            **({f"{DPO_MODEL}_loss": losses[DPO_MODEL]["loss"], f"{DPO_MODEL}_perplexity": losses[DPO_MODEL]["perplexity"],
+                f"{DPO_MODEL}_minus_tuned_per_question": _difference_text(losses[f"{DPO_MODEL}_minus_tuned"])} if dpo is not None else {}),
             "split": EVALUATION_SPLIT,
             "rows": len(rows),
         }
@@ -196,7 +221,7 @@ def medquad_root(configured: Optional[str]) -> Optional[Path]:
 
 
 @dg.asset(
-    group_name="evaluate", deps=[lora_adapter], kinds={"pytorch"}, pool="gpu", output_required=False, retry_policy=LLM_RETRY
+    group_name="evaluate", deps=[lora_adapter, dpo_adapter], kinds={"pytorch"}, pool="gpu", output_required=False, retry_policy=LLM_RETRY
 )
 def medquad_scores(
     context: dg.AssetExecutionContext,
@@ -217,10 +242,11 @@ def medquad_scores(
     for problem in problems:
         context.log.warning(problem)
     questions = sample_questions(found, settings.max_questions, settings.seed)
-    tuned, tokenizer = _tuned_model(storage, base_model)
-    answers, reference_failures = _answers(context, tuned, tokenizer, questions, settings, reference_llm, storage)
+    tuned, tokenizer = sft_model(storage, base_model)
+    dpo = _dpo_model(storage, base_model)
+    answers, reference_failures = _answers(context, tuned, tokenizer, questions, settings, reference_llm, storage, dpo)
     references = [{"instruction": q.question, "output": q.reference} for q in questions]
-    losses = _base_and_tuned_loss(tuned, tokenizer, references, 512, settings.bootstrap_resamples, settings.seed)
+    losses = _base_and_tuned_loss(tuned, tokenizer, references, 512, settings.bootstrap_resamples, settings.seed, dpo)
     extra = {"source": str(root), "available_questions": len(found), "problems": problems, "reference_answer_loss": losses}
     metadata = _report(context, "medquad_scores", "MedQuAD", questions, answers, reference_failures, judge_llm, settings, storage, extra)
     metadata.update({"available_questions": len(found), "base_reference_loss": losses["base"]["loss"], "tuned_reference_loss": losses["tuned"]["loss"],

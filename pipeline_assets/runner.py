@@ -20,9 +20,11 @@ from resources.storage import DataDirResource
 # test and the rerun bench ask for a few kept pairs per chapter instead of the paper's 80.
 SMALL_RUN = {"chapter_evidence": {"rounds": 16}, "qa_candidates": {"quota": 2, "max_waves": 3}}
 # `make demo` is a first look, not an evaluation: it also grades 3 test questions instead of 8 (each one
-# costs four judge calls of the 135M model, ~6 s each on 2 cores) and trains 2 epochs instead of 3.
+# costs four judge calls of the 135M model, ~6 s each on 2 cores), trains 2 epochs instead of 3, and
+# makes its DPO pairs without the judge (the embedded judge ties every comparison; each costs four calls).
 # MedQuAD runs only when RAGTUNE_MEDQUAD_DIR points at it.
-DEMO_RUN = {**SMALL_RUN, "judge_scores": {"max_questions": 3}, "lora_adapter": {"epochs": 2.0}}
+DEMO_RUN = {**SMALL_RUN, "judge_scores": {"max_questions": 3}, "lora_adapter": {"epochs": 2.0},
+            "preference_pairs": {"judged_questions": 0, "reference_questions": 8}}
 
 
 def run_config_for(job_def: dg.JobDefinition, config: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -109,7 +111,7 @@ def tick_sensor(
 ) -> tuple[str | None, list[dg.ExecuteInProcessResult]]:
     """One sensor tick as the daemon would run it: evaluate, then execute every run it requests."""
     sensor = defs.resolve_sensor_def(name)
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs, resources=defs.resources)
     result = sensor(context)
     for request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))

@@ -1,19 +1,31 @@
-"""The LoRA adapter trained on the instruction dataset's train split; the validation split chooses the
-epoch and stops training early. The test split is not read here."""
+"""The training ladder: the SFT LoRA adapter trained on the instruction dataset's train split (the
+validation split chooses the epoch and stops training early), train-side preference pairs, and a
+DPO step on top of the SFT adapter. The test split is not read here."""
 
+import hashlib
 import typing
+from collections import Counter
 from dataclasses import asdict, fields
 from typing import Literal, Optional
 
 import dagster as dg
 import pydantic
 
-from pipeline_assets.curate import instruction_dataset
+from pipeline_assets.config import LLM_RETRY, fail_if_endpoint_down
+from pipeline_assets.curate import held_out_of, indexed_chunks, instruction_dataset
+from pipeline_assets.metadata import usage_metadata, watched_client
+from pipeline_assets.partitions import CHAPTERS
+from ragtune.curate.curation import HELD_OUT
 from ragtune.curate.dataset_card import markdown_rows
-from ragtune.jsonl import read_jsonl
+from ragtune.curate.preference import dpo_pairs, reference_pairs, review_pairs, write_dpo
+from ragtune.evaluate.evaluation import EvalQuestion, evaluate
+from ragtune.evaluate.grading import JudgeSettings, answer_questions
+from ragtune.jsonl import read_jsonl, write_jsonl
 from ragtune.plots import loss_curve, markdown_image
-from ragtune.train.lora import LoraSettings, settings_for, train_lora
+from ragtune.train.dpo import DPOSettings, dpo_settings_for, train_dpo
+from ragtune.train.lora import LoraSettings, run_fingerprint, settings_for, train_lora
 from resources.base_model import BaseModelResource
+from resources.llm import LLMResource
 from resources.storage import DataDirResource
 
 _HINTS = typing.get_type_hints(LoraSettings)
@@ -66,3 +78,132 @@ def lora_adapter(
             "path": dg.MetadataValue.path(str(adapter_dir)),
         }
     )
+
+
+def sft_model(storage: DataDirResource, base_model: BaseModelResource):
+    """(the base with the SFT adapter loaded, tokenizer): `disable_adapter()` on it gives the base."""
+    import torch
+    from peft import PeftModel
+
+    if not storage.layout.adapter_config.exists():
+        raise dg.Failure(f"no adapter at {storage.layout.adapter_dir}; materialize lora_adapter first")
+    model, tokenizer = base_model.load(storage.layout, bf16=torch.cuda.is_available())
+    return PeftModel.from_pretrained(model, str(storage.layout.adapter_dir)), tokenizer
+
+
+class PreferenceConfig(dg.Config):
+    """Where DPO pairs come from; every source reads train-side questions only."""
+    reference_questions: int = pydantic.Field(default=16, description="Train rows whose curated answer is preferred over the SFT model's own (0 = none).")
+    judged_questions: int = pydantic.Field(default=8, description="Train questions answered by base and SFT and compared by judge_llm in both orders (0 = none).")
+    review: bool = pydantic.Field(default=True, description="Pairs from expert edits (edited over generated) and rejections.")
+    max_new_tokens: int = 96
+    dpo_min_margin: int = pydantic.Field(default=3, description="Single-grade gap that makes a judged pair when the pairwise verdict is a tie.")
+
+
+@dg.asset(group_name="train", deps=[lora_adapter, dg.AssetDep("review_decisions", partition_mapping=dg.AllPartitionMapping())],
+          kinds={"pytorch"}, pool="gpu", retry_policy=LLM_RETRY)
+def preference_pairs(context: dg.AssetExecutionContext, config: PreferenceConfig, storage: DataDirResource, base_model: BaseModelResource,
+                     judge_llm: LLMResource) -> dg.MaterializeResult:
+    """DPO pairs of train-side questions: reviewers' edits and rejections, the judge's base-vs-SFT
+    comparisons (both orders agreeing, or a clear grade gap), and curated answers over the SFT
+    model's own (SPIN-style). No pair shows validation or test text (the leakage rules of the
+    dataset), so evaluating the DPO step on the test split stays honest. Judge calls are cached."""
+    layout = storage.layout
+    train = [r for r in read_jsonl(layout.dataset_rows("train")) if not r.get("turns")]  # single-turn prompts
+    asked = train[: max(config.reference_questions, config.judged_questions)]
+    tuned, tokenizer = sft_model(storage, base_model)
+    questions = [r["question"] for r in asked]
+    sft_answers = answer_questions(tuned, tokenizer, questions, config.max_new_tokens)
+    pairs = reference_pairs(asked[: config.reference_questions], sft_answers[: config.reference_questions])
+    failures: list[dict] = []
+    judge = watched_client(context, judge_llm, storage, "preference_pairs")
+    if config.judged_questions:
+        judged = asked[: config.judged_questions]
+        with tuned.disable_adapter():
+            base_answers = answer_questions(tuned, tokenizer, questions[: len(judged)], config.max_new_tokens)
+        items = [EvalQuestion(r["qa_id"], r["chapter_key"], r["question"], r["answer"], "\n\n".join(e["text"] for e in r["evidence"][:3]))
+                 for r in judged]
+        result = evaluate(items, {"base": base_answers, "tuned": sft_answers[: len(judged)]}, judge,
+                          JudgeSettings(max_new_tokens=config.max_new_tokens, dpo_min_margin=config.dpo_min_margin))
+        pairs += dpo_pairs(result.rows, ["base", "tuned"], config.dpo_min_margin)
+        failures = result.failures
+    write_jsonl(layout.evaluation_failures("preference_pairs"), failures)
+    skipped: dict[str, int] = {}
+    if config.review:
+        keys = sorted(context.instance.get_dynamic_partitions(CHAPTERS))
+        decisions = [d for k in keys for d in layout.read_decisions(k).values()]
+        generated = {r["qa_id"]: r for k in keys for r in read_jsonl(layout.judged(k))}
+        found, skipped = review_pairs(decisions, generated, read_jsonl(layout.dataset_rows("train")))
+        pairs += found
+    kept, leaking = train_side_pairs(storage, pairs)
+    write_dpo(kept, layout.dpo_dir, layout.train_preference_pairs.stem)
+    if config.judged_questions:
+        fail_if_endpoint_down("preference_pairs: judge", failures, result.summary["judged"]["answers_graded"] + result.summary["judged"]["comparisons_judged"])
+    by_source = Counter(p["source"] for p in kept)
+    return dg.MaterializeResult(metadata={
+        "pairs": len(kept),
+        **{f"from_{source}": by_source[source] for source in ("reference", "judged", "review_edit", "review_reject")},
+        "dropped_showing_held_out_text": leaking,
+        **{f"review_skipped_{reason}": n for reason, n in skipped.items()},
+        "judge_model": judge.model_id,
+        "judge_weak": judge_llm.is_weak_default,
+        "judge_failures": len(failures),
+        **usage_metadata(judge.paid, judge_llm.price()),
+        "path": dg.MetadataValue.path(str(layout.train_preference_pairs)),
+    })
+
+
+def train_side_pairs(storage: DataDirResource, pairs: list[dict]) -> tuple[list[dict], int]:
+    """(pairs, dropped): a pair is dropped when its row is held out or any of its texts shares a
+    13-word window with validation or test text."""
+    chunks = indexed_chunks(storage)
+    text = held_out_of(storage, chunks, HELD_OUT)
+    manifest = storage.layout.read_frozen_splits()[0]
+    held_ids = {qa_id for name in HELD_OUT for qa_id in manifest[name]["qa_ids"]}
+    kept = [p for p in pairs if p["qa_id"] not in held_ids
+            and not any(text.sources(p[field]) for field in ("prompt", "chosen", "rejected"))]
+    return kept, len(pairs) - len(kept)
+
+
+_DPO_HINTS = typing.get_type_hints(DPOSettings)
+DPOTrainConfig = pydantic.create_model(
+    "DPOTrainConfig",
+    __base__=dg.Config,
+    profile=(Literal["embedded", "gpu_7b"], pydantic.Field(default="embedded", description="embedded: SmolLM2-135M on CPU; gpu_7b: a 7B model in bf16 on one GPU.")),
+    **{f.name: (Optional[_DPO_HINTS[f.name]], pydantic.Field(default=None, description=f"default: the profile's ({f.default})")) for f in fields(DPOSettings)},
+)
+DPOTrainConfig.__doc__ = "A DPO profile and any of its settings to override (unset = the profile's value)."
+
+
+@dg.asset(group_name="train", deps=[preference_pairs], kinds={"pytorch", "peft"}, pool="gpu")
+def dpo_adapter(context: dg.AssetExecutionContext, config: DPOTrainConfig, storage: DataDirResource,
+                base_model: BaseModelResource) -> dg.MaterializeResult:
+    """A DPO step with TRL on top of the SFT adapter: SFT merged into the base is both the start and
+    the reference policy; the new LoRA adapter is saved apart (adapter_dpo/). judge_scores and
+    heldout_loss compare base, SFT and SFT+DPO on the test split."""
+    layout = storage.layout
+    settings = dpo_settings_for(config.profile, {k: v for k, v in config.model_dump().items() if k != "profile"})
+    pairs = read_jsonl(layout.train_preference_pairs)
+    if not pairs:
+        raise dg.Failure(f"{layout.train_preference_pairs} holds no preference pairs: review rows in Label Studio, raise "
+                         "preference_pairs' reference_questions or judged_questions, or point judge_llm at a stronger judge")
+    sft, tokenizer = sft_model(storage, base_model)
+    adapter_sha = hashlib.sha256((layout.adapter_dir / "adapter_model.safetensors").read_bytes()).hexdigest()
+    work_dir = layout.dpo_work_dir(run_fingerprint(base_model.model_id(), settings, pairs, [{"sft_adapter": adapter_sha}]))
+    report = train_dpo(sft, tokenizer, pairs, settings, layout.dpo_adapter_dir, work_dir)
+    losses = [h["loss"] for h in report.losses]
+    return dg.MaterializeResult(metadata={
+        "profile": config.profile,
+        "pairs": report.pairs,
+        "steps": len(losses),
+        "epochs_run": report.epochs_run,
+        "first_loss": losses[0] if losses else None,
+        "final_loss": losses[-1] if losses else None,
+        "final_reward_margin": report.losses[-1]["reward_margin"] if report.losses else None,
+        "trainable_params": report.trainable_params,
+        "seconds": report.seconds,
+        "sft_adapter_sha256": adapter_sha,
+        "settings": dg.MetadataValue.json(asdict(settings)),
+        "losses": dg.MetadataValue.md(markdown_rows(report.losses) if report.losses else "no steps"),
+        "path": dg.MetadataValue.path(str(layout.dpo_adapter_dir)),
+    })

@@ -195,6 +195,23 @@ class DataLayout:
     def training_report(self) -> Path:
         return self._path("adapter", "training.json")
 
+    @property
+    def train_preference_pairs(self) -> Path:
+        """reports/dpo/train_dpo.jsonl: the DPO pairs of train-side questions that dpo_adapter trains on."""
+        return self._path("reports", "dpo", "train_dpo.jsonl")
+
+    @property
+    def dpo_adapter_dir(self) -> Path:
+        """The DPO adapter; its base is the base model with the SFT adapter merged in."""
+        return self._folder("adapter_dpo")
+
+    @property
+    def dpo_adapter_config(self) -> Path:
+        return self._path("adapter_dpo", "adapter_config.json")
+
+    def dpo_work_dir(self, fingerprint: str) -> Path:
+        return self._path("cache", "dpo", fingerprint)
+
     def converted_model(self, name: str) -> Path:
         """The base model dequantized from its GGUF once, reloaded from here."""
         return self._path("models", name)

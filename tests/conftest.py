@@ -97,7 +97,7 @@ def load_embedded_model(cache: Path):
 # Dagster webserver) is marked slow here, so the mark cannot be forgotten.
 SLOW_FIXTURES = frozenset({
     "embedded_llm", "backend", "base_model_cache", "pipeline_run", "server_url", "proxy", "upstream", "batch_api",
-    "keyed_server", "grobid", "postgres", "redis_url", "webserver", "dagster_dev", "page",
+    "keyed_server", "grobid", "postgres", "redis_url", "webserver", "dagster_dev", "page", "review_server",
 })
 
 

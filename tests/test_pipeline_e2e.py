@@ -21,6 +21,8 @@ pytestmark = pytest.mark.slow
 CONFIG = {
     **SMALL_RUN,
     "lora_adapter": {"epochs": 2, "batch_size": 2, "max_length": 160},
+    "preference_pairs": {"judged_questions": 1, "reference_questions": 4, "max_new_tokens": 40},
+    "dpo_adapter": {"epochs": 1.0, "max_length": 160},
     "judge_scores": {"max_questions": 2, "max_new_tokens": 40, "bootstrap_resamples": 200},
     # The product never looks in the team's data folder: the test passes MedQuAD in.
     "medquad_scores": {"max_questions": 3, "max_new_tokens": 40, "bootstrap_resamples": 200, "medquad_dir": str(SHARED_DATA / "medquad")},
@@ -101,7 +103,7 @@ def test_dataset_adapter_and_scores(pipeline_run):
     report = json.loads((data / "reports" / "judge_scores.json").read_text())
     graded = report["questions"]
     assert len(graded) == min(2, len(evaluation)) and report["judge_weak"]
-    for model in ("base", "tuned"):
+    for model in ("base", "tuned", "tuned_dpo"):  # base, SFT and SFT+DPO on the same test questions
         scores = [q[model]["score"] for q in graded]
         assert all(s is None or 1 <= s <= 10 for s in scores)
         assert report["summary"]["models"][model]["total"] == sum(s for s in scores if s is not None)
@@ -111,9 +113,27 @@ def test_dataset_adapter_and_scores(pipeline_run):
     event = _materializations(pipeline_run["instance"], "judge_scores")[0]
     assert event.metadata["base_total"].value == report["summary"]["models"]["base"]["total"]
     assert event.metadata["dpo_pairs"].value == len([json.loads(line) for line in open(data / "reports" / "dpo" / "judge_scores_dpo.jsonl")])
+    assert report["summary"]["tuned_dpo_minus_tuned_score"]["questions"] <= len(graded)
     loss = _materializations(pipeline_run["instance"], "heldout_loss")[0].metadata
     assert loss["base_loss"].value > 0 and loss["tuned_loss"].value > 0 and loss["answer_tokens"].value > 0
+    assert loss["tuned_dpo_loss"].value > 0 and "over" in loss["tuned_dpo_minus_tuned_per_question"].value
     assert loss["split"].value == "test" and loss["rows"].value == len(evaluation)
+
+
+def test_dpo_trains_on_train_side_pairs_only(pipeline_run):
+    data, instance = pipeline_run["data"], pipeline_run["instance"]
+    pairs = [json.loads(line) for line in open(data / "reports" / "dpo" / "train_dpo.jsonl")]
+    meta = _materializations(instance, "preference_pairs")[0].metadata
+    assert pairs and meta["pairs"].value == len(pairs) and meta["from_reference"].value >= 1
+    held = json.loads((data / "dataset" / "splits_frozen.json").read_text())
+    held_ids = {qa_id for split in ("validation", "test") for qa_id in held[split]["qa_ids"]}
+    train_ids = {json.loads(line)["qa_id"] for line in open(data / "dataset" / "rows" / "train.jsonl")}
+    assert all(p["qa_id"] in train_ids and p["qa_id"] not in held_ids for p in pairs)
+    info = json.loads((data / "reports" / "dpo" / "dataset_info.json").read_text())
+    assert info["train_dpo"]["ranking"] and info["train_dpo"]["file_name"] == "train_dpo.jsonl"
+    dpo = _materializations(instance, "dpo_adapter")[0].metadata
+    assert dpo["pairs"].value == len(pairs) and dpo["steps"].value >= 1 and dpo["final_loss"].value > 0
+    assert (data / "adapter_dpo" / "adapter_config.json").exists()
 
 
 def test_medquad_outside_questions_are_judged_when_the_data_is_there(pipeline_run):
@@ -154,7 +174,11 @@ def test_curated_dataset_passes_its_checks_and_exports_load(pipeline_run):
     assert sum(hf[split].num_rows for split in ("train", "validation", "test")) == len(rows)
     card = (exports / "README.md").read_text()
     assert "## Rows per chapter" in card and "anxiety-disorders" in card and (exports / "rows_per_chapter.png").exists()
-    assert set(json.loads((exports / "dataset_info.json").read_text())) >= {"ragtune_alpaca_train", "ragtune_messages_validation", "ragtune_raft_test"}
+    assert set(json.loads((exports / "dataset_info.json").read_text())) >= {"ragtune_alpaca_train", "ragtune_messages_validation", "ragtune_raft_test",
+                                                                           "ragtune_pt_train"}
+    pt = datasets.load_from_disk(str(exports / "hf_pt"))["train"]  # the chapters' train-side text, checked by no_split_leakage above
+    assert pt.num_rows > 0 and all(r["section_path"] and r["pages"] for r in pt)
+    assert "No row has been reviewed by an expert yet." in card
 
 
 def test_rerun_of_generation_costs_no_llm_calls(pipeline_run):

@@ -17,12 +17,13 @@ from pipeline_assets.partitions import CHAPTERS
 from pipeline_assets.review import PUSH_JOB
 from pipeline_assets.runner import tick_sensor
 from ragtune.curate.curation import shown_chunks
+from ragtune.generate.grounding import sentence_texts
 from ragtune.ingest.sources import collect_chapter
 from ragtune.jsonl import read_jsonl, write_jsonl
 from ragtune.review.decisions import ReviewSettings, agreement, evidence_sha256, merge_decisions, select_for_review, to_push
 from resources import DataDirResource, EmbedderResource, LabelStudioResource
 from tests.servers import LABEL_STUDIO_BIN, label_studio
-from tests.test_curation import qa_row
+from tests.test_curation import key_sentences, qa_row
 
 REFERENCE = "A reference answer rewritten by the reviewing clinician."
 THRESHOLDS = {"min_groundedness": 0.6, "min_judge_score": 7, "trust_weak_judge": False}
@@ -62,6 +63,14 @@ def test_the_newest_decision_wins_and_the_earlier_one_stays_in_its_history():
     assert merge_decisions(store, [second]) == store  # pulling the same annotation again changes nothing
 
 
+def second_row(chunk: dict) -> dict | None:
+    """A second pair about the passage: its first sentence, when that is not the one qa_row asks about."""
+    first = sentence_texts(chunk["text"])[0]
+    if len(first.split()) < 6 or first in key_sentences(chunk):
+        return None
+    return qa_row(chunk, question=f"According to the handbook, is it the case that {first.rstrip('.')}?", answer=first)
+
+
 def submit(client, task_id: int, decision: str, answer: str | None = None, reason: str = "") -> None:
     """What a reviewer's click on Submit sends: the decision, an edited answer, a reason."""
     result = [{"from_name": "decision", "to_name": "evidence", "type": "choices", "value": {"choices": [decision]}}]
@@ -96,8 +105,9 @@ def test_decisions_from_label_studio_stick_through_curation_and_regeneration(rev
     for key in keys:
         collect_chapter([handbook_document], key).save(layout.chapter(key))
         chunks = [c.to_dict() for c in handbook_chunks if c.chapter_key == key]
-        judged[key] = [{**qa_row(c), "groundedness": 0.4 if i % 4 == 3 else 0.9, "judge_model": "llamacpp:embedded", "judge_weak": True}
-                       for i, c in enumerate(chunks)]
+        rows = [qa_row(c) for c in chunks] + [second_row(c) for c in chunks]
+        judged[key] = [{**r, "groundedness": 0.4 if i % 3 == 2 else 0.9, "judge_model": "llamacpp:embedded", "judge_weak": True}
+                       for i, r in enumerate(rows) if r]
     client = review.client()
 
     def write_judged():
@@ -111,7 +121,9 @@ def test_decisions_from_label_studio_stick_through_curation_and_regeneration(rev
                                                              run_config=config or {})
 
     def curate_and_export():
-        run("train_and_judge", assets=["instruction_dataset", "dataset_exports"])
+        # Small held-out shares: the two chapters have 16 passages, and review needs train rows to act on.
+        run("train_and_judge", config={"ops": {"instruction_dataset": {"config": {"test_fraction": 0.05, "validation_fraction": 0.05}}}},
+            assets=["instruction_dataset", "dataset_exports"])
         return {split: read_jsonl(layout.dataset_rows(split)) for split in ("train", "validation", "test")}
 
     with dg.instance_for_test() as instance:

@@ -40,13 +40,14 @@ def dpo_pairs(rows: list[dict[str, Any]], models: list[str], min_margin: int) ->
 
 
 def _pair(row: dict[str, Any], chosen: str, rejected: str, reason: str) -> dict[str, Any]:
-    return preference(row["question"], row[chosen]["answer"], row[rejected]["answer"], row["id"], row["group"], "judged",
+    return preference(row["question"], row[chosen]["answer"], row[rejected]["answer"], row["id"], row["id"], row["group"], "judged",
                       chosen, rejected, reason)
 
 
-def preference(prompt: str, chosen: str, rejected: str, pair_id: str, group: str, source: str, chosen_model: str, rejected_model: str,
-               reason: str) -> dict[str, Any]:
-    return {"prompt": prompt, "chosen": chosen, "rejected": rejected, "id": pair_id, "group": group, "source": source,
+def preference(prompt: str, chosen: str, rejected: str, pair_id: str, qa_id: str, group: str, source: str, chosen_model: str,
+               rejected_model: str, reason: str) -> dict[str, Any]:
+    """One pair; qa_id names the row (or evaluation question) it was made from."""
+    return {"prompt": prompt, "chosen": chosen, "rejected": rejected, "id": pair_id, "qa_id": qa_id, "group": group, "source": source,
             "chosen_model": chosen_model, "rejected_model": rejected_model, "reason": reason}
 
 
@@ -74,14 +75,14 @@ def review_pairs(decisions: list[dict[str, Any]], rows: dict[str, dict[str, Any]
             skipped["dialogue"] += 1
         elif decision["decision"] == "edit":
             if not _same(decision["answer"], row["answer"]):
-                pairs.append(preference(decision["question"], decision["answer"], row["answer"], f"{row['qa_id']}:edit", row["chapter_key"],
+                pairs.append(preference(decision["question"], decision["answer"], row["answer"], f"{row['qa_id']}:edit", row["qa_id"], row["chapter_key"],
                                         "review_edit", "reviewer", "generator", decision["reason"] or "edited by a reviewer"))
         else:
             other = by_question.get(" ".join(row["question"].casefold().split()))
             if other is None or other["qa_id"] == row["qa_id"]:
                 skipped["rejected_without_kept_answer"] += 1
             else:
-                pairs.append(preference(row["question"], other["answer"], row["answer"], f"{row['qa_id']}:reject", row["chapter_key"],
+                pairs.append(preference(row["question"], other["answer"], row["answer"], f"{row['qa_id']}:reject", row["qa_id"], row["chapter_key"],
                                         "review_reject", "kept row", "generator", decision["reason"] or "rejected by a reviewer"))
     return pairs, skipped
 
@@ -89,7 +90,7 @@ def review_pairs(decisions: list[dict[str, Any]], rows: dict[str, dict[str, Any]
 def reference_pairs(rows: list[dict[str, Any]], answers: list[str]) -> list[dict[str, Any]]:
     """The kept row's grounded answer over the SFT model's own answer to the same question; none
     where the model already says the same."""
-    return [preference(row["question"], row["answer"], answer, f"{row['qa_id']}:reference", row["chapter_key"], "reference",
+    return [preference(row["question"], row["answer"], answer, f"{row['qa_id']}:reference", row["qa_id"], row["chapter_key"], "reference",
                        "reference", "sft", "the curated, evidence-grounded answer over the SFT model's own")
             for row, answer in zip(rows, answers) if answer.strip() and not _same(answer, row["answer"])]
 

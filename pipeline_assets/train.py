@@ -28,14 +28,21 @@ from resources.base_model import BaseModelResource
 from resources.llm import LLMResource
 from resources.storage import DataDirResource
 
-_HINTS = typing.get_type_hints(LoraSettings)
-LoraConfig = pydantic.create_model(
-    "LoraConfig",
-    __base__=dg.Config,
-    profile=(Literal["embedded", "gpu_7b"], pydantic.Field(default="embedded", description="embedded: SmolLM2-135M on CPU; gpu_7b: a 7B model in bf16 with gradient checkpointing and packing.")),
-    **{f.name: (Optional[_HINTS[f.name]], pydantic.Field(default=None, description=f"default: the profile's ({f.default})")) for f in fields(LoraSettings)},
-)
-LoraConfig.__doc__ = "A LoRA profile and any of its settings to override (unset = the profile's value)."
+
+def profile_config(name: str, settings: type, what: str, profiles: str) -> type[dg.Config]:
+    """A dg.Config of a profile (embedded or gpu_7b) and any of the settings' fields to override (unset = the profile's value)."""
+    hints = typing.get_type_hints(settings)
+    config = pydantic.create_model(
+        name,
+        __base__=dg.Config,
+        profile=(Literal["embedded", "gpu_7b"], pydantic.Field(default="embedded", description=profiles)),
+        **{f.name: (Optional[hints[f.name]], pydantic.Field(default=None, description=f"default: the profile's ({f.default})")) for f in fields(settings)},
+    )
+    config.__doc__ = f"A {what} profile and any of its settings to override (unset = the profile's value)."
+    return config
+
+
+LoraConfig = profile_config("LoraConfig", LoraSettings, "LoRA", "embedded: SmolLM2-135M on CPU; gpu_7b: a 7B model in bf16 with gradient checkpointing and packing.")
 
 
 @dg.asset(group_name="train", deps=[instruction_dataset], kinds={"pytorch", "peft"}, pool="gpu")
@@ -165,14 +172,7 @@ def train_side_pairs(storage: DataDirResource, pairs: list[dict]) -> tuple[list[
     return kept, len(pairs) - len(kept)
 
 
-_DPO_HINTS = typing.get_type_hints(DPOSettings)
-DPOTrainConfig = pydantic.create_model(
-    "DPOTrainConfig",
-    __base__=dg.Config,
-    profile=(Literal["embedded", "gpu_7b"], pydantic.Field(default="embedded", description="embedded: SmolLM2-135M on CPU; gpu_7b: a 7B model in bf16 on one GPU.")),
-    **{f.name: (Optional[_DPO_HINTS[f.name]], pydantic.Field(default=None, description=f"default: the profile's ({f.default})")) for f in fields(DPOSettings)},
-)
-DPOTrainConfig.__doc__ = "A DPO profile and any of its settings to override (unset = the profile's value)."
+DPOTrainConfig = profile_config("DPOTrainConfig", DPOSettings, "DPO", "embedded: SmolLM2-135M on CPU; gpu_7b: a 7B model in bf16 on one GPU.")
 
 
 @dg.asset(group_name="train", deps=[preference_pairs], kinds={"pytorch", "peft"}, pool="gpu")

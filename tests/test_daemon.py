@@ -23,7 +23,7 @@ CATEGORIES = {"anxiety": "02-anxiety-disorders.md", "bipolar": "03-bipolar-and-r
 def test_sensors_start_running_unless_the_project_says_stopped(monkeypatch, tmp_path):
     assert {s.name: s.default_status for s in project_sensors()} == {
         "inbox_sensor": dg.DefaultSensorStatus.RUNNING, "chapter_fanout_sensor": dg.DefaultSensorStatus.RUNNING,
-        "automation_sensor": dg.DefaultSensorStatus.RUNNING}
+        "automation_sensor": dg.DefaultSensorStatus.RUNNING, "review_sensor": dg.DefaultSensorStatus.RUNNING}
     (tmp_path / "ragtune.yaml").write_text("sensors: stopped\n")
     monkeypatch.setenv("RAGTUNE_CONFIG", str(tmp_path / "ragtune.yaml"))
     assert {s.default_status for s in project_sensors()} == {dg.DefaultSensorStatus.STOPPED}

@@ -172,7 +172,9 @@ def review_text(row: dict[str, Any]) -> tuple[str, str]:
 def edited(row: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
     """The row with the reviewer's text; in a dialogue the edited answer is its last clinician turn
     (the dialogue before it is context, not edited)."""
-    out = {**row, "expert_edited": True, "generated_question": row["question"], "generated_answer": row["answer"]}
+    # A frozen held-out row may carry the edit already (it was frozen edited): the generated text stays the first one.
+    out = {**row, "expert_edited": True, "generated_question": row.get("generated_question", row["question"]),
+           "generated_answer": row.get("generated_answer", row["answer"])}
     if not row.get("turns"):
         return {**out, "question": decision["question"], "answer": decision["answer"]}
     turns = [dict(t) for t in row["turns"]]

@@ -9,7 +9,6 @@ with the same chat template SFT was trained and is evaluated with.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 import time
@@ -20,7 +19,7 @@ from typing import Any
 import torch
 
 from ragtune.chat import chat_messages
-from ragtune.train.lora import TARGET_MODULES, last_complete_checkpoint
+from ragtune.train.lora import TARGET_MODULES, last_complete_checkpoint, with_profile
 
 DPO_FILE = "dpo_training.json"  # in the DPO adapter folder: settings, losses, reward margins
 
@@ -51,9 +50,7 @@ DPO_PROFILES: dict[str, DPOSettings] = {
 
 
 def dpo_settings_for(profile: str, overrides: dict[str, Any]) -> DPOSettings:
-    if profile not in DPO_PROFILES:
-        raise ValueError(f"unknown DPO profile {profile!r}; profiles are {', '.join(DPO_PROFILES)}")
-    return dataclasses.replace(DPO_PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None})
+    return with_profile(DPO_PROFILES, profile, overrides)
 
 
 @dataclass

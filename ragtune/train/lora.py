@@ -243,11 +243,15 @@ def train_lora(
     return report
 
 
-def settings_for(profile: str, overrides: dict[str, Any]) -> LoraSettings:
+def with_profile(profiles: dict[str, Any], profile: str, overrides: dict[str, Any]):
     """A profile's settings with the given fields replaced (None means: the profile's value)."""
-    if profile not in LORA_PROFILES:
-        raise ValueError(f"unknown LoRA profile {profile!r}; profiles are {', '.join(LORA_PROFILES)}")
-    return dataclasses.replace(LORA_PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None})
+    if profile not in profiles:
+        raise ValueError(f"unknown profile {profile!r}; profiles are {', '.join(profiles)}")
+    return dataclasses.replace(profiles[profile], **{k: v for k, v in overrides.items() if v is not None})
+
+
+def settings_for(profile: str, overrides: dict[str, Any]) -> LoraSettings:
+    return with_profile(LORA_PROFILES, profile, overrides)
 
 
 @torch.no_grad()

@@ -50,7 +50,7 @@ DPO_PROFILES: dict[str, DPOSettings] = {
 
 
 def dpo_settings_for(profile: str, overrides: dict[str, Any]) -> DPOSettings:
-    return with_profile(DPO_PROFILES, profile, overrides)
+    return with_profile(DPO_PROFILES, profile, overrides, "DPO")
 
 
 @dataclass

@@ -243,15 +243,15 @@ def train_lora(
     return report
 
 
-def with_profile(profiles: dict[str, Any], profile: str, overrides: dict[str, Any]):
+def with_profile(profiles: dict[str, Any], profile: str, overrides: dict[str, Any], what: str):
     """A profile's settings with the given fields replaced (None means: the profile's value)."""
     if profile not in profiles:
-        raise ValueError(f"unknown profile {profile!r}; profiles are {', '.join(profiles)}")
+        raise ValueError(f"unknown {what} profile {profile!r}; profiles are {', '.join(profiles)}")
     return dataclasses.replace(profiles[profile], **{k: v for k, v in overrides.items() if v is not None})
 
 
 def settings_for(profile: str, overrides: dict[str, Any]) -> LoraSettings:
-    return with_profile(LORA_PROFILES, profile, overrides)
+    return with_profile(LORA_PROFILES, profile, overrides, "LoRA")
 
 
 @torch.no_grad()

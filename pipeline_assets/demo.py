@@ -50,7 +50,8 @@ def write_timings(storage: DataDirResource, records: list[dict], seconds: float)
                  f"{timings['machine']}, {timings['date']}: {seconds / 60:.1f} min after install, the whole graph on the "
                  "sample handbook with embedded defaults (pipeline_assets/runner.py DEMO_RUN: quota "
                  f"{DEMO_RUN['qa_candidates']['quota']} per chapter, {DEMO_RUN['judge_scores']['max_questions']} judged test questions, "
-                 f"{DEMO_RUN['lora_adapter']['epochs']:g} LoRA epochs; the embedded model runs as Q8_0, bench/llamacpp_quant.py).", "",
+                 f"{DEMO_RUN['lora_adapter']['epochs']:g} LoRA epochs, DPO pairs without the judge; the embedded model runs as Q8_0, "
+                 "bench/llamacpp_quant.py).", "",
                  "| job | runs | seconds |", "|---|---|---|"]
         lines += [f"| {j['job']} | {j['runs']} | {j['seconds']:.1f} |" for j in timings["jobs"]]
         write_section(BENCHMARKS, lines[0], "\n".join(lines + [""]))
@@ -69,9 +70,9 @@ def main() -> None:
     models = report["summary"]["models"]
     print(f"\nDone in {minutes:.1f} min. Outputs:")
     print(f"  dataset : {storage.layout.dataset_dir}  (train/validation/test.jsonl: alpaca; rows/: full rows with evidence)")
-    print(f"  exports : {storage.layout.exports_dir}  (alpaca, ShareGPT, OpenAI messages, hf_dataset/, "
-          "dataset_info.json, README.md dataset card)")
-    print(f"  adapter : {storage.layout.adapter_dir}  (PEFT LoRA; loss curve in reports/)")
+    print(f"  exports : {storage.layout.exports_dir}  (alpaca, ShareGPT, OpenAI messages, counselling input/target, hf_dataset/, "
+          "PT corpus pt_train.jsonl + hf_pt/, dataset_info.json, README.md dataset card)")
+    print(f"  adapter : {storage.layout.adapter_dir}  (PEFT LoRA; loss curve in reports/); DPO step on top: {storage.layout.dpo_adapter_dir}")
     print(f"  scores  : {storage.layout.report('judge_scores')}  (+ heldout_loss.json, dpo/, charts; medquad_scores.json "
           "when RAGTUNE_MEDQUAD_DIR points at MedQuAD; demo_timings.json)")
     judge = f"{report['judge_model']}" + (", a weak judge" if report["judge_weak"] else "")
@@ -87,8 +88,8 @@ def main() -> None:
     print(f"  judged: {judged['answers_graded']} of {judged['answers_asked']} answers graded, {judged['comparisons_judged']} of "
           f"{judged['comparisons_asked']} comparisons; failures in {storage.layout.evaluation_failures('judge_scores')}")
     loss = json.loads(storage.layout.report("heldout_loss").read_text())
-    print(f"  test answer loss: base {loss['base']['loss']:.3f} (ppl {loss['base']['perplexity']:.1f}), "
-          f"tuned {loss['tuned']['loss']:.3f} (ppl {loss['tuned']['perplexity']:.1f})")
+    print("  test answer loss: " + ", ".join(f"{name} {loss[name]['loss']:.3f} (ppl {loss[name]['perplexity']:.1f})"
+                                             for name in ("base", "tuned", "tuned_dpo") if name in loss))
     print(f"  (a first look: {report['summary']['questions']} questions judged by the 135M model decide nothing; see README 'About the numbers')")
     print(NEXT_STEPS)
 

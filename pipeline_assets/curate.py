@@ -195,6 +195,10 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
             "dedup_removed_per_stage": table(result.dedup_counts),
             "removed_by": table(removed_by_reason(result.removed)),
             "chapters_missing": dg.MetadataValue.json(missing),
+            "reviewed_rows": result.review["gate_vs_reviewers"]["reviewed"],
+            "stale_review_decisions": result.review["stale"],
+            "gate_reviewer_agreement": result.review["gate_vs_reviewers"]["agreement"],
+            "gate_reviewer_kappa": result.review["gate_vs_reviewers"]["kappa"],
             "dagster/row_count": sum(sizes.values()),
             "path": dg.MetadataValue.path(str(layout.dataset_dir)),
         }

@@ -188,7 +188,7 @@ def dpo_adapter(context: dg.AssetExecutionContext, config: DPOTrainConfig, stora
         raise dg.Failure(f"{layout.train_preference_pairs} holds no preference pairs: review rows in Label Studio, raise "
                          "preference_pairs' reference_questions or judged_questions, or point judge_llm at a stronger judge")
     sft, tokenizer = sft_model(storage, base_model)
-    adapter_sha = hashlib.sha256((layout.adapter_dir / "adapter_model.safetensors").read_bytes()).hexdigest()
+    adapter_sha = hashlib.sha256(layout.adapter_weights.read_bytes()).hexdigest()
     work_dir = layout.dpo_work_dir(run_fingerprint(base_model.model_id(), settings, pairs, [{"sft_adapter": adapter_sha}]))
     report = train_dpo(sft, tokenizer, pairs, settings, layout.dpo_adapter_dir, work_dir)
     losses = [h["loss"] for h in report.losses]

@@ -192,6 +192,11 @@ class DataLayout:
         return self._path("adapter", "adapter_config.json")
 
     @property
+    def adapter_weights(self) -> Path:
+        """The SFT adapter's weights: what the DPO step on top of it is keyed by."""
+        return self._path("adapter", "adapter_model.safetensors")
+
+    @property
     def training_report(self) -> Path:
         return self._path("adapter", "training.json")
 

@@ -27,7 +27,8 @@ def test_ui_serves_the_asset_graph_and_chapter_partitions(webserver):
     nodes = graphql(webserver, "{ assetNodes { assetKey { path } isPartitioned partitionKeys dependencyKeys { path } } }")["assetNodes"]
     by_name = {n["assetKey"]["path"][-1]: n for n in nodes}
     assert set(by_name) >= {"parsed_documents", "chapters", "chapter_chunks", "faiss_index", "qa_candidates", "qa_filtered",
-                            "instruction_dataset", "lora_adapter", "judge_scores"}
+                            "instruction_dataset", "lora_adapter", "dpo_adapter", "judge_scores", "review_decisions"}
     assert by_name["qa_candidates"]["isPartitioned"] and sorted(by_name["qa_candidates"]["partitionKeys"]) == CHAPTER_KEYS
     assert not by_name["faiss_index"]["isPartitioned"]
-    assert {d["path"][-1] for d in by_name["judge_scores"]["dependencyKeys"]} == {"lora_adapter"}
+    assert {d["path"][-1] for d in by_name["judge_scores"]["dependencyKeys"]} == {"lora_adapter", "dpo_adapter"}  # base, SFT, SFT+DPO
+    assert by_name["review_decisions"]["isPartitioned"]

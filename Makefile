@@ -59,7 +59,7 @@ test-fast: install
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
-# A local Label Studio for expert review (README "Expert review"): http://127.0.0.1:8080
+# A local Label Studio for expert review (docs/review-and-training.md): http://127.0.0.1:8080
 label-studio: $(LS_VENV)/.installed
 	LABEL_STUDIO_BASE_DATA_DIR=$(CURDIR)/.label_studio $(LS_VENV)/bin/label-studio start --no-browser --host 127.0.0.1 --port 8080
 

@@ -173,11 +173,6 @@ class DataLayout:
         """review/pushed/<chapter>.jsonl: every task pushed to the review tool (append-only)."""
         return self._path("review", "pushed", f"{key}.jsonl")
 
-    @property
-    def review_project(self) -> Path:
-        """review/project.json: the review tool's project id per server and title."""
-        return self._path("review", "project.json")
-
     def read_decisions(self, key: str) -> dict[str, dict[str, Any]]:
         return {d["qa_id"]: d for d in read_jsonl(self.review_decisions(key))}
 

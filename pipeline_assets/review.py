@@ -102,9 +102,8 @@ def review_poll(context: dg.SensorEvaluationContext, label_studio: LabelStudioRe
     known = set(context.instance.get_dynamic_partitions(CHAPTERS))
     changed = sorted(key for key, digest in digests.items() if digest != previous.get(key) and key in known)
     requests = [dg.RunRequest(partition_key=key, run_key=f"review:{key}:{digests[key]}") for key in changed]
-    if not requests:
-        return dg.SensorResult(skip_reason="no new or changed annotations", cursor=json.dumps(digests, sort_keys=True))
-    return dg.SensorResult(run_requests=requests, cursor=json.dumps(digests, sort_keys=True))
+    return dg.SensorResult(run_requests=requests, skip_reason=None if requests else "no new or changed annotations",
+                           cursor=json.dumps(digests, sort_keys=True))
 
 
 def build_review_sensor(status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED, interval_s: int = 30) -> dg.SensorDefinition:

@@ -116,7 +116,8 @@ def preference_pairs(context: dg.AssetExecutionContext, config: PreferenceConfig
     model's own (SPIN-style). No pair shows validation or test text (the leakage rules of the
     dataset), so evaluating the DPO step on the test split stays honest. Judge calls are cached."""
     layout = storage.layout
-    train = [r for r in read_jsonl(layout.dataset_rows("train")) if not r.get("turns")]  # single-turn prompts
+    train_rows = read_jsonl(layout.dataset_rows("train"))
+    train = [r for r in train_rows if not r.get("turns")]  # single-turn prompts
     asked = train[: max(config.reference_questions, config.judged_questions)]
     tuned, tokenizer = sft_model(storage, base_model)
     questions = [r["question"] for r in asked]
@@ -140,7 +141,7 @@ def preference_pairs(context: dg.AssetExecutionContext, config: PreferenceConfig
         keys = sorted(context.instance.get_dynamic_partitions(CHAPTERS))
         decisions = [d for k in keys for d in layout.read_decisions(k).values()]
         generated = {r["qa_id"]: r for k in keys for r in read_jsonl(layout.judged(k))}
-        found, skipped = review_pairs(decisions, generated, read_jsonl(layout.dataset_rows("train")))
+        found, skipped = review_pairs(decisions, generated, train_rows)
         pairs += found
     kept, leaking = train_side_pairs(storage, pairs)
     write_dpo(kept, layout.dpo_dir, layout.train_preference_pairs.stem)

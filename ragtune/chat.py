@@ -14,5 +14,10 @@ def chat_messages(instruction: str, context: str = "", history: list | None = No
     return messages + [{"role": "user", "content": user}]
 
 
+def last_clinician_turn(turns: list[dict[str, str]]) -> int:
+    """The index of a dialogue's last clinician turn: the one a thinking prefix or a reviewer's edit goes to."""
+    return max(i for i, t in enumerate(turns) if t["role"] == "clinician")
+
+
 def prompt_text(tokenizer, instruction: str, context: str = "", history: list | None = None) -> str:
     return tokenizer.apply_chat_template(chat_messages(instruction, context, history), tokenize=False, add_generation_prompt=True)

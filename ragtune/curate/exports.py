@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ragtune.chat import last_clinician_turn
 from ragtune.curate.curation import SPLITS
 from ragtune.jsonl import write_jsonl
 
@@ -85,7 +86,7 @@ def with_thinking(row: dict[str, Any]) -> dict[str, Any]:
     think = f"<think>\n{row['reasoning'].strip()}\n</think>\n\n"
     if row.get("turns"):
         turns = [dict(t) for t in row["turns"]]
-        last = max(i for i, t in enumerate(turns) if t["role"] == "clinician")
+        last = last_clinician_turn(turns)
         turns[last]["content"] = think + turns[last]["content"]
         return {**row, "turns": turns}
     return {**row, "answer": think + row["answer"]}
@@ -156,6 +157,15 @@ def dataset_info(prefix: str, raft: bool, reasoning: bool = False, counselling: 
         if raft:
             info[f"{prefix}_raft_{split}"] = {"file_name": f"raft_{split}.jsonl", "formatting": "alpaca", "columns": alpaca_columns}
     return info
+
+
+def add_dataset_info(out_dir: Path, entries: dict[str, Any]) -> Path:
+    """Add LLaMA-Factory entries to out_dir/dataset_info.json, keeping the entries already there."""
+    path = out_dir / "dataset_info.json"
+    info = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    info.update(entries)
+    path.write_text(json.dumps(info, indent=2, ensure_ascii=False), encoding="utf-8")
+    return path
 
 
 @dataclass

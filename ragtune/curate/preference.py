@@ -13,11 +13,12 @@ dataset_info.json entry that points LLaMA-Factory at the same file. Three source
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from ragtune.curate.exports import add_dataset_info
 from ragtune.jsonl import write_jsonl
+from ragtune.review.decisions import is_stale
 
 
 def dpo_pairs(rows: list[dict[str, Any]], models: list[str], min_margin: int) -> list[dict[str, Any]]:
@@ -51,19 +52,18 @@ def preference(prompt: str, chosen: str, rejected: str, pair_id: str, qa_id: str
             "chosen_model": chosen_model, "rejected_model": rejected_model, "reason": reason}
 
 
-def _same(a: str, b: str) -> bool:
-    return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
+def _normal(text: str) -> str:
+    """Text compared without case or spacing: the same answer, the same question."""
+    return " ".join(text.casefold().split())
 
 
 def review_pairs(decisions: list[dict[str, Any]], rows: dict[str, dict[str, Any]], kept: list[dict[str, Any]]) -> tuple[list[dict], dict[str, int]]:
     """Pairs from the reviewers' edits and rejections. rows: qa id -> the generated row as judged
     now (a decision whose row is gone or whose evidence changed makes no pair); kept: the rows a
     rejection may take its chosen answer from. Dialogues make none (their edit is one turn of many)."""
-    from ragtune.review.decisions import is_stale
-
     by_question: dict[str, dict[str, Any]] = {}
     for row in kept:
-        by_question.setdefault(" ".join(row["question"].casefold().split()), row)
+        by_question.setdefault(_normal(row["question"]), row)
     pairs, skipped = [], {"stale_or_regenerated": 0, "dialogue": 0, "rejected_without_kept_answer": 0}
     for decision in decisions:
         row = rows.get(decision["qa_id"])
@@ -74,11 +74,11 @@ def review_pairs(decisions: list[dict[str, Any]], rows: dict[str, dict[str, Any]
         elif row.get("turns"):
             skipped["dialogue"] += 1
         elif decision["decision"] == "edit":
-            if not _same(decision["answer"], row["answer"]):
+            if _normal(decision["answer"]) != _normal(row["answer"]):
                 pairs.append(preference(decision["question"], decision["answer"], row["answer"], f"{row['qa_id']}:edit", row["qa_id"], row["chapter_key"],
                                         "review_edit", "reviewer", "generator", decision["reason"] or "edited by a reviewer"))
         else:
-            other = by_question.get(" ".join(row["question"].casefold().split()))
+            other = by_question.get(_normal(row["question"]))
             if other is None or other["qa_id"] == row["qa_id"]:
                 skipped["rejected_without_kept_answer"] += 1
             else:
@@ -92,15 +92,13 @@ def reference_pairs(rows: list[dict[str, Any]], answers: list[str]) -> list[dict
     where the model already says the same."""
     return [preference(row["question"], row["answer"], answer, f"{row['qa_id']}:reference", row["qa_id"], row["chapter_key"], "reference",
                        "reference", "sft", "the curated, evidence-grounded answer over the SFT model's own")
-            for row, answer in zip(rows, answers) if answer.strip() and not _same(answer, row["answer"])]
+            for row, answer in zip(rows, answers) if answer.strip() and _normal(answer) != _normal(row["answer"])]
 
 
 def write_dpo(pairs: list[dict[str, Any]], out_dir: Path, name: str) -> Path:
     """<name>.jsonl plus its LLaMA-Factory ranking entry in dataset_info.json (other entries kept)."""
     path = out_dir / f"{name}.jsonl"
     write_jsonl(path, pairs)
-    info_path = out_dir / "dataset_info.json"
-    info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.exists() else {}
-    info[name] = {"file_name": path.name, "ranking": True, "columns": {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"}}
-    info_path.write_text(json.dumps(info, indent=2), encoding="utf-8")
+    add_dataset_info(out_dir, {name: {"file_name": path.name, "ranking": True,
+                                      "columns": {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"}}})
     return path

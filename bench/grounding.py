@@ -27,7 +27,7 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ragtune.benchmarks import machine, write_section  # noqa: E402
+from ragtune.benchmarks import load_labelled, machine, write_section  # noqa: E402
 from ragtune.generate.grounding import GateSettings, GroundednessSettings, assess_answer, groundedness_scores, sentence_texts  # noqa: E402
 from ragtune.index.embedding import Embedder  # noqa: E402
 from ragtune.text import (  # noqa: E402
@@ -43,25 +43,7 @@ PRECISION_GOAL, RECALL_GOAL = 0.95, 0.80
 
 
 def load_labels(corpus: Path | None, path: Path = LABELS) -> list[dict[str, Any]]:
-    """The labelled items with their evidence text. NIMH passages are stored as offsets into the
-    corpus files (their text is not copied into this repository); without the corpus they are left out."""
-    items = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        item = json.loads(line)
-        if item["source"] == "nimh":
-            if corpus is None or not (corpus / item["doc"]).exists():
-                continue
-            start, end = item["evidence_span"]
-            evidence = (corpus / item["doc"]).read_text(encoding="utf-8")[start:end]
-            if hashlib.sha256(evidence.encode()).hexdigest() != item["evidence_sha256"]:
-                raise ValueError(f"{item['id']}: {item['doc']}[{start}:{end}] no longer matches its sha256; the corpus changed")
-            item["evidence"] = evidence
-            if "answer_span" in item:
-                item["answer"] = evidence[item["answer_span"][0] : item["answer_span"][1]]
-        items.append(item)
-    return items
+    return load_labelled(path, corpus)
 
 
 def split(item: dict[str, Any]) -> str:

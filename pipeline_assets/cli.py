@@ -23,9 +23,9 @@ EXPORT_FORMATS = ["alpaca", "sharegpt", "messages", "alpaca_reasoning", "sharegp
 
 
 def _llm_flags(command: argparse.ArgumentParser) -> None:
-    group = command.add_argument_group("LLM (default: RAGTUNE_LLM_* variables, else the embedded SmolLM2)")
+    group = command.add_argument_group("LLM (default: RAGTUNE_LLM_* variables, the project file's llm:, else the embedded SmolLM2)")
     group.add_argument("--backend", choices=["llamacpp", "openai", "openai_batch", "vllm"])
-    group.add_argument("--model", help="model at the endpoint, vLLM model, or a GGUF path for llamacpp")
+    group.add_argument("--model", help="model at the endpoint, vLLM model, or for llamacpp a local model (smollm2, qwen2.5-coder-1.5b) or a GGUF path")
     group.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
     group.add_argument("--api-key-env", help="the environment variable holding the API key (never the key itself)")
     group.add_argument("--json-mode", choices=["json_schema", "json_object", "none"])

@@ -4,7 +4,6 @@ few rounds generated with the current prompts to read kept rows and rejections, 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 from dataclasses import asdict
@@ -37,7 +36,7 @@ def generation_settings(options: RunOptions) -> GenerationSettings:
 
 
 def _llm(options: RunOptions) -> LLMResource:
-    return options.llm.resource() or llm_from_env(os.environ, project.prices())
+    return options.llm.resource() or llm_from_env(project.llm_environ(), project.prices())
 
 
 def _plans(storage: DataDirResource, keys: list[str]) -> dict[str, EvidencePlan]:

@@ -38,11 +38,12 @@ class LLMOptions:
         """The LLM the flags name (the environment's RAGTUNE_LLM_* fill what they leave out); None without flags."""
         if not any((self.backend, self.model, self.base_url, self.api_key_env, self.json_mode)):
             return None
-        environ = dict(os.environ)
+        environ = project.llm_environ()
         backend = self.backend or environ.get("RAGTUNE_LLM_BACKEND", "llamacpp")
         environ["RAGTUNE_LLM_BACKEND"] = backend
         if self.model:
-            environ["RAGTUNE_LLM_GGUF" if backend == "llamacpp" else "RAGTUNE_LLM_MODEL"] = self.model
+            environ["RAGTUNE_LLM_MODEL"] = self.model
+            environ.pop("RAGTUNE_LLM_GGUF", None)
         if self.base_url:
             environ["RAGTUNE_LLM_BASE_URL"] = self.base_url
         if self.json_mode:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 
 import dagster as dg
 
@@ -70,7 +69,7 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
     """Embedded defaults; RAGTUNE_LLM_BACKEND picks the LLM backend (resources/llm.py, llm_from_env).
     The judge (judge_llm) and the reference model (reference_llm) start as the same LLM; bind
     others (e.g. GPT-4 as judge, GPT-3.5 as reference) in the launchpad or in code."""
-    llm = llm_from_env(os.environ, project.prices())
+    llm = llm_from_env(project.llm_environ(), project.prices())
     return {
         "storage": DataDirResource(),
         "embedder": EmbedderResource(),

@@ -20,7 +20,7 @@ from ragtune.ingest.sources import ChapterBundle
 from ragtune.jsonl import read_jsonl, write_jsonl
 from ragtune.llm.progress import Progress, publish
 from resources.embedder import EmbedderResource
-from resources.llm import LLMResource
+from resources.llm import LLMResource, local_client
 from resources.storage import DataDirResource
 
 EvidenceConfig = config_from_settings(
@@ -106,7 +106,8 @@ def qa_candidates(
         publish(progress)
 
     try:
-        result = generate_chapter_qa(plan, client, settings, price=price, on_wave=on_wave)
+        result = generate_chapter_qa(plan, client, settings, price=price, on_wave=on_wave,
+                                     rewriter=local_client(settings.rewrite_model, storage.layout.llm_cache_dir) if settings.rewrite_model else None)
     except ValueError as error:  # a budget in USD without a price
         raise dg.Failure(f"chapter '{key}': {error}") from error
     out = storage.layout.candidates(key)
@@ -115,7 +116,7 @@ def qa_candidates(
     status = {"quota": settings.quota, "kept": result.kept, "quota_met": result.quota_met, "exhausted": result.exhausted,
               "budget_reached": result.budget_reached, "usage": result.usage.to_dict(), "cost_usd": cost["cost_usd"],
               "failures": len(result.failures), "model": client.model_id, "rounds_used": result.rounds_used,
-              "candidates": len(result.qa_pairs),
+              "candidates": len(result.qa_pairs), "question_rewrites": result.question_rewrites, "rewrites_kept": result.rewrites_kept,
               # every answer this chapter's rounds got, paid now or served from the cache: what estimates learn from
               "answered_calls": result.llm_calls + result.cache_hits, "answered_completion_tokens": result.completion_tokens}
     storage.layout.write_json(storage.layout.generation_status(key), status, indent=None)
@@ -146,6 +147,8 @@ def qa_candidates(
         metadata={
             "candidates": len(result.qa_pairs),
             "kept_by_default_filter": result.kept,
+            "question_rewrites": result.question_rewrites,
+            "rewrites_kept": result.rewrites_kept,
             "quota": settings.quota,
             "quota_met": result.quota_met,
             "exhausted": result.exhausted,

@@ -5,6 +5,9 @@ the price table and whether the sensors start running.
 RAGTUNE_CONFIG names the file; without it, ragtune.yaml in the working directory if there is one.
 
     sensors: running            # or stopped (e.g. a paid endpoint without a budget)
+    llm:                        # the LLM, as RAGTUNE_LLM_* would say it (those variables win over the file)
+      backend: llamacpp
+      model: qwen2.5-coder-1.5b # a local model's short name or a GGUF path; for an endpoint, its model name
     prices:                     # USD per million tokens, per model name at the endpoint
       gpt-4o-mini: {input_per_million: 0.15, output_per_million: 0.60, cached_input_per_million: 0.075}
     assets:                     # defaults of each asset's run config
@@ -21,6 +24,7 @@ from typing import Any, Mapping
 import yaml
 
 DEFAULT_FILE = "ragtune.yaml"
+LLM_KEYS = {"backend": "RAGTUNE_LLM_BACKEND", "model": "RAGTUNE_LLM_MODEL", "base_url": "RAGTUNE_LLM_BASE_URL", "json_mode": "RAGTUNE_LLM_JSON_MODE"}
 SENSOR_STATES = ("running", "stopped")
 
 
@@ -46,9 +50,12 @@ def _load(path: str) -> dict[str, Any]:
         raise ProjectConfigError(f"{path}: not valid YAML ({error})") from error
     if not isinstance(data, dict):
         raise ProjectConfigError(f"{path}: expected a mapping with sensors / prices / assets")
-    unknown = set(data) - {"sensors", "prices", "assets"}
+    unknown = set(data) - {"sensors", "prices", "assets", "llm"}
     if unknown:
-        raise ProjectConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}; use sensors, prices, assets")
+        raise ProjectConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}; use sensors, prices, assets, llm")
+    llm = data.get("llm") or {}
+    if not isinstance(llm, dict) or set(llm) - set(LLM_KEYS):
+        raise ProjectConfigError(f"{path}: llm takes {', '.join(LLM_KEYS)} (the API key stays in $RAGTUNE_LLM_API_KEY)")
     if data.get("sensors", "running") not in SENSOR_STATES:
         raise ProjectConfigError(f"{path}: sensors must be running or stopped, not {data['sensors']!r}")
     return data
@@ -61,6 +68,14 @@ def project_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
 
 def asset_defaults(asset: str) -> dict[str, Any]:
     return dict((project_config().get("assets") or {}).get(asset) or {})
+
+
+def llm_environ(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment as the LLM resource reads it: the project file's `llm:` as RAGTUNE_LLM_* values,
+    under the real environment's own (a variable set for one run wins over the file)."""
+    environ = os.environ if environ is None else environ
+    llm = project_config(environ).get("llm") or {}
+    return {**{LLM_KEYS[key]: str(value) for key, value in llm.items() if value is not None}, **environ}
 
 
 def prices() -> dict[str, dict[str, float]]:

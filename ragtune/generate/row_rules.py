@@ -1,6 +1,6 @@
 """The rules a QA row must meet to be kept, beyond length and duplicates: no markup debris, a
-self-contained question, a real case for a vignette, the chapter's language and an answer that
-does not restate the question. (The last rule, no claim the cited evidence does not support, is
+self-contained question, a real case for a vignette, the chapter's language, an answer that
+does not restate the question, and a question that fits its answer (ragtune.generate.qa_fit). (The last rule, no claim the cited evidence does not support, is
 the groundedness gate in ragtune.generate.grounding.)
 
 Each rule returns None when the row meets it, or a short detail saying what is wrong, so a
@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
+from ragtune.generate.qa_fit import fit_problem
 from ragtune.text import CJK_RUN, content_terms, is_chinese, latin_terms, term_set
 
 MARKUP = re.compile(
@@ -207,6 +208,7 @@ RULES: dict[str, Callable[[dict[str, Any]], str | None]] = {
     "wrong_language": wrong_language,
     "answer_repeats_question": restates_question,
     "question_not_answered": question_not_answered,
+    "question_does_not_fit": fit_problem,
     "answerable": answered_unanswerable,
 }
 

@@ -63,7 +63,9 @@ def requantize(source: str, target: Path, kind: str) -> None:
 
 class LlamaCppBackend:
     def __init__(self, model_path: str | None = None, n_ctx: int = 4096, n_threads: int | None = None):
-        self.model_path = model_path or default_gguf_path()
+        from ragtune.llm.local_models import resolve_gguf  # it builds on this module's default_gguf_path
+
+        self.model_path = resolve_gguf(model_path)  # a GGUF path or a local model's short name (smollm2, qwen2.5-coder-1.5b)
         self.n_ctx = n_ctx
         self.n_threads = n_threads or max(1, os.cpu_count() or 1)
         # The file's content, not only its name: a replaced GGUF misses the cache.

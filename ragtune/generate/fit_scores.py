@@ -1,0 +1,74 @@
+"""Model-based scores of question-answer fit, each a number to threshold (the threshold is chosen on
+the dev part of the labelled fit set by bench/qa_fit.py, never on what it reports):
+
+- embedding relevancy: how much nearer the question is to the answer than to any other sentence of
+  the evidence (all-MiniLM-L6-v2 cosines);
+- round-trip likelihood: mean log P(answer | evidence, question) minus mean log P(answer | evidence,
+  a generic question), teacher-forced through a local model: what the question adds to predicting
+  exactly this answer;
+- judge: a local model's probability of "yes" to "does this answer fully and exactly answer this
+  question?", read from the first token's distribution, averaged over two orders of the pair.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ragtune.generate.answer_units import SENTENCE
+from ragtune.llm.prompts import fenced, inline_title, render_messages
+from ragtune.llm.scoring import TokenScorer
+
+GENERIC_QUESTION = {"en": "What does this passage say?", "zh": "这段文字讲了什么？"}
+JUDGE_TEMPLATES = ("fit_judge", "fit_judge_swapped")
+
+
+def section_of(row: dict[str, Any]) -> str:
+    path = row.get("section_path") or (row.get("evidence") or [{}])[0].get("section_path") or []
+    return " > ".join(path) if path else row.get("focus", "")
+
+
+def evidence_of(row: dict[str, Any]) -> str:
+    evidence = row.get("evidence")
+    return "\n".join(e["text"] for e in evidence) if isinstance(evidence, list) else str(evidence or "")
+
+
+def judge_messages(row: dict[str, Any], template: str) -> list[dict[str, str]]:
+    return render_messages(
+        template, question=fenced(row["question"]), answer=fenced(row["answer"]),
+        section=inline_title(section_of(row)), chapter_title=inline_title(row.get("chapter_title", "")),
+    )
+
+
+def judge_yes(scorer: TokenScorer, row: dict[str, Any]) -> float:
+    """Mean P(yes) over the two orders of the pair."""
+    return float(np.mean([scorer.yes_probability(judge_messages(row, t)) for t in JUDGE_TEMPLATES]))
+
+
+def round_trip(scorer: TokenScorer, row: dict[str, Any]) -> float:
+    def mean_logprob(question: str) -> float:
+        messages = render_messages(
+            "fit_roundtrip", passage=fenced(evidence_of(row)), question=fenced(question),
+            section=inline_title(section_of(row)), chapter_title=inline_title(row.get("chapter_title", "")),
+        )
+        total, count = scorer.continuation_logprob(messages, row["answer"])
+        return total / max(count, 1)
+
+    return mean_logprob(row["question"]) - mean_logprob(GENERIC_QUESTION.get(row.get("language", "en"), GENERIC_QUESTION["en"]))
+
+
+def sentences(text: str) -> list[str]:
+    found = []
+    for line in text.split("\n"):
+        found += [m.group(0).strip() for m in SENTENCE.finditer(line) if len(m.group(0).split()) >= 3]
+    return found
+
+
+def embedding_margin(embedder: Any, row: dict[str, Any]) -> float:
+    """cos(question, answer) minus the best cos(question, an evidence sentence outside the answer)."""
+    others = [s for s in sentences(evidence_of(row)) if s not in row["answer"] and row["answer"] not in s]
+    vectors = embedder.encode([row["question"], row["answer"], *others])
+    question, answer, rest = vectors[0], vectors[1], vectors[2:]
+    own = float(np.dot(question, answer))
+    return own - (float(np.max(rest @ question)) if len(rest) else 0.0)

@@ -1,0 +1,170 @@
+"""Question-answer fit: every misfit kind the fit issue found in the demo's kept rows is rejected by the
+qa_filtered rule (question_does_not_fit), fitting questions on the same answers are kept, and the
+labelled fit set is what its README says (exact handbook text, NIMH by offsets and hashes only)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from ragtune.generate.qa_filter import FilterSettings, filter_qa
+from ragtune.generate.qa_fit import fit_problem
+from ragtune.generate.row_rules import first_broken_rule
+
+from .conftest import ROOT, shared_path
+
+SOURCE = ROOT / "sample_handbook" / "source"
+LABELS = ROOT / "tests" / "data" / "fit_labels.jsonl"
+HOLDOUT = ROOT / "tests" / "data" / "fit_labels_holdout.jsonl"
+
+
+def handbook_line(file: str, starts: str) -> tuple[str, str, str]:
+    """(chapter title, section, the sentence or list item of the handbook that starts so), read from our own source."""
+    text = (SOURCE / file).read_text(encoding="utf-8")
+    title = re.search(r"^# (.+)$", text, re.M).group(1)
+    section = ""
+    for line in text.splitlines():
+        if line.startswith("## "):
+            section = line[3:]
+        if line[:1].isdigit() and re.sub(r"^\d+\.\s+", "", line).startswith(starts):
+            return title, section, line  # a list item, with its label
+        if starts in line:
+            return title, section, re.match(r".+?[.!?](?=\s|$)", line[line.index(starts):]).group(0)
+    raise AssertionError(f"{starts!r} not in {file}")
+
+
+def row(file: str, starts: str, question: str, task: str = "factual_recall", answer: str | None = None) -> dict:
+    title, section, found = handbook_line(file, starts)
+    return {
+        "qa_id": question[:20], "task": task, "language": "en", "question": question, "answer": answer or found, "chapter_title": title,
+        "focus": section, "evidence": [{"chunk_id": "c:1", "section_path": [title, section], "text": found}],
+    }
+
+
+BIPOLAR, ANXIETY, DEPRESSIVE = "03-bipolar-and-related-disorders.md", "02-anxiety-disorders.md", "01-depressive-disorders.md"
+TRAUMA, OCD, EATING = "04-trauma-and-stressor-related-disorders.md", "05-obsessive-compulsive-and-related-disorders.md", "06-feeding-and-eating-disorders.md"
+
+# The kept rows of the demo that the fit issue quotes, on the handbook lines that answered them.
+MISFITS = {
+    "title split into a pair": row(BIPOLAR, "Attention-deficit/hyperactivity disorder", "What is the difference between Bipolar and Related Disorders?"),
+    "title split (OCD chapter)": row(OCD, "The group includes obsessive-compulsive disorder",
+                                     "What is the difference between Obsessive-Compulsive and Related Disorders?"),
+    "title split (feeding and eating)": row(EATING, "Body dysmorphic disorder", "What is the difference between Feeding and Eating Disorders?"),
+    "a definition for a difference": row(ANXIETY, "Anxiety disorders are diagnosed when", "What is the difference between anxiety and fear?"),
+    "malformed difference": row(DEPRESSIVE, "Depressive disorders share one core experience",
+                                "What is the difference between a depressive disorders and other mood disorders?"),
+    "broader than its answer": row(EATING, "For children and adolescents with anorexia nervosa",
+                                   "What is the best treatment for feeding and eating disorders?", "treatment_management"),
+    "malformed treatment": row(TRAUMA, "Trauma-focused psychological therapies are first-line",
+                               "What is the treatment for trauma-focused psychological therapies?", "treatment_management"),
+    "one side of a difference": row(BIPOLAR, "Borderline personality disorder", "How does borderline personality disorder differ?"),
+    "wrong entity": row(EATING, "For children and adolescents with anorexia nervosa",
+                        "What treatment has the best evidence for children and adolescents with bulimia nervosa?", "treatment_management"),
+    "vignette names its diagnosis": row(
+        OCD, "Obsessions are recurrent", "A 19-year-old student, a patient with obsessive compulsive disorder (OCD), is brought to the emergency "
+        "department. She has recurrent and persistent thoughts that she experiences as intrusive and unwanted. They cause her marked "
+        "anxiety. What is your diagnosis?", "clinical_vignette", "Obsessive-compulsive disorder: Obsessions are recurrent and persistent "
+        "thoughts, urges or images that are experienced as intrusive and unwanted and that cause marked anxiety or distress."),
+    "a 19-year-old with a child's parents": row(
+        OCD, "Obsessions are recurrent", "A 19-year-old student is brought to the emergency department. The child's parents say she has "
+        "recurrent and persistent thoughts that she experiences as intrusive and unwanted. They cause her marked anxiety. What is the most "
+        "likely diagnosis?", "clinical_vignette", "Obsessive-compulsive disorder: Obsessions are recurrent and persistent "
+        "thoughts, urges or images that are experienced as intrusive and unwanted and that cause marked anxiety or distress."),
+}
+FITS = {
+    "a differential told apart from the chapter's condition": row(BIPOLAR, "Attention-deficit/hyperactivity disorder",
+                                                                  "How is attention-deficit/hyperactivity disorder told apart from bipolar disorder?"),
+    "a differential by its acronym": row(BIPOLAR, "Attention-deficit/hyperactivity disorder", "How is ADHD told apart from bipolar disorder?"),
+    "a differential of the eating chapter": row(EATING, "Body dysmorphic disorder", "How is body dysmorphic disorder told apart from an eating disorder?"),
+    "a difference the answer draws": row(ANXIETY, "Fear is the response to a threat", "What is the difference between fear and anxiety?"),
+    "a treatment with its population and disorder": row(EATING, "For children and adolescents with anorexia nervosa",
+                                                        "What treatment has the best evidence for children and adolescents with anorexia nervosa?",
+                                                        "treatment_management"),
+    "a first-line treatment": row(TRAUMA, "Trauma-focused psychological therapies are first-line", "Which therapies are first-line for PTSD?",
+                                  "treatment_management"),
+    "a vignette that keeps its diagnosis to itself": row(
+        OCD, "Obsessions are recurrent", "A 19-year-old student is brought to the emergency department. She has recurrent and persistent "
+        "thoughts that she experiences as intrusive and unwanted. They cause her marked anxiety, and she cannot stop them. What is the most "
+        "likely diagnosis?", "clinical_vignette", "Obsessive-compulsive disorder: Obsessions are recurrent and persistent "
+        "thoughts, urges or images that are experienced as intrusive and unwanted and that cause marked anxiety or distress."),
+}
+
+
+@pytest.mark.parametrize("name", MISFITS)
+def test_each_misfit_the_demo_kept_is_now_rejected_by_the_fit_rule(name):
+    bad = MISFITS[name]
+    assert fit_problem(bad), f"{name}: {bad['question']!r} passed"
+    result = filter_qa([bad], FilterSettings())
+    assert not result.kept
+    assert result.rejected[0]["rule"] in ("question_does_not_fit", "caseless_vignette", "question_not_answered")
+
+
+@pytest.mark.parametrize("name", FITS)
+def test_fitting_questions_on_the_same_answers_pass_the_fit_rule(name):
+    assert fit_problem(FITS[name]) is None
+    broken = first_broken_rule(FITS[name])
+    assert broken is None or broken[0] == "question_not_answered"  # the older term rule may still drop a fitting row
+
+
+def test_the_independent_audit_also_finds_each_misfit_and_passes_each_fit():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import audit_rows
+
+    assert all(audit_rows.check_fits(row) for row in MISFITS.values()), [k for k, r in MISFITS.items() if not audit_rows.check_fits(r)]
+    assert not any(audit_rows.check_fits(row) for row in FITS.values()), [k for k, r in FITS.items() if audit_rows.check_fits(r)]
+
+
+def test_the_rule_says_what_does_not_fit():
+    assert "splits the title 'Bipolar and Related Disorders'" in fit_problem(MISFITS["title split into a pair"])
+    assert "abbreviates" in fit_problem(MISFITS["vignette names its diagnosis"]) or "names its diagnosis" in fit_problem(MISFITS["vignette names its diagnosis"])
+    assert "child" in fit_problem(MISFITS["a 19-year-old with a child's parents"])
+    assert "broader" in fit_problem(MISFITS["broader than its answer"])
+
+
+def labelled(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("path", [LABELS, HOLDOUT])
+def test_the_labelled_fit_sets_hold_what_their_readme_says(path):
+    if not path.exists():
+        pytest.skip(f"{path.name} is not written yet")
+    items = labelled(path)
+    assert len({i["id"] for i in items}) == len(items)
+    kinds = {"fits", "broader", "narrower", "other_aspect", "one_side_missing", "title_split", "wrong_entity", "malformed", "vignette_names_diagnosis"}
+    assert {i["kind"] for i in items} == kinds
+    assert all(i["fits"] == (i["kind"] == "fits") for i in items)
+    by_passage: dict[str, set] = {}
+    for item in items:
+        if item["source"] == "handbook":
+            text = (SOURCE / item["doc"]).read_text(encoding="utf-8")
+            assert item["evidence"] in text, item["id"]
+            features = item["answer"].split(": ", 1)[1] if item["task"] == "clinical_vignette" else item["answer"]
+            assert features in item["evidence"], item["id"]
+            key = item["evidence"]
+        else:
+            assert "evidence" not in item and len(item["evidence_sha256"]) == 64, item["id"]  # NIMH text is never stored
+            key = f"{item['doc']}{item['evidence_span']}"
+        by_passage.setdefault(key, set()).add(item["split"])
+    assert all(len(splits) == 1 for splits in by_passage.values()), "a passage's items stay in one split"
+    if path == LABELS:
+        assert len(items) >= 300 and {i["split"] for i in items} == {"dev", "test"}
+
+
+def test_nimh_items_resolve_against_the_shared_corpus():
+    from ragtune.benchmarks import load_labelled
+
+    corpus = shared_path("corpus")
+    items = [i for i in load_labelled(LABELS, corpus) if i["source"] == "nimh"]
+    assert len(items) >= 100
+    for item in items:
+        assert item["answer"].split(": ", 1)[-1] in item["evidence"]
+        source = (corpus / item["doc"]).read_text(encoding="utf-8").split()
+        runs = {" ".join(source[k : k + 8]) for k in range(len(source) - 7)}
+        question = item["question"].split()
+        assert not any(" ".join(question[k : k + 8]) in runs for k in range(len(question) - 7)), f"{item['id']} copies its source"

@@ -17,7 +17,7 @@ from pipeline_assets.review import REVIEW_JOBS, review_decisions, review_tasks
 from pipeline_assets.sensors import project_sensors
 from pipeline_assets.train import dpo_adapter, lora_adapter, preference_pairs
 from ragtune import project
-from resources import BaseModelResource, DataDirResource, EmbedderResource, GrobidResource, LabelStudioResource, LLMResource
+from resources import BaseModelResource, DataDirResource, EmbedderResource, FitJudgeResource, GrobidResource, LabelStudioResource, LLMResource
 from resources.llm import llm_from_env
 
 ASSETS = [
@@ -76,6 +76,7 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
         "llm": llm,
         "judge_llm": llm,
         "reference_llm": llm,
+        "fit_judge": FitJudgeResource(),
         "base_model": BaseModelResource(),
         "grobid": GrobidResource(),
         "label_studio": LabelStudioResource(),

@@ -20,6 +20,7 @@ from ragtune.ingest.sources import ChapterBundle
 from ragtune.jsonl import read_jsonl, write_jsonl
 from ragtune.llm.progress import Progress, publish
 from resources.embedder import EmbedderResource
+from resources.fit_judge import FitJudgeResource
 from resources.llm import LLMResource, local_client
 from resources.storage import DataDirResource
 
@@ -85,7 +86,7 @@ def chapter_evidence(
     automation_condition=ON_NEW_CONTENT,
 )
 def qa_candidates(
-    context: dg.AssetExecutionContext, config: GenerationConfig, storage: DataDirResource, llm: LLMResource
+    context: dg.AssetExecutionContext, config: GenerationConfig, storage: DataDirResource, llm: LLMResource, fit_judge: FitJudgeResource
 ) -> dg.MaterializeResult:
     """Question-answer pairs (and counselling dialogues) for one chapter, generated in waves until
     `quota` pairs pass the filter: each call fills its round's task template with the chapter title
@@ -107,7 +108,8 @@ def qa_candidates(
 
     try:
         result = generate_chapter_qa(plan, client, settings, price=price, on_wave=on_wave,
-                                     rewriter=local_client(settings.rewrite_model, storage.layout.llm_cache_dir) if settings.rewrite_model else None)
+                                     rewriter=local_client(settings.rewrite_model, storage.layout.llm_cache_dir) if settings.rewrite_model else None,
+                                     fit_judge=fit_judge.judge(storage.layout.llm_cache_dir))
     except ValueError as error:  # a budget in USD without a price
         raise dg.Failure(f"chapter '{key}': {error}") from error
     out = storage.layout.candidates(key)
@@ -183,13 +185,13 @@ def qa_candidates(
     kinds={"python"},
     automation_condition=dg.AutomationCondition.eager(),
 )
-def qa_filtered(context: dg.AssetExecutionContext, config: FilterConfig, storage: DataDirResource) -> dg.MaterializeResult:
+def qa_filtered(context: dg.AssetExecutionContext, config: FilterConfig, storage: DataDirResource, fit_judge: FitJudgeResource) -> dg.MaterializeResult:
     """The chapter's candidates after the quality rules (markup, self-contained question, vignette
     case, language, restatement), exact/near-duplicate removal and the groundedness gate; counts per
     rule in metadata; each rejected row, with what broke the rule, in qa/rejected/<chapter>.jsonl."""
     key = context.partition_key
     candidates = read_jsonl(storage.layout.candidates(key))
-    result = filter_qa(candidates, FilterSettings(**config.model_dump()))
+    result = filter_qa(candidates, FilterSettings(**config.model_dump()), fit_judge.judge(storage.layout.llm_cache_dir))
     out = storage.layout.filtered(key)
     write_jsonl(out, result.kept)
     write_jsonl(storage.layout.rejected(key), result.rejected)

@@ -2,12 +2,13 @@
 
 from resources.base_model import BaseModelResource
 from resources.embedder import EmbedderResource
+from resources.fit_judge import FitJudgeResource
 from resources.grobid import GrobidResource
 from resources.label_studio import LabelStudioResource
 from resources.llm import BACKENDS, LlamaCppConfig, LLMResource, OpenAIBatchConfig, OpenAIConfig, VLLMConfig, llm_from_env
 from resources.storage import DataDirResource
 
 __all__ = [
-    "BACKENDS", "BaseModelResource", "DataDirResource", "EmbedderResource", "GrobidResource", "LabelStudioResource", "LLMResource", "LlamaCppConfig",
+    "BACKENDS", "BaseModelResource", "DataDirResource", "EmbedderResource", "FitJudgeResource", "GrobidResource", "LabelStudioResource", "LLMResource", "LlamaCppConfig",
     "OpenAIBatchConfig", "OpenAIConfig", "VLLMConfig", "llm_from_env",
 ]

@@ -163,3 +163,65 @@ def test_the_dialogue_schema_makes_even_the_small_model_alternate_turns(handbook
     for row in result.qa_pairs:
         assert [t["role"] for t in row["turns"]] == ["patient", "clinician", "patient", "clinician"]
         assert row["question"] == row["turns"][0]["content"] and row["answer"] == row["turns"][1]["content"]
+
+
+def test_a_differential_line_is_asked_as_told_apart_from_the_chapters_condition(handbook_document, handbook_index, embedder):
+    """The question of a differential line is dictated by its structure (answer_first.structured_question): the
+    model may only choose among wordings of 'how is <line's condition> told apart from <chapter's condition>'."""
+    plan = plan_chapter_evidence(chapter_of(handbook_document, "feeding-and-eating-disorders"), handbook_index, embedder,
+                                 EvidenceSettings(rounds=12, task_mix={"differential_diagnosis": 1}))
+    fixed = []
+    for n, planned in enumerate(plan.rounds):
+        units = answer_first.round_units(plan, n)
+        pattern = answer_first.structured_question(plan, planned, units)
+        if pattern:
+            fixed.append((units[0].text, pattern))
+            request = _request(plan, planned, n, 0, GenerationSettings(), units)
+            assert request.schema["properties"]["question"]["pattern"] == pattern
+    assert fixed, "the eating chapter's differential section gives differential lines"
+    import re
+
+    for text, pattern in fixed:
+        head = text.split(":", 1)[0].split(". ", 1)[-1]
+        assert re.fullmatch(pattern[1:-1].replace("\\", ""), f"How is {head[0].lower() + head[1:]} told apart from an eating disorder?") or \
+            head[1:2].isupper()
+    assert answer_first.chapter_condition("Bipolar and Related Disorders") == "bipolar disorder"
+    assert answer_first.chapter_condition("Trauma- and Stressor-Related Disorders") == "a stressor-related disorder"
+
+
+def test_the_prompt_names_the_answers_people_and_a_rewrite_says_what_was_rejected(handbook_document, handbook_index, embedder):
+    plan = plan_chapter_evidence(chapter_of(handbook_document, "feeding-and-eating-disorders"), handbook_index, embedder,
+                                 EvidenceSettings(rounds=40, task_mix={"treatment_management": 1}))
+    found = None
+    for n, planned in enumerate(plan.rounds):
+        units = answer_first.round_units(plan, n)
+        if units and units[0].text.startswith("For children and adolescents with anorexia nervosa"):
+            found = (n, planned, units)
+            break
+    assert found, "a treatment round answers with the children's anorexia line"
+    n, planned, units = found
+    first = _request(plan, planned, n, 0, GenerationSettings(), units).messages[-1]["content"]
+    assert "It must name children, adolescents, anorexia nervosa." in first
+    rejected = '"What is the best treatment for eating disorders?" was rejected: the question is broader'
+    again = _request(plan, planned, n, 1, GenerationSettings(), units, rejected).messages[-1]["content"]
+    assert again.startswith(first) and "An earlier question for this was rejected." in again and "the question is broader" in again
+
+
+@pytest.mark.slow
+def test_a_question_that_does_not_fit_is_rewritten_once_by_the_rewriter(handbook_document, handbook_index, embedder, tmp_path, embedded_llm):
+    """SmolLM2 writes, the 1.5B rewrites what broke a rule; the rewritten rows say so and come from the rewriter."""
+    from resources.llm import local_client
+
+    plan = plan_chapter_evidence(chapter_of(handbook_document, "feeding-and-eating-disorders"), handbook_index, embedder,
+                                 EvidenceSettings(rounds=6, task_mix={"treatment_management": 1, "factual_recall": 1}))
+    writer, rewriter = embedded_llm(tmp_path), local_client("qwen2.5-coder-1.5b", tmp_path)
+    settings = GenerationSettings(quota=6, max_waves=1, max_tokens=80)
+    result = generate_chapter_qa(plan, writer, settings, rewriter=rewriter)
+    rewritten = [r for r in result.qa_pairs if r["generation"]["rewrite"]]
+    assert result.question_rewrites == len({r["generation"]["round"] for r in rewritten}) > 0
+    assert all(r["generation"]["model"] == rewriter.model_id and r["generation"]["attempt"] == 1 for r in rewritten)
+    assert all(r["generation"]["model"] == writer.model_id for r in result.qa_pairs if not r["generation"]["rewrite"])
+    kept = filter_qa(result.qa_pairs, FilterSettings()).kept
+    assert result.rewrites_kept == sum(r["generation"]["rewrite"] for r in kept)
+    rerun = generate_chapter_qa(plan, embedded_llm(tmp_path), settings, rewriter=local_client("qwen2.5-coder-1.5b", tmp_path))
+    assert rerun.llm_calls == 0 and rerun.qa_pairs == result.qa_pairs

@@ -168,3 +168,30 @@ def test_nimh_items_resolve_against_the_shared_corpus():
         runs = {" ".join(source[k : k + 8]) for k in range(len(source) - 7)}
         question = item["question"].split()
         assert not any(" ".join(question[k : k + 8]) in runs for k in range(len(question) - 7)), f"{item['id']} copies its source"
+
+
+@pytest.mark.slow
+def test_the_fit_judge_is_the_filters_last_rule_and_asks_each_pair_once(tmp_path):
+    """The 1.5B as fit judge (resources/fit_judge.py): a kept pair has p(yes) >= the threshold, a dropped one is
+    counted under fit_judge with its p(yes); a second judge on the same cache loads no model at all."""
+    from ragtune.generate.fit_scores import CachedFitJudge
+
+    rows = [FITS["a treatment with its population and disorder"], FITS["a first-line treatment"],
+            MISFITS["broader than its answer"], MISFITS["one side of a difference"]]
+    rows = [{**r, "qa_id": f"r{n}"} for n, r in enumerate(rows)]
+    no_rules = {"question_does_not_fit", "question_not_answered"}
+    judge = CachedFitJudge("qwen2.5-coder-1.5b", tmp_path, min_yes=0.6)
+    scores = [judge(r) for r in rows]
+    assert all(0.0 < s < 1.0 for s in scores)
+    result = filter_qa(rows, FilterSettings(), judge)
+    judged = [(r, s) for r, s in zip(rows, scores) if not ({x["rule"] for x in result.rejected if x["qa_id"] == r["qa_id"]} & no_rules)]
+    for r, s in judged:
+        rejected = [x for x in result.rejected if x["qa_id"] == r["qa_id"]]
+        if s < 0.6:
+            assert rejected and rejected[0]["rule"] == "fit_judge" and rejected[0]["p_yes"] == round(s, 3)
+        else:
+            assert any(k["qa_id"] == r["qa_id"] for k in result.kept)
+    again = CachedFitJudge("qwen2.5-coder-1.5b", tmp_path, min_yes=0.6)
+    assert [again(r) for r in rows] == scores
+    assert not any("llama" in vars(scorer) for scorer in again.judge.scorers.values())  # answered from the cache
+    assert scores[0] > scores[2]  # the population-and-disorder question above the broader one on the same answer

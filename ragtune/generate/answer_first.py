@@ -230,8 +230,8 @@ def must_name(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit
     if plan.language != "en" or not units:
         return ""
     text = units[0].text
-    named = [found.group(0) for name in sorted(populations(text))
-             for found in [re.search(rf"\b(?:{POPULATION_WORDS[name]})\b", text, re.I)] if found]
+    spotted = [re.search(rf"\b(?:{POPULATION_WORDS[name]})\b", text, re.I) for name in populations(text)]
+    named = [found.group(0) for found in sorted((f for f in spotted if f), key=lambda f: f.start())]
     subject = answer_subject(text) or (diagnosis_name(planned, plan.chapter_title) if units[0].kind == "criteria_list" else "")
     named += [subject] if subject else []
     return ", ".join(dict.fromkeys(named))

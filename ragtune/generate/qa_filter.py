@@ -11,13 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ragtune.generate.fit_scores import CachedFitJudge
 from ragtune.generate.grounding import grounding_verdict
 from ragtune.generate.row_rules import RULES as CONTENT_RULES
 from ragtune.generate.row_rules import first_broken_rule
 from ragtune.text import jaccard, normalize_question, support, words
 
-RULES = ("too_short", *CONTENT_RULES, "repetitive", "exact_duplicate", "near_duplicate", "unsupported_terms")
+RULES = ("too_short", *CONTENT_RULES, "repetitive", "exact_duplicate", "near_duplicate", "unsupported_terms", "fit_judge")
 DUPLICATE_RULES = ("exact_duplicate", "near_duplicate")
+UNJUDGED = ("counselling_dialogue", "unanswerable")  # a dialogue's opening is no question; an unanswerable pair misfits on purpose
 
 
 @dataclass
@@ -35,7 +37,10 @@ class FilterResult:
     rejected: list[dict[str, Any]] = field(default_factory=list)
 
 
-def filter_qa(candidates: list[dict[str, Any]], settings: FilterSettings) -> FilterResult:
+def filter_qa(candidates: list[dict[str, Any]], settings: FilterSettings, fit_judge: CachedFitJudge | None = None) -> FilterResult:
+    """fit_judge (the fit_judge resource, off by default): the last rule, a local model's p(yes) that the
+    answer is the full and exact answer to the question, asked only of pairs every other rule keeps; a pair
+    is kept at p(yes) >= fit_judge.min_yes."""
 
     result = FilterResult()
     seen_exact: set[str] = set()
@@ -59,6 +64,10 @@ def filter_qa(candidates: list[dict[str, Any]], settings: FilterSettings) -> Fil
             verdict = grounding_verdict(row)
             if not verdict.grounded:
                 rule, detail, extra = "unsupported_terms", verdict.reason, {"unsupported_terms": verdict.unsupported}
+            elif fit_judge is not None and row.get("task") not in UNJUDGED:
+                p_yes = fit_judge(row)
+                if p_yes < fit_judge.min_yes:
+                    rule, detail, extra = "fit_judge", f"{fit_judge.model} judges that the answer does not fit: p(yes) {p_yes:.2f} < {fit_judge.min_yes}", {"p_yes": round(p_yes, 3)}
         if rule:
             result.removed[rule] += 1
             result.rejected.append({"qa_id": row["qa_id"], "rule": rule, "detail": detail, **extra, "question": question})

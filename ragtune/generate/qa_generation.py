@@ -24,6 +24,7 @@ from ragtune.generate import answer_first
 from ragtune.generate.answer_first import check_answer_modes, default_answer_modes
 from ragtune.generate.evidence import EvidencePlan, EvidenceRound
 from ragtune.generate.grounding import supporting_spans
+from ragtune.generate.fit_scores import CachedFitJudge
 from ragtune.generate.qa_filter import FilterSettings, filter_qa
 from ragtune.generate.row_rules import first_broken_rule
 from ragtune.llm.client import CachedLLM, ChatRequest, Completion, SamplingParams
@@ -155,11 +156,13 @@ def generate_chapter_qa(
     price: Price | None = None,
     on_wave: Callable[[Progress], None] | None = None,
     rewriter: CachedLLM | None = None,
+    fit_judge: CachedFitJudge | None = None,
 ) -> ChapterGeneration:
     """Waves of calls until `quota` rows pass filter_settings (default rules), the waves run out,
     every planned round is used (exhausted) or the budget is spent (budget_reached). Rows come back
     in planned-round order. on_wave hears after each wave how far the chapter got. A question that broke
-    a row rule is written again once, by `rewriter` when given (settings.rewrite_model), else by llm."""
+    a row rule is written again once, by `rewriter` when given (settings.rewrite_model), else by llm.
+    fit_judge, when given, is the filter's last rule (the quota counts the pairs it keeps)."""
     check_answer_modes(settings.answer_mode)
     budget = Budget(settings.budget_usd, settings.budget_tokens, price)
     result = ChapterGeneration()
@@ -180,7 +183,7 @@ def generate_chapter_qa(
         result.budget_reached = bool(not_asked)
         result.waves += 1
         result.rounds_used += len(wave) - len(not_asked)
-        kept_rows = filter_qa(result.qa_pairs, filter_settings).kept
+        kept_rows = filter_qa(result.qa_pairs, filter_settings, fit_judge).kept
         progress = Progress("qa_candidates", plan.chapter_key, len(kept_rows), settings.quota, "kept", result.waves, result.llm_calls,
                             result.cache_hits, len(result.failures), Usage().add(result.usage),
                             price.cost(result.usage) if price else None, time.monotonic() - start)

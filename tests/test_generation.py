@@ -186,7 +186,7 @@ def test_a_differential_line_is_asked_as_told_apart_from_the_chapters_condition(
         assert re.fullmatch(pattern[1:-1].replace("\\", ""), f"How is {head[0].lower() + head[1:]} told apart from an eating disorder?") or \
             head[1:2].isupper()
     assert answer_first.chapter_condition("Bipolar and Related Disorders") == "bipolar disorder"
-    assert answer_first.chapter_condition("Trauma- and Stressor-Related Disorders") == "a stressor-related disorder"
+    assert answer_first.chapter_condition("Trauma- and Stressor-Related Disorders") == "a trauma- or stressor-related disorder"
 
 
 def test_the_prompt_names_the_answers_people_and_a_rewrite_says_what_was_rejected(handbook_document, handbook_index, embedder):

@@ -200,7 +200,8 @@ def chapter_condition(title: str) -> str:
     Disorders', 'an eating disorder' of 'Feeding and Eating Disorders', 'a depressive disorder' of 'Depressive Disorders'."""
     words = re.sub(r"\s+and\s+related\b", "", title.strip(), flags=re.I)
     named = words != title.strip()  # "X and Related Disorders": X is one named disorder
-    words = re.split(r"\s+and\s+", words, flags=re.I)[-1]
+    parts = re.split(r"\s+and\s+", words, flags=re.I)
+    words = f"{parts[-2]} or {parts[-1]}" if len(parts) > 1 and parts[-2].endswith("-") else parts[-1]  # 'Trauma- and Stressor-Related
     words = re.sub(r"\bdisorders\b", "disorder", words, flags=re.I)
     phrase = words[:1].lower() + words[1:].lower() if not words[1:2].isupper() else words
     if named or not CLASS_OF_CONDITIONS.match(phrase) or not phrase.endswith("disorder"):

@@ -39,6 +39,7 @@ POPULATIONS = {
 }
 # A question that asks who or when is answered by a population or an age: it need not name it.
 ASKS_WHO_OR_WHEN = re.compile(r"^(?:when|who|whom|at what age|how old|in whom|which (?:people|groups?|ages?|age groups?|populations?))\b|\bwhich (?:people|groups?|age)\b", re.I)
+ASKS_FOR_DIAGNOSIS = re.compile(r"\b(?:diagnos\w*|disorder|condition|what is (?:going on|wrong)|what explains)\b", re.I)
 AGE_NUMBER = re.compile(r"\b(\d{1,3})[- ](?:year|yr)s?[- ]old\b|\baged? (\d{1,3})\b", re.I)
 CHILD_WORDS = re.compile(r"\b(?:the child|child's|boy|girl|his parents|her parents|the child's parents|kindergarten|primary school|toddler)\b", re.I)
 ADULT_WORDS = re.compile(r"\b(?:retired|his wife|her husband|grandchildren|her job|his job|at work|pension|university)\b", re.I)
@@ -51,7 +52,9 @@ MALFORMED = re.compile(
     r"\b(?:a|an)\s+(?:\w+\s+)?(?:disorders|episodes|symptoms|conditions|therapies|treatments|medications|criteria)\b"
     r"|\b(?:treatment|treatments|therapy) (?:for|of) (?:the )?[\w\s-]*?(?:therapy|therapies|treatment|treatments|medication|medications)\b"
     r"|\b(\w+) \1\b"
-    r"|\b(?:is|are) the (?:symptoms|criteria|causes) (?:lasting|of lasting)\b|\bwhich is the \w+s\b",
+    r"|\b(?:is|are) the (?:symptoms|criteria|causes) (?:lasting|of lasting)\b|\bwhich is the \w+s\b"
+    r"|^what is (?:the )?(?:(?!(?:for|of|in|with|about|to|by|after|during|between|from|on|among) )[\w\-/]+ )*?(?:disorders|criteria|symptoms|episodes|treatments)\b",  # 'What is the feeding and eating disorders?'
+
     re.I,
 )
 LIST_HEAD = re.compile(r"^\s*(?:\d{1,2}[.)]\s*)?([^:]{3,80}):\s")
@@ -234,7 +237,10 @@ def answer_subject(answer: str) -> str:
     if head:
         return head
     found = re.match(r"^(?:For|In) [^,]{0,60}?\bwith ([^,]{3,60}),", answer)
-    return found.group(1).strip() if found else ""
+    if found:
+        return found.group(1).strip()
+    defined = re.match(r"^(?:\d{1,2}[.)]\s*)?([A-Z][\w\-/' ]{2,60}?)\s+(?:is|are)\s+(?:an?|the)\b", answer)  # 'Body dysmorphic disorder is a ...'
+    return defined.group(1).strip() if defined and CONDITION_HEAD.search(defined.group(1)) else ""
 
 
 def vignette_fit(row: dict[str, Any]) -> str | None:
@@ -250,6 +256,9 @@ def vignette_fit(row: dict[str, Any]) -> str | None:
             return f"the case abbreviates its diagnosis ({acronym})"
     for acronym in set(re.findall(r"\(([A-Z]{2,6})\)", case)):
         return f"the case spells out a diagnosis ({acronym})"
+    asked = re.split(r"(?<=[.!])\s+", case.strip())[-1]
+    if not ASKS_FOR_DIAGNOSIS.search(asked):
+        return f"the case's question ({asked[:60]!r}) does not ask for the diagnosis its answer gives"
     ages = [int(a or b) for a, b in AGE_NUMBER.findall(case)]
     if ages and min(ages) >= 18 and CHILD_WORDS.search(case):
         return f"a {min(ages)}-year-old is spoken of as a child ({CHILD_WORDS.search(case).group(0)!r})"
@@ -268,8 +277,7 @@ def fit_problem(row: dict[str, Any]) -> str | None:
     if task == "clinical_vignette":
         return vignette_fit(row)
     path = row.get("section_path") or next((e.get("section_path") for e in row.get("evidence") or [] if e.get("section_path")), None)
-    section = " ".join(path or []) or row.get("focus", "")
-    titles = [t for t in (row.get("chapter_title", ""), section) if t]
+    titles = [t for t in dict.fromkeys([row.get("chapter_title", ""), *(path or []), row.get("focus", "")]) if t]  # each title alone
     context = " ".join(titles)
     found = MALFORMED.search(question)
     if found:

@@ -241,10 +241,9 @@ def _run_wave(
                 not_asked += pending if attempt == 0 else []
                 break
             part, pending = pending[:ahead], pending[ahead:]
-            asked = [n for n in part if n not in rewrites] if rewriter is not None else part
-            retry += _ask(plan, asked, attempt, llm, settings, units, result, rewrites)
-            if rewriter is not None and set(rewrites) & set(part):
-                retry += _ask(plan, [n for n in part if n in rewrites], attempt, rewriter, settings, units, result, rewrites)
+            again = [n for n in part if n in rewrites] if rewriter is not None else []  # before this batch adds to rewrites
+            retry += _ask(plan, [n for n in part if n not in again], attempt, llm, settings, units, result, rewrites)
+            retry += _ask(plan, again, attempt, rewriter, settings, units, result, rewrites) if again else []
         pending = retry
     return not_asked
 

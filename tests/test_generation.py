@@ -202,9 +202,9 @@ def test_the_prompt_names_the_answers_people_and_a_rewrite_says_what_was_rejecte
     n, planned, units = found
     first = _request(plan, planned, n, 0, GenerationSettings(), units).messages[-1]["content"]
     assert "It must name children, adolescents, anorexia nervosa." in first
-    rejected = '"What is the best treatment for eating disorders?" was rejected: the question is broader'
+    rejected = '"What is the best treatment for eating disorders?" (the question is broader)'
     again = _request(plan, planned, n, 1, GenerationSettings(), units, rejected).messages[-1]["content"]
-    assert again.startswith(first) and "An earlier question for this was rejected." in again and "the question is broader" in again
+    assert again.startswith(first) and "An earlier question for this answer was rejected: " in again and "the question is broader" in again
 
 
 @pytest.mark.slow

@@ -59,8 +59,8 @@ CASE_OPENINGS = {
     "zh": ["一名34岁男性在门诊就诊。", "一名19岁学生被送到急诊科。", "一名52岁女性到社区医院就诊。", "一名15岁女孩由学校转诊。"],
 }
 REWRITE = {
-    "en": "\nAn earlier question for this was rejected. {rejected}. Write a better one that the answer fully and exactly answers.",
-    "zh": "\n之前为它写的问题不合格。{rejected}。请重写一个这段答案能完整、准确回答的问题。",
+    "en": "\nAn earlier question for this answer was rejected: {rejected}. Write a better one that the answer fully and exactly answers.",
+    "zh": "\n之前为这段答案写的问题不合格：{rejected}。请重写一个这段答案能完整、准确回答的问题。",
 }
 START = {"en": "A-Z\u4e00-\u9fff", "zh": "\u4e00-\u9fff"}  # a Chinese row's text opens in Chinese, not in English
 
@@ -251,7 +251,7 @@ def render(plan: EvidencePlan, n: int, units: list[AnswerUnit], mode: str, passa
         "feature_words": ", ".join(feature_words(units[0].text)) if units else "",
         "subject": subject(units[0].text, planned.focus) if units else "",
         "case_opening": CASE_OPENINGS[plan.language][n % len(CASE_OPENINGS[plan.language])],
-        "must_name": f" It must name {must_name(plan, planned, units)}." if must_name(plan, planned, units) else "",
+        "must_name": f" It must name {named}." if (named := must_name(plan, planned, units)) else "",
     }
     messages = render_messages(template_for(planned.task, mode, plan.language), **values)
     if rejected:

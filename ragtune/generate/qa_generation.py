@@ -23,8 +23,8 @@ from typing import Any, Callable
 from ragtune.generate import answer_first
 from ragtune.generate.answer_first import check_answer_modes, default_answer_modes
 from ragtune.generate.evidence import EvidencePlan, EvidenceRound
-from ragtune.generate.grounding import supporting_spans
 from ragtune.generate.fit_scores import CachedFitJudge
+from ragtune.generate.grounding import supporting_spans
 from ragtune.generate.qa_filter import FilterSettings, filter_qa
 from ragtune.generate.row_rules import first_broken_rule
 from ragtune.llm.client import CachedLLM, ChatRequest, Completion, SamplingParams
@@ -289,7 +289,7 @@ def _ask(
         broken = [first_broken_rule(row) for row in rows]
         if mode != "abstractive" and all(broken) and n not in rewrites:
             retry.append(n)  # the answer is sound, the question is not: written again once (by the rewriter, if any)
-            rewrites[n] = f'"{rows[0]["question"]}" was rejected: {broken[0][1]}'
+            rewrites[n] = f'"{rows[0]["question"]}" ({broken[0][1]})'
             result.question_rewrites += 1
     return retry
 

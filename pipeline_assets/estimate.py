@@ -17,6 +17,7 @@ from ragtune.generate.evidence import EvidencePlan
 from ragtune.generate.qa_generation import GenerationSettings
 from ragtune.llm.backends import default_gguf_path
 from ragtune.llm.client import LLMCache
+from ragtune.llm.local_models import resolve_gguf
 from ragtune.llm.tokens import counter_for
 from resources.llm import LLMResource
 from resources.storage import DataDirResource
@@ -31,7 +32,9 @@ def estimate_plans(plans: list[EvidencePlan], settings: GenerationSettings, llm:
     """(estimates, what counted the tokens, the model id, what earlier runs observed) for these plans,
     learning keep rates and output lengths from the data folder's status files and cache hits from its cache."""
     backend = llm.backend
-    count, counted_with = counter_for(backend.backend, llm.model_name, getattr(backend, "model_path", None), tokenizer, default_gguf_path())
+    model_path = getattr(backend, "model_path", None)
+    model_path = resolve_gguf(model_path) if model_path else None  # a local model's short name counts with its own GGUF
+    count, counted_with = counter_for(backend.backend, llm.model_name, model_path, tokenizer, default_gguf_path())
     layout = storage.layout
     statuses = [layout.read_json(path) for path in layout.generation_statuses()]
     client = llm.backend_client(layout.llm_cache_dir)

@@ -55,8 +55,10 @@ class FitJudge:
     1.5B on 2 cores, where alternating the orders in one context read the examples again every time)."""
 
     def __init__(self, model: str | None = None):
-        self.scorers = {template: TokenScorer(model, n_ctx=1536) for template in JUDGE_TEMPLATES}
-        self.model_path = next(iter(self.scorers.values())).model_path
+        from ragtune.llm.local_models import resolve_gguf
+
+        self.model_path = resolve_gguf(model)  # found and checked once for both contexts
+        self.scorers = {template: TokenScorer(self.model_path, n_ctx=1536) for template in JUDGE_TEMPLATES}
 
     def yes(self, row: dict[str, Any]) -> float:
         """Mean P(yes) over the two orders of the pair."""

@@ -194,7 +194,7 @@ def generate_chapter_qa(
             break
     result.qa_pairs.sort(key=lambda row: row["generation"]["round"])
     result.kept = len(kept_rows)
-    result.rewrites_kept = sum(1 for row in kept_rows if row["generation"].get("attempt", 0) > 0 and row["generation"].get("rewrite"))
+    result.rewrites_kept = sum(1 for row in kept_rows if row["generation"].get("rewrite"))
     result.quota_met = result.kept >= settings.quota
     result.exhausted = not result.quota_met and not unused
     result.coverage = _coverage(plan, result.qa_pairs, kept_rows)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import os
 from functools import cached_property
-from typing import Any
 
 import numpy as np
 
@@ -89,6 +88,3 @@ class TokenScorer:
         top = max(row[yes_ids].max(), row[no_ids].max())
         yes, no = np.exp(row[yes_ids] - top).sum(), np.exp(row[no_ids] - top).sum()
         return float(yes / (yes + no))
-
-    def describe(self) -> dict[str, Any]:
-        return {"model_path": self.model_path, "n_ctx": self.n_ctx}

@@ -605,8 +605,25 @@ def _apart(answer: str, things: list[str]) -> bool:
     return len(parts) > 1 and all(homes) and any(a != b for a in homes[0] for b in homes[1])
 
 
+SPEAKS_FOR_SELF = re.compile(r"\b(?:i|i'm|i've|i'd|my|me|myself|we|our)\b|我", re.I)
+NOT_A_PATIENT = re.compile(r"\b(?:patients|the patient|clinician|clinicians|handbook|passage|chapter|criteria)\b|患者", re.I)
+
+
+def check_patient_turns(row: dict) -> list[str]:
+    """A counselling dialogue's patient speaks for themself, and their opening is about something."""
+    turns = [t for t in (row.get("turns") or []) if isinstance(t, dict)]
+    said = [_text(t.get("content")) for t in turns if t.get("role") == "patient"] or [_text(row.get("question"))]
+    issues = [f"a patient turn not in the patient's own voice: {s[:50]!r}" for s in said if not SPEAKS_FOR_SELF.search(s) or NOT_A_PATIENT.search(s)]
+    first_reply = next((_text(t.get("content")) for t in turns if t.get("role") == "clinician"), _text(row.get("answer")))
+    if re.search(r"\b(?:this|that|it|them)\W*$", said[0], re.I) and not (_keys(said[0]) & _keys(first_reply)):
+        issues.append("the opening asks about nothing it names")
+    return issues
+
+
 def check_fits(row: dict) -> list[str]:
-    if row.get("task") in ("counselling_dialogue", "unanswerable") or row.get("language", "en") != "en":
+    if row.get("task") == "counselling_dialogue":
+        return check_patient_turns(row)
+    if row.get("task") == "unanswerable" or row.get("language", "en") != "en":
         return []
     question, answer = _text(row.get("question")), _text(row.get("answer"))
     chapter = _text(row.get("chapter_title"))

@@ -16,6 +16,8 @@ is given with a 95% bootstrap interval over (seed, chapter) units, with both sid
 prompt and output tokens and rejections per rule. Writes its section of BENCHMARKS.md.
 
 Usage: .venv/bin/python bench/generate.py [--chapters 6] [--quota 4] [--seeds 0 1 2 3 4]
+       [--model qwen2.5-coder-1.5b] [--free-modes abstractive hybrid] [--no-raw]
+A model other than the embedded default writes its own section (both sides run on it).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from llama_index.core.llms.callbacks import llm_completion_callback  # noqa: E40
 from llama_index.core.node_parser import SentenceSplitter  # noqa: E402
 
 from ragtune.benchmarks import machine, write_section  # noqa: E402
+from ragtune.jsonl import write_jsonl  # noqa: E402
 from ragtune.generate.evidence import EvidenceSettings, plan_chapter_evidence  # noqa: E402
 from ragtune.generate.qa_filter import RULES, FilterSettings, filter_qa  # noqa: E402
 from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_qa  # noqa: E402
@@ -52,9 +55,12 @@ from ragtune.index.vector_index import ChunkIndex  # noqa: E402
 from ragtune.ingest.pdf_parser import parse_pdf  # noqa: E402
 from ragtune.llm.backends import LlamaCppBackend  # noqa: E402
 from ragtune.llm.client import CachedLLM, ChatRequest, LLMCache  # noqa: E402
+from ragtune.llm.local_models import model_name  # noqa: E402
 from ragtune.llm.prompts import TASKS  # noqa: E402
 
 SETTINGS = GenerationSettings(max_waves=4)
+MODEL: str | None = None  # --model: a GGUF path or a local model's short name, for both sides
+MODE_NAMES = {"extractive": "answer-first", "abstractive": "free-writing", "hybrid": "hybrid"}
 
 
 class RecordingBackend(LlamaCppBackend):
@@ -62,7 +68,7 @@ class RecordingBackend(LlamaCppBackend):
     the prompt tokens llama.cpp reports."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(MODEL)
         self.sent: list[ChatRequest] = []
         self.prompt_tokens = 0
         original = self.llama.create_chat_completion  # loads the model before any clock starts
@@ -86,6 +92,7 @@ def judged(rows: list[dict[str, Any]]) -> dict[str, Any]:
     for name, candidates in variants.items():
         result = filter_qa(candidates, FilterSettings())
         out[name] = {"kept": len(result.kept), "removed": {rule: n for rule, n in result.removed.items() if n}}
+        out.setdefault("kept_rows", result.kept)  # as shipped
     return out
 
 
@@ -151,6 +158,7 @@ def summed(per_chapter: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
         total[variant] = {"kept": sum(c[variant]["kept"] for c in per_chapter),
                           "removed": sum((Counter(c[variant]["removed"]) for c in per_chapter), Counter())}
     total["kept"] = total["shipped"]["kept"]
+    total["kept_rows"] = [row for c in per_chapter for row in c["kept_rows"]]
     return total
 
 
@@ -172,7 +180,7 @@ def chapter_interval(first: list[dict[str, Any]], second: list[dict[str, Any]], 
 
 
 def run_raw(requests: list[ChatRequest]) -> dict[str, Any]:
-    backend = LlamaCppBackend()
+    backend = LlamaCppBackend(MODEL)
     backend.llama
     start = time.perf_counter()
     tokens = sum(backend.chat(request).completion_tokens for request in requests)
@@ -181,7 +189,7 @@ def run_raw(requests: list[ChatRequest]) -> dict[str, Any]:
 
 def run_llama_index(chapters, questions_per_chunk: int, seed: int) -> dict[str, Any]:
     """RagDatasetGenerator on each chapter's text in turn, so both sides are timed per chapter."""
-    llm = SameModelLLM(backend=LlamaCppBackend(), seed=seed)
+    llm = SameModelLLM(backend=LlamaCppBackend(MODEL), seed=seed)
     llm.backend.llama
     start = time.perf_counter()
     per_chapter, nodes = [], 0
@@ -203,13 +211,14 @@ def run_llama_index(chapters, questions_per_chunk: int, seed: int) -> dict[str, 
     return summed(per_chapter, time.perf_counter() - start) | {"nodes": nodes}
 
 
-def answer_first_line(runs: dict[str, dict[str, Any]]) -> str:
-    if not runs["abstractive"]["kept"]:
-        return "answer-first/free-writing: free-writing kept 0 pairs"
-    ratio, low, high = chapter_interval(runs["extractive"]["per_chapter"], runs["abstractive"]["per_chapter"])
+def free_mode_line(runs: dict[str, dict[str, Any]], mode: str) -> str:
+    name = MODE_NAMES[mode]
+    if not runs[mode]["kept"]:
+        return f"answer-first/{name}: {name} kept 0 pairs"
+    ratio, low, high = chapter_interval(runs["extractive"]["per_chapter"], runs[mode]["per_chapter"])
     high_text = "∞" if high == float("inf") else f"{high:.1f}"
-    return (f"answer-first/free-writing (first seed), kept pairs per minute: {ratio:.1f}× (95% bootstrap over chapters {low:.1f}-{high_text}×; "
-            "a draw whose chapters free-writing kept nothing from counts as ∞)")
+    return (f"answer-first/{name} (first seed), kept pairs per minute: {ratio:.1f}× (95% bootstrap over chapters {low:.1f}-{high_text}×; "
+            f"a draw whose chapters {name} kept nothing from counts as ∞)")
 
 
 def interval_text(ratio: float, low: float, high: float) -> str:
@@ -224,12 +233,18 @@ def rules_text(removed: Counter) -> str:
 
 
 def main() -> None:
+    global MODEL
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chapters", type=int, default=6, help="handbook chapters to generate for")
     parser.add_argument("--quota", type=int, default=4, help="kept pairs per chapter the pipeline aims for")
     parser.add_argument("--questions-per-chunk", type=int, default=2, help="llama-index's num_questions_per_chunk")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="sampling seeds, both sides")
+    parser.add_argument("--model", help="the local model both sides run on (a GGUF path or short name; default: the embedded one)")
+    parser.add_argument("--free-modes", nargs="*", default=["abstractive"], choices=["abstractive", "hybrid"],
+                        help="answer modes also run for the first seed, beside answer-first")
+    parser.add_argument("--no-raw", action="store_true", help="skip replaying the first seed's requests on the raw engine")
     args = parser.parse_args()
+    MODEL = args.model
     SETTINGS.quota = args.quota
     document = parse_pdf(ROOT / "sample_handbook" / "handbook.pdf")
     embedder = Embedder()
@@ -243,9 +258,11 @@ def main() -> None:
         print(f"seed {seed}: ragtune kept {ours[seed]['kept']} in {ours[seed]['seconds']:.0f} s, "
               f"llama-index kept {theirs[seed]['kept']} in {theirs[seed]['seconds']:.0f} s", flush=True)
     first = args.seeds[0]
-    runs = {"extractive": ours[first],
-            "abstractive": run_pipeline(chapters, index, embedder, replace(SETTINGS, seed=first, answer_mode=dict.fromkeys(TASKS, "abstractive")))}
-    raw = run_raw(ours[first]["sent"])
+    runs = {"extractive": ours[first]}
+    for mode in args.free_modes:
+        runs[mode] = run_pipeline(chapters, index, embedder, replace(SETTINGS, seed=first, answer_mode=dict.fromkeys(TASKS, mode)))
+        print(f"{MODE_NAMES[mode]}: kept {runs[mode]['kept']} in {runs[mode]['seconds']:.0f} s", flush=True)
+    raw = None if args.no_raw else run_raw(ours[first]["sent"])
     units_ours = [c for seed in args.seeds for c in ours[seed]["per_chapter"]]
     units_theirs = [c for seed in args.seeds for c in theirs[seed]["per_chapter"]]
     pooled = {name: summed(units, sum(run["seconds"] for run in side.values()))
@@ -257,32 +274,42 @@ def main() -> None:
     def kpm(run, variant="shipped"):
         return run[variant]["kept"] / (run["seconds"] / 60)
 
-    engine_ratio = tps(ours[first]) / tps(raw)
     seeds_text = ", ".join(map(str, args.seeds))
+    name = model_name(MODEL)
+    free_text = " and ".join(f"{MODE_NAMES[m]} (every task `{m}`)" for m in args.free_modes)
     lines = [
-        "## Generation throughput (bench/generate.py)",
+        "## Generation throughput (bench/generate.py)" if not MODEL else f"## Generation with {name} (bench/generate.py --model {MODEL})",
         "",
-        f"{len(chapters)} handbook chapters × seeds {seeds_text}, embedded SmolLM2-135M (llama.cpp, CPU, temperature "
+        f"{len(chapters)} handbook chapters × seeds {seeds_text}, {name} on both sides (llama.cpp, CPU, temperature "
         f"{SETTINGS.temperature}), {date.today().isoformat()}, {machine()}, one run; intervals are bootstrap 95% over its units.",
         f"Pipeline: quota {SETTINGS.quota} kept pairs per chapter, up to {SETTINGS.max_waves} waves, answer-first (every task "
-        "`extractive`, the default) for every seed; free-writing (every task `abstractive`, the mode before answer-first) and the "
-        f"raw engine for seed {first}. llama-index-core {version('llama-index-core')} RagDatasetGenerator, {args.questions_per_chunk} "
-        f"questions per node, per chapter ({theirs[first]['nodes']} nodes). Kept = passes ragtune's filter (row rules and groundedness "
-        "gate) against the pair's own passages; \"no exemption\" judges every row as a plain pair (no task-specific exemptions).",
+        "`extractive`, the default) for every seed"
+        + (f"; {free_text} for seed {first}" if args.free_modes else "")
+        + ("" if args.no_raw else f"; the raw engine replays seed {first}'s requests")
+        + f". llama-index-core {version('llama-index-core')} RagDatasetGenerator, {args.questions_per_chunk} "
+        f"questions per node, per chapter ({theirs[first]['nodes']} nodes). Kept = passes ragtune's filter (row rules, the "
+        "question-answer fit rule among them, and the groundedness gate) against the pair's own passages; \"no exemption\" judges "
+        "every row as a plain pair (no task-specific exemptions).",
         "",
         "| run | seconds | LLM calls | prompt tokens | output tokens | output tokens/s | candidates | kept | kept, no exemption | kept pairs/min |",
         "|---|---|---|---|---|---|---|---|---|---|",
-        f"| (a) raw engine, seed {first}'s answer-first requests | {raw['seconds']:.1f} | {raw['calls']} | | {raw['tokens']} | {tps(raw):.1f} | | | | |",
     ]
-    rows = [(f"(b) ragtune, answer-first, seeds {seeds_text}", pooled["ours"]), (f"(b') ragtune, free-writing, seed {first}", runs["abstractive"]),
+    if raw:
+        lines.append(f"| (a) raw engine, seed {first}'s answer-first requests | {raw['seconds']:.1f} | {raw['calls']} | | {raw['tokens']} | "
+                     f"{tps(raw):.1f} | | | | |")
+    rows = [(f"(b) ragtune, answer-first, seeds {seeds_text}", pooled["ours"]),
+            *[(f"(b') ragtune, {MODE_NAMES[m]}, seed {first}", runs[m]) for m in args.free_modes],
             (f"(c) llama-index RagDatasetGenerator, seeds {seeds_text}", pooled["theirs"])]
     for label, run in rows:
         lines.append(f"| {label} | {run['seconds']:.1f} | {run['calls']} | {run['prompt_tokens']} | {run['tokens']} | {tps(run):.1f} | "
                      f"{run['candidates']} | {run['kept']} | {run['no_exemption']['kept']} | {kpm(run):.2f} |")
     lines += ["", "Rejections per rule (first failing rule), all seeds:", "", "| run | as shipped | no exemption |", "|---|---|---|"]
-    for label, run in (("ragtune, answer-first", pooled["ours"]), ("llama-index", pooled["theirs"])):
+    for label, run in (("ragtune, answer-first", pooled["ours"]), *[(f"ragtune, {MODE_NAMES[m]}", runs[m]) for m in args.free_modes],
+                       ("llama-index", pooled["theirs"])):
         lines.append(f"| {label} | {rules_text(run['shipped']['removed'])} | {rules_text(run['no_exemption']['removed'])} |")
-    lines += ["", f"pipeline/raw engine: {engine_ratio:.2f}× (goal ≥ 0.9×)", ""]
+    lines.append("")
+    if raw:
+        lines += [f"pipeline/raw engine: {tps(ours[first]) / tps(raw):.2f}× (goal ≥ 0.9×)", ""]
     for variant, label in (("shipped", "as shipped"), ("no_exemption", "no exemption")):
         lines.append(f"pipeline/llama-index, kept pairs per minute, {label}: "
                      f"{interval_text(*chapter_interval(units_ours, units_theirs, variant=variant))} (goal ≥ 5×)")
@@ -290,15 +317,19 @@ def main() -> None:
     lines += [
         "per seed, kept (as shipped) ragtune / llama-index: " + ", ".join(f"{s}: {ours[s]['kept']}/{theirs[s]['kept']}" for s in args.seeds),
         "",
-        answer_first_line(runs),
-        "",
-        f"| chapter | answer-first kept/candidates, seed {first} | seconds | free-writing kept/candidates | seconds |",
-        "|---|---|---|---|---|",
-        *[f"| {c.chapter_key} | {a['shipped']['kept']}/{a['candidates']} | {a['seconds']:.0f} | "
-          f"{b['shipped']['kept']}/{b['candidates']} | {b['seconds']:.0f} |"
-          for c, a, b in zip(chapters, runs["extractive"]["per_chapter"], runs["abstractive"]["per_chapter"])],
+        *[line for m in args.free_modes for line in (free_mode_line(runs, m), "")],
+        f"| chapter | answer-first kept/candidates, seed {first} | seconds | "
+        + " | ".join(f"{MODE_NAMES[m]} kept/candidates | seconds" for m in args.free_modes) + " |",
+        "|---|---|---|" + "---|---|" * len(args.free_modes),
+        *[f"| {c.chapter_key} | " + " | ".join(f"{runs[m]['per_chapter'][k]['shipped']['kept']}/{runs[m]['per_chapter'][k]['candidates']} | "
+                                               f"{runs[m]['per_chapter'][k]['seconds']:.0f}" for m in runs) + " |"
+          for k, c in enumerate(chapters)],
         "",
     ]
+    kept_dir = ROOT / "data" / "bench" / f"generate-{name}"  # the kept rows, to be read against their evidence
+    kept_dir.mkdir(parents=True, exist_ok=True)
+    for label, run in (("answer-first", pooled["ours"]), *[(MODE_NAMES[m], runs[m]) for m in args.free_modes], ("llama-index", pooled["theirs"])):
+        write_jsonl(kept_dir / f"{label}.jsonl", run["kept_rows"])
     section = "\n".join(lines)
     write_section(ROOT / "BENCHMARKS.md", lines[0], section)
     print(section)

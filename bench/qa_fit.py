@@ -29,7 +29,7 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ragtune.benchmarks import load_labelled, machine, write_section  # noqa: E402
+from ragtune.benchmarks import auc, choose_threshold, load_labelled, machine, precision_recall, write_section  # noqa: E402
 from ragtune.generate.qa_fit import fit_problem  # noqa: E402
 from ragtune.generate.row_rules import question_not_answered  # noqa: E402
 
@@ -127,35 +127,6 @@ def score_items(items: list[dict[str, Any]], methods: list[str], models: list[st
     return scores, seconds, dropped
 
 
-def auc(pairs: list[tuple[float, bool]]) -> float:
-    """Probability that a fitting item scores above a misfit (ties count half)."""
-    fits = [s for s, f in pairs if f]
-    misfits = [s for s, f in pairs if not f]
-    if not fits or not misfits:
-        return 0.5
-    return sum((a > b) + 0.5 * (a == b) for a in fits for b in misfits) / (len(fits) * len(misfits))
-
-
-def precision_recall(items: list[dict[str, Any]], kept: Callable[[dict[str, Any]], bool]) -> tuple[float, float, int]:
-    said = [i for i in items if kept(i)]
-    true = sum(i["fits"] for i in said)
-    fits = sum(i["fits"] for i in items)
-    return (true / len(said) if said else 0.0), (true / fits if fits else 0.0), len(said)
-
-
-def choose_threshold(items: list[dict[str, Any]], score: dict[str, float], floor: float = PRECISION_GOAL) -> tuple[float, str]:
-    """On dev: the lowest threshold whose precision reaches the floor (the most recall), else the best F1."""
-    best, best_f1 = None, (-1.0, 0.0)
-    for t in sorted(set(score[i["id"]] for i in items)):
-        p, r, n = precision_recall(items, lambda i, t=t: score[i["id"]] >= t)
-        if n >= 10 and p >= floor and best is None:  # ten kept items at least: one lucky pair sets no threshold
-            best = t
-        f1 = 2 * p * r / (p + r) if p + r else 0.0
-        if f1 > best_f1[0]:
-            best_f1 = (f1, t)
-    return (best, f"precision >= {floor} on dev") if best is not None else (best_f1[1], f"best F1 on dev (precision {floor} unreached)")
-
-
 def bootstrap(items: list[dict[str, Any]], kept: Callable[[dict[str, Any]], bool], draws: int = 2000) -> tuple[tuple[float, float], tuple[float, float]]:
     rng = random.Random(0)
     decided = [(i["fits"], kept(i)) for i in items]
@@ -182,9 +153,9 @@ def deciders(scores: dict[str, dict[str, float]], dev: list[dict[str, Any]]) -> 
             continue
         passing = [i for i in dev if rules[i["id"]] >= 1.0]
         for floor in (PRECISION_GOAL, OPERATING_PRECISION):
-            t, how = choose_threshold(dev, score, floor)
+            t, how = choose_threshold(dev, score, floor, "fits")
             decided[f"{name} >= {t:.3f}"] = ((lambda i, s=score, t=t: s[i["id"]] >= t), how)
-            t2, how2 = choose_threshold(passing, score, floor)
+            t2, how2 = choose_threshold(passing, score, floor, "fits")
             decided[f"rules and {name} >= {t2:.3f}"] = ((lambda i, s=score, t=t2: rules[i["id"]] >= 1.0 and s[i["id"]] >= t), how2)
     return decided
 
@@ -225,7 +196,7 @@ def main() -> None:
             if not part:
                 row += ["-", "-"]
                 continue
-            p, r, _ = precision_recall(part, kept)
+            p, r, _ = precision_recall(part, kept, "fits")
             (plo, phi), (rlo, rhi) = bootstrap(part, kept)
             row += [f"{p:.3f} [{plo:.2f}, {phi:.2f}]", f"{r:.3f} [{rlo:.2f}, {rhi:.2f}]"]
             results[(name, part is holdout)] = (p, r)

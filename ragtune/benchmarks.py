@@ -9,7 +9,7 @@ import os
 import platform
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
 
@@ -57,3 +57,33 @@ def load_labelled(path: Path, corpus: Path | None) -> list[dict[str, Any]]:
                 item["answer"] = f"{item['answer']}{span}" if item.get("answer", "").endswith(": ") else item.get("answer") or span
         items.append(item)
     return items
+
+
+def auc(pairs: list[tuple[float, bool]]) -> float:
+    """Probability that a positive item scores above a negative one (ties count half)."""
+    positive = [s for s, f in pairs if f]
+    negative = [s for s, f in pairs if not f]
+    if not positive or not negative:
+        return 0.5
+    return sum((a > b) + 0.5 * (a == b) for a in positive for b in negative) / (len(positive) * len(negative))
+
+
+def precision_recall(items: list[dict[str, Any]], kept: Callable[[dict[str, Any]], bool], label: str) -> tuple[float, float, int]:
+    """Precision and recall of kept against the items' boolean `label`, and how many were kept."""
+    said = [i for i in items if kept(i)]
+    true = sum(i[label] for i in said)
+    positive = sum(i[label] for i in items)
+    return (true / len(said) if said else 0.0), (true / positive if positive else 0.0), len(said)
+
+
+def choose_threshold(items: list[dict[str, Any]], score: dict[str, float], floor: float, label: str) -> tuple[float, str]:
+    """On dev: the lowest threshold whose precision reaches the floor (the most recall), else the best F1."""
+    best, best_f1 = None, (-1.0, 0.0)
+    for t in sorted(set(score[i["id"]] for i in items)):
+        p, r, n = precision_recall(items, lambda i, t=t: score[i["id"]] >= t, label)
+        if n >= 10 and p >= floor and best is None:  # ten kept items at least: one lucky pair sets no threshold
+            best = t
+        f1 = 2 * p * r / (p + r) if p + r else 0.0
+        if f1 > best_f1[0]:
+            best_f1 = (f1, t)
+    return (best, f"precision >= {floor} on dev") if best is not None else (best_f1[1], f"best F1 on dev (precision {floor} unreached)")

@@ -44,6 +44,15 @@ def row(file: str, starts: str, question: str, task: str = "factual_recall", ans
     }
 
 
+def dialogue(first_patient: str, second_patient: str) -> dict:
+    """A counselling dialogue on the two anorexia nervosa criteria the demo's kept dialogue was built from."""
+    replies = [row(EATING, starts, "")["answer"] for starts in ("Restriction of energy intake", "Intense fear of gaining weight")]
+    base = row(EATING, "Restriction of energy intake", first_patient, "counselling_dialogue")
+    turns = [{"role": "patient", "content": first_patient}, {"role": "clinician", "content": replies[0]},
+             {"role": "patient", "content": second_patient}, {"role": "clinician", "content": replies[1]}]
+    return base | {"turns": turns, "evidence": base["evidence"] + [{"chunk_id": "c:2", "section_path": base["evidence"][0]["section_path"], "text": replies[1]}]}
+
+
 BIPOLAR, ANXIETY, DEPRESSIVE = "03-bipolar-and-related-disorders.md", "02-anxiety-disorders.md", "01-depressive-disorders.md"
 TRAUMA, OCD, EATING = "04-trauma-and-stressor-related-disorders.md", "05-obsessive-compulsive-and-related-disorders.md", "06-feeding-and-eating-disorders.md"
 
@@ -90,6 +99,20 @@ FITS = {
         "thoughts that she experiences as intrusive and unwanted. They cause her marked anxiety, and she cannot stop them. What is the most "
         "likely diagnosis?", "clinical_vignette", "Obsessive-compulsive disorder: Obsessions are recurrent and persistent "
         "thoughts, urges or images that are experienced as intrusive and unwanted and that cause marked anxiety or distress."),
+}
+
+MISFITS |= {
+    "a dialogue opening that points at nothing (the demo's)": dialogue(
+        "Hi, I'm Sarah. How can you tell that?", "I have a concern about eating and my body is telling me it's unhealthy."),
+    "a patient who speaks as a clinician": dialogue(
+        "Patients with anorexia nervosa eat too little. What are the criteria?", "What else do clinicians look for?"),
+    "a patient turn in the third person": dialogue(
+        "My daughter barely eats and has lost a lot of weight. Is that anorexia?", "She says she is terrified of getting fat. Why?"),
+}
+FITS |= {
+    "a patient who speaks as a patient": dialogue(
+        "I've been eating very little for months and my weight keeps dropping. Is something wrong with me?",
+        "Why am I still so scared of gaining weight when everyone says I'm too thin?"),
 }
 
 

@@ -9,7 +9,10 @@ because chapter and section titles counted as "spoken of" by the answer:
 - each condition and population the question names is in the answer (a differential's other side may
   be the section's condition); the population or sub-type that the answer is about is in the question;
 - a vignette never names or abbreviates its diagnosis, and its ages and words agree;
-- malformed grammar ("a depressive disorders", "the treatment for ... therapies").
+- malformed grammar ("a depressive disorders", "the treatment for ... therapies");
+- a counselling dialogue's patient speaks as a patient: each turn in the first person, none in a
+  clinician's or a document's voice, and an opening that names what it asks about ("How can you tell
+  that?" opens nothing the clinician's reply could answer).
 
 bench/qa_fit.py measures these and the model-based checks (embedding relevancy, round-trip
 likelihood, a local judge) against the labelled fit set in tests/data/.
@@ -267,10 +270,36 @@ def vignette_fit(row: dict[str, Any]) -> str | None:
     return None
 
 
+FIRST_PERSON = re.compile(r"\b(?:I|I'm|I've|I'd|I'll|me|my|mine|myself|we|our|us)\b|我", re.I)
+THIRD_PERSON_VOICE = re.compile(
+    r"\b(?:the patient|patients|clinicians?|the handbook|the passage|the text|the chapter|the criteria|diagnostic criteria)\b|患者|手册", re.I)
+DANGLING = re.compile(r"\b(?:that|this|it|them|those)\s*[?？]\s*$", re.I)
+
+
+def dialogue_fit(row: dict[str, Any]) -> str | None:
+    """A counselling dialogue's patient turns speak as a patient, and its opening asks about something."""
+    turns = row.get("turns") or [{"role": "patient", "content": row["question"]}, {"role": "clinician", "content": row["answer"]}]
+    for n, turn in enumerate(turns):
+        if turn["role"] != "patient":
+            continue
+        said = turn["content"]
+        if not FIRST_PERSON.search(said):
+            return f"patient turn {n // 2 + 1} does not speak in the first person ({said[:60]!r})"
+        voice = THIRD_PERSON_VOICE.search(said)
+        if voice:
+            return f"patient turn {n // 2 + 1} speaks as a clinician or a document ({voice.group(0)!r})"
+    opening, reply = turns[0]["content"], turns[1]["content"] if len(turns) > 1 else row["answer"]
+    if DANGLING.search(opening) and not (_terms(opening) & _terms(reply)):
+        return f"the patient's opening points at nothing it has said ({opening[-40:]!r})"
+    return None
+
+
 def fit_problem(row: dict[str, Any]) -> str | None:
     """None when the question fits its answer by these rules, else what does not fit."""
     task, question, answer = row.get("task"), row["question"], row["answer"]
-    if task in ("counselling_dialogue", "unanswerable"):
+    if task == "counselling_dialogue":
+        return dialogue_fit(row)
+    if task == "unanswerable":
         return None
     if row.get("language", "en") != "en":
         return None  # the rules read English; Chinese rows are left to the model-based check

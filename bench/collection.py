@@ -5,6 +5,7 @@ to a quota of kept rows with the embedded model, the kept rows then audited by b
 never filled with rows that fail the rules. Writes its section of BENCHMARKS.md.
 
 Usage: .venv/bin/python bench/collection.py [--shared ../shared/data] [--quota 10] [--rounds 120]
+       [--pdf sample_handbook/handbook_zh.pdf]   (one book's chapters instead, in their own section)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_
 from ragtune.index.chunking import chunk_chapter  # noqa: E402
 from ragtune.index.embedding import Embedder  # noqa: E402
 from ragtune.index.vector_index import ChunkIndex  # noqa: E402
+from ragtune.ingest.pdf_parser import parse_pdf  # noqa: E402
 from ragtune.ingest.sources import collect_chapter, parse_all  # noqa: E402
 from ragtune.llm.backends import LlamaCppBackend  # noqa: E402
 from ragtune.llm.client import CachedLLM, LLMCache  # noqa: E402
@@ -41,10 +43,14 @@ def main() -> None:
     parser.add_argument("--max-waves", type=int, default=6)
     parser.add_argument("--cache", default="", help="LLM cache folder (default: a fresh temporary one)")
     parser.add_argument("--rows-out", default="", help="write the kept rows here (JSONL)")
+    parser.add_argument("--pdf", default="", help="generate for this one book's chapters instead of the NIMH collection")
     args = parser.parse_args()
-    corpus = Path(args.shared) / "corpus"
-    documents, failures = parse_all([str(corpus / "pdf"), str(corpus / "text")], categories_from="mapping",
-                                    mapping_file=str(corpus / "index.tsv"))
+    if args.pdf:
+        documents, failures = [parse_pdf(Path(args.pdf))], []
+    else:
+        corpus = Path(args.shared) / "corpus"
+        documents, failures = parse_all([str(corpus / "pdf"), str(corpus / "text")], categories_from="mapping",
+                                        mapping_file=str(corpus / "index.tsv"))
     for failure in failures:
         print(f"parse failure: {failure}")
     embedder = Embedder()
@@ -76,10 +82,13 @@ def main() -> None:
     if args.rows_out:
         Path(args.rows_out).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept_rows), encoding="utf-8")
     total = audit(kept_rows)
+    heading = (f"## Answer-first generation on {Path(args.pdf).name} (bench/collection.py --pdf)" if args.pdf
+               else "## Answer-first generation on the NIMH collection (bench/collection.py)")
+    what = f"{Path(args.pdf).name}, {len(chapters)} chapters" if args.pdf else f"{len(documents)} NIMH documents in {len(chapters)} categories (corpus index.tsv)"
     lines = [
-        "## Answer-first generation on the NIMH collection (bench/collection.py)",
+        heading,
         "",
-        f"{machine()}, {date.today().isoformat()}. {len(documents)} NIMH documents in {len(chapters)} categories (corpus index.tsv), "
+        f"{machine()}, {date.today().isoformat()}. {what}, "
         f"{len(chunks)} chunks in one FAISS index; embedded SmolLM2-135M via llama.cpp, default answer modes (extractive), "
         f"quota {args.quota} kept rows per category, {args.rounds} rounds planned, up to {args.max_waves} waves; {seconds / 60:.1f} min in all. "
         "Kept = passes ragtune's filter (rules and groundedness gate); meeting rules = kept rows that also pass bench/audit_rows.py, "

@@ -46,6 +46,16 @@ def test_tasks_prefer_answers_that_suit_them(handbook_chunks):
     assert units_for_task(differential.to_dict(), "differential_diagnosis")[0].kind == "sentence"
 
 
+def test_a_clinicians_reply_is_never_a_criterion_cut_from_a_list(handbook_chunks):
+    """The demo kept a dialogue whose clinician 'said' anorexia nervosa's criteria A and B; a dialogue's
+    replies are sentences said aloud, while factual recall still takes the criteria."""
+    criteria = next(c for c in handbook_chunks if "\nA. Restriction of energy intake" in c.text)
+    recall = [u.text for u in units_for_task(criteria.to_dict(), "factual_recall")]
+    replies = [u.text for u in units_for_task(criteria.to_dict(), "counselling_dialogue")]
+    assert any(t.startswith("Restriction of energy intake") for t in recall)
+    assert not any(t.startswith(("Restriction of energy intake", "Intense fear of gaining weight")) for t in replies)
+
+
 def test_rounds_on_one_chunk_take_its_answers_in_turn(handbook_document, handbook_index, embedder):
     plan = plan_chapter_evidence(chapter_of(handbook_document, "depressive-disorders"), handbook_index, embedder, EvidenceSettings(rounds=40))
     answers = [tuple(u.unit_id for u in answer_first.round_units(plan, n)) for n in range(40) if plan.rounds[n].task == "factual_recall"]

@@ -191,8 +191,17 @@ def _table_rows(text: str, chunk_id: str, table: list[tuple[int, int]]) -> list[
     return units
 
 
+def _list_item(text: str, start: int) -> bool:
+    """The unit starts a labelled list item ("A. Restriction of energy intake ..."): a criterion, often no sentence."""
+    line_start = text.rfind("\n", 0, start) + 1
+    return bool(LIST_ITEM.fullmatch(text[line_start:start]))
+
+
 def units_for_task(chunk: dict[str, Any], task: str) -> list[AnswerUnit]:
-    """The chunk's answers that suit a task, the preferred kinds and topics first."""
+    """The chunk's answers that suit a task, the preferred kinds and topics first. A clinician's reply in a
+    dialogue is said aloud, so it is never a list item cut from a criteria list."""
     kinds, topic = TASK_UNITS.get(task, TASK_UNITS["factual_recall"])
     units = [u for u in answer_units(chunk) if u.kind in kinds]
+    if task == "counselling_dialogue":
+        units = [u for u in units if not _list_item(chunk["text"], u.spans[0][0])]
     return sorted(units, key=lambda u: (not (topic is None or topic.search(u.text)), kinds.index(u.kind)))

@@ -115,6 +115,40 @@ FITS |= {
         "Why am I still so scared of gaining weight when everyone says I'm too thin?"),
 }
 
+# Finer misfits found on the dev part of the labelled set, caught by the rule (the audit is not held to these).
+
+
+def whole_line(file: str, starts: str) -> str:
+    return next(line for line in (SOURCE / file).read_text(encoding="utf-8").splitlines() if line.startswith(starts))
+
+
+MANIC_A = whole_line(BIPOLAR, "A. A distinct period of abnormally")
+RULE_MISFITS = {
+    "one figure asked, a whole criterion answered": row(BIPOLAR, "A distinct period of abnormally", "What is the minimum duration of a manic episode?",
+                                                        answer=MANIC_A),
+    "a comparison with nothing to compare to": row(OCD, "Clomipramine is an effective alternative", "How does clomipramine compare?",
+                                                   "treatment_management"),
+    "the criteria asked, one criterion answered": row(EATING, "Intense fear of gaining weight", "What are the diagnostic criteria for anorexia nervosa?",
+                                                      answer=whole_line(EATING, "B. Intense fear of gaining weight")),
+    "a plural after 'is the'": row(OCD, "Clomipramine is an effective alternative", "Which is the side effects of clomipramine?",
+                                   "treatment_management"),
+    "a case that gives its patient two ages": row(
+        BIPOLAR, "A distinct period of abnormally", "A 34-year-old man comes to the clinic with his wife. For ten days he has been elated, "
+        "has barely slept and has spent his savings. The 19-year-old has never been like this. What is the most likely diagnosis?",
+        "clinical_vignette", "Manic episode: " + MANIC_A),
+}
+
+
+@pytest.mark.parametrize("name", RULE_MISFITS)
+def test_finer_misfits_of_the_dev_set_are_rejected_by_the_fit_rule(name):
+    assert fit_problem(RULE_MISFITS[name]), f"{name}: {RULE_MISFITS[name]['question']!r} passed"
+
+
+def test_an_acronym_the_chapter_spells_out_is_named_by_the_question():
+    """'OCD' is obsessive-compulsive disorder in the chapter 'Obsessive-Compulsive and Related Disorders'."""
+    assert fit_problem(row(OCD, "Cognitive behavioural therapy with exposure and response prevention",
+                           "What is the first-line psychological treatment for OCD?", "treatment_management")) is None
+
 
 @pytest.mark.parametrize("name", MISFITS)
 def test_each_misfit_the_demo_kept_is_now_rejected_by_the_fit_rule(name):

@@ -27,7 +27,7 @@ from ragtune.text import content_terms, stem
 
 DIFFERENCE = re.compile(
     r"\b(?:differen(?:ce|ces|t)|differ|differs|distinguish(?:ed|es)?|told apart|tell\s+\w+(?:\s+\w+)?\s+apart|separate[sd]?|versus|vs\.?|"
-    r"compared? (?:with|to)|contrast)\b", re.I,
+    r"compared? (?:with|to)|compare(?=\s*[?？])|contrast)\b", re.I,
 )
 CONTRASTIVE = re.compile(r"\b(?:rather than|whereas|unlike|instead of|instead|differ\w*|distinguish\w*|while|but|in contrast|than|not|vs)\b|;", re.I)
 # Who a statement is about: a question must say so when its answer does.
@@ -48,7 +48,7 @@ CHILD_WORDS = re.compile(r"\b(?:the child|child's|boy|girl|his parents|her paren
 ADULT_WORDS = re.compile(r"\b(?:retired|his wife|her husband|grandchildren|her job|his job|at work|pension|university)\b", re.I)
 CONDITION_HEAD = re.compile(
     r"\b(?:disorder|disorders|episode|episodes|depression|mania|hypomania|phobia|anxiety|psychosis|schizophrenia|anorexia|bulimia|"
-    r"autism|adhd|ptsd|ocd|gad|grief|dysthymia|cyclothymia|hoarding|trichotillomania|excoriation|pica|dysmorphi\w*)\b", re.I,
+    r"autism|adhd|ptsd|ocd|gad|grief|dysthymia|cyclothymia|hoarding|trichotillomania|excoriation|pica|dysmorphi\w*|blues)\b", re.I,
 )
 # "a/an" before a plural noun ("a depressive disorders"), a treatment asked for a treatment, a word twice in a row.
 MALFORMED = re.compile(
@@ -56,14 +56,29 @@ MALFORMED = re.compile(
     r"|\b(?:treatment|treatments|therapy) (?:for|of) (?:the )?[\w\s-]*?(?:therapy|therapies|treatment|treatments|medication|medications)\b"
     r"|\b(\w+) \1\b"
     r"|\b(?:is|are) the (?:symptoms|criteria|causes) (?:lasting|of lasting)\b|\bwhich is the \w+s\b"
-    r"|^what is (?:the )?(?:(?!(?:for|of|in|with|about|to|by|after|during|between|from|on|among) )[\w\-/]+ )*?(?:disorders|criteria|symptoms|episodes|treatments)\b",  # 'What is the feeding and eating disorders?'
-
+    r"|^what is (?:the )?(?:(?!(?:for|of|in|with|about|to|by|after|during|between|from|on|among) )[\w\-/]+ )*?(?:disorders|criteria|symptoms|episodes|treatments)\b"  # 'What is the feeding and eating disorders?'
+    r"|\bthe first[- ]line (?:for|of|in)\b"  # 'the first-line for ...': an adjective with no noun
+    r"|\ba (?:OCD|ADHD|ASD|SSRI|SNRI|MAOI|OCPD|ED|ECT)\b|\ba (?!one\b|once\b|uni|use|usu|eu)[aeio]\w+"  # 'a OCD', 'a episode'
+    r"|\b\w+ing,? \w+ing,? \w+ing\b"  # 'washing ordering checking': a list with its commas lost
+    r"|^what (?:is|are) the [\w-]+ not\b"  # 'What is the episode not better explained by ...'
+    r"|^(?:what|which|who) is the (?:[\w-]+ )?[\w-]+(?<![siu])s (?:of|and)\b"  # 'Which is the side effects of ...'
+    r"|^(?:what|which|who) is the [^?]*\b(?:does|do|did) not \w+|^(?:what|which|who) is the [^?]* is also\b|^who is the \w+ not\b"  # two verbs
+    r"|\btreatments? (?:for|of) (?:the )?(?:[\w-]+ )*?(?:monitoring|self-help|prevention|withdrawn|rhythm)\b",  # a treatment asked for a treatment
     re.I,
 )
 LIST_HEAD = re.compile(r"^\s*(?:\d{1,2}[.)]\s*)?([^:]{3,80}):\s")
 TITLE_WORDS = re.compile(r"\s+and\s+|\s*[,/]\s*", re.I)
 GENERIC = frozenset(stem(w) for w in "relat disorder disorders condition conditions other and".split())
 ACRONYM = re.compile(r"\b[A-Z]{2,6}s?\b")
+# A question that asks for one figure (a duration, a count, a share, a cut-off) is narrower than an answer
+# that gives a whole criterion or several findings around it: the answer must be about that long.
+ONE_FIGURE = re.compile(r"^(?:for )?(?:how long|how many|how much|what percentage|what proportion|what share|what fraction|what is the "
+                        r"(?:minimum|maximum|shortest|longest) (?:duration|time|number|dose)|below which|above which|by what percentage)\b", re.I)
+SECOND_ASK = re.compile(r"(?:,|\band)\s+(?:how|what|which|when|why|who|and)\b|\blasting how long\b", re.I)
+MAX_FIGURE_ANSWER_WORDS = 18
+ONE_CRITERION = re.compile(r"^[A-H][.)]\s")  # 'B. Intense fear of gaining weight ...'
+
+RELATED = re.compile(r"\s+and related\b", re.I)  # 'Obsessive-Compulsive and Related Disorders' is the chapter of OCD
 GENERIC_HEADS = frozenset("disorder disorders episode episodes condition conditions".split())
 # Medicines and their classes by name or by the endings drug names share.
 DRUG = re.compile(
@@ -87,12 +102,15 @@ def initials(phrase: str) -> str:
 
 def acronyms_known(text: str) -> set[str]:
     """Every acronym a text spells out ('... disorder (OCD)' or just the words whose initials make it)."""
-    words = re.split(r"[\s\-/]+", re.sub(r"[^\w\s\-/]", " ", text))
     found = set()
-    for size in range(2, 6):
-        for k in range(len(words) - size + 1):
-            found.add("".join(w[0] for w in words[k : k + size] if w).upper())
-    return found | set(ACRONYM.findall(text))
+    for variant in (text, RELATED.sub(" ", text)):  # OCD of 'Obsessive-Compulsive and Related Disorders'
+        words = [w for w in re.split(r"[\s\-/]+", re.sub(r"[^\w\s\-/]", " ", variant)) if w]
+        for kept in (words, [w for w in words if w.lower() not in ("and", "of", "the", "or")]):  # SNRI of 'serotonin and norepinephrine ...'
+            for size in range(2, 6):
+                for k in range(len(kept) - size + 1):
+                    found.add("".join(w[0] for w in kept[k : k + size]).upper())
+    spelled = set(ACRONYM.findall(text))
+    return found | spelled | {a.rstrip("s") for a in spelled}
 
 
 def populations(text: str) -> set[str]:
@@ -198,14 +216,16 @@ def entity_fit(question: str, answer: str, context: str, titles: list[str]) -> s
         return f"the question asks about {', '.join(sorted(asked - told - setting))}; the answer does not"
     if told - asked and not (told - asked) <= populations(context) and not ASKS_WHO_OR_WHEN.search(question):
         return f"the answer is about {', '.join(sorted(told - asked))}, which the question does not say: the question is broader"
-    answer_acronyms = acronyms_known(answer) | acronyms_known(context)
+    answer_acronyms = acronyms_known(answer) | acronyms_known(context) | {initials(RELATED.sub("", t)) for t in titles}
     for acronym in set(ACRONYM.findall(question)) - {"I", "II", "A", "B", "C", "D", "E"}:
         if acronym.rstrip("s") not in answer_acronyms and acronym not in answer_acronyms:
             return f"the question names {acronym}, which the answer does not"
     answer_terms, question_terms = _terms(answer), _terms(question)
-    conditions = [m for m in re.finditer(r"((?:[\w\-/]+\s+){0,2})(" + CONDITION_HEAD.pattern[2:-2] + r")", question, re.I)]
+    conditions = [m for m in re.finditer(r"((?:[\w\-/]+\s+){0,2})\b(" + CONDITION_HEAD.pattern[2:-2] + r")\b", question, re.I)]
     for found in conditions:
         phrase = found.group(0)
+        if found.group(2).isupper() and found.group(2).rstrip("s") in answer_acronyms:
+            continue  # 'OCD' where the answer or its chapter spells it out
         wanted = _terms(" ".join(qualifier_words(found.group(1)))) - GENERIC
         if found.group(2).lower() not in GENERIC_HEADS:
             wanted |= _terms(found.group(2))
@@ -243,7 +263,10 @@ def answer_subject(answer: str) -> str:
     if found:
         return found.group(1).strip()
     defined = re.match(r"^(?:\d{1,2}[.)]\s*)?([A-Z][\w\-/' ]{2,60}?)\s+(?:is|are)\s+(?:an?|the)\b", answer)  # 'Body dysmorphic disorder is a ...'
-    return defined.group(1).strip() if defined and CONDITION_HEAD.search(defined.group(1)) else ""
+    if defined and CONDITION_HEAD.search(defined.group(1)):
+        return defined.group(1).strip()
+    opening = re.match(r"^([A-Z][\w\-]+(?: [a-z][\w\-]+)?) (?:tends|has|have|is|are|affects|begins|usually|often)\b", answer)  # 'Bulimia nervosa tends ...'
+    return opening.group(1) if opening and CONDITION_HEAD.search(opening.group(1)) else ""
 
 
 def vignette_fit(row: dict[str, Any]) -> str | None:
@@ -263,6 +286,9 @@ def vignette_fit(row: dict[str, Any]) -> str | None:
     if not ASKS_FOR_DIAGNOSIS.search(asked):
         return f"the case's question ({asked[:60]!r}) does not ask for the diagnosis its answer gives"
     ages = [int(a or b) for a, b in AGE_NUMBER.findall(case)]
+    again = re.search(r"\bthe (\d{1,3})[- ]year[- ]old\b", case, re.I)
+    if again and ages and int(again.group(1)) != ages[0]:
+        return f"the case gives its patient two ages ({ages[0]}, then 'the {again.group(1)}-year-old')"
     if ages and min(ages) >= 18 and CHILD_WORDS.search(case):
         return f"a {min(ages)}-year-old is spoken of as a child ({CHILD_WORDS.search(case).group(0)!r})"
     if ages and max(ages) < 16 and ADULT_WORDS.search(case):
@@ -316,4 +342,8 @@ def fit_problem(row: dict[str, Any]) -> str | None:
         return split
     if DIFFERENCE.search(question):
         return difference_fit(row, difference_sides(question), context)
+    if re.search(r"\b(?:the|its|diagnostic) criteria\b", question, re.I) and ONE_CRITERION.match(answer):
+        return "the question asks for the criteria; the answer is one criterion: the question is broader"
+    if ONE_FIGURE.search(question) and not SECOND_ASK.search(question) and len(answer.split()) > MAX_FIGURE_ANSWER_WORDS:
+        return f"the question asks for one figure; the answer gives {len(answer.split())} words around it: the question is narrower"
     return entity_fit(question, answer, context, titles)

@@ -44,7 +44,7 @@ POPULATIONS = {
 ASKS_WHO_OR_WHEN = re.compile(r"^(?:when|who|whom|at what age|how old|in whom|which (?:people|groups?|ages?|age groups?|populations?))\b|\bwhich (?:people|groups?|age)\b", re.I)
 ASKS_FOR_DIAGNOSIS = re.compile(r"\b(?:diagnos\w*|disorder|condition|what is (?:going on|wrong)|what explains)\b", re.I)
 AGE_NUMBER = re.compile(r"\b(\d{1,3})[- ](?:year|yr)s?[- ]old\b|\baged? (\d{1,3})\b", re.I)
-CHILD_WORDS = re.compile(r"\b(?:the child|child's|boy|girl|his parents|her parents|the child's parents|kindergarten|primary school|toddler)\b", re.I)
+CHILD_WORDS = re.compile(r"\b(?:the child|child's|boy|girl|(?:his|her) parents (?:say|says|bring|brought|report|notice)\w*|the child's parents|kindergarten|primary school|toddler)\b", re.I)
 ADULT_WORDS = re.compile(r"\b(?:retired|his wife|her husband|grandchildren|her job|his job|at work|pension|university)\b", re.I)
 CONDITION_HEAD = re.compile(
     r"\b(?:disorder|disorders|episode|episodes|depression|mania|hypomania|phobia|anxiety|psychosis|schizophrenia|anorexia|bulimia|"

@@ -143,3 +143,17 @@ def test_a_chinese_question_is_made_of_its_answers_words_and_opens_in_chinese():
     assert not re.fullmatch(pattern, "概述的共同核心是什么？")  # a section-title word asks about nothing
     opened = answer_first.schema("clinical_vignette", "extractive", answer, "", "zh")["properties"]["case"]["pattern"]
     assert not re.fullmatch(opened, "A 34-year-old man is seen in the clinic with low mood for two months, poor sleep and guilt.")
+
+
+def test_the_dialogue_grammar_makes_an_english_patient_speak_as_themself():
+    import re
+
+    turn = answer_first.schema("counselling_dialogue", "extractive", None, "", "en")["properties"]["patient_turns"]["prefixItems"][0]["pattern"]
+    assert re.fullmatch(turn, "I have not slept properly for weeks. Is that normal?")
+    assert re.fullmatch(turn, "Why do I still feel so tired in the mornings?")
+    assert re.fullmatch(turn, "Is something wrong with me?")
+    assert not re.fullmatch(turn, "Hi, Sarah here. How can you tell that?")
+    assert not re.fullmatch(turn, "Patients with insomnia often wake early. What helps them?")
+    assert not re.fullmatch(turn, "It keeps coming back.")  # 'It' is not 'I'
+    chinese = answer_first.schema("counselling_dialogue", "extractive", None, "", "zh")["properties"]["patient_turns"]["prefixItems"][0]["pattern"]
+    assert re.fullmatch(chinese, "我最近总是睡不好，白天也没有精神，这正常吗？")

@@ -58,7 +58,7 @@ MALFORMED = re.compile(
     r"|\b(?:is|are) the (?:symptoms|criteria|causes) (?:lasting|of lasting)\b|\bwhich is the \w+s\b"
     r"|^what is (?:the )?(?:(?!(?:for|of|in|with|about|to|by|after|during|between|from|on|among) )[\w\-/]+ )*?(?:disorders|criteria|symptoms|episodes|treatments)\b"  # 'What is the feeding and eating disorders?'
     r"|\bthe first[- ]line (?:for|of|in)\b"  # 'the first-line for ...': an adjective with no noun
-    r"|\ba (?:OCD|ADHD|ASD|SSRI|SNRI|MAOI|OCPD|ED|ECT)\b|\ba (?!one\b|once\b|uni|use|usu|eu)[aeio]\w+"  # 'a OCD', 'a episode'
+    r"|\b(?-i:a) (?:OCD|ADHD|ASD|SSRI|SNRI|MAOI|OCPD|ED|ECT)\b|\b(?-i:a) (?!one\b|once\b|uni|use|usu|eu)[aeio]\w+"  # 'a OCD', 'a episode'; not criterion 'A of'
     r"|\b\w+ing,? \w+ing,? \w+ing\b"  # 'washing ordering checking': a list with its commas lost
     r"|^what (?:is|are) the [\w-]+ not\b"  # 'What is the episode not better explained by ...'
     r"|^(?:what|which|who) is the (?:[\w-]+ )?[\w-]+(?<![siu])s (?:of|and)\b"  # 'Which is the side effects of ...'
@@ -296,7 +296,7 @@ def vignette_fit(row: dict[str, Any]) -> str | None:
     return None
 
 
-FIRST_PERSON = re.compile(r"\b(?:I|I'm|I've|I'd|I'll|me|my|mine|myself|we|our|us)\b|我", re.I)
+FIRST_PERSON = re.compile(r"\b(?:I|I'm|I've|I'd|I'll|me|my|mine|myself|we|our)\b|我", re.I)
 THIRD_PERSON_VOICE = re.compile(
     r"\b(?:the patient|patients|clinicians?|the handbook|the passage|the text|the chapter|the criteria|diagnostic criteria)\b|患者|手册", re.I)
 DANGLING = re.compile(r"\b(?:that|this|it|them|those)\s*[?？]\s*$", re.I)

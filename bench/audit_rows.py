@@ -613,7 +613,8 @@ def check_patient_turns(row: dict) -> list[str]:
     """A counselling dialogue's patient speaks for themself, and their opening is about something."""
     turns = [t for t in (row.get("turns") or []) if isinstance(t, dict)]
     said = [_text(t.get("content")) for t in turns if t.get("role") == "patient"] or [_text(row.get("question"))]
-    issues = [f"a patient turn not in the patient's own voice: {s[:50]!r}" for s in said if not SPEAKS_FOR_SELF.search(s) or NOT_A_PATIENT.search(s)]
+    issues = [f"a patient turn not in the patient's own voice: {s[:50]!r}" for k, s in enumerate(said)
+              if not (SPEAKS_FOR_SELF.search(s) or (k and s.rstrip().endswith(("?", "？")))) or NOT_A_PATIENT.search(s)]
     first_reply = next((_text(t.get("content")) for t in turns if t.get("role") == "clinician"), _text(row.get("answer")))
     if re.search(r"\b(?:this|that|it|them)\W*$", said[0], re.I) and not (_keys(said[0]) & _keys(first_reply)):
         issues.append("the opening asks about nothing it names")

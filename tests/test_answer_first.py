@@ -155,5 +155,8 @@ def test_the_dialogue_grammar_makes_an_english_patient_speak_as_themself():
     assert not re.fullmatch(turn, "Hi, Sarah here. How can you tell that?")
     assert not re.fullmatch(turn, "Patients with insomnia often wake early. What helps them?")
     assert not re.fullmatch(turn, "It keeps coming back.")  # 'It' is not 'I'
+    follow_up = answer_first.schema("counselling_dialogue", "extractive", None, "", "en")["properties"]["patient_turns"]["prefixItems"][1]["pattern"]
+    assert re.fullmatch(follow_up, "Is that normal?") and re.fullmatch(follow_up, "I still can't sleep.")
+    assert not re.fullmatch(follow_up, "She says she is terrified of getting fat.")
     chinese = answer_first.schema("counselling_dialogue", "extractive", None, "", "zh")["properties"]["patient_turns"]["prefixItems"][0]["pattern"]
     assert re.fullmatch(chinese, "我最近总是睡不好，白天也没有精神，这正常吗？")

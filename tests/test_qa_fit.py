@@ -107,9 +107,10 @@ MISFITS |= {
     "a patient who speaks as a clinician": dialogue(
         "Patients with anorexia nervosa eat too little. What are the criteria?", "What else do clinicians look for?"),
     "a patient turn in the third person": dialogue(
-        "My daughter barely eats and has lost a lot of weight. Is that anorexia?", "She says she is terrified of getting fat. Why?"),
+        "My daughter barely eats and has lost a lot of weight. Is that anorexia?", "She says she is terrified of getting fat."),
 }
 FITS |= {
+    "a follow-up that just asks": dialogue("I barely eat and I keep losing weight, but I still feel fat.", "Is that normal?"),
     "a patient who speaks as a patient": dialogue(
         "I've been eating very little for months and my weight keeps dropping. Is something wrong with me?",
         "Why am I still so scared of gaining weight when everyone says I'm too thin?"),

@@ -179,10 +179,12 @@ def schema(task: str, mode: str, answer: str | None = None, topic: str = "", lan
     pattern = fixed or (question_pattern(answer, topic, language) if closed else open_question_pattern(language))
     question = {"type": "string", "pattern": pattern}
     if task == DIALOGUE:
-        # An English patient speaks in the first person ("I", "my", "me" as a word), by grammar, not by luck.
-        spoken = f"^([A-Z]{PLAIN}* )?(I|I'm|I've|I'd|My|my|me)[ ,.?!]{PLAIN}*$" if language == "en" else f"^[{start}]{PLAIN}{{12,}}$"
-        turn = {"type": "string", "pattern": spoken}
-        turns = {"type": "array", "prefixItems": [turn, turn], "items": False, "minItems": 2}
+        # An English patient opens in the first person ("I", "my", "me" as a word), by grammar, not by luck.
+        spoken = f"([A-Z]{PLAIN}* )?(I|I'm|I've|I'd|My|my|me)[ ,.?!]{PLAIN}*"
+        opening = f"^{spoken}$" if language == "en" else f"^[{start}]{PLAIN}{{12,}}$"
+        follow_up = f"^({spoken}|[A-Z]{PLAIN}*[?])$" if language == "en" else opening  # a follow-up may just ask
+        turns = {"type": "array", "prefixItems": [{"type": "string", "pattern": opening}, {"type": "string", "pattern": follow_up}],
+                 "items": False, "minItems": 2}
         return {"type": "object", "properties": {"patient_turns": turns}, "required": ["patient_turns"]}
     if task == VIGNETTE:
         case = {"type": "string", "pattern": f"^[{start}]{PLAIN}{{60,}}$"}

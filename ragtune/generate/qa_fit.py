@@ -10,8 +10,8 @@ because chapter and section titles counted as "spoken of" by the answer:
   be the section's condition); the population or sub-type that the answer is about is in the question;
 - a vignette never names or abbreviates its diagnosis, and its ages and words agree;
 - malformed grammar ("a depressive disorders", "the treatment for ... therapies");
-- a counselling dialogue's patient speaks as a patient: each turn in the first person, none in a
-  clinician's or a document's voice, and an opening that names what it asks about ("How can you tell
+- a counselling dialogue's patient speaks as a patient: the opening in the first person, a follow-up in
+  the first person or as a question, none in a clinician's or a document's voice, and an opening that names what it asks about ("How can you tell
   that?" opens nothing the clinician's reply could answer).
 
 bench/qa_fit.py measures these and the model-based checks (embedding relevancy, round-trip
@@ -309,8 +309,8 @@ def dialogue_fit(row: dict[str, Any]) -> str | None:
         if turn["role"] != "patient":
             continue
         said = turn["content"]
-        if not FIRST_PERSON.search(said):
-            return f"patient turn {n // 2 + 1} does not speak in the first person ({said[:60]!r})"
+        if not FIRST_PERSON.search(said) and not (n > 0 and re.search(r"[?？]\s*$", said)):  # a follow-up may just ask
+            return f"patient turn {n // 2 + 1} neither speaks in the first person nor asks ({said[:60]!r})"
         voice = THIRD_PERSON_VOICE.search(said)
         if voice:
             return f"patient turn {n // 2 + 1} speaks as a clinician or a document ({voice.group(0)!r})"

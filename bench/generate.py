@@ -93,6 +93,8 @@ def judged(rows: list[dict[str, Any]]) -> dict[str, Any]:
         result = filter_qa(candidates, FilterSettings())
         out[name] = {"kept": len(result.kept), "removed": {rule: n for rule, n in result.removed.items() if n}}
         out.setdefault("kept_rows", result.kept)  # as shipped
+        by_id = {row["qa_id"]: row for row in candidates}
+        out.setdefault("rejected_rows", [{**by_id[r["qa_id"]], "rejected_by": r["rule"], "detail": r["detail"]} for r in result.rejected])
     return out
 
 
@@ -159,6 +161,7 @@ def summed(per_chapter: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
                           "removed": sum((Counter(c[variant]["removed"]) for c in per_chapter), Counter())}
     total["kept"] = total["shipped"]["kept"]
     total["kept_rows"] = [row for c in per_chapter for row in c["kept_rows"]]
+    total["rejected_rows"] = [row for c in per_chapter for row in c["rejected_rows"]]
     return total
 
 
@@ -326,10 +329,11 @@ def main() -> None:
           for k, c in enumerate(chapters)],
         "",
     ]
-    kept_dir = ROOT / "data" / "bench" / f"generate-{name}"  # the kept rows, to be read against their evidence
+    kept_dir = ROOT / "data" / "bench" / f"generate-{name}"  # the rows, kept and rejected (with the rule), to read against their evidence
     kept_dir.mkdir(parents=True, exist_ok=True)
     for label, run in (("answer-first", pooled["ours"]), *[(MODE_NAMES[m], runs[m]) for m in args.free_modes], ("llama-index", pooled["theirs"])):
         write_jsonl(kept_dir / f"{label}.jsonl", run["kept_rows"])
+        write_jsonl(kept_dir / f"{label}-rejected.jsonl", run["rejected_rows"])
     section = "\n".join(lines)
     write_section(ROOT / "BENCHMARKS.md", lines[0], section)
     print(section)

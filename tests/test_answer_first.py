@@ -160,3 +160,12 @@ def test_the_dialogue_grammar_makes_an_english_patient_speak_as_themself():
     assert not re.fullmatch(follow_up, "She says she is terrified of getting fat.")
     chinese = answer_first.schema("counselling_dialogue", "extractive", None, "", "zh")["properties"]["patient_turns"]["prefixItems"][0]["pattern"]
     assert re.fullmatch(chinese, "我最近总是睡不好，白天也没有精神，这正常吗？")
+
+
+def test_an_unanswerable_rows_answer_says_what_the_passages_are_about_in_a_sentence():
+    from types import SimpleNamespace
+
+    plan = SimpleNamespace(language="en", chapter_title="Bipolar and Related Disorders")
+    assert answer_first.passage_topic(plan, SimpleNamespace(focus="Course and Prognosis")) == "the course and prognosis of Bipolar and Related Disorders"
+    assert answer_first.passage_topic(plan, SimpleNamespace(focus="Diagnostic Criteria for a Manic Episode")) == "Diagnostic Criteria for a Manic Episode"
+    assert "what they cover is" not in answer_first.UNANSWERABLE_ANSWER["en"]

@@ -106,11 +106,14 @@ MISFITS |= {
         "Hi, I'm Sarah. How can you tell that?", "I have a concern about eating and my body is telling me it's unhealthy."),
     "a patient who speaks as a clinician": dialogue(
         "Patients with anorexia nervosa eat too little. What are the criteria?", "What else do clinicians look for?"),
+    "a clinician's reply that takes up nothing the patient said": dialogue(
+        "I'm feeling really low about my exams.", "Should I talk to a counsellor?"),
     "a patient turn in the third person": dialogue(
         "My daughter barely eats and has lost a lot of weight. Is that anorexia?", "She says she is terrified of getting fat."),
 }
 FITS |= {
-    "a follow-up that just asks": dialogue("I barely eat and I keep losing weight, but I still feel fat.", "Is that normal?"),
+    "a follow-up that just asks": dialogue("I barely eat and I keep losing weight, but I still feel fat.",
+                                           "Is it normal to be this afraid of gaining weight?"),
     "a patient who speaks as a patient": dialogue(
         "I've been eating very little for months and my weight keeps dropping. Is something wrong with me?",
         "Why am I still so scared of gaining weight when everyone says I'm too thin?"),

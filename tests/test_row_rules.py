@@ -139,3 +139,26 @@ def test_terms_must_be_stated_together_not_collected_across_the_evidence():
 def test_stems_and_number_words_match():
     assert unsupported_terms("Longer trials than in depressive disorders: 8 to 12 weeks.", OCD_TREATMENT) == ["disorders"]
     assert unsupported_terms("Five patients.", OCD_TREATMENT) == ["five"]
+
+
+BIPOLAR_OVERVIEW = ("Bipolar I disorder affects roughly one to two percent of adults over a lifetime, and the broader bipolar "
+                    "spectrum more. Onset is usually in the late teens or twenties.")
+
+
+@pytest.mark.parametrize("question", [
+    "How common is bipolar disorder in adults?",  # every term in the passage
+    "What is the prevalence of bipolar disorder?",  # only 'prevalence' missing: the passage says it as 'one to two percent'
+])
+def test_an_unanswerable_question_the_passage_answers_is_rejected(question):
+    unanswerable = row(question, "The cited passages do not answer this question.", BIPOLAR_OVERVIEW, task="unanswerable")
+    assert first_broken_rule(unanswerable)[0] == "answerable"
+
+
+def test_an_unanswerable_question_about_what_the_passage_lacks_is_kept_by_the_rule():
+    asked = row("Which dose of lithium is used in pregnancy?", "The cited passages do not answer this question.", BIPOLAR_OVERVIEW,
+                task="unanswerable")
+    assert first_broken_rule(asked) is None
+
+
+def test_a_question_with_two_question_marks_is_rejected():
+    assert first_broken_rule(row("Which medicines come first for OCD??", OCD_TREATMENT.split(". ")[0] + "."))[0] == "not_a_question"

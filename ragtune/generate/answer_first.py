@@ -17,7 +17,7 @@ from typing import Any
 from ragtune.generate.answer_units import AnswerUnit, units_for_task
 from ragtune.generate.evidence import EvidencePlan, EvidenceRound
 from ragtune.generate.qa_fit import POPULATIONS as POPULATION_WORDS
-from ragtune.generate.qa_fit import answer_subject, differential_head, populations
+from ragtune.generate.qa_fit import CONDITION_HEAD, answer_subject, differential_head, populations
 from ragtune.llm.prompts import TASKS, fenced, inline_title, render_messages
 from ragtune.text import chinese_words, content_terms
 
@@ -32,8 +32,8 @@ QUESTION_KIND = {
     "zh": {"factual_recall": "医生应当能够回答的事实性问题", "treatment_management": "关于治疗或处理的问题", "differential_diagnosis": "关于如何鉴别这些疾病的问题"},
 }
 UNANSWERABLE_ANSWER = {
-    "en": "The cited passages do not answer this question; what they cover is {focus}.",
-    "zh": "所引用的段落没有回答这个问题；它们讲的是{focus}。",
+    "en": "The cited passages do not answer this question; they are about {topic}.",
+    "zh": "所引用的段落没有回答这个问题；它们讲的是{topic}。",
 }
 # The condition (from the section's title), then its features as the evidence states them: no word of the
 # answer is the template's own.
@@ -253,6 +253,8 @@ def render(plan: EvidencePlan, n: int, units: list[AnswerUnit], mode: str, passa
         "second_answer": fenced(units[1].text) if len(units) > 1 else "",
         "question_kind": QUESTION_KIND[plan.language].get(planned.task, QUESTION_KIND[plan.language]["factual_recall"]),
         "feature_words": ", ".join(feature_words(units[0].text)) if units else "",
+        "answer_words": ", ".join(feature_words(units[0].text, 4)) if units else "",  # a dialogue's patient turn takes up its reply
+        "second_answer_words": ", ".join(feature_words(units[1].text, 4)) if len(units) > 1 else "",
         "subject": subject(units[0].text, planned.focus) if units else "",
         "case_opening": CASE_OPENINGS[plan.language][n % len(CASE_OPENINGS[plan.language])],
         "must_name": f" It must name {named}." if (named := must_name(plan, planned, units)) else "",
@@ -261,6 +263,19 @@ def render(plan: EvidencePlan, n: int, units: list[AnswerUnit], mode: str, passa
     if rejected:
         messages[-1]["content"] += REWRITE[plan.language].format(rejected=fenced(rejected))
     return messages
+
+
+def passage_topic(plan: EvidencePlan, planned: EvidenceRound) -> str:
+    """What the cited passages are about, said in a sentence: a section that names its condition alone
+    ('Diagnostic Criteria for Generalized Anxiety Disorder'), else the section of the chapter ('the
+    overview of Bipolar and Related Disorders', not 'what they cover is Overview')."""
+    focus, chapter = inline_title(planned.focus), inline_title(plan.chapter_title)
+    if plan.language != "en":
+        return f"{chapter}：{focus}" if focus and focus not in chapter else chapter
+    if not focus or CONDITION_HEAD.search(focus):
+        return focus or chapter
+    said = " ".join(w.lower() if w[1:].islower() else w for w in focus.split())  # 'Course and Prognosis' -> 'course and prognosis'; PTSD stays
+    return f"the {said} of {chapter}"
 
 
 def parse(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit], mode: str, text: str) -> dict[str, Any]:
@@ -290,7 +305,7 @@ def parse(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit], m
         raise ValueError("model output has no question")
     question = question.strip()
     if planned.task == UNANSWERABLE:
-        return {"question": question, "answer": UNANSWERABLE_ANSWER[language].format(focus=inline_title(planned.focus)), "supporting_spans": []}
+        return {"question": question, "answer": UNANSWERABLE_ANSWER[language].format(topic=passage_topic(plan, planned)), "supporting_spans": []}
     if planned.task == VIGNETTE:
         case = data.get("case")
         if not isinstance(case, str) or not case.strip():

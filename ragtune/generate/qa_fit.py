@@ -12,7 +12,8 @@ because chapter and section titles counted as "spoken of" by the answer:
 - malformed grammar ("a depressive disorders", "the treatment for ... therapies");
 - a counselling dialogue's patient speaks as a patient: the opening in the first person, a follow-up in
   the first person or as a question, none in a clinician's or a document's voice, and an opening that names what it asks about ("How can you tell
-  that?" opens nothing the clinician's reply could answer).
+  that?" opens nothing the clinician's reply could answer); each clinician reply takes up a word of the
+  patient turn before it, and the two replies differ.
 
 bench/qa_fit.py measures these and the model-based checks (embedding relevancy, round-trip
 likelihood, a local judge) against the labelled fit set in tests/data/.
@@ -302,6 +303,21 @@ THIRD_PERSON_VOICE = re.compile(
 DANGLING = re.compile(r"\b(?:that|this|it|them|those)\s*[?？]\s*$", re.I)
 
 
+HELP_ASKED = re.compile(r"\b(?:help|helps|do about|treat\w*|cure|get better|manage|what can i do)\b", re.I)
+TREATING = re.compile(r"\b(?:treat\w*|therap\w*|medicines?|medications?|psychotherap\w*|antidepressants?|first[- ]line|cbt|counsell?ing)\b", re.I)
+EVERYDAY_STEMS = frozenset("feel thing time make like know want realli just think said tell".split())
+
+
+def _shares_word(said: str, reply: str) -> bool:
+    """The reply takes up a word of what was said: a stem in common, or its first four letters ('anxious'
+    and 'anxiety', 'worried' and 'worry'), everyday verbs aside."""
+    mine = _terms(said) - EVERYDAY_STEMS
+    theirs = _terms(reply) - EVERYDAY_STEMS
+    if mine & theirs:
+        return True
+    return bool({t[:4] for t in mine if len(t) >= 5} & {t[:4] for t in theirs if len(t) >= 5})
+
+
 def dialogue_fit(row: dict[str, Any]) -> str | None:
     """A counselling dialogue's patient turns speak as a patient, and its opening asks about something."""
     turns = row.get("turns") or [{"role": "patient", "content": row["question"]}, {"role": "clinician", "content": row["answer"]}]
@@ -317,6 +333,14 @@ def dialogue_fit(row: dict[str, Any]) -> str | None:
     opening, reply = turns[0]["content"], turns[1]["content"] if len(turns) > 1 else row["answer"]
     if DANGLING.search(opening) and not (_terms(opening) & _terms(reply)):
         return f"the patient's opening points at nothing it has said ({opening[-40:]!r})"
+    replies = [t["content"] for t in turns if t["role"] == "clinician"]
+    if any(a in b for k, a in enumerate(replies) for b in replies[k + 1 :]) or any(b in a for k, a in enumerate(replies) for b in replies[k + 1 :]):
+        return "the clinician says the same thing twice"
+    for n in range(0, len(turns) - 1, 2):
+        said, answered = turns[n]["content"], turns[n + 1]["content"]
+        asks_help = HELP_ASKED.search(said) and TREATING.search(answered)  # 'What can help me?' answered by a treatment
+        if turns[n]["role"] == "patient" and not (_shares_word(said, answered) or asks_help):
+            return f"the clinician's reply {n // 2 + 1} takes up nothing the patient said ({said[:50]!r})"
     return None
 
 

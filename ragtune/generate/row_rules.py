@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-from ragtune.generate.qa_fit import fit_problem
+from ragtune.generate.qa_fit import CONDITION_HEAD, DRUG, fit_problem, populations
 from ragtune.text import CJK_RUN, content_terms, is_chinese, latin_terms, term_set
 
 MARKUP = re.compile(
@@ -140,6 +140,8 @@ def question_not_answered(row: dict[str, Any]) -> str | None:
 def not_a_question(row: dict[str, Any]) -> str | None:
     if row.get("task") == DIALOGUE:  # a dialogue opens with the patient's story
         return None
+    if re.search(r"[?？]\s*[?？]\s*$", row["question"]):
+        return "the question ends with two question marks"
     return None if QUESTION_END.search(row["question"]) else "the question does not end with a question mark"
 
 
@@ -190,13 +192,19 @@ def restates_question(row: dict[str, Any]) -> str | None:
 
 
 def answered_unanswerable(row: dict[str, Any]) -> str | None:
-    """An unanswerable question must ask for something the evidence lacks: at least one of its
-    content terms is missing from the evidence (a question made only of evidence terms likely has its answer there)."""
+    """An unanswerable question must ask for something the evidence lacks: two of its content terms are
+    missing from the evidence, or one that names a condition, a medicine or a group of people (a question
+    made of evidence terms, or short of one everyday word, likely has its answer there)."""
     if row.get("task") != "unanswerable":
         return None
     known = term_set(evidence_text(row))
-    asked = [term for _, term in content_terms(row["question"])]
-    return None if any(term not in known for term in asked) else "every term of this 'unanswerable' question is in the evidence"
+    missing = [word for word, term in content_terms(row["question"]) if term not in known]
+    if not missing:
+        return "every term of this 'unanswerable' question is in the evidence"
+    named = [w for w in missing if CONDITION_HEAD.search(w) or DRUG.search(w) or populations(w)]
+    if len(missing) < 2 and not named:  # 'prevalence' alone missing: the passage likely says it in other words
+        return f"only {missing[0]!r} of this 'unanswerable' question is missing from the evidence: it is likely answered there"
+    return None
 
 
 RULES: dict[str, Callable[[dict[str, Any]], str | None]] = {

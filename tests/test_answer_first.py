@@ -54,6 +54,9 @@ def test_a_clinicians_reply_is_never_a_criterion_cut_from_a_list(handbook_chunks
     replies = [u.text for u in units_for_task(criteria.to_dict(), "counselling_dialogue")]
     assert any(t.startswith("Restriction of energy intake") for t in recall)
     assert not any(t.startswith(("Restriction of energy intake", "Intense fear of gaining weight")) for t in replies)
+    diagnosed = units_for_task(criteria.to_dict(), "clinical_vignette")
+    assert not any(u.text.startswith(("Restriction of energy intake", "Intense fear of gaining weight")) for u in diagnosed)
+    assert any(u.kind == "criteria_list" for u in units_for_task(next(c for c in handbook_chunks if "\n1. " in c.text).to_dict(), "clinical_vignette"))
 
 
 def test_rounds_on_one_chunk_take_its_answers_in_turn(handbook_document, handbook_index, embedder):

@@ -140,6 +140,14 @@ RULE_MISFITS = {
         BIPOLAR, "A distinct period of abnormally", "A 34-year-old man comes to the clinic with his wife. For ten days he has been elated, "
         "has barely slept and has spent his savings. The 19-year-old has never been like this. What is the most likely diagnosis?",
         "clinical_vignette", "Manic episode: " + MANIC_A),
+    "a case that names its diagnosis in another form": row(
+        BIPOLAR, "A distinct period of abnormally", "A 34-year-old man is brought in by his wife. For ten days he has been elated, has barely "
+        "slept and has spent his savings; she calls it a mania episode. What is the most likely diagnosis?",
+        "clinical_vignette", "Manic episode: " + MANIC_A),
+    "a case that pastes its criterion": row(
+        BIPOLAR, "A distinct period of abnormally", "A 34-year-old man is brought in by his wife. He has had a distinct period of abnormally "
+        "and persistently elevated, expansive or irritable mood for ten days. What is the most likely diagnosis?",
+        "clinical_vignette", "Bipolar I disorder: " + MANIC_A),
 }
 
 

@@ -199,9 +199,10 @@ def _list_item(text: str, start: int) -> bool:
 
 def units_for_task(chunk: dict[str, Any], task: str) -> list[AnswerUnit]:
     """The chunk's answers that suit a task, the preferred kinds and topics first. A clinician's reply in a
-    dialogue is said aloud, so it is never a list item cut from a criteria list."""
+    dialogue is said aloud, and a vignette's diagnosis needs its criteria together, so neither is a list
+    item cut from a criteria list."""
     kinds, topic = TASK_UNITS.get(task, TASK_UNITS["factual_recall"])
     units = [u for u in answer_units(chunk) if u.kind in kinds]
-    if task == "counselling_dialogue":
-        units = [u for u in units if not _list_item(chunk["text"], u.spans[0][0])]
+    if task in ("counselling_dialogue", "clinical_vignette"):  # a reply, or a case's diagnosis, rests on more than one criterion
+        units = [u for u in units if u.kind == "criteria_list" or not _list_item(chunk["text"], u.spans[0][0])]
     return sorted(units, key=lambda u: (not (topic is None or topic.search(u.text)), kinds.index(u.kind)))

@@ -270,14 +270,37 @@ def answer_subject(answer: str) -> str:
     return opening.group(1) if opening and CONDITION_HEAD.search(opening.group(1)) else ""
 
 
+COPIED_WORDS = 8  # a case that repeats eight words of its answer in a row has pasted the criterion, not told a patient's story
+
+
+def longest_shared_run(a: str, b: str) -> list[str]:
+    """The longest run of words (case aside) that a and b share, in order."""
+    left, right = re.findall(r"[\w'-]+", a.lower()), re.findall(r"[\w'-]+", b.lower())
+    best: list[str] = []
+    previous = [0] * (len(right) + 1)
+    for i in range(1, len(left) + 1):
+        current = [0] * (len(right) + 1)
+        for j in range(1, len(right) + 1):
+            if left[i - 1] == right[j - 1]:
+                current[j] = previous[j - 1] + 1
+                if current[j] > len(best):
+                    best = left[i - current[j] : i]
+        previous = current
+    return best
+
+
 def vignette_fit(row: dict[str, Any]) -> str | None:
     question, answer = row["question"], row["answer"]
     diagnosis = answer.split(":", 1)[0] if ":" in answer else ""
     case = question
     if diagnosis:
         wanted = _terms(diagnosis) - GENERIC
-        if wanted and wanted <= _terms(case):
+        said = {t[:4] for t in _terms(case)}
+        if wanted and (wanted <= _terms(case) or {t[:4] for t in wanted} <= said):  # 'mania episode' names 'Manic episode'
             return f"the case names its diagnosis ({diagnosis})"
+        copied = longest_shared_run(case, answer.split(":", 1)[1])
+        if len(copied) >= COPIED_WORDS:
+            return f"the case copies its answer word for word ({' '.join(copied[:8])!r}...): it gives the criterion away"
         acronym = initials(re.sub(r"\(.*?\)", "", diagnosis))
         if len(acronym) >= 2 and re.search(rf"\b{acronym}\b", case):
             return f"the case abbreviates its diagnosis ({acronym})"

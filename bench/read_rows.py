@@ -37,9 +37,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    rows = [row for path in args.rows for row in read_jsonl(Path(path))]
+    rows = list({row["qa_id"]: row for path in args.rows for row in reversed(read_jsonl(Path(path)))}.values())[::-1]  # a row kept by two seeds is read once
     sample = random.Random(args.seed).sample(rows, min(args.n, len(rows)))
-    print(f"{len(sample)} of {len(rows)} kept rows (seed {args.seed})\n")
+    print(f"{len(sample)} of {len(rows)} distinct kept rows (seed {args.seed})\n")
     print("\n\n".join(f"{n}. {shown(row)}" for n, row in enumerate(sample, start=1)))
 
 

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from ragtune.benchmarks import auc, choose_threshold, load_labelled, machine, precision_recall, write_section  # noqa: E402
 from ragtune.generate.qa_fit import fit_problem  # noqa: E402
-from ragtune.generate.row_rules import question_not_answered  # noqa: E402
+from ragtune.generate.row_rules import question_not_answered, uncovered_terms  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from audit_rows import check_fits  # noqa: E402  (the independent audit's own fit check)
@@ -42,7 +42,8 @@ PRECISION_GOAL, RECALL_GOAL = 0.95, 0.80
 OPERATING_PRECISION = 0.80  # a second threshold per score: where a product could run while the goal is unmet
 HEADING = "## Question-answer fit (bench/qa_fit.py)"
 PART_ORDER = ("dev", "holdout", "test")
-PASS_FAIL = ("rules", "term coverage (the rule before)", "audit question_fits (bench/audit_rows.py)")
+PASS_FAIL = ("rules", "term coverage (the rule before)", "term coverage and rules (the filter before 2026-12-05)",
+             "the filter's question rules (question_not_answered, question_does_not_fit)", "audit question_fits (bench/audit_rows.py)")
 MIN_DEV_AUC = 0.65  # a model score under this on dev is reported there and not computed on held-out and test
 
 
@@ -86,8 +87,12 @@ def score_items(items: list[dict[str, Any]], methods: list[str], models: list[st
     scores: dict[str, dict[str, float]] = {}
     seconds: dict[str, float] = {}
     rows = {i["id"]: as_row(i) for i in items}
-    scores["term coverage (the rule before)"] = {i: float(question_not_answered(r) is None) for i, r in rows.items()}
+    scores["term coverage (the rule before)"] = {i: float(not uncovered_terms(r) and question_not_answered(r) is None) for i, r in rows.items()}
+    scores["term coverage and rules (the filter before 2026-12-05)"] = {
+        i: float(not uncovered_terms(r) and question_not_answered(r) is None and fit_problem(r) is None) for i, r in rows.items()}
     scores["rules"] = {i: float(fit_problem(r) is None) for i, r in rows.items()}
+    scores["the filter's question rules (question_not_answered, question_does_not_fit)"] = {
+        i: float(question_not_answered(r) is None and fit_problem(r) is None) for i, r in rows.items()}
     scores["audit question_fits (bench/audit_rows.py)"] = {i: float(not check_fits(r)) for i, r in rows.items()}
     if "embedding" in methods:
         from ragtune.generate.fit_scores import embedding_margin

@@ -90,7 +90,9 @@ def test_a_vignette_with_a_case_passes():
 
 def test_questions_their_answer_does_not_address_and_garbled_text_are_rejected():
     off = row("What is the treatment for bipolar depression?", "Clomipramine is an effective alternative but has more side effects.")
-    assert first_broken_rule(off) == ("question_not_answered", "the answer does not speak of what the question asks: bipolar, depression")
+    assert first_broken_rule(off) == ("question_not_answered", "the question shares no word with its answer")
+    off_topic = row("What is the treatment for bipolar depression?", "Clomipramine is an effective treatment alternative for OCD.")
+    assert first_broken_rule(off_topic)[0] == "question_does_not_fit" and "bipolar" in first_broken_rule(off_topic)[1]
     assert first_broken_rule(row("What is the answer to this question?", OCD_TREATMENT))[0] == "not_self_contained"
     assert first_broken_rule(row("What is the condition or topic you are asked to answer?", OCD_TREATMENT))[0] == "not_self_contained"
     turns = [{"role": "patient", "content": "... (Bipolar and Related Disorders) 2018-39.7456/SANCIAZA, Dr."},

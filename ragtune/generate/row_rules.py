@@ -114,11 +114,11 @@ def not_prose(row: dict[str, Any]) -> str | None:
     return None
 
 
-def question_not_answered(row: dict[str, Any]) -> str | None:
-    """What a question asks about must be what its answer (or the answer's section) speaks of: a
-    question about 'bipolar depression' is not answered by a sentence on acute mania."""
+def uncovered_terms(row: dict[str, Any]) -> list[str]:
+    """The question's terms that neither the answer nor its section and chapter titles speak of (none for a
+    vignette, a dialogue or an unanswerable row, whose question is not its answer's topic)."""
     if row.get("task") in (VIGNETTE, DIALOGUE, "unanswerable"):
-        return None
+        return []
     headings = " ".join(" ".join(e.get("section_path", [])) for e in row.get("evidence", [])[:1])
     known = term_set(f"{row['answer']}\n{headings}\n{row.get('chapter_title', '')}")
     asking = {term for _, term in latin_terms(" ".join(ASKING_WORDS), keep_framing=True)}
@@ -127,8 +127,21 @@ def question_not_answered(row: dict[str, Any]) -> str | None:
     bigrams = [term for _, term in terms if CJK_RUN.fullmatch(term)]
     if bigrams and sum(t not in known for t in bigrams) / len(bigrams) > CJK_UNANSWERED_SHARE:  # question words join at new seams
         unanswered += [t for t in bigrams if t not in known]
+    return list(dict.fromkeys(unanswered))
+
+
+def question_not_answered(row: dict[str, Any]) -> str | None:
+    """What a question asks about must be what its answer (or the answer's section) speaks of: a
+    question about 'bipolar depression' is not answered by a sentence on acute mania. The term
+    coverage applies to rows the fit rules do not read (Chinese); on the English labelled fit set it
+    dropped most fitting pairs (dev recall 0.79 -> 0.37 after the fit rules) for little precision, so
+    English rows are held only to naming something and sharing a word with the answer."""
+    if row.get("task") in (VIGNETTE, DIALOGUE, "unanswerable"):
+        return None
+    unanswered = uncovered_terms(row) if row.get("language", "en") != "en" else []  # English rows: question_does_not_fit reads them
     if unanswered:
-        return f"the answer does not speak of what the question asks: {', '.join(dict.fromkeys(unanswered))}"
+        return f"the answer does not speak of what the question asks: {', '.join(unanswered)}"
+    asking = {term for _, term in latin_terms(" ".join(ASKING_WORDS), keep_framing=True)}
     if not [t for _, t in content_terms(row["question"]) if t not in asking]:
         return "the question names nothing to ask about"
     own = term_set(row["answer"])

@@ -173,3 +173,11 @@ def test_an_unanswerable_rows_answer_says_what_the_passages_are_about_in_a_sente
     assert answer_first.passage_topic(plan, SimpleNamespace(focus="Course and Prognosis")) == "the course and prognosis of Bipolar and Related Disorders"
     assert answer_first.passage_topic(plan, SimpleNamespace(focus="Diagnostic Criteria for a Manic Episode")) == "Diagnostic Criteria for a Manic Episode"
     assert "what they cover is" not in answer_first.UNANSWERABLE_ANSWER["en"]
+
+
+def test_a_sentence_that_opens_with_a_pronoun_is_an_answer_only_with_the_sentence_before_it():
+    chunk = {"chunk_id": "x", "text": "Selective serotonin reuptake inhibitors are the first-line medicines for anxiety disorders. They take two "
+             "to four weeks to help and can briefly increase jitteriness at the start, so low starting doses are used."}
+    texts = [u.text for u in answer_units(chunk)]
+    assert not any(t.startswith("They take") for t in texts)  # the reader met 'They take two to four weeks' with no 'they'
+    assert any(t.startswith("Selective serotonin") and "They take" in t for t in texts)

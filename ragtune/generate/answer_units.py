@@ -28,6 +28,7 @@ CONTRAST = re.compile(r"\b(?:distinguish\w*|differ\w*|whereas|rather than|unlike
 TREATMENT = re.compile(r"\b(?:treat\w*|therap\w*|medication\w*|psychotherap\w*|antidepress\w*|dose\w*|manag\w*|recommend\w*|first step|cbt)\b|治疗|药物|心理治疗", re.I)
 FEATURE = re.compile(r"\b(?:symptom\w*|sign\w*|feature\w*|criteri\w*|present\w*|experienc\w*|feel\w*|mood|sleep|worry|fear|panic|episode)\b|症状|表现|标准", re.I)
 MIN_TERMS, MAX_WORDS, MAX_LIST_ITEMS = 5, 70, 10
+PRONOUN_OPENING = re.compile(r"^(?:They|It|This|These|Those|He|She|Its|Their|Both|Such)\b")
 
 # Which kinds of answer suit each task, best first, and what the answer should be about.
 TASK_UNITS: dict[str, tuple[tuple[str, ...], re.Pattern | None]] = {
@@ -147,7 +148,7 @@ def _sentence_units(text: str, chunk_id: str, start: int, end: int, first_line: 
         if sentence.endswith(":"):
             continue
         kind = "definition" if DEFINITION.match(sentence) else "sentence"
-        if _clean(sentence):
+        if _clean(sentence) and not PRONOUN_OPENING.match(sentence):  # 'They take two to four weeks': alone, its 'they' is no one
             units.append(AnswerUnit(kind, chunk_id, sentence, [(s, e)]))
         if k + 1 < len(sentences):  # two sentences read together (a claim and its qualifier)
             pair = text[s : sentences[k + 1][1]]

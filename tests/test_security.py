@@ -24,7 +24,7 @@ SECRET = "sk-ragtune-test-5f3a9c1e7b2d4f60"
 TEMPLATES = ("en/factual_recall", "en/answer_first", "en/answer_first_vignette", "en/answer_first_dialogue", "en/answer_first_unanswerable")
 SYSTEM_PROMPTS = {
     render_messages(name, passages="", chapter_title="", n_pairs=1, focus="", answer="", second_answer="", question_kind="",
-                    feature_words="", subject="", case_opening="", must_name="")[0]["content"]
+                    feature_words="", subject="", case_opening="", must_name="", answer_words="", second_answer_words="")[0]["content"]
     for name in TEMPLATES
 }
 

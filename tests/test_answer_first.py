@@ -149,23 +149,6 @@ def test_a_chinese_question_is_made_of_its_answers_words_and_opens_in_chinese():
     assert not re.fullmatch(opened, "A 34-year-old man is seen in the clinic with low mood for two months, poor sleep and guilt.")
 
 
-def test_the_dialogue_grammar_makes_an_english_patient_speak_as_themself():
-    import re
-
-    turn = answer_first.schema("counselling_dialogue", "extractive", None, "", "en")["properties"]["patient_turns"]["prefixItems"][0]["pattern"]
-    assert re.fullmatch(turn, "I have not slept properly for weeks. Is that normal?")
-    assert re.fullmatch(turn, "Why do I still feel so tired in the mornings?")
-    assert re.fullmatch(turn, "Is something wrong with me?")
-    assert not re.fullmatch(turn, "Hi, Sarah here. How can you tell that?")
-    assert not re.fullmatch(turn, "Patients with insomnia often wake early. What helps them?")
-    assert not re.fullmatch(turn, "It keeps coming back.")  # 'It' is not 'I'
-    follow_up = answer_first.schema("counselling_dialogue", "extractive", None, "", "en")["properties"]["patient_turns"]["prefixItems"][1]["pattern"]
-    assert re.fullmatch(follow_up, "Is that normal?") and re.fullmatch(follow_up, "I still can't sleep.")
-    assert not re.fullmatch(follow_up, "She says she is terrified of getting fat.")
-    chinese = answer_first.schema("counselling_dialogue", "extractive", None, "", "zh")["properties"]["patient_turns"]["prefixItems"][0]["pattern"]
-    assert re.fullmatch(chinese, "我最近总是睡不好，白天也没有精神，这正常吗？")
-
-
 def test_an_unanswerable_rows_answer_says_what_the_passages_are_about_in_a_sentence():
     from types import SimpleNamespace
 

@@ -165,20 +165,6 @@ def test_the_dialogue_schema_makes_even_the_small_model_alternate_turns(handbook
         assert row["question"] == row["turns"][0]["content"] and row["answer"] == row["turns"][1]["content"]
 
 
-def test_answer_first_dialogues_have_the_patient_speak_in_the_first_person(handbook_document, handbook_index, embedder, tmp_path, embedded_llm):
-    """The demo kept a dialogue whose patient opened 'Hi, I'm Sarah. How can you tell that?'; the answer-first
-    dialogue grammar now makes every English patient turn speak as 'I', 'my' or 'me', even from the 135M model."""
-    from ragtune.generate.qa_fit import FIRST_PERSON
-
-    plan = plan_chapter_evidence(chapter_of(handbook_document, "depressive-disorders"), handbook_index, embedder,
-                                 EvidenceSettings(rounds=3, task_mix={"counselling_dialogue": 1}))
-    result = generate_chapter_qa(plan, embedded_llm(tmp_path), GenerationSettings(quota=3, max_waves=1, retries=0))
-    assert result.qa_pairs, result.failures
-    for row in result.qa_pairs:
-        patient = [t["content"] for t in row["turns"] if t["role"] == "patient"]
-        assert len(patient) == 2 and all(FIRST_PERSON.search(turn) for turn in patient), patient
-
-
 def test_a_differential_line_is_asked_as_told_apart_from_the_chapters_condition(handbook_document, handbook_index, embedder):
     """The question of a differential line is dictated by its structure (answer_first.structured_question): the
     model may only choose among wordings of 'how is <line's condition> told apart from <chapter's condition>'."""

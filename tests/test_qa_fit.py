@@ -134,6 +134,10 @@ RULE_MISFITS = {
                                                    "treatment_management"),
     "the criteria asked, one criterion answered": row(EATING, "Intense fear of gaining weight", "What are the diagnostic criteria for anorexia nervosa?",
                                                       answer=whole_line(EATING, "B. Intense fear of gaining weight")),
+    "treatment and management asked of a therapy (the demo's)": row(
+        TRAUMA, "Trauma-focused psychological therapies are first-line",
+        "What is the treatment and management of trauma-focused cognitive behavioural therapy, prolonged exposure to memory?",
+        "treatment_management"),
     "a plural after 'is the'": row(OCD, "Clomipramine is an effective alternative", "Which is the side effects of clomipramine?",
                                    "treatment_management"),
     "a case that gives its patient two ages": row(

@@ -64,7 +64,8 @@ MALFORMED = re.compile(
     r"|^what (?:is|are) the [\w-]+ not\b"  # 'What is the episode not better explained by ...'
     r"|^(?:what|which|who) is the (?:[\w-]+ )?[\w-]+(?<![siu])s (?:of|and)\b"  # 'Which is the side effects of ...'
     r"|^(?:what|which|who) is the [^?]*\b(?:does|do|did) not \w+|^(?:what|which|who) is the [^?]* is also\b|^who is the \w+ not\b"  # two verbs
-    r"|\btreatments? (?:for|of) (?:the )?(?:[\w-]+ )*?(?:monitoring|self-help|prevention|withdrawn|rhythm)\b",  # a treatment asked for a treatment
+    r"|\btreatments? (?:for|of) (?:the )?(?:[\w-]+ )*?(?:monitoring|self-help|prevention|withdrawn|rhythm)\b"  # a treatment asked for a treatment
+    r"|\bmanagement (?:for|of) (?:the )?[\w\s-]*?(?:therapy|therapies|treatment|treatments|medication|medications)\b",  # the demo's 'treatment and management of ... therapy' 
     re.I,
 )
 LIST_HEAD = re.compile(r"^\s*(?:\d{1,2}[.)]\s*)?([^:]{3,80}):\s")

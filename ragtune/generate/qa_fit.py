@@ -22,6 +22,7 @@ likelihood, a local judge) against the labelled fit set in tests/data/.
 from __future__ import annotations
 
 import re
+from itertools import combinations
 from typing import Any
 
 from ragtune.text import content_terms, stem
@@ -343,7 +344,8 @@ def _shares_word(said: str, reply: str) -> bool:
 
 
 def dialogue_fit(row: dict[str, Any]) -> str | None:
-    """A counselling dialogue's patient turns speak as a patient, and its opening asks about something."""
+    """A counselling dialogue's patient turns speak as a patient, its opening asks about something, and each
+    clinician reply, none said twice, takes up the patient turn before it."""
     turns = row.get("turns") or [{"role": "patient", "content": row["question"]}, {"role": "clinician", "content": row["answer"]}]
     for n, turn in enumerate(turns):
         if turn["role"] != "patient":
@@ -358,7 +360,7 @@ def dialogue_fit(row: dict[str, Any]) -> str | None:
     if DANGLING.search(opening) and not (_terms(opening) & _terms(reply)):
         return f"the patient's opening points at nothing it has said ({opening[-40:]!r})"
     replies = [t["content"] for t in turns if t["role"] == "clinician"]
-    if any(a in b for k, a in enumerate(replies) for b in replies[k + 1 :]) or any(b in a for k, a in enumerate(replies) for b in replies[k + 1 :]):
+    if any(a in b or b in a for a, b in combinations(replies, 2)):
         return "the clinician says the same thing twice"
     for n in range(0, len(turns) - 1, 2):
         said, answered = turns[n]["content"], turns[n + 1]["content"]

@@ -10,6 +10,7 @@ rejected row explains itself in the ledger.
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any, Callable
 
 from ragtune.generate.qa_fit import CONDITION_HEAD, DRUG, fit_problem, populations
@@ -114,6 +115,12 @@ def not_prose(row: dict[str, Any]) -> str | None:
     return None
 
 
+@cache
+def asking_terms() -> frozenset[str]:
+    """The stems of the words any question may use (what, how, treat, ...): computed once, read per row."""
+    return frozenset(term for _, term in latin_terms(" ".join(ASKING_WORDS), keep_framing=True))
+
+
 def uncovered_terms(row: dict[str, Any]) -> list[str]:
     """The question's terms that neither the answer nor its section and chapter titles speak of (none for a
     vignette, a dialogue or an unanswerable row, whose question is not its answer's topic)."""
@@ -121,7 +128,7 @@ def uncovered_terms(row: dict[str, Any]) -> list[str]:
         return []
     headings = " ".join(" ".join(e.get("section_path", [])) for e in row.get("evidence", [])[:1])
     known = term_set(f"{row['answer']}\n{headings}\n{row.get('chapter_title', '')}")
-    asking = {term for _, term in latin_terms(" ".join(ASKING_WORDS), keep_framing=True)}
+    asking = asking_terms()
     terms = content_terms(row["question"])
     unanswered = [surface for surface, term in terms if term not in known and term not in asking and not CJK_RUN.fullmatch(term)]
     bigrams = [term for _, term in terms if CJK_RUN.fullmatch(term)]
@@ -141,7 +148,7 @@ def question_not_answered(row: dict[str, Any]) -> str | None:
     unanswered = uncovered_terms(row) if row.get("language", "en") != "en" else []  # English rows: question_does_not_fit reads them
     if unanswered:
         return f"the answer does not speak of what the question asks: {', '.join(unanswered)}"
-    asking = {term for _, term in latin_terms(" ".join(ASKING_WORDS), keep_framing=True)}
+    asking = asking_terms()
     if not [t for _, t in content_terms(row["question"]) if t not in asking]:
         return "the question names nothing to ask about"
     own = term_set(row["answer"])

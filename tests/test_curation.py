@@ -137,6 +137,31 @@ def with_neighbours(chunk_rows: list[dict]) -> dict[str, list[dict]]:
     return by_chapter
 
 
+def test_validation_passes_over_a_chunk_whose_rows_all_answer_from_test_text(chunk_rows, embedder):
+    chapter = [c for c in chunk_rows if c["chapter_key"] == chunk_rows[0]["chapter_key"]][:12]
+    by_chapter = {chapter[0]["chapter_key"]: [qa_row(c) for c in chapter]}
+    chunks = {c["chunk_id"]: c for c in chunk_rows}
+    settings = CurationSettings(test_fraction=0.15, validation_fraction=0.1)
+
+    def run():
+        return curate(by_chapter, {k: embedder.encode([r["question"] for r in v]) for k, v in by_chapter.items()}, {}, settings,
+                      DedupSettings(), chunks)
+
+    first = run()
+    test_chunk = chunks[first.frozen["test"].held_out_chunks[0]]
+    passed_over = set(first.frozen["validation"].held_out_chunks)
+    assert passed_over and first.splits["validation"]
+    # Each row of the chosen validation chunks now answers with the test chunk's sentences (as retrieval can):
+    by_chapter[chapter[0]["chapter_key"]] = [
+        qa_row(c, answer=" ".join(key_sentences(test_chunk)), extra_evidence=(test_chunk,)) if c["chunk_id"] in passed_over else qa_row(c)
+        for c in chapter]
+    second = run()
+    assert second.frozen["test"].held_out_chunks == first.frozen["test"].held_out_chunks
+    assert second.splits["validation"] and not set(second.frozen["validation"].held_out_chunks) & passed_over
+    # Passed over, those rows are train candidates that answer from test text: sealed out of train instead.
+    assert {r["removed_by"] for r in second.removed if r["chunk_ids"][0] in passed_over} == {"split:held_out_chunk"}
+
+
 def test_three_splits_are_drawn_by_chunks_frozen_and_show_no_held_out_text(chunk_rows, embedder):
     by_chapter = with_neighbours(chunk_rows)
     rows = [r for v in by_chapter.values() for r in v]

@@ -270,8 +270,13 @@ def _stack(vectors: list[np.ndarray], dim: int) -> np.ndarray:
 
 def _freeze(rows: list[dict[str, Any]], settings: CurationSettings, chunks: dict[str, dict[str, Any]]) -> tuple[Frozen, list[dict]]:
     """Hold out chunks that rows were asked about, test first, then validation among the chunks that
-    do not overlap a test chunk; each gets at least one when there are three or more, and some are
-    always left for train. Returns the frozen splits and the validation rows that showed test text."""
+    do not overlap a test chunk and keep a row once test text is sealed away; each gets at least one
+    when there are three or more, and some are always left for train. Returns the frozen splits and
+    the validation rows that showed test text."""
+    def rows_of(chunks: list[str]) -> list[dict]:
+        chosen = set(chunks)
+        return sorted((r for r in rows if r.get("chunk_ids") and r["chunk_ids"][0] in chosen), key=lambda r: r["qa_id"])
+
     seeds = sorted({r["chunk_ids"][0] for r in rows if r.get("chunk_ids")}, key=lambda c: (chunk_bucket(c, settings.seed), c))
     spare = len(seeds) - 1  # one chunk stays for train
     test = [c for c in seeds if chunk_bucket(c, settings.seed) < settings.test_fraction] or seeds[:1]
@@ -280,12 +285,10 @@ def _freeze(rows: list[dict[str, Any]], settings: CurationSettings, chunks: dict
     test_sealed = test_text.sealed(chunks)
     limit = settings.test_fraction + settings.validation_fraction
     open_seeds = [c for c in seeds if c not in test_sealed]
-    validation = [c for c in open_seeds if chunk_bucket(c, settings.seed) < limit] or open_seeds[:1]
+    # A chunk all of whose rows retrieved test text would leave validation empty: pass it over.
+    usable = [c for c in open_seeds if seal(rows_of([c]), test_text, test_sealed, "test")[0]]
+    validation = [c for c in usable if chunk_bucket(c, settings.seed) < limit] or usable[:1]
     validation = validation[: max(len(open_seeds) - 1, 0)]
-
-    def rows_of(chunks: list[str]) -> list[dict]:
-        chosen = set(chunks)
-        return sorted((r for r in rows if r.get("chunk_ids") and r["chunk_ids"][0] in chosen), key=lambda r: r["qa_id"])
 
     test_rows = rows_of(test)
     validation_rows, removed = seal(rows_of(validation), test_text, test_sealed, "test")

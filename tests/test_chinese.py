@@ -45,6 +45,26 @@ def test_a_markdown_book_of_chinese_chapters_keeps_them_apart(tmp_path):
     assert document.chapters[0].text().endswith("情绪低落持续至少两周。")  # a wrapped Chinese line joins without a space
 
 
+def test_a_chinese_statement_is_asked_as_what_its_subject_is_and_question_words_need_no_answer():
+    import re
+
+    from ragtune.generate.answer_first import statement_question_zh
+    from ragtune.generate.row_rules import uncovered_terms
+
+    pattern = statement_question_zh("抑郁障碍的共同核心是持续的情绪低落、空虚或易激惹。")
+    assert re.fullmatch(pattern, "抑郁障碍的共同核心是什么？") and re.fullmatch(pattern, "什么是抑郁障碍的共同核心？")
+    assert not re.fullmatch(pattern, "抑郁障碍是什么？")
+    assert re.fullmatch(statement_question_zh("常见的不良反应包括恶心、头痛和失眠。"), "常见的不良反应包括哪些？")
+    for pointer_or_not_one in ("这一类别包括重性抑郁障碍和持续性抑郁障碍。", "这类药物的不良反应包括恶心和失眠。", "以下是为教学编写的摘要，列出要点。",
+                               "焦虑障碍是最常见的精神障碍之一。", "惊恐发作是突然的恐惧。它在几分钟内达到高峰。", "症状缓解后应继续服药至少六个月。"):
+        assert statement_question_zh(pointer_or_not_one) is None, pointer_or_not_one
+    answer = "惊恐发作是突然出现的强烈恐惧或不适，在几分钟内达到高峰。"
+    row = {"answer": answer, "language": "zh", "task": "factual_recall"}
+    assert uncovered_terms({**row, "question": "什么是惊恐发作？"}) == []  # 什么 and its seam 么是 are how it asks
+    assert uncovered_terms({**row, "question": "惊恐发作多久达到高峰？"}) == []
+    assert uncovered_terms({**row, "question": "情况诊断抑郁？"}) == ["情况", "况诊", "诊断", "断抑", "抑郁"]
+
+
 @pytest.fixture(scope="module")
 def handbook_zh():
     return parse_pdf(HANDBOOK_ZH)

@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any
 
-from ragtune.generate.answer_units import AnswerUnit, units_for_task
+from ragtune.generate.answer_units import PRONOUN_OPENING, AnswerUnit, units_for_task
 from ragtune.generate.evidence import EvidencePlan, EvidenceRound
 from ragtune.generate.qa_fit import POPULATIONS as POPULATION_WORDS
 from ragtune.generate.qa_fit import CONDITION_HEAD, answer_subject, differential_head, populations
@@ -216,7 +216,11 @@ def structured_question(plan: EvidencePlan, planned: EvidenceRound, units: list[
     """The question an answer's structure dictates, as a pattern the model must follow: a differential
     line ('Body dysmorphic disorder: ...' in a differential section) is asked as how that condition is told
     apart from the chapter's own, never as a difference between the halves of the chapter's title."""
-    if plan.language != "en" or not units or planned.task in (DIALOGUE, VIGNETTE, UNANSWERABLE):
+    if not units or planned.task in (DIALOGUE, VIGNETTE, UNANSWERABLE):
+        return None
+    if plan.language == "zh":
+        return statement_question_zh(units[0].text)
+    if plan.language != "en":
         return None
     head = differential_head(units[0].text)
     if not head or not DIFFERENTIAL_SECTION.search(planned.focus) or re.search(r"[\\^$*+?{}\[\]|]", head):
@@ -226,6 +230,21 @@ def structured_question(plan: EvidencePlan, planned: EvidenceRound, units: list[
     forms = (f"How is {condition} told apart from {other}", f"What distinguishes {condition} from {other}",
              f"How can {condition} be distinguished from {other}")
     return "^(" + "|".join(re.sub(r"([.()])", r"\\\1", form) for form in forms) + ")[?]$"
+
+
+# A Chinese statement "X是…" / "X包括…" (X a noun phrase of 2-16 characters, the sentence the whole answer).
+STATEMENT_ZH = re.compile(r"^([\u4e00-\u9fff]{2,16}?)(是|包括)(?!否|最)[^。！？]+。$")
+
+
+def statement_question_zh(answer: str) -> str | None:
+    """The question a one-sentence Chinese statement answers: '抑郁障碍的共同核心是…。' is asked as
+    '抑郁障碍的共同核心是什么？', '这一类别包括…' never (its subject is a pointer, see PRONOUN_OPENING)."""
+    found = STATEMENT_ZH.match(answer)
+    if not found or found.group(1) in FRAMING_ZH or PRONOUN_OPENING.match(found.group(1)):
+        return None
+    subject = found.group(1)
+    forms = (f"{subject}是什么", f"什么是{subject}") if found.group(2) == "是" else (f"{subject}包括哪些", f"{subject}包括什么")
+    return "^(" + "|".join(forms) + ")？$"
 
 
 def must_name(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit]) -> str:

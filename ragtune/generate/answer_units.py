@@ -28,7 +28,7 @@ CONTRAST = re.compile(r"\b(?:distinguish\w*|differ\w*|whereas|rather than|unlike
 TREATMENT = re.compile(r"\b(?:treat\w*|therap\w*|medication\w*|psychotherap\w*|antidepress\w*|dose\w*|manag\w*|recommend\w*|first step|cbt)\b|治疗|药物|心理治疗", re.I)
 FEATURE = re.compile(r"\b(?:symptom\w*|sign\w*|feature\w*|criteri\w*|present\w*|experienc\w*|feel\w*|mood|sleep|worry|fear|panic|episode)\b|症状|表现|标准", re.I)
 MIN_TERMS, MAX_WORDS, MAX_LIST_ITEMS = 5, 70, 10
-PRONOUN_OPENING = re.compile(r"^(?:They|It|This|These|Those|He|She|Its|Their|Both|Such)\b")
+PRONOUN_OPENING = re.compile(r"^(?:(?:They|It|This|These|Those|He|She|Its|Their|Both|Such)\b|它|这|该|其(?!他)|此(?!外)|两者|以下|本章|本节)")  # 以下/本章: the document speaking of itself
 
 # Which kinds of answer suit each task, best first, and what the answer should be about.
 TASK_UNITS: dict[str, tuple[tuple[str, ...], re.Pattern | None]] = {

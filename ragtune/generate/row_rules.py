@@ -61,6 +61,9 @@ ASKING_WORDS = frozenset(
     "prognosis condition conditions disorder disorders medicine medicines medication medications drug drugs therapy "
     "therapies option percentage proportion".split()
 )
+# Chinese question words: cut out of a question before its bigrams are read, so '什么是惊恐发作' is not
+# held to the seams '什么' and '么是' that no answer has.
+ASKING_WORDS_ZH = re.compile("为什么|什么|哪些|哪种|哪个|如何|怎样|怎么|是否|何时|多久|多少|能否")
 CJK_UNANSWERED_SHARE = 0.34  # share of a Chinese question's bigrams its answer may lack ("多久" asks, it is not answered)
 CASE_SENTENCES = 3  # sentences in a vignette's question, the question itself included
 CASE_FEATURES = 3  # content terms of the case that the evidence also has (its presenting features)
@@ -129,7 +132,7 @@ def uncovered_terms(row: dict[str, Any]) -> list[str]:
     headings = " ".join(" ".join(e.get("section_path", [])) for e in row.get("evidence", [])[:1])
     known = term_set(f"{row['answer']}\n{headings}\n{row.get('chapter_title', '')}")
     asking = asking_terms()
-    terms = content_terms(row["question"])
+    terms = content_terms(ASKING_WORDS_ZH.sub("，", row["question"]))
     unanswered = [surface for surface, term in terms if term not in known and term not in asking and not CJK_RUN.fullmatch(term)]
     bigrams = [term for _, term in terms if CJK_RUN.fullmatch(term)]
     if bigrams and sum(t not in known for t in bigrams) / len(bigrams) > CJK_UNANSWERED_SHARE:  # question words join at new seams

@@ -189,6 +189,35 @@ def test_a_differential_line_is_asked_as_told_apart_from_the_chapters_condition(
     assert answer_first.chapter_condition("Trauma- and Stressor-Related Disorders") == "a trauma- or stressor-related disorder"
 
 
+def test_a_sentence_that_defines_a_condition_is_asked_what_when_or_how_it_is():
+    import re
+
+    asked = {
+        "Hoarding disorder is a lasting difficulty discarding possessions, whatever their value, leading to clutter in the home.":
+            "What is hoarding disorder?",
+        "Adjustment disorders are emotional or behavioural symptoms that develop within three months of an identifiable stressor.":
+            "What are adjustment disorders?",
+        "Panic disorder is diagnosed when attacks are recurrent and unexpected and are followed by a month of persistent worry.":
+            "When is panic disorder diagnosed?",
+        "Bipolar disorders are defined by episodes of abnormally elevated, expansive or irritable mood with increased energy.":
+            "How are bipolar disorders defined?",
+        "Cyclothymic disorder describes at least two years of many periods of hypomanic and depressive symptoms.":
+            "What does cyclothymic disorder describe?",
+    }
+    for answer, question in asked.items():
+        pattern = answer_first.definition_question(answer)
+        assert pattern and re.fullmatch(pattern, question), (answer, pattern)
+        assert not re.fullmatch(pattern, "What is the difference between bipolar and related disorders?")
+    for claim in ("Binge-eating disorder is the most common eating disorder in adults and in adolescents alike.",  # a ranking
+                  "Major depressive disorder is common and often recurrent, and it is a leading cause of disability.",  # a claim
+                  "Eating disorders are twice as common in women as in men and usually begin in adolescence.",
+                  "Pregabalin and buspirone are further options for generalized anxiety disorder in adults who cannot take SSRIs.",
+                  "Applied relaxation is an alternative for generalized anxiety disorder when therapy is not available.",
+                  "Bipolar disorder is a lifelong, recurrent condition.",  # too short to define it
+                  "Hoarding disorder is a lasting difficulty discarding possessions. It leads to clutter that blocks rooms."):  # two sentences
+        assert answer_first.definition_question(claim) is None, claim
+
+
 def test_the_prompt_names_the_answers_people_and_a_rewrite_says_what_was_rejected(handbook_document, handbook_index, embedder):
     plan = plan_chapter_evidence(chapter_of(handbook_document, "feeding-and-eating-disorders"), handbook_index, embedder,
                                  EvidenceSettings(rounds=40, task_mix={"treatment_management": 1}))

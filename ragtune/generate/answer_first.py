@@ -215,7 +215,8 @@ def chapter_condition(title: str) -> str:
 def structured_question(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit]) -> str | None:
     """The question an answer's structure dictates, as a pattern the model must follow: a differential
     line ('Body dysmorphic disorder: ...' in a differential section) is asked as how that condition is told
-    apart from the chapter's own, never as a difference between the halves of the chapter's title."""
+    apart from the chapter's own, never as a difference between the halves of the chapter's title; a
+    sentence that defines a condition is asked what (or when, how) it is."""
     if not units or planned.task in (DIALOGUE, VIGNETTE, UNANSWERABLE):
         return None
     if plan.language == "zh":
@@ -223,13 +224,59 @@ def structured_question(plan: EvidencePlan, planned: EvidenceRound, units: list[
     if plan.language != "en":
         return None
     head = differential_head(units[0].text)
-    if not head or not DIFFERENTIAL_SECTION.search(planned.focus) or re.search(r"[\\^$*+?{}\[\]|]", head):
-        return None
-    condition = head if head[1:2].isupper() else head[:1].lower() + head[1:]
+    if not head or not DIFFERENTIAL_SECTION.search(planned.focus):
+        return definition_question(units[0].text)
     other = chapter_condition(plan.chapter_title)
-    forms = (f"How is {condition} told apart from {other}", f"What distinguishes {condition} from {other}",
-             f"How can {condition} be distinguished from {other}")
-    return "^(" + "|".join(re.sub(r"([.()])", r"\\\1", form) for form in forms) + ")[?]$"
+    condition = as_named(head)
+    return one_of(f"How is {condition} told apart from {other}", f"What distinguishes {condition} from {other}",
+                  f"How can {condition} be distinguished from {other}")
+
+
+def as_named(phrase: str) -> str:
+    """A sentence's opening noun phrase as a question names it: lower-case unless an acronym or a name."""
+    return phrase if phrase[1:2].isupper() else phrase[:1].lower() + phrase[1:]
+
+
+def one_of(*questions: str) -> str | None:
+    """A pattern accepting exactly these questions (with '?'); None if a question holds pattern syntax."""
+    if any(re.search(r"[\\^$*+?{}\[\]|]", q) for q in questions):
+        return None
+    return "^(" + "|".join(re.sub(r"([.()])", r"\\\1", q) for q in questions) + ")[?]$"
+
+
+NOT_A_KIND = "the common rare frequent often more less also not very among likely seen found first further two three twice several many".split()
+# "<condition> is a ...", "... are diagnosed when", "... are defined by", "... describes": one sentence of
+# at least DEFINITION_WORDS words whose subject names a condition (or obsessions, compulsions).
+DEFINED = re.compile(
+    r"^(?P<x>[A-Z][\w\-/']*(?: [\w\-/']+){0,6}?) (?:(?P<be>is|are) (?:(?P<how>diagnosed when|defined by|marked by)|"
+    r"(?<=is )an? (?!alternative\b|option\b|lifelong\b|common\b|rare\b)|(?<=are )(?!\w+ed\b|\w+ly\b|(?:" + "|".join(NOT_A_KIND) + r")\b)\w+\b)"
+    r"|(?P<verb>describes|refers to)\b)"
+)
+DEFINITION_WORDS = 10
+DEFINED_THING = re.compile(rf"{CONDITION_HEAD.pattern}|\b(?:obsessions|compulsions|panic attacks?)\b", re.I)
+
+
+def definition_question(answer: str) -> str | None:
+    """'Hoarding disorder is a lasting difficulty ...' -> 'What is hoarding disorder?'; 'Panic disorder is
+    diagnosed when ...' -> 'When is panic disorder diagnosed?'. A ranking ('is the most common ...'), an
+    option ('are further options') or a short claim ('is a lifelong condition') is no definition."""
+    found = DEFINED.match(answer)
+    if not found or len(answer.split()) < DEFINITION_WORDS or len(re.findall(r"[.!?](?:\s|$)", answer)) > 1:
+        return None
+    x = found.group("x")
+    if not DEFINED_THING.search(x) or re.match(r"(?:For|In|With|When|If|The|This|These|Those|It|They|Most|Some|Many)\b", x):
+        return None
+    thing, be = as_named(x), found.group("be")
+    if found.group("verb"):
+        return one_of(f"What does {thing} {'describe' if found.group('verb') == 'describes' else 'refer to'}")
+    how = found.group("how")
+    if how == "diagnosed when":
+        return one_of(f"When {be} {thing} diagnosed")
+    if how == "defined by":
+        return one_of(f"How {be} {thing} defined", f"What defines {thing}")
+    if how == "marked by":
+        return one_of(f"What marks {thing}", f"What characterizes {thing}")
+    return one_of(f"What {be} {thing}")
 
 
 # A Chinese statement "X是…" / "X包括…" (X a noun phrase of 2-16 characters, the sentence the whole answer).

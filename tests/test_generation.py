@@ -189,6 +189,24 @@ def test_a_differential_line_is_asked_as_told_apart_from_the_chapters_condition(
     assert answer_first.chapter_condition("Trauma- and Stressor-Related Disorders") == "a trauma- or stressor-related disorder"
 
 
+def test_a_vignettes_diagnosis_is_the_condition_of_the_section_its_features_come_from(handbook_document, handbook_index, embedder):
+    """The demo paired 'Anorexia Nervosa' (the round's focus) with the chapter overview's definition of the whole
+    group (another passage of the round): a case's features now come only from a section that names a condition,
+    and its diagnosis is that section's."""
+    plan = plan_chapter_evidence(chapter_of(handbook_document, "feeding-and-eating-disorders"), handbook_index, embedder,
+                                 EvidenceSettings(rounds=16, task_mix={"clinical_vignette": 1}))
+    asked = 0
+    for n, planned in enumerate(plan.rounds):
+        units = answer_first.round_units(plan, n)
+        if not units:
+            continue
+        asked += 1
+        section = next(e["section_path"][-1] for e in planned.evidence if e["chunk_id"] == units[0].chunk_id)
+        assert answer_first.diagnosis_name(planned, units[0], plan.chapter_title) in ("Anorexia Nervosa", "Bulimia Nervosa"), section
+    assert asked >= 2
+    assert answer_first.section_condition("Related Disorders") == "" and answer_first.section_condition("重性抑郁发作的诊断要点") == "重性抑郁发作"
+
+
 def test_a_sentence_that_defines_a_condition_is_asked_what_when_or_how_it_is():
     import re
 

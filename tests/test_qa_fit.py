@@ -152,6 +152,10 @@ RULE_MISFITS = {
         BIPOLAR, "A distinct period of abnormally", "A 34-year-old man is brought in by his wife. He has had a distinct period of abnormally "
         "and persistently elevated, expansive or irritable mood for ten days. What is the most likely diagnosis?",
         "clinical_vignette", "Bipolar I disorder: " + MANIC_A),
+    "a case that names its diagnosis's group (the demo, 2026-12-05)": row(
+        EATING, "Restriction of energy intake", "A 19-year-old student is brought to the emergency department. Feeding and eating "
+        "disorders are a serious condition that can affect anyone. What is your diagnosis?", "clinical_vignette",
+        "Anorexia Nervosa: " + handbook_line(EATING, "Restriction of energy intake")[2]),
 }
 
 

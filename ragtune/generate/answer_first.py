@@ -101,6 +101,8 @@ def round_units(plan: EvidencePlan, n: int) -> list[AnswerUnit]:
     turn = sum(1 for r in plan.rounds[:n] if r.task == planned.task and r.evidence[:1] == planned.evidence[:1])
     wanted = 2 if planned.task == DIALOGUE else 1
     for chunk in planned.evidence:
+        if planned.task == VIGNETTE and not section_condition(chunk["section_path"][-1]):
+            continue  # a case's diagnosis is the condition its features' section names, never an overview's
         units = units_for_task(chunk, planned.task)
         if len(units) >= wanted:
             first = (turn * wanted) % len(units)
@@ -108,10 +110,19 @@ def round_units(plan: EvidencePlan, n: int) -> list[AnswerUnit]:
     return []
 
 
-def diagnosis_name(planned: EvidenceRound, chapter_title: str) -> str:
-    """The condition a vignette's features belong to: its section's title when that names one, else the chapter's."""
-    section = SECTION_LEAD.sub("", planned.focus).strip().rstrip("?？:").strip()
-    return section if CONDITION.search(section) else chapter_title
+def section_condition(section: str) -> str:
+    """The condition a section's title names ('Anorexia Nervosa' of 'Diagnostic Criteria for Anorexia Nervosa'), or ''."""
+    named = SECTION_LEAD.sub("", section).strip().rstrip("?？:").strip()
+    named = re.sub(r"的(?:诊断要点|诊断标准|临床表现|主要症状)$", "", named)  # '重性抑郁发作的诊断要点' names 重性抑郁发作
+    generic = re.fullmatch(r"(?:(?:other|related|and|specified|unspecified|disorders?)\s*)+", named, re.I)  # 'Related Disorders' names none
+    return named if CONDITION.search(named) and not generic else ""
+
+
+def diagnosis_name(planned: EvidenceRound, unit: AnswerUnit, chapter_title: str) -> str:
+    """The condition a unit's features belong to: the title of the section its chunk is from when that
+    names one (not the round's focus: the unit may come from another of the round's passages), else the chapter's."""
+    section = next((e["section_path"][-1] for e in planned.evidence if e["chunk_id"] == unit.chunk_id), planned.focus)
+    return section_condition(section) or chapter_title
 
 
 VERB = re.compile(
@@ -302,7 +313,7 @@ def must_name(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit
     text = units[0].text
     spotted = [re.search(rf"\b(?:{POPULATION_WORDS[name]})\b", text, re.I) for name in populations(text)]
     named = [found.group(0) for found in sorted((f for f in spotted if f), key=lambda f: f.start())]
-    subject = answer_subject(text) or (diagnosis_name(planned, plan.chapter_title) if units[0].kind == "criteria_list" else "")
+    subject = answer_subject(text) or (diagnosis_name(planned, units[0], plan.chapter_title) if units[0].kind == "criteria_list" else "")
     named += [subject] if subject else []
     return ", ".join(dict.fromkeys(named))
 
@@ -376,7 +387,7 @@ def parse(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit], m
         if not isinstance(case, str) or not case.strip():
             raise ValueError("model output has no case")
         separator = "" if language == "zh" else " "
-        answer = DIAGNOSIS_ANSWER[language].format(diagnosis=diagnosis_name(planned, plan.chapter_title), features=units[0].text)
+        answer = DIAGNOSIS_ANSWER[language].format(diagnosis=diagnosis_name(planned, units[0], plan.chapter_title), features=units[0].text)
         return {"question": f"{case.strip()}{separator}{question}", "answer": answer, "case": case.strip(), "supporting_spans": spans}
     if mode == "hybrid":
         answer = data.get("answer")

@@ -303,6 +303,10 @@ def vignette_fit(row: dict[str, Any]) -> str | None:
         copied = longest_shared_run(case, answer.split(":", 1)[1])
         if len(copied) >= COPIED_WORDS:
             return f"the case copies its answer word for word ({' '.join(copied[:8])!r}...): it gives the criterion away"
+        group = [w for w in re.findall(r"[A-Za-z]+", row.get("chapter_title", "")) if stem(w) not in GENERIC]
+        named_group = re.search(rf"\b(?:{'|'.join(group)})\w*(?:\s+and\s+\w+)?\s+disorders?\b", case, re.I) if group else None
+        if named_group:  # 'Feeding and eating disorders: ...' in an anorexia case gives its group away
+            return f"the case names its diagnosis's group ({named_group.group(0)})"
         acronym = initials(re.sub(r"\(.*?\)", "", diagnosis))
         if len(acronym) >= 2 and re.search(rf"\b{acronym}\b", case):
             return f"the case abbreviates its diagnosis ({acronym})"

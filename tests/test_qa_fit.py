@@ -152,6 +152,8 @@ RULE_MISFITS = {
         BIPOLAR, "A distinct period of abnormally", "A 34-year-old man is brought in by his wife. He has had a distinct period of abnormally "
         "and persistently elevated, expansive or irritable mood for ten days. What is the most likely diagnosis?",
         "clinical_vignette", "Bipolar I disorder: " + MANIC_A),
+    "any treatment asked of the psychological one (the demo, 2026-12-05)": row(
+        ANXIETY, "Cognitive behavioural therapy with graded exposure", "What is the treatment for anxiety disorders?", "treatment_management"),
     "a case that names its diagnosis's group (the demo, 2026-12-05)": row(
         EATING, "Restriction of energy intake", "A 19-year-old student is brought to the emergency department. Feeding and eating "
         "disorders are a serious condition that can affect anyone. What is your diagnosis?", "clinical_vignette",
@@ -162,6 +164,11 @@ RULE_MISFITS = {
 @pytest.mark.parametrize("name", RULE_MISFITS)
 def test_finer_misfits_of_the_dev_set_are_rejected_by_the_fit_rule(name):
     assert fit_problem(RULE_MISFITS[name]), f"{name}: {RULE_MISFITS[name]['question']!r} passed"
+
+
+def test_a_question_that_names_the_answers_kind_of_treatment_fits():
+    assert fit_problem(row(ANXIETY, "Cognitive behavioural therapy with graded exposure",
+                           "What is the psychological treatment of choice across the anxiety disorders?", "treatment_management")) is None
 
 
 def test_an_acronym_the_chapter_spells_out_is_named_by_the_question():

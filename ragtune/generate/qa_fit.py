@@ -79,6 +79,11 @@ ONE_FIGURE = re.compile(r"^(?:for )?(?:how long|how many|how much|what percentag
                         r"(?:minimum|maximum|shortest|longest) (?:duration|time|number|dose)|below which|above which|by what percentage)\b", re.I)
 SECOND_ASK = re.compile(r"(?:,|\band)\s+(?:how|what|which|when|why|who|and)\b|\blasting how long\b", re.I)
 MAX_FIGURE_ANSWER_WORDS = 18
+# An answer that states its own scope ('... is the psychological treatment of choice') answers a question
+# that names that kind of treatment, not 'What is the treatment for anxiety disorders?'.
+SCOPED_TREATMENT = re.compile(
+    r"\bthe (?:first-line |usual |main |preferred )?(?:psychological|pharmacological|drug|medical|psychosocial) (?:treatment|therapy)\b", re.I)
+TREATMENT_KIND = re.compile(r"psycholog|psychotherap|pharmac|drug|medic|psychosocial|talking|therapy|therapies", re.I)
 ONE_CRITERION = re.compile(r"^[A-H][.)]\s")  # 'B. Intense fear of gaining weight ...'
 
 RELATED = re.compile(r"\s+and related\b", re.I)  # 'Obsessive-Compulsive and Related Disorders' is the chapter of OCD
@@ -398,6 +403,9 @@ def fit_problem(row: dict[str, Any]) -> str | None:
         return difference_fit(row, difference_sides(question), context)
     if re.search(r"\b(?:the|its|diagnostic) criteria\b", question, re.I) and ONE_CRITERION.match(answer):
         return "the question asks for the criteria; the answer is one criterion: the question is broader"
+    scope = SCOPED_TREATMENT.search(answer)
+    if scope and re.search(r"\btreat(?:ment|ments|ed)?\b", question, re.I) and not TREATMENT_KIND.search(question):
+        return f"the answer gives {scope.group(0)!r}; the question asks for any treatment: the question is broader"
     if ONE_FIGURE.search(question) and not SECOND_ASK.search(question) and len(answer.split()) > MAX_FIGURE_ANSWER_WORDS:
         return f"the question asks for one figure; the answer gives {len(answer.split())} words around it: the question is narrower"
     return entity_fit(question, answer, context, titles)

@@ -164,3 +164,17 @@ def test_a_sentence_that_opens_with_a_pronoun_is_an_answer_only_with_the_sentenc
     texts = [u.text for u in answer_units(chunk)]
     assert not any(t.startswith("They take") for t in texts)  # the reader met 'They take two to four weeks' with no 'they'
     assert any(t.startswith("Selective serotonin") and "They take" in t for t in texts)
+
+
+def test_a_link_an_address_a_heading_or_a_dangling_however_is_no_answer():
+    """Web pages (the NIMH collection, read 2026-12-05) gave answers such as a publication's address, a link
+    title with no sentence and a 'However, ...' whose contrast is with a sentence left out. Our own wording here."""
+    chunk = {"chunk_id": "x", "text": (
+        "Panic disorder is treated with cognitive behavioural therapy, an antidepressant or both together.\n"
+        "•. Treatment options for panic (Our Clinic Library)\n"
+        "However, panic attacks in panic disorder come without warning and lead to months of worry about the next one.\n"
+        "Our clinic answers questions about panic at https://clinic.example.org/panic or by telephone 555-123-4567.\n"
+        "•. Slow breathing exercises can shorten a panic attack and make the next one less frightening.")}
+    texts = [u.text for u in answer_units(chunk)]
+    assert texts[0].startswith("Panic disorder is treated") and any(t.startswith("Slow breathing") for t in texts)  # '•. ' is a bullet
+    assert not any(t.startswith(("Treatment options", "However", "Our clinic", "•")) for t in texts), texts

@@ -65,6 +65,18 @@ def test_a_chinese_statement_is_asked_as_what_its_subject_is_and_question_words_
     assert uncovered_terms({**row, "question": "情况诊断抑郁？"}) == ["情况", "况诊", "诊断", "断抑", "抑郁"]
 
 
+def test_a_chinese_question_asks_with_a_question_word_and_is_no_instruction():
+    """Rows the 135M model wrote for the Chinese handbook (read 2026-12-05): strings of the chapter's words with a
+    question mark, and the prompt's own instruction."""
+    from ragtune.generate.row_rules import not_a_question
+
+    row = {"language": "zh", "task": "factual_recall", "answer": "本人难以控制这种担忧。"}
+    assert "no question word" in not_a_question({**row, "question": "焦虑障碍，广泛性？"})
+    assert "instruction" in not_a_question({**row, "question": "请写一个关于重性抑郁发作的问题？"})
+    for asked in ("焦虑障碍的共同特征是什么？", "广泛性焦虑障碍的担心需要持续多久？", "担忧难以控制吗？", "惊恐发作有哪些表现？"):
+        assert not_a_question({**row, "question": asked}) is None, asked
+
+
 @pytest.fixture(scope="module")
 def handbook_zh():
     return parse_pdf(HANDBOOK_ZH)

@@ -154,6 +154,13 @@ RULE_MISFITS = {
         "clinical_vignette", "Bipolar I disorder: " + MANIC_A),
     "any treatment asked of the psychological one (the demo, 2026-12-05)": row(
         ANXIETY, "Cognitive behavioural therapy with graded exposure", "What is the treatment for anxiety disorders?", "treatment_management"),
+    "'what' asked of how it is diagnosed (NIMH rows read 2026-12-05)": row(
+        OCD, "Obsessions are recurrent and persistent", "What is obsessive-compulsive disorder diagnosed?"),
+    "a group of people asked as a thing": row(EATING, "Feeding and eating disorders are persistent", "What are people with eating disorders?"),
+    "a superlative with no noun": row(ANXIETY, "Cognitive behavioural therapy with graded exposure", "What is the most psychotherapy?"),
+    "the prompt's label in the question": row(ANXIETY, "Cognitive behavioural therapy with graded exposure",
+                                             "Question: What is the psychological treatment of choice across the anxiety disorders?"),
+    "'what is the' before a plural": row(DEPRESSIVE, "Recurrence is the main long-term concern", "What is the factors of recurrence?"),
     "a case that names its diagnosis's group (the demo, 2026-12-05)": row(
         EATING, "Restriction of energy intake", "A 19-year-old student is brought to the emergency department. Feeding and eating "
         "disorders are a serious condition that can affect anyone. What is your diagnosis?", "clinical_vignette",

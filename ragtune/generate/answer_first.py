@@ -255,7 +255,8 @@ def one_of(*questions: str) -> str | None:
     return "^(" + "|".join(re.sub(r"([.()])", r"\\\1", q) for q in questions) + ")[?]$"
 
 
-NOT_A_KIND = "the common rare frequent often more less also not very among likely seen found first further two three twice several many".split()
+NOT_A_KIND = ("the common rare frequent often more less also not very among likely seen found first further two three twice several many "
+              "at in on of for with to from by as").split()
 # "<condition> is a ...", "... are diagnosed when", "... are defined by", "... describes": one sentence of
 # at least DEFINITION_WORDS words whose subject names a condition (or obsessions, compulsions).
 DEFINED = re.compile(
@@ -275,7 +276,9 @@ def definition_question(answer: str) -> str | None:
     if not found or len(answer.split()) < DEFINITION_WORDS or len(re.findall(r"[.!?](?:\s|$)", answer)) > 1:
         return None
     x = found.group("x")
-    if not DEFINED_THING.search(x) or re.match(r"(?:For|In|With|When|If|The|This|These|Those|It|They|Most|Some|Many)\b", x):
+    if not DEFINED_THING.search(x) or re.search(r"\bwith\b", x) or re.match(
+            r"(?:For|In|With|When|If|The|This|These|Those|It|They|Most|Some|Many|People|Person|Someone|Children|Adults|Adolescents|"
+            r"Women|Men|Patients|Individuals)\b", x):  # 'People with eating disorders are at risk ...' defines no one
         return None
     thing, be = as_named(x), found.group("be")
     if found.group("verb"):

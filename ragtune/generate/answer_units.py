@@ -18,7 +18,7 @@ from ragtune.generate.row_rules import MARKUP, SOURCE_REFERENCE
 from ragtune.text import content_terms
 
 DANGLING_LABEL = re.compile(r"^\(?(?:[A-Za-z]|\d{1,2})[.)]?$")  # "9." alone: the chunk ends inside the list
-LIST_ITEM = re.compile(r"^(?:\(?([A-Za-z]|\d{1,2})[.)]|[•●▪◦‣∙·\-–])\s+")
+LIST_ITEM = re.compile(r"^(?:\(?([A-Za-z]|\d{1,2})[.)]|[•●▪◦‣∙·\-–]\.?)\s+")  # "•. " as web pages print bullets
 SENTENCE = re.compile(r"[^.!?。！？]+(?:[.!?。！？]+[\"'”’)）]*|$)")
 DEFINITION = re.compile(
     r"^(?!(?:The|It|This|These|Those|That|When|If|Without|With|In|A|An|Risk|There|Most|Some|Many)\b)[A-Z][\w\-/']*(?: [\w\-/']+){0,5} "
@@ -28,7 +28,7 @@ CONTRAST = re.compile(r"\b(?:distinguish\w*|differ\w*|whereas|rather than|unlike
 TREATMENT = re.compile(r"\b(?:treat\w*|therap\w*|medication\w*|psychotherap\w*|antidepress\w*|dose\w*|manag\w*|recommend\w*|first step|cbt)\b|治疗|药物|心理治疗", re.I)
 FEATURE = re.compile(r"\b(?:symptom\w*|sign\w*|feature\w*|criteri\w*|present\w*|experienc\w*|feel\w*|mood|sleep|worry|fear|panic|episode)\b|症状|表现|标准", re.I)
 MIN_TERMS, MAX_WORDS, MAX_LIST_ITEMS = 5, 70, 10
-PRONOUN_OPENING = re.compile(r"^(?:(?:They|It|This|These|Those|He|She|Its|Their|Both|Such)\b|它|这|该|其(?!他)|此(?!外)|两者|以下|本章|本节)")  # 以下/本章: the document speaking of itself
+PRONOUN_OPENING = re.compile(r"^(?:(?:They|It|This|These|Those|He|She|Its|Their|Both|Such|However|Also|Therefore|Thus|Moreover|Instead|Otherwise|Similarly|But|Yet|In addition|For example|For instance)\b|它|这|该|其(?!他)|此(?!外)|两者|以下|本章|本节)")  # 以下/本章: the document speaking of itself
 
 # Which kinds of answer suit each task, best first, and what the answer should be about.
 TASK_UNITS: dict[str, tuple[tuple[str, ...], re.Pattern | None]] = {
@@ -74,11 +74,15 @@ def _numbered(line: str) -> bool:
     return bool(marker and marker.group(1) and marker.group(1).isdigit())
 
 
+CONTACT = re.compile(r"https?://|\bwww\.|\S@\S|\b\d{3}-\d{3}-\d{4}\b|\btoll-free\b", re.I)  # a link or an address is no clinical answer
+
+
 def _clean(text: str) -> bool:
-    """Usable as an answer: no markup, no reference to the source, enough content, not too long."""
+    """Usable as an answer: no markup, no reference to the source, no link or address, enough content, not too long."""
     return (
         not MARKUP.search(text)
         and not SOURCE_REFERENCE.search(text)
+        and not CONTACT.search(text)
         and len(content_terms(text)) >= MIN_TERMS
         and len(text.split()) <= MAX_WORDS * (3 if "\n" in text else 1)
         and text.count("(") == text.count(")")
@@ -145,8 +149,8 @@ def _sentence_units(text: str, chunk_id: str, start: int, end: int, first_line: 
     units = []
     for k, (s, e) in enumerate(sentences):
         sentence = text[s:e]
-        if sentence.endswith(":"):
-            continue
+        if sentence.endswith(":") or not re.search(r"[.!?。！？][\"'”’)）]*$", sentence):
+            continue  # a lead-in, or a heading or link title ('Treatment (National Institute on Drug Abuse)')
         kind = "definition" if DEFINITION.match(sentence) else "sentence"
         if _clean(sentence) and not PRONOUN_OPENING.match(sentence):  # 'They take two to four weeks': alone, its 'they' is no one
             units.append(AnswerUnit(kind, chunk_id, sentence, [(s, e)]))
@@ -206,4 +210,6 @@ def units_for_task(chunk: dict[str, Any], task: str) -> list[AnswerUnit]:
     units = [u for u in answer_units(chunk) if u.kind in kinds]
     if task in ("counselling_dialogue", "clinical_vignette"):  # a reply, or a case's diagnosis, rests on more than one criterion
         units = [u for u in units if u.kind == "criteria_list" or not _list_item(chunk["text"], u.spans[0][0])]
+    if task == "clinical_vignette":  # a case is built from features: a line with none ('NIMH has information on ...') makes none
+        units = [u for u in units if topic.search(u.text)]
     return sorted(units, key=lambda u: (not (topic is None or topic.search(u.text)), kinds.index(u.kind)))

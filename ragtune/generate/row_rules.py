@@ -64,6 +64,7 @@ ASKING_WORDS = frozenset(
 # Chinese question words: cut out of a question before its bigrams are read, so '什么是惊恐发作' is not
 # held to the seams '什么' and '么是' that no answer has.
 ASKING_WORDS_ZH = re.compile("为什么|什么|哪些|哪种|哪个|如何|怎样|怎么|是否|何时|多久|多少|能否")
+ASKS_ZH = re.compile("什么|哪|如何|怎样|怎么|是否|为什么|为何|何时|多久|多少|几|吗|呢|能否|有无|是不是")
 CJK_UNANSWERED_SHARE = 0.34  # share of a Chinese question's bigrams its answer may lack ("多久" asks, it is not answered)
 CASE_SENTENCES = 3  # sentences in a vignette's question, the question itself included
 CASE_FEATURES = 3  # content terms of the case that the evidence also has (its presenting features)
@@ -165,7 +166,14 @@ def not_a_question(row: dict[str, Any]) -> str | None:
         return None
     if re.search(r"[?？]\s*[?？]\s*$", row["question"]):
         return "the question ends with two question marks"
-    return None if QUESTION_END.search(row["question"]) else "the question does not end with a question mark"
+    if not QUESTION_END.search(row["question"]):
+        return "the question does not end with a question mark"
+    if row.get("language") == "zh" and row.get("task") != VIGNETTE:
+        if re.match(r"^请", row["question"]):
+            return "the question is an instruction (请...), the prompt's words"
+        if not ASKS_ZH.search(row["question"]):
+            return "the question has no question word ('焦虑障碍，广泛性？' asks nothing)"
+    return None
 
 
 def sentence_count(text: str) -> int:

@@ -160,6 +160,8 @@ RULE_MISFITS = {
     "a superlative with no noun": row(ANXIETY, "Cognitive behavioural therapy with graded exposure", "What is the most psychotherapy?"),
     "the prompt's label in the question": row(ANXIETY, "Cognitive behavioural therapy with graded exposure",
                                              "Question: What is the psychological treatment of choice across the anxiety disorders?"),
+    "an unanswerable question with the prompt's label": row(ANXIETY, "Cognitive behavioural therapy with graded exposure",
+                                                          "Question: Which anxiety disorder is most common in Iceland?", "unanswerable"),
     "'what is the' before a plural": row(DEPRESSIVE, "Recurrence is the main long-term concern", "What is the factors of recurrence?"),
     "a case that names its diagnosis's group (the demo, 2026-12-05)": row(
         EATING, "Restriction of energy intake", "A 19-year-old student is brought to the emergency department. Feeding and eating "

@@ -180,6 +180,13 @@ def test_a_question_that_names_the_answers_kind_of_treatment_fits():
                            "What is the psychological treatment of choice across the anxiety disorders?", "treatment_management")) is None
 
 
+def test_a_question_whose_clause_ends_in_diagnosed_is_not_malformed():
+    from ragtune.generate.qa_fit import MALFORMED
+
+    assert MALFORMED.search("What is OCD diagnosed?")
+    assert not MALFORMED.search("What is the first step when depression is diagnosed?")
+
+
 def test_an_acronym_the_chapter_spells_out_is_named_by_the_question():
     """'OCD' is obsessive-compulsive disorder in the chapter 'Obsessive-Compulsive and Related Disorders'."""
     assert fit_problem(row(OCD, "Cognitive behavioural therapy with exposure and response prevention",

@@ -59,7 +59,7 @@ MALFORMED = re.compile(
     r"|\b(\w+) \1\b"
     r"|\b(?:is|are) the (?:symptoms|criteria|causes) (?:lasting|of lasting)\b|\bwhich is the \w+s\b"
     r"|^what is (?:the )?(?:(?!(?:for|of|in|with|about|to|by|after|during|between|from|on|among) )[\w\-/]+ )*?(?:disorders|criteria|symptoms|episodes|treatments|factors|causes|signs|options|types|risks|effects|products|medications|therapies)\b"  # 'What is the feeding and eating disorders?'
-    r"|^what (?:is|are) [\w\s\-/]+ (?:diagnosed|treated|managed|caused|defined)\?$"  # 'What is OCD diagnosed?': how, not what
+    r"|^what (?:is|are) (?:(?!(?:is|are|was|were|when|after|if|once|before|until|being)\b)[\w\-/]+ )+(?:diagnosed|treated|managed|caused|defined)\?$"  # 'What is OCD diagnosed?': how, not what
     r"|^what (?:is|are) (?:the )?(?:people|patients|children|adults|those) with [\w\s\-/]*?" + CONDITION_HEAD.pattern + r"\?$"  # 'What are people with eating disorders?'
     r"|^what is the most \w+[?,]"  # 'What is the most psychotherapy?', 'the most common?': a superlative with no noun
     r"|^question\s*:"  # the prompt's label copied into the question

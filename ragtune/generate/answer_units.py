@@ -210,6 +210,4 @@ def units_for_task(chunk: dict[str, Any], task: str) -> list[AnswerUnit]:
     units = [u for u in answer_units(chunk) if u.kind in kinds]
     if task in ("counselling_dialogue", "clinical_vignette"):  # a reply, or a case's diagnosis, rests on more than one criterion
         units = [u for u in units if u.kind == "criteria_list" or not _list_item(chunk["text"], u.spans[0][0])]
-    if task == "clinical_vignette":  # a case is built from features: a line with none ('NIMH has information on ...') makes none
-        units = [u for u in units if topic.search(u.text)]
     return sorted(units, key=lambda u: (not (topic is None or topic.search(u.text)), kinds.index(u.kind)))

@@ -388,9 +388,6 @@ def fit_problem(row: dict[str, Any]) -> str | None:
     task, question, answer = row.get("task"), row["question"], row["answer"]
     if task == "counselling_dialogue":
         return dialogue_fit(row)
-    if task == "unanswerable":  # nothing answers it; it still has to be a well-formed question
-        found = MALFORMED.search(question) if row.get("language", "en") == "en" else None
-        return f"the question is malformed ({found.group(0)!r})" if found else None
     if row.get("language", "en") != "en":
         return None  # the rules read English; Chinese rows are left to the model-based check
     if task == "clinical_vignette":
@@ -401,6 +398,8 @@ def fit_problem(row: dict[str, Any]) -> str | None:
     found = MALFORMED.search(question)
     if found:
         return f"the question is malformed ({found.group(0)!r})"
+    if task == "unanswerable":  # nothing answers it; it still has to be a well-formed question
+        return None
     split = title_split(question, titles)
     if split:
         return split

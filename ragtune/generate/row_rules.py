@@ -64,7 +64,7 @@ ASKING_WORDS = frozenset(
 # Chinese question words: cut out of a question before its bigrams are read, so '什么是惊恐发作' is not
 # held to the seams '什么' and '么是' that no answer has.
 ASKING_WORDS_ZH = re.compile("为什么|什么|哪些|哪种|哪个|如何|怎样|怎么|是否|何时|多久|多少|能否")
-ASKS_ZH = re.compile("什么|哪|如何|怎样|怎么|是否|为什么|为何|何时|多久|多少|几|吗|呢|能否|有无|是不是")
+ASKS_ZH = re.compile(f"{ASKING_WORDS_ZH.pattern}|哪|几|吗|呢|为何|有无|是不是")  # a question word, or a particle that makes one
 CJK_UNANSWERED_SHARE = 0.34  # share of a Chinese question's bigrams its answer may lack ("多久" asks, it is not answered)
 CASE_SENTENCES = 3  # sentences in a vignette's question, the question itself included
 CASE_FEATURES = 3  # content terms of the case that the evidence also has (its presenting features)

@@ -4,12 +4,13 @@ offsets, and the embedded SmolLM2 writing only questions, cases and patient turn
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from ragtune.generate import answer_first
-from ragtune.generate.answer_units import answer_units, units_for_task
-from ragtune.generate.evidence import EvidenceSettings, plan_chapter_evidence
+from ragtune.generate.answer_units import answer_units, section_unit, units_for_task
+from ragtune.generate.evidence import EvidencePlan, EvidenceRound, EvidenceSettings, plan_chapter_evidence
 from ragtune.generate.grounding import grounding_verdict
 from ragtune.generate.qa_filter import FilterSettings, filter_qa
 from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_qa
@@ -91,6 +92,10 @@ def test_extractive_generation_on_the_real_model(handbook_document, handbook_ind
             assert all(any(turn == texts[s["chunk_id"]][s["start"] : s["end"]] for s in row["supporting_spans"]) for turn in clinician)
         elif row["task"] not in ("unanswerable", "clinical_vignette") and row["answer_units"][0]["kind"] != "table_row":
             assert row["answer"] == row["supporting_spans"][0]["text"]  # the answer is the evidence itself
+        if row["task"] in answer_first.PAIR_TASKS:  # without free_questions, the answer's structure wrote the question
+            assert row["generation"]["question_from"] == "structure"
+            fixed = answer_first.structured_question(plan, plan.rounds[row["generation"]["round"]], answer_first.round_units(plan, row["generation"]["round"], False))
+            assert re.fullmatch(fixed.strip("^$"), row["question"]), (fixed, row["question"])
     kept = filter_qa(result.qa_pairs, FilterSettings()).kept
     assert len(kept) == result.kept
     for row in kept:
@@ -103,20 +108,21 @@ def test_the_question_grammar_keeps_markup_out_and_ends_with_a_question_mark(han
     plan = plan_chapter_evidence(chapter_of(handbook_document, "bipolar-and-related-disorders"), handbook_index, embedder,
                                  EvidenceSettings(rounds=4, task_mix={"factual_recall": 1}))
     llm = embedded_llm(tmp_path)
-    result = generate_chapter_qa(plan, llm, GenerationSettings(quota=4, max_waves=1, max_tokens=80, retries=0))
+    result = generate_chapter_qa(plan, llm, GenerationSettings(quota=4, max_waves=1, max_tokens=80, retries=0, free_questions=True))
     assert len(result.qa_pairs) == 4, result.failures
     for row in result.qa_pairs:
         assert row["question"].endswith(("?", "？")) and not any(ch in row["question"] for ch in "<>{}[]|*#")
 
 
 def test_vignettes_come_with_a_case_or_are_rejected(handbook_document, handbook_index, embedder, tmp_path, embedded_llm):
-    plan = plan_chapter_evidence(chapter_of(handbook_document, "depressive-disorders"), handbook_index, embedder,
+    plan = plan_chapter_evidence(chapter_of(handbook_document, "feeding-and-eating-disorders"), handbook_index, embedder,
                                  EvidenceSettings(rounds=3, task_mix={"clinical_vignette": 1}))
     llm = embedded_llm(tmp_path)
     result = generate_chapter_qa(plan, llm, GenerationSettings(quota=3, max_waves=1, max_tokens=200, retries=0))
     assert result.qa_pairs, result.failures
     for row in result.qa_pairs:
         assert row["question"].startswith(row["case"]) and row["answer"].endswith(row["supporting_spans"][0]["text"])
+        assert row["answer_units"][0]["kind"] == "criteria_list"  # a case rests on a whole set of criteria (A, B, C ...), never one sentence
     filtered = filter_qa(result.qa_pairs, FilterSettings())
     for row in filtered.kept:
         assert first_broken_rule(row) is None
@@ -156,6 +162,7 @@ def test_an_unanswerable_rows_answer_says_what_the_passages_are_about_in_a_sente
     assert answer_first.passage_topic(plan, SimpleNamespace(focus="Course and Prognosis")) == "the course and prognosis of Bipolar and Related Disorders"
     assert answer_first.passage_topic(plan, SimpleNamespace(focus="Diagnostic Criteria for a Manic Episode")) == "Diagnostic Criteria for a Manic Episode"
     assert "what they cover is" not in answer_first.UNANSWERABLE_ANSWER["en"]
+    assert answer_first.passage_topic(plan, SimpleNamespace(focus="How is mania treated?")) == 'the question "How is mania treated?"'
 
 
 def test_a_sentence_that_opens_with_a_pronoun_is_an_answer_only_with_the_sentence_before_it():
@@ -178,3 +185,142 @@ def test_a_link_an_address_a_heading_or_a_dangling_however_is_no_answer():
     texts = [u.text for u in answer_units(chunk)]
     assert texts[0].startswith("Panic disorder is treated") and any(t.startswith("Slow breathing") for t in texts)  # '•. ' is a bullet
     assert not any(t.startswith(("Treatment options", "However", "Our clinic", "•")) for t in texts), texts
+
+
+def test_a_question_a_crisis_line_or_a_table_is_no_answer():
+    """Web pages open sections with their heading question and close them with a crisis line; their
+    statistics point at tables and figures. Our own wording here."""
+    chunk = {"chunk_id": "x", "text": (
+        "How is panic disorder treated? Cognitive behavioural therapy teaches a person to meet the body's alarm without fleeing it.\n"
+        "Table 3 lists the panic attacks reported by adults in each age group over the last ten years.\n"
+        "If you are in crisis, call or text 988 to reach trained counsellors any hour of the day or night.")}
+    texts = [u.text for u in answer_units(chunk)]
+    assert texts == ["Cognitive behavioural therapy teaches a person to meet the body's alarm without fleeing it."], texts
+
+
+def _heading_chunk(heading: str, text: str, whole: bool = True) -> dict:
+    return {"chunk_id": "c1", "section_path": ["Panic Disorder", heading], "text": text, "whole_section": whole}
+
+
+ANSWER = ("Panic disorder is usually treated with cognitive behavioural therapy, an antidepressant, or both.\n"
+          "•. Therapy teaches a person to ride out the body's alarm without fleeing it.\n"
+          "•. Medicines take several weeks before they calm the attacks.")
+
+
+def test_a_question_headings_whole_section_is_its_answer_and_the_heading_its_question():
+    chunk = _heading_chunk("How is panic disorder treated?", "How is panic disorder treated? " + ANSWER +
+                           "\nLearn more about therapy for panic.\nInformation about panic medicines changes often; the drug agency has information on each."
+                           "\nCall or text 988 when you are in crisis.")
+    unit = section_unit(chunk)
+    assert unit.kind == "section" and unit.text == ANSWER  # the repeated heading and the closing pointers are cut
+    assert chunk["text"][unit.spans[0][0] : unit.spans[0][1]] == ANSWER
+    assert units_for_task(chunk, "treatment_management")[0] == unit
+    plan = EvidencePlan("panic", "Anxiety Disorders", "en", [EvidenceRound("factual_recall", "x", [chunk])])
+    assert answer_first.structured_question(plan, plan.rounds[0], [unit]) == r"^(How is panic disorder treated)[?]$"
+
+
+@pytest.mark.parametrize("heading, text, whole", [
+    ("How is panic disorder treated?", ANSWER, False),  # the section goes on in another chunk or in subsections
+    ("How can I find help?", ANSWER, True),  # the heading names no condition
+    ("Is it normal worry or panic disorder?", ANSWER, True),  # 'it' points at something outside the heading
+    ("Where can I learn more about panic disorder?", ANSWER, True),
+    ("How is panic disorder treated?", ANSWER.replace("\n•. Medicines", "\nVisit www.example.org for more.\n•. Medicines"), True),  # a link inside
+    ("What causes panic disorder?", "Several factors may play a part.", True),  # too little to answer
+])
+def test_a_question_heading_gives_no_answer_where_its_section_is_not_whole_or_it_asks_nothing_alone(heading, text, whole):
+    assert section_unit(_heading_chunk(heading, text, whole)) is None
+
+
+@pytest.mark.parametrize("answer, question", [
+    ("Treatment of panic disorder usually includes therapy, medicine, or both of them together.", "What does treatment of panic disorder usually include?"),
+    ("Exposure therapy helps people face feared places in small steps until the fear fades.", "How does exposure therapy help people?"),
+    ("Antidepressants work by changing how the brain uses chemicals that carry mood signals.", "How do antidepressants work?"),
+    ("Health care providers diagnose ADHD by asking about behaviour at home and at school.", "How do health care providers diagnose ADHD?"),
+    ("Binge eating disorder can also be diagnosed in adults who never had an eating problem before.", "When can binge eating disorder be diagnosed?"),
+    ("Symptoms of a manic episode may include racing thoughts and little need for sleep.", "What may symptoms of a manic episode include?"),
+    ("Other symptoms can include irritability and trouble sleeping through the night.", None),  # 'other' than what?
+    ("People with panic disorder may avoid places where an attack happened before.", None),  # no structure says what this answers
+    ("Therapy helps people face fear. It takes several weeks before the change is felt.", None),  # more than the sentence asked
+    ("Some treatments include group sessions held once a week in the evening.", None),
+    ("Interventions include classroom plans and lessons in organising homework.", None),  # interventions for what?
+    ("Evidence-based therapies to treat panic disorder include exposure and breathing retraining.",
+     "What do evidence-based therapies to treat panic disorder include?"),
+    ("Group therapy also teaches skills to help people notice and name their fears.", None),  # its subject is no noun phrase
+    ("Family therapy is designed to help children whose eating has become dangerously restricted.", None),
+    ("Dietary counselling to help people eat regular meals and keep a steady weight.", None),  # no sentence at all
+    ("Although panic disorder can be diagnosed at any age, it most often begins in early adulthood.", None),  # a clause, no subject
+])
+def test_an_english_statement_is_asked_what_its_structure_says(answer, question):
+    pattern = answer_first.statement_question(answer)
+    assert (pattern == f"^({question[:-1]})[?]$") if question else pattern is None, pattern
+
+
+def test_without_free_questions_a_pair_round_takes_only_answers_its_structure_asks(handbook_document, handbook_index, embedder):
+    plan = plan_chapter_evidence(chapter_of(handbook_document, "anxiety-disorders"), handbook_index, embedder, EvidenceSettings(rounds=40))
+    pairs = [n for n, r in enumerate(plan.rounds) if r.task in answer_first.PAIR_TASKS]
+    free = {n: answer_first.round_units(plan, n) for n in pairs}
+    built = {n: answer_first.round_units(plan, n, free_questions=False) for n in pairs}
+    assert any(built.values()) and any(u and not answer_first.structured_question(plan, plan.rounds[n], u) for n, u in free.items())
+    assert all(answer_first.structured_question(plan, plan.rounds[n], u) for n, u in built.items() if u)
+    assert [n for n, u in built.items() if u] == [n for n, u in built.items() if u and free[n]]
+
+
+def test_an_unanswerable_round_borrows_a_built_question_about_a_condition_its_passages_never_name(handbook_document, handbook_index, embedder):
+    """The 135M model's own unanswerable questions were garbled ('Is it possible to have ADHD in a person's mind?',
+    NIMH, 2026-12-06); a question another passage's structure dictates is well formed, and unanswered where no
+    passage of the round names its condition."""
+    plan = plan_chapter_evidence(chapter_of(handbook_document, "anxiety-disorders"), handbook_index, embedder,
+                                 EvidenceSettings(rounds=24, task_mix={"unanswerable": 1, "factual_recall": 1}))
+    asked = []
+    for n, planned in enumerate(plan.rounds):
+        if planned.task != "unanswerable" or not (pattern := answer_first.structured_question(plan, planned, [])):
+            continue
+        (question,) = answer_first.questions_of(pattern)
+        condition = answer_first.CONDITION_PHRASE.search(question).group(0)
+        passages = " ".join(e["text"] for e in planned.evidence).lower()
+        assert not any(w in passages.split() for w in condition.lower().split() if w not in answer_first.NOT_DISTINCTIVE), (question, condition)
+        answer = answer_first.UNANSWERABLE_ANSWER["en"].format(topic=answer_first.passage_topic(plan, planned))
+        row = {"task": "unanswerable", "question": question, "answer": answer, "evidence": planned.evidence, "language": "en"}
+        assert first_broken_rule(row) is None, (question, first_broken_rule(row))
+        asked.append(question)
+    assert len(asked) >= 2, asked
+
+
+def test_without_free_questions_a_dialogues_patient_asks_what_its_two_replies_answer():
+    """The 135M model's patient turns rambled ('I am a clinical psychologist, ... How can we help you?', NIMH,
+    2026-12-06): the patient now opens in the first person with the first reply's built question and follows
+    up with the second's. Our own wording."""
+    from ragtune.generate.qa_fit import dialogue_fit
+
+    chunk = {"chunk_id": "c1", "chapter_key": "panic", "section_path": ["Panic Disorder", "Treatment"], "whole_section": False, "text": (
+        "Treatment for panic disorder usually includes therapy, medication, or both of them together.\n"
+        "Exposure therapy helps people face the body's alarm in small steps until the fear fades.\n"
+        "Many people feel better within a few months.")}
+    plan = EvidencePlan("panic", "Panic Disorder", "en", [EvidenceRound("counselling_dialogue", "Treatment", [chunk])])
+    units = answer_first.round_units(plan, 0, free_questions=False)
+    assert [u.text[:20] for u in units] == ["Treatment for panic ", "Exposure therapy hel"]
+    first, second = (answer_first.questions_of(p)[0] for p in answer_first.structured_turns(plan, plan.rounds[0], units))
+    assert first == "I have a question, what does treatment for panic disorder usually include?"
+    assert second == "How does exposure therapy help people?"
+    turns = [{"role": "patient", "content": first}, {"role": "clinician", "content": units[0].text},
+             {"role": "patient", "content": second}, {"role": "clinician", "content": units[1].text}]
+    assert dialogue_fit({"task": "counselling_dialogue", "question": first, "answer": units[0].text, "turns": turns}) is None
+    assert answer_first.question_source(plan, plan.rounds[0], units) == "structure"
+    assert answer_first.structured_turns(plan, plan.rounds[0], [units[0], units[0]]) is None  # one question asked twice is no dialogue
+    schema = answer_first.schema("counselling_dialogue", "extractive", fixed=answer_first.structured_turns(plan, plan.rounds[0], units))
+    assert [p["pattern"] for p in schema["properties"]["patient_turns"]["prefixItems"]] == list(answer_first.structured_turns(plan, plan.rounds[0], units))
+
+
+def test_built_patient_turns_go_through_the_real_models_grammar(handbook_document, handbook_index, embedder, tmp_path, embedded_llm):
+    """llama.cpp turns a schema pattern into a grammar: a built turn must reach it as a literal it can parse."""
+    plan = plan_chapter_evidence(chapter_of(handbook_document, "obsessive-compulsive-and-related-disorders"), handbook_index, embedder,
+                                 EvidenceSettings(rounds=6, task_mix={"counselling_dialogue": 1}))
+    built = {n: answer_first.structured_turns(plan, planned, answer_first.round_units(plan, n, False)) for n, planned in enumerate(plan.rounds)}
+    assert any(built.values())
+    result = generate_chapter_qa(plan, embedded_llm(tmp_path), GenerationSettings(quota=6, max_waves=1, max_tokens=120, retries=0))
+    assert not result.failures, result.failures
+    for row in result.qa_pairs:
+        patient = [t["content"] for t in row["turns"] if t["role"] == "patient"]
+        assert patient == [answer_first.questions_of(p)[0] for p in built[row["generation"]["round"]]]
+        assert row["generation"]["question_from"] == "structure"
+    assert result.qa_pairs

@@ -134,3 +134,25 @@ def test_exports_and_the_card_keep_chinese_readable(tmp_path):
         dedup_counts=[], removed=[], rows=[row], chart_file="rows_per_chapter.png", files=["alpaca_train.jsonl"], languages=["zh"],
         models={"generator": "m", "judge": "j"}, settings={"chapter": "抑郁障碍"}, split_sha256={"validation": "v", "test": "t"})
     assert "\\u" not in card and '"chapter": "抑郁障碍"' in card and json.loads(card.split("---\n")[1])["language"] == ["zh"]
+
+
+def test_a_chinese_unanswerable_round_borrows_a_built_question_about_a_condition_its_passages_never_write(handbook_zh, embedder):
+    from ragtune.generate import answer_first
+    from ragtune.generate.row_rules import first_broken_rule
+
+    chunks = [c for chapter in handbook_zh.chapters for c in chunk_chapter(chapter, handbook_zh.doc_id, embedder.tokenize)]
+    index = ChunkIndex.build(chunks, embedder.encode([c.text for c in chunks]))
+    plan = plan_chapter_evidence(handbook_zh.chapters[1], index, embedder, EvidenceSettings(rounds=16, task_mix={"unanswerable": 1, "factual_recall": 1}))
+    asked = []
+    for planned in plan.rounds:
+        if planned.task != "unanswerable" or not (pattern := answer_first.structured_question(plan, planned, [])):
+            continue
+        (question,) = answer_first.questions_of(pattern)
+        condition = answer_first.CONDITION_ZH.search(question).group(0)
+        own = condition[:-2] if condition.endswith(("障碍", "发作")) else condition[:-1]  # 惊恐 of 惊恐发作
+        assert question.endswith("？") and all(own not in e["text"] for e in planned.evidence), (question, condition)
+        answer = answer_first.UNANSWERABLE_ANSWER["zh"].format(topic=answer_first.passage_topic(plan, planned))
+        row = {"task": "unanswerable", "question": question, "answer": answer, "evidence": planned.evidence, "language": "zh"}
+        assert first_broken_rule(row) is None, (question, first_broken_rule(row))
+        asked.append(question)
+    assert asked, "the anxiety chapter's rounds borrow questions about conditions of the depression chapter"

@@ -111,7 +111,8 @@ def test_run_status_estimate_backfill_preview_export_and_budget(project):
     rows = (data / "dataset" / "rows" / "train.jsonl").read_text().splitlines()
     assert len(exported) == len(rows) > 0 and all(e["conversations"][0]["from"] == "human" for e in exported)
 
-    stopped = ragtune("run", *FILES, "--only", BACKFILL, "--quota", "6", "--rounds", "10", "--budget-tokens", "1", "--no-train", check=3)
+    stopped = ragtune("run", *FILES, "--only", BACKFILL, "--quota", "6", "--rounds", "10", "--budget-tokens", "1", "--no-train",
+                      "--set", "qa_candidates.free_questions=true", check=3)  # every round asks: the budget, not the plan, stops it
     assert f"budget reached: generation stopped in {BACKFILL}" in stopped.stderr
     after = {row["chapter"]: row for row in json.loads(ragtune("status", "--json").stdout)["chapters"]}
     assert after[BACKFILL]["budget_reached"] and after[BACKFILL]["quota"] == 6

@@ -138,12 +138,12 @@ def test_quota_is_reached_in_waves_or_the_chapter_is_flagged_exhausted(handbook_
     llm = embedded_llm(tmp_path)
     settings = GenerationSettings(quota=3, max_waves=3, max_tokens=160)
     result = generate_chapter_qa(plan, llm, settings)
-    assert result.waves >= 2 or result.quota_met  # a first wave rarely keeps enough from a 135M model
+    assert result.waves >= 2 or result.quota_met or result.exhausted  # a first wave rarely keeps enough from a 135M model
     assert result.kept == len(filter_qa(result.qa_pairs, FilterSettings()).kept)
     assert result.quota_met == (result.kept >= 3)
-    assert result.exhausted == (not result.quota_met and result.rounds_used == 10)
+    assert result.exhausted == (not result.quota_met and result.rounds_used + result.rounds_without_answer == 10)
     assert sum(c["candidates"] for c in result.coverage) == len(result.qa_pairs)
-    assert result.llm_calls + result.cache_hits >= result.rounds_used
+    assert result.llm_calls + result.cache_hits >= result.rounds_used  # a round with no answer is never used
     for row in result.qa_pairs:
         assert row["task"] in TASKS and row["generation"]["template"] == answer_first.template_for(row["task"], row["answer_mode"], "en")
         assert row["supporting_spans"] is not None and set(row["chunk_ids"]) == {e["chunk_id"] for e in row["evidence"]}
@@ -183,8 +183,10 @@ def test_a_differential_line_is_asked_as_told_apart_from_the_chapters_condition(
 
     for text, pattern in fixed:
         head = text.split(":", 1)[0].split(". ", 1)[-1]
-        assert re.fullmatch(pattern[1:-1].replace("\\", ""), f"How is {head[0].lower() + head[1:]} told apart from an eating disorder?") or \
+        named = head[0].lower() + head[1:]
+        assert any(re.fullmatch(pattern[1:-1].replace("\\", ""), f"How {be} {named} told apart from an eating disorder?") for be in ("is", "are")) or \
             head[1:2].isupper()
+    assert any("How are medical causes of weight loss told apart" in pattern for _, pattern in fixed)  # a plural condition takes 'are'
     assert answer_first.chapter_condition("Bipolar and Related Disorders") == "bipolar disorder"
     assert answer_first.chapter_condition("Trauma- and Stressor-Related Disorders") == "a trauma- or stressor-related disorder"
 
@@ -232,6 +234,7 @@ def test_a_sentence_that_defines_a_condition_is_asked_what_when_or_how_it_is():
                   "Pregabalin and buspirone are further options for generalized anxiety disorder in adults who cannot take SSRIs.",
                   "Applied relaxation is an alternative for generalized anxiety disorder when therapy is not available.",
                   "Bipolar disorder is a lifelong, recurrent condition.",  # too short to define it
+                  "While occasional worry and panic attacks are normal, they should not run a person's whole life.",  # a clause
                   "Hoarding disorder is a lasting difficulty discarding possessions. It leads to clutter that blocks rooms."):  # two sentences
         assert answer_first.definition_question(claim) is None, claim
 
@@ -262,7 +265,7 @@ def test_a_question_that_does_not_fit_is_rewritten_once_by_the_rewriter(handbook
     plan = plan_chapter_evidence(chapter_of(handbook_document, "feeding-and-eating-disorders"), handbook_index, embedder,
                                  EvidenceSettings(rounds=6, task_mix={"treatment_management": 1, "factual_recall": 1}))
     writer, rewriter = embedded_llm(tmp_path), local_client("qwen2.5-coder-1.5b", tmp_path)
-    settings = GenerationSettings(quota=6, max_waves=1, max_tokens=80)
+    settings = GenerationSettings(quota=6, max_waves=1, max_tokens=80, free_questions=True)
     result = generate_chapter_qa(plan, writer, settings, rewriter=rewriter)
     rewritten = [r for r in result.qa_pairs if r["generation"]["rewrite"]]
     assert result.question_rewrites == len({r["generation"]["round"] for r in rewritten}) > 0

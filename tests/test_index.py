@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ragtune.index.chunking import chunk_chapter
+from ragtune.ingest.document import Block, Chapter, Section
 from ragtune.index.vector_index import ChunkIndex
 
 
@@ -22,6 +23,21 @@ def test_chunks_carry_provenance_and_fit_the_embedder(handbook_document, embedde
         assert len(embedder.tokenize(chunk.text)) <= 200
     criteria = [c for c in chunks if "Sleeping too little or too much." in c.text]
     assert criteria and criteria[0].chapter_key == "depressive-disorders" and 2 in criteria[0].pages
+
+
+def test_a_chunk_is_its_whole_section_only_when_the_section_fits_it_and_has_no_subsections(embedder):
+    short = "Grief that lasts well beyond a year and keeps a person from daily life can be a disorder of its own."
+    long = " ".join(f"Sentence {n} of a long section says one more thing about the course of panic disorder." for n in range(40))
+    chapter = Chapter("grief", "Grief", [
+        Section("What is prolonged grief?", ["Grief", "What is prolonged grief?"], [Block("paragraph", short, 1)]),
+        Section("How is panic disorder treated?", ["Grief", "How is panic disorder treated?"], [Block("paragraph", short, 1)]),
+        Section("Psychotherapy", ["Grief", "How is panic disorder treated?", "Psychotherapy"], [Block("paragraph", short, 1)]),
+        Section("Course", ["Grief", "Course"], [Block("paragraph", long, 2)]),
+    ])
+    chunks = chunk_chapter(chapter, "grief-0123456789", embedder.tokenize)
+    whole = {c.section_path[-1]: c.whole_section for c in chunks}
+    assert whole == {"What is prolonged grief?": True, "How is panic disorder treated?": False, "Psychotherapy": True, "Course": False}
+    assert len([c for c in chunks if c.section_path[-1] == "Course"]) > 1
 
 
 def test_faiss_retrieval_across_the_whole_collection(handbook_document, embedder, tmp_path):

@@ -23,7 +23,7 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow  # runs the embedded LLM in a child process
 
-SETTINGS = GenerationSettings(quota=100, max_waves=1, first_keep_rate=1.0, max_tokens=120, retries=1)  # one wave of all 8 rounds
+SETTINGS = GenerationSettings(quota=100, max_waves=1, first_keep_rate=1.0, max_tokens=120, retries=1, free_questions=True)  # one wave of all 8 rounds
 
 GENERATE = """
 import json, sys

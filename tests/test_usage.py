@@ -31,11 +31,12 @@ def test_a_budget_stops_generation_and_the_rerun_continues_without_repaying(hand
     plan = plan_chapter_evidence(chapter_of(handbook_document, "bipolar-and-related-disorders"), handbook_index, embedder,
                                  EvidenceSettings(rounds=12, top_k=2))
     price = Price(input_per_million=3.0, output_per_million=15.0)
-    settings = GenerationSettings(quota=6, max_waves=2, max_tokens=120, retries=0)
+    settings = GenerationSettings(quota=6, max_waves=2, max_tokens=120, retries=0, free_questions=True)  # enough rounds to spend the budget
     waves = []
     llm = embedded_llm(tmp_path)
-    # About five calls' worth: each call reads ~250 prompt tokens and writes up to 120.
-    budget = 5 * (250 * 3.0 + 45 * 15.0) / 1e6
+    # About two calls' worth at ~250 prompt and ~45 completion tokens; a question its answer's structure dictates is
+    # shorter to write, so it buys a few more calls than that, still fewer than the rounds that ask.
+    budget = 2 * (250 * 3.0 + 45 * 15.0) / 1e6
     stopped = generate_chapter_qa(plan, llm, replace(settings, budget_usd=budget), price=price, on_wave=waves.append)
     spent = price.cost(stopped.usage)
     assert stopped.budget_reached and not stopped.quota_met and 1 <= stopped.usage.calls < 12

@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any
 
-from ragtune.generate.answer_units import PRONOUN_OPENING, AnswerUnit, units_for_task
+from ragtune.generate.answer_units import PRONOUN_OPENING, TASK_UNITS, AnswerUnit, units_for_task
 from ragtune.generate.evidence import EvidencePlan, EvidenceRound
 from ragtune.generate.qa_fit import POPULATIONS as POPULATION_WORDS
 from ragtune.generate.qa_fit import CONDITION_HEAD, answer_subject, differential_head, populations
@@ -91,23 +91,76 @@ def template_for(task: str, mode: str, language: str) -> str:
     return f"{language}/{'hybrid' if mode == 'hybrid' else 'answer_first'}"
 
 
-def round_units(plan: EvidencePlan, n: int) -> list[AnswerUnit]:
+PAIR_TASKS = ("factual_recall", "treatment_management", "differential_diagnosis")
+
+
+def round_units(plan: EvidencePlan, n: int, free_questions: bool = True) -> list[AnswerUnit]:
     """The answer(s) of round n: one unit (two for a dialogue) of the round's seed chunk (or, when
     it offers none for the task, of its other chunks). Rounds of one task on one chunk take its
-    units in turn, so a chapter's rows do not share an answer until a chunk runs out."""
+    units in turn, those with a structure-built question first, so a chapter's rows do not share an
+    answer until a chunk runs out. Without free_questions a pair task takes only answers whose question
+    its structure dictates (none: the round makes no call)."""
     planned = plan.rounds[n]
     if planned.task == UNANSWERABLE:
         return []
     turn = sum(1 for r in plan.rounds[:n] if r.task == planned.task and r.evidence[:1] == planned.evidence[:1])
     wanted = 2 if planned.task == DIALOGUE else 1
+    if planned.task == DIALOGUE and not free_questions:
+        return _asked_replies(plan, planned, turn)
     for chunk in planned.evidence:
         if planned.task == VIGNETTE and not section_condition(chunk["section_path"][-1]):
             continue  # a case's diagnosis is the condition its features' section names, never an overview's
         units = units_for_task(chunk, planned.task)
+        if wanted == 1:  # an answer whose structure says what it answers is asked before one the model must guess for
+            topic = TASK_UNITS.get(planned.task, TASK_UNITS["factual_recall"])[1]
+            units.sort(key=lambda u: (bool(topic and not topic.search(u.text)), structured_question(plan, planned, [u]) is None))
+            if not free_questions and planned.task in PAIR_TASKS:
+                units = [u for u in units if structured_question(plan, planned, [u])]
         if len(units) >= wanted:
             first = (turn * wanted) % len(units)
-            return [units[(first + k) % len(units)] for k in range(wanted)]
+            if wanted == 1:
+                return [units[first]]
+            partner = next((units[(first + k) % len(units)] for k in range(1, len(units)) if not _overlap(units[first], units[(first + k) % len(units)])), None)
+            if partner:  # a dialogue's second reply says something the first did not
+                return [units[first], partner]
     return []
+
+
+def _asked_replies(plan: EvidencePlan, planned: EvidenceRound, turn: int) -> list[AnswerUnit]:
+    """A dialogue's two replies when the patient's turns are built (no free_questions): answers of the round's
+    passages from the chapter itself whose structure dictates a question, one per question, not overlapping."""
+    asked: dict[str, AnswerUnit] = {}
+    for chunk in planned.evidence:
+        if chunk.get("chapter_key", plan.chapter_key) == plan.chapter_key:
+            for unit in units_for_task(chunk, DIALOGUE):
+                asked.setdefault(built_question(plan, planned, unit), unit)
+    units = [unit for question, unit in asked.items() if question]
+    for k in range(len(units)):
+        first = units[(turn * 2 + k) % len(units)]
+        partner = next((u for u in units if u is not first and not _overlap(first, u)), None)
+        if partner:
+            return [first, partner]
+    return []
+
+
+def _overlap(a: AnswerUnit, b: AnswerUnit) -> bool:
+    return a.chunk_id == b.chunk_id and any(s < f and t < e for s, e in a.spans for t, f in b.spans)
+
+
+def asks(plan: EvidencePlan, n: int, free_questions: bool, mode: str = "extractive") -> bool:
+    """Whether round n has something to ask: an answer for its task, or (unanswerable) a question. Waves are
+    made of such rounds only, so a wave of n rounds asks n questions."""
+    if mode == "abstractive":
+        return True
+    if plan.rounds[n].task == UNANSWERABLE:
+        return can_ask(plan, n, free_questions)
+    return bool(round_units(plan, n, free_questions))
+
+
+def can_ask(plan: EvidencePlan, n: int, free_questions: bool) -> bool:
+    """Whether an unanswerable round has a question to ask: any the model writes, or (without free_questions)
+    one borrowed from another passage's structure."""
+    return free_questions or borrowed_question(plan, plan.rounds[n]) is not None
 
 
 def section_condition(section: str) -> str:
@@ -183,16 +236,22 @@ def question_pattern(answer: str | None, topic: str = "", language: str = "en") 
     return f"^({'|'.join(QUESTION_WORDS)})( ({'|'.join(vocabulary)}),?)+[?]$"
 
 
-def schema(task: str, mode: str, answer: str | None = None, topic: str = "", language: str = "en", fixed: str | None = None) -> dict[str, Any]:
-    """fixed: the question's own pattern when the answer's structure says what it must ask (structured_question)."""
+def schema(task: str, mode: str, answer: str | None = None, topic: str = "", language: str = "en",
+           fixed: str | tuple[str, str] | None = None) -> dict[str, Any]:
+    """fixed: the question's own pattern when the answer's structure says what it must ask (structured_question),
+    for a dialogue the two patient turns' patterns (structured_turns)."""
     closed = mode == "extractive" and task not in (VIGNETTE, UNANSWERABLE)
     start = START[language]
+    turn_patterns = fixed if isinstance(fixed, tuple) else None
+    fixed = fixed if isinstance(fixed, str) else None
     pattern = fixed or (question_pattern(answer, topic, language) if closed else open_question_pattern(language))
     question = {"type": "string", "pattern": pattern}
     if task == DIALOGUE:
         # One free turn pattern. A grammar that forced the first person ("I ..." or "... I ...") made the 135M model
         # ramble or repeat to max_tokens (54 s a call, not 5): the patient's voice is left to the fit rule.
         opening = follow_up = f"^[{start}]{PLAIN}{{12,}}$"
+        if turn_patterns:
+            opening, follow_up = turn_patterns
         turns = {"type": "array", "prefixItems": [{"type": "string", "pattern": opening}, {"type": "string", "pattern": follow_up}],
                  "items": False, "minItems": 2}
         return {"type": "object", "properties": {"patient_turns": turns}, "required": ["patient_turns"]}
@@ -227,20 +286,60 @@ def structured_question(plan: EvidencePlan, planned: EvidenceRound, units: list[
     """The question an answer's structure dictates, as a pattern the model must follow: a differential
     line ('Body dysmorphic disorder: ...' in a differential section) is asked as how that condition is told
     apart from the chapter's own, never as a difference between the halves of the chapter's title; a
-    sentence that defines a condition is asked what (or when, how) it is."""
-    if not units or planned.task in (DIALOGUE, VIGNETTE, UNANSWERABLE):
+    sentence that defines a condition is asked what (or when, how) it is; a question heading's whole
+    section is asked by that heading; an unanswerable round borrows such a question (borrowed_question)."""
+    if planned.task == UNANSWERABLE:
+        return borrowed_question(plan, planned)
+    if not units or planned.task in (DIALOGUE, VIGNETTE):
         return None
+    if units[0].kind == "section":  # the section's whole text answers its question heading
+        heading = next(e["section_path"][-1] for e in planned.evidence if e["chunk_id"] == units[0].chunk_id).strip()
+        return one_of(heading.rstrip("?？").strip(), end="？" if plan.language == "zh" else "[?]")
     if plan.language == "zh":
         return statement_question_zh(units[0].text)
     if plan.language != "en":
         return None
-    head = differential_head(units[0].text)
+    head = differential_head(units[0].text) if units[0].kind != "criteria_list" else ""  # 'The clinician considers:' leads a list
     if not head or not DIFFERENTIAL_SECTION.search(planned.focus):
-        return definition_question(units[0].text)
+        return definition_question(units[0].text) or statement_question(units[0].text)
     other = chapter_condition(plan.chapter_title)
     condition = as_named(head)
-    return one_of(f"How is {condition} told apart from {other}", f"What distinguishes {condition} from {other}",
+    return one_of(f"How {'are' if _plural(condition) else 'is'} {condition} told apart from {other}", f"What distinguishes {condition} from {other}",
                   f"How can {condition} be distinguished from {other}")
+
+
+PATIENT_OPENING = {  # no '.' (see one_of): the opening leads into the question with a comma
+    "en": ["I have a question,", "Something has been worrying me,", "I would like to understand this better,", "I keep wondering,"],
+    "zh": ["我想请教一个问题，", "有件事一直让我担心，", "我想把这件事弄明白，"],
+}
+
+
+def built_question(plan: EvidencePlan, planned: EvidenceRound, unit: AnswerUnit) -> str:
+    """The first question a unit's structure dictates, spelled out ('' if none), whatever the round's task."""
+    pattern = structured_question(plan, EvidenceRound("factual_recall", planned.focus, planned.evidence), [unit])
+    return questions_of(pattern)[0] if pattern else ""
+
+
+def structured_turns(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit]) -> tuple[str, str] | None:
+    """A dialogue's two patient turns when both replies' structure dictates their questions: the patient opens
+    in the first person and asks the first ('I have a question, how is panic disorder treated?'), then asks
+    the second. Patterns, as structured_question's; None when either reply has no such question."""
+    if planned.task != DIALOGUE or len(units) < 2:
+        return None
+    first, second = (built_question(plan, planned, u) for u in units[:2])
+    if not first or not second or first == second:
+        return None
+    openings = PATIENT_OPENING.get(plan.language, PATIENT_OPENING["en"])
+    opening = openings[next((i for i, r in enumerate(plan.rounds) if r is planned), 0) % len(openings)]
+    end = "？" if plan.language == "zh" else "[?]"
+    asked = first[:-1] if plan.language == "zh" else f" {as_named(first[:-1])}"  # 'I have a question, how is ...'
+    patterns = (one_of(f"{opening}{asked}", end=end), one_of(second[:-1], end=end))
+    return patterns if all(patterns) else None
+
+
+def question_source(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit]) -> str:
+    """'structure' when the answer's structure dictated the row's question (or a dialogue's patient turns), else 'model'."""
+    return "structure" if structured_question(plan, planned, units) or structured_turns(plan, planned, units) else "model"
 
 
 def as_named(phrase: str) -> str:
@@ -248,11 +347,68 @@ def as_named(phrase: str) -> str:
     return phrase if phrase[1:2].isupper() else phrase[:1].lower() + phrase[1:]
 
 
-def one_of(*questions: str) -> str | None:
-    """A pattern accepting exactly these questions (with '?'); None if a question holds pattern syntax."""
-    if any(re.search(r"[\\^$*+?{}\[\]|]", q) for q in questions):
+def one_of(*questions: str, end: str = "[?]") -> str | None:
+    """A pattern accepting exactly these questions (with '?', or `end`); None if a question holds pattern syntax.
+    Nothing is escaped: llama.cpp's schema-to-grammar converter copies a '\\.' into its grammar, which then fails to parse."""
+    if any(re.search(r"[\\^$*+?{}\[\]|.()]", q) for q in questions):
         return None
-    return "^(" + "|".join(re.sub(r"([.()])", r"\\\1", q) for q in questions) + ")[?]$"
+    return "^(" + "|".join(questions) + f"){end}$"
+
+
+def questions_of(pattern: str) -> list[str]:
+    """The questions a one_of pattern accepts, spelled out (its inverse)."""
+    found = re.fullmatch(r"\^\((.*)\)(\[\?\]|？)\$", pattern)
+    if not found:
+        return []
+    end = "?" if found.group(2) == "[?]" else "？"
+    return [q + end for q in found.group(1).split("|")]
+
+
+CONDITION_PHRASE = re.compile(r"((?:[\w\-/]+\s+){0,2})\b(" + CONDITION_HEAD.pattern[2:-2] + r"|asd|dmdd|bpd)\b", re.I)
+NOT_DISTINCTIVE = frozenset({"disorder", "disorders", "the", "a", "an", "of", "and", "or", "with", "what", "how", "is", "are", "does", "do", "causes", "treated"})
+
+
+def borrowed_question(plan: EvidencePlan, planned: EvidenceRound) -> str | None:
+    """An unanswerable round's question: one that another passage of the chapter's plan dictates by its
+    structure ('How is social anxiety disorder diagnosed?'), about a condition none of this round's passages
+    names, so it is well formed and truly unanswered there. Rounds take the candidates in turn (from their own
+    place in the plan), so they borrow different questions."""
+    if plan.language not in ("en", "zh"):
+        return None
+    here = " ".join(e["text"] for e in planned.evidence).lower()
+    own = {e["chunk_id"] for e in planned.evidence}
+    at = next((i for i, r in enumerate(plan.rounds) if r is planned), 0)
+    chunks = {e["chunk_id"]: e for r in plan.rounds[at + 1 :] + plan.rounds[:at] for e in r.evidence if e["chunk_id"] not in own}
+    found: list[str] = []
+    for chunk in chunks.values():
+        if DIFFERENTIAL_SECTION.search(chunk["section_path"][-1]):
+            continue  # a difference has two sides, one of which these passages may well speak of
+        lender = EvidenceRound("factual_recall", chunk["section_path"][-1], [chunk])
+        for unit in units_for_task(chunk, "factual_recall"):
+            pattern = structured_question(plan, lender, [unit])
+            question = questions_of(pattern)[0] if pattern else ""
+            unnamed = _unnamed_here_zh if plan.language == "zh" else _unnamed_here
+            if question and question not in found and unnamed(question, here):
+                found.append(question)
+    return one_of(found[at % len(found)][:-1], end="？" if plan.language == "zh" else "[?]") if found else None
+
+
+def _unnamed_here(question: str, passages: str) -> bool:
+    """The question names a condition and no distinctive word of that condition's name is in the passages."""
+    found = CONDITION_PHRASE.search(question)
+    if not found:
+        return False
+    words = [w.lower() for w in re.findall(r"[\w\-/]+", found.group(0)) if w.lower() not in NOT_DISTINCTIVE]
+    return bool(words) and not any(re.search(rf"\b{re.escape(w)}\b", passages) for w in words)
+
+
+CONDITION_ZH = re.compile(r"[\u4e00-\u9fff]{1,6}?(?:障碍|症|发作)")
+
+
+def _unnamed_here_zh(question: str, passages: str) -> bool:
+    """A Chinese question names a condition (…障碍, …症, …发作) whose own part (惊恐 of 惊恐发作) the passages never write."""
+    found = CONDITION_ZH.search(re.sub("什么是|是什么|包括哪些|包括什么", "", question))
+    return bool(found) and re.sub("(?:障碍|症|发作)$", "", found.group(0)) not in passages
 
 
 NOT_A_KIND = ("the common rare frequent often more less also not very among likely seen found first further two three twice several many "
@@ -265,7 +421,7 @@ DEFINED = re.compile(
     r"|(?P<verb>describes|refers to)\b)"
 )
 DEFINITION_WORDS = 10
-DEFINED_THING = re.compile(rf"{CONDITION_HEAD.pattern}|\b(?:obsessions|compulsions|panic attacks?)\b", re.I)
+DEFINED_THING = re.compile(rf"{CONDITION_HEAD.pattern}|\b(?:obsessions|compulsions|panic attacks?|asd|dmdd|bpd)\b", re.I)
 
 
 def definition_question(answer: str) -> str | None:
@@ -276,8 +432,8 @@ def definition_question(answer: str) -> str | None:
     if not found or len(answer.split()) < DEFINITION_WORDS or len(re.findall(r"[.!?](?:\s|$)", answer)) > 1:
         return None
     x = found.group("x")
-    if not DEFINED_THING.search(x) or re.search(r"\bwith\b", x) or re.match(
-            r"(?:For|In|With|When|If|The|This|These|Those|It|They|Most|Some|Many|People|Person|Someone|Children|Adults|Adolescents|"
+    if not DEFINED_THING.search(x) or re.search(r"\b(?:with|that|which|who)\b", x) or re.match(
+            r"(?:For|In|With|When|If|While|Although|Though|Because|Since|Unless|Even|The|This|These|Those|It|They|Most|Some|Many|People|Person|Someone|Children|Adults|Adolescents|"
             r"Women|Men|Patients|Individuals)\b", x):  # 'People with eating disorders are at risk ...' defines no one
         return None
     thing, be = as_named(x), found.group("be")
@@ -291,6 +447,75 @@ def definition_question(answer: str) -> str | None:
     if how == "marked by":
         return one_of(f"What marks {thing}", f"What characterizes {thing}")
     return one_of(f"What {be} {thing}")
+
+
+# What a therapy or a medicine is called: the subject of 'X helps people ...' or 'X works by ...'.
+TREATMENT_THING = re.compile(
+    r"\b(?:therapy|therapies|psychotherapy|treatment|treatments|medication|medications|antidepressants?|antipsychotics?|"
+    r"stimulants?|mood stabilizers?|CBT|DBT|ECT|counseling|intervention|interventions)\b", re.I,
+)
+NOUN_PHRASE = r"[A-Z][\w\-/']*(?: [\w\-/'’]+){0,7}?"
+ADVERB = r"(?:usually|typically|often|generally|commonly|also|mainly|primarily)"
+INCLUDES = re.compile(rf"^(?P<x>{NOUN_PHRASE}) (?:(?P<adverb>{ADVERB}) |(?P<modal>may|can) )?(?P<verb>include|includes|involve|involves)\b")
+HELPS = re.compile(rf"^(?P<x>{NOUN_PHRASE}) (?:(?P<modal>may|can) )?helps? (?P<who>people|patients|individuals|children|adolescents|adults|a person|someone)\b")
+WORKS_BY = re.compile(rf"^(?P<x>{NOUN_PHRASE}) works? by\b")
+DIAGNOSE_BY = re.compile(
+    r"^(?P<who>(?:Health care|Mental health) (?:providers|professionals)|Doctors|Clinicians|Psychiatrists) (?P<verb>diagnose|treat) "
+    r"(?P<x>[\w\-/' ]{2,60}?) (?:by|with|based on|using)\b"
+)
+DIAGNOSED_AT = re.compile(rf"^(?P<x>{NOUN_PHRASE}) can (?:(?:also|usually|often) )?be (?:reliably )?diagnosed (?:at|by the age|when|after|before|in)\b")
+# A subject that holds a verb or ends in 'to' is no noun phrase: 'DBT also teaches skills to (help people)',
+# 'Assertive community treatment is designed to (help individuals)', 'Nutritional counseling to (help people)'.
+NOT_A_NOUN_PHRASE = re.compile(
+    r"\b(?:is|are|was|were|be|been|also|teach|teaches|designed|available|used|can|may|will|should|must|this|these|that|those|it|they|such)\b|\bto$"
+)  # ... nor one that points elsewhere ('Examples of this kind of treatment')
+OPENS_WITH_A_GROUP = re.compile(r"(?:Other|Some|Many|Most|Several|Common|Certain|Such|Each|Both|All|A|An|The|While|Although|Though|Because|Since|If|When|Unless|Even)\b")
+
+
+def statement_question(answer: str) -> str | None:
+    """The question one English sentence's structure asks: 'Treatment of psychosis usually includes ...' ->
+    'What does treatment of psychosis usually include?', 'Exposure therapy helps people ...' -> 'How does
+    exposure therapy help people?', 'Health care providers diagnose ASD by ...' -> 'How do health care
+    providers diagnose ASD?'. Its subject must name a condition or a treatment on its own ('Other symptoms
+    include ...' names neither), and the sentence must be the whole answer."""
+    if len(re.findall(r"[.!?](?:\s|$)", answer)) > 1 or "\n" in answer or len(answer.split()) < 8:
+        return None
+    if found := DIAGNOSE_BY.match(answer):
+        x = found.group("x")
+        return one_of(f"How do {as_named(found.group('who'))} {found.group('verb')} {x}") if DEFINED_THING.search(x) else None
+    for pattern in (INCLUDES, HELPS, WORKS_BY, DIAGNOSED_AT):
+        found = pattern.match(answer)
+        if found:
+            break
+    else:
+        return None
+    x = found.group("x")
+    if OPENS_WITH_A_GROUP.match(x) or re.search(r"\b(?:which|that|who|when|if|because)\b", x) or NOT_A_NOUN_PHRASE.search(x):
+        return None
+    generic = re.sub(r"\b(?:therapy|therapies|treatment|treatments|medication|medications|intervention|interventions|counseling)\b", "", x, flags=re.I)
+    named = DEFINED_THING.search(x) or (TREATMENT_THING.search(x) and generic.strip(" ,-"))  # 'Interventions' alone names nothing
+    if not named or (pattern is not INCLUDES and not TREATMENT_THING.search(x) and pattern is not DIAGNOSED_AT):
+        return None
+    thing, does = as_named(x), "do" if _plural(x) else "does"
+    if pattern is DIAGNOSED_AT:
+        return one_of(f"When can {thing} be diagnosed") if DEFINED_THING.search(x) else None
+    if pattern is WORKS_BY:
+        return one_of(f"How {does} {thing} work")
+    if pattern is HELPS:
+        verb = f"{found.group('modal')} {thing} help" if found.group("modal") else f"{does} {thing} help"
+        return one_of(f"How {verb} {found.group('who')}")
+    root = found.group("verb").removesuffix("s") if found.group("verb") != "includes" else "include"
+    if found.group("modal"):
+        return one_of(f"What {found.group('modal')} {thing} {root}")
+    adverb = f" {found.group('adverb')}" if found.group("adverb") else ""
+    return one_of(f"What {does} {thing}{adverb} {root}")
+
+
+def _plural(phrase: str) -> bool:
+    """Whether a noun phrase takes 'do': two things joined by 'and', or a plural head (the word before 'of'/'for'/'in'/'with', else the last)."""
+    words = re.split(r" (?:of|for|in|with|among|during|after|to) ", phrase, maxsplit=1)[0]
+    head = words.split()[-1]
+    return " and " in words or (head.endswith("s") and not head.endswith(("ss", "sis", "us")) and not head.isupper())
 
 
 # A Chinese statement "X是…" / "X包括…" (X a noun phrase of 2-16 characters, the sentence the whole answer).
@@ -347,10 +572,13 @@ def render(plan: EvidencePlan, n: int, units: list[AnswerUnit], mode: str, passa
 def passage_topic(plan: EvidencePlan, planned: EvidenceRound) -> str:
     """What the cited passages are about, said in a sentence: a section that names its condition alone
     ('Diagnostic Criteria for Generalized Anxiety Disorder'), else the section of the chapter ('the
-    overview of Bipolar and Related Disorders', not 'what they cover is Overview')."""
+    overview of Bipolar and Related Disorders', not 'what they cover is Overview'), or the question a
+    section's heading asks."""
     focus, chapter = inline_title(planned.focus), inline_title(plan.chapter_title)
     if plan.language != "en":
         return f"{chapter}：{focus}" if focus and focus not in chapter else chapter
+    if focus.endswith("?"):  # a question heading: 'the question "What is depression?"', not 'about What is depression?'
+        return f'the question "{focus}"'
     if not focus or CONDITION_HEAD.search(focus):
         return focus or chapter
     said = " ".join(w.lower() if w[1:].islower() else w for w in focus.split())  # 'Course and Prognosis' -> 'course and prognosis'; PTSD stays

@@ -1,6 +1,8 @@
 """Answers taken from the evidence itself, for answer-first generation: a sentence (or two), a
-definition, a criteria list with its labels and lead-in, a table row with its headers, each
-cut from a chunk's parsed structure with exact offsets into the chunk's text.
+definition, a criteria list with its labels and lead-in, a table row with its headers, the whole
+text of a section headed by a question, each cut from a chunk's parsed structure with exact offsets
+into the chunk's text. A question, a link, an address, a crisis line or a pointer at a table or figure
+is never an answer.
 
 A chunk's text is its section's blocks, one per line (paragraphs, "A. "-labelled list items,
 "cell | cell" table rows), as ragtune.index.chunking renders them; chunk edges may cut a block, so a
@@ -27,22 +29,22 @@ DEFINITION = re.compile(
 CONTRAST = re.compile(r"\b(?:distinguish\w*|differ\w*|whereas|rather than|unlike|points? to|suggests?|separates?|instead)\b|区别|不同于|鉴别", re.I)
 TREATMENT = re.compile(r"\b(?:treat\w*|therap\w*|medication\w*|psychotherap\w*|antidepress\w*|dose\w*|manag\w*|recommend\w*|first step|cbt)\b|治疗|药物|心理治疗", re.I)
 FEATURE = re.compile(r"\b(?:symptom\w*|sign\w*|feature\w*|criteri\w*|present\w*|experienc\w*|feel\w*|mood|sleep|worry|fear|panic|episode)\b|症状|表现|标准", re.I)
-MIN_TERMS, MAX_WORDS, MAX_LIST_ITEMS = 5, 70, 10
+MIN_TERMS, MAX_WORDS, MAX_LIST_ITEMS, MAX_SECTION_WORDS = 5, 70, 10, 160
 PRONOUN_OPENING = re.compile(r"^(?:(?:They|It|This|These|Those|He|She|Its|Their|Both|Such|However|Also|Therefore|Thus|Moreover|Instead|Otherwise|Similarly|But|Yet|In addition|For example|For instance)\b|它|这|该|其(?!他)|此(?!外)|两者|以下|本章|本节)")  # 以下/本章: the document speaking of itself
 
 # Which kinds of answer suit each task, best first, and what the answer should be about.
 TASK_UNITS: dict[str, tuple[tuple[str, ...], re.Pattern | None]] = {
-    "factual_recall": (("definition", "criteria_list", "sentence", "table_row"), None),
-    "treatment_management": (("table_row", "sentence", "criteria_list"), TREATMENT),
+    "factual_recall": (("section", "definition", "criteria_list", "sentence", "table_row"), None),
+    "treatment_management": (("section", "table_row", "sentence", "criteria_list"), TREATMENT),
     "differential_diagnosis": (("sentence", "criteria_list"), CONTRAST),
-    "clinical_vignette": (("criteria_list", "sentence"), FEATURE),
-    "counselling_dialogue": (("sentence", "definition"), None),
+    "clinical_vignette": (("criteria_list", "section"), FEATURE),  # a diagnosis rests on a set of features, not one sentence
+    "counselling_dialogue": (("sentence", "definition", "section"), None),
 }
 
 
 @dataclass
 class AnswerUnit:
-    kind: str  # "sentence" | "definition" | "criteria_list" | "table_row"
+    kind: str  # "sentence" | "definition" | "criteria_list" | "table_row" | "section" (all a question heading's text)
     chunk_id: str
     text: str  # the answer as a row shows it
     spans: list[tuple[int, int]] = field(default_factory=list)  # exact offsets into the chunk's text
@@ -69,12 +71,29 @@ def _lines(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _numbered(line: str) -> bool:
+def _label_kind(line: str) -> str:
+    """'1' for a numbered item, 'A' (or 'a') for a lettered one, '' for anything else: items of one kind make a list."""
     marker = LIST_ITEM.match(line)
-    return bool(marker and marker.group(1) and marker.group(1).isdigit())
+    label = marker.group(1) if marker else None
+    if not label:
+        return ""
+    return "1" if label.isdigit() else ("A" if label.isupper() else "a")
 
 
-CONTACT = re.compile(r"https?://|\bwww\.|\S@\S|\b\d{3}-\d{3}-\d{4}\b|\btoll-free\b", re.I)  # a link or an address is no clinical answer
+CONTACT = re.compile(  # a link, an address or a crisis line is no clinical answer
+    r"https?://|\bwww\.|\S@\S|\b\d{3}-\d{3}-\d{4}\b|\btoll-free\b|\b988\b|\bcall or text\b|\bhotline\b|\blifeline\b", re.I
+)
+# A line a web page closes a section with: where to read or ask more, not part of the answer.
+POINTER_LINE = re.compile(
+    r"^(?:learn more|read more|find (?:tips|more|out more)|for more information|for tips|visit|see also|you can (?:also )?(?:learn|find|read)|"
+    r"information (?:about|on) )\b|\b(?:provides?|has|offers?) (?:basic |more )?information\b", re.I
+)
+# A heading a reader would ask as it stands: it names a condition or a medicine (an acronym counts), points at nothing.
+HEADING_TOPIC = re.compile(
+    r"disorder|depress|anxiety|phobia|mania|psychos|schizo|autism|panic|trauma|grief|anorexia|bulimia|binge|eating|"
+    r"antidepress|antipsychot|stimulant|stabilizer|anti-anxiety|medication|\b[A-Z]{2,5}\b|障碍|抑郁|焦虑|症",
+)
+POINTING_HEADING = re.compile(r"\b(?:this|these|that|those|it|they|them|you know|where can|clinical trials?|learn more)\b", re.I)
 
 
 def _clean(text: str) -> bool:
@@ -121,14 +140,15 @@ def answer_units(chunk: dict[str, Any]) -> list[AnswerUnit]:
                 n += 1
                 table.append(lines[n])
             units.extend(_table_rows(text, chunk_id, table))
-        elif _numbered(line):
+        elif kind := _label_kind(line):
             items = [lines[n]]
-            while n + 1 < len(lines) and _numbered(text[lines[n + 1][0] : lines[n + 1][1]]):
+            while n + 1 < len(lines) and _label_kind(text[lines[n + 1][0] : lines[n + 1][1]]) == kind:
                 n += 1
                 items.append(lines[n])
             cut = n + 1 < len(lines) and DANGLING_LABEL.match(text[lines[n + 1][0] : lines[n + 1][1]])
             cut = cut or (n + 1 == len(lines) and not re.search(r"[.!?。！？]$", text[lines[n][0] : lines[n][1]]))
-            if LIST_ITEM.match(line).group(1) == "1" and not cut:  # a list the chunk holds whole
+            cut = cut or text[lines[n][0] : lines[n][1]].endswith((":", "："))  # its last item leads into a sub-list: the list goes on after it
+            if LIST_ITEM.match(line).group(1) in ("1", "A", "a") and not cut:  # a list the chunk holds whole (criteria A, B, C ...)
                 units.extend(_criteria_list(text, chunk_id, _lead(text, lines, n - len(items)), items))
             for k, (s, e) in enumerate(items):  # each item is an answer too ("1. Bipolar disorder: ... points to ...")
                 last = k == len(items) - 1 and (cut or n + 1 == len(lines))
@@ -140,6 +160,39 @@ def answer_units(chunk: dict[str, Any]) -> list[AnswerUnit]:
     return units
 
 
+def section_unit(chunk: dict[str, Any]) -> AnswerUnit | None:
+    """A section headed by a question ('How is panic disorder diagnosed?') that the chunk holds whole is
+    answered by its text, up to the closing links and pointers: that heading is then the row's question
+    and asks neither more nor less than its answer says. A pointer or link inside the text, a heading that
+    names no condition ('How can I find help?') or points at another ('Is it normal stress ...?') gives none."""
+    heading = chunk["section_path"][-1].strip() if chunk.get("section_path") else ""
+    if not chunk.get("whole_section") or not heading.endswith(("?", "？")) or not HEADING_TOPIC.search(heading) or POINTING_HEADING.search(heading):
+        return None
+    text = chunk["text"]
+    lines = _lines(text)
+    if lines and text[lines[0][0] : lines[0][1]].startswith(heading):  # the body repeats its heading ('How is X treated? ...')
+        start = lines[0][0] + len(heading)
+        start += len(text[start : lines[0][1]]) - len(text[start : lines[0][1]].lstrip())
+        lines[0] = (start, lines[0][1])
+        lines = [span for span in lines if span[1] > span[0]]
+    used = [span for span in lines if not _closing(text[span[0] : span[1]])]
+    if not used or used != lines[: len(used)]:  # something closing-like stands between two parts of the answer
+        return None
+    start, end = used[0][0], used[-1][1]
+    body = text[start:end]
+    if not _whole_start(body) or not re.search(r"[.!?。！？][\"'”’)）]*$", body) or body.rstrip().endswith(("?", "？")):
+        return None
+    if MARKUP.search(body) or len(content_terms(body)) < MIN_TERMS or len(body.split()) > MAX_SECTION_WORDS:
+        return None
+    return AnswerUnit("section", chunk["chunk_id"], body, [(start, end)])
+
+
+def _closing(line: str) -> bool:
+    """A line that points elsewhere (a link, a crisis line, 'Learn more about ...', a table or figure)."""
+    body = line[LIST_ITEM.match(line).end():] if LIST_ITEM.match(line) else line
+    return bool(CONTACT.search(line) or SOURCE_REFERENCE.search(line) or POINTER_LINE.search(body) or not body.strip(" •.►"))
+
+
 def _sentence_units(text: str, chunk_id: str, start: int, end: int, first_line: bool, last_line: bool) -> list[AnswerUnit]:
     sentences = _sentences(text, start, end)
     if first_line and sentences and not _whole_start(text[sentences[0][0] : sentences[0][1]]):
@@ -149,8 +202,8 @@ def _sentence_units(text: str, chunk_id: str, start: int, end: int, first_line: 
     units = []
     for k, (s, e) in enumerate(sentences):
         sentence = text[s:e]
-        if sentence.endswith(":") or not re.search(r"[.!?。！？][\"'”’)）]*$", sentence):
-            continue  # a lead-in, or a heading or link title ('Treatment (National Institute on Drug Abuse)')
+        if sentence.endswith(":") or not re.search(r"[.!?。！？][\"'”’)）]*$", sentence) or re.search(r"[?？][\"'”’)）]*$", sentence):
+            continue  # a lead-in, a heading or link title ('Treatment (National Institute on Drug Abuse)'), a question
         kind = "definition" if DEFINITION.match(sentence) else "sentence"
         if _clean(sentence) and not PRONOUN_OPENING.match(sentence):  # 'They take two to four weeks': alone, its 'they' is no one
             units.append(AnswerUnit(kind, chunk_id, sentence, [(s, e)]))
@@ -172,7 +225,7 @@ def _lead(text: str, lines: list[tuple[int, int]], n: int) -> tuple[int, int] | 
 
 
 def _criteria_list(text: str, chunk_id: str, lead: tuple[int, int] | None, items: list[tuple[int, int]]) -> list[AnswerUnit]:
-    """A numbered list, labels kept, with its lead-in line when it has one ("... the following:")."""
+    """A numbered or lettered list, labels kept, with its lead-in line when it has one ("... the following:")."""
     if len(items) < 2 or len(items) > MAX_LIST_ITEMS:
         return []
     start = lead[0] if lead else items[0][0]
@@ -208,6 +261,10 @@ def units_for_task(chunk: dict[str, Any], task: str) -> list[AnswerUnit]:
     item cut from a criteria list."""
     kinds, topic = TASK_UNITS.get(task, TASK_UNITS["factual_recall"])
     units = [u for u in answer_units(chunk) if u.kind in kinds]
+    whole = section_unit(chunk) if "section" in kinds else None
+    if whole and task == "clinical_vignette" and not re.search(r"\b(?:signs?|symptoms?)\b", chunk["section_path"][-1], re.I):
+        whole = None  # a case is built on a section that lists a condition's signs
+    units = [whole] + units if whole else units
     if task in ("counselling_dialogue", "clinical_vignette"):  # a reply, or a case's diagnosis, rests on more than one criterion
         units = [u for u in units if u.kind == "criteria_list" or not _list_item(chunk["text"], u.spans[0][0])]
     return sorted(units, key=lambda u: (not (topic is None or topic.search(u.text)), kinds.index(u.kind)))

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from ragtune.generate import answer_first
 from ragtune.generate.evidence import EvidencePlan
-from ragtune.generate.qa_generation import GenerationSettings, _pick_rounds, _request, wave_size
+from ragtune.generate.qa_generation import GenerationSettings, _pick_rounds, _request, askable_rounds, wave_size
 from ragtune.llm.client import LLMCache, cache_key
 from ragtune.llm.usage import Price, Usage
 
@@ -64,7 +64,7 @@ def expected_rounds(plan: EvidencePlan, settings: GenerationSettings, observed: 
     simulated at the observed keep rate, or the settings' first_keep_rate when nothing is observed."""
     kept_per_round = observed.kept / observed.rounds if observed.rounds else settings.first_keep_rate * settings.pairs_per_call
     calls_per_round = observed.calls / observed.rounds if observed.rounds else 1.0
-    unused, asked, kept, rate = list(range(len(plan.rounds))), [], 0.0, settings.first_keep_rate
+    unused, asked, kept, rate = askable_rounds(plan, settings), [], 0.0, settings.first_keep_rate  # as generate_chapter_qa
     for _ in range(settings.max_waves):
         if kept >= settings.quota or not unused:
             break
@@ -84,8 +84,8 @@ def estimate_chapter(
     requests, without = [], 0
     for n in asked:
         planned = plan.rounds[n]
-        units = answer_first.round_units(plan, n) if settings.mode(planned.task) != "abstractive" else None
-        if units is not None and not units and planned.task != answer_first.UNANSWERABLE:
+        units = answer_first.round_units(plan, n, settings.free_questions) if settings.mode(planned.task) != "abstractive" else None
+        if units is not None and not units and not (planned.task == answer_first.UNANSWERABLE and answer_first.can_ask(plan, n, settings.free_questions)):
             without += 1  # no answer in this evidence for the task: the run makes no call
             continue
         requests.append(_request(plan, planned, n, 0, settings, units))

@@ -22,7 +22,7 @@ from ragtune.ingest.document import Chapter
 from ragtune.llm.prompts import TASKS, detect_language
 
 # What a round carries of each chunk into prompts (section path, text) and rows (ids, pages).
-ROUND_FIELDS = ("chunk_id", "doc_id", "section_path", "pages", "text")
+ROUND_FIELDS = ("chunk_id", "doc_id", "section_path", "pages", "text", "whole_section")
 # Sections a task prefers as its focus, when the chapter has them; otherwise it cycles all sections.
 TASK_SECTIONS = {
     "clinical_vignette": re.compile(r"criteria|symptom|present|feature|sign", re.I),
@@ -78,7 +78,7 @@ class EvidencePlan:
         """Hash of what the rounds carry into prompts and rows: titles, tasks, focuses and each
         passage's text, section, ids and pages. A page shift changes it (the rows must show the new
         pages) while no prompt changes, so the rerun it triggers is answered from the cache."""
-        seen = [[r.task, r.focus, [[e[k] for k in ROUND_FIELDS] for e in r.evidence]] for r in self.rounds]
+        seen = [[r.task, r.focus, [[e.get(k) for k in ROUND_FIELDS] for e in r.evidence]] for r in self.rounds]
         payload = json.dumps([self.chapter_key, self.chapter_title, self.language, seen], sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(payload.encode()).hexdigest()
 

@@ -76,6 +76,13 @@ class GenerationSettings:
     # A local model (short name or GGUF path) that writes the retry of a question that broke a row rule (a
     # question that does not fit its answer, most often): one rewrite before the row is dropped. "" = the writer.
     rewrite_model: str = ""
+    # Whether the model may write a pair's question where the answer's structure does not say it (a question
+    # heading, a definition, a differential line, "X includes ..."). Off by default: read against their
+    # evidence, the embedded 135M model's own questions fitted 0-3 of 20 NIMH rows (BENCHMARKS.md); a writer
+    # that earns it (qwen2.5-coder-1.5b, an endpoint) may turn it on. Off, an unanswerable round borrows another
+    # passage's built question (answer_first.borrowed_question) and a dialogue's patient asks its replies' built
+    # questions (answer_first.structured_turns); vignette cases are the model's in any case.
+    free_questions: bool = False
     # Per task: "extractive" (the answer is cut from the evidence, the model writes the question),
     # "hybrid" (the model may rephrase it, every content term must stay in the evidence) or
     # "abstractive" (the model writes both; for strong models).
@@ -167,7 +174,8 @@ def generate_chapter_qa(
     budget = Budget(settings.budget_usd, settings.budget_tokens, price)
     result = ChapterGeneration()
     filter_settings = filter_settings or FilterSettings()
-    unused = list(range(len(plan.rounds)))
+    unused = askable_rounds(plan, settings)
+    result.rounds_without_answer = len(plan.rounds) - len(unused)  # no answer (or question) for their task: never asked
     kept_rows: list[dict[str, Any]] = []
     start = time.monotonic()
     while result.waves < settings.max_waves and len(kept_rows) < settings.quota and unused:
@@ -201,6 +209,11 @@ def generate_chapter_qa(
     return result
 
 
+def askable_rounds(plan: EvidencePlan, settings: GenerationSettings) -> list[int]:
+    """The rounds waves are made of: those with something to ask (answer_first.asks)."""
+    return [n for n in range(len(plan.rounds)) if answer_first.asks(plan, n, settings.free_questions, settings.mode(plan.rounds[n].task))]
+
+
 def wave_size(settings: GenerationSettings, kept: int, keep_rate: float) -> int:
     """Rounds the next wave asks for: what is missing at the keep rate seen so far (at least 10%)."""
     return math.ceil((settings.quota - kept) / (settings.pairs_per_call * max(keep_rate, 0.1)))
@@ -226,8 +239,8 @@ def _run_wave(
     caching) reads those tokens once. Under a budget the batch goes in slices of what the budget
     still affords; returns the rounds never asked because it ran out."""
     pending = sorted(wave, key=lambda n: ([e["chunk_id"] for e in plan.rounds[n].evidence], n))
-    units = {n: answer_first.round_units(plan, n) for n in pending if settings.mode(plan.rounds[n].task) != "abstractive"}
-    unanswerable = {n for n in units if plan.rounds[n].task == answer_first.UNANSWERABLE}
+    units = {n: answer_first.round_units(plan, n, settings.free_questions) for n in pending if settings.mode(plan.rounds[n].task) != "abstractive"}
+    unanswerable = {n for n in units if plan.rounds[n].task == answer_first.UNANSWERABLE and answer_first.can_ask(plan, n, settings.free_questions)}
     without = [n for n in units if not units[n] and n not in unanswerable]
     result.rounds_without_answer += len(without)
     pending = [n for n in pending if n not in without]
@@ -287,7 +300,7 @@ def _ask(
         rows = [_qa_row(plan, planned, n, found, outcome, mode, units.get(n, []), attempt, n in rewrites) for found in items]
         result.qa_pairs.extend(rows)
         broken = [first_broken_rule(row) for row in rows]
-        if mode != "abstractive" and all(broken) and n not in rewrites:
+        if mode != "abstractive" and all(broken) and n not in rewrites and rows[0]["generation"]["question_from"] == "model":
             retry.append(n)  # the answer is sound, the question is not: written again once (by the rewriter, if any)
             rewrites[n] = f'"{rows[0]["question"]}" ({broken[0][1]})'
             result.question_rewrites += 1
@@ -306,7 +319,7 @@ def _request(
         )
         messages = answer_first.render(plan, n, units or [], mode, format_passages(planned.evidence), rejected)
         topic = f"{plan.chapter_title} {planned.focus}"
-        fixed = answer_first.structured_question(plan, planned, units or [])
+        fixed = answer_first.structured_question(plan, planned, units or []) or answer_first.structured_turns(plan, planned, units or [])
         schema = answer_first.schema(planned.task, mode, units[0].text if units else None, topic, plan.language, fixed)
         return ChatRequest(messages, sampling, schema)
     messages = render_messages(
@@ -390,6 +403,8 @@ def _qa_row(
             "round": n,
             "attempt": attempt,
             "rewrite": rewrite,  # the question was written again because the first broke a row rule
+            # "structure": the answer's structure dictated the question (answer_first.structured_question), "model": the model wrote it
+            "question_from": answer_first.question_source(plan, planned, units) if mode != "abstractive" else "model",
         },
     }
     if completion.reasoning:

@@ -26,9 +26,10 @@ MARKUP = re.compile(
 )
 SOURCE_REFERENCE = re.compile(
     r"\b(?:the|this|that|these|above|following|preceding|given|provided|current)\s+"
-    r"(?:chapter|chapters|passage|passages|text|texts|excerpt|excerpts|document|documents|handbook|section|sections|article|paragraph|reading|material)\b"
+    r"(?:chapter|chapters|passage|passages|text|texts|excerpt|excerpts|document|documents|handbook|section|sections|article|paragraph|reading|material|page|webpage|website)\b"
     r"|\b(?:above|below|aforementioned|as mentioned|mentioned above|described above|listed above|the following|written for teaching|teaching summary)\b"
     r"|\b(?:this|that|the|your|my) (?:question|answer|query|prompt|response)\b|\byou are asked\b|\basked to answer\b"
+    r"|\b(?:table|figure|fig\.|chart|graph)\s+\d+\b|[表图]\s*\d+"
     r"|本章|上文|文中|该段|这段|本段|材料中|以上|上述|下列|本手册|手册中",
     re.I,
 )

@@ -25,6 +25,7 @@ class Chunk:
     section_path: list[str]
     pages: list[int]
     text: str
+    whole_section: bool = False  # the chunk is its section's entire text, and the section has no subsections
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,7 +50,10 @@ def chunk_chapter(chapter: Chapter, doc_id: str, tokenizer: Callable[[str], list
     # another chapter of the same book is edited (and with it, the QA grounded on it stays fresh).
     document_name = re.sub(r"-[0-9a-f]{10}$", "", doc_id)
     chunks: list[Chunk] = []
+    paths = [tuple(section.section_path) for section in chapter.sections]
     for section in chapter.sections:
+        path = tuple(section.section_path)
+        has_subsections = any(len(other) > len(path) and other[: len(path)] == path for other in paths)
         spans: list[tuple[int, int, int]] = []
         parts: list[str] = []
         offset = 0
@@ -60,7 +64,8 @@ def chunk_chapter(chapter: Chapter, doc_id: str, tokenizer: Callable[[str], list
             offset += len(rendered) + 1
         text = "\n".join(parts)
         search_from = 0
-        for piece in splitter.split_text(text):
+        pieces = splitter.split_text(text)
+        for piece in pieces:
             start = text.find(piece[:80], search_from)
             if start < 0:
                 start = search_from
@@ -77,6 +82,7 @@ def chunk_chapter(chapter: Chapter, doc_id: str, tokenizer: Callable[[str], list
                     section_path=list(section.section_path),
                     pages=pages,
                     text=piece,
+                    whole_section=len(pieces) == 1 and not has_subsections,
                 )
             )
     return chunks

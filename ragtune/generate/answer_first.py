@@ -153,14 +153,8 @@ def asks(plan: EvidencePlan, n: int, free_questions: bool, mode: str = "extracti
     if mode == "abstractive":
         return True
     if plan.rounds[n].task == UNANSWERABLE:
-        return can_ask(plan, n, free_questions)
+        return free_questions or borrowed_question(plan, plan.rounds[n]) is not None  # the model's own, or one borrowed
     return bool(round_units(plan, n, free_questions))
-
-
-def can_ask(plan: EvidencePlan, n: int, free_questions: bool) -> bool:
-    """Whether an unanswerable round has a question to ask: any the model writes, or (without free_questions)
-    one borrowed from another passage's structure."""
-    return free_questions or borrowed_question(plan, plan.rounds[n]) is not None
 
 
 def section_condition(section: str) -> str:

@@ -81,13 +81,10 @@ def estimate_chapter(
     cache: LLMCache | None = None, cache_identity: str | None = None, price: Price | None = None,
 ) -> ChapterEstimate:
     asked, calls_per_round, kept_per_round = expected_rounds(plan, settings, observed)
-    requests, without = [], 0
-    for n in asked:
+    requests = []
+    for n in asked:  # each asks something (askable_rounds): one request apiece
         planned = plan.rounds[n]
         units = answer_first.round_units(plan, n, settings.free_questions) if settings.mode(planned.task) != "abstractive" else None
-        if units is not None and not units and not (planned.task == answer_first.UNANSWERABLE and answer_first.can_ask(plan, n, settings.free_questions)):
-            without += 1  # no answer in this evidence for the task: the run makes no call
-            continue
         requests.append(_request(plan, planned, n, 0, settings, units))
     cached = sum(1 for r in requests if cache is not None and cache_identity and cache.get(cache_key(cache_identity, r)) is not None)
     prompts = [count_tokens(r.messages) for r in requests]
@@ -99,9 +96,8 @@ def estimate_chapter(
     else:
         per_call, basis = float(max(r.sampling.max_tokens for r in requests)) if requests else 0.0, "max_tokens (upper bound; nothing observed yet)"
     estimate = ChapterEstimate(
-        plan.chapter_key, len(asked) - without, calls, cached, round(mean_prompt * paid), round(per_call * paid), basis,
-        round((len(asked) - without) * kept_per_round, 1),
-        notes=[f"{without} planned rounds offer no answer for their task (no call)"] if without else [],
+        plan.chapter_key, len(asked), calls, cached, round(mean_prompt * paid), round(per_call * paid), basis,
+        round(len(asked) * kept_per_round, 1),
     )
     estimate.cost_usd = round(price.cost(estimate.usage), 6) if price else None
     return estimate

@@ -240,10 +240,6 @@ def _run_wave(
     still affords; returns the rounds never asked because it ran out."""
     pending = sorted(wave, key=lambda n: ([e["chunk_id"] for e in plan.rounds[n].evidence], n))
     units = {n: answer_first.round_units(plan, n, settings.free_questions) for n in pending if settings.mode(plan.rounds[n].task) != "abstractive"}
-    unanswerable = {n for n in units if plan.rounds[n].task == answer_first.UNANSWERABLE and answer_first.can_ask(plan, n, settings.free_questions)}
-    without = [n for n in units if not units[n] and n not in unanswerable]
-    result.rounds_without_answer += len(without)
-    pending = [n for n in pending if n not in without]
     not_asked: list[int] = []
     rewrites: dict[int, str] = {}  # round -> why its first question was rejected
     for attempt in range(settings.retries + 1):

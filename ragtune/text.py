@@ -48,6 +48,7 @@ NUMBER_WORDS = {
 }
 ROMAN_TYPE = re.compile(r"\b([Bb]ipolar|[Tt]ype|[Ss]tage|[Gg]rade|[Pp]hase|[Cc]luster|[Cc]lass)\s+(I{1,3}|IV|V)\b")
 _STEMMER = PorterStemmer()
+LIST_ITEM = re.compile(r"^(?:\(?([A-Za-z]|\d{1,2})[.)]|[•●▪◦‣∙·\-–]\.?)\s+")  # "•. " as web pages print bullets
 
 
 @lru_cache(maxsize=65536)
@@ -149,3 +150,36 @@ def support(answer: str, evidence_text: str) -> float:
     stems = {w[:5] for w in evidence_words}
     hits = sum(1 for w in answer_words if w in evidence_words or w[:5] in stems)
     return hits / len(answer_words)
+
+
+
+def list_lead_in(item: str, texts: list[str]) -> str:
+    """The line that introduces the list of which `item` is an item ('Several conditions can look like major
+    depression and must be considered:'), read in the first of texts that holds item; '' when item is in no
+    list or no text holds its lead-in. A list that chunking cut is followed into a text (an overlapping
+    chunk) that holds the first item of the cut part: what a list's items are about is often said only there."""
+    for text in texts:
+        at = text.find(item)
+        if at < 0:
+            continue
+        if lead := _lead_in_at(text, at):
+            return lead
+        opening = text.lstrip().split("\n", 1)[0]
+        label = LIST_ITEM.match(opening)
+        if label and at > 0:  # the text opens inside the list
+            for other in texts:
+                if other is not text and (start := other.find(opening)) > 0 and (lead := _lead_in_at(other, start + label.end())):
+                    return lead
+    return ""
+
+
+def _lead_in_at(text: str, at: int) -> str:
+    """The lead-in of the list whose item's text starts at `at` (after its label), if this text holds it."""
+    lines = [line.strip() for line in text[:at].split("\n")]
+    k = len(lines) - 1
+    if not LIST_ITEM.match(lines[k] + " "):  # the item's label ('3. ') ends where its text starts
+        return ""
+    k -= 1
+    while k >= 0 and (not lines[k] or LIST_ITEM.match(lines[k])):
+        k -= 1
+    return lines[k] if k >= 0 and lines[k].endswith((":", "：")) else ""

@@ -8,14 +8,14 @@ import re
 
 import pytest
 
-from ragtune.generate import answer_first
+from ragtune.generate import answer_first, built_questions
 from ragtune.generate.answer_units import answer_units, section_unit, units_for_task
 from ragtune.generate.evidence import EvidencePlan, EvidenceRound, EvidenceSettings, plan_chapter_evidence
 from ragtune.generate.grounding import grounding_verdict
 from ragtune.generate.qa_filter import FilterSettings, filter_qa
 from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_qa
 from ragtune.generate.row_rules import MARKUP, SOURCE_REFERENCE, first_broken_rule
-from ragtune.text import unsupported_terms
+from ragtune.text import list_lead_in, unsupported_terms
 from tests.conftest import chapter_of
 
 
@@ -37,6 +37,20 @@ def test_units_come_from_the_parsed_structure_with_exact_offsets(handbook_chunks
     assert criteria and criteria[0].text.split("\n")[1].startswith("1. Recurrent, involuntary")  # lead-in and labels stay
     cut = next(c for c in handbook_chunks if "nine symptoms" in c.text and c.text.endswith("9."))
     assert not [u for u in answer_units(cut.to_dict()) if u.kind == "criteria_list"]  # a list the chunk cuts is no answer
+
+
+def test_a_list_items_lead_in_is_found_across_the_chunk_that_cut_the_list(handbook_chunks):
+    """The depressive differential list is cut by chunking: items 5-6 open the second chunk, whose lines say
+    nothing of what the list is about; its lead-in is read in the overlapping chunk that holds item 5."""
+    section = [c.text for c in handbook_chunks if c.chapter_key == "depressive-disorders" and c.section_path[-1] == "Differential Diagnosis"]
+    last = "Attention-deficit/hyperactivity disorder: distractibility"
+    cut = next(t for t in section if last in t and "Several conditions" not in t)
+    lead = "Several conditions can look like major depression and must be considered:"
+    assert list_lead_in(last, [cut, *section]) == lead
+    assert list_lead_in(last, [cut]) == ""  # without the chunk that holds it, no lead-in is made up
+    assert list_lead_in("Bipolar disorder: a history", section) == lead
+    overview = next(c.text for c in handbook_chunks if c.chapter_key == "depressive-disorders" and c.section_path[-1] == "Overview")
+    assert list_lead_in(overview.split(". ")[0], [overview]) == ""  # a sentence of prose is in no list
 
 
 def test_tasks_prefer_answers_that_suit_them(handbook_chunks):
@@ -94,7 +108,7 @@ def test_extractive_generation_on_the_real_model(handbook_document, handbook_ind
             assert row["answer"] == row["supporting_spans"][0]["text"]  # the answer is the evidence itself
         if row["task"] in answer_first.PAIR_TASKS:  # without free_questions, the answer's structure wrote the question
             assert row["generation"]["question_from"] == "structure"
-            fixed = answer_first.structured_question(plan, plan.rounds[row["generation"]["round"]], answer_first.round_units(plan, row["generation"]["round"], False))
+            fixed = built_questions.structured_question(plan, plan.rounds[row["generation"]["round"]], answer_first.round_units(plan, row["generation"]["round"], False))
             assert re.fullmatch(fixed.strip("^$"), row["question"]), (fixed, row["question"])
     kept = filter_qa(result.qa_pairs, FilterSettings()).kept
     assert len(kept) == result.kept
@@ -216,7 +230,7 @@ def test_a_question_headings_whole_section_is_its_answer_and_the_heading_its_que
     assert chunk["text"][unit.spans[0][0] : unit.spans[0][1]] == ANSWER
     assert units_for_task(chunk, "treatment_management")[0] == unit
     plan = EvidencePlan("panic", "Anxiety Disorders", "en", [EvidenceRound("factual_recall", "x", [chunk])])
-    assert answer_first.structured_question(plan, plan.rounds[0], [unit]) == r"^(How is panic disorder treated)[?]$"
+    assert built_questions.structured_question(plan, plan.rounds[0], [unit]) == r"^(How is panic disorder treated)[?]$"
 
 
 @pytest.mark.parametrize("heading, text, whole", [
@@ -251,7 +265,7 @@ def test_a_question_heading_gives_no_answer_where_its_section_is_not_whole_or_it
     ("Although panic disorder can be diagnosed at any age, it most often begins in early adulthood.", None),  # a clause, no subject
 ])
 def test_an_english_statement_is_asked_what_its_structure_says(answer, question):
-    pattern = answer_first.statement_question(answer)
+    pattern = built_questions.statement_question(answer)
     assert (pattern == f"^({question[:-1]})[?]$") if question else pattern is None, pattern
 
 
@@ -260,8 +274,8 @@ def test_without_free_questions_a_pair_round_takes_only_answers_its_structure_as
     pairs = [n for n, r in enumerate(plan.rounds) if r.task in answer_first.PAIR_TASKS]
     free = {n: answer_first.round_units(plan, n) for n in pairs}
     built = {n: answer_first.round_units(plan, n, free_questions=False) for n in pairs}
-    assert any(built.values()) and any(u and not answer_first.structured_question(plan, plan.rounds[n], u) for n, u in free.items())
-    assert all(answer_first.structured_question(plan, plan.rounds[n], u) for n, u in built.items() if u)
+    assert any(built.values()) and any(u and not built_questions.structured_question(plan, plan.rounds[n], u) for n, u in free.items())
+    assert all(built_questions.structured_question(plan, plan.rounds[n], u) for n, u in built.items() if u)
     assert [n for n, u in built.items() if u] == [n for n, u in built.items() if u and free[n]]
 
 
@@ -273,12 +287,12 @@ def test_an_unanswerable_round_borrows_a_built_question_about_a_condition_its_pa
                                  EvidenceSettings(rounds=24, task_mix={"unanswerable": 1, "factual_recall": 1}))
     asked = []
     for n, planned in enumerate(plan.rounds):
-        if planned.task != "unanswerable" or not (pattern := answer_first.structured_question(plan, planned, [])):
+        if planned.task != "unanswerable" or not (pattern := built_questions.structured_question(plan, planned, [])):
             continue
-        (question,) = answer_first.questions_of(pattern)
-        condition = answer_first.CONDITION_PHRASE.search(question).group(0)
+        (question,) = built_questions.questions_of(pattern)
+        condition = built_questions.CONDITION_PHRASE.search(question).group(0)
         passages = " ".join(e["text"] for e in planned.evidence).lower()
-        assert not any(w in passages.split() for w in condition.lower().split() if w not in answer_first.NOT_DISTINCTIVE), (question, condition)
+        assert not any(w in passages.split() for w in condition.lower().split() if w not in built_questions.NOT_DISTINCTIVE), (question, condition)
         answer = answer_first.UNANSWERABLE_ANSWER["en"].format(topic=answer_first.passage_topic(plan, planned))
         row = {"task": "unanswerable", "question": question, "answer": answer, "evidence": planned.evidence, "language": "en"}
         assert first_broken_rule(row) is None, (question, first_broken_rule(row))
@@ -299,28 +313,28 @@ def test_without_free_questions_a_dialogues_patient_asks_what_its_two_replies_an
     plan = EvidencePlan("panic", "Panic Disorder", "en", [EvidenceRound("counselling_dialogue", "Treatment", [chunk])])
     units = answer_first.round_units(plan, 0, free_questions=False)
     assert [u.text[:20] for u in units] == ["Treatment for panic ", "Exposure therapy hel"]
-    first, second = (answer_first.questions_of(p)[0] for p in answer_first.structured_turns(plan, plan.rounds[0], units))
+    first, second = (built_questions.questions_of(p)[0] for p in built_questions.structured_turns(plan, plan.rounds[0], units))
     assert first == "I have a question, what does treatment for panic disorder usually include?"
     assert second == "How does exposure therapy help people?"
     turns = [{"role": "patient", "content": first}, {"role": "clinician", "content": units[0].text},
              {"role": "patient", "content": second}, {"role": "clinician", "content": units[1].text}]
     assert dialogue_fit({"task": "counselling_dialogue", "question": first, "answer": units[0].text, "turns": turns}) is None
-    assert answer_first.question_source(plan, plan.rounds[0], units) == "structure"
-    assert answer_first.structured_turns(plan, plan.rounds[0], [units[0], units[0]]) is None  # one question asked twice is no dialogue
-    schema = answer_first.schema("counselling_dialogue", "extractive", fixed=answer_first.structured_turns(plan, plan.rounds[0], units))
-    assert [p["pattern"] for p in schema["properties"]["patient_turns"]["prefixItems"]] == list(answer_first.structured_turns(plan, plan.rounds[0], units))
+    assert built_questions.question_source(plan, plan.rounds[0], units) == "structure"
+    assert built_questions.structured_turns(plan, plan.rounds[0], [units[0], units[0]]) is None  # one question asked twice is no dialogue
+    schema = answer_first.schema("counselling_dialogue", "extractive", fixed=built_questions.structured_turns(plan, plan.rounds[0], units))
+    assert [p["pattern"] for p in schema["properties"]["patient_turns"]["prefixItems"]] == list(built_questions.structured_turns(plan, plan.rounds[0], units))
 
 
 def test_built_patient_turns_go_through_the_real_models_grammar(handbook_document, handbook_index, embedder, tmp_path, embedded_llm):
     """llama.cpp turns a schema pattern into a grammar: a built turn must reach it as a literal it can parse."""
     plan = plan_chapter_evidence(chapter_of(handbook_document, "obsessive-compulsive-and-related-disorders"), handbook_index, embedder,
                                  EvidenceSettings(rounds=6, task_mix={"counselling_dialogue": 1}))
-    built = {n: answer_first.structured_turns(plan, planned, answer_first.round_units(plan, n, False)) for n, planned in enumerate(plan.rounds)}
+    built = {n: built_questions.structured_turns(plan, planned, answer_first.round_units(plan, n, False)) for n, planned in enumerate(plan.rounds)}
     assert any(built.values())
     result = generate_chapter_qa(plan, embedded_llm(tmp_path), GenerationSettings(quota=6, max_waves=1, max_tokens=120, retries=0))
     assert not result.failures, result.failures
     for row in result.qa_pairs:
         patient = [t["content"] for t in row["turns"] if t["role"] == "patient"]
-        assert patient == [answer_first.questions_of(p)[0] for p in built[row["generation"]["round"]]]
+        assert patient == [built_questions.questions_of(p)[0] for p in built[row["generation"]["round"]]]
         assert row["generation"]["question_from"] == "structure"
     assert result.qa_pairs

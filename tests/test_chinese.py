@@ -48,7 +48,7 @@ def test_a_markdown_book_of_chinese_chapters_keeps_them_apart(tmp_path):
 def test_a_chinese_statement_is_asked_as_what_its_subject_is_and_question_words_need_no_answer():
     import re
 
-    from ragtune.generate.answer_first import statement_question_zh
+    from ragtune.generate.built_questions import statement_question_zh
     from ragtune.generate.row_rules import uncovered_terms
 
     pattern = statement_question_zh("抑郁障碍的共同核心是持续的情绪低落、空虚或易激惹。")
@@ -137,7 +137,7 @@ def test_exports_and_the_card_keep_chinese_readable(tmp_path):
 
 
 def test_a_chinese_unanswerable_round_borrows_a_built_question_about_a_condition_its_passages_never_write(handbook_zh, embedder):
-    from ragtune.generate import answer_first
+    from ragtune.generate import answer_first, built_questions
     from ragtune.generate.row_rules import first_broken_rule
 
     chunks = [c for chapter in handbook_zh.chapters for c in chunk_chapter(chapter, handbook_zh.doc_id, embedder.tokenize)]
@@ -145,10 +145,10 @@ def test_a_chinese_unanswerable_round_borrows_a_built_question_about_a_condition
     plan = plan_chapter_evidence(handbook_zh.chapters[1], index, embedder, EvidenceSettings(rounds=16, task_mix={"unanswerable": 1, "factual_recall": 1}))
     asked = []
     for planned in plan.rounds:
-        if planned.task != "unanswerable" or not (pattern := answer_first.structured_question(plan, planned, [])):
+        if planned.task != "unanswerable" or not (pattern := built_questions.structured_question(plan, planned, [])):
             continue
-        (question,) = answer_first.questions_of(pattern)
-        condition = answer_first.CONDITION_ZH.search(question).group(0)
+        (question,) = built_questions.questions_of(pattern)
+        condition = built_questions.CONDITION_ZH.search(question).group(0)
         own = condition[:-2] if condition.endswith(("障碍", "发作")) else condition[:-1]  # 惊恐 of 惊恐发作
         assert question.endswith("？") and all(own not in e["text"] for e in planned.evidence), (question, condition)
         answer = answer_first.UNANSWERABLE_ANSWER["zh"].format(topic=answer_first.passage_topic(plan, planned))

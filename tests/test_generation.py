@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from ragtune.generate import answer_first
+from ragtune.generate import answer_first, built_questions
 from ragtune.generate.evidence import (
     EvidencePlan,
     EvidenceSettings,
@@ -166,14 +166,14 @@ def test_the_dialogue_schema_makes_even_the_small_model_alternate_turns(handbook
 
 
 def test_a_differential_line_is_asked_as_told_apart_from_the_chapters_condition(handbook_document, handbook_index, embedder):
-    """The question of a differential line is dictated by its structure (answer_first.structured_question): the
+    """The question of a differential line is dictated by its structure (built_questions.structured_question): the
     model may only choose among wordings of 'how is <line's condition> told apart from <chapter's condition>'."""
     plan = plan_chapter_evidence(chapter_of(handbook_document, "feeding-and-eating-disorders"), handbook_index, embedder,
                                  EvidenceSettings(rounds=12, task_mix={"differential_diagnosis": 1}))
     fixed = []
     for n, planned in enumerate(plan.rounds):
         units = answer_first.round_units(plan, n)
-        pattern = answer_first.structured_question(plan, planned, units)
+        pattern = built_questions.structured_question(plan, planned, units)
         if pattern:
             fixed.append((units[0].text, pattern))
             request = _request(plan, planned, n, 0, GenerationSettings(), units)
@@ -187,8 +187,23 @@ def test_a_differential_line_is_asked_as_told_apart_from_the_chapters_condition(
         assert any(re.fullmatch(pattern[1:-1].replace("\\", ""), f"How {be} {named} told apart from an eating disorder?") for be in ("is", "are")) or \
             head[1:2].isupper()
     assert any("How are medical causes of weight loss told apart" in pattern for _, pattern in fixed)  # a plural condition takes 'are'
-    assert answer_first.chapter_condition("Bipolar and Related Disorders") == "bipolar disorder"
-    assert answer_first.chapter_condition("Trauma- and Stressor-Related Disorders") == "a trauma- or stressor-related disorder"
+    assert built_questions.chapter_condition("Bipolar and Related Disorders") == "bipolar disorder"
+    assert built_questions.chapter_condition("Trauma- and Stressor-Related Disorders") == "a trauma- or stressor-related disorder"
+
+
+@pytest.mark.parametrize(("chapter", "other"), [("trauma-and-stressor-related-disorders", "posttraumatic stress disorder"),
+                                              ("depressive-disorders", "major depression"), ("anxiety-disorders", "anxiety disorders"),
+                                              ("bipolar-and-related-disorders", "bipolar disorder")])
+def test_a_differential_line_is_told_apart_from_the_condition_its_lists_lead_in_names(chapter, other, handbook_document, handbook_index, embedder):
+    """The demo asked the trauma chapter's lines 'told apart from a trauma- or stressor-related disorder', though
+    the list is PTSD's (adjustment disorder is itself one): the lead-in's condition comes first, the title's
+    only when the lead-in names none ('The clinician considers:' in the bipolar chapter)."""
+    plan = plan_chapter_evidence(chapter_of(handbook_document, chapter), handbook_index, embedder,
+                                 EvidenceSettings(rounds=8, task_mix={"differential_diagnosis": 1}))
+    asked = [built_questions.structured_question(plan, planned, answer_first.round_units(plan, n)) for n, planned in enumerate(plan.rounds)]
+    told = [q for q in asked if q and "told apart from" in q]
+    assert told, f"the {chapter} chapter's differential lines give built questions"
+    assert all(f"told apart from {other}|" in q for q in told), told
 
 
 def test_a_vignettes_diagnosis_is_the_condition_of_the_section_its_features_come_from(handbook_document, handbook_index, embedder):
@@ -225,7 +240,7 @@ def test_a_sentence_that_defines_a_condition_is_asked_what_when_or_how_it_is():
             "What does cyclothymic disorder describe?",
     }
     for answer, question in asked.items():
-        pattern = answer_first.definition_question(answer)
+        pattern = built_questions.definition_question(answer)
         assert pattern and re.fullmatch(pattern, question), (answer, pattern)
         assert not re.fullmatch(pattern, "What is the difference between bipolar and related disorders?")
     for claim in ("Binge-eating disorder is the most common eating disorder in adults and in adolescents alike.",  # a ranking
@@ -236,7 +251,7 @@ def test_a_sentence_that_defines_a_condition_is_asked_what_when_or_how_it_is():
                   "Bipolar disorder is a lifelong, recurrent condition.",  # too short to define it
                   "While occasional worry and panic attacks are normal, they should not run a person's whole life.",  # a clause
                   "Hoarding disorder is a lasting difficulty discarding possessions. It leads to clutter that blocks rooms."):  # two sentences
-        assert answer_first.definition_question(claim) is None, claim
+        assert built_questions.definition_question(claim) is None, claim
 
 
 def test_the_prompt_names_the_answers_people_and_a_rewrite_says_what_was_rejected(handbook_document, handbook_index, embedder):

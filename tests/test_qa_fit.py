@@ -229,6 +229,24 @@ def labelled(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def test_a_differential_told_apart_from_the_condition_its_lists_lead_in_names_fits():
+    """The trauma chapter's differential list is posttraumatic stress disorder's, which only its lead-in says;
+    the lead-in counts as the line's context, another item of the list does not."""
+    text = (SOURCE / TRAUMA).read_text(encoding="utf-8")
+    section = text.split("## Differential Diagnosis\n", 1)[1].split("\n## ", 1)[0].strip()
+    answer = "Major depressive disorder: low mood may follow trauma without intrusion or avoidance symptoms."
+    assert answer in section and "Before diagnosing posttraumatic stress disorder" in section
+
+    def asked(question: str, evidence: str) -> dict:
+        return {"task": "differential_diagnosis", "language": "en", "question": question, "answer": answer,
+                "chapter_title": "Trauma- and Stressor-Related Disorders", "focus": "Differential Diagnosis",
+                "evidence": [{"chunk_id": "c:1", "section_path": ["Trauma- and Stressor-Related Disorders", "Differential Diagnosis"], "text": evidence}]}
+
+    assert fit_problem(asked("How is major depressive disorder told apart from posttraumatic stress disorder?", section)) is None
+    assert "not from 'posttraumatic stress disorder'" in fit_problem(asked("How is major depressive disorder told apart from posttraumatic stress disorder?", answer))
+    assert "not from 'psychotic disorders'" in fit_problem(asked("How is major depressive disorder told apart from psychotic disorders?", section))
+
+
 @pytest.mark.parametrize("path", [LABELS, HOLDOUT])
 def test_the_labelled_fit_sets_hold_what_their_readme_says(path):
     items = labelled(path)

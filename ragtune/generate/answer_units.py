@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ragtune.generate.row_rules import MARKUP, SOURCE_REFERENCE
-from ragtune.text import content_terms
+from ragtune.llm.prompts import DIALOGUE, VIGNETTE
+from ragtune.text import LIST_ITEM, content_terms
 
 DANGLING_LABEL = re.compile(r"^\(?(?:[A-Za-z]|\d{1,2})[.)]?$")  # "9." alone: the chunk ends inside the list
-LIST_ITEM = re.compile(r"^(?:\(?([A-Za-z]|\d{1,2})[.)]|[•●▪◦‣∙·\-–]\.?)\s+")  # "•. " as web pages print bullets
 SENTENCE = re.compile(r"[^.!?。！？]+(?:[.!?。！？]+[\"'”’)）]*|$)")
 DEFINITION = re.compile(
     r"^(?!(?:The|It|This|These|Those|That|When|If|Without|With|In|A|An|Risk|There|Most|Some|Many)\b)[A-Z][\w\-/']*(?: [\w\-/']+){0,5} "
@@ -262,9 +262,9 @@ def units_for_task(chunk: dict[str, Any], task: str) -> list[AnswerUnit]:
     kinds, topic = TASK_UNITS.get(task, TASK_UNITS["factual_recall"])
     units = [u for u in answer_units(chunk) if u.kind in kinds]
     whole = section_unit(chunk) if "section" in kinds else None
-    if whole and task == "clinical_vignette" and not re.search(r"\b(?:signs?|symptoms?)\b", chunk["section_path"][-1], re.I):
+    if whole and task == VIGNETTE and not re.search(r"\b(?:signs?|symptoms?)\b", chunk["section_path"][-1], re.I):
         whole = None  # a case is built on a section that lists a condition's signs
     units = [whole] + units if whole else units
-    if task in ("counselling_dialogue", "clinical_vignette"):  # a reply, or a case's diagnosis, rests on more than one criterion
+    if task in (DIALOGUE, VIGNETTE):  # a reply, or a case's diagnosis, rests on more than one criterion
         units = [u for u in units if u.kind == "criteria_list" or not _list_item(chunk["text"], u.spans[0][0])]
     return sorted(units, key=lambda u: (not (topic is None or topic.search(u.text)), kinds.index(u.kind)))

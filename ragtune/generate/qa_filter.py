@@ -15,11 +15,12 @@ from ragtune.generate.fit_scores import CachedFitJudge
 from ragtune.generate.grounding import grounding_verdict
 from ragtune.generate.row_rules import RULES as CONTENT_RULES
 from ragtune.generate.row_rules import first_broken_rule
+from ragtune.llm.prompts import DIALOGUE, UNANSWERABLE
 from ragtune.text import jaccard, normalize_question, support, words
 
 RULES = ("too_short", *CONTENT_RULES, "repetitive", "exact_duplicate", "near_duplicate", "unsupported_terms", "fit_judge")
 DUPLICATE_RULES = ("exact_duplicate", "near_duplicate")
-UNJUDGED = ("counselling_dialogue", "unanswerable")  # a dialogue's opening is no question; an unanswerable pair misfits on purpose
+UNJUDGED = (DIALOGUE, UNANSWERABLE)  # a dialogue's opening is no question; an unanswerable pair misfits on purpose
 
 
 @dataclass

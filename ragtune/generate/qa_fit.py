@@ -25,7 +25,8 @@ import re
 from itertools import combinations
 from typing import Any
 
-from ragtune.text import content_terms, stem
+from ragtune.llm.prompts import DIALOGUE, UNANSWERABLE, VIGNETTE
+from ragtune.text import content_terms, list_lead_in, stem
 
 DIFFERENCE = re.compile(
     r"\b(?:differen(?:ce|ces|t)|differ|differs|distinguish(?:ed|es)?|told apart|tell\s+\w+(?:\s+\w+)?\s+apart|separate[sd]?|versus|vs\.?|"
@@ -386,11 +387,11 @@ def dialogue_fit(row: dict[str, Any]) -> str | None:
 def fit_problem(row: dict[str, Any]) -> str | None:
     """None when the question fits its answer by these rules, else what does not fit."""
     task, question, answer = row.get("task"), row["question"], row["answer"]
-    if task == "counselling_dialogue":
+    if task == DIALOGUE:
         return dialogue_fit(row)
     if row.get("language", "en") != "en":
         return None  # the rules read English; Chinese rows are left to the model-based check
-    if task == "clinical_vignette":
+    if task == VIGNETTE:
         return vignette_fit(row)
     path = row.get("section_path") or next((e.get("section_path") for e in row.get("evidence") or [] if e.get("section_path")), None)
     titles = [t for t in dict.fromkeys([row.get("chapter_title", ""), *(path or []), row.get("focus", "")]) if t]  # each title alone
@@ -398,13 +399,14 @@ def fit_problem(row: dict[str, Any]) -> str | None:
     found = MALFORMED.search(question)
     if found:
         return f"the question is malformed ({found.group(0)!r})"
-    if task == "unanswerable":  # nothing answers it; it still has to be a well-formed question
+    if task == UNANSWERABLE:  # nothing answers it; it still has to be a well-formed question
         return None
     split = title_split(question, titles)
     if split:
         return split
     if DIFFERENCE.search(question):
-        return difference_fit(row, difference_sides(question), context)
+        lead = list_lead_in(answer, [e.get("text", "") for e in row.get("evidence") or []])  # '... before diagnosing PTSD:' names the other side
+        return difference_fit(row, difference_sides(question), f"{context} {lead}")
     if re.search(r"\b(?:the|its|diagnostic) criteria\b", question, re.I) and ONE_CRITERION.match(answer):
         return "the question asks for the criteria; the answer is one criterion: the question is broader"
     scope = SCOPED_TREATMENT.search(answer)

@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ragtune.generate import answer_first
+from ragtune.generate import answer_first, built_questions
 from ragtune.generate.answer_first import check_answer_modes, default_answer_modes
 from ragtune.generate.evidence import EvidencePlan, EvidenceRound
 from ragtune.generate.fit_scores import CachedFitJudge
@@ -29,11 +29,10 @@ from ragtune.generate.qa_filter import FilterSettings, filter_qa
 from ragtune.generate.row_rules import first_broken_rule
 from ragtune.llm.client import CachedLLM, ChatRequest, Completion, SamplingParams
 from ragtune.llm.progress import Progress
-from ragtune.llm.prompts import format_passages, inline_title, render_messages, task_template, template_sha256
+from ragtune.llm.prompts import DIALOGUE, format_passages, inline_title, render_messages, task_template, template_sha256
 from ragtune.llm.tasks import run_tasks
 from ragtune.llm.usage import Price, Usage
 
-DIALOGUE = "counselling_dialogue"
 DIALOGUE_ROLES = ("patient", "clinician", "patient", "clinician")
 
 
@@ -80,8 +79,8 @@ class GenerationSettings:
     # heading, a definition, a differential line, "X includes ..."). Off by default: read against their
     # evidence, the embedded 135M model's own questions fitted 0-3 of 20 NIMH rows (BENCHMARKS.md); a writer
     # that earns it (qwen2.5-coder-1.5b, an endpoint) may turn it on. Off, an unanswerable round borrows another
-    # passage's built question (answer_first.borrowed_question) and a dialogue's patient asks its replies' built
-    # questions (answer_first.structured_turns); vignette cases are the model's in any case.
+    # passage's built question (built_questions.borrowed_question) and a dialogue's patient asks its replies' built
+    # questions (built_questions.structured_turns); vignette cases are the model's in any case.
     free_questions: bool = False
     # Per task: "extractive" (the answer is cut from the evidence, the model writes the question),
     # "hybrid" (the model may rephrase it, every content term must stay in the evidence) or
@@ -315,7 +314,7 @@ def _request(
         )
         messages = answer_first.render(plan, n, units or [], mode, format_passages(planned.evidence), rejected)
         topic = f"{plan.chapter_title} {planned.focus}"
-        fixed = answer_first.structured_question(plan, planned, units or []) or answer_first.structured_turns(plan, planned, units or [])
+        fixed = built_questions.structured_question(plan, planned, units or []) or built_questions.structured_turns(plan, planned, units or [])
         schema = answer_first.schema(planned.task, mode, units[0].text if units else None, topic, plan.language, fixed)
         return ChatRequest(messages, sampling, schema)
     messages = render_messages(
@@ -399,8 +398,8 @@ def _qa_row(
             "round": n,
             "attempt": attempt,
             "rewrite": rewrite,  # the question was written again because the first broke a row rule
-            # "structure": the answer's structure dictated the question (answer_first.structured_question), "model": the model wrote it
-            "question_from": answer_first.question_source(plan, planned, units) if mode != "abstractive" else "model",
+            # "structure": the answer's structure dictated the question (built_questions.structured_question), "model": the model wrote it
+            "question_from": built_questions.question_source(plan, planned, units) if mode != "abstractive" else "model",
         },
     }
     if completion.reasoning:

@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any, Callable
 
 from ragtune.generate.qa_fit import CONDITION_HEAD, DRUG, fit_problem, populations
+from ragtune.llm.prompts import DIALOGUE, VIGNETTE
 from ragtune.text import CJK_RUN, content_terms, is_chinese, latin_terms, term_set
 
 MARKUP = re.compile(
@@ -70,8 +71,6 @@ CJK_UNANSWERED_SHARE = 0.34  # share of a Chinese question's bigrams its answer 
 CASE_SENTENCES = 3  # sentences in a vignette's question, the question itself included
 CASE_FEATURES = 3  # content terms of the case that the evidence also has (its presenting features)
 RESTATE_JACCARD = 0.7
-VIGNETTE = "clinical_vignette"
-DIALOGUE = "counselling_dialogue"
 
 
 def visible_fields(row: dict[str, Any]) -> dict[str, str]:

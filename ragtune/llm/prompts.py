@@ -17,6 +17,8 @@ TASKS = (
     "counselling_dialogue",
     "unanswerable",
 )
+VIGNETTE, DIALOGUE, UNANSWERABLE = "clinical_vignette", "counselling_dialogue", "unanswerable"
+PAIR_TASKS = ("factual_recall", "treatment_management", "differential_diagnosis")  # one question, one answer
 LANGUAGES = ("en", "zh")
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 LETTER = re.compile(r"[^\W\d_]", re.UNICODE)

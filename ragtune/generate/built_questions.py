@@ -1,0 +1,303 @@
+"""Questions an answer's structure dictates, so no model has to guess them: a differential line is asked how its
+condition is told apart from the one its list contrasts with, a defining sentence what (when, how) its condition
+is, a statement ('X includes ...', 'X helps people ...') what it says, a question heading's whole section by its
+heading. Each is a pattern (one_of) the writer's grammar must follow; an unanswerable round borrows another
+passage's built question, and a dialogue's patient asks its replies' built questions.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ragtune.generate.answer_units import PRONOUN_OPENING, AnswerUnit, units_for_task
+from ragtune.generate.evidence import EvidencePlan, EvidenceRound
+from ragtune.generate.qa_fit import CONDITION_HEAD, differential_head
+from ragtune.llm.prompts import DIALOGUE, UNANSWERABLE, VIGNETTE
+from ragtune.text import list_lead_in
+
+FRAMING_ZH = frozenset("概述 要点 简介 摘要 概要 总结 以下 列出".split())  # section-title words a question must not lean on
+
+DIFFERENTIAL_SECTION = re.compile(r"differential|distinguish|told apart", re.I)
+CLASS_OF_CONDITIONS = re.compile(r"^(?:depressive|anxiety|eating|feeding|trauma|stressor|stress|mood|psychotic|personality|sleep|substance)", re.I)
+
+
+def chapter_condition(title: str) -> str:
+    """What a differential line of this chapter is told apart from: 'bipolar disorder' of 'Bipolar and Related
+    Disorders', 'an eating disorder' of 'Feeding and Eating Disorders', 'a depressive disorder' of 'Depressive Disorders'."""
+    words = re.sub(r"\s+and\s+related\b", "", title.strip(), flags=re.I)
+    named = words != title.strip()  # "X and Related Disorders": X is one named disorder
+    parts = re.split(r"\s+and\s+", words, flags=re.I)
+    words = f"{parts[-2]} or {parts[-1]}" if len(parts) > 1 and parts[-2].endswith("-") else parts[-1]  # 'Trauma- and Stressor-Related
+    words = re.sub(r"\bdisorders\b", "disorder", words, flags=re.I)
+    phrase = words[:1].lower() + words[1:].lower() if not words[1:2].isupper() else words
+    if named or not CLASS_OF_CONDITIONS.match(phrase) or not phrase.endswith("disorder"):
+        return phrase
+    return f"{'an' if phrase[0] in 'aeiou' else 'a'} {phrase}"
+
+
+# The words before a condition in a list's lead-in that are no part of its name ('look like', 'before diagnosing').
+NOT_A_NAME = r"(?!(?:the|a|an|like|from|of|and|or|with|before|after|than|as|to|can|may|must|look|looks|other|each|some|several|conditions?)\b|\w+ing\b|\w+es\b)"
+LEAD_CONDITION = re.compile(rf"\b(?:{NOT_A_NAME}[A-Za-z][\w\-/]*\s+){{0,3}}{CONDITION_HEAD.pattern}", re.I)
+
+
+def told_apart_from(plan: EvidencePlan, planned: EvidenceRound, unit: AnswerUnit) -> str:
+    """What a differential line is told apart from: the condition its list's lead-in names ('Several conditions
+    can look like major depression and must be considered:'), else the chapter's (chapter_condition). A chapter
+    holds several conditions, and its differential list is often one condition's ('... before diagnosing
+    posttraumatic stress disorder:'), which its title does not say."""
+    own = next(e for e in planned.evidence if e["chunk_id"] == unit.chunk_id)
+    section = [e["text"] for r in plan.rounds for e in r.evidence if e["section_path"] == own["section_path"] and e is not own]
+    lead = list_lead_in(unit.text, [own["text"], *dict.fromkeys(section)])  # an earlier chunk of the section may hold a cut list's lead-in
+    found = LEAD_CONDITION.search(re.split(r"(?<=[.!?])\s+", lead)[-1])  # its last sentence
+    return as_named(found.group(0)) if found else chapter_condition(plan.chapter_title)
+
+
+def structured_question(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit]) -> str | None:
+    """The question an answer's structure dictates, as a pattern the model must follow: a differential
+    line ('Body dysmorphic disorder: ...' in a differential section) is asked as how that condition is told
+    apart from the chapter's own, never as a difference between the halves of the chapter's title; a
+    sentence that defines a condition is asked what (or when, how) it is; a question heading's whole
+    section is asked by that heading; an unanswerable round borrows such a question (borrowed_question)."""
+    if planned.task == UNANSWERABLE:
+        return borrowed_question(plan, planned)
+    if not units or planned.task in (DIALOGUE, VIGNETTE):
+        return None
+    if units[0].kind == "section":  # the section's whole text answers its question heading
+        heading = next(e["section_path"][-1] for e in planned.evidence if e["chunk_id"] == units[0].chunk_id).strip()
+        return one_of(heading.rstrip("?？").strip(), end="？" if plan.language == "zh" else "[?]")
+    if plan.language == "zh":
+        return statement_question_zh(units[0].text)
+    if plan.language != "en":
+        return None
+    head = differential_head(units[0].text) if units[0].kind != "criteria_list" else ""  # 'The clinician considers:' leads a list
+    if not head or not DIFFERENTIAL_SECTION.search(planned.focus):
+        return definition_question(units[0].text) or statement_question(units[0].text)
+    other = told_apart_from(plan, planned, units[0])
+    condition = as_named(head)
+    return one_of(f"How {'are' if _plural(condition) else 'is'} {condition} told apart from {other}", f"What distinguishes {condition} from {other}",
+                  f"How can {condition} be distinguished from {other}")
+
+
+PATIENT_OPENING = {  # no '.' (see one_of): the opening leads into the question with a comma
+    "en": ["I have a question,", "Something has been worrying me,", "I would like to understand this better,", "I keep wondering,"],
+    "zh": ["我想请教一个问题，", "有件事一直让我担心，", "我想把这件事弄明白，"],
+}
+
+
+def built_question(plan: EvidencePlan, planned: EvidenceRound, unit: AnswerUnit) -> str:
+    """The first question a unit's structure dictates, spelled out ('' if none), whatever the round's task."""
+    pattern = structured_question(plan, EvidenceRound("factual_recall", planned.focus, planned.evidence), [unit])
+    return questions_of(pattern)[0] if pattern else ""
+
+
+def structured_turns(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit]) -> tuple[str, str] | None:
+    """A dialogue's two patient turns when both replies' structure dictates their questions: the patient opens
+    in the first person and asks the first ('I have a question, how is panic disorder treated?'), then asks
+    the second. Patterns, as structured_question's; None when either reply has no such question."""
+    if planned.task != DIALOGUE or len(units) < 2:
+        return None
+    first, second = (built_question(plan, planned, u) for u in units[:2])
+    if not first or not second or first == second:
+        return None
+    openings = PATIENT_OPENING.get(plan.language, PATIENT_OPENING["en"])
+    opening = openings[next((i for i, r in enumerate(plan.rounds) if r is planned), 0) % len(openings)]
+    end = "？" if plan.language == "zh" else "[?]"
+    asked = first[:-1] if plan.language == "zh" else f" {as_named(first[:-1])}"  # 'I have a question, how is ...'
+    patterns = (one_of(f"{opening}{asked}", end=end), one_of(second[:-1], end=end))
+    return patterns if all(patterns) else None
+
+
+def question_source(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit]) -> str:
+    """'structure' when the answer's structure dictated the row's question (or a dialogue's patient turns), else 'model'."""
+    return "structure" if structured_question(plan, planned, units) or structured_turns(plan, planned, units) else "model"
+
+
+def as_named(phrase: str) -> str:
+    """A sentence's opening noun phrase as a question names it: lower-case unless an acronym or a name."""
+    return phrase if phrase[1:2].isupper() else phrase[:1].lower() + phrase[1:]
+
+
+def one_of(*questions: str, end: str = "[?]") -> str | None:
+    """A pattern accepting exactly these questions (with '?', or `end`); None if a question holds pattern syntax.
+    Nothing is escaped: llama.cpp's schema-to-grammar converter copies a '\\.' into its grammar, which then fails to parse."""
+    if any(re.search(r"[\\^$*+?{}\[\]|.()]", q) for q in questions):
+        return None
+    return "^(" + "|".join(questions) + f"){end}$"
+
+
+def questions_of(pattern: str) -> list[str]:
+    """The questions a one_of pattern accepts, spelled out (its inverse)."""
+    found = re.fullmatch(r"\^\((.*)\)(\[\?\]|？)\$", pattern)
+    if not found:
+        return []
+    end = "?" if found.group(2) == "[?]" else "？"
+    return [q + end for q in found.group(1).split("|")]
+
+
+CONDITION_PHRASE = re.compile(r"((?:[\w\-/]+\s+){0,2})\b(" + CONDITION_HEAD.pattern[2:-2] + r"|asd|dmdd|bpd)\b", re.I)
+NOT_DISTINCTIVE = frozenset({"disorder", "disorders", "the", "a", "an", "of", "and", "or", "with", "what", "how", "is", "are", "does", "do", "causes", "treated"})
+
+
+def borrowed_question(plan: EvidencePlan, planned: EvidenceRound) -> str | None:
+    """An unanswerable round's question: one that another passage of the chapter's plan dictates by its
+    structure ('How is social anxiety disorder diagnosed?'), about a condition none of this round's passages
+    names, so it is well formed and truly unanswered there. Rounds take the candidates in turn (from their own
+    place in the plan), so they borrow different questions."""
+    if plan.language not in ("en", "zh"):
+        return None
+    here = " ".join(e["text"] for e in planned.evidence).lower()
+    own = {e["chunk_id"] for e in planned.evidence}
+    at = next((i for i, r in enumerate(plan.rounds) if r is planned), 0)
+    chunks = {e["chunk_id"]: e for r in plan.rounds[at + 1 :] + plan.rounds[:at] for e in r.evidence if e["chunk_id"] not in own}
+    found: list[str] = []
+    for chunk in chunks.values():
+        if DIFFERENTIAL_SECTION.search(chunk["section_path"][-1]):
+            continue  # a difference has two sides, one of which these passages may well speak of
+        lender = EvidenceRound("factual_recall", chunk["section_path"][-1], [chunk])
+        for unit in units_for_task(chunk, "factual_recall"):
+            pattern = structured_question(plan, lender, [unit])
+            question = questions_of(pattern)[0] if pattern else ""
+            unnamed = _unnamed_here_zh if plan.language == "zh" else _unnamed_here
+            if question and question not in found and unnamed(question, here):
+                found.append(question)
+    return one_of(found[at % len(found)][:-1], end="？" if plan.language == "zh" else "[?]") if found else None
+
+
+def _unnamed_here(question: str, passages: str) -> bool:
+    """The question names a condition and no distinctive word of that condition's name is in the passages."""
+    found = CONDITION_PHRASE.search(question)
+    if not found:
+        return False
+    words = [w.lower() for w in re.findall(r"[\w\-/]+", found.group(0)) if w.lower() not in NOT_DISTINCTIVE]
+    return bool(words) and not any(re.search(rf"\b{re.escape(w)}\b", passages) for w in words)
+
+
+CONDITION_ZH = re.compile(r"[\u4e00-\u9fff]{1,6}?(?:障碍|症|发作)")
+
+
+def _unnamed_here_zh(question: str, passages: str) -> bool:
+    """A Chinese question names a condition (…障碍, …症, …发作) whose own part (惊恐 of 惊恐发作) the passages never write."""
+    found = CONDITION_ZH.search(re.sub("什么是|是什么|包括哪些|包括什么", "", question))
+    return bool(found) and re.sub("(?:障碍|症|发作)$", "", found.group(0)) not in passages
+
+
+NOT_A_KIND = ("the common rare frequent often more less also not very among likely seen found first further two three twice several many "
+              "at in on of for with to from by as").split()
+# "<condition> is a ...", "... are diagnosed when", "... are defined by", "... describes": one sentence of
+# at least DEFINITION_WORDS words whose subject names a condition (or obsessions, compulsions).
+DEFINED = re.compile(
+    r"^(?P<x>[A-Z][\w\-/']*(?: [\w\-/']+){0,6}?) (?:(?P<be>is|are) (?:(?P<how>diagnosed when|defined by|marked by)|"
+    r"(?<=is )an? (?!alternative\b|option\b|lifelong\b|common\b|rare\b)|(?<=are )(?!\w+ed\b|\w+ly\b|(?:" + "|".join(NOT_A_KIND) + r")\b)\w+\b)"
+    r"|(?P<verb>describes|refers to)\b)"
+)
+DEFINITION_WORDS = 10
+DEFINED_THING = re.compile(rf"{CONDITION_HEAD.pattern}|\b(?:obsessions|compulsions|panic attacks?|asd|dmdd|bpd)\b", re.I)
+
+
+def definition_question(answer: str) -> str | None:
+    """'Hoarding disorder is a lasting difficulty ...' -> 'What is hoarding disorder?'; 'Panic disorder is
+    diagnosed when ...' -> 'When is panic disorder diagnosed?'. A ranking ('is the most common ...'), an
+    option ('are further options') or a short claim ('is a lifelong condition') is no definition."""
+    found = DEFINED.match(answer)
+    if not found or len(answer.split()) < DEFINITION_WORDS or len(re.findall(r"[.!?](?:\s|$)", answer)) > 1:
+        return None
+    x = found.group("x")
+    if not DEFINED_THING.search(x) or re.search(r"\b(?:with|that|which|who)\b", x) or re.match(
+            r"(?:For|In|With|When|If|While|Although|Though|Because|Since|Unless|Even|The|This|These|Those|It|They|Most|Some|Many|People|Person|Someone|Children|Adults|Adolescents|"
+            r"Women|Men|Patients|Individuals)\b", x):  # 'People with eating disorders are at risk ...' defines no one
+        return None
+    thing, be = as_named(x), found.group("be")
+    if found.group("verb"):
+        return one_of(f"What does {thing} {'describe' if found.group('verb') == 'describes' else 'refer to'}")
+    how = found.group("how")
+    if how == "diagnosed when":
+        return one_of(f"When {be} {thing} diagnosed")
+    if how == "defined by":
+        return one_of(f"How {be} {thing} defined", f"What defines {thing}")
+    if how == "marked by":
+        return one_of(f"What marks {thing}", f"What characterizes {thing}")
+    return one_of(f"What {be} {thing}")
+
+
+# What a therapy or a medicine is called: the subject of 'X helps people ...' or 'X works by ...'.
+TREATMENT_THING = re.compile(
+    r"\b(?:therapy|therapies|psychotherapy|treatment|treatments|medication|medications|antidepressants?|antipsychotics?|"
+    r"stimulants?|mood stabilizers?|CBT|DBT|ECT|counseling|intervention|interventions)\b", re.I,
+)
+NOUN_PHRASE = r"[A-Z][\w\-/']*(?: [\w\-/'’]+){0,7}?"
+ADVERB = r"(?:usually|typically|often|generally|commonly|also|mainly|primarily)"
+INCLUDES = re.compile(rf"^(?P<x>{NOUN_PHRASE}) (?:(?P<adverb>{ADVERB}) |(?P<modal>may|can) )?(?P<verb>include|includes|involve|involves)\b")
+HELPS = re.compile(rf"^(?P<x>{NOUN_PHRASE}) (?:(?P<modal>may|can) )?helps? (?P<who>people|patients|individuals|children|adolescents|adults|a person|someone)\b")
+WORKS_BY = re.compile(rf"^(?P<x>{NOUN_PHRASE}) works? by\b")
+DIAGNOSE_BY = re.compile(
+    r"^(?P<who>(?:Health care|Mental health) (?:providers|professionals)|Doctors|Clinicians|Psychiatrists) (?P<verb>diagnose|treat) "
+    r"(?P<x>[\w\-/' ]{2,60}?) (?:by|with|based on|using)\b"
+)
+DIAGNOSED_AT = re.compile(rf"^(?P<x>{NOUN_PHRASE}) can (?:(?:also|usually|often) )?be (?:reliably )?diagnosed (?:at|by the age|when|after|before|in)\b")
+# A subject that holds a verb or ends in 'to' is no noun phrase: 'DBT also teaches skills to (help people)',
+# 'Assertive community treatment is designed to (help individuals)', 'Nutritional counseling to (help people)'.
+NOT_A_NOUN_PHRASE = re.compile(
+    r"\b(?:is|are|was|were|be|been|also|teach|teaches|designed|available|used|can|may|will|should|must|this|these|that|those|it|they|such)\b|\bto$"
+)  # ... nor one that points elsewhere ('Examples of this kind of treatment')
+OPENS_WITH_A_GROUP = re.compile(r"(?:Other|Some|Many|Most|Several|Common|Certain|Such|Each|Both|All|A|An|The|While|Although|Though|Because|Since|If|When|Unless|Even)\b")
+
+
+def statement_question(answer: str) -> str | None:
+    """The question one English sentence's structure asks: 'Treatment of psychosis usually includes ...' ->
+    'What does treatment of psychosis usually include?', 'Exposure therapy helps people ...' -> 'How does
+    exposure therapy help people?', 'Health care providers diagnose ASD by ...' -> 'How do health care
+    providers diagnose ASD?'. Its subject must name a condition or a treatment on its own ('Other symptoms
+    include ...' names neither), and the sentence must be the whole answer."""
+    if len(re.findall(r"[.!?](?:\s|$)", answer)) > 1 or "\n" in answer or len(answer.split()) < 8:
+        return None
+    if found := DIAGNOSE_BY.match(answer):
+        x = found.group("x")
+        return one_of(f"How do {as_named(found.group('who'))} {found.group('verb')} {x}") if DEFINED_THING.search(x) else None
+    for pattern in (INCLUDES, HELPS, WORKS_BY, DIAGNOSED_AT):
+        found = pattern.match(answer)
+        if found:
+            break
+    else:
+        return None
+    x = found.group("x")
+    if OPENS_WITH_A_GROUP.match(x) or re.search(r"\b(?:which|that|who|when|if|because)\b", x) or NOT_A_NOUN_PHRASE.search(x):
+        return None
+    generic = re.sub(r"\b(?:therapy|therapies|treatment|treatments|medication|medications|intervention|interventions|counseling)\b", "", x, flags=re.I)
+    named = DEFINED_THING.search(x) or (TREATMENT_THING.search(x) and generic.strip(" ,-"))  # 'Interventions' alone names nothing
+    if not named or (pattern is not INCLUDES and not TREATMENT_THING.search(x) and pattern is not DIAGNOSED_AT):
+        return None
+    thing, does = as_named(x), "do" if _plural(x) else "does"
+    if pattern is DIAGNOSED_AT:
+        return one_of(f"When can {thing} be diagnosed") if DEFINED_THING.search(x) else None
+    if pattern is WORKS_BY:
+        return one_of(f"How {does} {thing} work")
+    if pattern is HELPS:
+        verb = f"{found.group('modal')} {thing} help" if found.group("modal") else f"{does} {thing} help"
+        return one_of(f"How {verb} {found.group('who')}")
+    root = found.group("verb").removesuffix("s") if found.group("verb") != "includes" else "include"
+    if found.group("modal"):
+        return one_of(f"What {found.group('modal')} {thing} {root}")
+    adverb = f" {found.group('adverb')}" if found.group("adverb") else ""
+    return one_of(f"What {does} {thing}{adverb} {root}")
+
+
+def _plural(phrase: str) -> bool:
+    """Whether a noun phrase takes 'do': two things joined by 'and', or a plural head (the word before 'of'/'for'/'in'/'with', else the last)."""
+    words = re.split(r" (?:of|for|in|with|among|during|after|to) ", phrase, maxsplit=1)[0]
+    head = words.split()[-1]
+    return " and " in words or (head.endswith("s") and not head.endswith(("ss", "sis", "us")) and not head.isupper())
+
+
+# A Chinese statement "X是…" / "X包括…" (X a noun phrase of 2-16 characters, the sentence the whole answer).
+STATEMENT_ZH = re.compile(r"^([\u4e00-\u9fff]{2,16}?)(是|包括)(?!否|最)[^。！？]+。$")
+
+
+def statement_question_zh(answer: str) -> str | None:
+    """The question a one-sentence Chinese statement answers: '抑郁障碍的共同核心是…。' is asked as
+    '抑郁障碍的共同核心是什么？', '这一类别包括…' never (its subject is a pointer, see PRONOUN_OPENING)."""
+    found = STATEMENT_ZH.match(answer)
+    if not found or found.group(1) in FRAMING_ZH or PRONOUN_OPENING.match(found.group(1)):
+        return None
+    subject = found.group(1)
+    forms = (f"{subject}是什么", f"什么是{subject}") if found.group(2) == "是" else (f"{subject}包括哪些", f"{subject}包括什么")
+    return "^(" + "|".join(forms) + ")？$"

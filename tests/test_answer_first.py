@@ -263,9 +263,39 @@ def test_a_question_heading_gives_no_answer_where_its_section_is_not_whole_or_it
     ("Family therapy is designed to help children whose eating has become dangerously restricted.", None),
     ("Dietary counselling to help people eat regular meals and keep a steady weight.", None),  # no sentence at all
     ("Although panic disorder can be diagnosed at any age, it most often begins in early adulthood.", None),  # a clause, no subject
+    ("Current treatments for schizophrenia focus on helping individuals manage their symptoms and reach their goals.",
+     "What do current treatments for schizophrenia focus on?"),
 ])
 def test_an_english_statement_is_asked_what_its_structure_says(answer, question):
     pattern = built_questions.statement_question(answer)
+    assert (pattern == f"^({question[:-1]})[?]$") if question else pattern is None, pattern
+
+
+@pytest.mark.parametrize("answer, title, question", [
+    ("Selective serotonin reuptake inhibitors and serotonin-noradrenaline reuptake inhibitors are the first-line medicines.", "Anxiety Disorders",
+     "What are the first-line medicines for an anxiety disorder?"),  # the chapter names the condition the sentence leaves out
+    ("Cognitive behavioural therapy with graded exposure is the psychological treatment of choice across the anxiety disorders.", "Anxiety Disorders",
+     "What is the psychological treatment of choice for the anxiety disorders?"),
+    ("Selective serotonin reuptake inhibitors are the usual first-choice medicines because they are effective and relatively well tolerated.",
+     "Depressive Disorders", "What are the usual first-choice medicines for a depressive disorder?"),
+    ("Trauma-focused psychological therapies are first-line for PTSD.", "Trauma- and Stressor-Related Disorders", "Which therapies are first-line for PTSD?"),
+    ("Acute mania is treated with an antipsychotic, lithium or valproate, often in combination, with admission when safety is at risk.",
+     "Bipolar and Related Disorders", "How is acute mania treated?"),
+    ("Long-term maintenance treatment is recommended after a first manic episode.", "Bipolar and Related Disorders",
+     "When is long-term maintenance treatment recommended for bipolar disorder?"),
+    ("For children and adolescents with anorexia nervosa, family-based treatment, in which parents take charge of restoring nutrition before "
+     "control is handed back, has the best evidence.", "Feeding and Eating Disorders",
+     "What treatment has the best evidence for children and adolescents with anorexia nervosa?"),
+    ("Cognitive behavioural therapy, behavioural activation and interpersonal therapy have the strongest evidence among talking treatments.",
+     "Depressive Disorders", "Which talking treatments have the strongest evidence for a depressive disorder?"),
+    ("Selective serotonin reuptake inhibitors are the first-line medicines.", "Generalized Anxiety Disorder: When Worry Gets Out of Control", None),  # for what?
+    ("Selective serotonin reuptake inhibitors are the first-line medicines. They take weeks to help.", "Anxiety Disorders", None),  # more than one sentence
+    ("The benefits of medication for borderline personality disorder are unclear, and it is not a first-line treatment.", "Borderline Personality Disorder", None),
+    ("Some medicines are the first-line medicines for people who cannot take the usual ones.", "Anxiety Disorders", None),  # 'some' names nothing
+    ("People with panic disorder are treated with respect and care by their clinicians.", "Anxiety Disorders", None),  # people, not a condition
+])
+def test_an_english_treatment_sentence_is_asked_what_its_structure_says(answer, title, question):
+    pattern = built_questions.treatment_question(answer, built_questions.titled_condition(title))
     assert (pattern == f"^({question[:-1]})[?]$") if question else pattern is None, pattern
 
 

@@ -18,7 +18,7 @@ from ragtune.generate.answer_units import TASK_UNITS, AnswerUnit, units_for_task
 from ragtune.generate.built_questions import FRAMING_ZH, borrowed_question, built_question, structured_question
 from ragtune.generate.evidence import EvidencePlan, EvidenceRound
 from ragtune.generate.qa_fit import POPULATIONS as POPULATION_WORDS
-from ragtune.generate.qa_fit import CONDITION_HEAD, answer_subject, populations
+from ragtune.generate.qa_fit import CONDITION_HEAD, answer_subject, differential_head, populations
 from ragtune.llm.prompts import DIALOGUE, PAIR_TASKS, TASKS, UNANSWERABLE, VIGNETTE, fenced, inline_title, render_messages
 from ragtune.text import chinese_words, content_terms
 
@@ -96,7 +96,7 @@ def round_units(plan: EvidencePlan, n: int, free_questions: bool = True) -> list
     it offers none for the task, of its other chunks). Rounds of one task on one chunk take its
     units in turn, those with a structure-built question first, so a chapter's rows do not share an
     answer until a chunk runs out. Without free_questions a pair task takes only answers whose question
-    its structure dictates (none: the round makes no call)."""
+    its structure dictates and that are about its task (a treatment, a difference; none: the round makes no call)."""
     planned = plan.rounds[n]
     if planned.task == UNANSWERABLE:
         return []
@@ -111,8 +111,8 @@ def round_units(plan: EvidencePlan, n: int, free_questions: bool = True) -> list
         if wanted == 1:  # an answer whose structure says what it answers is asked before one the model must guess for
             topic = TASK_UNITS.get(planned.task, TASK_UNITS["factual_recall"])[1]
             units.sort(key=lambda u: (bool(topic and not topic.search(u.text)), structured_question(plan, planned, [u]) is None))
-            if not free_questions and planned.task in PAIR_TASKS:
-                units = [u for u in units if structured_question(plan, planned, [u])]
+            if not free_questions and planned.task in PAIR_TASKS:  # a treatment round asks about a treatment, a differential round a difference
+                units = [u for u in units if structured_question(plan, planned, [u]) and (not topic or topic.search(u.text) or differential_head(u.text))]
         if len(units) >= wanted:
             first = (turn * wanted) % len(units)
             if wanted == 1:

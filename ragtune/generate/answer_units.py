@@ -35,7 +35,7 @@ PRONOUN_OPENING = re.compile(r"^(?:(?:They|It|This|These|Those|He|She|Its|Their|
 # Which kinds of answer suit each task, best first, and what the answer should be about.
 TASK_UNITS: dict[str, tuple[tuple[str, ...], re.Pattern | None]] = {
     "factual_recall": (("section", "definition", "criteria_list", "sentence", "table_row"), None),
-    "treatment_management": (("section", "table_row", "sentence", "criteria_list"), TREATMENT),
+    "treatment_management": (("section", "table_row", "sentence", "definition", "criteria_list"), TREATMENT),  # "X is the first-line ..." reads as a definition
     "differential_diagnosis": (("sentence", "criteria_list"), CONTRAST),
     "clinical_vignette": (("criteria_list", "section"), FEATURE),  # a diagnosis rests on a set of features, not one sentence
     "counselling_dialogue": (("sentence", "definition", "section"), None),

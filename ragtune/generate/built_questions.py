@@ -11,7 +11,7 @@ import re
 
 from ragtune.generate.answer_units import PRONOUN_OPENING, AnswerUnit, units_for_task
 from ragtune.generate.evidence import EvidencePlan, EvidenceRound
-from ragtune.generate.qa_fit import CONDITION_HEAD, differential_head
+from ragtune.generate.qa_fit import CONDITION_HEAD, differential_head, populations
 from ragtune.llm.prompts import DIALOGUE, UNANSWERABLE, VIGNETTE
 from ragtune.text import list_lead_in
 
@@ -71,7 +71,7 @@ def structured_question(plan: EvidencePlan, planned: EvidenceRound, units: list[
         return None
     head = differential_head(units[0].text) if units[0].kind != "criteria_list" else ""  # 'The clinician considers:' leads a list
     if not head or not DIFFERENTIAL_SECTION.search(planned.focus):
-        return definition_question(units[0].text) or statement_question(units[0].text)
+        return definition_question(units[0].text) or statement_question(units[0].text) or treatment_question(units[0].text, titled_condition(plan.chapter_title))
     other = told_apart_from(plan, planned, units[0])
     condition = as_named(head)
     return one_of(f"How {'are' if _plural(condition) else 'is'} {condition} told apart from {other}", f"What distinguishes {condition} from {other}",
@@ -191,6 +191,7 @@ DEFINED = re.compile(
     r"|(?P<verb>describes|refers to)\b)"
 )
 DEFINITION_WORDS = 10
+PEOPLE = r"(?:People|Person|Someone|Children|Adults|Adolescents|Women|Men|Patients|Individuals)\b"  # a subject that is people, not a condition
 DEFINED_THING = re.compile(rf"{CONDITION_HEAD.pattern}|\b(?:obsessions|compulsions|panic attacks?|asd|dmdd|bpd)\b", re.I)
 
 
@@ -203,9 +204,8 @@ def definition_question(answer: str) -> str | None:
         return None
     x = found.group("x")
     if not DEFINED_THING.search(x) or re.search(r"\b(?:with|that|which|who)\b", x) or re.match(
-            r"(?:For|In|With|When|If|While|Although|Though|Because|Since|Unless|Even|The|This|These|Those|It|They|Most|Some|Many|People|Person|Someone|Children|Adults|Adolescents|"
-            r"Women|Men|Patients|Individuals)\b", x):  # 'People with eating disorders are at risk ...' defines no one
-        return None
+            r"(?:For|In|With|When|If|While|Although|Though|Because|Since|Unless|Even|The|This|These|Those|It|They|Most|Some|Many)\b|" + PEOPLE, x):
+        return None  # 'People with eating disorders are at risk ...' defines no one
     thing, be = as_named(x), found.group("be")
     if found.group("verb"):
         return one_of(f"What does {thing} {'describe' if found.group('verb') == 'describes' else 'refer to'}")
@@ -229,6 +229,7 @@ ADVERB = r"(?:usually|typically|often|generally|commonly|also|mainly|primarily)"
 INCLUDES = re.compile(rf"^(?P<x>{NOUN_PHRASE}) (?:(?P<adverb>{ADVERB}) |(?P<modal>may|can) )?(?P<verb>include|includes|involve|involves)\b")
 HELPS = re.compile(rf"^(?P<x>{NOUN_PHRASE}) (?:(?P<modal>may|can) )?helps? (?P<who>people|patients|individuals|children|adolescents|adults|a person|someone)\b")
 WORKS_BY = re.compile(rf"^(?P<x>{NOUN_PHRASE}) works? by\b")
+FOCUSES = re.compile(rf"^(?P<x>{NOUN_PHRASE}) (?:(?P<adverb>{ADVERB}) |(?P<modal>may|can) )?(?P<verb>focus|focuses) on\b")
 DIAGNOSE_BY = re.compile(
     r"^(?P<who>(?:Health care|Mental health) (?:providers|professionals)|Doctors|Clinicians|Psychiatrists) (?P<verb>diagnose|treat) "
     r"(?P<x>[\w\-/' ]{2,60}?) (?:by|with|based on|using)\b"
@@ -253,7 +254,7 @@ def statement_question(answer: str) -> str | None:
     if found := DIAGNOSE_BY.match(answer):
         x = found.group("x")
         return one_of(f"How do {as_named(found.group('who'))} {found.group('verb')} {x}") if DEFINED_THING.search(x) else None
-    for pattern in (INCLUDES, HELPS, WORKS_BY, DIAGNOSED_AT):
+    for pattern in (INCLUDES, HELPS, WORKS_BY, DIAGNOSED_AT, FOCUSES):
         found = pattern.match(answer)
         if found:
             break
@@ -274,7 +275,8 @@ def statement_question(answer: str) -> str | None:
     if pattern is HELPS:
         verb = f"{found.group('modal')} {thing} help" if found.group("modal") else f"{does} {thing} help"
         return one_of(f"How {verb} {found.group('who')}")
-    root = found.group("verb").removesuffix("s") if found.group("verb") != "includes" else "include"
+    verb = found.group("verb")
+    root = {"includes": "include", "involves": "involve", "focuses": "focus"}.get(verb, verb) + (" on" if pattern is FOCUSES else "")
     if found.group("modal"):
         return one_of(f"What {found.group('modal')} {thing} {root}")
     adverb = f" {found.group('adverb')}" if found.group("adverb") else ""
@@ -301,3 +303,64 @@ def statement_question_zh(answer: str) -> str | None:
     subject = found.group(1)
     forms = (f"{subject}是什么", f"什么是{subject}") if found.group(2) == "是" else (f"{subject}包括哪些", f"{subject}包括什么")
     return "^(" + "|".join(forms) + ")？$"
+
+
+# A treatment's rank and kind: 'the first-line medicines', 'the usual first-choice medicines', 'the psychological
+# treatment of choice', 'the first-line psychological treatment'.
+RANK = r"(?:usual |preferred )?(?:first-line|first-choice|second-line|main)"
+KIND = r"(?:psychological |drug |talking |medical )?(?:treatments?|medicines?|medications?|therap(?:y|ies)|options?|approach(?:es)?)"
+CONDITION_AT_END = r"(?P<y>(?:the )?[\w\-/' ]{3,60}?)"
+RANKED = re.compile(rf"^(?P<x>{NOUN_PHRASE}) (?P<be>is|are) the (?P<d>{RANK} {KIND}(?: of choice)?|{KIND} of choice)"
+                    rf"(?: (?:for|across|in) {CONDITION_AT_END})?(?: because [^.;]+|, (?:usually|typically|often|given|taken) [^.;]+)?\.$")
+RANKED_ALONE = re.compile(rf"^(?P<x>{NOUN_PHRASE}) (?P<be>is|are) (?P<d>first-line|first-choice|second-line) (?:for|in) {CONDITION_AT_END}\.$")
+TREATED_WITH = re.compile(rf"^(?P<x>{NOUN_PHRASE}) (?P<be>is|are) (?:usually |often |mainly |commonly |first )?treated (?:with|by|using)\b")
+BEST_AMONG = re.compile(r"^[A-Z][^.;]{3,150}? (?P<verb>has|have) the (?P<how>best|strongest) evidence among (?P<kind>[\w\- ]{3,40}?)\.$")
+BEST_EVIDENCE = re.compile(r"^For (?P<who>[^,]{3,80}), [^.;]{3,200}?,? (?:has|have) the (?P<how>best|strongest) evidence\.$")
+RECOMMENDED = re.compile(rf"^(?P<x>{NOUN_PHRASE}) (?P<be>is|are) (?:usually |strongly |generally )?recommended (?:after|during|when|once|until|before)\b")
+
+
+def titled_condition(title: str) -> str:
+    """The condition a chapter's title names, as a question names it ('an anxiety disorder', 'bipolar disorder'),
+    or '' for a title that is more than a condition's name ('Generalized Anxiety Disorder: When Worry Gets Out of Control')."""
+    if re.search(r"[:?!.,;]", title) or len(title.split()) > 6 or not CONDITION_HEAD.search(title):
+        return ""
+    return chapter_condition(title)
+
+
+def treatment_question(answer: str, condition: str = "") -> str | None:
+    """The question one English treatment sentence's structure asks: 'X are the first-line medicines.' -> 'What
+    are the first-line medicines for <condition>?' (the condition the sentence names, else its chapter's),
+    'X are first-line for PTSD.' -> 'Which therapies are first-line for PTSD?', 'Acute mania is treated with
+    ...' -> 'How is acute mania treated?', 'For <people with a condition>, X has the best evidence.' -> 'What
+    treatment has the best evidence for <them>?', 'X is recommended after ...' -> 'When is X recommended for
+    <condition>?'. A sentence whose condition is neither said nor the chapter's gets none."""
+    if len(re.findall(r"[.!?](?:\s|$)", answer)) > 1 or "\n" in answer or len(answer.split()) < 6:
+        return None
+    if found := BEST_EVIDENCE.match(answer):
+        who = found.group("who")
+        named = DEFINED_THING.search(who) or populations(who)
+        return one_of(f"What treatment has the {found.group('how')} evidence for {as_named(who)}") if named else None
+    if (found := BEST_AMONG.match(answer)) and condition and re.search(rf"{KIND}$", found.group("kind")):
+        return one_of(f"Which {found.group('kind')} {found.group('verb')} the {found.group('how')} evidence for {condition}")
+    for pattern in (RANKED, RANKED_ALONE, TREATED_WITH, RECOMMENDED):
+        if found := pattern.match(answer):
+            break
+    else:
+        return None
+    x, be = found.group("x"), found.group("be")
+    if OPENS_WITH_A_GROUP.match(x) or re.match(PEOPLE, x) or re.search(r"\b(?:which|that|who|when|if|because)\b", x) or NOT_A_NOUN_PHRASE.search(x):
+        return None
+    if pattern is TREATED_WITH:
+        return one_of(f"How {be} {as_named(x)} treated") if DEFINED_THING.search(x) else None
+    if pattern is RECOMMENDED:
+        if not TREATMENT_THING.search(x) or not condition or DEFINED_THING.search(x):
+            return None
+        return one_of(f"When {be} {as_named(x)} recommended for {condition}")
+    y = found.group("y") or condition
+    if not y or not DEFINED_THING.search(y):
+        return None
+    if pattern is RANKED_ALONE:
+        head = x.split()[-1]
+        asked = f"Which {head.lower()}" if re.fullmatch(KIND, head.lower()) else "What"
+        return one_of(f"{asked} {be} {found.group('d')} for {y}")
+    return one_of(f"What {be} the {found.group('d')} for {y}")

@@ -299,6 +299,19 @@ def test_an_english_treatment_sentence_is_asked_what_its_structure_says(answer, 
     assert (pattern == f"^({question[:-1]})[?]$") if question else pattern is None, pattern
 
 
+def test_a_built_question_names_the_condition_of_its_answers_own_chapter(handbook_chunks):
+    """The demo asked 'What are the usual first-choice medicines for bipolar disorder?' of the depressive chapter's
+    SSRI sentence, which a bipolar round had retrieved: the condition a sentence leaves out is its own chapter's."""
+    depressive = next(c.to_dict() for c in handbook_chunks if c.chapter_key == "depressive-disorders" and "usual first-choice medicines" in c.text)
+    plan = EvidencePlan("bipolar-and-related-disorders", "Bipolar and Related Disorders", "en", [
+        EvidenceRound("treatment_management", "Treatment and Management", [depressive])])
+    unit = next(u for u in answer_units(depressive) if u.text.startswith("Selective serotonin reuptake inhibitors are the usual"))
+    assert built_questions.structured_question(plan, plan.rounds[0], [unit]) == "^(What are the usual first-choice medicines for a depressive disorder)[?]$"
+    untitled = {**depressive, "section_path": ["Treatment and Management"]}  # a passage that says nothing of its chapter
+    plan.rounds[0] = EvidenceRound("treatment_management", "Treatment and Management", [untitled])
+    assert built_questions.structured_question(plan, plan.rounds[0], [unit]) is None
+
+
 def test_without_free_questions_a_pair_round_takes_only_answers_its_structure_asks(handbook_document, handbook_index, embedder):
     plan = plan_chapter_evidence(chapter_of(handbook_document, "anxiety-disorders"), handbook_index, embedder, EvidenceSettings(rounds=40))
     pairs = [n for n, r in enumerate(plan.rounds) if r.task in answer_first.PAIR_TASKS]

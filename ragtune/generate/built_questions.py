@@ -49,7 +49,16 @@ def told_apart_from(plan: EvidencePlan, planned: EvidenceRound, unit: AnswerUnit
     section = [e["text"] for r in plan.rounds for e in r.evidence if e["section_path"] == own["section_path"] and e is not own]
     lead = list_lead_in(unit.text, [own["text"], *dict.fromkeys(section)])  # an earlier chunk of the section may hold a cut list's lead-in
     found = LEAD_CONDITION.search(re.split(r"(?<=[.!?])\s+", lead)[-1])  # its last sentence
-    return as_named(found.group(0)) if found else chapter_condition(plan.chapter_title)
+    return as_named(found.group(0)) if found else unit_condition(plan, planned, unit)
+
+
+def unit_condition(plan: EvidencePlan, planned: EvidenceRound, unit: AnswerUnit) -> str:
+    """The condition a unit's own chapter (or document) is about, as a question names it: its passage's
+    first title when that is a condition's name, else the plan's chapter when the passage is the chapter's
+    own; '' otherwise. Never simply the plan's chapter: a round's passages may come from other chapters."""
+    chunk = next(e for e in planned.evidence if e["chunk_id"] == unit.chunk_id)
+    own = titled_condition(chunk["section_path"][0]) if chunk.get("section_path") else ""
+    return own or (titled_condition(plan.chapter_title) if chunk.get("chapter_key", plan.chapter_key) == plan.chapter_key else "")
 
 
 def structured_question(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit]) -> str | None:
@@ -71,8 +80,10 @@ def structured_question(plan: EvidencePlan, planned: EvidenceRound, units: list[
         return None
     head = differential_head(units[0].text) if units[0].kind != "criteria_list" else ""  # 'The clinician considers:' leads a list
     if not head or not DIFFERENTIAL_SECTION.search(planned.focus):
-        return definition_question(units[0].text) or statement_question(units[0].text) or treatment_question(units[0].text, titled_condition(plan.chapter_title))
+        return definition_question(units[0].text) or statement_question(units[0].text) or treatment_question(units[0].text, unit_condition(plan, planned, units[0]))
     other = told_apart_from(plan, planned, units[0])
+    if not other:
+        return None
     condition = as_named(head)
     return one_of(f"How {'are' if _plural(condition) else 'is'} {condition} told apart from {other}", f"What distinguishes {condition} from {other}",
                   f"How can {condition} be distinguished from {other}")

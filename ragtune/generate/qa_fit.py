@@ -393,7 +393,8 @@ def fit_problem(row: dict[str, Any]) -> str | None:
         return None  # the rules read English; Chinese rows are left to the model-based check
     if task == VIGNETTE:
         return vignette_fit(row)
-    path = row.get("section_path") or next((e.get("section_path") for e in row.get("evidence") or [] if e.get("section_path")), None)
+    holding = sorted(row.get("evidence") or [], key=lambda e: answer not in e.get("text", ""))  # the passage the answer is from first
+    path = row.get("section_path") or next((e.get("section_path") for e in holding if e.get("section_path")), None)
     titles = [t for t in dict.fromkeys([row.get("chapter_title", ""), *(path or []), row.get("focus", "")]) if t]  # each title alone
     context = " ".join(titles)
     found = MALFORMED.search(question)

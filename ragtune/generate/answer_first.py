@@ -15,10 +15,10 @@ import re
 from typing import Any
 
 from ragtune.generate.answer_units import TASK_UNITS, AnswerUnit, units_for_task
-from ragtune.generate.built_questions import FRAMING_ZH, borrowed_question, built_question, structured_question
-from ragtune.generate.evidence import EvidencePlan, EvidenceRound
+from ragtune.generate.built_questions import FRAMING_ZH, borrowed_question, built_question, differential_line, structured_question
+from ragtune.generate.evidence import EvidencePlan, EvidenceRound, per_plan
 from ragtune.generate.qa_fit import POPULATIONS as POPULATION_WORDS
-from ragtune.generate.qa_fit import CONDITION_HEAD, answer_subject, differential_head, populations
+from ragtune.generate.qa_fit import CONDITION_HEAD, answer_subject, populations
 from ragtune.llm.prompts import DIALOGUE, PAIR_TASKS, TASKS, UNANSWERABLE, VIGNETTE, fenced, inline_title, render_messages
 from ragtune.text import chinese_words, content_terms
 
@@ -92,18 +92,18 @@ def template_for(task: str, mode: str, language: str) -> str:
 
 
 def round_units(plan: EvidencePlan, n: int, free_questions: bool = True) -> list[AnswerUnit]:
-    """The answer(s) of round n: one unit (two for a dialogue) of the round's seed chunk (or, when
-    it offers none for the task, of its other chunks). Rounds of one task on one chunk take its
-    units in turn, those with a structure-built question first, so a chapter's rows do not share an
-    answer until a chunk runs out. Without free_questions a pair task takes only answers whose question
-    its structure dictates and that are about its task (a treatment, a difference; none: the round makes no call)."""
+    """The answer(s) of round n: one unit (two for a dialogue) of the round's seed chunk (or, when it offers
+    none for the task, of its other chunks). With free_questions, rounds of one task on one chunk take its
+    units in turn, those with a structure-built question first, so a chapter's rows do not share an answer
+    until a chunk runs out. Without, pair and dialogue rounds take answers whose question their structure
+    dictates, assigned plan-wide (_built_answers); none: the round makes no call."""
     planned = plan.rounds[n]
     if planned.task == UNANSWERABLE:
         return []
+    if not free_questions and (planned.task in PAIR_TASKS or planned.task == DIALOGUE):
+        return _built_answers(plan).get(n, [])
     turn = sum(1 for r in plan.rounds[:n] if r.task == planned.task and r.evidence[:1] == planned.evidence[:1])
     wanted = 2 if planned.task == DIALOGUE else 1
-    if planned.task == DIALOGUE and not free_questions:
-        return _asked_replies(plan, planned, turn)
     for chunk in planned.evidence:
         if planned.task == VIGNETTE and not section_condition(chunk["section_path"][-1]):
             continue  # a case's diagnosis is the condition its features' section names, never an overview's
@@ -111,8 +111,6 @@ def round_units(plan: EvidencePlan, n: int, free_questions: bool = True) -> list
         if wanted == 1:  # an answer whose structure says what it answers is asked before one the model must guess for
             topic = TASK_UNITS.get(planned.task, TASK_UNITS["factual_recall"])[1]
             units.sort(key=lambda u: (bool(topic and not topic.search(u.text)), structured_question(plan, planned, [u]) is None))
-            if not free_questions and planned.task in PAIR_TASKS:  # a treatment round asks about a treatment, a differential round a difference
-                units = [u for u in units if structured_question(plan, planned, [u]) and (not topic or topic.search(u.text) or differential_head(u.text))]
         if len(units) >= wanted:
             first = (turn * wanted) % len(units)
             if wanted == 1:
@@ -123,21 +121,57 @@ def round_units(plan: EvidencePlan, n: int, free_questions: bool = True) -> list
     return []
 
 
-def _asked_replies(plan: EvidencePlan, planned: EvidenceRound, turn: int) -> list[AnswerUnit]:
-    """A dialogue's two replies when the patient's turns are built (no free_questions): answers of the round's
-    passages from the chapter itself whose structure dictates a question, one per question, not overlapping."""
-    asked: dict[str, AnswerUnit] = {}
-    for chunk in planned.evidence:
-        if chunk.get("chapter_key", plan.chapter_key) == plan.chapter_key:
-            for unit in units_for_task(chunk, DIALOGUE):
-                asked.setdefault(built_question(plan, planned, unit), unit)
-    units = [unit for question, unit in asked.items() if question]
-    for k in range(len(units)):
-        first = units[(turn * 2 + k) % len(units)]
-        partner = next((u for u in units if u is not first and not _overlap(first, u)), None)
-        if partner:
-            return [first, partner]
-    return []
+def _built_answers(plan: EvidencePlan) -> dict[int, list[AnswerUnit]]:
+    """Each pair and dialogue round's answers when questions are built (no free_questions), worked out once
+    per plan in round order. A pair round takes the first answer of its passages (its seed passage's first)
+    whose built question is about its task (a treatment round a treatment, a differential round a
+    difference; a factual round prefers what neither of those would ask) and that no earlier pair round
+    took: rounds of several tasks on overlapping passages would otherwise ask one question again. A dialogue
+    round takes two answers of the chapter's own passages, with built questions, not overlapping, a pair no
+    earlier dialogue took (three dialogues of one pair with other openings are one dialogue)."""
+    return per_plan("built_answers", plan, lambda: _assign_built_answers(plan))
+
+
+def _assign_built_answers(plan: EvidencePlan) -> dict[int, list[AnswerUnit]]:
+    taken: set[str] = set()
+    taken_pairs: set[frozenset[str]] = set()
+    answers: dict[int, list[AnswerUnit]] = {}
+    for n, planned in enumerate(plan.rounds):
+        if planned.task in PAIR_TASKS:
+            for chunk in planned.evidence:
+                units = [u for u in _asked_units(plan, planned, chunk) if u.text not in taken]
+                if units:
+                    answers[n] = units[:1]
+                    taken.add(units[0].text)
+                    break
+        elif planned.task == DIALOGUE:
+            asked: dict[str, AnswerUnit] = {}  # one answer per question, the first
+            for chunk in planned.evidence:
+                if chunk.get("chapter_key", plan.chapter_key) == plan.chapter_key:
+                    for unit in units_for_task(chunk, DIALOGUE):
+                        asked.setdefault(built_question(plan, planned, unit), unit)
+            units = [u for question, u in asked.items() if question]
+            pairs = [[a, b] for a in units for b in units if a is not b and not _overlap(a, b) and frozenset((a.text, b.text)) not in taken_pairs]
+            if pairs:
+                answers[n] = pairs[0]
+                taken_pairs.add(frozenset(u.text for u in pairs[0]))
+    return answers
+
+
+OTHER_TASKS = {"factual_recall": ("treatment_management", "differential_diagnosis")}
+
+
+def _asked_units(plan: EvidencePlan, planned: EvidenceRound, chunk: dict[str, Any]) -> list[AnswerUnit]:
+    """A passage's answers with a built question about the round's task, in the order the round prefers them."""
+    def about(task: str, unit: AnswerUnit) -> bool:
+        topic = TASK_UNITS[task][1]
+        return not topic or bool(topic.search(unit.text)) or (task == "differential_diagnosis" and differential_line(chunk, unit))
+
+    units = [u for u in units_for_task(chunk, planned.task) if about(planned.task, u) and structured_question(plan, planned, [u])]
+    if planned.task != "differential_diagnosis":  # 'How is X told apart from Y?' is a differential round's question
+        units = [u for u in units if not differential_line(chunk, u)]
+    others = OTHER_TASKS.get(planned.task, ())
+    return sorted(units, key=lambda u: any(about(task, u) for task in others))  # stable: the passage's own order otherwise
 
 
 def _overlap(a: AnswerUnit, b: AnswerUnit) -> bool:

@@ -8,9 +8,10 @@ passage's built question, and a dialogue's patient asks its replies' built quest
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from ragtune.generate.answer_units import PRONOUN_OPENING, AnswerUnit, units_for_task
-from ragtune.generate.evidence import EvidencePlan, EvidenceRound
+from ragtune.generate.evidence import EvidencePlan, EvidenceRound, per_plan
 from ragtune.generate.qa_fit import CONDITION_HEAD, differential_head, populations
 from ragtune.llm.prompts import DIALOGUE, UNANSWERABLE, VIGNETTE
 from ragtune.text import list_lead_in
@@ -61,6 +62,13 @@ def unit_condition(plan: EvidencePlan, planned: EvidenceRound, unit: AnswerUnit)
     return own or (titled_condition(plan.chapter_title) if chunk.get("chapter_key", plan.chapter_key) == plan.chapter_key else "")
 
 
+def differential_line(chunk: dict[str, Any], unit: AnswerUnit) -> bool:
+    """A line of a differential section that names the condition it is about ('Body dysmorphic disorder: ...'),
+    judged by the section of the passage it is from ('Subtypes describe the main picture: ...' of another
+    section is none, whatever the round's focus); a list's lead-in ('The clinician considers:') is none."""
+    return unit.kind != "criteria_list" and bool(DIFFERENTIAL_SECTION.search(chunk["section_path"][-1])) and bool(differential_head(unit.text))
+
+
 def structured_question(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit]) -> str | None:
     """The question an answer's structure dictates, as a pattern the model must follow: a differential
     line ('Body dysmorphic disorder: ...' in a differential section) is asked as how that condition is told
@@ -78,13 +86,13 @@ def structured_question(plan: EvidencePlan, planned: EvidenceRound, units: list[
         return statement_question_zh(units[0].text)
     if plan.language != "en":
         return None
-    head = differential_head(units[0].text) if units[0].kind != "criteria_list" else ""  # 'The clinician considers:' leads a list
-    if not head or not DIFFERENTIAL_SECTION.search(planned.focus):
+    chunk = next(e for e in planned.evidence if e["chunk_id"] == units[0].chunk_id)
+    if not differential_line(chunk, units[0]):
         return definition_question(units[0].text) or statement_question(units[0].text) or treatment_question(units[0].text, unit_condition(plan, planned, units[0]))
     other = told_apart_from(plan, planned, units[0])
     if not other:
         return None
-    condition = as_named(head)
+    condition = as_named(differential_head(units[0].text))
     return one_of(f"How {'are' if _plural(condition) else 'is'} {condition} told apart from {other}", f"What distinguishes {condition} from {other}",
                   f"How can {condition} be distinguished from {other}")
 
@@ -153,13 +161,32 @@ def borrowed_question(plan: EvidencePlan, planned: EvidenceRound) -> str | None:
     """An unanswerable round's question: one that another passage of the chapter's plan dictates by its
     structure ('How is social anxiety disorder diagnosed?'), about a condition none of this round's passages
     names, so it is well formed and truly unanswered there. Rounds take the candidates in turn (from their own
-    place in the plan), so they borrow different questions."""
+    place in the plan), each a question no earlier unanswerable round of the plan borrowed (one question
+    asked of many passages is one row again and again); none left: the round asks nothing."""
+    at = next((i for i, r in enumerate(plan.rounds) if r is planned), None)
+    if at is None:  # a round outside the plan borrows from the plan's passages alone
+        return _borrow(plan, planned, 0, set())
+    return per_plan("borrowed_questions", plan, lambda: _borrowed_questions(plan)).get(at)
+
+
+def _borrowed_questions(plan: EvidencePlan) -> dict[int, str]:
+    taken: set[str] = set()
+    borrowed: dict[int, str] = {}
+    for at, planned in enumerate(plan.rounds):
+        if planned.task == UNANSWERABLE and (pattern := _borrow(plan, planned, at, taken)):
+            borrowed[at] = pattern
+            taken.add(pattern)
+    return borrowed
+
+
+def _borrow(plan: EvidencePlan, planned: EvidenceRound, at: int, taken: set[str]) -> str | None:
     if plan.language not in ("en", "zh"):
         return None
     here = " ".join(e["text"] for e in planned.evidence).lower()
     own = {e["chunk_id"] for e in planned.evidence}
-    at = next((i for i, r in enumerate(plan.rounds) if r is planned), 0)
     chunks = {e["chunk_id"]: e for r in plan.rounds[at + 1 :] + plan.rounds[:at] for e in r.evidence if e["chunk_id"] not in own}
+    end = "？" if plan.language == "zh" else "[?]"
+    unnamed = _unnamed_here_zh if plan.language == "zh" else _unnamed_here
     found: list[str] = []
     for chunk in chunks.values():
         if DIFFERENTIAL_SECTION.search(chunk["section_path"][-1]):
@@ -168,16 +195,16 @@ def borrowed_question(plan: EvidencePlan, planned: EvidenceRound) -> str | None:
         for unit in units_for_task(chunk, "factual_recall"):
             pattern = structured_question(plan, lender, [unit])
             question = questions_of(pattern)[0] if pattern else ""
-            unnamed = _unnamed_here_zh if plan.language == "zh" else _unnamed_here
-            if question and question not in found and unnamed(question, here):
+            if question and question not in found and one_of(question[:-1], end=end) not in taken and unnamed(question, here):
                 found.append(question)
-    return one_of(found[at % len(found)][:-1], end="？" if plan.language == "zh" else "[?]") if found else None
+    return one_of(found[at % len(found)][:-1], end=end) if found else None
 
 
 def _unnamed_here(question: str, passages: str) -> bool:
-    """The question names a condition and no distinctive word of that condition's name is in the passages."""
+    """The question names a condition and no distinctive word of that condition's name is in the passages. An
+    acronym ('PTSD') tells nothing: the passages may spell the condition out ('posttraumatic stress disorder')."""
     found = CONDITION_PHRASE.search(question)
-    if not found:
+    if not found or re.search(r"\b[A-Z]{2,}s?\b", found.group(0)):
         return False
     words = [w.lower() for w in re.findall(r"[\w\-/]+", found.group(0)) if w.lower() not in NOT_DISTINCTIVE]
     return bool(words) and not any(re.search(rf"\b{re.escape(w)}\b", passages) for w in words)

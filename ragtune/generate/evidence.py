@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import weakref
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from ragtune.index.embedding import Embedder
 from ragtune.index.vector_index import ChunkIndex, Hit
@@ -89,6 +90,25 @@ class EvidencePlan:
     def from_dict(cls, data: dict[str, Any]) -> "EvidencePlan":
         rounds = [EvidenceRound(**r) for r in data["rounds"]]
         return cls(data["chapter_key"], data["chapter_title"], data["language"], rounds)
+
+
+_PER_PLAN: dict[tuple[str, int], tuple[weakref.ref, tuple, Any]] = {}
+T = TypeVar("T")
+
+
+def per_plan(name: str, plan: EvidencePlan, compute: Callable[[], T]) -> T:
+    """Work done once per plan object (which answer each round takes, which question it borrows): generation
+    asks for a round's answers several times (waves, requests, rows), and each needs the whole plan. Kept
+    while the plan lives and its rounds hold the same tasks and passages."""
+    fingerprint = tuple((r.task, r.focus, tuple(e["chunk_id"] for e in r.evidence)) for r in plan.rounds)
+    held = _PER_PLAN.get((name, id(plan)))
+    if held and held[0]() is plan and held[1] == fingerprint:
+        return held[2]
+    value = compute()
+    for key in [k for k, (ref, _, _) in _PER_PLAN.items() if ref() is None]:
+        del _PER_PLAN[key]  # plans gone since
+    _PER_PLAN[(name, id(plan))] = (weakref.ref(plan), fingerprint, value)
+    return value
 
 
 def task_schedule(task_mix: dict[str, int]) -> list[str]:

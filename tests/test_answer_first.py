@@ -201,6 +201,18 @@ def test_a_link_an_address_a_heading_or_a_dangling_however_is_no_answer():
     assert not any(t.startswith(("Treatment options", "However", "Our clinic", "•")) for t in texts), texts
 
 
+def test_text_that_lost_its_spaces_is_no_answer():
+    """NIMH's medications page, converted to text, reads 'such aspsychotherapyandbrain stimulation therapy' (the
+    spaces around its links were lost); a row kept it as its answer, 2026-12-06. Rare words that are one word stay."""
+    from ragtune.generate.synonyms import glued_words
+
+    glued = "They are often used with other treatments, such aspsychotherapyandbrain stimulation therapy, and NIMH hasinformation."
+    assert glued_words(glued) == ["aspsychotherapyandbrain", "hasinformation"]
+    assert glued_words("Electroconvulsive therapy and psychoeducation help; treat cooccurring hyperthyroidism and trichotillomania.") == []
+    chunk = {"chunk_id": "c1", "text": glued + "\nMedications can affect people in different ways and doses may need to change over time."}
+    assert [u.text[:11] for u in answer_units(chunk)] == ["Medications"]
+
+
 def test_a_question_a_crisis_line_or_a_table_is_no_answer():
     """Web pages open sections with their heading question and close them with a crisis line; their
     statistics point at tables and figures. Our own wording here."""

@@ -123,12 +123,13 @@ def round_units(plan: EvidencePlan, n: int, free_questions: bool = True) -> list
 
 def _built_answers(plan: EvidencePlan) -> dict[int, list[AnswerUnit]]:
     """Each pair and dialogue round's answers when questions are built (no free_questions), worked out once
-    per plan in round order. A pair round takes the first answer of its passages (its seed passage's first)
-    whose built question is about its task (a treatment round a treatment, a differential round a
-    difference; a factual round prefers what neither of those would ask) and that no earlier pair round
-    took: rounds of several tasks on overlapping passages would otherwise ask one question again. A dialogue
-    round takes two answers of the chapter's own passages, with built questions, not overlapping, a pair no
-    earlier dialogue took (three dialogues of one pair with other openings are one dialogue)."""
+    per plan in round order, from the chapter's own passages (a neighbour retrieved from another chapter is
+    context; its answers are that chapter's rows). A pair round takes the first answer of its passages (its
+    seed passage's first) whose built question is about its task (a treatment round a treatment, a
+    differential round a difference; a factual round prefers what neither of those would ask) and that no
+    earlier pair round took: rounds of several tasks on overlapping passages would otherwise ask one
+    question again. A dialogue round takes two such answers, not overlapping, a pair no earlier dialogue
+    took (three dialogues of one pair with other openings are one dialogue)."""
     return per_plan("built_answers", plan, lambda: _assign_built_answers(plan))
 
 
@@ -138,7 +139,7 @@ def _assign_built_answers(plan: EvidencePlan) -> dict[int, list[AnswerUnit]]:
     answers: dict[int, list[AnswerUnit]] = {}
     for n, planned in enumerate(plan.rounds):
         if planned.task in PAIR_TASKS:
-            for chunk in planned.evidence:
+            for chunk in (c for c in planned.evidence if c.get("chapter_key", plan.chapter_key) == plan.chapter_key):
                 units = [u for u in _asked_units(plan, planned, chunk) if u.text not in taken]
                 if units:
                     answers[n] = units[:1]

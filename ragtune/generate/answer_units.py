@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ragtune.generate.row_rules import MARKUP, SOURCE_REFERENCE
+from ragtune.generate.synonyms import glued_words
 from ragtune.llm.prompts import DIALOGUE, VIGNETTE
 from ragtune.text import LIST_ITEM, content_terms
 
@@ -105,6 +106,7 @@ def _clean(text: str) -> bool:
         and len(content_terms(text)) >= MIN_TERMS
         and len(text.split()) <= MAX_WORDS * (3 if "\n" in text else 1)
         and text.count("(") == text.count(")")
+        and not glued_words(text)  # 'such aspsychotherapyandbrain stimulation': text that lost its spaces
     )
 
 
@@ -182,7 +184,7 @@ def section_unit(chunk: dict[str, Any]) -> AnswerUnit | None:
     body = text[start:end]
     if not _whole_start(body) or not re.search(r"[.!?。！？][\"'”’)）]*$", body) or body.rstrip().endswith(("?", "？")):
         return None
-    if MARKUP.search(body) or len(content_terms(body)) < MIN_TERMS or len(body.split()) > MAX_SECTION_WORDS:
+    if MARKUP.search(body) or glued_words(body) or len(content_terms(body)) < MIN_TERMS or len(body.split()) > MAX_SECTION_WORDS:
         return None
     return AnswerUnit("section", chunk["chunk_id"], body, [(start, end)])
 
@@ -230,7 +232,7 @@ def _criteria_list(text: str, chunk_id: str, lead: tuple[int, int] | None, items
         return []
     start = lead[0] if lead else items[0][0]
     body = text[start : items[-1][1]]
-    if MARKUP.search(body) or len(content_terms(body)) < MIN_TERMS:  # "the following:" is how a list is introduced
+    if MARKUP.search(body) or glued_words(body) or len(content_terms(body)) < MIN_TERMS:  # "the following:" is how a list is introduced
         return []
     return [AnswerUnit("criteria_list", chunk_id, body, [(start, items[-1][1])])]
 

@@ -139,3 +139,34 @@ def frequency(word: str) -> int:
     "cause", "step"), zero for rare, technical or invented words ("brexanolone", "dystrape")."""
     counts = _semcor_counts()
     return max([counts.get(lemma, 0) for _, lemma in base_forms(word.lower())], default=0)
+
+
+GLUE = frozenset("a an and as at by for from in into of on or the to with has have is are was".split())  # what a lost space most often sat beside
+
+
+def glued_words(text: str) -> list[str]:
+    """Words that are two or more words whose spaces were lost ('aspsychotherapyandbrain', 'hasinformation':
+    web pages converted to text drop the spaces around links): an unknown lower-case word of 8+ letters that
+    splits wholly into words WordNet knows, one of them a short function word it was glued to. A rare word
+    that is one word ('electroconvulsive', 'cooccurring') either is known or has no such split."""
+    return sorted(w for w in set(re.findall(r"(?<![\w'’-])[a-z]{8,}(?![\w'’-])", text)) if _glued(w))
+
+
+@lru_cache(maxsize=65536)
+def _glued(word: str) -> bool:
+    return not base_forms(word) and bool(_split(word))
+
+
+@lru_cache(maxsize=4096)
+def _split(word: str) -> tuple[str, ...]:
+    """word as known words, at least one of them GLUE and every other at least 3 letters, or () when none."""
+    best: tuple[str, ...] = ()
+    for cut in range(2, len(word) - 1):
+        head, tail = word[:cut], word[cut:]
+        if not (head in GLUE or (len(head) >= 3 and base_forms(head))):
+            continue
+        rest = (tail,) if (tail in GLUE or (len(tail) >= 3 and base_forms(tail))) else _split(tail) or ()
+        parts = (head, *rest) if rest else ()
+        if parts and any(p in GLUE for p in parts) and (not best or len(parts) < len(best)):
+            best = parts
+    return best

@@ -158,17 +158,19 @@ def list_lead_in(item: str, texts: list[str]) -> str:
     depression and must be considered:'), read in the first of texts that holds item; '' when item is in no
     list or no text holds its lead-in. A list that chunking cut is followed into a text (an overlapping
     chunk) that holds the first item of the cut part: what a list's items are about is often said only there."""
+    label = LIST_ITEM.match(item)  # an item quoted with its label ('1. Adjustment disorder: ...')
     for text in texts:
         at = text.find(item)
         if at < 0:
             continue
+        at += label.end() if label else 0
         if lead := _lead_in_at(text, at):
             return lead
         opening = text.lstrip().split("\n", 1)[0]
-        label = LIST_ITEM.match(opening)
-        if label and at > 0:  # the text opens inside the list
+        opens = LIST_ITEM.match(opening)
+        if opens and at > 0:  # the text opens inside the list
             for other in texts:
-                if other is not text and (start := other.find(opening)) > 0 and (lead := _lead_in_at(other, start + label.end())):
+                if other is not text and (start := other.find(opening)) > 0 and (lead := _lead_in_at(other, start + opens.end())):
                     return lead
     return ""
 

@@ -157,6 +157,13 @@ RULE_MISFITS = {
     "'what' asked of how it is diagnosed (NIMH rows read 2026-12-05)": row(
         OCD, "Obsessions are recurrent and persistent", "What is obsessive-compulsive disorder diagnosed?"),
     "a group of people asked as a thing": row(EATING, "Feeding and eating disorders are persistent", "What are people with eating disorders?"),
+    "how it is managed asked, a risk answered": row(BIPOLAR, "The risk of suicide is many times higher",
+                                                    "How should suicide risk be managed in bipolar disorder?"),
+    "how it works asked, a duration answered": row(ANXIETY, "Selective serotonin reuptake inhibitors and", "How do SSRIs work?",
+                                                   answer="They take two to four weeks to start to show an effect on symptoms."),
+    "its harms asked, its use answered": row(OCD, "Clomipramine is an effective alternative", "What are the risks of deep brain stimulation?",
+                                             answer="For severe, treatment-resistant cases, specialist options include intensive residential programmes and, "
+                                                    "in a few centres, deep brain stimulation."),
     "a superlative with no noun": row(ANXIETY, "Cognitive behavioural therapy with graded exposure", "What is the most psychotherapy?"),
     "the prompt's label in the question": row(ANXIETY, "Cognitive behavioural therapy with graded exposure",
                                              "Question: What is the psychological treatment of choice across the anxiety disorders?"),
@@ -173,6 +180,15 @@ RULE_MISFITS = {
 @pytest.mark.parametrize("name", RULE_MISFITS)
 def test_finer_misfits_of_the_dev_set_are_rejected_by_the_fit_rule(name):
     assert fit_problem(RULE_MISFITS[name]), f"{name}: {RULE_MISFITS[name]['question']!r} passed"
+
+
+def test_a_question_whose_form_its_answer_meets_fits():
+    """The answer-type rules ask only for the kind of thing the question's form asks for."""
+    treated = row(BIPOLAR, "Acute mania is treated with", "How is acute mania treated?", "treatment_management")
+    works = row(ANXIETY, "Cognitive behavioural therapy with graded exposure", "How does graded exposure work?", "treatment_management",
+                answer="The person and therapist build a hierarchy of feared situations and approach them step by step, staying long enough for fear to fall.")
+    harms = row(ANXIETY, "Benzodiazepines act quickly", "What are the risks of benzodiazepines?", "treatment_management")
+    assert [fit_problem(r) for r in (treated, works, harms)] == [None, None, None]
 
 
 def test_a_question_that_names_the_answers_kind_of_treatment_fits():

@@ -627,6 +627,17 @@ def check_patient_turns(row: dict) -> list[str]:
     return issues
 
 
+def _lead_line(row: dict, answer: str) -> str:
+    """The nearest line ending in ':' above the answer in its passage ('The clinician distinguishes OCD from:'):
+    what a list item is about is often said only there."""
+    for ev in row.get("evidence") or []:
+        text = _text(ev.get("text")) if isinstance(ev, dict) else ""
+        at = text.find(answer[:60]) if answer else -1
+        if at > 0:
+            return next((line for line in reversed(text[:at].splitlines()) if line.strip().endswith(":")), "")
+    return ""
+
+
 def check_fits(row: dict) -> list[str]:
     if row.get("task") == "counselling_dialogue":
         return check_patient_turns(row)
@@ -635,7 +646,7 @@ def check_fits(row: dict) -> list[str]:
     question, answer = _text(row.get("question")), _text(row.get("answer"))
     chapter = _text(row.get("chapter_title"))
     sections = [_text(p) for e in (row.get("evidence") or [])[:1] if isinstance(e, dict) for p in (e.get("section_path") or [])]
-    where = " ".join([chapter, _text(row.get("focus")), *sections])
+    where = " ".join([chapter, _text(row.get("focus")), *sections, _lead_line(row, answer)])
     issues = []
     if (re.search(r"\b(?:a|an)\s+(?:\w+\s+)?\w+(?:ders|sodes|toms|tions|pies|ments)\b", question, re.I)
             or re.search(r"\b(\w{3,})\s+\1\b", question, re.I)

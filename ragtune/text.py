@@ -48,7 +48,7 @@ NUMBER_WORDS = {
 }
 ROMAN_TYPE = re.compile(r"\b([Bb]ipolar|[Tt]ype|[Ss]tage|[Gg]rade|[Pp]hase|[Cc]luster|[Cc]lass)\s+(I{1,3}|IV|V)\b")
 _STEMMER = PorterStemmer()
-LIST_ITEM = re.compile(r"^(?:\(?([A-Za-z]|\d{1,2})[.)]|[•●▪◦‣∙·\-–]\.?)\s+")  # "•. " as web pages print bullets
+LIST_ITEM = re.compile(r"^(?:\(?([A-Za-z]|\d{1,2})[.)]|[•●▪◦‣∙·►▸▶■◆➢\-–]\.?)\s+")  # "•. " as web pages print bullets
 
 
 @lru_cache(maxsize=65536)

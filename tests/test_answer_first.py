@@ -283,6 +283,18 @@ def test_an_english_statement_is_asked_what_its_structure_says(answer, question)
     assert (pattern == f"^({question[:-1]})[?]$") if question else pattern is None, pattern
 
 
+@pytest.mark.parametrize("answer, question", [
+    ("Bulimia nervosa: People with bulimia nervosa regularly binge eat and then try to undo it by vomiting.", "What is bulimia nervosa?"),
+    ("Interpersonal therapy (IPT): IPT looks at how events between people and mood act on each other.", "What is interpersonal therapy?"),
+    ("Biology: differences in some brain areas have been seen in people with the disorder.", None),  # names no condition or treatment
+    ("Medical causes of weight loss: thyroid disease, diabetes and chronic infection.", None),  # no one thing
+    ("Attention Deficit Hyperactivity Disorder: Diagnosis and Treatment in Children: this review looks at studies.", None),  # a title
+])
+def test_a_line_that_names_a_condition_or_treatment_and_describes_it_is_asked_what_it_is(answer, question):
+    pattern = built_questions.term_question(answer)
+    assert (pattern == f"^({question[:-1]})[?]$") if question else pattern is None, pattern
+
+
 @pytest.mark.parametrize("answer, title, question", [
     ("Selective serotonin reuptake inhibitors and serotonin-noradrenaline reuptake inhibitors are the first-line medicines.", "Anxiety Disorders",
      "What are the first-line medicines for an anxiety disorder?"),  # the chapter names the condition the sentence leaves out

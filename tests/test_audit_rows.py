@@ -342,3 +342,18 @@ def test_cli_on_folder(tmp_path):
 def test_script_is_independent_of_ragtune():
     source = SCRIPT.read_text(encoding="utf-8")
     assert "import ragtune" not in source and "from ragtune" not in source
+
+
+def test_a_differential_lines_other_side_may_be_named_by_its_lists_lead_in():
+    """'What distinguishes generalized anxiety disorder from OCD?' of the line 'Generalized anxiety disorder: ...'
+    under 'The clinician distinguishes OCD from:' compares what its passage compares (the demo, 2026-12-06);
+    without that lead-in the answer says nothing of OCD. Our own wording."""
+    lines = ["The clinician distinguishes OCD from:", "1. Generalized anxiety disorder: worries are about real-life matters and lead to no rituals.",
+             "2. Tic disorders: tics are brief movements with no obsession behind them."]
+    answer = lines[1].split(". ", 1)[1]
+    path = ["Obsessive-Compulsive and Related Disorders", "Differential Diagnosis"]
+    row = {"task": "differential_diagnosis", "question": "What distinguishes generalized anxiety disorder from OCD?", "answer": answer,
+           "chapter_title": path[0], "focus": path[1], "evidence": [{"text": "\n".join(lines), "section_path": path}]}
+    assert audit_rows.check_fits(row) == []
+    alone = {**row, "evidence": [{"text": answer, "section_path": path}]}
+    assert audit_rows.check_fits(alone) == ["the answer says nothing of OCD"]

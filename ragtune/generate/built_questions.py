@@ -88,7 +88,8 @@ def structured_question(plan: EvidencePlan, planned: EvidenceRound, units: list[
         return None
     chunk = next(e for e in planned.evidence if e["chunk_id"] == units[0].chunk_id)
     if not differential_line(chunk, units[0]):
-        return definition_question(units[0].text) or statement_question(units[0].text) or treatment_question(units[0].text, unit_condition(plan, planned, units[0]))
+        return (definition_question(units[0].text) or statement_question(units[0].text) or term_question(units[0].text)
+                or treatment_question(units[0].text, unit_condition(plan, planned, units[0])))
     other = told_apart_from(plan, planned, units[0])
     if not other:
         return None
@@ -402,3 +403,17 @@ def treatment_question(answer: str, condition: str = "") -> str | None:
         asked = f"Which {head.lower()}" if re.fullmatch(KIND, head.lower()) else "What"
         return one_of(f"{asked} {be} {found.group('d')} for {y}")
     return one_of(f"What {be} the {found.group('d')} for {y}")
+
+
+def term_question(answer: str) -> str | None:
+    """A line that names a condition or a treatment and then describes it ('Bulimia nervosa: People with bulimia
+    nervosa regularly binge eat ...', 'Interpersonal therapy (IPT): IPT focuses on ...'), outside a differential
+    section, is asked what the named thing is; a head that names neither ('Biology: ...') gives none."""
+    head = re.sub(r"\s*\([^)]*\)", "", differential_head(answer)).strip()  # 'Interpersonal therapy (IPT)' -> 'Interpersonal therapy'
+    if not head or len(head.split()) > 6 or "\n" in answer or not (DEFINED_THING.search(head) or TREATMENT_THING.search(head)):
+        return None
+    if re.search(r"\b(?:and|or|with|for|of|in|other|some|types?|causes?|risk|symptoms?|signs?)\b", head, re.I):
+        return None  # 'Medical causes of weight loss', 'Other types': no one thing
+    if sum(w[:1].isupper() for w in head.split()) >= 3:
+        return None  # 'Attention Deficit Hyperactivity Disorder: Diagnosis and Treatment ...': a title, not a term
+    return one_of(f"What {'are' if _plural(head) else 'is'} {as_named(head)}")

@@ -75,6 +75,16 @@ def test_a_clinicians_reply_is_never_a_criterion_cut_from_a_list(handbook_chunks
     assert [u.kind for u in units_for_task(gad.to_dict(), "clinical_vignette")] == ["criteria_list"]
 
 
+def test_a_clinicians_reply_is_never_a_glossary_line():
+    """NIMH lists conditions and therapies as 'Name (ABBR): description'; a dialogue kept one as the clinician's
+    reply ('Dialectical behavior therapy (DBT): This treatment was developed ...', 2026-12-06). Our own wording."""
+    chunk = {"chunk_id": "c1", "section_path": ["Therapies"], "text": (
+        "Interpersonal therapy (IPT): IPT looks at how events between people and mood act on each other.\n"
+        "Interpersonal therapy usually runs for twelve to sixteen weekly sessions with one therapist.")}
+    assert [u.text[:12] for u in units_for_task(chunk, "factual_recall")] == ["Interpersona", "Interpersona"]
+    assert [u.text[:24] for u in units_for_task(chunk, "counselling_dialogue")] == ["Interpersonal therapy us"]
+
+
 def test_rounds_on_one_chunk_take_its_answers_in_turn(handbook_document, handbook_index, embedder):
     plan = plan_chapter_evidence(chapter_of(handbook_document, "depressive-disorders"), handbook_index, embedder, EvidenceSettings(rounds=40))
     answers = [tuple(u.unit_id for u in answer_first.round_units(plan, n)) for n in range(40) if plan.rounds[n].task == "factual_recall"]

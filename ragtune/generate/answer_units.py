@@ -16,6 +16,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ragtune.generate.qa_fit import differential_head
 from ragtune.generate.row_rules import MARKUP, SOURCE_REFERENCE
 from ragtune.generate.synonyms import glued_words
 from ragtune.llm.prompts import DIALOGUE, VIGNETTE
@@ -269,4 +270,6 @@ def units_for_task(chunk: dict[str, Any], task: str) -> list[AnswerUnit]:
     units = [whole] + units if whole else units
     if task in (DIALOGUE, VIGNETTE):  # a reply, or a case's diagnosis, rests on more than one criterion
         units = [u for u in units if u.kind == "criteria_list" or not _list_item(chunk["text"], u.spans[0][0])]
+    if task == DIALOGUE:  # 'Bulimia nervosa: People with ...' is a glossary's line, not what a clinician says
+        units = [u for u in units if not differential_head(u.text)]
     return sorted(units, key=lambda u: (not (topic is None or topic.search(u.text)), kinds.index(u.kind)))

@@ -88,7 +88,8 @@ def structured_question(plan: EvidencePlan, planned: EvidenceRound, units: list[
         return None
     chunk = next(e for e in planned.evidence if e["chunk_id"] == units[0].chunk_id)
     if not differential_line(chunk, units[0]):
-        return (definition_question(units[0].text) or statement_question(units[0].text) or term_question(units[0].text)
+        glossary = term_question(units[0].text) if units[0].kind in ("sentence", "definition") else None  # a table row's first cell is no term
+        return (definition_question(units[0].text) or statement_question(units[0].text) or glossary
                 or treatment_question(units[0].text, unit_condition(plan, planned, units[0])))
     other = told_apart_from(plan, planned, units[0])
     if not other:

@@ -1,7 +1,7 @@
 """Questions an answer's structure dictates, so no model has to guess them: a differential line is asked how its
 condition is told apart from the one its list contrasts with, a defining sentence what (when, how) its condition
-is, a statement ('X includes ...', 'X helps people ...') what it says, a question heading's whole section by its
-heading. Each is a pattern (one_of) the writer's grammar must follow; an unanswerable round borrows another
+is, a statement ('X includes ...', 'X helps people ...', 'X are the first-line medicines') what it says, a
+glossary line ('Bulimia nervosa: ...') what it names, a question heading's whole section by its heading. Each is a pattern (one_of) the writer's grammar must follow; an unanswerable round borrows another
 passage's built question, and a dialogue's patient asks its replies' built questions.
 """
 
@@ -23,7 +23,7 @@ CLASS_OF_CONDITIONS = re.compile(r"^(?:depressive|anxiety|eating|feeding|trauma|
 
 
 def chapter_condition(title: str) -> str:
-    """What a differential line of this chapter is told apart from: 'bipolar disorder' of 'Bipolar and Related
+    """The condition a chapter's title names, as a question names it: 'bipolar disorder' of 'Bipolar and Related
     Disorders', 'an eating disorder' of 'Feeding and Eating Disorders', 'a depressive disorder' of 'Depressive Disorders'."""
     words = re.sub(r"\s+and\s+related\b", "", title.strip(), flags=re.I)
     named = words != title.strip()  # "X and Related Disorders": X is one named disorder
@@ -43,7 +43,7 @@ LEAD_CONDITION = re.compile(rf"\b(?:{NOT_A_NAME}[A-Za-z][\w\-/]*\s+){{0,3}}{COND
 
 def told_apart_from(plan: EvidencePlan, planned: EvidenceRound, unit: AnswerUnit) -> str:
     """What a differential line is told apart from: the condition its list's lead-in names ('Several conditions
-    can look like major depression and must be considered:'), else the chapter's (chapter_condition). A chapter
+    can look like major depression and must be considered:'), else its own chapter's (unit_condition). A chapter
     holds several conditions, and its differential list is often one condition's ('... before diagnosing
     posttraumatic stress disorder:'), which its title does not say."""
     own = next(e for e in planned.evidence if e["chunk_id"] == unit.chunk_id)
@@ -72,9 +72,10 @@ def differential_line(chunk: dict[str, Any], unit: AnswerUnit) -> bool:
 def structured_question(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit]) -> str | None:
     """The question an answer's structure dictates, as a pattern the model must follow: a differential
     line ('Body dysmorphic disorder: ...' in a differential section) is asked as how that condition is told
-    apart from the chapter's own, never as a difference between the halves of the chapter's title; a
-    sentence that defines a condition is asked what (or when, how) it is; a question heading's whole
-    section is asked by that heading; an unanswerable round borrows such a question (borrowed_question)."""
+    apart from the one its list is about (told_apart_from), never as a difference between the halves of the
+    chapter's title; a sentence that defines a condition is asked what (or when, how) it is; a statement,
+    a glossary line or a treatment sentence what it says; a question heading's whole section is asked by
+    that heading; an unanswerable round borrows such a question (borrowed_question)."""
     if planned.task == UNANSWERABLE:
         return borrowed_question(plan, planned)
     if not units or planned.task in (DIALOGUE, VIGNETTE):

@@ -298,6 +298,8 @@ def test_an_english_statement_is_asked_what_its_structure_says(answer, question)
     ("Interpersonal therapy (IPT): IPT looks at how events between people and mood act on each other.", "What is interpersonal therapy?"),
     ("Biology: differences in some brain areas have been seen in people with the disorder.", None),  # names no condition or treatment
     ("Medical causes of weight loss: thyroid disease, diabetes and chronic infection.", None),  # no one thing
+    ("Depressive disorders share one core experience: a lasting low mood that reaches every part of life.", None),  # a clause (the demo)
+    ("Eating disorders have one thing in common: food.", None),
     ("Attention Deficit Hyperactivity Disorder: Diagnosis and Treatment in Children: this review looks at studies.", None),  # a title
 ])
 def test_a_line_that_names_a_condition_or_treatment_and_describes_it_is_asked_what_it_is(answer, question):

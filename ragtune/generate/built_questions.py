@@ -407,13 +407,19 @@ def treatment_question(answer: str, condition: str = "") -> str | None:
     return one_of(f"What {be} the {found.group('d')} for {y}")
 
 
+CLAUSE_VERB = re.compile(r"\b(?:is|are|was|were|be|has|have|had|share|shares|include|includes|involve|involves|cause|causes|affect|affects|"
+                         r"mean|means|describe|describes|show|shows|look|looks|need|needs|make|makes|begin|begins|lead|leads|can|may|must|should|will|do|does)\b", re.I)
+
+
 def term_question(answer: str) -> str | None:
     """A line that names a condition or a treatment and then describes it ('Bulimia nervosa: People with bulimia
     nervosa regularly binge eat ...', 'Interpersonal therapy (IPT): IPT focuses on ...'), outside a differential
     section, is asked what the named thing is; a head that names neither ('Biology: ...') gives none."""
     head = re.sub(r"\s*\([^)]*\)", "", differential_head(answer)).strip()  # 'Interpersonal therapy (IPT)' -> 'Interpersonal therapy'
-    if not head or len(head.split()) > 6 or "\n" in answer or not (DEFINED_THING.search(head) or TREATMENT_THING.search(head)):
+    if not head or len(head.split()) > 5 or "\n" in answer or not (DEFINED_THING.search(head) or TREATMENT_THING.search(head)):
         return None
+    if CLAUSE_VERB.search(head):
+        return None  # 'Depressive disorders share one core experience: ...' is a sentence, not a term
     if re.search(r"\b(?:and|or|with|for|of|in|other|some|types?|causes?|risk|symptoms?|signs?)\b", head, re.I):
         return None  # 'Medical causes of weight loss', 'Other types': no one thing
     if sum(w[:1].isupper() for w in head.split()) >= 3:

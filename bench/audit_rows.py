@@ -618,11 +618,13 @@ def check_patient_turns(row: dict) -> list[str]:
     first_reply = next((_text(t.get("content")) for t in turns if t.get("role") == "clinician"), _text(row.get("answer")))
     if re.search(r"\b(?:this|that|it|them)\W*$", said[0], re.I) and not (_keys(said[0]) & _keys(first_reply)):
         issues.append("the opening asks about nothing it names")
-    roots = lambda text: {w[:4] for w in re.findall(r"[a-z]{4,}", text.lower())} - {"feel", "thin", "time", "make", "like", "know", "want", "that", "this", "have", "with", "what"}  # noqa: E731
+    roots = lambda text: ({w[:4] for w in re.findall(r"[a-z]{4,}", text.lower())} - {"feel", "thin", "time", "make", "like", "know", "want", "that", "this", "have", "with", "what"}  # noqa: E731
+                          | {text[i:i + 2] for i in range(len(text) - 1) if re.fullmatch(r"[\u4e00-\u9fff]{2}", text[i:i + 2])} - {"什么", "是否", "怎么", "如何", "我想", "一个", "问题"})  # Chinese: two-character words
     for k in range(0, len(turns) - 1, 2):
         asked, reply = _text(turns[k].get("content")), _text(turns[k + 1].get("content"))
         help_given = re.search(r"\bhelp|\btreat|\bcure\b|better\b", asked, re.I) and re.search(r"therap|treat|medic|\bcbt\b", reply, re.I)
-        if turns[k].get("role") == "patient" and not (roots(asked) & roots(reply) or help_given):
+        named = set(re.findall(r"\b[A-Z]{2,6}\b", asked)) & (set(re.findall(r"\b[A-Z]{2,6}\b", reply)) | _acronym_of(reply))  # 'what is OCD?'
+        if turns[k].get("role") == "patient" and not (roots(asked) & roots(reply) or help_given or named):
             issues.append(f"clinician reply {k // 2 + 1} does not answer the patient turn before it")
     return issues
 

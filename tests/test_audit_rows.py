@@ -357,3 +357,30 @@ def test_a_differential_lines_other_side_may_be_named_by_its_lists_lead_in():
     assert audit_rows.check_fits(row) == []
     alone = {**row, "evidence": [{"text": answer, "section_path": path}]}
     assert audit_rows.check_fits(alone) == ["the answer says nothing of OCD"]
+
+
+def test_a_reply_that_spells_out_the_acronym_the_patient_asked_about_answers_it():
+    """'I keep wondering, what is OCD?' answered 'Obsessive-compulsive disorder (OCD) is ...' shares no word of
+    four letters with its question, yet answers it (NIMH, 2026-12-06). Our own wording."""
+    def dialogue(opening: str) -> dict:
+        turns = [{"role": "patient", "content": opening},
+                 {"role": "clinician", "content": "Obsessive-compulsive disorder is a lasting condition of unwanted thoughts and repeated rituals."},
+                 {"role": "patient", "content": "How is it diagnosed?"},
+                 {"role": "clinician", "content": "It is diagnosed by a clinician who asks about the thoughts, the rituals and the time they take."}]
+        return {"task": "counselling_dialogue", "question": opening, "answer": turns[1]["content"], "turns": turns}
+
+    assert audit_rows.check_fits(dialogue("I keep wondering, what is OCD?")) == []
+    assert audit_rows.check_fits(dialogue("I keep wondering, what is ADHD?")) == ["clinician reply 1 does not answer the patient turn before it"]
+
+
+def test_a_chinese_reply_answers_the_patient_turn_it_shares_words_with():
+    """Chinese turns have no Latin words to share: two-character words count (the Chinese handbook's built dialogue,
+    2026-12-06). Our own wording."""
+    turns = [{"role": "patient", "content": "我想请教一个问题，惊恐发作是什么？"},
+             {"role": "clinician", "content": "惊恐发作是突然出现的强烈恐惧，几分钟内达到高峰。"},
+             {"role": "patient", "content": "惊恐障碍的特点是什么？"},
+             {"role": "clinician", "content": "惊恐障碍的特点是反复出现意料之外的发作。"}]
+    row = {"task": "counselling_dialogue", "language": "zh", "question": turns[0]["content"], "answer": turns[1]["content"], "turns": turns}
+    assert audit_rows.check_fits(row) == []
+    unrelated = {**row, "turns": [turns[0], {"role": "clinician", "content": "多数人经过治疗可以恢复正常生活。"}, *turns[2:]]}
+    assert audit_rows.check_fits(unrelated) == ["clinician reply 1 does not answer the patient turn before it"]

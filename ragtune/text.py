@@ -152,7 +152,6 @@ def support(answer: str, evidence_text: str) -> float:
     return hits / len(answer_words)
 
 
-
 def list_lead_in(item: str, texts: list[str]) -> str:
     """The line that introduces the list of which `item` is an item ('Several conditions can look like major
     depression and must be considered:'), read in the first of texts that holds item; '' when item is in no

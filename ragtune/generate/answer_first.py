@@ -138,8 +138,9 @@ def _assign_built_answers(plan: EvidencePlan) -> dict[int, list[AnswerUnit]]:
     taken_pairs: set[frozenset[str]] = set()
     answers: dict[int, list[AnswerUnit]] = {}
     for n, planned in enumerate(plan.rounds):
+        own = [c for c in planned.evidence if c.get("chapter_key", plan.chapter_key) == plan.chapter_key]
         if planned.task in PAIR_TASKS:
-            for chunk in (c for c in planned.evidence if c.get("chapter_key", plan.chapter_key) == plan.chapter_key):
+            for chunk in own:
                 units = [u for u in _asked_units(plan, planned, chunk) if u.text not in taken]
                 if units:
                     answers[n] = units[:1]
@@ -147,10 +148,8 @@ def _assign_built_answers(plan: EvidencePlan) -> dict[int, list[AnswerUnit]]:
                     break
         elif planned.task == DIALOGUE:
             asked: dict[str, AnswerUnit] = {}  # one answer per question, the first
-            for chunk in planned.evidence:
-                if chunk.get("chapter_key", plan.chapter_key) == plan.chapter_key:
-                    for unit in units_for_task(chunk, DIALOGUE):
-                        asked.setdefault(built_question(plan, planned, unit), unit)
+            for unit in (u for chunk in own for u in units_for_task(chunk, DIALOGUE)):
+                asked.setdefault(built_question(plan, planned, unit), unit)
             units = [u for question, u in asked.items() if question]
             pairs = [[a, b] for a in units for b in units if a is not b and not _overlap(a, b) and frozenset((a.text, b.text)) not in taken_pairs]
             if pairs:

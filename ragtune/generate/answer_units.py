@@ -98,16 +98,19 @@ HEADING_TOPIC = re.compile(
 POINTING_HEADING = re.compile(r"\b(?:this|these|that|those|it|they|them|you know|where can|clinical trials?|learn more)\b", re.I)
 
 
+def _readable(text: str) -> bool:
+    """No markup, no words that lost their spaces ('such aspsychotherapyandbrain stimulation'), enough content."""
+    return not MARKUP.search(text) and not glued_words(text) and len(content_terms(text)) >= MIN_TERMS
+
+
 def _clean(text: str) -> bool:
-    """Usable as an answer: no markup, no reference to the source, no link or address, enough content, not too long."""
+    """Usable as an answer: readable, no reference to the source, no link or address, not too long."""
     return (
-        not MARKUP.search(text)
+        _readable(text)
         and not SOURCE_REFERENCE.search(text)
         and not CONTACT.search(text)
-        and len(content_terms(text)) >= MIN_TERMS
         and len(text.split()) <= MAX_WORDS * (3 if "\n" in text else 1)
         and text.count("(") == text.count(")")
-        and not glued_words(text)  # 'such aspsychotherapyandbrain stimulation': text that lost its spaces
     )
 
 
@@ -185,7 +188,7 @@ def section_unit(chunk: dict[str, Any]) -> AnswerUnit | None:
     body = text[start:end]
     if not _whole_start(body) or not re.search(r"[.!?。！？][\"'”’)）]*$", body) or body.rstrip().endswith(("?", "？")):
         return None
-    if MARKUP.search(body) or glued_words(body) or len(content_terms(body)) < MIN_TERMS or len(body.split()) > MAX_SECTION_WORDS:
+    if not _readable(body) or len(body.split()) > MAX_SECTION_WORDS:
         return None
     return AnswerUnit("section", chunk["chunk_id"], body, [(start, end)])
 
@@ -233,7 +236,7 @@ def _criteria_list(text: str, chunk_id: str, lead: tuple[int, int] | None, items
         return []
     start = lead[0] if lead else items[0][0]
     body = text[start : items[-1][1]]
-    if MARKUP.search(body) or glued_words(body) or len(content_terms(body)) < MIN_TERMS:  # "the following:" is how a list is introduced
+    if not _readable(body):  # "the following:" alone is how a list is introduced
         return []
     return [AnswerUnit("criteria_list", chunk_id, body, [(start, items[-1][1])])]
 

@@ -82,7 +82,7 @@ def structured_question(plan: EvidencePlan, planned: EvidenceRound, units: list[
         return None
     if units[0].kind == "section":  # the section's whole text answers its question heading
         heading = next(e["section_path"][-1] for e in planned.evidence if e["chunk_id"] == units[0].chunk_id).strip()
-        return one_of(heading.rstrip("?？").strip(), end="？" if plan.language == "zh" else "[?]")
+        return one_of(heading.rstrip("?？").strip(), end=_end(plan.language))
     if plan.language == "zh":
         return statement_question_zh(units[0].text)
     if plan.language != "en":
@@ -123,7 +123,7 @@ def structured_turns(plan: EvidencePlan, planned: EvidenceRound, units: list[Ans
         return None
     openings = PATIENT_OPENING.get(plan.language, PATIENT_OPENING["en"])
     opening = openings[next((i for i, r in enumerate(plan.rounds) if r is planned), 0) % len(openings)]
-    end = "？" if plan.language == "zh" else "[?]"
+    end = _end(plan.language)
     asked = first[:-1] if plan.language == "zh" else f" {as_named(first[:-1])}"  # 'I have a question, how is ...'
     patterns = (one_of(f"{opening}{asked}", end=end), one_of(second[:-1], end=end))
     return patterns if all(patterns) else None
@@ -137,6 +137,11 @@ def question_source(plan: EvidencePlan, planned: EvidenceRound, units: list[Answ
 def as_named(phrase: str) -> str:
     """A sentence's opening noun phrase as a question names it: lower-case unless an acronym or a name."""
     return phrase if phrase[1:2].isupper() else phrase[:1].lower() + phrase[1:]
+
+
+def _end(language: str) -> str:
+    """How a built question of this language ends, as one_of writes it."""
+    return "？" if language == "zh" else "[?]"
 
 
 def one_of(*questions: str, end: str = "[?]") -> str | None:
@@ -182,24 +187,33 @@ def _borrowed_questions(plan: EvidencePlan) -> dict[int, str]:
     return borrowed
 
 
+def _lendable(plan: EvidencePlan) -> dict[str, list[str]]:
+    """Each passage of the plan and the questions its answers' structure dictates (differential sections lend
+    none: a difference has two sides, one of which the borrowing passages may well speak of)."""
+    lent: dict[str, list[str]] = {}
+    for chunk in (e for r in plan.rounds for e in r.evidence):
+        if chunk["chunk_id"] in lent:
+            continue
+        lender = EvidenceRound("factual_recall", chunk["section_path"][-1], [chunk])
+        skip = DIFFERENTIAL_SECTION.search(chunk["section_path"][-1])
+        patterns = [] if skip else (structured_question(plan, lender, [u]) for u in units_for_task(chunk, "factual_recall"))
+        lent[chunk["chunk_id"]] = list(dict.fromkeys(questions_of(p)[0] for p in patterns if p))
+    return lent
+
+
 def _borrow(plan: EvidencePlan, planned: EvidenceRound, at: int, taken: set[str]) -> str | None:
     if plan.language not in ("en", "zh"):
         return None
     here = " ".join(e["text"] for e in planned.evidence).lower()
     own = {e["chunk_id"] for e in planned.evidence}
-    chunks = {e["chunk_id"]: e for r in plan.rounds[at + 1 :] + plan.rounds[:at] for e in r.evidence if e["chunk_id"] not in own}
-    end = "？" if plan.language == "zh" else "[?]"
+    lent = per_plan("lendable_questions", plan, lambda: _lendable(plan))
+    chunk_ids = dict.fromkeys(e["chunk_id"] for r in plan.rounds[at + 1 :] + plan.rounds[:at] for e in r.evidence if e["chunk_id"] not in own)
+    end = _end(plan.language)
     unnamed = _unnamed_here_zh if plan.language == "zh" else _unnamed_here
     found: list[str] = []
-    for chunk in chunks.values():
-        if DIFFERENTIAL_SECTION.search(chunk["section_path"][-1]):
-            continue  # a difference has two sides, one of which these passages may well speak of
-        lender = EvidenceRound("factual_recall", chunk["section_path"][-1], [chunk])
-        for unit in units_for_task(chunk, "factual_recall"):
-            pattern = structured_question(plan, lender, [unit])
-            question = questions_of(pattern)[0] if pattern else ""
-            if question and question not in found and one_of(question[:-1], end=end) not in taken and unnamed(question, here):
-                found.append(question)
+    for question in (q for chunk_id in chunk_ids for q in lent.get(chunk_id, [])):
+        if question not in found and one_of(question[:-1], end=end) not in taken and unnamed(question, here):
+            found.append(question)
     return one_of(found[at % len(found)][:-1], end=end) if found else None
 
 

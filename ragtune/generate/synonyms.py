@@ -163,10 +163,14 @@ def _split(word: str) -> tuple[str, ...]:
     best: tuple[str, ...] = ()
     for cut in range(2, len(word) - 1):
         head, tail = word[:cut], word[cut:]
-        if not (head in GLUE or (len(head) >= 3 and base_forms(head))):
+        if not _part(head):
             continue
-        rest = (tail,) if (tail in GLUE or (len(tail) >= 3 and base_forms(tail))) else _split(tail) or ()
+        rest = (tail,) if _part(tail) else _split(tail) or ()
         parts = (head, *rest) if rest else ()
         if parts and any(p in GLUE for p in parts) and (not best or len(parts) < len(best)):
             best = parts
     return best
+
+
+def _part(piece: str) -> bool:
+    return piece in GLUE or (len(piece) >= 3 and bool(base_forms(piece)))

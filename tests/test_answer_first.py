@@ -75,6 +75,33 @@ def test_a_clinicians_reply_is_never_a_criterion_cut_from_a_list(handbook_chunks
     assert [u.kind for u in units_for_task(gad.to_dict(), "clinical_vignette")] == ["criteria_list"]
 
 
+def test_arrow_bullets_are_list_markers_not_part_of_the_answer():
+    """NIMH's pages print some lists with '►' ('► Behavioral therapy helps a person change their behavior.'); the
+    marker is no part of the answer, so the sentence's structure is read as it stands. Our own wording."""
+    chunk = {"chunk_id": "c1", "section_path": ["ADHD", "Therapies"], "text": (
+        "Several kinds of talk therapy are used:\n► Behavioral therapy helps people replace unhelpful habits with new routines.\n"
+        "► Family therapy helps parents and children agree on rules and rewards at home.")}
+    texts = [u.text for u in answer_units(chunk) if u.kind == "sentence"]
+    assert "Behavioral therapy helps people replace unhelpful habits with new routines." in texts
+    assert not any(t.startswith("►") for t in texts)
+    assert built_questions.statement_question(texts[0]) == "^(How does behavioral therapy help people)[?]$"
+
+
+def test_plan_wide_answers_are_worked_out_again_when_the_plans_rounds_change():
+    """Built answers are cached per plan object; a plan whose rounds change is worked out again, never served stale."""
+    from ragtune.generate.evidence import per_plan
+
+    first = {"chunk_id": "c1", "chapter_key": "panic", "section_path": ["Panic Disorder", "Overview"], "whole_section": False,
+             "text": "Panic disorder is diagnosed when attacks are recurrent and unexpected and followed by a month of worry about more attacks."}
+    second = {**first, "chunk_id": "c2", "text": "Hoarding disorder is a lasting difficulty discarding possessions, whatever their actual value."}
+    plan = EvidencePlan("panic", "Panic Disorder", "en", [EvidenceRound("factual_recall", "Overview", [first])])
+    assert [u.text[:14] for u in answer_first.round_units(plan, 0, free_questions=False)] == ["Panic disorder"]
+    plan.rounds[0] = EvidenceRound("factual_recall", "Overview", [second])
+    assert [u.text[:14] for u in answer_first.round_units(plan, 0, free_questions=False)] == ["Hoarding disor"]
+    calls = []
+    assert per_plan("count", plan, lambda: calls.append(1) or len(calls)) == per_plan("count", plan, lambda: calls.append(1) or len(calls)) == 1
+
+
 def test_a_clinicians_reply_is_never_a_glossary_line():
     """NIMH lists conditions and therapies as 'Name (ABBR): description'; a dialogue kept one as the clinician's
     reply ('Dialectical behavior therapy (DBT): This treatment was developed ...', 2026-12-06). Our own wording."""

@@ -245,6 +245,7 @@ def test_text_that_lost_its_spaces_is_no_answer():
 
     glued = "They are often used with other treatments, such aspsychotherapyandbrain stimulation therapy, and NIMH hasinformation."
     assert glued_words(glued) == ["aspsychotherapyandbrain", "hasinformation"]
+    assert glued_words("such aspsychotherapybrain stimulation and psychotherapybrainfor stimulation") == ["aspsychotherapybrain", "psychotherapybrainfor"]
     assert glued_words("Electroconvulsive therapy and psychoeducation help; treat cooccurring hyperthyroidism and trichotillomania.") == []
     chunk = {"chunk_id": "c1", "text": glued + "\nMedications can affect people in different ways and doses may need to change over time."}
     assert [u.text[:11] for u in answer_units(chunk)] == ["Medications"]
@@ -321,6 +322,22 @@ def test_an_english_statement_is_asked_what_its_structure_says(answer, question)
 
 
 @pytest.mark.parametrize("answer, question", [
+    ("Bipolar disorders affect roughly one to two percent of people and usually begin in the late teens or twenties.",
+     "How common are bipolar disorders?"),  # the sample handbook's sentence
+    ("Panic disorder affects about 2 percent of adults in a given year.", "How common is panic disorder?"),
+    ("Anxiety disorders usually begin in childhood or early adulthood and are chronic.", "When do anxiety disorders usually begin?"),
+    ("Binge-eating disorder is the most common eating disorder in adults.", "Which eating disorder is the most common in adults?"),
+    ("Major depressive disorder is the most common of these.", None),  # of what? 'these' names no condition
+    ("It commonly begins in childhood or early adulthood, and boys tend to have an earlier onset.", None),  # a pronoun subject
+    ("Most episodes of perinatal depression begin within 4-8 weeks after the baby is born.", None),  # 'most episodes' is a share of them
+    ("Early treatment affects two things in later life, work and friendships.", None),  # no condition is its subject
+])
+def test_a_sentence_on_how_common_a_condition_is_or_when_it_begins_is_asked_so(answer, question):
+    pattern = built_questions.course_question(answer)
+    assert (pattern == f"^({question[:-1]})[?]$") if question else pattern is None, pattern
+
+
+@pytest.mark.parametrize("answer, question", [
     ("Bulimia nervosa: People with bulimia nervosa regularly binge eat and then try to undo it by vomiting.", "What is bulimia nervosa?"),
     ("Interpersonal therapy (IPT): IPT looks at how events between people and mood act on each other.", "What is interpersonal therapy?"),
     ("Biology: differences in some brain areas have been seen in people with the disorder.", None),  # names no condition or treatment
@@ -373,6 +390,19 @@ def test_a_built_question_names_the_condition_of_its_answers_own_chapter(handboo
     untitled = {**depressive, "section_path": ["Treatment and Management"]}  # a passage that says nothing of its chapter
     plan.rounds[0] = EvidenceRound("treatment_management", "Treatment and Management", [untitled])
     assert built_questions.structured_question(plan, plan.rounds[0], [unit]) is None
+
+
+def test_a_round_answers_only_from_its_own_chapters_passages(handbook_chunks):
+    """With free questions (and for every vignette), a neighbour another chapter's retrieval brought in is context:
+    answered, it would be that chapter's row in this chapter's dataset."""
+    depressive = next(c.to_dict() for c in handbook_chunks if c.chapter_key == "depressive-disorders" and "usual first-choice medicines" in c.text)
+    bipolar = next(c.to_dict() for c in handbook_chunks if c.chapter_key == "bipolar-and-related-disorders" and "Acute mania is treated" in c.text)
+    plan = EvidencePlan("bipolar-and-related-disorders", "Bipolar and Related Disorders", "en", [
+        EvidenceRound("treatment_management", "Treatment and Management", [depressive]),
+        EvidenceRound("treatment_management", "Treatment and Management", [depressive, bipolar])])
+    assert answer_units(depressive) and answer_first.round_units(plan, 0) == []
+    (unit,) = answer_first.round_units(plan, 1)
+    assert unit.chunk_id == bipolar["chunk_id"]
 
 
 def test_without_free_questions_a_pair_round_takes_only_answers_its_structure_asks(handbook_document, handbook_index, embedder):

@@ -22,6 +22,7 @@ from ragtune.generate.qa_generation import (
     GenerationSettings,
     _pick_rounds,
     _request,
+    askable_rounds,
     generate_chapter_qa,
     parse_items,
 )
@@ -130,6 +131,19 @@ def test_top_up_rounds_ask_for_what_is_missing(handbook_document, handbook_index
     picked = _pick_rounds(plan, list(range(5, 20)), kept, 4)
     covered_tasks = Counter(k["task"] for k in kept)
     assert all(covered_tasks[plan.rounds[n].task] <= min(covered_tasks.values(), default=0) + 1 for n in picked)
+
+
+def test_a_first_wave_asks_every_task_its_chapter_can_ask(handbook_document, handbook_index, embedder):
+    plan = plan_chapter_evidence(chapter_of(handbook_document, "bipolar-and-related-disorders"), handbook_index, embedder,
+                                 EvidenceSettings(rounds=16))
+    askable = askable_rounds(plan, GenerationSettings(quota=2))
+    tasks = {plan.rounds[n].task for n in askable}
+    assert "counselling_dialogue" in tasks  # the demo's setting: the dialogue is the plan's last round
+    first = _pick_rounds(plan, askable, [], 4, first=True)
+    assert {plan.rounds[n].task for n in first} == tasks  # a quota of 2 no longer leaves the dialogue unasked
+    assert len(first) == max(4, len(tasks))
+    later = _pick_rounds(plan, askable, [], 4)
+    assert len(later) == 4 and len({plan.rounds[n].task for n in later}) == min(4, len(tasks))  # spread, not the plan's first four
 
 
 def test_quota_is_reached_in_waves_or_the_chapter_is_flagged_exhausted(handbook_document, handbook_index, embedder, tmp_path, embedded_llm):

@@ -196,6 +196,13 @@ def test_a_question_that_names_the_answers_kind_of_treatment_fits():
                            "What is the psychological treatment of choice across the anxiety disorders?", "treatment_management")) is None
 
 
+def test_an_age_of_onset_does_not_make_a_question_broader():
+    onset = row(BIPOLAR, "Bipolar disorders affect roughly", "How common are bipolar disorders?")
+    assert "late teens" in onset["answer"] and fit_problem(onset) is None  # 'late teens' says when, not who
+    said_of_teens = "In teenagers, bipolar disorders affect roughly one to two percent and often go unrecognised."
+    assert "broader" in fit_problem(row(BIPOLAR, "Bipolar disorders affect roughly", "How common are bipolar disorders?", answer=said_of_teens))
+
+
 def test_a_question_whose_clause_ends_in_diagnosed_is_not_malformed():
     from ragtune.generate.qa_fit import MALFORMED
 

@@ -93,10 +93,10 @@ def template_for(task: str, mode: str, language: str) -> str:
 
 def round_units(plan: EvidencePlan, n: int, free_questions: bool = True) -> list[AnswerUnit]:
     """The answer(s) of round n: one unit (two for a dialogue) of the round's seed chunk (or, when it offers
-    none for the task, of its other chunks). With free_questions, rounds of one task on one chunk take its
-    units in turn, those with a structure-built question first, so a chapter's rows do not share an answer
-    until a chunk runs out. Without, pair and dialogue rounds take answers whose question their structure
-    dictates, assigned plan-wide (_built_answers); none: the round makes no call."""
+    none for the task, of its other chunks of the chapter, own_passages). With free_questions, rounds of one
+    task on one chunk take its units in turn, those with a structure-built question first, so a chapter's
+    rows do not share an answer until a chunk runs out. Without, pair and dialogue rounds take answers whose
+    question their structure dictates, assigned plan-wide (_built_answers); none: the round makes no call."""
     planned = plan.rounds[n]
     if planned.task == UNANSWERABLE:
         return []
@@ -104,7 +104,7 @@ def round_units(plan: EvidencePlan, n: int, free_questions: bool = True) -> list
         return _built_answers(plan).get(n, [])
     turn = sum(1 for r in plan.rounds[:n] if r.task == planned.task and r.evidence[:1] == planned.evidence[:1])
     wanted = 2 if planned.task == DIALOGUE else 1
-    for chunk in planned.evidence:
+    for chunk in own_passages(plan, planned):
         if planned.task == VIGNETTE and not section_condition(chunk["section_path"][-1]):
             continue  # a case's diagnosis is the condition its features' section names, never an overview's
         units = units_for_task(chunk, planned.task)
@@ -119,6 +119,12 @@ def round_units(plan: EvidencePlan, n: int, free_questions: bool = True) -> list
             if partner:  # a dialogue's second reply says something the first did not
                 return [units[first], partner]
     return []
+
+
+def own_passages(plan: EvidencePlan, planned: EvidenceRound) -> list[dict[str, Any]]:
+    """The round's passages of the plan's own chapter: a neighbour retrieved from another chapter is context,
+    its answers are that chapter's rows (and a case's diagnosis that chapter's condition)."""
+    return [c for c in planned.evidence if c.get("chapter_key", plan.chapter_key) == plan.chapter_key]
 
 
 def _built_answers(plan: EvidencePlan) -> dict[int, list[AnswerUnit]]:
@@ -138,7 +144,7 @@ def _assign_built_answers(plan: EvidencePlan) -> dict[int, list[AnswerUnit]]:
     taken_pairs: set[frozenset[str]] = set()
     answers: dict[int, list[AnswerUnit]] = {}
     for n, planned in enumerate(plan.rounds):
-        own = [c for c in planned.evidence if c.get("chapter_key", plan.chapter_key) == plan.chapter_key]
+        own = own_passages(plan, planned)
         if planned.task in PAIR_TASKS:
             for chunk in own:
                 units = [u for u in _asked_units(plan, planned, chunk) if u.text not in taken]

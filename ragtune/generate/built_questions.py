@@ -90,7 +90,7 @@ def structured_question(plan: EvidencePlan, planned: EvidenceRound, units: list[
     chunk = next(e for e in planned.evidence if e["chunk_id"] == units[0].chunk_id)
     if not differential_line(chunk, units[0]):
         glossary = term_question(units[0].text) if units[0].kind in ("sentence", "definition") else None  # a table row's first cell is no term
-        return (definition_question(units[0].text) or statement_question(units[0].text) or glossary
+        return (definition_question(units[0].text) or statement_question(units[0].text) or course_question(units[0].text) or glossary
                 or treatment_question(units[0].text, unit_condition(plan, planned, units[0])))
     other = told_apart_from(plan, planned, units[0])
     if not other:
@@ -336,6 +336,41 @@ def statement_question(answer: str) -> str | None:
         return one_of(f"What {found.group('modal')} {thing} {root}")
     adverb = f" {found.group('adverb')}" if found.group("adverb") else ""
     return one_of(f"What {does} {thing}{adverb} {root}")
+
+
+# How common a condition is, when it begins, which of its kind is the most common: 'Bipolar disorders affect
+# roughly one to two percent of people ...', 'Most episodes ... begin within ...', 'X is the most common eating disorder in adults.'
+AFFECTS = re.compile(rf"^(?P<x>{NOUN_PHRASE}) affects? (?:about |roughly |around |nearly |close to |up to |an estimated |approximately |"
+                     r"more than |over |some )?(?:\d|one|two|three|four|five|six|seven|eight|nine|ten)\b")
+BEGINS = re.compile(rf"^(?P<x>{NOUN_PHRASE}) (?:(?P<adverb>usually|typically|often|generally|commonly|most often) )?(?:begins?|starts?) "
+                    r"(?:in|during|before|after|between|by|around|at|within)\b")
+MOST_COMMON = re.compile(rf"^(?P<x>{NOUN_PHRASE}) (?:is|are) the most common (?P<kind>[\w\- ]{{3,40}}?)(?: (?P<where>(?:in|among) [\w\- ]{{3,40}}))?\.$")
+
+
+def course_question(answer: str) -> str | None:
+    """The question one English sentence about a condition's frequency or onset asks: 'Bipolar disorders affect
+    roughly one to two percent of people ...' -> 'How common are bipolar disorders?', 'Anxiety disorders usually
+    begin in ...' -> 'When do anxiety disorders usually begin?', 'Binge-eating disorder is the most common eating
+    disorder in adults.' -> 'Which eating disorder is the most common in adults?'. The subject (and a kind)
+    must name a condition; the sentence must be the whole answer."""
+    if len(re.findall(r"[.!?](?:\s|$)", answer)) > 1 or "\n" in answer or len(answer.split()) < 6:
+        return None
+    found = AFFECTS.match(answer) or BEGINS.match(answer) or MOST_COMMON.match(answer)
+    if not found:
+        return None
+    x = found.group("x")
+    if OPENS_WITH_A_GROUP.match(x) or NOT_A_NOUN_PHRASE.search(x) or re.search(r"\b(?:which|that|who|when|if|because)\b", x) or not DEFINED_THING.search(x):
+        return None
+    plural = _plural(x)
+    if found.re is MOST_COMMON:
+        kind, where = found.group("kind"), found.group("where")
+        if not DEFINED_THING.search(kind):
+            return None
+        return one_of(f"Which {kind} {'are' if plural else 'is'} the most common{f' {where}' if where else ''}")
+    if found.re is AFFECTS:
+        return one_of(f"How common {'are' if plural else 'is'} {as_named(x)}")
+    adverb = f" {found.group('adverb')}" if found.group("adverb") else ""
+    return one_of(f"When {'do' if plural else 'does'} {as_named(x)}{adverb} begin")
 
 
 def _plural(phrase: str) -> bool:

@@ -68,7 +68,7 @@ def expected_rounds(plan: EvidencePlan, settings: GenerationSettings, observed: 
     for _ in range(settings.max_waves):
         if kept >= settings.quota or not unused:
             break
-        wave = _pick_rounds(plan, unused, [], wave_size(settings, math.floor(kept), rate))
+        wave = _pick_rounds(plan, unused, [], wave_size(settings, math.floor(kept), rate), first=not asked)
         unused = [n for n in unused if n not in set(wave)]
         asked += wave
         kept += len(wave) * kept_per_round

@@ -44,6 +44,9 @@ POPULATIONS = {
     "veteran": r"veterans?|military|service members?",
 }
 # A question that asks who or when is answered by a population or an age: it need not name it.
+# An age of onset says when, not who: 'usually begin in the late teens' does not narrow the answer to adolescents.
+ONSET_AGE = re.compile(r"\b(?:begins?|began|starts?|started|onset)\b(?: \w+){0,2}? (?:in|during|by|before)\s+(?:the\s+)?(?:late\s+|early\s+|mid-?)?"
+                       r"(?:teens?|teenage years|childhood|adolescence)\b", re.I)
 ASKS_WHO_OR_WHEN = re.compile(r"^(?:when|who|whom|at what age|how old|in whom|which (?:people|groups?|ages?|age groups?|populations?))\b|\bwhich (?:people|groups?|age)\b", re.I)
 ASKS_FOR_DIAGNOSIS = re.compile(r"\b(?:diagnos\w*|disorder|condition|what is (?:going on|wrong)|what explains)\b", re.I)
 AGE_NUMBER = re.compile(r"\b(\d{1,3})[- ](?:year|yr)s?[- ]old\b|\baged? (\d{1,3})\b", re.I)
@@ -224,7 +227,7 @@ def difference_fit(row: dict[str, Any], sides: list[str], context: str) -> str |
 
 def entity_fit(question: str, answer: str, context: str, titles: list[str]) -> str | None:
     """Conditions and populations: the question's must be the answer's, the answer's subject must be asked."""
-    asked, told, setting = populations(question), populations(answer), populations(context)
+    asked, told, setting = populations(question), populations(ONSET_AGE.sub(" ", answer)), populations(context)
     if asked - told - setting:
         return f"the question asks about {', '.join(sorted(asked - told - setting))}; the answer does not"
     if told - asked and not (told - asked) <= populations(context) and not ASKS_WHO_OR_WHEN.search(question):

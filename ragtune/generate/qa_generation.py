@@ -182,7 +182,7 @@ def generate_chapter_qa(
             result.budget_reached = True
             break
         rate = len(kept_rows) / len(result.qa_pairs) if result.qa_pairs else settings.first_keep_rate
-        wave = _pick_rounds(plan, unused, kept_rows, wave_size(settings, len(kept_rows), rate))
+        wave = _pick_rounds(plan, unused, kept_rows, wave_size(settings, len(kept_rows), rate), first=not result.waves)
         taken = set(wave)
         unused = [n for n in unused if n not in taken]
         not_asked = _run_wave(plan, wave, llm, settings, result, budget, rewriter)
@@ -218,13 +218,23 @@ def wave_size(settings: GenerationSettings, kept: int, keep_rate: float) -> int:
     return math.ceil((settings.quota - kept) / (settings.pairs_per_call * max(keep_rate, 0.1)))
 
 
-def _pick_rounds(plan: EvidencePlan, unused: list[int], kept_rows: list[dict[str, Any]], size: int) -> list[int]:
-    """The next rounds, asking for what is missing: tasks and sections with the fewest kept pairs
-    first (planned order breaks ties, so the first wave is the plan's own interleaving)."""
+def _pick_rounds(plan: EvidencePlan, unused: list[int], kept_rows: list[dict[str, Any]], size: int, first: bool = False) -> list[int]:
+    """The next rounds, asking for what is missing: tasks and sections with the fewest kept pairs first,
+    counting the rounds this wave already took, so a wave spreads over the tasks (planned order breaks
+    ties). The first wave takes at least one round of every task it can ask: a small quota would
+    otherwise be filled by the plan's first tasks, and a chapter's dialogues never asked."""
     by_task = Counter(row["task"] for row in kept_rows)
     by_section = Counter(row["focus"] for row in kept_rows)
-    ranked = sorted(unused, key=lambda n: (by_task[plan.rounds[n].task] + by_section[plan.rounds[n].focus], n))
-    return sorted(ranked[:size])
+    if first:
+        size = max(size, len({plan.rounds[n].task for n in unused}))
+    picked: list[int] = []
+    left = list(unused)
+    while left and len(picked) < size:
+        best = min(left, key=lambda n: (by_task[plan.rounds[n].task] + by_section[plan.rounds[n].focus], n))
+        picked.append(best)
+        left.remove(best)
+        by_task[plan.rounds[best].task] += 1
+    return sorted(picked)
 
 
 def _run_wave(

@@ -158,17 +158,20 @@ def _glued(word: str) -> bool:
 
 
 @lru_cache(maxsize=4096)
-def _split(word: str) -> tuple[str, ...]:
-    """word as known words, at least one of them GLUE and every other at least 3 letters, or () when none."""
+def _split(word: str, glue_wanted: bool = True) -> tuple[str, ...]:
+    """word as the fewest known words, every one at least 3 letters but GLUE words, at least one of them GLUE
+    while glue_wanted (anywhere: 'as|psychotherapy|brain' as well as 'psychotherapy|and|brain'), or () when none."""
     best: tuple[str, ...] = ()
     for cut in range(2, len(word) - 1):
         head, tail = word[:cut], word[cut:]
         if not _part(head):
             continue
-        rest = (tail,) if _part(tail) else _split(tail) or ()
-        parts = (head, *rest) if rest else ()
-        if parts and any(p in GLUE for p in parts) and (not best or len(parts) < len(best)):
-            best = parts
+        still_wanted = glue_wanted and head not in GLUE
+        rests = [(tail,)] if _part(tail) and (not still_wanted or tail in GLUE) else []
+        rests += [rest] if (rest := _split(tail, still_wanted)) else []
+        for rest in rests:
+            if not best or len(rest) + 1 < len(best):
+                best = (head, *rest)
     return best
 
 

@@ -238,6 +238,23 @@ def test_a_link_an_address_a_heading_or_a_dangling_however_is_no_answer():
     assert not any(t.startswith(("Treatment options", "However", "Our clinic", "•")) for t in texts), texts
 
 
+def test_a_vignettes_answer_is_gated_on_its_features_and_its_diagnosis_on_the_section(handbook_chunks):
+    """qwen2.5-coder-1.5b wrote fitting cases for generalized anxiety disorder, and the gate dropped every one
+    (2026-12-06): it read the answer 'Generalized Anxiety Disorder: <criterion C>' as one sentence, the label
+    ahead of the criterion's terms and the list's '1.' after them, a swap by term order."""
+    chunk = next(c.to_dict() for c in handbook_chunks if "six symptoms in adults" in c.text)
+    features = chunk["text"][chunk["text"].index("The anxiety and worry come with"):]
+    features = features[: features.index("6. Disturbed sleep")] + features[features.index("6. Disturbed sleep"):].split("\n")[0]
+    case = ("A 34-year-old man is seen in the clinic. He reports experiencing anxiety and worry for over a year, with restlessness, "
+            "fatigue, difficulty concentrating, irritability, muscle tension and disturbed sleep. What is the most likely diagnosis?")
+    row = {"task": "clinical_vignette", "language": "en", "question": case, "answer": f"Generalized Anxiety Disorder: {features}", "evidence": [chunk]}
+    assert chunk["section_path"][-1] == "Diagnostic Criteria for Generalized Anxiety Disorder" and "\n1. " in features
+    assert grounding_verdict(row).grounded, grounding_verdict(row)
+    assert not grounding_verdict({**row, "answer": f"Panic Disorder: {features}"}).grounded  # a label no section gives is gated too
+    swapped = features.replace("in adults, or one symptom in children", "in children, or one symptom in adults")
+    assert not grounding_verdict({**row, "answer": f"Generalized Anxiety Disorder: {swapped}"}).grounded
+
+
 def test_text_that_lost_its_spaces_is_no_answer():
     """NIMH's medications page, converted to text, reads 'such aspsychotherapyandbrain stimulation therapy' (the
     spaces around its links were lost); a row kept it as its answer, 2026-12-06. Rare words that are one word stay."""
@@ -329,7 +346,8 @@ def test_an_english_statement_is_asked_what_its_structure_says(answer, question)
     ("Binge-eating disorder is the most common eating disorder in adults.", "Which eating disorder is the most common in adults?"),
     ("Major depressive disorder is the most common of these.", None),  # of what? 'these' names no condition
     ("It commonly begins in childhood or early adulthood, and boys tend to have an earlier onset.", None),  # a pronoun subject
-    ("Most episodes of perinatal depression begin within 4-8 weeks after the baby is born.", None),  # 'most episodes' is a share of them
+    ("Most episodes of perinatal depression begin within 4-8 weeks after the baby is born.", None),
+    ("GAD develops gradually and usually starts in early adulthood, although it can occur at any age.", None),  # NIMH: a verb in its subject  # 'most episodes' is a share of them
     ("Early treatment affects two things in later life, work and friendships.", None),  # no condition is its subject
 ])
 def test_a_sentence_on_how_common_a_condition_is_or_when_it_begins_is_asked_so(answer, question):
@@ -472,6 +490,16 @@ def test_without_free_questions_a_dialogues_patient_asks_what_its_two_replies_an
     assert answer_first.round_units(again, 0, free_questions=False) == units
     assert answer_first.round_units(again, 1, free_questions=False) == []
     assert not answer_first.asks(again, 2, free_questions=False)
+    # A third reply would let a second dialogue repeat one of the first's (NIMH, 2026-12-06: two dialogues asked
+    # 'What do panic attacks often include?'); a fourth gives a second dialogue of its own.
+    third = "Cognitive therapy helps people notice the thoughts that feed each attack and test them."
+    more = {**chunk, "text": chunk["text"] + "\n" + third}
+    again = EvidencePlan("panic", "Panic Disorder", "en", [EvidenceRound("counselling_dialogue", "Treatment", [more])] * 2)
+    assert answer_first.round_units(again, 0, free_questions=False) == units and answer_first.round_units(again, 1, free_questions=False) == []
+    fourth = "Group therapy helps people see that others live with the same attacks and recover."
+    more = {**chunk, "text": chunk["text"] + "\n" + third + "\n" + fourth}
+    again = EvidencePlan("panic", "Panic Disorder", "en", [EvidenceRound("counselling_dialogue", "Treatment", [more])] * 2)
+    assert [u.text for u in answer_first.round_units(again, 1, free_questions=False)] == [third, fourth]
 
 
 def test_built_patient_turns_go_through_the_real_models_grammar(handbook_document, handbook_index, embedder, tmp_path, embedded_llm):

@@ -134,14 +134,15 @@ def _built_answers(plan: EvidencePlan) -> dict[int, list[AnswerUnit]]:
     seed passage's first) whose built question is about its task (a treatment round a treatment, a
     differential round a difference; a factual round prefers what neither of those would ask) and that no
     earlier pair round took: rounds of several tasks on overlapping passages would otherwise ask one
-    question again. A dialogue round takes two such answers, not overlapping, a pair no earlier dialogue
-    took (three dialogues of one pair with other openings are one dialogue)."""
+    question again. A dialogue round takes two such answers, not overlapping, neither of them a reply of an
+    earlier dialogue (three dialogues of one pair with other openings are one dialogue; two that share a
+    reply repeat half of it)."""
     return per_plan("built_answers", plan, lambda: _assign_built_answers(plan))
 
 
 def _assign_built_answers(plan: EvidencePlan) -> dict[int, list[AnswerUnit]]:
     taken: set[str] = set()
-    taken_pairs: set[frozenset[str]] = set()
+    replied: set[str] = set()
     answers: dict[int, list[AnswerUnit]] = {}
     for n, planned in enumerate(plan.rounds):
         own = own_passages(plan, planned)
@@ -156,11 +157,11 @@ def _assign_built_answers(plan: EvidencePlan) -> dict[int, list[AnswerUnit]]:
             asked: dict[str, AnswerUnit] = {}  # one answer per question, the first
             for unit in (u for chunk in own for u in units_for_task(chunk, DIALOGUE)):
                 asked.setdefault(built_question(plan, planned, unit), unit)
-            units = [u for question, u in asked.items() if question]
-            pairs = [[a, b] for a in units for b in units if a is not b and not _overlap(a, b) and frozenset((a.text, b.text)) not in taken_pairs]
+            units = [u for question, u in asked.items() if question and u.text not in replied]
+            pairs = [[a, b] for a in units for b in units if a is not b and not _overlap(a, b)]
             if pairs:
                 answers[n] = pairs[0]
-                taken_pairs.add(frozenset(u.text for u in pairs[0]))
+                replied.update(u.text for u in pairs[0])
     return answers
 
 

@@ -293,7 +293,8 @@ DIAGNOSED_AT = re.compile(rf"^(?P<x>{NOUN_PHRASE}) can (?:(?:also|usually|often)
 # A subject that holds a verb or ends in 'to' is no noun phrase: 'DBT also teaches skills to (help people)',
 # 'Assertive community treatment is designed to (help individuals)', 'Nutritional counseling to (help people)'.
 NOT_A_NOUN_PHRASE = re.compile(
-    r"\b(?:is|are|was|were|be|been|also|teach|teaches|designed|available|used|can|may|will|should|must|this|these|that|those|it|they|such)\b|\bto$"
+    r"\b(?:is|are|was|were|be|been|also|teach|teaches|designed|available|used|can|may|will|should|must|this|these|that|those|it|they|such)\b"
+    r"|\b(?:to|and|or|but)$"  # ... nor one cut at a conjunction ('GAD develops gradually and (usually starts ...)')
 )  # ... nor one that points elsewhere ('Examples of this kind of treatment')
 OPENS_WITH_A_GROUP = re.compile(r"(?:Other|Some|Many|Most|Several|Common|Certain|Such|Each|Both|All|A|An|The|While|Although|Though|Because|Since|If|When|Unless|Even)\b")
 

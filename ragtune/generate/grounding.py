@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ragtune.generate.synonyms import frequency, related_words
-from ragtune.text import CJK_RUN, NUMBER_WORDS, content_terms, content_words, stem, support, term_set, words
+from ragtune.llm.prompts import VIGNETTE
+from ragtune.text import CJK_RUN, LIST_ITEM, NUMBER_WORDS, content_terms, content_words, stem, support, term_set, words
 
+DIAGNOSIS_LABEL = re.compile(r"^([^:：\n]{2,80})[:：]\s*")  # a vignette's answer: '<diagnosis>: <its features>'
 SENTENCE = re.compile(r"[^.!?。！？]+[.!?。！？]*")
 
 
@@ -246,7 +248,8 @@ def assess_answer(answer: str, evidence_texts: list[str], context: str = "", set
         return GateVerdict(True)
     context_terms = term_set(context)
     windows = [(term_set(text) | context_terms, sentences) for text, sentences in _windows(evidence_texts, settings.window)]
-    for sentence in sentence_texts(answer):
+    # Split as the evidence is (_windows), a list item's label aside: '1.' alone would be matched to any sentence saying 'one'.
+    for sentence in (s for line in answer.splitlines() for s in sentence_texts(LIST_ITEM.sub("", line, count=1))):
         terms = content_terms(sentence)
         if not terms or not windows:
             continue
@@ -279,4 +282,8 @@ def grounding_verdict(row: dict[str, Any], settings: GateSettings | None = None)
     turns = row.get("turns") or []
     answer = " ".join(t["content"] for t in turns if t["role"] == "clinician") if turns else row["answer"]
     context = "\n".join(" ".join(e.get("section_path", [])) for e in row.get("evidence", []))
+    if row.get("task") == VIGNETTE and (found := DIAGNOSIS_LABEL.match(answer)):
+        label, features = found.group(1), answer[found.end():]
+        if {term for _, term in content_terms(label)} <= term_set(context):
+            answer = features  # 'Generalized anxiety disorder: <criterion>': the label is the section's, the rest is gated
     return assess_answer(answer, [e["text"] for e in row.get("evidence", [])], context, settings)

@@ -48,7 +48,11 @@ POPULATIONS = {
 ONSET_AGE = re.compile(r"\b(?:begins?|began|starts?|started|onset)\b(?: \w+){0,2}? (?:in|during|by|before)\s+(?:the\s+)?(?:late\s+|early\s+|mid-?)?"
                        r"(?:teens?|teenage years|childhood|adolescence)\b", re.I)
 ASKS_WHO_OR_WHEN = re.compile(r"^(?:when|who|whom|at what age|how old|in whom|which (?:people|groups?|ages?|age groups?|populations?))\b|\bwhich (?:people|groups?|age)\b", re.I)
-ASKS_FOR_DIAGNOSIS = re.compile(r"\b(?:diagnos\w*|disorder|condition|what is (?:going on|wrong)|what explains)\b", re.I)
+# A case's question asks which condition it is, not about the condition ('How did you find out about this patient's
+# condition?', a 135M case on the NIMH collection, 2026-12-06).
+ASKS_FOR_DIAGNOSIS = re.compile(
+    r"\b(?:diagnos\w*|what is (?:going on|wrong)|what explains|(?:what|which)(?: \w+){0,3} (?:disorder|condition|illness)s?|"
+    r"(?:disorder|condition|illness) (?:is |does |might |could |would )?(?:most likely|best explains?|fits?|accounts?))\b", re.I)
 AGE_NUMBER = re.compile(r"\b(\d{1,3})[- ](?:year|yr)s?[- ]old\b|\baged? (\d{1,3})\b", re.I)
 CHILD_WORDS = re.compile(r"\b(?:the child|child's|boy|girl|(?:his|her) parents (?:say|says|bring|brought|report|notice)\w*|the child's parents|kindergarten|primary school|toddler)\b", re.I)
 ADULT_WORDS = re.compile(r"\b(?:retired|his wife|her husband|grandchildren|her job|his job|at work|pension|university)\b", re.I)

@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--max-waves", type=int, default=6)
     parser.add_argument("--cache", default="", help="LLM cache folder (default: a fresh temporary one)")
     parser.add_argument("--rows-out", default="", help="write the kept rows here (JSONL)")
+    parser.add_argument("--free-questions", action="store_true", help="let the model write questions where no structure dictates one")
     parser.add_argument("--pdf", default="", help="generate for this one book's chapters instead of the NIMH collection")
     args = parser.parse_args()
     if args.pdf:
@@ -59,7 +60,7 @@ def main() -> None:
     chapters = [bundle.merged() for bundle in bundles]
     chunks = [chunk for b in bundles for doc_id, part in b.parts for chunk in chunk_chapter(part, doc_id, embedder.tokenize)]
     index = ChunkIndex.build(chunks, embedder.encode([c.text for c in chunks]))
-    settings = GenerationSettings(quota=args.quota, max_waves=args.max_waves)
+    settings = GenerationSettings(quota=args.quota, max_waves=args.max_waves, free_questions=args.free_questions)
     cache = Path(args.cache) if args.cache else Path(tempfile.mkdtemp(prefix="ragtune-collection-"))
     llm = CachedLLM(LlamaCppBackend(), LLMCache(cache))
     table, kept_rows = [], []

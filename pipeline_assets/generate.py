@@ -14,7 +14,7 @@ from pipeline_assets.metadata import table, usage_metadata
 from pipeline_assets.partitions import chapter_partitions
 from ragtune.generate.evidence import EvidencePlan, EvidenceSettings, plan_chapter_evidence
 from ragtune.generate.qa_filter import DUPLICATE_RULES, FilterSettings, filter_qa
-from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_qa
+from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_qa, shortfall_message
 from ragtune.index.vector_index import ChunkIndex
 from ragtune.ingest.sources import ChapterBundle
 from ragtune.jsonl import read_jsonl, write_jsonl
@@ -129,22 +129,8 @@ def qa_candidates(
     for failure in result.failures:
         context.log.warning(f"chapter '{key}' round {failure['round']} ({failure['task']}): {failure['reason']}")
     fail_if_endpoint_down(f"chapter '{key}'", result.failures, result.llm_calls + result.cache_hits)
-    if result.budget_reached:
-        context.log.warning(
-            f"chapter '{key}': budget reached after {result.usage.calls} paid calls ({cost['cost_usd']} USD, "
-            f"{result.usage.prompt_tokens + result.usage.completion_tokens} tokens): {result.kept} of {settings.quota} pairs kept. "
-            "Rerun with a higher budget to continue; the calls made are cached and not paid again."
-        )
-    elif result.exhausted:
-        context.log.warning(
-            f"chapter '{key}' is exhausted: {result.kept} of {settings.quota} pairs kept after all "
-            f"{result.rounds_used} planned rounds; raise chapter_evidence rounds or use a stronger model"
-        )
-    elif not result.quota_met:
-        context.log.warning(
-            f"chapter '{key}': {result.kept} of {settings.quota} pairs kept after {result.waves} waves "
-            "(max_waves); raise max_waves or use a stronger model"
-        )
+    if shortfall := shortfall_message(key, result, settings, cost["cost_usd"]):
+        context.log.warning(shortfall)
     return dg.MaterializeResult(
         metadata={
             "candidates": len(result.qa_pairs),

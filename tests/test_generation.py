@@ -19,12 +19,14 @@ from ragtune.generate.evidence import (
 from ragtune.generate.grounding import supporting_spans
 from ragtune.generate.qa_filter import FilterSettings, filter_qa
 from ragtune.generate.qa_generation import (
+    ChapterGeneration,
     GenerationSettings,
     _pick_rounds,
     _request,
     askable_rounds,
     generate_chapter_qa,
     parse_items,
+    shortfall_message,
 )
 from ragtune.index.chunking import chunk_chapter
 from ragtune.index.vector_index import ChunkIndex
@@ -79,6 +81,45 @@ def test_rounds_share_evidence_in_pairs_so_the_prefix_cache_reads_passages_once(
     for first, second in shared:
         assert first.task != second.task and first.focus == second.focus
         assert "differential_diagnosis" not in (first.task, second.task)
+
+
+# A document of another field, in our own words: a lease's clauses hold none of the handbook structures.
+LEASE = """# Residential Lease
+
+## Rent
+
+The tenant pays the monthly rent on the first working day of each month into the account the landlord names.
+A payment received more than ten days late carries a fee of five percent of that month's rent.
+
+## Repairs
+
+The landlord keeps the roof, the walls and the heating in working order at the landlord's own cost.
+The tenant reports any damage in writing within seven days of noticing it.
+"""
+
+
+def test_a_chapter_with_no_structure_to_ask_makes_no_call_and_says_what_to_do(tmp_path, embedder):
+    path = tmp_path / "lease.md"
+    path.write_text(LEASE, encoding="utf-8")
+    document = parse_markdown(path)
+    chapter = document.chapters[0]
+    chunks = chunk_chapter(chapter, document.doc_id, embedder.tokenize)
+    index = ChunkIndex.build(chunks, embedder.encode([c.text for c in chunks]))
+    plan = plan_chapter_evidence(chapter, index, embedder, EvidenceSettings(rounds=6))
+
+    class NoCalls:  # no round asks anything, so the LLM is never reached
+        def complete_many(self, requests):
+            raise AssertionError("no call expected")
+
+    settings = GenerationSettings(quota=2)
+    result = generate_chapter_qa(plan, NoCalls(), settings)
+    assert result.exhausted and result.rounds_used == 0 and result.rounds_without_answer == 6 and not result.qa_pairs
+    message = shortfall_message(chapter.chapter_key, result, settings)
+    assert "none of its 6 planned rounds" in message and "free_questions: true" in message
+    assert askable_rounds(plan, GenerationSettings(free_questions=True))  # the model may write where no structure dictates
+    asked = ChapterGeneration(kept=1, rounds_used=6, exhausted=True)
+    assert "1 of 2 pairs kept after all 6 planned rounds" in shortfall_message("lease", asked, settings)
+    assert shortfall_message("lease", ChapterGeneration(kept=2, quota_met=True), settings) is None
 
 
 def test_chinese_document_gets_the_chinese_pack(tmp_path, embedder):

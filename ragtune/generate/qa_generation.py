@@ -208,6 +208,29 @@ def generate_chapter_qa(
     return result
 
 
+def shortfall_message(key: str, result: ChapterGeneration, settings: GenerationSettings, cost_usd: float | None = None) -> str | None:
+    """Why a chapter kept fewer pairs than its quota, and what to do; None when the quota was met. A plan
+    none of whose rounds had an answer with a structure-built question (free_questions off) says so: built
+    questions read handbook sentences (definitions, treatments, differential lines, question headings), and
+    a research article or a contract offers few of them."""
+    if result.budget_reached:
+        return (f"chapter '{key}': budget reached after {result.usage.calls} paid calls ({cost_usd} USD, "
+                f"{result.usage.prompt_tokens + result.usage.completion_tokens} tokens): {result.kept} of {settings.quota} pairs kept. "
+                "Rerun with a higher budget to continue; the calls made are cached and not paid again.")
+    if result.exhausted and not result.rounds_used and not settings.free_questions:
+        return (f"chapter '{key}' is exhausted: none of its {result.rounds_without_answer} planned rounds found an answer whose "
+                "structure dictates a question (a definition, a treatment or differential line, a question heading), so no call "
+                "was made; set qa_candidates free_questions: true with a writer that earns it (a stronger model or endpoint) "
+                "to let the model write questions, which the fit rule then checks")
+    if result.exhausted:
+        return (f"chapter '{key}' is exhausted: {result.kept} of {settings.quota} pairs kept after all "
+                f"{result.rounds_used} planned rounds; raise chapter_evidence rounds or use a stronger model")
+    if not result.quota_met:
+        return (f"chapter '{key}': {result.kept} of {settings.quota} pairs kept after {result.waves} waves "
+                "(max_waves); raise max_waves or use a stronger model")
+    return None
+
+
 def askable_rounds(plan: EvidencePlan, settings: GenerationSettings) -> list[int]:
     """The rounds waves are made of: those with something to ask (answer_first.asks)."""
     return [n for n in range(len(plan.rounds)) if answer_first.asks(plan, n, settings.free_questions, settings.mode(plan.rounds[n].task))]

@@ -255,6 +255,15 @@ def test_a_vignettes_answer_is_gated_on_its_features_and_its_diagnosis_on_the_se
     assert not grounding_verdict({**row, "answer": f"Generalized Anxiety Disorder: {swapped}"}).grounded
 
 
+def test_a_heading_run_into_its_first_sentence_is_no_answer():
+    """Text extraction of a research article runs its section headings into the first sentence ('Results We
+    explored ...', 'Background: ...', 2026-12-06); such a unit is no answer. Our own wording."""
+    chunk = {"chunk_id": "c1", "text": "Results We tested forty electrode pairs on each forearm over two sessions.\n"
+             "Background: Electrical stimulation of the forearm can open a paralysed hand in some patients.\n"
+             "Stimulation through the chosen pairs opened the hand fully in nine of the twelve patients tested."}
+    assert [u.text[:11] for u in answer_units(chunk)] == ["Stimulation"]
+
+
 def test_text_that_lost_its_spaces_is_no_answer():
     """NIMH's medications page, converted to text, reads 'such aspsychotherapyandbrain stimulation therapy' (the
     spaces around its links were lost); a row kept it as its answer, 2026-12-06. Rare words that are one word stay."""

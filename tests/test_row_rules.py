@@ -7,7 +7,7 @@ import pytest
 
 from ragtune.generate.grounding import GateSettings, assess_answer, grounding_verdict
 from ragtune.generate.qa_filter import FilterSettings, filter_qa
-from ragtune.generate.row_rules import first_broken_rule
+from ragtune.generate.row_rules import first_broken_rule, not_self_contained
 from ragtune.text import unsupported_terms
 
 OCD_TREATMENT = (
@@ -60,9 +60,19 @@ def test_markup_and_json_debris_in_any_field_are_rejected(answer):
     "What does the passage say about clomipramine?",
     "According to the text, which medicines come first?",
     "Which of the medicines mentioned above has more side effects?",
+    "Which medicine did we give first for OCD?",  # the source's own voice (a research article's rows, 2026-12-06)
+    "What did this study find about clomipramine?",
 ])
 def test_questions_that_lean_on_their_source_are_rejected(question):
     assert first_broken_rule(row(question, OCD_TREATMENT))[0] == "not_self_contained"
+
+
+def test_a_country_and_a_patients_own_words_are_not_the_sources_voice():
+    assert not_self_contained(row("Which medicines do US guidelines give first for OCD?", OCD_TREATMENT)) is None
+    turns = [{"role": "patient", "content": "Our son washes his hands for hours; what helps with OCD?"},
+             {"role": "clinician", "content": OCD_TREATMENT}]
+    dialogue = {**row(turns[0]["content"], OCD_TREATMENT), "task": "counselling_dialogue", "turns": turns}
+    assert not_self_contained(dialogue) is None
 
 
 def test_a_statement_is_not_a_question():

@@ -98,9 +98,15 @@ HEADING_TOPIC = re.compile(
 POINTING_HEADING = re.compile(r"\b(?:this|these|that|those|it|they|them|you know|where can|clinical trials?|learn more)\b", re.I)
 
 
+# A paper's section heading run into its first sentence by text extraction ('Results We explored ...',
+# 'Background: Functional electrical stimulation ...', a research article's rows, 2026-12-06).
+RUN_IN_HEADING = re.compile(r"^(?:Background|Objectives?|Aims?|Introduction|Methods?|Results|Discussion|Conclusions?|Abstract)(?::\s*|\s+)(?=[A-Z])")
+
+
 def _readable(text: str) -> bool:
-    """No markup, no words that lost their spaces ('such aspsychotherapyandbrain stimulation'), enough content."""
-    return not MARKUP.search(text) and not glued_words(text) and len(content_terms(text)) >= MIN_TERMS
+    """No markup, no words that lost their spaces ('such aspsychotherapyandbrain stimulation'), no heading
+    run into the text, enough content."""
+    return not MARKUP.search(text) and not glued_words(text) and not RUN_IN_HEADING.match(text) and len(content_terms(text)) >= MIN_TERMS
 
 
 def _clean(text: str) -> bool:

@@ -94,11 +94,16 @@ def markup(row: dict[str, Any]) -> str | None:
     return None
 
 
+# A question in its source's own voice: 'What did we explore during scanning?', 'What is the novel method
+# introduced in this study?' (a research article's rows, 2026-12-06). Case-sensitive: 'US' is a country.
+AUTHORS_VOICE = re.compile(r"\b(?:[Ww]e|[Oo]ur|us)\b|\b(?:[Tt]his|[Tt]he present) (?:study|paper|research|trial|review|report)\b|\bthe authors\b")
+
+
 def not_self_contained(row: dict[str, Any]) -> str | None:
     texts = {"question": row["question"]}
     texts.update({k: v for k, v in visible_fields(row).items() if "(patient)" in k})
     for name, text in texts.items():
-        found = SOURCE_REFERENCE.search(text)
+        found = SOURCE_REFERENCE.search(text) or (AUTHORS_VOICE.search(text) if name == "question" and row.get("task") != DIALOGUE else None)
         if found:
             return f"{name} refers to its source ({found.group(0)!r}) instead of standing alone"
     return None

@@ -298,6 +298,8 @@ def test_a_sentence_that_defines_a_condition_is_asked_what_when_or_how_it_is():
         pattern = built_questions.definition_question(answer)
         assert pattern and re.fullmatch(pattern, question), (answer, pattern)
         assert not re.fullmatch(pattern, "What is the difference between bipolar and related disorders?")
+    assert built_questions.questions_of(built_questions.definition_question(next(a for a in asked if a.startswith("Cyclothymic"))))[0] == \
+        "What is cyclothymic disorder?"  # what a built row asks first
     for claim in ("Binge-eating disorder is the most common eating disorder in adults and in adolescents alike.",  # a ranking
                   "Major depressive disorder is common and often recurrent, and it is a leading cause of disability.",  # a claim
                   "Eating disorders are twice as common in women as in men and usually begin in adolescence.",

@@ -262,8 +262,8 @@ def definition_question(answer: str) -> str | None:
             r"(?:For|In|With|When|If|While|Although|Though|Because|Since|Unless|Even|The|This|These|Those|It|They|Most|Some|Many)\b|" + PEOPLE, x):
         return None  # 'People with eating disorders are at risk ...' defines no one
     thing, be = as_named(x), found.group("be")
-    if found.group("verb"):
-        return one_of(f"What does {thing} {'describe' if found.group('verb') == 'describes' else 'refer to'}")
+    if found.group("verb"):  # 'X describes ...' says what X is; 'What does X describe?' read stiffly in the demo
+        return one_of(f"What is {thing}", f"What does {thing} {'describe' if found.group('verb') == 'describes' else 'refer to'}")
     how = found.group("how")
     if how == "diagnosed when":
         return one_of(f"When {be} {thing} diagnosed")

@@ -174,3 +174,16 @@ def test_an_unanswerable_question_about_what_the_passage_lacks_is_kept_by_the_ru
 
 def test_a_question_with_two_question_marks_is_rejected():
     assert first_broken_rule(row("Which medicines come first for OCD??", OCD_TREATMENT.split(". ")[0] + "."))[0] == "not_a_question"
+
+
+def test_a_question_one_passage_answers_is_kept_as_that_pair_not_as_anothers_unanswerable():
+    """NIMH, 2026-12-06: an unanswerable round borrowed 'How can I help a friend or relative with schizophrenia?'
+    ahead of the round its section answered, and the duplicate rule dropped the answered row."""
+    question = "Which medicines are first-line for obsessive-compulsive disorder?"
+    unanswerable = {**row(question, "The cited passages do not answer this question; they are about eating disorders.", EATING),
+                    "qa_id": "u", "task": "unanswerable"}
+    answered = {**GOOD, "qa_id": "a"}
+    result = filter_qa([unanswerable, answered], FilterSettings())
+    assert [r["qa_id"] for r in result.kept] == ["a"]
+    assert [(r["qa_id"], r["rule"]) for r in result.rejected] == [("u", "exact_duplicate")]
+    assert [r["qa_id"] for r in filter_qa([answered, {**unanswerable, "question": "How is hoarding disorder treated?"}], FilterSettings()).kept] == ["a", "u"]

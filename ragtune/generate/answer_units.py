@@ -20,10 +20,9 @@ from ragtune.generate.qa_fit import differential_head
 from ragtune.generate.row_rules import MARKUP, SOURCE_REFERENCE
 from ragtune.generate.synonyms import glued_words
 from ragtune.llm.prompts import DIALOGUE, VIGNETTE
-from ragtune.text import LIST_ITEM, content_terms
+from ragtune.text import LIST_ITEM, content_terms, sentence_spans
 
 DANGLING_LABEL = re.compile(r"^\(?(?:[A-Za-z]|\d{1,2})[.)]?$")  # "9." alone: the chunk ends inside the list
-SENTENCE = re.compile(r"[^.!?。！？]+(?:[.!?。！？]+[\"'”’)）]*|$)")
 DEFINITION = re.compile(
     r"^(?!(?:The|It|This|These|Those|That|When|If|Without|With|In|A|An|Risk|There|Most|Some|Many)\b)[A-Z][\w\-/']*(?: [\w\-/']+){0,5} "
     r"(?:is an?|is the|are|means|refers to|is defined as|are defined by|describes|is called|are marked by)\b|^.{2,30}?(?:是指|是一种|指的是)"
@@ -126,8 +125,7 @@ def _whole_start(text: str) -> bool:
 
 def _sentences(chunk_text: str, start: int, end: int) -> list[tuple[int, int]]:
     spans = []
-    for match in SENTENCE.finditer(chunk_text, start, end):
-        s, e = match.start(), match.end()
+    for s, e in sentence_spans(chunk_text, start, end):
         while s < e and chunk_text[s].isspace():
             s += 1
         while e > s and chunk_text[e - 1].isspace():

@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from ragtune.generate.answer_units import SENTENCE
 from ragtune.llm.client import LLMCache
 from ragtune.llm.fingerprint import weights_id
 from ragtune.llm.prompts import fenced, inline_title, render_messages, template_sha256
 from ragtune.llm.scoring import TokenScorer
+from ragtune.text import sentence_spans
 
 GENERIC_QUESTION = {"en": "What does this passage say?", "zh": "这段文字讲了什么？"}
 JUDGE_TEMPLATES = ("fit_judge", "fit_judge_swapped")
@@ -109,7 +109,7 @@ def round_trip(scorer: TokenScorer, row: dict[str, Any]) -> float:
 def sentences(text: str) -> list[str]:
     found = []
     for line in text.split("\n"):
-        found += [m.group(0).strip() for m in SENTENCE.finditer(line) if len(m.group(0).split()) >= 3]
+        found += [line[a:b].strip() for a, b in sentence_spans(line) if len(line[a:b].split()) >= 3]
     return found
 
 

@@ -16,10 +16,9 @@ from typing import Any
 
 from ragtune.generate.synonyms import frequency, related_words
 from ragtune.llm.prompts import VIGNETTE
-from ragtune.text import CJK_RUN, LIST_ITEM, NUMBER_WORDS, content_terms, content_words, stem, support, term_set, words
+from ragtune.text import CJK_RUN, LIST_ITEM, NUMBER_WORDS, content_terms, content_words, sentence_spans, stem, support, term_set, words
 
 DIAGNOSIS_LABEL = re.compile(r"^([^:：\n]{2,80})[:：]\s*")  # a vignette's answer: '<diagnosis>: <its features>'
-SENTENCE = re.compile(r"[^.!?。！？]+[.!?。！？]*")
 
 
 def _tokens(text: str) -> set[str]:
@@ -29,8 +28,7 @@ def _tokens(text: str) -> set[str]:
 
 def _sentences(text: str) -> list[tuple[int, int]]:
     spans = []
-    for match in SENTENCE.finditer(text):
-        start, end = match.start(), match.end()
+    for start, end in sentence_spans(text):
         while start < end and text[start].isspace():
             start += 1
         if end - start > 1:

@@ -41,12 +41,16 @@ class FilterResult:
 def filter_qa(candidates: list[dict[str, Any]], settings: FilterSettings, fit_judge: CachedFitJudge | None = None) -> FilterResult:
     """fit_judge (the fit_judge resource, off by default): the last rule, a local model's p(yes) that the
     answer is the full and exact answer to the question, asked only of pairs every other rule keeps; a pair
-    is kept at p(yes) >= fit_judge.min_yes."""
+    is kept at p(yes) >= fit_judge.min_yes. Duplicates are judged with unanswerable rows last: a question a
+    passage answers is kept as that pair, not as another round's 'not answered here' (NIMH, 2026-12-06, lost
+    'How can I help a friend or relative with schizophrenia?' so). Rows come back in the candidates' order."""
 
     result = FilterResult()
     seen_exact: set[str] = set()
     seen_word_sets: list[set[str]] = []
-    for row in candidates:
+    kept: list[tuple[int, dict[str, Any]]] = []
+    rejected: list[tuple[int, dict[str, Any]]] = []
+    for n, row in sorted(enumerate(candidates), key=lambda item: item[1].get("task") == UNANSWERABLE):
         question, answer = row["question"].strip(), row["answer"].strip()
         answer_words = words(answer)
         rule, detail, extra = None, "", {}
@@ -71,10 +75,12 @@ def filter_qa(candidates: list[dict[str, Any]], settings: FilterSettings, fit_ju
                     rule, detail, extra = "fit_judge", f"{fit_judge.model} judges that the answer does not fit: p(yes) {p_yes:.2f} < {fit_judge.min_yes}", {"p_yes": round(p_yes, 3)}
         if rule:
             result.removed[rule] += 1
-            result.rejected.append({"qa_id": row["qa_id"], "rule": rule, "detail": detail, **extra, "question": question})
+            rejected.append((n, {"qa_id": row["qa_id"], "rule": rule, "detail": detail, **extra, "question": question}))
             continue
         seen_exact.add(normalize_question(question))
         seen_word_sets.append(set(words(question)))
         evidence_text = "\n".join(e["text"] for e in row.get("evidence", []))
-        result.kept.append({**row, "lexical_support": round(support(answer, evidence_text), 3)})
+        kept.append((n, {**row, "lexical_support": round(support(answer, evidence_text), 3)}))
+    result.kept = [row for _, row in sorted(kept, key=lambda item: item[0])]
+    result.rejected = [row for _, row in sorted(rejected, key=lambda item: item[0])]
     return result

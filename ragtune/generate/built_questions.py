@@ -340,7 +340,7 @@ def statement_question(answer: str) -> str | None:
 
 
 # How common a condition is, when it begins, which of its kind is the most common: 'Bipolar disorders affect
-# roughly one to two percent of people ...', 'Most episodes ... begin within ...', 'X is the most common eating disorder in adults.'
+# roughly one to two percent of people ...', 'Symptoms of PTSD usually begin within ...', 'X is the most common eating disorder in adults.'
 AFFECTS = re.compile(rf"^(?P<x>{NOUN_PHRASE}) affects? (?:about |roughly |around |nearly |close to |up to |an estimated |approximately |"
                      r"more than |over |some )?(?:\d|one|two|three|four|five|six|seven|eight|nine|ten)\b")
 BEGINS = re.compile(rf"^(?P<x>{NOUN_PHRASE}) (?:(?P<adverb>usually|typically|often|generally|commonly|most often) )?(?:begins?|starts?) "

@@ -43,10 +43,10 @@ POPULATIONS = {
     "men": r"\bmen\b|males?|boys?",
     "veteran": r"veterans?|military|service members?",
 }
-# A question that asks who or when is answered by a population or an age: it need not name it.
 # An age of onset says when, not who: 'usually begin in the late teens' does not narrow the answer to adolescents.
 ONSET_AGE = re.compile(r"\b(?:begins?|began|starts?|started|onset)\b(?: \w+){0,2}? (?:in|during|by|before)\s+(?:the\s+)?(?:late\s+|early\s+|mid-?)?"
                        r"(?:teens?|teenage years|childhood|adolescence)\b", re.I)
+# A question that asks who or when is answered by a population or an age: it need not name it.
 ASKS_WHO_OR_WHEN = re.compile(r"^(?:when|who|whom|at what age|how old|in whom|which (?:people|groups?|ages?|age groups?|populations?))\b|\bwhich (?:people|groups?|age)\b", re.I)
 # A case's question asks which condition it is, not about the condition ('How did you find out about this patient's
 # condition?', a 135M case on the NIMH collection, 2026-12-06).

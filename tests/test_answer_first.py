@@ -355,8 +355,8 @@ def test_an_english_statement_is_asked_what_its_structure_says(answer, question)
     ("Binge-eating disorder is the most common eating disorder in adults.", "Which eating disorder is the most common in adults?"),
     ("Major depressive disorder is the most common of these.", None),  # of what? 'these' names no condition
     ("It commonly begins in childhood or early adulthood, and boys tend to have an earlier onset.", None),  # a pronoun subject
-    ("Most episodes of perinatal depression begin within 4-8 weeks after the baby is born.", None),
-    ("GAD develops gradually and usually starts in early adulthood, although it can occur at any age.", None),  # NIMH: a verb in its subject  # 'most episodes' is a share of them
+    ("Most episodes of perinatal depression begin within 4-8 weeks after the baby is born.", None),  # 'most episodes' is a share of them
+    ("GAD develops gradually and usually starts in early adulthood, although it can occur at any age.", None),  # NIMH: a verb in its subject
     ("Early treatment affects two things in later life, work and friendships.", None),  # no condition is its subject
 ])
 def test_a_sentence_on_how_common_a_condition_is_or_when_it_begins_is_asked_so(answer, question):

@@ -121,7 +121,7 @@ def headless_preview(options: RunOptions, chapter: str, n: int) -> int:
                                     "budget_usd": 0.0, "budget_tokens": 0})
     client = llm.client(storage.layout.llm_cache_dir)
     with listening(lambda p: print(f"  {p.line()}", file=sys.stderr)):
-        result = generate_chapter_qa(plan, client, preview, price=llm.price())
+        result = generate_chapter_qa(plan, client, preview, price=llm.price(), every_task_first=False)
     filtered = filter_qa(result.qa_pairs, FilterSettings())
     print(f"preview of '{chapter}': {result.rounds_used} rounds, {len(result.qa_pairs)} rows, {len(filtered.kept)} kept, "
           f"{len(filtered.rejected)} rejected, {len(result.failures)} failed calls ({client.calls} paid, {client.hits} cached)")

@@ -163,12 +163,14 @@ def generate_chapter_qa(
     on_wave: Callable[[Progress], None] | None = None,
     rewriter: CachedLLM | None = None,
     fit_judge: CachedFitJudge | None = None,
+    every_task_first: bool = True,
 ) -> ChapterGeneration:
     """Waves of calls until `quota` rows pass filter_settings (default rules), the waves run out,
     every planned round is used (exhausted) or the budget is spent (budget_reached). Rows come back
     in planned-round order. on_wave hears after each wave how far the chapter got. A question that broke
     a row rule is written again once, by `rewriter` when given (settings.rewrite_model), else by llm.
-    fit_judge, when given, is the filter's last rule (the quota counts the pairs it keeps)."""
+    fit_judge, when given, is the filter's last rule (the quota counts the pairs it keeps). every_task_first:
+    the first wave holds a round of every task (_pick_rounds); a preview of n rounds asks exactly n."""
     check_answer_modes(settings.answer_mode)
     budget = Budget(settings.budget_usd, settings.budget_tokens, price)
     result = ChapterGeneration()
@@ -182,7 +184,7 @@ def generate_chapter_qa(
             result.budget_reached = True
             break
         rate = len(kept_rows) / len(result.qa_pairs) if result.qa_pairs else settings.first_keep_rate
-        wave = _pick_rounds(plan, unused, kept_rows, wave_size(settings, len(kept_rows), rate), first=not result.waves)
+        wave = _pick_rounds(plan, unused, kept_rows, wave_size(settings, len(kept_rows), rate), first=every_task_first and not result.waves)
         taken = set(wave)
         unused = [n for n in unused if n not in taken]
         not_asked = _run_wave(plan, wave, llm, settings, result, budget, rewriter)

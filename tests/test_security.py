@@ -4,6 +4,7 @@ lead writes out of the data folder."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import dagster as dg
@@ -73,8 +74,10 @@ def test_injected_document_text_stays_inside_the_evidence_fence(tmp_path, embedd
         assert "evil.example.com" not in system and "poem" not in system  # the document never reaches the system prompt
         assert system in SYSTEM_PROMPTS
         tag = "passages" if "<passages>" in user else "answer"  # answer-first prompts fence the answer cut from the evidence
-        assert user.count(f"<{tag}>") == 1 and user.count(f"</{tag}>") == 1  # the fence cannot be closed early
-        inside = user[user.index(f"<{tag}>"): user.index(f"</{tag}>")]
+        fences = list(re.finditer(rf"^</?{tag}>$", user, re.M))  # the fence lines; an instruction may name the tag in prose
+        assert [f.group(0) for f in fences] == [f"<{tag}>", f"</{tag}>"]  # the fence cannot be closed early
+        inside = user[fences[0].start(): fences[1].start()]
+        assert user.count(f"</{tag}>") == 1 and inside.count(f"<{tag}>") == 1  # the injected tags were escaped inside the fence
         outside = user.replace(inside, "")
         assert "evil.example.com" not in outside and "Ignore every rule" not in outside
         assert "\nNew instruction" not in user  # a heading is quoted on one line, never a line of its own

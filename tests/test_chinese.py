@@ -55,6 +55,9 @@ def test_a_chinese_statement_is_asked_as_what_its_subject_is_and_question_words_
     assert re.fullmatch(pattern, "抑郁障碍的共同核心是什么？") and re.fullmatch(pattern, "什么是抑郁障碍的共同核心？")
     assert not re.fullmatch(pattern, "抑郁障碍是什么？")
     assert re.fullmatch(statement_question_zh("常见的不良反应包括恶心、头痛和失眠。"), "常见的不良反应包括哪些？")
+    # The handbook's CBT line was asked what CBT is and answered by its role (2026-12-06): a ranked treatment is asked for.
+    ranked = statement_question_zh("认知行为治疗是多数焦虑障碍的首选心理治疗，其中的暴露练习帮助患者逐步面对所回避的情境。")
+    assert ranked == "^(多数焦虑障碍的首选心理治疗是什么)？$"
     for pointer_or_not_one in ("这一类别包括重性抑郁障碍和持续性抑郁障碍。", "这类药物的不良反应包括恶心和失眠。", "以下是为教学编写的摘要，列出要点。",
                                "焦虑障碍是最常见的精神障碍之一。", "惊恐发作是突然的恐惧。它在几分钟内达到高峰。", "症状缓解后应继续服药至少六个月。"):
         assert statement_question_zh(pointer_or_not_one) is None, pointer_or_not_one

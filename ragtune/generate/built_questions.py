@@ -383,6 +383,8 @@ def _plural(phrase: str) -> bool:
 
 # A Chinese statement "X是…" / "X包括…" (X a noun phrase of 2-16 characters, the sentence the whole answer).
 STATEMENT_ZH = re.compile(r"^([\u4e00-\u9fff]{2,16}?)(是|包括)(?!否|最)[^。！？]+。$")
+# A rank and a kind of treatment after 是: '多数焦虑障碍的首选心理治疗' (the Chinese RANKED).
+RANKED_ZH = re.compile(r"^([\u4e00-\u9fff]{0,16}(?:首选|一线|二线)[\u4e00-\u9fff]{0,6}(?:治疗|药物|疗法|方法))(?=[，。])")
 
 
 def statement_question_zh(answer: str) -> str | None:
@@ -392,6 +394,9 @@ def statement_question_zh(answer: str) -> str | None:
     if not found or found.group(1) in FRAMING_ZH or PRONOUN_OPENING.match(found.group(1)):
         return None
     subject = found.group(1)
+    ranked = RANKED_ZH.match(answer[found.end(2):])
+    if found.group(2) == "是" and ranked:  # 'X是多数焦虑障碍的首选心理治疗，…' answers which treatment, not what X is
+        return "^(" + ranked.group(1) + "是什么)？$"
     forms = (f"{subject}是什么", f"什么是{subject}") if found.group(2) == "是" else (f"{subject}包括哪些", f"{subject}包括什么")
     return "^(" + "|".join(forms) + ")？$"
 

@@ -299,13 +299,24 @@ NOT_A_NOUN_PHRASE = re.compile(
 OPENS_WITH_A_GROUP = re.compile(r"(?:Other|Some|Many|Most|Several|Common|Certain|Such|Each|Both|All|A|An|The|While|Although|Though|Because|Since|If|When|Unless|Even)\b")
 
 
+def _one_sentence(answer: str, min_words: int) -> bool:
+    """The answer is one sentence on one line of at least min_words words: a built question asks what it says."""
+    return len(re.findall(r"[.!?](?:\s|$)", answer)) <= 1 and "\n" not in answer and len(answer.split()) >= min_words
+
+
+def _names_on_its_own(x: str) -> bool:
+    """A sentence's subject is a noun phrase that names something by itself: not a group ('Other symptoms'), no
+    clause ('which ...'), no verb or pointer (NOT_A_NOUN_PHRASE)."""
+    return not (OPENS_WITH_A_GROUP.match(x) or re.search(r"\b(?:which|that|who|when|if|because)\b", x) or NOT_A_NOUN_PHRASE.search(x))
+
+
 def statement_question(answer: str) -> str | None:
     """The question one English sentence's structure asks: 'Treatment of psychosis usually includes ...' ->
     'What does treatment of psychosis usually include?', 'Exposure therapy helps people ...' -> 'How does
     exposure therapy help people?', 'Health care providers diagnose ASD by ...' -> 'How do health care
     providers diagnose ASD?'. Its subject must name a condition or a treatment on its own ('Other symptoms
     include ...' names neither), and the sentence must be the whole answer."""
-    if len(re.findall(r"[.!?](?:\s|$)", answer)) > 1 or "\n" in answer or len(answer.split()) < 8:
+    if not _one_sentence(answer, 8):
         return None
     if found := DIAGNOSE_BY.match(answer):
         x = found.group("x")
@@ -317,7 +328,7 @@ def statement_question(answer: str) -> str | None:
     else:
         return None
     x = found.group("x")
-    if OPENS_WITH_A_GROUP.match(x) or re.search(r"\b(?:which|that|who|when|if|because)\b", x) or NOT_A_NOUN_PHRASE.search(x):
+    if not _names_on_its_own(x):
         return None
     generic = re.sub(r"\b(?:therapy|therapies|treatment|treatments|medication|medications|intervention|interventions|counseling)\b", "", x, flags=re.I)
     named = DEFINED_THING.search(x) or (TREATMENT_THING.search(x) and generic.strip(" ,-"))  # 'Interventions' alone names nothing
@@ -354,13 +365,13 @@ def course_question(answer: str) -> str | None:
     begin in ...' -> 'When do anxiety disorders usually begin?', 'Binge-eating disorder is the most common eating
     disorder in adults.' -> 'Which eating disorder is the most common in adults?'. The subject (and a kind)
     must name a condition; the sentence must be the whole answer."""
-    if len(re.findall(r"[.!?](?:\s|$)", answer)) > 1 or "\n" in answer or len(answer.split()) < 6:
+    if not _one_sentence(answer, 6):
         return None
     found = AFFECTS.match(answer) or BEGINS.match(answer) or MOST_COMMON.match(answer)
     if not found:
         return None
     x = found.group("x")
-    if OPENS_WITH_A_GROUP.match(x) or NOT_A_NOUN_PHRASE.search(x) or re.search(r"\b(?:which|that|who|when|if|because)\b", x) or not DEFINED_THING.search(x):
+    if not _names_on_its_own(x) or not DEFINED_THING.search(x):
         return None
     plural = _plural(x)
     if found.re is MOST_COMMON:
@@ -430,7 +441,7 @@ def treatment_question(answer: str, condition: str = "") -> str | None:
     ...' -> 'How is acute mania treated?', 'For <people with a condition>, X has the best evidence.' -> 'What
     treatment has the best evidence for <them>?', 'X is recommended after ...' -> 'When is X recommended for
     <condition>?'. A sentence whose condition is neither said nor the chapter's gets none."""
-    if len(re.findall(r"[.!?](?:\s|$)", answer)) > 1 or "\n" in answer or len(answer.split()) < 6:
+    if not _one_sentence(answer, 6):
         return None
     if found := BEST_EVIDENCE.match(answer):
         who = found.group("who")
@@ -444,7 +455,7 @@ def treatment_question(answer: str, condition: str = "") -> str | None:
     else:
         return None
     x, be = found.group("x"), found.group("be")
-    if OPENS_WITH_A_GROUP.match(x) or re.match(PEOPLE, x) or re.search(r"\b(?:which|that|who|when|if|because)\b", x) or NOT_A_NOUN_PHRASE.search(x):
+    if not _names_on_its_own(x) or re.match(PEOPLE, x):
         return None
     if pattern is TREATED_WITH:
         return one_of(f"How {be} {as_named(x)} treated") if DEFINED_THING.search(x) else None

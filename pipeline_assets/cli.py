@@ -7,14 +7,17 @@
   ragtune export --format F    the curated dataset in one format
   ragtune parse PATH           one document's parsed JSON
 
-Exit codes: 0 done, 1 a step failed, 2 bad input or usage, 3 stopped at the budget (rerun to continue)."""
+Exit codes: 0 done, 1 a step failed, 2 bad input or usage, 3 stopped at the budget (rerun to continue),
+130 stopped by Ctrl-C or SIGTERM (rerun to resume)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import traceback
 
+from pipeline_assets.cli_display import BAD_INPUT, FAILED, fail
 from ragtune.ingest.grobid import GrobidSettings, default_grobid_url
 from ragtune.ingest.pdf_parser import ParseError
 from ragtune.ingest.sources import parse_document
@@ -47,6 +50,7 @@ def _document_flags(command: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ragtune", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="on a failure, print the traceback and the steps' full logs")
     commands = parser.add_subparsers(dest="command", required=True)
     parse = commands.add_parser("parse", help="parse a document and print its JSON on stdout")
     parse.add_argument("path")
@@ -58,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="materialize the graph on files or folders")
     _document_flags(run)
     _llm_flags(run)
-    run.add_argument("--budget-usd", type=float, default=0.0, help="stop generation once this run has paid this much")
-    run.add_argument("--budget-tokens", type=int, default=0, help="stop generation after this many prompt+completion tokens")
+    run.add_argument("--budget-usd", type=float, help="stop generation once this run has paid this much (USD, > 0)")
+    run.add_argument("--budget-tokens", type=int, help="stop generation after this many prompt+completion tokens (> 0)")
     run.add_argument("--no-train", action="store_true", help="stop after the dataset and its exports (no LoRA, no judge scores)")
 
     estimate = commands.add_parser("estimate", help="calls, tokens and cost a run would take (no LLM call)")
@@ -88,13 +92,21 @@ def _parse(args: argparse.Namespace) -> int:
     try:
         document = parse_document(args.path, args.password, grobid, args.ocr_languages)
     except ParseError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return fail(str(error), BAD_INPUT)
     except Exception as error:  # never a traceback for a bad input file
-        print(f"error: {args.path}: could not parse ({type(error).__name__}: {error})", file=sys.stderr)
-        return 1
+        if args.debug:
+            traceback.print_exc()
+        return fail(f"{args.path}: could not parse ({type(error).__name__}: {error})", BAD_INPUT)
     sys.stdout.write(document.to_json() + "\n")
     return 0
+
+
+def _positive(args: argparse.Namespace) -> None:
+    """Counts and budgets that cannot be zero or negative, refused before any work."""
+    for flag in ("quota", "rounds", "budget_usd", "budget_tokens", "n"):
+        value = getattr(args, flag, None)
+        if value is not None and value <= 0:
+            raise ValueError(f"--{flag.replace('_', '-')} must be greater than 0, not {value:g}")
 
 
 def _options(args: argparse.Namespace):
@@ -105,7 +117,8 @@ def _options(args: argparse.Namespace):
     return RunOptions(
         paths=getattr(args, "paths", []) or [], only=getattr(args, "only", None),
         llm=LLMOptions(args.backend, args.model, args.base_url, args.api_key_env, args.json_mode), parse=parse,
-        quota=args.quota, rounds=args.rounds, budget_usd=getattr(args, "budget_usd", 0.0), budget_tokens=getattr(args, "budget_tokens", 0),
+        quota=args.quota, rounds=args.rounds, budget_usd=getattr(args, "budget_usd", None) or 0.0,
+        budget_tokens=getattr(args, "budget_tokens", None) or 0,
         train=not getattr(args, "no_train", False), sets=parse_sets(args.set),
     )
 
@@ -113,6 +126,19 @@ def _options(args: argparse.Namespace):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TQDM_DISABLE", "1")  # model-loading bars; ragtune's own bars are rich's
+    try:
+        return _command(args)
+    except (ValueError, OSError) as error:  # the settings, project file or environment as given: one line
+        if args.debug:
+            traceback.print_exc()
+        return fail(str(error), BAD_INPUT)
+    except Exception as error:  # anything else still ends with its error line, the traceback only with --debug
+        if args.debug:
+            traceback.print_exc()
+        return fail(f"{type(error).__name__}: {error} (rerun with --debug for the traceback)", FAILED)
+
+
+def _command(args: argparse.Namespace) -> int:
     if args.command == "parse":
         return _parse(args)
     if args.command == "status":
@@ -123,15 +149,12 @@ def main(argv: list[str] | None = None) -> int:
         from pipeline_assets.cli_status import headless_export
 
         return headless_export(args.format, args.split, args.out)
-    try:
-        options = _options(args)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    _positive(args)
+    options = _options(args)
     if args.command == "run":
         from pipeline_assets.cli_run import headless_run
 
-        return headless_run(options)
+        return headless_run(options, args.debug)
     if args.command == "estimate":
         from pipeline_assets.cli_plan import headless_estimate
 

@@ -11,6 +11,9 @@ from ragtune.llm.progress import Progress, listening
 from ragtune.llm.usage import Usage
 
 
+OK, FAILED, BAD_INPUT, BUDGET_REACHED, STOPPED = 0, 1, 2, 3, 130  # every command's exit codes (docs/headless.md)
+
+
 def fail(message: str, code: int) -> int:
     print(f"error: {message}", file=sys.stderr)
     return code

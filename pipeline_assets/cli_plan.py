@@ -11,19 +11,17 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipeline_assets.cli_display import fail
-from pipeline_assets.cli_run import BAD_INPUT, OK, RunOptions, missing_paths, resources_for, run_config
+from pipeline_assets.cli_display import BAD_INPUT, OK, fail
+from pipeline_assets.cli_run import RunOptions, checked_run_config, effective_llm, missing_paths, resources_for
 from pipeline_assets.definitions import build_defs
 from pipeline_assets.estimate import estimate_plans
 from pipeline_assets.generate import GenerationConfig
 from pipeline_assets.runner import materialize_graph, parsed_chapter_keys
-from ragtune import project
 from ragtune.generate.evidence import EvidencePlan
 from ragtune.generate.qa_filter import FilterSettings, filter_qa
 from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_qa
 from ragtune.llm.progress import listening
 from ragtune.llm.usage import Usage
-from resources.llm import LLMResource, llm_from_env
 from resources.storage import DataDirResource
 
 PLANNING_JOBS = ["ingest_documents", "prepare_chapter", "build_index"]
@@ -31,12 +29,8 @@ PLANNING_JOBS = ["ingest_documents", "prepare_chapter", "build_index"]
 
 def generation_settings(options: RunOptions) -> GenerationSettings:
     """The settings qa_candidates would run with: the project file's defaults, then the flags."""
-    values = run_config(options).get("qa_candidates", {})
+    values = checked_run_config(options).get("qa_candidates", {})
     return GenerationSettings(**GenerationConfig(**values).model_dump())
-
-
-def _llm(options: RunOptions) -> LLMResource:
-    return options.llm.resource() or llm_from_env(project.llm_environ(), project.prices())
 
 
 def _plans(storage: DataDirResource, keys: list[str]) -> dict[str, EvidencePlan]:
@@ -48,14 +42,14 @@ def plan_documents(options: RunOptions, work: Path) -> dict[str, EvidencePlan]:
     """Parse, chunk, index and plan the evidence of the given documents in a scratch data folder and a
     throwaway instance: the same assets as a run, without an LLM, and nothing written to the project."""
     storage = DataDirResource(data_dir=str(work))
-    config = run_config(options)
+    config = checked_run_config(options)
     resources = {**resources_for(options), "storage": storage}
     evidence: dict = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     if config.get("chapter_evidence"):
         evidence["ops"] = {"chapter_evidence": {"config": config["chapter_evidence"]}}
     with dg.DagsterInstance.ephemeral() as instance:
         # every chapter is prepared: the index (and so every chapter's evidence) spans the whole collection
-        materialize_graph(instance, config, resources, log=lambda line: None, jobs=PLANNING_JOBS)
+        materialize_graph(instance, config, resources, log=lambda line: None, jobs=PLANNING_JOBS, console_level="CRITICAL")
         job = build_defs(resources).resolve_implicit_global_asset_job_def()
         for key in [k for k in parsed_chapter_keys(storage) if options.only is None or k in options.only]:
             job.execute_in_process(instance=instance, partition_key=key, asset_selection=[dg.AssetKey("chapter_evidence")],
@@ -69,12 +63,15 @@ def headless_estimate(options: RunOptions, tokenizer: str | None, as_json: bool)
     project_storage = DataDirResource()
     try:
         settings = generation_settings(options)
-        llm = _llm(options)
+        llm = effective_llm(options)
     except (ValueError, TypeError) as error:
         return fail(str(error), BAD_INPUT)
     if options.paths:
         with tempfile.TemporaryDirectory(prefix="ragtune-estimate-") as work:
-            plans = plan_documents(options, Path(work))
+            try:
+                plans = plan_documents(options, Path(work))
+            except Exception as error:  # e.g. no document could be parsed: the cause, in one line
+                return fail(f"could not plan the documents: {getattr(error, 'description', None) or error}", BAD_INPUT)
     else:
         plans = _plans(project_storage, [k for k in parsed_chapter_keys(project_storage) if options.only is None or k in options.only])
         if not plans:
@@ -108,13 +105,13 @@ def headless_preview(options: RunOptions, chapter: str, n: int) -> int:
     if not storage.layout.evidence_plan(chapter).exists():
         known = ", ".join(k for k in parsed_chapter_keys(storage) if storage.layout.evidence_plan(k).exists()) or "none yet"
         return fail(f"chapter '{chapter}' has no evidence plan; planned chapters: {known} (run `ragtune run PATH` first)", BAD_INPUT)
-    if n < 1:
-        return fail("--n must be at least 1", BAD_INPUT)
     try:
         settings = generation_settings(options)
-        llm = _llm(options)
+        llm = effective_llm(options)
     except (ValueError, TypeError) as error:
         return fail(str(error), BAD_INPUT)
+    if (down := llm.unreachable()) is not None:
+        return fail(down, BAD_INPUT)
     plan = _plans(storage, [chapter])[chapter]
     # exactly n rounds in one wave: the quota is n and every round is assumed kept
     preview = GenerationSettings(**{**asdict(settings), "quota": n, "first_keep_rate": 1.0, "pairs_per_call": 1, "max_waves": 1,

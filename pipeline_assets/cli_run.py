@@ -3,25 +3,31 @@ runs appear in the UI), with progress bars, a budget over the whole run and exit
 
 from __future__ import annotations
 
+import logging
 import os
+import shlex
 import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pydantic
 
-from pipeline_assets.cli_display import ProgressDisplay, fail, usage_table
-from pipeline_assets.definitions import STAGE_JOBS
+from pipeline_assets.cli_display import BAD_INPUT, BUDGET_REACHED, FAILED, OK, STOPPED, ProgressDisplay, fail, usage_table
+from pipeline_assets.cli_stop import WorkerStillRunning, run_stoppable
+from pipeline_assets.definitions import STAGE_JOBS, asset_settings
 from pipeline_assets.metadata import usage_from_metadata
+from pipeline_assets.run_control import cancel_runs_of_this_process, pool_waits, process_tags, reap_orphaned_runs
 from pipeline_assets.runner import materialize_graph, parsed_chapter_keys
 from ragtune import project
+from ragtune.ingest.sources import nothing_to_read
 from ragtune.llm.usage import Usage
 from resources.llm import LLMResource, llm_from_env
 from resources.storage import DataDirResource
 
-OK, FAILED, BAD_INPUT, BUDGET_REACHED = 0, 1, 2, 3
 USAGE_ASSETS = ("qa_candidates", "qa_judged", "judge_scores", "medquad_scores")
 TRAINING_ASSETS = {"lora_adapter", "preference_pairs", "dpo_adapter", "judge_scores", "heldout_loss", "medquad_scores"}  # what --no-train leaves out
 
@@ -130,17 +136,51 @@ def step_usage(result: dg.ExecuteInProcessResult) -> dict[str, tuple[Usage, floa
 
 
 def missing_paths(paths: list[str]) -> int | None:
-    """BAD_INPUT, said in one line, when a given file or folder does not exist."""
+    """BAD_INPUT, said in one line, when a given file or folder does not exist or holds nothing ragtune reads."""
     missing = [p for p in paths if not Path(p).exists()]
-    return fail(f"{', '.join(missing)}: no such file or folder", BAD_INPUT) if missing else None
+    if missing:
+        return fail(f"{', '.join(missing)}: no such file or folder", BAD_INPUT)
+    if paths and (problem := nothing_to_read(paths)):
+        return fail(problem, BAD_INPUT)
+    return None
 
 
-def headless_run(options: RunOptions) -> int:
+def effective_llm(options: RunOptions) -> LLMResource:
+    """The LLM a run would use: the flags, else the RAGTUNE_LLM_* variables and the project file."""
+    return options.llm.resource() or llm_from_env(project.llm_environ(), project.prices())
+
+
+def checked_run_config(options: RunOptions) -> dict[str, dict[str, Any]]:
+    """The run's settings, every asset, field and value checked before any work (a typo in --set is
+    refused with the valid names, not dropped or found after ingest)."""
+    config = run_config(options)
+    known = asset_settings()
+    named = {**{name: {} for name in project.project_config().get("assets") or {}}, **config}
+    for asset, values in named.items():
+        if asset not in known:
+            raise ValueError(f"no asset '{asset}' takes settings (--set {asset}.FIELD or the project file's assets:); "
+                             f"these do: {', '.join(sorted(known))}")
+        fields = known[asset].model_fields
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise ValueError(f"{asset} has no setting {', '.join(unknown)}; its settings are: {', '.join(fields)}")
+        try:
+            known[asset](**values)
+        except pydantic.ValidationError as error:
+            raise ValueError("; ".join(
+                f"{'.'.join(map(str, (asset, *e['loc']))) + ': ' if e['loc'] else ''}{e['msg'].removeprefix('Value error, ')}"
+                for e in error.errors())) from None
+    return config
+
+
+def headless_run(options: RunOptions, debug: bool = False) -> int:
     if (code := missing_paths(options.paths)) is not None:
         return code
     try:
-        config = run_config(options)
+        config = checked_run_config(options)
         resources = resources_for(options)
+        if (down := effective_llm(options).unreachable()) is not None:
+            return fail(down, BAD_INPUT)
     except ValueError as error:
         return fail(str(error), BAD_INPUT)
     home = instance_home()
@@ -151,6 +191,7 @@ def headless_run(options: RunOptions) -> int:
             return fail("give the documents to run on (files or folders), e.g. `ragtune run handbook.pdf`", BAD_INPUT)
         jobs = [j for j in jobs if j != "ingest_documents"]
     rows: list[dict[str, Any]] = []
+    done: list[str] = []
     spent = Usage()
     spent_usd = 0.0
     budget_hit: list[str] = []
@@ -172,6 +213,10 @@ def headless_run(options: RunOptions) -> int:
 
     def after(job: str, key: str | None, result: dg.ExecuteInProcessResult) -> None:
         nonlocal spent_usd
+        done.append(f"{job} {key or ''}".strip())
+        if not debug:
+            for line in run_warnings(instance, result.run_id):
+                print(f"  warning: {line}", file=sys.stderr)
         for asset, (usage, cost, meta) in step_usage(result).items():
             rows.append({"asset": asset, "chapter": key or "-", "usage": usage, "cost_usd": cost})
             if asset == "qa_candidates":
@@ -182,16 +227,38 @@ def headless_run(options: RunOptions) -> int:
 
     start = time.monotonic()
     print(f"ragtune run: DAGSTER_HOME={home}  data={storage.root}", file=sys.stderr)
-    try:
-        with dg.DagsterInstance.get() as instance, ProgressDisplay():
-            materialize_graph(instance, config, resources, log=lambda line: print(line, file=sys.stderr), jobs=jobs,
-                              only=options.only, before=before, after=after, without=None if options.train else TRAINING_ASSETS)
-    except UnknownChapter as error:
-        return fail(str(error), BAD_INPUT)
-    except dg.DagsterError as error:
-        return fail(f"the run failed: {error}", FAILED)
-    except Exception as error:  # a failed step: its message, not a traceback; the runs are in the UI
-        return fail(f"the run failed: {type(error).__name__}: {str(error)[:400]}", FAILED)
+    with dg.DagsterInstance.get() as instance:
+        for line in reap_orphaned_runs(instance):
+            print(f"note: {line}", file=sys.stderr)
+        waits_told: set[str] = set()
+
+        def tell_pool_waits() -> None:
+            for line in pool_waits(instance):
+                if line not in waits_told:
+                    waits_told.add(line)
+                    print(f"  {line}", file=sys.stderr, flush=True)
+
+        def work() -> None:
+            materialize_graph(instance, config, resources, log=lambda line: print(line, file=sys.stderr), jobs=jobs, only=options.only,
+                              before=before, after=after, without=None if options.train else TRAINING_ASSETS,
+                              console_level="DEBUG" if debug else "CRITICAL")
+
+        try:
+            with ProgressDisplay():
+                stopped_at = run_stoppable(work, tell_pool_waits)
+        except WorkerStillRunning as still:
+            stopped_summary(instance, rows, done, still.stopped_at)
+            sys.stderr.flush()
+            os._exit(STOPPED)  # the step under way has no stop check; the next run resumes from the cache
+        except UnknownChapter as error:
+            return fail(str(error), BAD_INPUT)
+        except Exception as error:  # a failed step: its warnings, then its cause on the last line; the runs are in the UI
+            if debug:
+                traceback.print_exc()
+            return fail(f"the run failed: {failure_cause(instance, error, debug)}", FAILED)
+        if stopped_at is not None:
+            stopped_summary(instance, rows, done, stopped_at)
+            return STOPPED
     print(usage_table(rows), file=sys.stderr)
     print(f"done in {time.monotonic() - start:.0f} s; outputs under {storage.root} (dataset/, exports/, reports/); "
           "`ragtune status` per chapter", file=sys.stderr)
@@ -200,6 +267,42 @@ def headless_run(options: RunOptions) -> int:
               "continue (finished calls are cached and not paid again)", file=sys.stderr)
         return BUDGET_REACHED
     return OK
+
+
+def stopped_summary(instance: dg.DagsterInstance, rows: list[dict[str, Any]], done: list[str], stopped_at: float) -> None:
+    """After a stop: the runs under way canceled and their pool slots freed, what finished, and how to resume."""
+    canceled = cancel_runs_of_this_process(instance, "stopped by a signal to `ragtune run`", stopped_at)
+    print(f"stopped: {len(done)} run(s) finished ({', '.join(done[-6:]) or 'none'}{', ...' if len(done) > 6 else ''}); "
+          f"{len(canceled)} run(s) under way marked canceled, their pool slots freed", file=sys.stderr)
+    if rows:
+        print(usage_table(rows), file=sys.stderr)
+    print(f"to resume, run the same command again (ragtune {shlex.join(sys.argv[1:])}): every finished LLM call is in the cache "
+          "and is not paid again", file=sys.stderr, flush=True)
+
+
+def run_warnings(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """What the run's steps logged as warnings (the console prints none: they come after their step)."""
+    return [entry.user_message for entry in instance.all_logs(run_id)
+            if entry.dagster_event is None and entry.level >= logging.WARNING]
+
+
+def failure_cause(instance: dg.DagsterInstance, error: Exception, debug: bool = False) -> str:
+    """The failed step and its error's own message (the innermost cause Dagster recorded), else the
+    exception's; the failed run's warnings are printed first."""
+    latest = instance.get_runs(filters=dg.RunsFilter(tags=process_tags(), statuses=[dg.DagsterRunStatus.FAILURE]), limit=1)
+    for run in latest:
+        for line in [] if debug else run_warnings(instance, run.run_id):
+            print(f"  warning: {line}", file=sys.stderr)
+        for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+            cause = entry.dagster_event.step_failure_data.error
+            while cause is not None and cause.cause is not None and cause.cls_name in WRAPPERS:
+                cause = cause.cause
+            message = cause.message.strip() if cause is not None else ""
+            return f"{entry.dagster_event.step_key}: {message.splitlines()[-1] if message else 'no message'}"[:600]
+    return f"{type(error).__name__}: {str(error)[:400]}"
+
+
+WRAPPERS = {"DagsterExecutionStepExecutionError", "RetryRequestedFromPolicy", "DagsterUserCodeExecutionError"}
 
 
 class UnknownChapter(ValueError):

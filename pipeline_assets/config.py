@@ -10,15 +10,16 @@ from resources.settings import from_settings
 LLM_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 
 
-def fail_if_endpoint_down(what: str, failures: list[dict], finished: int) -> None:
+def fail_if_endpoint_down(what: str, failures: list[dict], finished: int, endpoint: str = "the LLM endpoint") -> None:
     """After a partition's outputs and failure ledger are written: if the endpoint was down (not one
-    bad request), fail the step clearly so the retry policy or a rerun resumes; the finished calls
-    are in the cache and are not paid for again."""
+    bad request), fail the step clearly, naming the endpoint, and without step retries (each would
+    wait out the client's own retries again); a rerun resumes, the finished calls are in the cache."""
     down = [f for f in failures if f.get("unavailable")]
     if down:
         raise dg.Failure(
-            f"{what}: the LLM endpoint did not answer {len(down)} call(s) after its retries ({down[0]['reason'][:200]}). "
-            f"{finished} finished call(s) are cached; rerun (or let the run retry) once the endpoint is back to resume."
+            f"{what}: {endpoint} did not answer {len(down)} call(s) after its retries ({down[0]['reason'][:200]}). "
+            f"{finished} finished call(s) are cached; rerun once the endpoint is back to resume.",
+            allow_retries=False,
         )
 
 

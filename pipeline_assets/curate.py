@@ -90,7 +90,7 @@ def qa_judged(
     write_jsonl(storage.layout.judge_failures(key), failures)
     for failure in failures:
         context.log.warning(f"chapter '{key}' pair {failure['qa_id']}: judge failed: {failure['reason']}")
-    fail_if_endpoint_down(f"chapter '{key}' (judging)", failures, len(judged) - len(failures))
+    fail_if_endpoint_down(f"chapter '{key}' (judging)", failures, len(judged) - len(failures), judge_llm.endpoint)
     scores = [r["judge_score"] for r in judged if r["judge_score"] is not None]
     return dg.MaterializeResult(
         metadata={

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 
 import dagster as dg
 
@@ -41,6 +42,19 @@ ASSETS = [
     heldout_loss,
     medquad_scores,
 ]
+
+
+
+def asset_settings() -> dict[str, type[dg.Config]]:
+    """The run config class of every asset that takes settings, by asset name: what `--set asset.field`
+    and the project file's `assets:` may name."""
+    found = {}
+    for asset in ASSETS:
+        config = typing.get_type_hints(asset.op.compute_fn.decorated_fn).get("config")
+        if isinstance(config, type) and issubclass(config, dg.Config):
+            found[asset.op.name] = config
+    return found
+
 
 # The graph in the order a full run needs: partitioned stages run once per chapter key. Jobs that
 # saturate the LLM endpoint or the GPU are tagged so dagster.yaml's queued run coordinator runs one

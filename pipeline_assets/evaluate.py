@@ -117,7 +117,7 @@ def _report(context, name: str, title: str, questions, answers, reference_failur
     path.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
     plot = score_bars(summary["models"], storage.layout.chart(name), f"{title}: {len(rows)} questions")
     judged = summary["judged"]
-    fail_if_endpoint_down(f"{name}: judge", failures, judged["answers_graded"] + judged["comparisons_judged"])
+    fail_if_endpoint_down(f"{name}: judge", failures, judged["answers_graded"] + judged["comparisons_judged"], judge_llm.endpoint)
     pair = summary["tuned_vs_base"]
     scores = summary_table(summary, models)
     return {

@@ -128,7 +128,7 @@ def qa_candidates(
     write_jsonl(ledger, result.failures)
     for failure in result.failures:
         context.log.warning(f"chapter '{key}' round {failure['round']} ({failure['task']}): {failure['reason']}")
-    fail_if_endpoint_down(f"chapter '{key}'", result.failures, result.llm_calls + result.cache_hits)
+    fail_if_endpoint_down(f"chapter '{key}'", result.failures, result.llm_calls + result.cache_hits, llm.endpoint)
     if shortfall := shortfall_message(key, result, settings, cost["cost_usd"]):
         context.log.warning(shortfall)
     return dg.MaterializeResult(

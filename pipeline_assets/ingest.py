@@ -64,7 +64,9 @@ def parsed_documents(
     for failure in failures:
         context.log.error(f"{failure['path']}: {failure['problem']}; {failure['remedy']}")
     if not documents:
-        raise dg.Failure(f"no document could be parsed from {config.paths}", metadata={"failures": failures})
+        told = "; ".join(f"{f['path']}: {f['problem']}" for f in failures[:5]) or "no files"
+        raise dg.Failure(f"no document could be parsed from {', '.join(config.paths)} ({told}{' ...' if len(failures) > 5 else ''})",
+                         metadata={"failures": table(failures) if failures else "none"})
     manifest = storage.layout.parsed_manifest
     previous = json.loads(manifest.read_text()).get("chapters", {}) if manifest.exists() else {}
     keys = sorted({c.chapter_key for d in documents for c in d.chapters})

@@ -14,6 +14,7 @@ import dagster as dg
 
 from pipeline_assets.definitions import PARTITIONED_JOBS, STAGE_JOBS, build_defs
 from pipeline_assets.partitions import CHAPTERS
+from pipeline_assets.run_control import process_tags
 from resources.storage import DataDirResource
 
 # The embedded 135M model on a CPU keeps about a quarter of what it writes: the demo, the end-to-end
@@ -27,12 +28,12 @@ DEMO_RUN = {**SMALL_RUN, "judge_scores": {"max_questions": 3}, "lora_adapter": {
             "preference_pairs": {"judged_questions": 0, "reference_questions": 8}}
 
 
-def run_config_for(job_def: dg.JobDefinition, config: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def run_config_for(job_def: dg.JobDefinition, config: dict[str, dict[str, Any]], console_level: str = "WARNING") -> dict[str, Any]:
     """Only the config of assets inside this job (Dagster rejects config for ops it does not run)."""
     names = {node.name for node in job_def.graph.nodes}
     return {
         "ops": {name: {"config": values} for name, values in config.items() if name in names},
-        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+        "loggers": {"console": {"config": {"log_level": console_level}}},
     }
 
 
@@ -56,11 +57,14 @@ def materialize_graph(
     before: Before | None = None,
     after: After | None = None,
     without: set[str] | None = None,
+    console_level: str = "WARNING",
 ) -> list[dict[str, Any]]:
     """Run the stage jobs (all, or those named in `jobs`, in graph order), partitioned ones for the
     chapters of the documents parsed last, or only those in `only`; returns one record per run (job,
     partition, seconds). before(job, partition, config) may change a run's config or skip it (None);
     after(job, partition, result) sees each run; assets named in `without` are left out of their job.
+    console_level: what the steps' log prints here (the CLI prints warnings itself, after the step).
+    Every run carries this process's tags (run_control), so a run it leaves behind is known.
     Raises on a failed run."""
     config = config or {}
     defs_to_use = build_defs(resources)
@@ -87,7 +91,7 @@ def materialize_graph(
                 log(f"  {job.name:<22} {key or '':<45} skipped")
                 continue
             start = time.monotonic()
-            result = _execute(job_def, instance, key, run_config, selection)
+            result = _execute(job_def, instance, key, run_config, selection, console_level)
             seconds = round(time.monotonic() - start, 1)
             records.append({"job": job.name, "partition": key or "-", "seconds": seconds, "run_id": result.run_id})
             log(f"  {job.name:<22} {key or '':<45} {seconds:>7.1f} s")
@@ -96,13 +100,15 @@ def materialize_graph(
     return records
 
 
-def _execute(job_def: dg.JobDefinition, instance, partition: str | None, config, selection=None) -> dg.ExecuteInProcessResult:
-    run_config = run_config_for(job_def, config)
+def _execute(job_def: dg.JobDefinition, instance, partition: str | None, config, selection=None,
+             console_level: str = "WARNING") -> dg.ExecuteInProcessResult:
+    run_config = run_config_for(job_def, config, console_level)
     if selection is not None:
         names = {key.to_user_string() for key in selection}
         run_config["ops"] = {name: value for name, value in run_config["ops"].items() if name in names}
     return job_def.execute_in_process(
-        instance=instance, partition_key=partition, asset_selection=selection, run_config=run_config, raise_on_error=True
+        instance=instance, partition_key=partition, asset_selection=selection, run_config=run_config, raise_on_error=True,
+        tags=process_tags(),
     )
 
 

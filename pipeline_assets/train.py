@@ -146,7 +146,8 @@ def preference_pairs(context: dg.AssetExecutionContext, config: PreferenceConfig
     kept, leaking = train_side_pairs(storage, pairs)
     write_dpo(kept, layout.dpo_dir, layout.train_preference_pairs.stem)
     if config.judged_questions:
-        fail_if_endpoint_down("preference_pairs: judge", failures, result.summary["judged"]["answers_graded"] + result.summary["judged"]["comparisons_judged"])
+        fail_if_endpoint_down("preference_pairs: judge", failures, result.summary["judged"]["answers_graded"] + result.summary["judged"]["comparisons_judged"],
+                              judge_llm.endpoint)
     by_source = Counter(p["source"] for p in kept)
     return dg.MaterializeResult(metadata={
         "pairs": len(kept),

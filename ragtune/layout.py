@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ragtune.jsonl import read_jsonl, write_jsonl
+from ragtune.jsonl import read_jsonl, write_jsonl, write_text_atomic
 
 
 class DataLayout:
@@ -243,7 +243,7 @@ class DataLayout:
 
     @staticmethod
     def write_json(path: Path, data: Any, indent: int | None = 1) -> Path:
-        path.write_text(json.dumps(data, indent=indent, ensure_ascii=False), encoding="utf-8")
+        write_text_atomic(path, json.dumps(data, indent=indent, ensure_ascii=False))
         return path
 
     def read_frozen_splits(self) -> tuple[dict[str, Any], dict[str, list[dict]], dict[str, np.ndarray | None]] | None:

@@ -47,7 +47,9 @@ def _load(path: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
-        raise ProjectConfigError(f"{path}: not valid YAML ({error})") from error
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise ProjectConfigError(f"{path}: not valid YAML ({where}{getattr(error, 'problem', None) or error}); fix or remove the file") from None
     if not isinstance(data, dict):
         raise ProjectConfigError(f"{path}: expected a mapping with sensors / prices / assets")
     unknown = set(data) - {"sensors", "prices", "assets", "llm"}

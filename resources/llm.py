@@ -9,10 +9,11 @@ import dagster as dg
 from pydantic import Field, model_validator
 
 from ragtune.llm.backends import LlamaCppBackend, OpenAIBatchBackend, OpenAICompatibleBackend, VLLMBackend
+from ragtune.llm.backends.openai_compatible import probe_endpoint
 from ragtune.llm.backends.llamacpp import EMBEDDED_GGUF
 from ragtune.llm.local_models import DEFAULT_MODEL as DEFAULT_LOCAL_MODEL
 from ragtune.llm.local_models import model_name
-from ragtune.llm.client import CachedLLM, ChatBackend, LLMCache
+from ragtune.llm.client import CachedLLM, ChatBackend, LLMCache, public_url
 from ragtune.llm.usage import BATCH_DISCOUNT, Price, price_for
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"  # vLLM serve's and llama.cpp server's usual address
@@ -161,6 +162,20 @@ class LLMResource(dg.ConfigurableResource):
     def client(self, cache_dir: Path) -> CachedLLM:
         return CachedLLM(self.backend_client(cache_dir), LLMCache(cache_dir))
 
+    @property
+    def endpoint(self) -> str:
+        """What a failure names: the endpoint's URL (no credentials), or the local model."""
+        if isinstance(self.backend, EndpointConfig):
+            return f"the LLM endpoint {public_url(self.backend.base_url)}"
+        return f"the local model {self.model_name}"
+
+    def unreachable(self) -> Optional[str]:
+        """Why the endpoint cannot be used, in one line naming its URL (never the key), or None: one
+        request before any work, so a down server is found before ingest, not after three step retries."""
+        if not isinstance(self.backend, EndpointConfig):
+            return None
+        return probe_endpoint(self.backend.base_url, self.backend.api_key())
+
 
 BACKENDS: dict[str, type[dg.Config]] = {"llamacpp": LlamaCppConfig, "openai": OpenAIConfig, "openai_batch": OpenAIBatchConfig, "vllm": VLLMConfig}
 
@@ -182,9 +197,11 @@ def backend_from_env(environ: Mapping[str, str]) -> BackendConfig:
         if not environ.get("RAGTUNE_LLM_MODEL"):
             raise ValueError("RAGTUNE_LLM_BACKEND=vllm needs RAGTUNE_LLM_MODEL (a hub id or a local model folder)")
         return VLLMConfig(model=environ["RAGTUNE_LLM_MODEL"])
-    endpoint = {"base_url": environ["RAGTUNE_LLM_BASE_URL"]} if environ.get("RAGTUNE_LLM_BASE_URL") else {}
+    if not environ.get("RAGTUNE_LLM_BASE_URL"):
+        raise ValueError(f"RAGTUNE_LLM_BACKEND={backend} needs RAGTUNE_LLM_BASE_URL (or --base-url, or the project file's llm: base_url): "
+                         f"the endpoint, e.g. https://api.openai.com/v1 or {DEFAULT_BASE_URL} for a local vLLM or llama.cpp server")
     return BACKENDS[backend](
-        **endpoint,
+        base_url=environ["RAGTUNE_LLM_BASE_URL"],
         model=environ.get("RAGTUNE_LLM_MODEL", DEFAULT_MODEL),
         api_key_env="RAGTUNE_LLM_API_KEY" if environ.get("RAGTUNE_LLM_API_KEY") else None,
         json_mode=environ.get("RAGTUNE_LLM_JSON_MODE", "json_schema"),

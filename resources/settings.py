@@ -23,7 +23,13 @@ def from_settings(name: str, settings: type, doc: str, base: type = dg.Config, d
         return f.default if f.default_factory is dataclasses.MISSING else pydantic.Field(default_factory=f.default_factory)
 
     fields = {f.name: (hints[f.name], default(f)) for f in dataclasses.fields(settings)}
-    made = pydantic.create_model(name, __base__=base, **fields)
+
+    def settings_checks(self):  # the dataclass's own checks (its __post_init__) on every config, wherever it is set
+        to_settings(settings, self)
+        return self
+
+    made = pydantic.create_model(name, __base__=base, __validators__={"settings_checks": pydantic.model_validator(mode="after")(settings_checks)},
+                                 **fields)
     made.__doc__ = doc
     return made
 

@@ -8,12 +8,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from tests.servers import ROOT
+from tests.servers import ROOT, free_port
 
 SOURCE = ROOT / "sample_handbook" / "source"
 FILES = [str(SOURCE / name) for name in ("01-depressive-disorders.md", "02-anxiety-disorders.md", "03-bipolar-and-related-disorders.md",
@@ -30,8 +31,8 @@ def project(tmp_path_factory):
            "TOKENIZERS_PARALLELISM": "false"}
     env.pop("RAGTUNE_CONFIG", None)
 
-    def ragtune(*args: str, check: int | None = 0) -> subprocess.CompletedProcess:
-        done = subprocess.run([RAGTUNE, *args], cwd=root, env=env, capture_output=True, text=True, timeout=1200)
+    def ragtune(*args: str, check: int | None = 0, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        done = subprocess.run([RAGTUNE, *args], cwd=root, env={**env, **(extra_env or {})}, capture_output=True, text=True, timeout=1200)
         if check is not None:
             assert done.returncode == check, f"exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         return done
@@ -47,8 +48,64 @@ def test_bad_input_is_one_line_and_exit_code_2(project):
     assert "no dataset" in ragtune("export", "--format", "alpaca", check=2).stderr
     assert "has no evidence plan" in ragtune("preview", "anxiety-disorders", check=2).stderr
     assert ragtune("run", check=2).stderr.startswith("error: give the documents to run on")
-    assert ragtune("estimate", FILES[0], "--backend", "openai", "--api-key-env", "RAGTUNE_TEST_UNSET_KEY", check=2).stderr.startswith(
-        "error: api_key_env names RAGTUNE_TEST_UNSET_KEY")
+    assert ragtune("estimate", FILES[0], "--backend", "openai", "--base-url", "http://127.0.0.1:8000/v1", "--api-key-env",
+                   "RAGTUNE_TEST_UNSET_KEY", check=2).stderr.startswith("error: api_key_env names RAGTUNE_TEST_UNSET_KEY")
+
+
+def _one_error_line(done: subprocess.CompletedProcess) -> str:
+    """A failure's whole output: its error line, last, and no traceback."""
+    lines = done.stderr.strip().splitlines()
+    assert lines and lines[-1].startswith("error: ") and "Traceback" not in done.stderr, done.stderr[-3000:]
+    return lines[-1]
+
+
+def test_typos_bad_numbers_bad_settings_and_a_down_endpoint_are_refused_before_any_work(project, tmp_path):
+    """Each of these used to be dropped, accepted, found after ingest, or a traceback (issue 30); now one line, exit 2, nothing run."""
+    ragtune = project["ragtune"]
+    cases = {
+        ("run", FILES[0], "--set", "qa_candidate.quota=1"): "no asset 'qa_candidate' takes settings",
+        ("run", FILES[0], "--set", "qa_candidates.quot=1"): "qa_candidates has no setting quot; its settings are: quota,",
+        ("run", FILES[0], "--set", "qa_candidates.quota=-3"): "qa_candidates quota must be at least 1, not -3",
+        ("run", FILES[0], "--set", "chapter_evidence.rounds=0"): "chapter_evidence rounds must be at least 1, not 0",
+        ("run", FILES[0], "--set", "qa_candidates.budget_usd=-1"): "qa_candidates budget_usd cannot be negative",
+        ("run", FILES[0], "--quota", "-1"): "--quota must be greater than 0, not -1",
+        ("run", FILES[0], "--rounds", "0"): "--rounds must be greater than 0, not 0",
+        ("run", FILES[0], "--budget-usd", "-1"): "--budget-usd must be greater than 0, not -1",
+        ("preview", "anxiety-disorders", "--n", "0"): "--n must be greater than 0, not 0",
+    }
+    for args, expected in cases.items():
+        assert expected in _one_error_line(ragtune(*args, check=2)), args
+    assert "no asset 'qa_candidate' takes settings" in _one_error_line(ragtune("estimate", FILES[0], "--set", "qa_candidate.quota=1",
+                                                                                check=2))
+
+    empty, junk = tmp_path / "empty", tmp_path / "junk"
+    empty.mkdir(), junk.mkdir()
+    (junk / "notes.xyz").write_text("not a document"), (junk / "scan.bin").write_bytes(b"\x00\x01")
+    assert "nothing to read in" in _one_error_line(ragtune("estimate", str(empty), check=2))
+    line = _one_error_line(ragtune("run", str(junk), check=2))
+    assert "notes.xyz" in line and "scan.bin" in line and ".pdf" in line and ".docx" in line  # what it skipped, what it reads
+
+    port = free_port()
+    start = time.monotonic()
+    line = _one_error_line(ragtune("run", FILES[0], "--backend", "openai", "--base-url", f"http://user:secret@127.0.0.1:{port}/v1",
+                                   check=2))
+    assert f"the LLM endpoint http://127.0.0.1:{port}/v1 does not answer" in line and "secret" not in line
+    assert time.monotonic() - start < 60 and not list((project["data"] / "parsed").glob("*.json"))  # before ingest, no step retries
+    line = _one_error_line(ragtune("run", FILES[0], check=2, extra_env={"RAGTUNE_LLM_BACKEND": "openai"}))
+    assert "RAGTUNE_LLM_BACKEND=openai needs RAGTUNE_LLM_BASE_URL" in line  # not a silent 127.0.0.1:8000
+    for command in (("status",), ("export", "--format", "alpaca"), ("estimate", FILES[0])):
+        assert "is not a backend" in _one_error_line(ragtune(*command, check=2, extra_env={"RAGTUNE_LLM_BACKEND": "bogus"})), command
+    broken = tmp_path / "ragtune.yaml"
+    broken.write_text("llm: [\n")
+    for command in (("status",), ("export", "--format", "alpaca"), ("run", FILES[0])):
+        line = _one_error_line(ragtune(*command, check=2, extra_env={"RAGTUNE_CONFIG": str(broken)}))
+        assert f"{broken}: not valid YAML" in line, command
+    assert "not UTF-8" in _one_error_line(ragtune("parse", str(_write(tmp_path / "bad.md", b"\xff\xfe\x00\xc3")), check=2))
+
+
+def _write(path: Path, content: bytes) -> Path:
+    path.write_bytes(content)
+    return path
 
 
 def _usage_total(stderr: str) -> list[int]:

@@ -95,7 +95,8 @@ def test_instance_queues_runs_limits_llm_and_gpu_runs_and_retries(tmp_path):
         ({}, "LlamaCppConfig"),
         ({"RAGTUNE_LLM_BACKEND": "llamacpp", "RAGTUNE_LLM_GGUF": "/models/x.gguf"}, "LlamaCppConfig"),
         ({"RAGTUNE_LLM_BACKEND": "openai", "RAGTUNE_LLM_BASE_URL": "http://gpu:8000/v1", "RAGTUNE_LLM_MODEL": "qwen"}, "OpenAIConfig"),
-        ({"RAGTUNE_LLM_BACKEND": "openai_batch", "RAGTUNE_LLM_MODEL": "gpt-4o-mini"}, "OpenAIBatchConfig"),
+        ({"RAGTUNE_LLM_BACKEND": "openai_batch", "RAGTUNE_LLM_BASE_URL": "https://api.openai.com/v1", "RAGTUNE_LLM_MODEL": "gpt-4o-mini"},
+         "OpenAIBatchConfig"),
         ({"RAGTUNE_LLM_BACKEND": "vllm", "RAGTUNE_LLM_MODEL": "mistralai/Mistral-7B-Instruct-v0.2"}, "VLLMConfig"),
     ],
 )
@@ -111,7 +112,7 @@ def test_each_backend_is_chosen_from_the_environment_with_only_its_own_fields(en
         assert "base_url" not in fields and backend.model == environ["RAGTUNE_LLM_MODEL"]
     else:
         assert {"tensor_parallel_size", "n_ctx"}.isdisjoint(fields) and backend.model == environ["RAGTUNE_LLM_MODEL"]
-        assert backend.base_url == environ.get("RAGTUNE_LLM_BASE_URL", "http://127.0.0.1:8000/v1")
+        assert backend.base_url == environ["RAGTUNE_LLM_BASE_URL"]
 
 
 @pytest.mark.parametrize("value", ["vlm", "VLLM", "llama.cpp", ""])
@@ -122,6 +123,14 @@ def test_an_unknown_backend_is_refused_with_the_four_names(value):
         llm_from_env({"RAGTUNE_LLM_BACKEND": value})
     with pytest.raises(ValueError, match="needs RAGTUNE_LLM_MODEL"):
         llm_from_env({"RAGTUNE_LLM_BACKEND": "vllm"})
+
+
+@pytest.mark.parametrize("backend", ["openai", "openai_batch"])
+def test_an_endpoint_backend_without_a_base_url_is_refused_not_sent_to_localhost(backend):
+    from resources import llm_from_env
+
+    with pytest.raises(ValueError, match=f"RAGTUNE_LLM_BACKEND={backend} needs RAGTUNE_LLM_BASE_URL"):
+        llm_from_env({"RAGTUNE_LLM_BACKEND": backend, "RAGTUNE_LLM_MODEL": "gpt-4o-mini"})
 
 
 def test_asset_kinds_name_the_bound_backend():

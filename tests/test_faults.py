@@ -61,8 +61,11 @@ def test_server_killed_mid_chapter_fails_clearly_then_resumes_with_nothing_repai
     first = outcome["result"]
     down = [f for f in first.failures if f.get("unavailable")]
     assert down and all("APIConnectionError" in f["reason"] for f in down)
-    with pytest.raises(dg.Failure, match="did not answer .* after its retries"):
-        fail_if_endpoint_down("chapter 'anxiety-disorders'", first.failures, first.llm_calls)
+    assert first.endpoint_down and not first.exhausted  # stopped at the outage, not "exhausted" in `ragtune status`
+    endpoint = f"the LLM endpoint http://127.0.0.1:{port}/v1"
+    with pytest.raises(dg.Failure, match=f"{endpoint} did not answer .* after its retries") as failed:
+        fail_if_endpoint_down("chapter 'anxiety-disorders'", first.failures, first.llm_calls, endpoint)
+    assert failed.value.allow_retries is False  # one clear failure, not three step retries each waiting out the client's
     finished = {p.stem for p in cache_dir.glob("*/*.json")}
     assert len(finished) >= 2
 

@@ -155,6 +155,7 @@ def test_the_llm_resource_builds_the_batch_backend_with_its_journal_beside_the_c
     from pipeline_assets.definitions import default_resources
 
     monkeypatch.setenv("RAGTUNE_LLM_BACKEND", "openai_batch")
+    monkeypatch.setenv("RAGTUNE_LLM_BASE_URL", "https://api.openai.com/v1")
     assert isinstance(default_resources()["llm"].backend, OpenAIBatchConfig)
 
     resource = LLMResource(backend=OpenAIBatchConfig(base_url="https://api.openai.com/v1", model="gpt-4o-mini",

@@ -138,19 +138,19 @@ def test_cli_parse_prints_document_json():
     assert first["sections"][1]["blocks"][1] == {"kind": "list_item", "text": first["sections"][1]["blocks"][1]["text"], "page": 2, "label": "A"}
 
 
-def test_cli_parse_bad_file_exits_1_with_one_line(tmp_path):
+def test_cli_parse_bad_file_exits_2_with_one_line(tmp_path):
     bad = tmp_path / "notes.pdf"
     bad.write_text("this is not a pdf")
     result = _ragtune("parse", str(bad))
-    assert result.returncode == 1
+    assert result.returncode == 2  # bad input (docs/headless.md)
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "notes.pdf" in lines[0] and "Traceback" not in result.stderr
 
 
-def test_cli_parse_truncated_shared_pdf_exits_1():
+def test_cli_parse_truncated_shared_pdf_exits_2():
     result = _ragtune("parse", str(shared_path("pdfs-hard", "truncated-invalid__header-plus-eof.pdf")))
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "not a readable PDF" in result.stderr
 
 

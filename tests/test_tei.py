@@ -121,7 +121,7 @@ def test_cli_parses_tei_and_fails_cleanly_on_the_empty_result():
         [sys.executable, "-m", "pipeline_assets.cli", "parse", str(shared_path("grobid", "tei-only", "edge-case-empty-result-0.8.2.tei.xml"))],
         capture_output=True, text=True, cwd=ROOT,
     )
-    assert empty.returncode == 1 and len(empty.stderr.strip().splitlines()) == 1
+    assert empty.returncode == 2 and len(empty.stderr.strip().splitlines()) == 1
     assert "GROBID extracted no text" in empty.stderr
 
 

@@ -85,3 +85,24 @@ def test_empty_or_binary_text_is_a_clear_error(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00bad")
     with pytest.raises(ParseError, match="not UTF-8"):
         parse_document(binary)
+
+
+
+def test_one_unreadable_file_is_its_own_failure_and_the_folder_goes_on(tmp_path):
+    """A real PermissionError on one file of a folder: that file's failure record, the rest parsed."""
+    import os
+
+    from ragtune.ingest.sources import parse_all
+
+    if os.geteuid() == 0:
+        pytest.skip("running as root, which reads a file whatever its mode bits: run the suite as a user to check this")
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a-readable.md").write_text("# Readable\n\n## Part\n\nSome text a person wrote about worry.\n")
+    locked = folder / "b-locked.md"
+    locked.write_text("# Locked\n\nText nobody may read.\n")
+    locked.chmod(0)
+    documents, failures = parse_all([str(folder)])
+    assert [d.title for d in documents] == ["Readable"]
+    [failure] = failures
+    assert failure["path"].endswith("b-locked.md") and "PermissionError" in failure["problem"]

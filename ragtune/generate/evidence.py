@@ -60,6 +60,11 @@ class EvidenceSettings:
     rounds_per_evidence: int = 2
     task_mix: dict[str, int] = field(default_factory=default_task_mix)  # relative weights; 0 turns a task off
 
+    def __post_init__(self) -> None:
+        for name in ("rounds", "top_k", "rounds_per_evidence"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"chapter_evidence {name} must be at least 1, not {getattr(self, name)}")
+
 
 @dataclass
 class EvidenceRound:

@@ -91,6 +91,14 @@ class GenerationSettings:
     budget_usd: float = 0.0
     budget_tokens: int = 0
 
+    def __post_init__(self) -> None:
+        for name in ("quota", "max_waves", "pairs_per_call"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"qa_candidates {name} must be at least 1, not {getattr(self, name)}")
+        for name in ("budget_usd", "budget_tokens", "retries", "max_tokens"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"qa_candidates {name} cannot be negative ({getattr(self, name)}); a budget of 0 means no limit")
+
     def mode(self, task: str) -> str:
         return self.answer_mode.get(task, "extractive")
 
@@ -148,6 +156,7 @@ class ChapterGeneration:
     rounds_used: int = 0
     quota_met: bool = False
     exhausted: bool = False  # every planned round used and the quota still not met
+    endpoint_down: bool = False  # a call found the endpoint down: generation stopped there, the rest is for a rerun
     rounds_without_answer: int = 0  # answer-first rounds whose evidence offered no answer for the task (no call made)
     question_rewrites: int = 0  # rounds asked again because their question broke a row rule (e.g. did not fit its answer)
     rewrites_kept: int = 0  # ... of which the rewritten question was kept
@@ -199,13 +208,14 @@ def generate_chapter_qa(
         result.progress.append(progress.to_dict())
         if on_wave is not None:
             on_wave(progress)
-        if result.budget_reached:
+        result.endpoint_down = any(f.get("unavailable") for f in result.failures)
+        if result.budget_reached or result.endpoint_down:
             break
     result.qa_pairs.sort(key=lambda row: row["generation"]["round"])
     result.kept = len(kept_rows)
     result.rewrites_kept = sum(1 for row in kept_rows if row["generation"].get("rewrite"))
     result.quota_met = result.kept >= settings.quota
-    result.exhausted = not result.quota_met and not unused
+    result.exhausted = not result.quota_met and not unused and not result.endpoint_down
     result.coverage = _coverage(plan, result.qa_pairs, kept_rows)
     return result
 

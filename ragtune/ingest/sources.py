@@ -21,7 +21,7 @@ from ragtune.ingest.pdf_parser import ParseError, parse_pdf
 from ragtune.ingest.tei_parser import parse_tei
 from ragtune.ingest.text_parser import parse_markdown, parse_text
 
-__all__ = ["SUPPORTED_SUFFIXES", "expand_paths", "is_candidate", "parse_document", "parse_all"]
+__all__ = ["SUPPORTED_SUFFIXES", "expand_paths", "is_candidate", "nothing_to_read", "parse_document", "parse_all"]
 
 
 def is_candidate(path: Path) -> bool:
@@ -40,6 +40,17 @@ def expand_paths(paths: list[str]) -> list[Path]:
         else:
             found.append(path)
     return found
+
+
+def nothing_to_read(paths: list[str], shown: int = 8) -> str | None:
+    """When the given files and folders hold no file a parser takes: one line saying what was skipped
+    and which types are read; None when there is something to read."""
+    if expand_paths(paths):
+        return None
+    skipped = [p for raw in paths for p in ([Path(raw)] if Path(raw).is_file() else sorted(Path(raw).rglob("*"))) if p.is_file()]
+    listed = ", ".join(str(p) for p in skipped[:shown]) + (f" and {len(skipped) - shown} more" if len(skipped) > shown else "")
+    return (f"nothing to read in {', '.join(paths)}: " + (f"skipped {listed}" if skipped else "no files") +
+            f"; ragtune reads {', '.join(SUPPORTED_SUFFIXES)} files (or files without an extension whose content is one of them)")
 
 
 def parse_document(
@@ -98,6 +109,9 @@ def parse_all(
             documents.append(document)
         except ParseError as error:
             failures.append({"path": str(path), "problem": error.problem, "remedy": error.remedy})
+        except Exception as error:  # an unreadable file (permissions, a parser's own bug) is that file's failure alone
+            failures.append({"path": str(path), "problem": f"could not be read ({type(error).__name__}: {error})",
+                             "remedy": "check the file's permissions and that it opens; the other files went on"})
     return documents, failures
 
 

@@ -20,6 +20,7 @@ from typing import Callable, Mapping, Protocol
 
 from ragtune.llm.reasoning import split_reasoning
 from ragtune.llm.usage import Usage
+from ragtune.stopping import check_stop
 
 JUDGE_REPEAT_PENALTY = 1.1  # every judge's default: a small model's short JSON reply loops without it
 
@@ -215,6 +216,7 @@ class CachedLLM:
             else:
                 pending.setdefault(key, []).append(i)
         order = list(pending)
+        check_stop()  # nothing is sent once a stop was asked for
         tally = {"done": len(requests) - sum(len(v) for v in pending.values()), "failed": 0}
 
         def report() -> None:
@@ -238,6 +240,7 @@ class CachedLLM:
             tally["done"] += len(pending[key])
             tally["failed"] += len(pending[key]) if isinstance(outcome, Exception) else 0
             report()
+            check_stop()  # this answer is saved; the rest of the batch is not asked
 
         report()
         if order:

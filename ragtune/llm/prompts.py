@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ragtune.llm.control_tokens import CONTROL, FENCES, Neutraliser, fence_pattern
+
 PROMPT_DIR = Path(__file__).parent.parent / "prompts"  # ragtune/prompts/: templates for every stage
 TASKS = (
     "factual_recall",
@@ -24,18 +26,18 @@ CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 
 
-# The fences every template puts around material it quotes (evidence, references, generated or
-# model answers): no quoted text may open or close one of them.
-FENCES = ("passages", "answer", "question", "reference", "candidate", "candidate_a", "candidate_b")
-PASSAGE_TAG = re.compile(r"<\s*/?\s*(?:" + "|".join(sorted(FENCES, key=len, reverse=True)) + r")\s*>", re.I)
+# No quoted text may open or close one of the fences (FENCES) the templates put around it.
+QUOTED = Neutraliser(fence_pattern(FENCES) + "|" + CONTROL)
 TITLE_CHARS = 160
 
 
 def fenced(text: str) -> str:
     """Quoted text as it goes inside a fence (<passages>, <answer>, <question>, <reference>,
-    <candidate>...): a tag in it that would close (or reopen) any fence is defanged, so the text
-    cannot step out into the instructions."""
-    return PASSAGE_TAG.sub(lambda m: m.group(0).replace("<", "‹").replace(">", "›"), text)
+    <candidate>...): a tag in it that would close (or reopen) any fence, in any case, with attributes,
+    zero-width or full-width characters, is defanged, and so is any chat-template control token
+    (<|im_end|>, [INST], <end_of_turn>...): the text cannot step out into the instructions, nor end
+    its turn. Text with neither comes back unchanged (ragtune.llm.control_tokens)."""
+    return QUOTED(text)
 
 
 def inline_title(text: str) -> str:

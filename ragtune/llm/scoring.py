@@ -13,6 +13,8 @@ from functools import cached_property
 
 import numpy as np
 
+from ragtune.llm.control_tokens import Neutraliser, llama_special_tokens, vocabulary_neutraliser
+
 YES, NO = ("yes", "Yes", " yes", " Yes", "YES"), ("no", "No", " no", " No", "NO")
 
 
@@ -40,8 +42,13 @@ class TokenScorer:
         text = llama._model.token_get_text
         return Jinja2ChatFormatter(template, text(llama.token_eos()), text(llama.token_bos()) if llama.token_bos() != -1 else "")
 
+    @cached_property
+    def neutralise(self) -> Neutraliser:
+        """As LlamaCppBackend.neutralise: the prompt is tokenized with special tokens parsed."""
+        return vocabulary_neutraliser(llama_special_tokens(self.llama))
+
     def prompt_tokens(self, messages: list[dict[str, str]]) -> list[int]:
-        prompt = self.formatter(messages=messages).prompt
+        prompt = self.formatter(messages=self.neutralise.messages(messages)).prompt
         return self.llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
 
     def _eval(self, tokens: list[int]) -> np.ndarray:

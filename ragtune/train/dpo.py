@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from ragtune.chat import chat_messages
-from ragtune.train.lora import TARGET_MODULES, last_complete_checkpoint, with_profile
+from ragtune.train.lora import TARGET_MODULES, last_complete_checkpoint, stop_callback, with_profile
 
 DPO_FILE = "dpo_training.json"  # in the DPO adapter folder: settings, losses, reward margins
 
@@ -95,7 +95,7 @@ def train_dpo(sft_model, tokenizer, pairs: list[dict[str, Any]], settings: DPOSe
     peft_config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout, target_modules=TARGET_MODULES,
                              task_type="CAUSAL_LM")
     trainer = DPOTrainer(model=merged, args=args, train_dataset=Dataset.from_list([conversational(p) for p in pairs]),
-                         processing_class=tokenizer, peft_config=peft_config)
+                         processing_class=tokenizer, peft_config=peft_config, callbacks=[stop_callback()])
     trainer.remove_callback(PrinterCallback)
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=last)

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from ragtune.chat import prompt_text
+from ragtune.stopping import check_stop
 
 TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -125,6 +126,18 @@ def collator(tokenizer, packing: bool):
     return DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100, return_tensors="pt")
 
 
+def stop_callback():
+    """A trainer callback that ends training after the step under way once a stop is asked for (the
+    last complete checkpoint resumes it)."""
+    from transformers import TrainerCallback
+
+    class StopCallback(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            check_stop()
+
+    return StopCallback()
+
+
 def run_fingerprint(base_model_id: str, settings: LoraSettings, train_rows: list[dict], eval_rows: list[dict]) -> str:
     payload = json.dumps([base_model_id, asdict(settings), train_rows, eval_rows], sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
@@ -206,7 +219,7 @@ def train_lora(
     eval_set = Dataset.from_list([encode_example(tokenizer, r, settings.max_length) for r in eval_rows]) if eval_rows else None
     work_dir.mkdir(parents=True, exist_ok=True)
     last = last_complete_checkpoint(work_dir)
-    callbacks = [EarlyStoppingCallback(early_stopping_patience=settings.early_stopping_patience)] if eval_set is not None else []
+    callbacks = [stop_callback()] + ([EarlyStoppingCallback(early_stopping_patience=settings.early_stopping_patience)] if eval_set is not None else [])
     trainer = Trainer(
         model=peft_model,
         args=training_arguments(settings, work_dir, eval_set is not None),

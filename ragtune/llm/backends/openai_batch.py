@@ -19,6 +19,7 @@ from typing import Any, Iterator
 
 from ragtune.llm.backends.openai_compatible import JSON_MODES, ServedModelIdentity, chat_arguments, chat_result
 from ragtune.llm.client import ChatRequest, ChatResult, OnResult, public_url
+from ragtune.stopping import pause
 
 ENDPOINT = "/v1/chat/completions"
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
@@ -223,4 +224,4 @@ class OpenAIBatchBackend(ServedModelIdentity):
                         deliver(key, pending)
                 return
             if waiting:
-                time.sleep(self.poll_interval_s)
+                pause(self.poll_interval_s)  # a stop ends the wait; the journal collects the batch on the rerun

@@ -10,7 +10,8 @@ import hashlib
 import json
 from typing import Any
 
-from ragtune.llm.client import ChatRequest, ChatResult, OnResult, public_url
+from ragtune.llm.client import ChatRequest, ChatResult, OnResult, mask_secrets, public_url
+from ragtune.llm.control_tokens import STATIC
 
 JSON_MODES = ("json_schema", "json_object", "none")
 PROBE_TIMEOUT_S = 10.0
@@ -68,8 +69,10 @@ def chat_result(body: dict[str, Any]) -> ChatResult:
 
 
 def chat_arguments(model: str, json_mode: str, request: ChatRequest) -> dict[str, Any]:
-    """The body of one chat-completions request (online or as a line of a Batch API file)."""
-    arguments: dict[str, Any] = {"model": model, "messages": request.messages, **request.sampling.common()}
+    """The body of one chat-completions request (online or as a line of a Batch API file). The server
+    renders and tokenizes the chat with special tokens parsed and its vocabulary is not known here, so
+    the control tokens of the common templates are defanged in the messages (clean text is unchanged)."""
+    arguments: dict[str, Any] = {"model": model, "messages": STATIC.messages(request.messages), **request.sampling.common()}
     if request.schema is not None and json_mode == "json_schema":
         arguments["response_format"] = {
             "type": "json_schema",
@@ -138,3 +141,20 @@ class OpenAICompatibleBackend(ServedModelIdentity):
         if isinstance(outcome[0], Exception):
             raise outcome[0]
         return outcome[0]
+
+
+def probe_endpoint(base_url: str, api_key: str | None, timeout_s: float = 5.0) -> str | None:
+    """One GET of the endpoint's model list: None when it answers (any status but a refused key; some
+    servers have no /models), else why not, naming the URL without credentials."""
+    import httpx
+
+    where = public_url(base_url)
+    try:
+        response = httpx.get(base_url.rstrip("/") + "/models", headers={"Authorization": f"Bearer {api_key}"} if api_key else {},
+                             timeout=timeout_s)
+    except httpx.HTTPError as error:
+        return (f"the LLM endpoint {where} does not answer ({type(error).__name__}: {mask_secrets(str(error)) or 'no reply'}); "
+                "start the server, or fix --base-url / RAGTUNE_LLM_BASE_URL")
+    if response.status_code in (401, 403):
+        return f"the LLM endpoint {where} refused the API key (HTTP {response.status_code}); check the variable --api-key-env names"
+    return None

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ragtune.llm.client import ChatRequest, ChatResult, OnResult
+from ragtune.llm.control_tokens import Neutraliser, hf_special_tokens, vocabulary_neutraliser
 from ragtune.llm.fingerprint import weights_id
 
 INSTALL_HINT = "the vllm backend needs vLLM and a CUDA GPU: pip install -e '.[gpu]' (or pick backend 'openai' or 'llamacpp')"
@@ -64,6 +65,13 @@ class VLLMBackend:
             options.update(enable_lora=True, max_lora_rank=self.max_lora_rank)
         return self.vllm.LLM(**options)
 
+    @cached_property
+    def neutralise(self) -> Neutraliser:
+        """LLM.chat renders the template and its tokenizer matches every special and added token in the
+        text: those of this model are defanged in the messages first, so only the template writes one."""
+        get_tokenizer = getattr(self.engine, "get_tokenizer", None)
+        return vocabulary_neutraliser(hf_special_tokens(get_tokenizer()) if get_tokenizer else [])
+
     def sampling_params(self, request: ChatRequest) -> Any:
         options: dict[str, Any] = {**request.sampling.common(), "repetition_penalty": request.sampling.repeat_penalty}
         if request.schema is not None:
@@ -84,12 +92,12 @@ class VLLMBackend:
         return lora.LoRARequest("adapter", 1, self.lora_path)
 
     def chat_many(self, requests: list[ChatRequest], on_result: OnResult) -> None:
-        engine = self.engine  # a missing vllm or a bad model raises here, for the whole run
+        engine, neutralise = self.engine, self.neutralise  # a missing vllm or a bad model raises here, for the whole run
         for start in range(0, len(requests), self.batch_size):
             batch = requests[start : start + self.batch_size]
             try:
                 outputs = engine.chat(
-                    [r.messages for r in batch],
+                    [neutralise.messages(r.messages) for r in batch],
                     sampling_params=[self.sampling_params(r) for r in batch],
                     lora_request=self.lora_request(),
                     use_tqdm=False,

@@ -20,7 +20,7 @@ from pipeline_assets.cli_display import BAD_INPUT, BUDGET_REACHED, FAILED, OK, S
 from pipeline_assets.cli_stop import WorkerStillRunning, run_stoppable
 from pipeline_assets.definitions import STAGE_JOBS, asset_settings
 from pipeline_assets.metadata import usage_from_metadata
-from pipeline_assets.run_control import cancel_runs_of_this_process, pool_waits, process_tags, reap_orphaned_runs
+from pipeline_assets.run_control import cancel_runs_of_this_process, instance_home, pool_waits, process_tags, reap_orphaned_runs
 from pipeline_assets.runner import materialize_graph, parsed_chapter_keys
 from ragtune import project
 from ragtune.ingest.sources import nothing_to_read
@@ -98,20 +98,6 @@ def run_config(options: RunOptions) -> dict[str, dict[str, Any]]:
     if options.rounds is not None:
         config.setdefault("chapter_evidence", {})["rounds"] = options.rounds
     return config
-
-
-PROJECT_INSTANCE = Path(__file__).resolve().parent.parent / "dagster.yaml"
-
-
-def instance_home() -> Path:
-    """The project's DAGSTER_HOME (as `make ui` uses it): .dagster_home here unless the variable says
-    otherwise; a new one gets the project's dagster.yaml (an empty one where the package has none)."""
-    home = Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        (home / "dagster.yaml").write_text(PROJECT_INSTANCE.read_text() if PROJECT_INSTANCE.is_file() else "")
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
 
 
 def resources_for(options: RunOptions) -> dict[str, Any]:

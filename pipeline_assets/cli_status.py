@@ -10,7 +10,7 @@ from typing import Any
 import dagster as dg
 
 from pipeline_assets.cli_display import BAD_INPUT, OK, fail
-from pipeline_assets.cli_run import instance_home
+from pipeline_assets.run_control import instance_home
 from pipeline_assets.metadata import usage_from_metadata
 from pipeline_assets.partitions import CHAPTERS
 from ragtune.curate.curation import SPLITS

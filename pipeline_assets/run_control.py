@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 import dagster as dg
 import psutil
@@ -14,6 +15,20 @@ import psutil
 HOST, PID, PID_STARTED = "ragtune/host", "ragtune/pid", "ragtune/pid_started"
 UNFINISHED = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
 POOLS = ("llm", "gpu")
+
+
+PROJECT_INSTANCE = Path(__file__).resolve().parent.parent / "dagster.yaml"
+
+
+def instance_home() -> Path:
+    """The project's DAGSTER_HOME (as `make ui` uses it): .dagster_home here unless the variable says
+    otherwise; a new one gets the project's dagster.yaml (an empty one where the package has none)."""
+    home = Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text(PROJECT_INSTANCE.read_text() if PROJECT_INSTANCE.is_file() else "")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
 
 
 def _started(pid: int) -> str:

@@ -93,13 +93,16 @@ def test_typos_bad_numbers_bad_settings_and_a_down_endpoint_are_refused_before_a
     assert time.monotonic() - start < 60 and not list((project["data"] / "parsed").glob("*.json"))  # before ingest, no step retries
     line = _one_error_line(ragtune("run", FILES[0], check=2, extra_env={"RAGTUNE_LLM_BACKEND": "openai"}))
     assert "RAGTUNE_LLM_BACKEND=openai needs RAGTUNE_LLM_BASE_URL" in line  # not a silent 127.0.0.1:8000
-    for command in (("status",), ("export", "--format", "alpaca"), ("estimate", FILES[0])):
-        assert "is not a backend" in _one_error_line(ragtune(*command, check=2, extra_env={"RAGTUNE_LLM_BACKEND": "bogus"})), command
+    bogus = {"RAGTUNE_LLM_BACKEND": "bogus"}
+    assert "is not a backend" in _one_error_line(ragtune("estimate", FILES[0], check=2, extra_env=bogus))
+    assert "no chapters yet" in ragtune("status", extra_env=bogus).stdout  # status and export need no LLM: they work
+    assert "no dataset" in _one_error_line(ragtune("export", "--format", "alpaca", check=2, extra_env=bogus))
     broken = tmp_path / "ragtune.yaml"
     broken.write_text("llm: [\n")
-    for command in (("status",), ("export", "--format", "alpaca"), ("run", FILES[0])):
+    for command in (("estimate", FILES[0]), ("run", FILES[0])):
         line = _one_error_line(ragtune(*command, check=2, extra_env={"RAGTUNE_CONFIG": str(broken)}))
-        assert f"{broken}: not valid YAML" in line, command
+        assert f"{broken}: not valid YAML (line 2" in line, command
+    assert "no chapters yet" in ragtune("status", extra_env={"RAGTUNE_CONFIG": str(broken)}).stdout  # reads no project file
     assert "not UTF-8" in _one_error_line(ragtune("parse", str(_write(tmp_path / "bad.md", b"\xff\xfe\x00\xc3")), check=2))
 
 

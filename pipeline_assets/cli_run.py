@@ -241,7 +241,9 @@ def headless_run(options: RunOptions, debug: bool = False) -> int:
         except Exception as error:  # a failed step: its warnings, then its cause on the last line; the runs are in the UI
             if debug:
                 traceback.print_exc()
-            return fail(f"the run failed: {failure_cause(instance, error, debug)}", FAILED)
+            cause, step = failure_cause(instance, error, debug)
+            # nothing in the given files could be parsed: bad input, said as the step said it
+            return fail(f"the run failed: {cause}", BAD_INPUT if step == "parsed_documents" else FAILED)
         if stopped_at is not None:
             stopped_summary(instance, rows, done, stopped_at)
             return STOPPED
@@ -272,9 +274,9 @@ def run_warnings(instance: dg.DagsterInstance, run_id: str) -> list[str]:
             if entry.dagster_event is None and entry.level >= logging.WARNING]
 
 
-def failure_cause(instance: dg.DagsterInstance, error: Exception, debug: bool = False) -> str:
-    """The failed step and its error's own message (the innermost cause Dagster recorded), else the
-    exception's; the failed run's warnings are printed first."""
+def failure_cause(instance: dg.DagsterInstance, error: Exception, debug: bool = False) -> tuple[str, str | None]:
+    """(the failed step and its error's own message: the innermost cause Dagster recorded, without its
+    class path; else the exception's, the failed step or None); the failed run's warnings are printed first."""
     latest = instance.get_runs(filters=dg.RunsFilter(tags=process_tags(), statuses=[dg.DagsterRunStatus.FAILURE]), limit=1)
     for run in latest:
         for line in [] if debug else run_warnings(instance, run.run_id):
@@ -283,9 +285,12 @@ def failure_cause(instance: dg.DagsterInstance, error: Exception, debug: bool = 
             cause = entry.dagster_event.step_failure_data.error
             while cause is not None and cause.cause is not None and cause.cls_name in WRAPPERS:
                 cause = cause.cause
-            message = cause.message.strip() if cause is not None else ""
-            return f"{entry.dagster_event.step_key}: {message.splitlines()[-1] if message else 'no message'}"[:600]
-    return f"{type(error).__name__}: {str(error)[:400]}"
+            message = cause.message.strip().splitlines()[-1] if cause is not None and cause.message.strip() else "no message"
+            if cause is not None and f"{cause.cls_name}: " in message:
+                message = message.split(f"{cause.cls_name}: ", 1)[1]
+            step = entry.dagster_event.step_key
+            return f"{step}: {message}"[:600], step
+    return f"{type(error).__name__}: {str(error)[:400]}", None
 
 
 WRAPPERS = {"DagsterExecutionStepExecutionError", "RetryRequestedFromPolicy", "DagsterUserCodeExecutionError"}

@@ -104,6 +104,11 @@ def test_typos_bad_numbers_bad_settings_and_a_down_endpoint_are_refused_before_a
         assert f"{broken}: not valid YAML (line 2" in line, command
     assert "no chapters yet" in ragtune("status", extra_env={"RAGTUNE_CONFIG": str(broken)}).stdout  # reads no project file
     assert "not UTF-8" in _one_error_line(ragtune("parse", str(_write(tmp_path / "bad.md", b"\xff\xfe\x00\xc3")), check=2))
+    garbage = _write(tmp_path / "bad.pdf", b"%PDF-1.4\n garbage")  # a step fails (ingest): its warning, then its cause, last
+    done = ragtune("run", str(garbage), check=2)
+    assert "warning: " in done.stderr and _one_error_line(done) == (
+        f"error: the run failed: parsed_documents: no document could be parsed from {garbage} ({garbage}: not a readable PDF "
+        "(PdfStreamError: Stream has ended unexpectedly))")
 
 
 def _write(path: Path, content: bytes) -> Path:

@@ -15,8 +15,6 @@ import psutil
 HOST, PID, PID_STARTED = "ragtune/host", "ragtune/pid", "ragtune/pid_started"
 UNFINISHED = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
 POOLS = ("llm", "gpu")
-
-
 PROJECT_INSTANCE = Path(__file__).resolve().parent.parent / "dagster.yaml"
 
 
@@ -78,8 +76,7 @@ def cancel_runs_of_this_process(instance: dg.DagsterInstance, reason: str, since
     """Mark this process's runs that a stop ended canceled (unfinished ones, and those Dagster marked
     failed after `since`, the time of the stop, as the stop's exception left their step) and free
     their pool slots; their run ids."""
-    mine = dg.RunsFilter(tags={HOST: socket.gethostname(), PID: str(os.getpid())},
-                         statuses=[*UNFINISHED, dg.DagsterRunStatus.FAILURE])
+    mine = dg.RunsFilter(tags=process_tags(), statuses=[*UNFINISHED, dg.DagsterRunStatus.FAILURE])
     ids = []
     for record in instance.get_run_records(filters=mine):
         if record.dagster_run.status == dg.DagsterRunStatus.FAILURE and record.update_timestamp.timestamp() < since:
@@ -92,7 +89,7 @@ def cancel_runs_of_this_process(instance: dg.DagsterInstance, reason: str, since
 
 def pool_waits(instance: dg.DagsterInstance) -> list[str]:
     """What a step of this process's runs is waiting for: a pool slot, and which runs hold it."""
-    mine = {run.run_id: run for run in _unfinished(instance, {PID: str(os.getpid()), HOST: socket.gethostname()})}
+    mine = {run.run_id: run for run in _unfinished(instance, process_tags())}
     waits = []
     for pool in POOLS:
         info = instance.event_log_storage.get_concurrency_info(pool)

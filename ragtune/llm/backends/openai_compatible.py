@@ -143,18 +143,22 @@ class OpenAICompatibleBackend(ServedModelIdentity):
         return outcome[0]
 
 
-def probe_endpoint(base_url: str, api_key: str | None, timeout_s: float = 5.0) -> str | None:
-    """One GET of the endpoint's model list: None when it answers (any status but a refused key; some
-    servers have no /models), else why not, naming the URL without credentials."""
-    import httpx
+def probe_endpoint(base_url: str, api_key: str | None) -> str | None:
+    """The same GET /models as served_model, asked before any work: None when the endpoint answers
+    (any status but a refused key; some servers have no /models), else why not, naming the URL without
+    credentials."""
+    from openai import APIConnectionError, AuthenticationError, OpenAI, PermissionDeniedError
 
     where = public_url(base_url)
     try:
-        response = httpx.get(base_url.rstrip("/") + "/models", headers={"Authorization": f"Bearer {api_key}"} if api_key else {},
-                             timeout=timeout_s)
-    except httpx.HTTPError as error:
-        return (f"the LLM endpoint {where} does not answer ({type(error).__name__}: {mask_secrets(str(error)) or 'no reply'}); "
+        with OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=PROBE_TIMEOUT_S, max_retries=0) as client:
+            client.models.list()
+    except APIConnectionError as error:  # refused, unresolvable or timed out
+        cause = error.__cause__ or error
+        return (f"the LLM endpoint {where} does not answer ({type(cause).__name__}: {mask_secrets(str(cause)) or 'no reply'}); "
                 "start the server, or fix --base-url / RAGTUNE_LLM_BASE_URL")
-    if response.status_code in (401, 403):
-        return f"the LLM endpoint {where} refused the API key (HTTP {response.status_code}); check the variable --api-key-env names"
+    except (AuthenticationError, PermissionDeniedError) as error:
+        return f"the LLM endpoint {where} refused the API key (HTTP {error.status_code}); check the variable --api-key-env names"
+    except Exception:  # it answered, without a model list
+        return None
     return None

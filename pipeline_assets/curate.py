@@ -21,6 +21,7 @@ from ragtune.curate.dedup import STAGES, DedupSettings, deduplicate, near_duplic
 from ragtune.curate.exports import ExportSettings, to_alpaca, write_exports
 from ragtune.curate.grounded_judge import QAJudgeSettings, judge_rows
 from ragtune.curate.pt_corpus import pt_corpus, write_pt_corpus
+from ragtune.curate.training_inputs import held_out_questions_in_training
 from ragtune.generate.grounding import GroundednessSettings, groundedness_scores
 from ragtune.index.vector_index import ChunkIndex
 from ragtune.ingest.sources import ChapterBundle
@@ -358,4 +359,21 @@ def quota_met_per_chapter(context: dg.AssetCheckExecutionContext, storage: DataD
     )
 
 
-DATASET_CHECKS = [no_split_leakage, near_duplicate_rate, mean_groundedness, quota_met_per_chapter]
+def no_held_out_questions(asset) -> dg.AssetChecksDefinition:
+    """The blocking check, on an asset that writes training inputs, that no training input (SFT,
+    RAFT, PT, DPO) shows a validation or test question: a step that would train on it does not run."""
+
+    @dg.asset_check(asset=asset, name="no_held_out_questions_in_training", blocking=True,
+                    description="No training input (dataset/train.jsonl, every *_train export incl. RAFT and the PT corpus, the DPO pairs) "
+                                "contains a validation or test question.")
+    def check(storage: DataDirResource) -> dg.AssetCheckResult:
+        found = held_out_questions_in_training(storage.layout)
+        return dg.AssetCheckResult(passed=not found, metadata={
+            "records_with_held_out_questions": sum(len(hits) for hits in found.values()),
+            "by_file": dg.MetadataValue.json({name: hits[:5] for name, hits in found.items()})})
+
+    return check
+
+
+DATASET_CHECKS = [no_split_leakage, near_duplicate_rate, mean_groundedness, quota_met_per_chapter,
+                  no_held_out_questions(instruction_dataset), no_held_out_questions(dataset_exports)]

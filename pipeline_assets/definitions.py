@@ -16,7 +16,7 @@ from pipeline_assets.ingest import chapters, every_document_parsed, parsed_docum
 from pipeline_assets.partitions import chapter_partitions
 from pipeline_assets.review import REVIEW_JOBS, review_decisions, review_tasks
 from pipeline_assets.sensors import project_sensors
-from pipeline_assets.train import dpo_adapter, lora_adapter, preference_pairs
+from pipeline_assets.train import TRAINING_CHECKS, dpo_adapter, lora_adapter, preference_pairs
 from ragtune import project
 from resources import BaseModelResource, DataDirResource, EmbedderResource, FitJudgeResource, GrobidResource, LabelStudioResource, LLMResource
 from resources.llm import llm_from_env
@@ -115,7 +115,7 @@ def build_defs(resources: dict[str, dg.ConfigurableResource] | None = None) -> d
     bound = {**default_resources(), **(resources or {})}
     return dg.Definitions(
         assets=with_backend_kinds(ASSETS, bound),
-        asset_checks=[every_document_parsed, *DATASET_CHECKS],
+        asset_checks=[every_document_parsed, *DATASET_CHECKS, *TRAINING_CHECKS],
         jobs=STAGE_JOBS + REVIEW_JOBS,  # review runs on request (UI, CLI) and from review_sensor, not in a full run
         sensors=project_sensors(),
         resources=bound,

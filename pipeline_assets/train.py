@@ -12,12 +12,13 @@ import dagster as dg
 import pydantic
 
 from pipeline_assets.config import LLM_RETRY, fail_if_endpoint_down
-from pipeline_assets.curate import held_out_of, indexed_chunks, instruction_dataset
+from pipeline_assets.curate import held_out_of, indexed_chunks, instruction_dataset, no_held_out_questions
 from pipeline_assets.metadata import usage_metadata, watched_client
 from pipeline_assets.partitions import CHAPTERS
 from ragtune.curate.curation import HELD_OUT
 from ragtune.curate.dataset_card import markdown_rows
 from ragtune.curate.preference import dpo_pairs, reference_pairs, review_pairs, write_dpo
+from ragtune.curate.training_inputs import held_out_questions_in_training
 from ragtune.evaluate.evaluation import EvalQuestion, evaluate
 from ragtune.evaluate.grading import JudgeSettings, answer_questions
 from ragtune.jsonl import read_jsonl, write_jsonl
@@ -53,6 +54,7 @@ def lora_adapter(
     every epoch, early stop, the best epoch kept; the loss curve is plotted. The test split, which
     heldout_loss and judge_scores report on, plays no part in training or in the choice of epoch."""
     settings = settings_for(config.profile, {k: v for k, v in config.model_dump().items() if k != "profile"})
+    refuse_held_out_questions(storage)
     train_rows = read_jsonl(storage.layout.alpaca_split("train"))
     eval_rows = read_jsonl(storage.layout.alpaca_split("validation"))
     model, tokenizer = base_model.load(storage.layout, bf16=settings.bf16)
@@ -85,6 +87,16 @@ def lora_adapter(
             "path": dg.MetadataValue.path(str(adapter_dir)),
         }
     )
+
+
+def refuse_held_out_questions(storage: DataDirResource) -> None:
+    """Fail a training step whose inputs show a validation or test question, naming the files (the
+    blocking checks stop a run before it; this also holds when a training asset runs on its own)."""
+    found = held_out_questions_in_training(storage.layout)
+    if found:
+        named = "; ".join(f"{name}: {', '.join(hits[:3])}" for name, hits in found.items())
+        raise dg.Failure(f"training inputs show held-out questions ({named}); remove those records or rematerialize "
+                         "instruction_dataset and dataset_exports", allow_retries=False)
 
 
 def sft_model(storage: DataDirResource, base_model: BaseModelResource):
@@ -174,6 +186,8 @@ def train_side_pairs(storage: DataDirResource, pairs: list[dict]) -> tuple[list[
     return kept, len(pairs) - len(kept)
 
 
+TRAINING_CHECKS = [no_held_out_questions(preference_pairs)]
+
 DPOTrainConfig = profile_config("DPOTrainConfig", DPOSettings, "DPO", "embedded: SmolLM2-135M on CPU; gpu_7b: a 7B model in bf16 on one GPU.")
 
 
@@ -185,6 +199,7 @@ def dpo_adapter(context: dg.AssetExecutionContext, config: DPOTrainConfig, stora
     heldout_loss compare base, SFT and SFT+DPO on the test split."""
     layout = storage.layout
     settings = dpo_settings_for(config.profile, {k: v for k, v in config.model_dump().items() if k != "profile"})
+    refuse_held_out_questions(storage)
     pairs = read_jsonl(layout.train_preference_pairs)
     if not pairs:
         raise dg.Failure(f"{layout.train_preference_pairs} holds no preference pairs: review rows in Label Studio, raise "

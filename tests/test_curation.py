@@ -397,3 +397,75 @@ def test_dataset_checks_fail_on_leakage_duplicates_and_ungrounded_rows(chunk_row
     alpaca[0]["output"] += " " + planted_sentence  # text only, no chunk id: the shared window finds it
     write_jsonl(storage.layout.exports_dir / "alpaca_train.jsonl", alpaca)
     assert leaks() == {"exports/alpaca_train.jsonl": [alpaca[0]["id"]]}
+
+
+def test_a_planted_held_out_question_in_any_training_input_fails_the_blocking_check(chunk_rows, tmp_path):
+    """SFT, RAFT, PT and DPO inputs are all read; a short question counts as a whole prompt, a long one
+    inside any text; the evaluation's own pairs (reports/evaluation_pairs) are no training input."""
+    from pipeline_assets.curate import dataset_exports, no_held_out_questions
+    from pipeline_assets.definitions import defs
+    from pipeline_assets.train import refuse_held_out_questions
+    from ragtune.curate.exports import to_raft
+    from ragtune.curate.preference import preference, write_dpo
+    from ragtune.curate.pt_corpus import PT_FILE
+    from ragtune.jsonl import write_jsonl
+    from resources.storage import DataDirResource
+
+    storage = DataDirResource(data_dir=str(tmp_path))
+    layout = storage.layout
+    chapter = [c for c in chunk_rows if c["chapter_key"] == "anxiety-disorders"]
+    test_row = qa_row(chapter[0], question="How long must worry last before generalized anxiety disorder is diagnosed?")
+    short_test = qa_row(chapter[1], question="What is agoraphobia?")
+    validation_row = qa_row(chapter[2], question="Which body symptoms come with a panic attack in adults?")
+    train = [qa_row(c) for c in chapter[5:9]]
+    held = {"validation": [validation_row], "test": [test_row, short_test]}
+    manifest = {name: FrozenSplit(name, [r["chunk_ids"][0] for r in rows], rows, "-").manifest() for name, rows in held.items()}
+    layout.write_frozen_splits(manifest, held, {n: np.zeros((len(v), 4), np.float32) for n, v in held.items()})
+    for split, rows in {"train": train, **held}.items():
+        write_jsonl(layout.dataset_rows(split), rows)
+        write_jsonl(layout.alpaca_split(split), [to_alpaca(r) for r in rows])
+    raft = [to_raft(r, chapter[10:20], 2, 1.0, 0) for r in train]
+    write_jsonl(layout.raft_export("train"), raft)
+    pt = [{"text": c["text"], "id": c["chunk_id"]} for c in chapter[5:9]]
+    write_jsonl(layout.exports_dir / PT_FILE, pt)
+    dpo = [preference(r["question"], r["answer"], "I do not know.", f"{r['qa_id']}:reference", r["qa_id"], r["chapter_key"], "reference",
+                      "reference", "sft", "test") for r in train]
+    write_dpo(dpo, layout.dpo_dir, layout.train_preference_pairs.stem)
+    evaluation = [preference(test_row["question"], "six months", "a week", "e1", test_row["qa_id"], "anxiety-disorders", "judged", "tuned", "base", "x")]
+    write_jsonl(layout.evaluation_pairs("judge_scores"), evaluation)
+
+    checks = {key.asset_key.to_user_string() for key in defs.resolve_asset_graph().asset_check_keys if key.name == "no_held_out_questions_in_training"}
+    assert checks == {"instruction_dataset", "dataset_exports", "preference_pairs"}
+    check = no_held_out_questions(dataset_exports)
+
+    def found() -> dict:
+        result = check(storage=storage)
+        by_file = result.metadata["by_file"].value
+        assert result.passed == (not by_file)
+        return by_file
+
+    assert found() == {}  # the evaluation pairs hold a test question, and do not count
+    refuse_held_out_questions(storage)
+
+    def planted(path, records, index, field, text):
+        write_jsonl(path, [{**r, field: text} if i == index else r for i, r in enumerate(records)])
+        try:
+            return found()
+        finally:
+            write_jsonl(path, records)
+
+    sft = [to_alpaca(r) for r in train]
+    assert planted(layout.alpaca_split("train"), sft, 1, "instruction", short_test["question"].upper()) == {
+        "dataset/train.jsonl": [f"{sft[1]['id']}: {short_test['qa_id']}"]}
+    assert planted(layout.raft_export("train"), raft, 0, "instruction", validation_row["question"]) == {
+        "exports/raft_train.jsonl": [f"{raft[0]['id']}: {validation_row['qa_id']}"]}
+    inside = pt[2]["text"] + " " + test_row["question"].rstrip("?") + ", and what else matters?"
+    assert planted(layout.exports_dir / PT_FILE, pt, 2, "text", inside) == {f"exports/{PT_FILE}": [f"{pt[2]['id']}: {test_row['qa_id']}"]}
+    assert planted(layout.exports_dir / PT_FILE, pt, 2, "text", pt[2]["text"] + " What is agoraphobia?") == {}  # too short to count inside a text
+    assert planted(layout.train_preference_pairs, dpo, 1, "prompt", test_row["question"]) == {
+        "reports/dpo/train_dpo.jsonl": [f"{dpo[1]['id']}: {test_row['qa_id']}"]}
+    # An evaluation file offered to a trainer through the DPO folder's dataset_info.json is a training input.
+    write_dpo(evaluation, layout.dpo_dir, "judge_scores_dpo")
+    assert found() == {"reports/dpo/judge_scores_dpo.jsonl": [f"e1: {test_row['qa_id']}"]}
+    with pytest.raises(Exception, match="training inputs show held-out questions .*judge_scores_dpo.jsonl"):
+        refuse_held_out_questions(storage)

@@ -113,7 +113,8 @@ def test_dataset_adapter_and_scores(pipeline_run):
     assert {g["group"] for g in report["summary"]["per_group"]} <= {"anxiety-disorders", "obsessive-compulsive-and-related-disorders"}
     event = _materializations(pipeline_run["instance"], "judge_scores")[0]
     assert event.metadata["base_total"].value == report["summary"]["models"]["base"]["total"]
-    assert event.metadata["dpo_pairs"].value == len([json.loads(line) for line in open(data / "reports" / "dpo" / "judge_scores_dpo.jsonl")])
+    assert event.metadata["evaluation_pairs"].value == len([json.loads(line) for line in open(data / "reports" / "evaluation_pairs" / "judge_scores.jsonl")])
+    assert set(json.loads((data / "reports" / "dpo" / "dataset_info.json").read_text())) == {"train_dpo"}  # test questions train nothing
     assert report["summary"]["tuned_dpo_minus_tuned_score"]["questions"] <= len(graded)
     loss = _materializations(pipeline_run["instance"], "heldout_loss")[0].metadata
     assert loss["base_loss"].value > 0 and loss["tuned_loss"].value > 0 and loss["answer_tokens"].value > 0
@@ -155,8 +156,9 @@ def test_curated_dataset_passes_its_checks_and_exports_load(pipeline_run):
         e.dagster_event.event_specific_data.check_name: e.dagster_event.event_specific_data
         for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
     }
-    assert set(evaluations) == {"no_split_leakage", "near_duplicate_rate", "mean_groundedness", "quota_met_per_chapter"}
+    assert set(evaluations) == {"no_split_leakage", "near_duplicate_rate", "mean_groundedness", "quota_met_per_chapter", "no_held_out_questions_in_training"}
     assert evaluations["no_split_leakage"].passed and evaluations["near_duplicate_rate"].passed
+    assert evaluations["no_held_out_questions_in_training"].passed
     judged = [json.loads(line) for f in (data / "qa" / "judged").glob("*s.jsonl") for line in open(f)]
     assert judged and all(r["judge_weak"] and 0 <= r["groundedness"] <= 1 for r in judged)
     rows = [json.loads(line) for split in ("train", "validation", "test") for line in open(data / "dataset" / "rows" / f"{split}.jsonl")]

@@ -83,3 +83,46 @@ class HeldOutText:
         for text in strings_in(record):
             found |= self.sources(text)
         return found
+
+
+QUESTION_WORDS_IN_TEXT = 6  # a held-out question this long counts when it appears inside a longer text
+
+
+def question_key(text: str) -> str:
+    """A question compared without case, punctuation or spacing."""
+    return " ".join(words(text))
+
+
+def held_out_question_texts(row: dict[str, Any]) -> list[str]:
+    """What a held-out row asks: its question and, for a dialogue, every user turn."""
+    return [row["question"], *(t["content"] for t in row.get("turns") or [] if t.get("role") == "user")]
+
+
+@dataclass
+class HeldOutQuestions:
+    """The questions of the held-out rows, which no training input may contain: a record string that
+    is such a question, or a longer text holding one of QUESTION_WORDS_IN_TEXT words or more (a
+    short question such as "What is OCD?" may occur in the book's own text; the whole-string match
+    still finds it as a prompt)."""
+    owners: dict[str, str] = field(default_factory=dict)  # question key -> qa id
+
+    @classmethod
+    def of(cls, rows: Iterable[dict[str, Any]]) -> "HeldOutQuestions":
+        owners: dict[str, str] = {}
+        for row in rows:
+            for text in held_out_question_texts(row):
+                if question_key(text):
+                    owners.setdefault(question_key(text), row["qa_id"])
+        return cls(owners)
+
+    def found_in(self, record: dict[str, Any]) -> set[str]:
+        """The qa ids of the held-out questions a record shows, anywhere in it."""
+        long = [(key, qa_id) for key, qa_id in self.owners.items() if len(key.split()) >= QUESTION_WORDS_IN_TEXT]
+        found: set[str] = set()
+        for text in strings_in(record):
+            key = question_key(text)
+            if key in self.owners:
+                found.add(self.owners[key])
+            padded = f" {key} "
+            found |= {qa_id for question, qa_id in long if f" {question} " in padded}
+        return found

@@ -1,0 +1,68 @@
+"""Every file a training step reads or an export offers a trainer (SFT, RAFT, PT, DPO), and the
+held-out questions that none of them may contain.
+
+The leakage check of the dataset compares text windows and chunk ids; a question is often shorter
+than a window and a preference pair names no chunk, so a test question pasted into a DPO prompt
+or a PT passage would pass it. This check compares the questions themselves. Evaluation's own
+preference pairs live apart (Layout.evaluation_pairs) and are no training input: nothing lists them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ragtune.curate.curation import HELD_OUT
+from ragtune.curate.leakage import HeldOutQuestions
+from ragtune.jsonl import read_jsonl
+from ragtune.layout import DataLayout
+
+
+def _dataset_info_files(folder: Path) -> list[Path]:
+    """The files a LLaMA-Factory dataset_info.json in folder names (a trainer pointed there may read any)."""
+    info = folder / "dataset_info.json"
+    if not info.exists():
+        return []
+    return [folder / entry["file_name"] for entry in json.loads(info.read_text(encoding="utf-8")).values() if "file_name" in entry]
+
+
+def training_files(layout: DataLayout) -> list[Path]:
+    """The JSONL training inputs that exist: the SFT split, every *_train export (alpaca, ShareGPT,
+    messages, RAFT, counselling, the PT corpus) and every preference file the DPO folder offers."""
+    candidates = [layout.alpaca_split("train"), *layout.export_files("train"), layout.train_preference_pairs,
+                  *_dataset_info_files(layout.dpo_dir)]
+    return [path for path in dict.fromkeys(candidates) if path.exists()]
+
+
+def training_records(layout: DataLayout) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(file name relative to the data folder, record) of every training input, Hugging Face copies included."""
+    for path in training_files(layout):
+        name = str(path.relative_to(layout.root))
+        for record in read_jsonl(path):
+            yield name, record
+    for folder in (layout.hf_dataset, layout.hf_pt_corpus):
+        if folder.exists():
+            import datasets
+
+            stored = datasets.load_from_disk(str(folder))
+            if "train" in stored:
+                name = f"{folder.relative_to(layout.root)}[train]"
+                for record in stored["train"]:
+                    yield name, record
+
+
+def held_out_questions_in_training(layout: DataLayout) -> dict[str, list[str]]:
+    """"<file>" -> ["<record id>: <held-out qa id>", ...] for every training record that shows a
+    validation or test question; empty when none does (or before the splits are frozen)."""
+    stored = layout.read_frozen_splits()
+    if stored is None:
+        return {}
+    _, frozen, _ = stored  # the rows as frozen and as the dataset shows them now (a reviewer may have edited one)
+    questions = HeldOutQuestions.of(r for split in HELD_OUT for r in frozen.get(split, []) + read_jsonl(layout.dataset_rows(split)))
+    found: dict[str, list[str]] = {}
+    for name, record in training_records(layout):
+        for qa_id in sorted(questions.found_in(record)):
+            found.setdefault(name, []).append(f"{record.get('id', record.get('qa_id', '?'))}: {qa_id}")
+    return found

@@ -469,3 +469,24 @@ def test_a_planted_held_out_question_in_any_training_input_fails_the_blocking_ch
     assert found() == {"reports/dpo/judge_scores_dpo.jsonl": [f"e1: {test_row['qa_id']}"]}
     with pytest.raises(Exception, match="training inputs show held-out questions .*judge_scores_dpo.jsonl"):
         refuse_held_out_questions(storage)
+
+
+def test_held_out_splits_are_drawn_per_chapter(chunk_rows, embedder):
+    """Low shares leave most chapters without a held-out chunk by chance; a chapter with at least
+    held_out_min_rows rows gets validation and test rows of its own all the same (Table II)."""
+    from ragtune.curate.curation import rows_per_chapter
+
+    by_chapter = with_neighbours(chunk_rows)
+    vectors = {k: embedder.encode([r["question"] for r in v]) for k, v in by_chapter.items()}
+    chunks = {c["chunk_id"]: c for c in chunk_rows}
+
+    def table(**settings) -> dict[str, dict]:
+        result = curate(by_chapter, vectors, {}, CurationSettings(test_fraction=0.03, validation_fraction=0.03, **settings), DedupSettings(), chunks)
+        return {r["chapter_key"]: r for r in rows_per_chapter(result.splits)}
+
+    per_chapter = table(held_out_min_rows=7)  # the handbook's chapters hold 7 to 10 chunks, one row each here
+    large = [k for k, v in by_chapter.items() if len(v) >= 7]
+    assert len(large) == 6
+    assert all(per_chapter[k]["validation"] >= 1 and per_chapter[k]["test"] >= 1 and per_chapter[k]["train"] >= 1 for k in large), per_chapter
+    drawn_as_one = table(held_out_min_rows=10**6)  # no chapter is large: the shares alone decide
+    assert sum(drawn_as_one[k]["validation"] == 0 or drawn_as_one[k]["test"] == 0 for k in large) >= 3, drawn_as_one

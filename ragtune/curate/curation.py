@@ -40,6 +40,7 @@ class CurationSettings:
     min_groundedness: float = 0.6  # rows whose deterministic groundedness is lower are dropped, whatever the judge said
     test_fraction: float = 0.15  # share of the question chunks held out for the test split (at least one)
     validation_fraction: float = 0.1  # share held out for validation: early stopping, epoch choice (at least one)
+    held_out_min_rows: int = 10  # a chapter with this many rows gets at least one validation and one test chunk of its own
     seed: int = 0
 
 
@@ -269,26 +270,51 @@ def _stack(vectors: list[np.ndarray], dim: int) -> np.ndarray:
 
 
 def _freeze(rows: list[dict[str, Any]], settings: CurationSettings, chunks: dict[str, dict[str, Any]]) -> tuple[Frozen, list[dict]]:
-    """Hold out chunks that rows were asked about, test first, then validation among the chunks that
-    do not overlap a test chunk and keep a row once test text is sealed away; each gets at least one
-    when there are three or more, and some are always left for train. Returns the frozen splits and
-    the validation rows that showed test text."""
+    """Hold out chunks that rows were asked about, per chapter: test first, then validation among the
+    chunks that do not overlap a test chunk and keep a row once test text is sealed away. A chapter
+    with at least held_out_min_rows rows gets at least one chunk of each (so every such chapter is
+    evaluated), and every chapter keeps one chunk for train; the whole dataset gets at least one of
+    each when it has three chunks or more. Returns the frozen splits and the validation rows that
+    showed test text."""
     def rows_of(chunks: list[str]) -> list[dict]:
         chosen = set(chunks)
         return sorted((r for r in rows if r.get("chunk_ids") and r["chunk_ids"][0] in chosen), key=lambda r: r["qa_id"])
 
-    seeds = sorted({r["chunk_ids"][0] for r in rows if r.get("chunk_ids")}, key=lambda c: (chunk_bucket(c, settings.seed), c))
-    spare = len(seeds) - 1  # one chunk stays for train
-    test = [c for c in seeds if chunk_bucket(c, settings.seed) < settings.test_fraction] or seeds[:1]
-    test = test[: max(spare - 1, 1)] if spare >= 1 else []
+    def bucket(chunk_id: str) -> float:
+        return chunk_bucket(chunk_id, settings.seed)
+
+    def draw(candidates: list[str], below: float, force: bool, room: int) -> list[str]:
+        """The candidates (bucket order) whose bucket lies below `below`, or the first when force and
+        none does; at most room of them."""
+        chosen = [c for c in candidates if bucket(c) < below] or (candidates[:1] if force else [])
+        return chosen[: max(room, 0)]
+
+    by_chapter: dict[str, list[str]] = {}
+    size: Counter = Counter()
+    for row in rows:
+        if row.get("chunk_ids"):
+            size[row["chapter_key"]] += 1
+            by_chapter.setdefault(row["chapter_key"], []).append(row["chunk_ids"][0])
+    seeds = {key: sorted(set(found), key=lambda c: (bucket(c), c)) for key, found in sorted(by_chapter.items())}
+    large = {key for key in seeds if size[key] >= settings.held_out_min_rows}
+    everything = sorted({c for found in seeds.values() for c in found}, key=lambda c: (bucket(c), c))
+
+    test = [c for key, found in seeds.items() for c in draw(found, settings.test_fraction, key in large, len(found) - 1)]
+    if not test and len(everything) >= 2:  # the dataset's own minimum, as when it was drawn as one
+        test = draw(everything, settings.test_fraction, True, len(everything) - 2) or everything[:1]
     test_text = held_out_text(set(test), chunks, [])
     test_sealed = test_text.sealed(chunks)
     limit = settings.test_fraction + settings.validation_fraction
-    open_seeds = [c for c in seeds if c not in test_sealed]
-    # A chunk all of whose rows retrieved test text would leave validation empty: pass it over.
-    usable = [c for c in open_seeds if seal(rows_of([c]), test_text, test_sealed, "test")[0]]
-    validation = [c for c in usable if chunk_bucket(c, settings.seed) < limit] or usable[:1]
-    validation = validation[: max(len(open_seeds) - 1, 0)]
+    validation: list[str] = []
+    for key, found in seeds.items():
+        open_seeds = [c for c in found if c not in test_sealed]
+        # A chunk all of whose rows retrieved test text would leave validation empty: pass it over.
+        usable = [c for c in open_seeds if seal(rows_of([c]), test_text, test_sealed, "test")[0]]
+        validation += draw(usable, limit, key in large, len(open_seeds) - 1)
+    if not validation:
+        open_seeds = [c for c in everything if c not in test_sealed]
+        usable = [c for c in open_seeds if seal(rows_of([c]), test_text, test_sealed, "test")[0]]
+        validation = draw(usable, limit, True, len(open_seeds) - 1)
 
     test_rows = rows_of(test)
     validation_rows, removed = seal(rows_of(validation), test_text, test_sealed, "test")

@@ -95,3 +95,11 @@ class TokenScorer:
         top = max(row[yes_ids].max(), row[no_ids].max())
         yes, no = np.exp(row[yes_ids] - top).sum(), np.exp(row[no_ids] - top).sum()
         return float(yes / (yes + no))
+
+    def option_probabilities(self, messages: list[dict[str, str]], replies: list[str]) -> list[float]:
+        """The judge's probabilities of alternative replies, each scored whole (teacher-forced) and
+        normalised over the alternatives: G-Eval's probability-weighted reading, not the argmax. The
+        replies share the prompt, so the KV cache evaluates it once."""
+        logps = np.array([self.continuation_logprob(messages, reply)[0] for reply in replies], dtype=np.float64)
+        weights = np.exp(logps - logps.max())
+        return (weights / weights.sum()).tolist()

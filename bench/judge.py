@@ -13,6 +13,7 @@ Usage: .venv/bin/python bench/judge.py --judge smollm2 [--judge qwen2.5-coder-1.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from datetime import date
@@ -34,7 +35,7 @@ def make_judge(spec: str):
     """A local model name or GGUF path, or url=...,model=...[,key_env=...] for an OpenAI-compatible endpoint."""
     if spec.startswith("url="):
         fields = dict(part.split("=", 1) for part in spec.split(","))
-        return EndpointJudge(fields["url"], fields["model"], fields.get("key_env", "OPENAI_API_KEY"))
+        return EndpointJudge(fields["url"], fields["model"], os.environ.get(fields.get("key_env", "OPENAI_API_KEY")))
     return LocalJudge(spec)
 
 

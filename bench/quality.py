@@ -54,8 +54,7 @@ def judge_lines(report: dict) -> list[str]:
     pair = summary["tuned_vs_base"]
     ci = pair["win_rate_ci95"]
     lines += ["", f"tuned vs base, both orders: {pair['win']} win / {pair['tie']} tie / {pair['loss']} loss ({pair['undecided']} undecided); "
-              f"win rate {pair['win_rate']}" + (f" [{ci[0]}, {ci[1]}]" if ci else "") + f". Judge: {report['judge_model']}"
-              + (" (weak: these totals show the machinery, not model quality)" if report["judge_weak"] else "")]
+              f"win rate {pair['win_rate']}" + (f" [{ci[0]}, {ci[1]}]" if ci else "") + f". Judge: {report['judge_note']}"]
     return lines
 
 

@@ -29,7 +29,7 @@ from resources.llm import LLMResource, llm_from_env
 from resources.storage import DataDirResource
 
 USAGE_ASSETS = ("qa_candidates", "qa_judged", "judge_scores", "medquad_scores")
-TRAINING_ASSETS = {"lora_adapter", "preference_pairs", "dpo_adapter", "judge_scores", "heldout_loss", "medquad_scores"}  # what --no-train leaves out
+TRAINING_ASSETS = {"pt_adapter", "lora_adapter", "preference_pairs", "dpo_adapter", "judge_scores", "heldout_loss", "medquad_scores"}  # what --no-train leaves out
 
 
 @dataclass

@@ -16,7 +16,7 @@ from pipeline_assets.ingest import chapters, every_document_parsed, parsed_docum
 from pipeline_assets.partitions import chapter_partitions
 from pipeline_assets.review import REVIEW_JOBS, review_decisions, review_tasks
 from pipeline_assets.sensors import project_sensors
-from pipeline_assets.train import TRAINING_CHECKS, dpo_adapter, lora_adapter, preference_pairs
+from pipeline_assets.train import TRAINING_CHECKS, dpo_adapter, lora_adapter, preference_pairs, pt_adapter
 from ragtune import project
 from resources import BaseModelResource, DataDirResource, EmbedderResource, FitJudgeResource, GrobidResource, LabelStudioResource, LLMResource
 from resources.llm import llm_from_env
@@ -35,6 +35,7 @@ ASSETS = [
     review_decisions,
     instruction_dataset,
     dataset_exports,
+    pt_adapter,
     lora_adapter,
     preference_pairs,
     dpo_adapter,
@@ -72,7 +73,7 @@ STAGE_JOBS = [
     ),
     dg.define_asset_job(
         "train_and_judge",
-        selection=[instruction_dataset, dataset_exports, lora_adapter, preference_pairs, dpo_adapter, judge_scores, heldout_loss, medquad_scores],
+        selection=[instruction_dataset, dataset_exports, pt_adapter, lora_adapter, preference_pairs, dpo_adapter, judge_scores, heldout_loss, medquad_scores],
         tags={USES_TAG: "gpu", "dagster-k8s/config": GPU_POD},
     ),
 ]

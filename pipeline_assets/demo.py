@@ -21,6 +21,7 @@ import dagster as dg  # noqa: E402
 
 from pipeline_assets.runner import DEMO_RUN, materialize_graph  # noqa: E402
 from ragtune.benchmarks import BENCHMARKS, machine, write_section  # noqa: E402
+from ragtune.evaluate.judge_check import verdict_text  # noqa: E402
 from resources.storage import DataDirResource  # noqa: E402
 
 NEXT_STEPS = """
@@ -75,7 +76,9 @@ def main() -> None:
     print(f"  adapter : {storage.layout.adapter_dir}  (PEFT LoRA; loss curve in reports/); DPO step on top: {storage.layout.dpo_adapter_dir}")
     print(f"  scores  : {storage.layout.report('judge_scores')}  (+ heldout_loss.json, dpo/, charts; medquad_scores.json "
           "when RAGTUNE_MEDQUAD_DIR points at MedQuAD; demo_timings.json)")
-    judge = f"{report['judge_model']}" + (", a weak judge" if report["judge_weak"] else "")
+    agreement = report.get("judge_agreement")
+    judge = f"{report['judge_model']}, judge-check agreement {agreement if agreement is not None else 'not measured'}" + (
+        ", weak" if report["judge_weak"] else "")
     print(f"\nJudge scores over {report['summary']['questions']} frozen test questions ({judge}):")
     print(f"  {'model':<10}{'total':>7}{'max':>6}{'mean':>8}  95% CI")
     for name, values in models.items():
@@ -83,14 +86,14 @@ def main() -> None:
         ci = f"[{values['ci95'][0]:.2f}, {values['ci95'][1]:.2f}]" if values["ci95"] else "n/a"
         print(f"  {name:<10}{values['total']:>7}{values['max_total']:>6}{mean:>8}  {ci}")
     pair = report["summary"]["tuned_vs_base"]
-    print(f"  tuned vs base, both orders: {pair['win']} win / {pair['tie']} tie / {pair['loss']} loss ({pair['undecided']} undecided)")
+    print(f"  tuned vs base, both orders: {verdict_text(pair, report)}")
     judged = report["summary"]["judged"]
     print(f"  judged: {judged['answers_graded']} of {judged['answers_asked']} answers graded, {judged['comparisons_judged']} of "
           f"{judged['comparisons_asked']} comparisons; failures in {storage.layout.evaluation_failures('judge_scores')}")
     loss = json.loads(storage.layout.report("heldout_loss").read_text())
     print("  test answer loss: " + ", ".join(f"{name} {loss[name]['loss']:.3f} (ppl {loss[name]['perplexity']:.1f})"
                                              for name in ("base", "tuned", "tuned_dpo") if name in loss))
-    print(f"  (a first look: {report['summary']['questions']} questions judged by the 135M model decide nothing; see README 'About the numbers')")
+    print(f"  (a first look: {report['summary']['questions']} questions and {report['judge_note']}; see README 'About the numbers')")
     print(NEXT_STEPS)
 
 

@@ -19,6 +19,8 @@ from pipeline_assets.train import dpo_adapter, lora_adapter, sft_model
 from ragtune.curate.dataset_card import markdown_rows
 from ragtune.curate.preference import dpo_pairs
 from ragtune.evaluate.evaluation import EvalQuestion, evaluate
+from ragtune.evaluate.geval import CachedReadings
+from ragtune.evaluate.judge_check import judge_standing, verdict_text
 from ragtune.evaluate.grading import JudgeSettings, answer_questions, reference_answers
 from ragtune.evaluate.medquad import load_medquad, sample_questions
 from ragtune.evaluate.stats import group_table, paired_difference, summary_table
@@ -33,7 +35,8 @@ from resources.storage import DataDirResource
 JudgeConfig = config_from_settings("JudgeConfig", JudgeSettings, "Questions, answer length, judge sampling, reference model, statistics.",
                                    asset="judge_scores")
 EVALUATION_SPLIT = "test"
-WEAK_JUDGE_NOTE = "the embedded 135M judge is weak: these scores demonstrate the machinery, not model quality"
+GEVAL_GRADES = "probability-weighted over the score tokens (G-Eval)"
+WRITTEN_GRADES = "the digit the judge wrote (this backend gives no token probabilities here)"
 
 
 DPO_MODEL = "tuned_dpo"  # SFT + the DPO step, beside "base" and "tuned" (SFT) wherever dpo_adapter has run
@@ -90,7 +93,12 @@ def _report(context, name: str, title: str, questions, answers, reference_failur
     asset metadata. When the judge (or reference) endpoint was down, fail the step after writing them:
     the calls that finished are cached, so the retry or a rerun pays only for the rest."""
     judge = watched_client(context, judge_llm, storage, name)
-    result = evaluate(questions, answers, judge, settings)
+    weighted = judge_llm.weighted_judge()
+    readings = CachedReadings(weighted, storage.layout.llm_cache_dir) if weighted is not None else None
+    result = evaluate(questions, answers, judge, settings, readings)
+    standing = judge_standing(judge.model_id)
+    if standing["judge_weak"]:
+        context.log.warning(standing["judge_note"])
     rows, summary, failures = result.rows, result.summary, reference_failures + result.failures
     write_jsonl(storage.layout.evaluation_failures(name), failures)
     models = list(answers)
@@ -107,9 +115,8 @@ def _report(context, name: str, title: str, questions, answers, reference_failur
                                                        f"{step['tuned_higher']}, lower on {step['tuned_lower']})"}
     report = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "judge_model": judge.model_id,
-        "judge_weak": judge_llm.is_weak_default,
-        "judge_note": WEAK_JUDGE_NOTE if judge_llm.is_weak_default else "",
+        **standing,
+        "grades": GEVAL_GRADES if readings is not None else WRITTEN_GRADES,
         "settings": asdict(settings),
         **extra,
         "summary": summary,
@@ -127,14 +134,17 @@ def _report(context, name: str, title: str, questions, answers, reference_failur
         "questions": len(rows),
         **{f"{m}_total": summary["models"][m]["total"] for m in models},
         **{f"{m}_mean": summary["models"][m]["mean"] for m in models},
-        "tuned_vs_base": f"{pair['win']} win / {pair['tie']} tie / {pair['loss']} loss ({pair['undecided']} undecided)",
+        "tuned_vs_base": verdict_text(pair, standing),
         "tuned_win_rate": pair["win_rate"],
         "scores": table(scores),
         "scores_markdown": dg.MetadataValue.md(markdown_rows(scores)),
         "per_group": table(group_table(summary, models)),
         "chart": dg.MetadataValue.md(markdown_image(plot, f"{title} judge scores")),
         "judge_model": judge.model_id,
-        "judge_weak": judge_llm.is_weak_default,
+        "judge_agreement": standing["judge_agreement"],
+        "judge_weak": standing["judge_weak"],
+        "judge_note": standing["judge_note"],
+        "grades": GEVAL_GRADES if readings is not None else WRITTEN_GRADES,
         "answers_graded": f"{judged['answers_graded']} of {judged['answers_asked']}",
         "comparisons_judged": f"{judged['comparisons_judged']} of {judged['comparisons_asked']}",
         "judge_failures": len(failures),
@@ -173,8 +183,6 @@ def judge_scores(
     tuned, tokenizer = sft_model(storage, base_model)
     dpo = _dpo_model(storage, base_model)
     answers, reference_failures = _answers(context, tuned, tokenizer, questions, settings, reference_llm, storage, dpo)
-    if judge_llm.is_weak_default:
-        context.log.warning(WEAK_JUDGE_NOTE)
     extra = {"base_model": base_model.model_id(), "split": EVALUATION_SPLIT}
     metadata = _report(context, "judge_scores", "frozen test split", questions, answers, reference_failures, judge_llm, settings, storage, extra)
     return dg.MaterializeResult(metadata={**metadata, "split": EVALUATION_SPLIT})

@@ -19,7 +19,8 @@ from resources.storage import DataDirResource
 
 # The embedded 135M model on a CPU keeps about a quarter of what it writes: the demo, the end-to-end
 # test and the rerun bench ask for a few kept pairs per chapter instead of the paper's 80.
-SMALL_RUN = {"chapter_evidence": {"rounds": 16}, "qa_candidates": {"quota": 2, "max_waves": 3}}
+# The PT rung takes two optimizer steps there (a full epoch of the handbook's text is minutes on 2 cores).
+SMALL_RUN = {"chapter_evidence": {"rounds": 16}, "qa_candidates": {"quota": 2, "max_waves": 3}, "pt_adapter": {"max_steps": 2}}
 # `make demo` is a first look, not an evaluation: it also grades 3 test questions instead of 8 (each one
 # costs four judge calls of the 135M model, ~6 s each on 2 cores), trains 2 epochs instead of 3, and
 # makes its DPO pairs without the judge (the embedded judge ties every comparison; each costs four calls).

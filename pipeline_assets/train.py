@@ -1,6 +1,7 @@
-"""The training ladder: the SFT LoRA adapter trained on the instruction dataset's train split (the
-validation split chooses the epoch and stops training early), train-side preference pairs, and a
-DPO step on top of the SFT adapter. The test split is not read here."""
+"""The training ladder: a continued-pretraining LoRA adapter on the chapters' train-side text (PT),
+the SFT LoRA adapter trained on the instruction dataset's train split, from the base or from base+PT
+(the validation split chooses the epoch and stops training early), train-side preference pairs, and
+a DPO step on top of the SFT adapter. The test split is not read here."""
 
 import hashlib
 import typing
@@ -12,41 +13,107 @@ import dagster as dg
 import pydantic
 
 from pipeline_assets.config import LLM_RETRY, fail_if_endpoint_down
-from pipeline_assets.curate import held_out_of, indexed_chunks, instruction_dataset, no_held_out_questions
+from pipeline_assets.curate import dataset_exports, held_out_of, indexed_chunks, instruction_dataset, no_held_out_questions
 from pipeline_assets.metadata import usage_metadata, watched_client
 from pipeline_assets.partitions import CHAPTERS
-from ragtune.curate.curation import HELD_OUT
+from ragtune.curate.curation import HELD_OUT, chunk_bucket
 from ragtune.curate.dataset_card import markdown_rows
 from ragtune.curate.preference import dpo_pairs, reference_pairs, review_pairs, write_dpo
+from ragtune.curate.pt_corpus import PT_FILE
 from ragtune.curate.training_inputs import held_out_questions_in_training
 from ragtune.evaluate.evaluation import EvalQuestion, evaluate
 from ragtune.evaluate.grading import JudgeSettings, answer_questions
+from ragtune.evaluate.judge_check import judge_standing
 from ragtune.jsonl import read_jsonl, write_jsonl
 from ragtune.plots import loss_curve, markdown_image
 from ragtune.train.dpo import DPOSettings, dpo_settings_for, train_dpo
-from ragtune.train.lora import LoraSettings, run_fingerprint, settings_for, train_lora
+from ragtune.train.lora import LoraSettings, pt_examples, pt_settings_for, run_fingerprint, settings_for, train_lora
 from resources.base_model import BaseModelResource
 from resources.llm import LLMResource
 from resources.storage import DataDirResource
 
 
-def profile_config(name: str, settings: type, what: str, profiles: str) -> type[dg.Config]:
+def profile_config(name: str, settings: type, what: str, profiles: str, exclude: tuple[str, ...] = ()) -> type[dg.Config]:
     """A dg.Config of a profile (embedded or gpu_7b) and any of the settings' fields to override (unset = the profile's value)."""
     hints = typing.get_type_hints(settings)
     config = pydantic.create_model(
         name,
         __base__=dg.Config,
         profile=(Literal["embedded", "gpu_7b"], pydantic.Field(default="embedded", description=profiles)),
-        **{f.name: (Optional[hints[f.name]], pydantic.Field(default=None, description=f"default: the profile's ({f.default})")) for f in fields(settings)},
+        **{f.name: (Optional[hints[f.name]], pydantic.Field(default=None, description=f"default: the profile's ({f.default})"))
+           for f in fields(settings) if f.name not in exclude},
     )
     config.__doc__ = f"A {what} profile and any of its settings to override (unset = the profile's value)."
     return config
 
 
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def start_model(storage: DataDirResource, base_model: BaseModelResource, from_pt: bool, bf16: bool):
+    """(model, tokenizer): the base, or with from_pt the base with the continued-pretraining adapter
+    merged in (the PT rung of the ladder that SFT then starts from)."""
+    model, tokenizer = base_model.load(storage.layout, bf16=bf16)
+    if not from_pt:
+        return model, tokenizer
+    from peft import PeftModel
+
+    if not storage.layout.pt_adapter_config.exists():
+        raise dg.Failure(f"from_pt is set but there is no PT adapter at {storage.layout.pt_adapter_dir}; materialize pt_adapter first",
+                         allow_retries=False)
+    return PeftModel.from_pretrained(model, str(storage.layout.pt_adapter_dir)).merge_and_unload(), tokenizer
+
+
+PTLoraConfig = profile_config("PTLoraConfig", LoraSettings, "continued-pretraining LoRA",
+                              "embedded: SmolLM2-135M on CPU; gpu_7b: a 7B model in bf16 with gradient checkpointing and packing.",
+                              exclude=("from_pt",))
+PT_EVAL_SHARE = 0.1  # passages held back (by a hash of their id) for the PT validation loss
+
+
+@dg.asset(group_name="train", deps=[dataset_exports], kinds={"pytorch", "peft"}, pool="gpu")
+def pt_adapter(context: dg.AssetExecutionContext, config: PTLoraConfig, storage: DataDirResource,
+               base_model: BaseModelResource) -> dg.MaterializeResult:
+    """The first rung of the ladder: a LoRA adapter trained by continued pre-training (every token
+    learned) on the PT corpus, the chapters' train-side text (exports/pt_train.jsonl; validation and
+    test text is sealed out of it). A tenth of the passages, by hash, gives the validation loss that
+    chooses the epoch. SFT starts from it with lora_adapter's from_pt."""
+    layout = storage.layout
+    settings = pt_settings_for(config.profile, {k: v for k, v in config.model_dump().items() if k != "profile"})
+    refuse_held_out_questions(storage)
+    records = read_jsonl(layout.exports_dir / PT_FILE)
+    if not records:
+        raise dg.Failure(f"{layout.exports_dir / PT_FILE} holds no passages: materialize dataset_exports with pt_corpus true",
+                         allow_retries=False)
+    held = {r["id"] for r in records if chunk_bucket(r["id"], settings.seed) < PT_EVAL_SHARE} if len(records) >= 5 else set()
+    train_rows, eval_rows = [r for r in records if r["id"] not in held], [r for r in records if r["id"] in held]
+    model, tokenizer = base_model.load(layout, bf16=settings.bf16)
+    work_dir = layout.lora_work_dir("pt-" + base_model.fingerprint(settings, train_rows, eval_rows))
+    report = train_lora(model, tokenizer, train_rows, eval_rows, settings, layout.pt_adapter_dir, work_dir, examples=pt_examples)
+    plot = loss_curve(report.losses, report.eval_losses, layout.chart("pt_loss_curve"))
+    losses = [h["loss"] for h in report.losses]
+    return dg.MaterializeResult(metadata={
+        "profile": config.profile,
+        "passages": len(train_rows),
+        "validation_passages": len(eval_rows),
+        "train_tokens": report.train_tokens,
+        "steps": len(losses),
+        "epochs_run": report.epochs_run,
+        "first_loss": losses[0] if losses else None,
+        "final_loss": losses[-1] if losses else None,
+        "best_validation_loss": report.best_eval_loss,
+        "trainable_params": report.trainable_params,
+        "seconds": report.seconds,
+        "settings": dg.MetadataValue.json(asdict(settings)),
+        "loss_curve": dg.MetadataValue.md(markdown_image(plot, "PT loss curve")),
+        "path": dg.MetadataValue.path(str(layout.pt_adapter_dir)),
+    })
+
+
 LoraConfig = profile_config("LoraConfig", LoraSettings, "LoRA", "embedded: SmolLM2-135M on CPU; gpu_7b: a 7B model in bf16 with gradient checkpointing and packing.")
 
 
-@dg.asset(group_name="train", deps=[instruction_dataset], kinds={"pytorch", "peft"}, pool="gpu")
+@dg.asset(group_name="train", deps=[instruction_dataset, pt_adapter], kinds={"pytorch", "peft"}, pool="gpu")
 def lora_adapter(
     context: dg.AssetExecutionContext, config: LoraConfig, storage: DataDirResource, base_model: BaseModelResource
 ) -> dg.MaterializeResult:
@@ -57,9 +124,10 @@ def lora_adapter(
     refuse_held_out_questions(storage)
     train_rows = read_jsonl(storage.layout.alpaca_split("train"))
     eval_rows = read_jsonl(storage.layout.alpaca_split("validation"))
-    model, tokenizer = base_model.load(storage.layout, bf16=settings.bf16)
+    model, tokenizer = start_model(storage, base_model, settings.from_pt, settings.bf16)
     adapter_dir = storage.layout.adapter_dir
-    work_dir = storage.layout.lora_work_dir(base_model.fingerprint(settings, train_rows, eval_rows))
+    start = [{"pt_adapter": _sha(storage.layout.pt_adapter_weights)}] if settings.from_pt else []
+    work_dir = storage.layout.lora_work_dir(base_model.fingerprint(settings, train_rows, eval_rows + start))
     report = train_lora(model, tokenizer, train_rows, eval_rows, settings, adapter_dir, work_dir)
     plot = loss_curve(report.losses, report.eval_losses, storage.layout.chart("loss_curve"))
     if report.resumed_from:
@@ -100,13 +168,16 @@ def refuse_held_out_questions(storage: DataDirResource) -> None:
 
 
 def sft_model(storage: DataDirResource, base_model: BaseModelResource):
-    """(the base with the SFT adapter loaded, tokenizer): `disable_adapter()` on it gives the base."""
+    """(the SFT model, tokenizer): the SFT adapter on the base (or on base+PT when it was trained from
+    PT); `disable_adapter()` on it gives the model SFT started from."""
     import torch
     from peft import PeftModel
 
     if not storage.layout.adapter_config.exists():
         raise dg.Failure(f"no adapter at {storage.layout.adapter_dir}; materialize lora_adapter first")
-    model, tokenizer = base_model.load(storage.layout, bf16=torch.cuda.is_available())
+    training = storage.layout.read_json(storage.layout.training_report, {})
+    from_pt = bool(training.get("settings", {}).get("from_pt"))
+    model, tokenizer = start_model(storage, base_model, from_pt, torch.cuda.is_available())
     return PeftModel.from_pretrained(model, str(storage.layout.adapter_dir)), tokenizer
 
 
@@ -167,7 +238,7 @@ def preference_pairs(context: dg.AssetExecutionContext, config: PreferenceConfig
         "dropped_showing_held_out_text": leaking,
         **{f"review_skipped_{reason}": n for reason, n in skipped.items()},
         "judge_model": judge.model_id,
-        "judge_weak": judge_llm.is_weak_default,
+        **{k: v for k, v in judge_standing(judge.model_id).items() if k in ("judge_agreement", "judge_weak", "judge_note")},
         "judge_failures": len(failures),
         **usage_metadata(judge.paid, judge_llm.price()),
         "path": dg.MetadataValue.path(str(layout.train_preference_pairs)),
@@ -205,7 +276,7 @@ def dpo_adapter(context: dg.AssetExecutionContext, config: DPOTrainConfig, stora
         raise dg.Failure(f"{layout.train_preference_pairs} holds no preference pairs: review rows in Label Studio, raise "
                          "preference_pairs' reference_questions or judged_questions, or point judge_llm at a stronger judge")
     sft, tokenizer = sft_model(storage, base_model)
-    adapter_sha = hashlib.sha256(layout.adapter_weights.read_bytes()).hexdigest()
+    adapter_sha = _sha(layout.adapter_weights)
     work_dir = layout.dpo_work_dir(run_fingerprint(base_model.model_id(), settings, pairs, [{"sft_adapter": adapter_sha}]))
     report = train_dpo(sft, tokenizer, pairs, settings, layout.dpo_adapter_dir, work_dir)
     losses = [h["loss"] for h in report.losses]

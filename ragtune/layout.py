@@ -196,6 +196,19 @@ class DataLayout:
         return self._path("adapter", "training.json")
 
     @property
+    def pt_adapter_dir(self) -> Path:
+        """The continued-pretraining LoRA adapter (pt_adapter), trained on exports/pt_train.jsonl."""
+        return self._folder("adapter_pt")
+
+    @property
+    def pt_adapter_config(self) -> Path:
+        return self._path("adapter_pt", "adapter_config.json")
+
+    @property
+    def pt_adapter_weights(self) -> Path:
+        return self._path("adapter_pt", "adapter_model.safetensors")
+
+    @property
     def train_preference_pairs(self) -> Path:
         """reports/dpo/train_dpo.jsonl: the DPO pairs of train-side questions that dpo_adapter trains on."""
         return self._path("reports", "dpo", "train_dpo.jsonl")

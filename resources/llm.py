@@ -159,6 +159,18 @@ class LLMResource(dg.ConfigurableResource):
         """The embedded 135M model: fine to show the machinery, weak as a judge."""
         return isinstance(self.backend, LlamaCppConfig) and self.backend.model_path in (None, "", DEFAULT_LOCAL_MODEL)
 
+    def weighted_judge(self):
+        """This LLM as a probability-weighted (G-Eval) judge: a local GGUF read teacher-forced, an
+        endpoint through its top_logprobs; None where no token probabilities are at hand (the Batch
+        API, vLLM offline): grades are then the digits the judge wrote, and reports say so."""
+        from ragtune.evaluate.geval import EndpointJudge, LocalJudge
+
+        if isinstance(self.backend, LlamaCppConfig):
+            return LocalJudge(self.backend.model_path, self.backend.n_threads)
+        if isinstance(self.backend, OpenAIConfig):
+            return EndpointJudge(self.backend.base_url, self.backend.model, self.backend.api_key(), timeout=self.backend.timeout_s)
+        return None
+
     def client(self, cache_dir: Path) -> CachedLLM:
         return CachedLLM(self.backend_client(cache_dir), LLMCache(cache_dir))
 

@@ -176,3 +176,37 @@ def test_gpu_bench_script_runs_end_to_end_on_a_tiny_model(tmp_path):
     refused = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu.py"), "--write-to", str(out)], capture_output=True, text=True,
                              env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, timeout=120)
     assert refused.returncode != 0 and "needs a CUDA GPU" in refused.stderr
+
+
+def test_continued_pretraining_learns_every_token_and_sft_starts_from_it(tmp_path, base_model_cache):
+    """The PT rung: every token of the passage is a label, blocks keep every token once, training lowers
+    the loss of its own text; SFT then trains on the base with the PT adapter merged in (pt_adapter ->
+    lora_adapter with from_pt, as pipeline_assets.train.start_model does)."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from ragtune.train.lora import encode_text, pt_examples, pt_settings_for
+
+    model, tokenizer = load_embedded_model(base_model_cache)
+    text = (ROOT / "sample_handbook" / "source" / "02-anxiety-disorders.md").read_text(encoding="utf-8")
+    passages = [p for p in text.split("\n\n") if len(p.split()) > 25][:10]
+    blocks = encode_text(tokenizer, passages[0] * 3, 64)
+    whole = tokenizer(passages[0] * 3 + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
+    assert len(blocks) > 1 and [t for b in blocks for t in b["input_ids"]] == whole
+    assert all(b["labels"] == b["input_ids"] and len(b["input_ids"]) <= 64 for b in blocks)
+
+    records = [{"id": str(i), "text": p} for i, p in enumerate(passages)]
+    settings = pt_settings_for("embedded", {"max_steps": 6, "batch_size": 4, "learning_rate": 1e-3, "max_length": 128})
+    assert pt_settings_for("embedded", {}).epochs == 1.0  # the default PT run: one pass over the text
+    as_answers = [{"instruction": "Continue the handbook.", "output": r["text"]} for r in records[:-2]]
+    before = answer_loss(model, tokenizer, as_answers, 256)["loss"]
+    report = train_lora(model, tokenizer, records[:-2], records[-2:], settings, tmp_path / "pt", tmp_path / "work", examples=pt_examples)
+    assert len(report.losses) == 6 and report.train_tokens == sum(len(b["input_ids"]) for b in pt_examples(tokenizer, records[:-2], 128))
+    assert answer_loss(model, tokenizer, as_answers, 256)["loss"] < before  # it learned the handbook's text
+
+    base = AutoModelForCausalLM.from_pretrained(base_model_cache, dtype=torch.float32)
+    merged = PeftModel.from_pretrained(base, str(tmp_path / "pt")).merge_and_unload()
+    sft = train_lora(merged, tokenizer, TRAIN, EVAL, settings_for("embedded", {"max_steps": 2, "batch_size": 2, "max_length": 128,
+                                                                                "from_pt": True}),
+                     tmp_path / "sft", tmp_path / "work_sft")
+    assert sft.losses and json.loads((tmp_path / "sft" / "training.json").read_text())["settings"]["from_pt"] is True

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ragtune.evaluate.grading import GradeItem, JudgeSettings, PairItem, compare_pairwise, grade_many
+from ragtune.evaluate.grading import GradeItem, JudgeSettings, PairItem, compare_pairwise, grade_many, weighted_grades
 from ragtune.evaluate.stats import summarize
 from ragtune.llm.client import CachedLLM
 
@@ -27,9 +27,11 @@ class Evaluation:
     failures: list[dict[str, Any]]  # every failed judge call or unusable judgement, with its raw output
 
 
-def evaluate(questions: list[EvalQuestion], answers: dict[str, list[str | None]], judge: CachedLLM, settings: JudgeSettings) -> Evaluation:
+def evaluate(questions: list[EvalQuestion], answers: dict[str, list[str | None]], judge: CachedLLM, settings: JudgeSettings,
+             readings=None) -> Evaluation:
     """answers maps model name -> answers in question order and must hold "base" and "tuned"; an
-    answer that is None (its model's call failed) is not graded."""
+    answer that is None (its model's call failed) is not graded. readings (geval.CachedReadings of
+    the same judge): grades become its probability-weighted scores (G-Eval) where given."""
     models = list(answers)
     if not {"base", "tuned"} <= set(models):
         raise ValueError(f"evaluation needs base and tuned answers, got {models}")
@@ -38,6 +40,8 @@ def evaluate(questions: list[EvalQuestion], answers: dict[str, list[str | None]]
     graded, grade_failures = grade_many(
         judge, items, settings, lambda n: {"task": "grade", "model": asked[n][0], "id": questions[asked[n][1]].id}
     )
+    if readings is not None:
+        graded = weighted_grades(readings, items, graded)
     grades = dict(zip(asked, graded))
     pairs, pair_failures = compare_pairwise(
         judge, [PairItem(q.question, q.reference, q.evidence, answers["tuned"][i], answers["base"][i]) for i, q in enumerate(questions)], settings

@@ -96,14 +96,12 @@ class LocalJudge:
 
 class EndpointJudge:
     """An OpenAI-compatible endpoint's judge, read from the top_logprobs at the score (or verdict)
-    token of its JSON reply; the API key comes from the environment variable named."""
+    token of its JSON reply (the key is passed in, read from the environment by the caller)."""
 
-    def __init__(self, base_url: str, model: str, api_key_env: str = "OPENAI_API_KEY", top_logprobs: int = 20, timeout: float = 120.0):
-        import os
-
+    def __init__(self, base_url: str, model: str, api_key: str | None = None, top_logprobs: int = 20, timeout: float = 120.0):
         from openai import OpenAI
 
-        self.client = OpenAI(base_url=base_url, api_key=os.environ.get(api_key_env) or "none", timeout=timeout, max_retries=2)
+        self.client = OpenAI(base_url=base_url, api_key=api_key or "none", timeout=timeout, max_retries=2)
         self.model, self.top_logprobs = model, top_logprobs
         self.model_id = f"openai:{model}@{public_url(base_url)}"
 

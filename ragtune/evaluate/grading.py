@@ -16,6 +16,7 @@ import torch
 
 from ragtune.chat import chat_messages, prompt_text
 from ragtune.curate.grounded_judge import judgement_json
+from ragtune.evaluate.geval import expected_score
 from ragtune.llm.client import JUDGE_REPEAT_PENALTY, CachedLLM, ChatRequest, SamplingParams
 from ragtune.llm.prompts import fenced, render_messages
 from ragtune.llm.tasks import run_tasks
@@ -114,18 +115,30 @@ def _grade(i: int, text: str) -> dict[str, Any]:
     return {"score": data["score"], "rationale": str(data.get("rationale", ""))}
 
 
+def grade_messages(item: GradeItem) -> list[dict[str, str]]:
+    return render_messages("judge", question=fenced(item.question), reference_answer=fenced(item.reference),
+                           evidence=fenced(item.evidence or "(none)"), answer=fenced(item.answer or "(empty)"))
+
+
+def weighted_grades(readings, items: list[GradeItem], grades: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each grade's score replaced by the judge's probability-weighted score over 1-10 (G-Eval); the
+    digit it wrote stays as argmax_score. A reading that fails keeps the written score and says why."""
+    weighted = []
+    for item, grade in zip(items, grades):
+        try:
+            score = round(expected_score(readings.grade(grade_messages(item))), 3)
+        except (ValueError, RuntimeError) as error:
+            weighted.append({**grade, "argmax_score": grade["score"], "weighted": False, "weighting_error": str(error)[:200]})
+            continue
+        weighted.append({**grade, "score": score, "argmax_score": grade["score"], "weighted": True})
+    return weighted
+
+
 def grade_many(llm: CachedLLM, items: list[GradeItem], settings: JudgeSettings,
                describe: Callable[[int], dict[str, Any]] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Every answer graded 1-10 in one batch, and the failures (a failed grade keeps score None and
     says why in its rationale; the failure, with the judge's raw output, goes to the ledger)."""
-    requests = [
-        ChatRequest(
-            render_messages("judge", question=fenced(item.question), reference_answer=fenced(item.reference),
-                            evidence=fenced(item.evidence or "(none)"), answer=fenced(item.answer or "(empty)")),
-            _sampling(settings), GRADE_SCHEMA,
-        )
-        for item in items
-    ]
+    requests = [ChatRequest(grade_messages(item), _sampling(settings), GRADE_SCHEMA) for item in items]
     run = run_tasks(llm, requests, _grade, describe or (lambda i: {"task": "grade", "question": items[i].question}))
     failed = iter(run.failures)
     grades = []

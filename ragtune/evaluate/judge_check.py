@@ -153,3 +153,9 @@ def judge_standing(model_id: str, registry: Path = REGISTRY) -> dict[str, Any]:
         note = f"judge {model_id}: agreement {agreement:.0%} on the judge check ({entry['pairs']} pairs, {entry['measured']})"
     return {"judge_model": model_id, "judge_agreement": agreement, "judge_agreement_measured": entry["measured"] if entry else None,
             "judge_weak": weak, "judge_note": note}
+
+
+def verdict_text(pair: dict[str, Any], standing: dict[str, Any]) -> str:
+    """Win/tie/loss of tuned against base; under a weak or unmeasured judge it is said not to be a verdict."""
+    counts = f"{pair['win']} win / {pair['tie']} tie / {pair['loss']} loss ({pair['undecided']} undecided)"
+    return f"not a verdict (weak judge, agreement {standing['judge_agreement']}): {counts}" if standing["judge_weak"] else counts

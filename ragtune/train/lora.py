@@ -41,6 +41,7 @@ class LoraSettings:
     dropout: float = 0.05
     max_length: int = 256
     packing: bool = False
+    from_pt: bool = False  # SFT only: start from the base with the continued-pretraining adapter (pt_adapter) merged in
     early_stopping_patience: int = 2  # epochs without a better eval loss before training stops
     bf16: bool = False
     gradient_checkpointing: bool = False
@@ -113,6 +114,22 @@ def encode_example(tokenizer, row: dict[str, Any], max_length: int) -> dict[str,
     input_ids = (prompt_ids + answer_ids)[:max_length]
     labels = ([-100] * len(prompt_ids) + answer_ids)[:max_length]
     return {"input_ids": input_ids, "labels": labels}
+
+
+def encode_text(tokenizer, text: str, max_length: int) -> list[dict[str, list[int]]]:
+    """Continued pre-training examples of one passage: its tokens (and EOS) in blocks of max_length,
+    every token learned (labels = input ids)."""
+    ids = tokenizer(text + (tokenizer.eos_token or ""), add_special_tokens=False)["input_ids"]
+    return [{"input_ids": ids[i : i + max_length], "labels": ids[i : i + max_length]} for i in range(0, len(ids), max_length)]
+
+
+def sft_examples(tokenizer, rows: list[dict[str, Any]], max_length: int) -> list[dict[str, list[int]]]:
+    return [encode_example(tokenizer, r, max_length) for r in rows]
+
+
+def pt_examples(tokenizer, rows: list[dict[str, Any]], max_length: int) -> list[dict[str, list[int]]]:
+    """PT corpus records ({"text": ...}) as blocks."""
+    return [block for r in rows for block in encode_text(tokenizer, r["text"], max_length)]
 
 
 def collator(tokenizer, packing: bool):
@@ -196,9 +213,11 @@ def train_lora(
     settings: LoraSettings,
     adapter_dir: Path,
     work_dir: Path,
+    examples=sft_examples,
 ) -> TrainingReport:
     """Train, keep the best epoch (lowest eval loss), save the PEFT adapter to adapter_dir.
-    work_dir holds the epoch checkpoints; a rerun of the same training resumes from the last one."""
+    work_dir holds the epoch checkpoints; a rerun of the same training resumes from the last one.
+    examples turns rows into token examples: SFT (answer tokens learned) or PT (every token)."""
     from datasets import Dataset
     from peft import LoraConfig, get_peft_model
     from transformers import EarlyStoppingCallback, PrinterCallback, Trainer
@@ -215,8 +234,8 @@ def train_lora(
     peft_model = get_peft_model(model, config)
     if settings.gradient_checkpointing:
         peft_model.enable_input_require_grads()
-    train_set = Dataset.from_list([encode_example(tokenizer, r, settings.max_length) for r in train_rows])
-    eval_set = Dataset.from_list([encode_example(tokenizer, r, settings.max_length) for r in eval_rows]) if eval_rows else None
+    train_set = Dataset.from_list(examples(tokenizer, train_rows, settings.max_length))
+    eval_set = Dataset.from_list(examples(tokenizer, eval_rows, settings.max_length)) if eval_rows else None
     work_dir.mkdir(parents=True, exist_ok=True)
     last = last_complete_checkpoint(work_dir)
     callbacks = [stop_callback()] + ([EarlyStoppingCallback(early_stopping_patience=settings.early_stopping_patience)] if eval_set is not None else [])
@@ -265,6 +284,18 @@ def with_profile(profiles: dict[str, Any], profile: str, overrides: dict[str, An
 
 def settings_for(profile: str, overrides: dict[str, Any]) -> LoraSettings:
     return with_profile(LORA_PROFILES, profile, overrides, "LoRA")
+
+
+# Continued pre-training reads the whole train-side text, far more tokens than the QA rows: one
+# epoch by default (about 4 minutes for the sample handbook on 2 cores), more where a GPU pays for it.
+PT_PROFILES: dict[str, LoraSettings] = {
+    "embedded": dataclasses.replace(LORA_PROFILES["embedded"], epochs=1.0),
+    "gpu_7b": dataclasses.replace(LORA_PROFILES["gpu_7b"], epochs=2.0),
+}
+
+
+def pt_settings_for(profile: str, overrides: dict[str, Any]) -> LoraSettings:
+    return with_profile(PT_PROFILES, profile, overrides, "PT")
 
 
 @torch.no_grad()

@@ -7,7 +7,7 @@ BENCHMARKS.md and the judge's agreement into ragtune/evaluate/judge_agreement.js
 evaluation report reads to name its judge's agreement and to label a judge under 0.8 weak.
 
 Usage: .venv/bin/python bench/judge.py --judge smollm2 [--judge qwen2.5-coder-1.5b]
-       [--judge url=http://host:port/v1,model=NAME[,key_env=VAR]] [--split all|dev|holdout] [--no-write]
+       [--judge url=http://host:port/v1,model=NAME[,key_env=VAR][,json_mode=json_object]] [--split all|dev|holdout] [--no-write]
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ def make_judge(spec: str):
     """A local model name or GGUF path, or url=...,model=...[,key_env=...] for an OpenAI-compatible endpoint."""
     if spec.startswith("url="):
         fields = dict(part.split("=", 1) for part in spec.split(","))
-        return EndpointJudge(fields["url"], fields["model"], os.environ.get(fields.get("key_env", "OPENAI_API_KEY")))
+        return EndpointJudge(fields["url"], fields["model"], os.environ.get(fields.get("key_env", "OPENAI_API_KEY")),
+                             fields.get("json_mode", "json_schema"))
     return LocalJudge(spec)
 
 
@@ -87,7 +88,7 @@ def main() -> None:
         started = time.time()
 
         def progress(done: int, total: int) -> None:
-            if done % 12 == 0 or done == total:
+            if done % 24 == 0 or done == total:
                 print(f"  {spec}: {done}/{total} pairs, {time.time() - started:.0f} s", flush=True)
 
         measured = measure_judge(judge, groups, margin=args.margin, progress=progress)

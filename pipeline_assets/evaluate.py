@@ -15,7 +15,7 @@ from pydantic import Field
 
 from pipeline_assets.config import LLM_RETRY, config_from_settings, fail_if_endpoint_down
 from pipeline_assets.metadata import table, usage_metadata, watched_client
-from pipeline_assets.train import dpo_adapter, lora_adapter, sft_model
+from pipeline_assets.train import dpo_adapter, lora_adapter, sft_model, start_model, trained_from_pt
 from ragtune.curate.dataset_card import markdown_rows
 from ragtune.curate.preference import dpo_pairs
 from ragtune.evaluate.evaluation import EvalQuestion, evaluate
@@ -47,7 +47,7 @@ def _dpo_model(storage: DataDirResource, base_model: BaseModelResource):
     layout = storage.layout
     if not layout.dpo_adapter_config.exists():
         return None
-    model, _ = base_model.load(layout, bf16=torch.cuda.is_available())
+    model, _ = start_model(storage, base_model, trained_from_pt(layout), torch.cuda.is_available())
     return load_dpo_model(model, layout.adapter_dir, layout.dpo_adapter_dir)
 
 
@@ -89,9 +89,9 @@ def _answers(context, tuned, tokenizer, questions: list[EvalQuestion], settings:
 def _report(context, name: str, title: str, questions, answers, reference_failures: list[dict], judge_llm: LLMResource, settings: JudgeSettings,
             storage: DataDirResource, extra: dict):
     """Judge, write reports/<name>.json, its failure ledger, the chart and the evaluation's preference
-    pairs (never a training input); return the
-    asset metadata. When the judge (or reference) endpoint was down, fail the step after writing them:
-    the calls that finished are cached, so the retry or a rerun pays only for the rest."""
+    pairs (never a training input); return the asset metadata. When the judge (or reference) endpoint
+    was down, fail the step after writing them: the calls that finished are cached, so the retry or a
+    rerun pays only for the rest."""
     judge = watched_client(context, judge_llm, storage, name)
     weighted = judge_llm.weighted_judge()
     readings = CachedReadings(weighted, storage.layout.llm_cache_dir) if weighted is not None else None

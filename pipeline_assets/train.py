@@ -167,6 +167,11 @@ def refuse_held_out_questions(storage: DataDirResource) -> None:
                          "instruction_dataset and dataset_exports", allow_retries=False)
 
 
+def trained_from_pt(layout) -> bool:
+    """Whether the SFT adapter was trained on base+PT (adapter/training.json says), so loading it needs the PT merge too."""
+    return bool(layout.read_json(layout.training_report, {}).get("settings", {}).get("from_pt"))
+
+
 def sft_model(storage: DataDirResource, base_model: BaseModelResource):
     """(the SFT model, tokenizer): the SFT adapter on the base (or on base+PT when it was trained from
     PT); `disable_adapter()` on it gives the model SFT started from."""
@@ -175,9 +180,7 @@ def sft_model(storage: DataDirResource, base_model: BaseModelResource):
 
     if not storage.layout.adapter_config.exists():
         raise dg.Failure(f"no adapter at {storage.layout.adapter_dir}; materialize lora_adapter first")
-    training = storage.layout.read_json(storage.layout.training_report, {})
-    from_pt = bool(training.get("settings", {}).get("from_pt"))
-    model, tokenizer = start_model(storage, base_model, from_pt, torch.cuda.is_available())
+    model, tokenizer = start_model(storage, base_model, trained_from_pt(storage.layout), torch.cuda.is_available())
     return PeftModel.from_pretrained(model, str(storage.layout.adapter_dir)), tokenizer
 
 

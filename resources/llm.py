@@ -168,7 +168,8 @@ class LLMResource(dg.ConfigurableResource):
         if isinstance(self.backend, LlamaCppConfig):
             return LocalJudge(self.backend.model_path, self.backend.n_threads)
         if isinstance(self.backend, OpenAIConfig):
-            return EndpointJudge(self.backend.base_url, self.backend.model, self.backend.api_key(), timeout=self.backend.timeout_s)
+            return EndpointJudge(self.backend.base_url, self.backend.model, self.backend.api_key(), self.backend.json_mode,
+                                 timeout=self.backend.timeout_s)
         return None
 
     def client(self, cache_dir: Path) -> CachedLLM:

@@ -20,8 +20,8 @@ def test_definitions_load_and_validate():
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == {
         "parsed_documents", "chapters", "chapter_chunks", "faiss_index", "chapter_evidence", "qa_candidates",
-        "qa_filtered", "qa_judged", "review_tasks", "review_decisions", "instruction_dataset", "dataset_exports", "lora_adapter",
-        "preference_pairs", "dpo_adapter", "judge_scores", "heldout_loss", "medquad_scores", "generation_estimate",
+        "qa_filtered", "qa_judged", "review_tasks", "review_decisions", "instruction_dataset", "dataset_exports", "pt_adapter",
+        "lora_adapter", "preference_pairs", "dpo_adapter", "judge_scores", "heldout_loss", "medquad_scores", "generation_estimate",
     }
     partitioned = {k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).is_partitioned}
     assert partitioned == {"chapters", "chapter_chunks", "chapter_evidence", "qa_candidates", "qa_filtered", "qa_judged", "generation_estimate",
@@ -29,6 +29,7 @@ def test_definitions_load_and_validate():
     # The dataset follows the expert decisions; the evaluation compares base, SFT and SFT+DPO.
     assert dg.AssetKey("review_decisions") in graph.get(dg.AssetKey("instruction_dataset")).parent_keys
     assert graph.get(dg.AssetKey("judge_scores")).parent_keys == {dg.AssetKey("lora_adapter"), dg.AssetKey("dpo_adapter")}
+    assert graph.get(dg.AssetKey("lora_adapter")).parent_keys == {dg.AssetKey("instruction_dataset"), dg.AssetKey("pt_adapter")}  # PT -> SFT
     assert graph.get(dg.AssetKey("review_tasks")).automation_condition is None  # pushing to reviewers happens when asked
     assert graph.get(dg.AssetKey("generation_estimate")).automation_condition is None  # a dry run happens only when asked
     checks = {key.name: graph.get_check_spec(key) for key in graph.asset_check_keys}

@@ -86,3 +86,22 @@ def test_the_shipped_registry_holds_measured_judges_only():
     for model_id, entry in entries.items():
         assert entry["pairs"] >= 150 or entry["split"] != "all", model_id
         assert entry["weak"] == (entry["agreement"] < AGREEMENT_THRESHOLD) and len(entry["check_set_sha256"]) == 64
+
+
+@pytest.mark.slow
+def test_an_endpoint_judge_is_read_from_its_top_logprobs(tmp_path):
+    """A real OpenAI-compatible server (llama.cpp's, on the embedded model): the grade and the verdict
+    come from the top_logprobs at the score and verdict tokens of its JSON reply, and agree with the
+    same model read teacher-forced on where the mass lies."""
+    from tests.servers import llama_server_url
+    from ragtune.evaluate.geval import EndpointJudge
+
+    group = load_check_set(CHECK_SET)[0]
+    local = LocalJudge("smollm2").grade(grade_prompt(group, group.reference))
+    with llama_server_url() as url:
+        judge = EndpointJudge(url, "smollm2", json_mode="json_object")
+        grade = judge.grade(grade_prompt(group, group.reference))
+        verdict = judge.verdict(pairwise_prompt(group, group.reference, group.degraded[0]["answer"]))
+    assert set(grade) <= set(range(1, 11)) and len(grade) >= 5 and sum(grade.values()) <= 1 + 1e-6
+    assert max(grade, key=grade.get) == max(local, key=local.get)
+    assert set(verdict) == {"A", "B", "tie"} and abs(sum(verdict.values()) - 1) < 1e-6

@@ -104,6 +104,12 @@ def test_dataset_adapter_and_scores(pipeline_run):
     report = json.loads((data / "reports" / "judge_scores.json").read_text())
     graded = report["questions"]
     assert len(graded) == min(2, len(evaluation)) and report["judge_weak"]
+    # The report names its judge and that judge's measured agreement; under 0.8 its verdict is withheld.
+    from ragtune.evaluate.judge_check import judge_standing
+    assert {k: report[k] for k in judge_standing(report["judge_model"])} == judge_standing(report["judge_model"])
+    assert report["judge_agreement"] is None or report["judge_agreement"] < 0.8
+    assert report["grades"].startswith("probability-weighted") and all(q[m]["weighted"] for q in graded for m in ("base", "tuned"))
+    assert any(q[m]["score"] != q[m]["argmax_score"] for q in graded for m in ("base", "tuned"))  # not the digit it wrote
     for model in ("base", "tuned", "tuned_dpo"):  # base, SFT and SFT+DPO on the same test questions
         scores = [q[model]["score"] for q in graded]
         assert all(s is None or 1 <= s <= 10 for s in scores)
@@ -113,6 +119,9 @@ def test_dataset_adapter_and_scores(pipeline_run):
     assert {g["group"] for g in report["summary"]["per_group"]} <= {"anxiety-disorders", "obsessive-compulsive-and-related-disorders"}
     event = _materializations(pipeline_run["instance"], "judge_scores")[0]
     assert event.metadata["base_total"].value == report["summary"]["models"]["base"]["total"]
+    assert event.metadata["tuned_vs_base"].value.startswith("not a verdict (weak judge")
+    pt = _materializations(pipeline_run["instance"], "pt_adapter")[0].metadata
+    assert pt["steps"].value == 2 and pt["passages"].value > 0 and pt["final_loss"].value > 0 and (data / "adapter_pt" / "adapter_config.json").exists()
     assert event.metadata["evaluation_pairs"].value == len([json.loads(line) for line in open(data / "reports" / "evaluation_pairs" / "judge_scores.jsonl")])
     assert set(json.loads((data / "reports" / "dpo" / "dataset_info.json").read_text())) == {"train_dpo"}  # test questions train nothing
     assert report["summary"]["tuned_dpo_minus_tuned_score"]["questions"] <= len(graded)

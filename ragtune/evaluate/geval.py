@@ -98,17 +98,23 @@ class EndpointJudge:
     """An OpenAI-compatible endpoint's judge, read from the top_logprobs at the score (or verdict)
     token of its JSON reply (the key is passed in, read from the environment by the caller)."""
 
-    def __init__(self, base_url: str, model: str, api_key: str | None = None, top_logprobs: int = 20, timeout: float = 120.0):
+    def __init__(self, base_url: str, model: str, api_key: str | None = None, json_mode: str = "json_schema", top_logprobs: int = 20,
+                 timeout: float = 120.0):
         from openai import OpenAI
 
         self.client = OpenAI(base_url=base_url, api_key=api_key or "none", timeout=timeout, max_retries=2)
-        self.model, self.top_logprobs = model, top_logprobs
+        self.model, self.json_mode, self.top_logprobs = model, json_mode, top_logprobs
         self.model_id = f"openai:{model}@{public_url(base_url)}"
 
-    def _alternatives(self, messages: list[dict[str, str]], at: re.Pattern) -> dict[str, float]:
-        """token text -> probability of the alternatives at the first position whose preceding text matches `at`."""
-        response = self.client.chat.completions.create(model=self.model, messages=messages, temperature=0.0, max_tokens=16,
-                                                       logprobs=True, top_logprobs=self.top_logprobs)
+    def _alternatives(self, messages: list[dict[str, str]], at: re.Pattern, schema: dict) -> dict[str, float]:
+        """token text -> probability of the alternatives at the first position whose preceding text
+        matches `at`; the reply is held to the evaluation's JSON schema as the backend would hold it."""
+        from ragtune.llm.backends.openai_compatible import chat_arguments
+        from ragtune.llm.client import ChatRequest, SamplingParams
+
+        request = ChatRequest(messages, SamplingParams(temperature=0.0, max_tokens=16), schema)
+        response = self.client.chat.completions.create(**chat_arguments(self.model, self.json_mode, request), logprobs=True,
+                                                       top_logprobs=self.top_logprobs)
         content = (response.choices[0].logprobs and response.choices[0].logprobs.content) or []
         written = ""
         for position in content:
@@ -119,7 +125,9 @@ class EndpointJudge:
 
     def grade(self, messages: list[dict[str, str]]) -> dict[int, float]:
         found: dict[int, float] = {}
-        for token, p in self._alternatives(messages, GRADE_AT).items():
+        from ragtune.evaluate.grading import GRADE_SCHEMA
+
+        for token, p in self._alternatives(messages, GRADE_AT, GRADE_SCHEMA).items():
             text = token.strip().strip('"')
             if text.isdigit() and int(text) in SCORES:
                 found[int(text)] = found.get(int(text), 0.0) + p
@@ -129,7 +137,9 @@ class EndpointJudge:
 
     def verdict(self, messages: list[dict[str, str]]) -> dict[str, float]:
         found = {v: 0.0 for v in VERDICTS}
-        for token, p in self._alternatives(messages, VERDICT_AT).items():
+        from ragtune.evaluate.grading import PAIRWISE_SCHEMA
+
+        for token, p in self._alternatives(messages, VERDICT_AT, PAIRWISE_SCHEMA).items():
             text = token.strip().strip('"').lower()
             for verdict in VERDICTS:
                 if text and verdict.lower().startswith(text):

@@ -81,22 +81,21 @@ def measure_judge(judge: Judge, groups: list[CheckGroup], margin: float = 0.05, 
     records, levels, grades = [], [], []
     total, done = sum(len(g.degraded) for g in groups), 0
     for group in groups:
-        reference_grade = expected_score(judge.grade(grade_prompt(group, group.reference)))
-        levels.append(1)
-        grades.append(reference_grade)
-        for worse in group.degraded:
-            reference_first = judge.verdict(pairwise_prompt(group, group.reference, worse["answer"]))
-            worse_first = judge.verdict(pairwise_prompt(group, worse["answer"], group.reference))
-            outcome = combine_orders(verdict_of(reference_first, margin), verdict_of(worse_first, margin))
-            worse_grade = expected_score(judge.grade(grade_prompt(group, worse["answer"])))
-            levels.append(0)
-            grades.append(worse_grade)
+        # Prompts that share a prefix run one after another: a local judge evaluates the shared part once.
+        answers = [group.reference] + [worse["answer"] for worse in group.degraded]
+        group_grades = [expected_score(judge.grade(grade_prompt(group, answer))) for answer in answers]
+        reference_first = [judge.verdict(pairwise_prompt(group, group.reference, answer)) for answer in answers[1:]]
+        worse_first = [judge.verdict(pairwise_prompt(group, answer, group.reference)) for answer in answers[1:]]
+        levels += [1] + [0] * len(group.degraded)
+        grades += group_grades
+        for n, worse in enumerate(group.degraded):
+            outcome = combine_orders(verdict_of(reference_first[n], margin), verdict_of(worse_first[n], margin))
             records.append({"group": group.id, "source": group.source, "split": group.split, "kind": worse["kind"], "outcome": outcome,
-                            "reference_first": reference_first, "worse_first": worse_first,
-                            "reference_grade": round(reference_grade, 3), "worse_grade": round(worse_grade, 3)})
-            done += 1
-            if progress:
-                progress(done, total)
+                            "reference_first": reference_first[n], "worse_first": worse_first[n],
+                            "reference_grade": round(group_grades[0], 3), "worse_grade": round(group_grades[n + 1], 3)})
+        done += len(group.degraded)
+        if progress:
+            progress(done, total)
     return {"pairs": records, "summary": summarise(records, levels, grades, resamples, seed, spearmanr)}
 
 

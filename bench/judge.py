@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ragtune.benchmarks import BENCHMARKS, machine, write_section  # noqa: E402
-from ragtune.evaluate.geval import CachedReadings, EndpointJudge, LocalJudge  # noqa: E402
+from ragtune.evaluate.geval import VERDICT_MARGIN, CachedReadings, EndpointJudge, LocalJudge  # noqa: E402
 from ragtune.evaluate.judge_check import (AGREEMENT_THRESHOLD, KINDS, check_set_sha256, load_check_set, measure_judge,  # noqa: E402
                                           record_agreement)
 
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--set", type=Path, default=CHECK_SET)
     parser.add_argument("--split", choices=["all", "dev", "holdout"], default="all")
     parser.add_argument("--cache", type=Path, default=ROOT / "data" / "bench" / "judge_cache")
-    parser.add_argument("--margin", type=float, default=0.05, help="probability lead that makes a verdict A or B rather than a tie")
+    parser.add_argument("--margin", type=float, default=VERDICT_MARGIN, help="probability lead that makes a verdict A or B rather than a tie")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     groups = [g for g in load_check_set(args.set) if args.split in ("all", g.split)]

@@ -30,6 +30,7 @@ import dagster as dg  # noqa: E402
 from pipeline_assets.runner import materialize_graph  # noqa: E402
 from ragtune.benchmarks import machine, write_section  # noqa: E402
 from ragtune.curate.dataset_card import markdown_rows, with_total  # noqa: E402
+from ragtune.evaluate.judge_check import verdict_text  # noqa: E402
 from ragtune.layout import DataLayout  # noqa: E402
 from resources import DataDirResource  # noqa: E402
 
@@ -53,7 +54,7 @@ def judge_lines(report: dict) -> list[str]:
         lines.append(f"| {name} | {m['total']} | {m['max_total']} | {m['mean']}{ci} |")
     pair = summary["tuned_vs_base"]
     ci = pair["win_rate_ci95"]
-    lines += ["", f"tuned vs base, both orders: {pair['win']} win / {pair['tie']} tie / {pair['loss']} loss ({pair['undecided']} undecided); "
+    lines += ["", f"tuned vs base, both orders: {verdict_text(pair, report)}; "
               f"win rate {pair['win_rate']}" + (f" [{ci[0]}, {ci[1]}]" if ci else "") + f". Judge: {report['judge_note']}"]
     return lines
 

@@ -359,15 +359,19 @@ def quota_met_per_chapter(context: dg.AssetCheckExecutionContext, storage: DataD
     )
 
 
-def no_held_out_questions(asset) -> dg.AssetChecksDefinition:
-    """The blocking check, on an asset that writes training inputs, that no training input (SFT,
-    RAFT, PT, DPO) shows a validation or test question: a step that would train on it does not run."""
+QUESTION_CHECK_FILES = {"dataset": "dataset/train.jsonl", "exports": "every *_train export incl. RAFT and the PT corpus, and hf_dataset/hf_pt",
+                        "preferences": "the DPO pairs and every file reports/dpo/dataset_info.json offers"}
+
+
+def no_held_out_questions(asset, scope: str) -> dg.AssetChecksDefinition:
+    """The blocking check, on an asset that writes training inputs, that none of the inputs it wrote
+    (its scope: SFT split, exports, DPO pairs) shows a validation or test question: a step that would
+    train on it does not run."""
 
     @dg.asset_check(asset=asset, name="no_held_out_questions_in_training", blocking=True,
-                    description="No training input (dataset/train.jsonl, every *_train export incl. RAFT and the PT corpus, the DPO pairs) "
-                                "contains a validation or test question.")
+                    description=f"No training input it writes ({QUESTION_CHECK_FILES[scope]}) contains a validation or test question.")
     def check(storage: DataDirResource) -> dg.AssetCheckResult:
-        found = held_out_questions_in_training(storage.layout)
+        found = held_out_questions_in_training(storage.layout, (scope,))
         return dg.AssetCheckResult(passed=not found, metadata={
             "records_with_held_out_questions": sum(len(hits) for hits in found.values()),
             "by_file": dg.MetadataValue.json({name: hits[:5] for name, hits in found.items()})})
@@ -376,4 +380,4 @@ def no_held_out_questions(asset) -> dg.AssetChecksDefinition:
 
 
 DATASET_CHECKS = [no_split_leakage, near_duplicate_rate, mean_groundedness, quota_met_per_chapter,
-                  no_held_out_questions(instruction_dataset), no_held_out_questions(dataset_exports)]
+                  no_held_out_questions(instruction_dataset, "dataset"), no_held_out_questions(dataset_exports, "exports")]

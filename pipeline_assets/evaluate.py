@@ -35,8 +35,14 @@ from resources.storage import DataDirResource
 JudgeConfig = config_from_settings("JudgeConfig", JudgeSettings, "Questions, answer length, judge sampling, reference model, statistics.",
                                    asset="judge_scores")
 EVALUATION_SPLIT = "test"
-GEVAL_GRADES = "probability-weighted over the score tokens (G-Eval)"
-WRITTEN_GRADES = "the digit the judge wrote (this backend gives no token probabilities here)"
+
+
+def grades_text(judged: dict) -> str:
+    """How the grades and verdicts were read, with how many readings succeeded."""
+    if not judged["grades_weighted"] and not judged["comparisons_weighted"]:
+        return "the digits and verdicts the judge wrote (no token probabilities from this backend, or every reading failed)"
+    return (f"probability-weighted over the score tokens (G-Eval): {judged['grades_weighted']} of {judged['answers_graded']} grades, "
+            f"{judged['comparisons_weighted']} of {judged['comparisons_asked']} verdicts; the rest as written")
 
 
 DPO_MODEL = "tuned_dpo"  # SFT + the DPO step, beside "base" and "tuned" (SFT) wherever dpo_adapter has run
@@ -47,8 +53,15 @@ def _dpo_model(storage: DataDirResource, base_model: BaseModelResource):
     layout = storage.layout
     if not layout.dpo_adapter_config.exists():
         return None
-    model, _ = start_model(storage, base_model, trained_from_pt(layout), torch.cuda.is_available())
+    from_pt, pt_sha256 = trained_from_pt(layout)
+    model, _ = start_model(storage, base_model, from_pt, torch.cuda.is_available(), pt_sha256)
     return load_dpo_model(model, layout.adapter_dir, layout.dpo_adapter_dir)
+
+
+def base_label(storage: DataDirResource, base_model: BaseModelResource) -> str:
+    """What "base" is in a report: the model SFT started from (with from_pt, the base with PT merged in)."""
+    from_pt, _ = trained_from_pt(storage.layout)
+    return base_model.model_id() + (" + the PT adapter merged (SFT started from it: 'base' in this report is base+PT)" if from_pt else "")
 
 
 def _base_and_tuned_loss(tuned, tokenizer, rows: list[dict], max_length: int, resamples: int = 2000, seed: int = 0, dpo=None) -> dict[str, dict]:
@@ -116,7 +129,7 @@ def _report(context, name: str, title: str, questions, answers, reference_failur
     report = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **standing,
-        "grades": GEVAL_GRADES if readings is not None else WRITTEN_GRADES,
+        "grades": grades_text(summary["judged"]),
         "settings": asdict(settings),
         **extra,
         "summary": summary,
@@ -144,7 +157,7 @@ def _report(context, name: str, title: str, questions, answers, reference_failur
         "judge_agreement": standing["judge_agreement"],
         "judge_weak": standing["judge_weak"],
         "judge_note": standing["judge_note"],
-        "grades": GEVAL_GRADES if readings is not None else WRITTEN_GRADES,
+        "grades": grades_text(judged),
         "answers_graded": f"{judged['answers_graded']} of {judged['answers_asked']}",
         "comparisons_judged": f"{judged['comparisons_judged']} of {judged['comparisons_asked']}",
         "judge_failures": len(failures),
@@ -183,7 +196,7 @@ def judge_scores(
     tuned, tokenizer = sft_model(storage, base_model)
     dpo = _dpo_model(storage, base_model)
     answers, reference_failures = _answers(context, tuned, tokenizer, questions, settings, reference_llm, storage, dpo)
-    extra = {"base_model": base_model.model_id(), "split": EVALUATION_SPLIT}
+    extra = {"base_model": base_label(storage, base_model), "split": EVALUATION_SPLIT}
     metadata = _report(context, "judge_scores", "frozen test split", questions, answers, reference_failures, judge_llm, settings, storage, extra)
     return dg.MaterializeResult(metadata={**metadata, "split": EVALUATION_SPLIT})
 
@@ -201,7 +214,7 @@ def heldout_loss(storage: DataDirResource, base_model: BaseModelResource) -> dg.
     training = json.loads(storage.layout.training_report.read_text())
     max_length = training["settings"]["max_length"]
     losses = _base_and_tuned_loss(tuned, tokenizer, rows, max_length, dpo=dpo)
-    result = {**losses, "split": EVALUATION_SPLIT, "rows": len(rows), "max_length": max_length}
+    result = {**losses, "base_model": base_label(storage, base_model), "split": EVALUATION_SPLIT, "rows": len(rows), "max_length": max_length}
     storage.layout.write_json(storage.layout.report("heldout_loss"), result, indent=2)
     return dg.MaterializeResult(
         metadata={
@@ -258,7 +271,8 @@ def medquad_scores(
     answers, reference_failures = _answers(context, tuned, tokenizer, questions, settings, reference_llm, storage, dpo)
     references = [{"instruction": q.question, "output": q.reference} for q in questions]
     losses = _base_and_tuned_loss(tuned, tokenizer, references, 512, settings.bootstrap_resamples, settings.seed, dpo)
-    extra = {"source": str(root), "available_questions": len(found), "problems": problems, "reference_answer_loss": losses}
+    extra = {"base_model": base_label(storage, base_model), "source": str(root), "available_questions": len(found), "problems": problems,
+             "reference_answer_loss": losses}
     metadata = _report(context, "medquad_scores", "MedQuAD", questions, answers, reference_failures, judge_llm, settings, storage, extra)
     metadata.update({"available_questions": len(found), "base_reference_loss": losses["base"]["loss"], "tuned_reference_loss": losses["tuned"]["loss"],
                      "reference_loss_tuned_minus_base": _difference_text(losses["tuned_minus_base"])})

@@ -51,18 +51,24 @@ def _sha(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def start_model(storage: DataDirResource, base_model: BaseModelResource, from_pt: bool, bf16: bool):
+def start_model(storage: DataDirResource, base_model: BaseModelResource, from_pt: bool, bf16: bool, pt_sha256: str | None = None):
     """(model, tokenizer): the base, or with from_pt the base with the continued-pretraining adapter
-    merged in (the PT rung of the ladder that SFT then starts from)."""
-    model, tokenizer = base_model.load(storage.layout, bf16=bf16)
+    merged in (the PT rung of the ladder that SFT then starts from). pt_sha256: the PT adapter an SFT
+    adapter was trained on; a different one now is an error (a new PT under an old SFT is no model
+    anyone trained)."""
+    layout = storage.layout
+    if from_pt and not layout.pt_adapter_config.exists():
+        raise dg.Failure(f"from_pt is set but there is no PT adapter at {layout.pt_adapter_dir}; materialize pt_adapter first",
+                         allow_retries=False)
+    if from_pt and pt_sha256 and _sha(layout.pt_adapter_weights) != pt_sha256:
+        raise dg.Failure(f"the PT adapter at {layout.pt_adapter_dir} changed after the SFT adapter was trained on it: "
+                         "rematerialize lora_adapter (and what follows it)", allow_retries=False)
+    model, tokenizer = base_model.load(layout, bf16=bf16)
     if not from_pt:
         return model, tokenizer
     from peft import PeftModel
 
-    if not storage.layout.pt_adapter_config.exists():
-        raise dg.Failure(f"from_pt is set but there is no PT adapter at {storage.layout.pt_adapter_dir}; materialize pt_adapter first",
-                         allow_retries=False)
-    return PeftModel.from_pretrained(model, str(storage.layout.pt_adapter_dir)).merge_and_unload(), tokenizer
+    return PeftModel.from_pretrained(model, str(layout.pt_adapter_dir)).merge_and_unload(), tokenizer
 
 
 PTLoraConfig = profile_config("PTLoraConfig", LoraSettings, "continued-pretraining LoRA",
@@ -80,11 +86,11 @@ def pt_adapter(context: dg.AssetExecutionContext, config: PTLoraConfig, storage:
     chooses the epoch. SFT starts from it with lora_adapter's from_pt."""
     layout = storage.layout
     settings = pt_settings_for(config.profile, {k: v for k, v in config.model_dump().items() if k != "profile"})
-    refuse_held_out_questions(storage)
+    refuse_held_out_questions(storage, "exports")
     records = read_jsonl(layout.exports_dir / PT_FILE)
-    if not records:
-        raise dg.Failure(f"{layout.exports_dir / PT_FILE} holds no passages: materialize dataset_exports with pt_corpus true",
-                         allow_retries=False)
+    if not records:  # not a failure: SFT from the base needs no PT rung (lora_adapter's from_pt says so if it is asked for)
+        context.log.warning(f"{layout.exports_dir / PT_FILE} holds no passages (dataset_exports' pt_corpus is off?): no PT adapter trained")
+        return dg.MaterializeResult(metadata={"passages": 0, "skipped": "no PT corpus"})
     held = {r["id"] for r in records if chunk_bucket(r["id"], settings.seed) < PT_EVAL_SHARE} if len(records) >= 5 else set()
     train_rows, eval_rows = [r for r in records if r["id"] not in held], [r for r in records if r["id"] in held]
     model, tokenizer = base_model.load(layout, bf16=settings.bf16)
@@ -121,7 +127,7 @@ def lora_adapter(
     every epoch, early stop, the best epoch kept; the loss curve is plotted. The test split, which
     heldout_loss and judge_scores report on, plays no part in training or in the choice of epoch."""
     settings = settings_for(config.profile, {k: v for k, v in config.model_dump().items() if k != "profile"})
-    refuse_held_out_questions(storage)
+    refuse_held_out_questions(storage, "dataset")
     train_rows = read_jsonl(storage.layout.alpaca_split("train"))
     eval_rows = read_jsonl(storage.layout.alpaca_split("validation"))
     model, tokenizer = start_model(storage, base_model, settings.from_pt, settings.bf16)
@@ -129,6 +135,9 @@ def lora_adapter(
     start = [{"pt_adapter": _sha(storage.layout.pt_adapter_weights)}] if settings.from_pt else []
     work_dir = storage.layout.lora_work_dir(base_model.fingerprint(settings, train_rows, eval_rows + start))
     report = train_lora(model, tokenizer, train_rows, eval_rows, settings, adapter_dir, work_dir)
+    if settings.from_pt:  # which PT adapter this SFT adapter sits on: loading it later checks the same one is there
+        training = storage.layout.read_json(storage.layout.training_report)
+        storage.layout.write_json(storage.layout.training_report, {**training, "pt_adapter_sha256": start[0]["pt_adapter"]}, indent=2)
     plot = loss_curve(report.losses, report.eval_losses, storage.layout.chart("loss_curve"))
     if report.resumed_from:
         context.log.info(f"resumed from {report.resumed_from}")
@@ -157,19 +166,22 @@ def lora_adapter(
     )
 
 
-def refuse_held_out_questions(storage: DataDirResource) -> None:
-    """Fail a training step whose inputs show a validation or test question, naming the files (the
-    blocking checks stop a run before it; this also holds when a training asset runs on its own)."""
-    found = held_out_questions_in_training(storage.layout)
+def refuse_held_out_questions(storage: DataDirResource, scope: str) -> None:
+    """Fail a training step whose inputs (scope: dataset, exports or preferences) show a validation or
+    test question, naming the files (the blocking checks stop a run before it; this also holds when a
+    training asset runs on its own)."""
+    found = held_out_questions_in_training(storage.layout, (scope,))
     if found:
         named = "; ".join(f"{name}: {', '.join(hits[:3])}" for name, hits in found.items())
-        raise dg.Failure(f"training inputs show held-out questions ({named}); remove those records or rematerialize "
-                         "instruction_dataset and dataset_exports", allow_retries=False)
+        raise dg.Failure(f"training inputs show held-out questions ({named}); remove those records (or their dataset_info.json "
+                         "entry), or rematerialize the asset that wrote them", allow_retries=False)
 
 
-def trained_from_pt(layout) -> bool:
-    """Whether the SFT adapter was trained on base+PT (adapter/training.json says), so loading it needs the PT merge too."""
-    return bool(layout.read_json(layout.training_report, {}).get("settings", {}).get("from_pt"))
+def trained_from_pt(layout) -> tuple[bool, str | None]:
+    """(whether the SFT adapter was trained on base+PT, that PT adapter's sha256), from adapter/training.json:
+    loading the SFT adapter needs the same PT merge."""
+    training = layout.read_json(layout.training_report, {})
+    return bool(training.get("settings", {}).get("from_pt")), training.get("pt_adapter_sha256")
 
 
 def sft_model(storage: DataDirResource, base_model: BaseModelResource):
@@ -180,7 +192,8 @@ def sft_model(storage: DataDirResource, base_model: BaseModelResource):
 
     if not storage.layout.adapter_config.exists():
         raise dg.Failure(f"no adapter at {storage.layout.adapter_dir}; materialize lora_adapter first")
-    model, tokenizer = start_model(storage, base_model, trained_from_pt(storage.layout), torch.cuda.is_available())
+    from_pt, pt_sha256 = trained_from_pt(storage.layout)
+    model, tokenizer = start_model(storage, base_model, from_pt, torch.cuda.is_available(), pt_sha256)
     return PeftModel.from_pretrained(model, str(storage.layout.adapter_dir)), tokenizer
 
 
@@ -260,7 +273,7 @@ def train_side_pairs(storage: DataDirResource, pairs: list[dict]) -> tuple[list[
     return kept, len(pairs) - len(kept)
 
 
-TRAINING_CHECKS = [no_held_out_questions(preference_pairs)]
+TRAINING_CHECKS = [no_held_out_questions(preference_pairs, "preferences")]
 
 DPOTrainConfig = profile_config("DPOTrainConfig", DPOSettings, "DPO", "embedded: SmolLM2-135M on CPU; gpu_7b: a 7B model in bf16 on one GPU.")
 
@@ -273,7 +286,7 @@ def dpo_adapter(context: dg.AssetExecutionContext, config: DPOTrainConfig, stora
     heldout_loss compare base, SFT and SFT+DPO on the test split."""
     layout = storage.layout
     settings = dpo_settings_for(config.profile, {k: v for k, v in config.model_dump().items() if k != "profile"})
-    refuse_held_out_questions(storage)
+    refuse_held_out_questions(storage, "preferences")
     pairs = read_jsonl(layout.train_preference_pairs)
     if not pairs:
         raise dg.Failure(f"{layout.train_preference_pairs} holds no preference pairs: review rows in Label Studio, raise "

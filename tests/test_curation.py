@@ -402,9 +402,9 @@ def test_dataset_checks_fail_on_leakage_duplicates_and_ungrounded_rows(chunk_row
 def test_a_planted_held_out_question_in_any_training_input_fails_the_blocking_check(chunk_rows, tmp_path):
     """SFT, RAFT, PT and DPO inputs are all read; a short question counts as a whole prompt, a long one
     inside any text; the evaluation's own pairs (reports/evaluation_pairs) are no training input."""
-    from pipeline_assets.curate import dataset_exports, no_held_out_questions
+    from pipeline_assets.curate import dataset_exports, instruction_dataset, no_held_out_questions
     from pipeline_assets.definitions import defs
-    from pipeline_assets.train import refuse_held_out_questions
+    from pipeline_assets.train import preference_pairs, refuse_held_out_questions
     from ragtune.curate.exports import to_raft
     from ragtune.curate.preference import preference, write_dpo
     from ragtune.curate.pt_corpus import PT_FILE
@@ -436,16 +436,21 @@ def test_a_planted_held_out_question_in_any_training_input_fails_the_blocking_ch
 
     checks = {key.asset_key.to_user_string() for key in defs.resolve_asset_graph().asset_check_keys if key.name == "no_held_out_questions_in_training"}
     assert checks == {"instruction_dataset", "dataset_exports", "preference_pairs"}
-    check = no_held_out_questions(dataset_exports)
+    checks = [no_held_out_questions(asset, scope) for asset, scope in
+              ((instruction_dataset, "dataset"), (dataset_exports, "exports"), (preference_pairs, "preferences"))]
 
     def found() -> dict:
-        result = check(storage=storage)
-        by_file = result.metadata["by_file"].value
-        assert result.passed == (not by_file)
+        """What the three checks (each reading the inputs its asset writes) find together."""
+        by_file = {}
+        for check in checks:
+            result = check(storage=storage)
+            assert result.passed == (not result.metadata["by_file"].value)
+            by_file |= result.metadata["by_file"].value
         return by_file
 
     assert found() == {}  # the evaluation pairs hold a test question, and do not count
-    refuse_held_out_questions(storage)
+    for scope in ("dataset", "exports", "preferences"):
+        refuse_held_out_questions(storage, scope)
 
     def planted(path, records, index, field, text):
         write_jsonl(path, [{**r, field: text} if i == index else r for i, r in enumerate(records)])
@@ -464,11 +469,27 @@ def test_a_planted_held_out_question_in_any_training_input_fails_the_blocking_ch
     assert planted(layout.exports_dir / PT_FILE, pt, 2, "text", pt[2]["text"] + " What is agoraphobia?") == {}  # too short to count inside a text
     assert planted(layout.train_preference_pairs, dpo, 1, "prompt", test_row["question"]) == {
         "reports/dpo/train_dpo.jsonl": [f"{dpo[1]['id']}: {test_row['qa_id']}"]}
-    # An evaluation file offered to a trainer through the DPO folder's dataset_info.json is a training input.
-    write_dpo(evaluation, layout.dpo_dir, "judge_scores_dpo")
+    # An evaluation file offered to a trainer through the DPO folder's dataset_info.json (as an older version
+    # wrote them) is a training input; the next preference_pairs writes dataset_info.json afresh, without it.
+    write_jsonl(layout.dpo_dir / "judge_scores_dpo.jsonl", evaluation)
+    info = json.loads((layout.dpo_dir / "dataset_info.json").read_text())
+    (layout.dpo_dir / "dataset_info.json").write_text(json.dumps({**info, "judge_scores_dpo": {"file_name": "judge_scores_dpo.jsonl", "ranking": True}}))
     assert found() == {"reports/dpo/judge_scores_dpo.jsonl": [f"e1: {test_row['qa_id']}"]}
     with pytest.raises(Exception, match="training inputs show held-out questions .*judge_scores_dpo.jsonl"):
-        refuse_held_out_questions(storage)
+        refuse_held_out_questions(storage, "preferences")
+    refuse_held_out_questions(storage, "dataset")  # each step reads its own inputs: SFT is not held up by a DPO file
+    write_dpo(dpo, layout.dpo_dir, layout.train_preference_pairs.stem)
+    assert found() == {} and set(json.loads((layout.dpo_dir / "dataset_info.json").read_text())) == {"train_dpo"}
+    # A held-out dialogue's later patient turn counts too (rows store patient / clinician turns).
+    dialogue = {**qa_row(chapter[3], question="I keep worrying about everything at work, is that normal?"),
+                "turns": [{"role": "patient", "content": "I keep worrying about everything at work, is that normal?"},
+                          {"role": "clinician", "content": "Worry that lasts and is hard to control can be an anxiety disorder."},
+                          {"role": "patient", "content": "How long would it have to go on before someone calls it a disorder?"},
+                          {"role": "clinician", "content": "Most days for at least six months."}]}
+    held["test"].append(dialogue)
+    write_jsonl(layout.dataset_rows("test"), held["test"])
+    assert planted(layout.alpaca_split("train"), sft, 0, "instruction", dialogue["turns"][2]["content"]) == {
+        "dataset/train.jsonl": [f"{sft[0]['id']}: {dialogue['qa_id']}"]}
 
 
 def test_held_out_splits_are_drawn_per_chapter(chunk_rows, embedder):

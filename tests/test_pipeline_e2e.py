@@ -105,9 +105,9 @@ def test_dataset_adapter_and_scores(pipeline_run):
     graded = report["questions"]
     assert len(graded) == min(2, len(evaluation)) and report["judge_weak"]
     # The report names its judge and that judge's measured agreement; under 0.8 its verdict is withheld.
-    from ragtune.evaluate.judge_check import judge_standing
-    assert {k: report[k] for k in judge_standing(report["judge_model"])} == judge_standing(report["judge_model"])
-    assert report["judge_agreement"] is None or report["judge_agreement"] < 0.8
+    assert report["judge_model"].startswith("llamacpp:SmolLM2") and report["judge_weak"] is True
+    # measured (0.0 on the judge check) where the re-encoded GGUF is byte-identical to the measured one, else unmeasured
+    assert report["judge_agreement"] in (0.0, None) and ("0%" in report["judge_note"] or "no measured agreement" in report["judge_note"])
     assert report["grades"].startswith("probability-weighted") and all(q[m]["weighted"] for q in graded for m in ("base", "tuned"))
     assert any(q[m]["score"] != q[m]["argmax_score"] for q in graded for m in ("base", "tuned"))  # not the digit it wrote
     for model in ("base", "tuned", "tuned_dpo"):  # base, SFT and SFT+DPO on the same test questions
@@ -167,7 +167,10 @@ def test_curated_dataset_passes_its_checks_and_exports_load(pipeline_run):
     }
     assert set(evaluations) == {"no_split_leakage", "near_duplicate_rate", "mean_groundedness", "quota_met_per_chapter", "no_held_out_questions_in_training"}
     assert evaluations["no_split_leakage"].passed and evaluations["near_duplicate_rate"].passed
-    assert evaluations["no_held_out_questions_in_training"].passed
+    question_checks = {e.dagster_event.event_specific_data.asset_key.to_user_string(): e.dagster_event.event_specific_data.passed
+                       for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+                       if e.dagster_event.event_specific_data.check_name == "no_held_out_questions_in_training"}
+    assert question_checks == {"instruction_dataset": True, "dataset_exports": True, "preference_pairs": True}
     judged = [json.loads(line) for f in (data / "qa" / "judged").glob("*s.jsonl") for line in open(f)]
     assert judged and all(r["judge_weak"] and 0 <= r["groundedness"] <= 1 for r in judged)
     rows = [json.loads(line) for split in ("train", "validation", "test") for line in open(data / "dataset" / "rows" / f"{split}.jsonl")]

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ragtune.text import words
+from ragtune.text import normalize_question, words
 
 GRAM = 13
 
@@ -86,41 +86,47 @@ class HeldOutText:
 
 
 QUESTION_WORDS_IN_TEXT = 6  # a held-out question this long counts when it appears inside a longer text
-
-
-def question_key(text: str) -> str:
-    """A question compared without case, punctuation or spacing."""
-    return " ".join(words(text))
+CJK_CHARACTERS_IN_TEXT = 12  # ... a Chinese one this many characters long (each counts as a word)
+TURN_WORDS = 4  # a dialogue's later user turn counts from this long ("Thank you." may recur anywhere)
+USER_ROLES = ("user", "patient")  # dialogue rows store patient / clinician turns
 
 
 def held_out_question_texts(row: dict[str, Any]) -> list[str]:
-    """What a held-out row asks: its question and, for a dialogue, every user turn."""
-    return [row["question"], *(t["content"] for t in row.get("turns") or [] if t.get("role") == "user")]
+    """What a held-out row asks: its question and, for a dialogue, every later patient (user) turn
+    long enough to be its own."""
+    turns = [t["content"] for t in row.get("turns") or [] if t.get("role") in USER_ROLES]
+    return [row["question"], *(text for text in turns if len(words(text)) >= TURN_WORDS)]
+
+
+def _long_enough_inside(key: str) -> bool:
+    tokens = key.split()
+    return len(tokens) >= (CJK_CHARACTERS_IN_TEXT if any(t >= "\u3400" for t in tokens) else QUESTION_WORDS_IN_TEXT)
 
 
 @dataclass
 class HeldOutQuestions:
     """The questions of the held-out rows, which no training input may contain: a record string that
-    is such a question, or a longer text holding one of QUESTION_WORDS_IN_TEXT words or more (a
-    short question such as "What is OCD?" may occur in the book's own text; the whole-string match
-    still finds it as a prompt)."""
+    is such a question, or a longer text holding one of QUESTION_WORDS_IN_TEXT words or more
+    (CJK_CHARACTERS_IN_TEXT characters in Chinese; a short question such as "What is OCD?" may occur
+    in the book's own text, and the whole-string match still finds it as a prompt)."""
     owners: dict[str, str] = field(default_factory=dict)  # question key -> qa id
+    long: list[tuple[str, str]] = field(default_factory=list)  # the keys that count inside a longer text
 
     @classmethod
     def of(cls, rows: Iterable[dict[str, Any]]) -> "HeldOutQuestions":
         owners: dict[str, str] = {}
         for row in rows:
             for text in held_out_question_texts(row):
-                if question_key(text):
-                    owners.setdefault(question_key(text), row["qa_id"])
-        return cls(owners)
+                if normalize_question(text):
+                    owners.setdefault(normalize_question(text), row["qa_id"])
+        return cls(owners, [(key, qa_id) for key, qa_id in owners.items() if _long_enough_inside(key)])
 
     def found_in(self, record: dict[str, Any]) -> set[str]:
         """The qa ids of the held-out questions a record shows, anywhere in it."""
-        long = [(key, qa_id) for key, qa_id in self.owners.items() if len(key.split()) >= QUESTION_WORDS_IN_TEXT]
+        long = self.long
         found: set[str] = set()
         for text in strings_in(record):
-            key = question_key(text)
+            key = normalize_question(text)
             if key in self.owners:
                 found.add(self.owners[key])
             padded = f" {key} "

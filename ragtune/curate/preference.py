@@ -13,10 +13,10 @@ dataset_info.json entry that points LLaMA-Factory at the same file. Three source
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
-from ragtune.curate.exports import add_dataset_info
 from ragtune.jsonl import write_jsonl
 from ragtune.review.decisions import is_stale
 
@@ -96,9 +96,12 @@ def reference_pairs(rows: list[dict[str, Any]], answers: list[str]) -> list[dict
 
 
 def write_dpo(pairs: list[dict[str, Any]], out_dir: Path, name: str) -> Path:
-    """<name>.jsonl plus its LLaMA-Factory ranking entry in dataset_info.json (other entries kept)."""
+    """<name>.jsonl and a dataset_info.json that offers LLaMA-Factory that file alone as a ranking
+    dataset: written afresh, so an entry an older version left there (its evaluation pairs on test
+    questions) is offered to no trainer again."""
     path = out_dir / f"{name}.jsonl"
     write_jsonl(path, pairs)
-    add_dataset_info(out_dir, {name: {"file_name": path.name, "ranking": True,
-                                      "columns": {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"}}})
+    Path(out_dir, "dataset_info.json").write_text(json.dumps({name: {
+        "file_name": path.name, "ranking": True, "columns": {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"}}}, indent=2),
+        encoding="utf-8")
     return path

@@ -28,21 +28,28 @@ def _dataset_info_files(folder: Path) -> list[Path]:
     return [folder / entry["file_name"] for entry in json.loads(info.read_text(encoding="utf-8")).values() if "file_name" in entry]
 
 
-def training_files(layout: DataLayout) -> list[Path]:
-    """The JSONL training inputs that exist: the SFT split, every *_train export (alpaca, ShareGPT,
-    messages, RAFT, counselling, the PT corpus) and every preference file the DPO folder offers."""
-    candidates = [layout.alpaca_split("train"), *layout.export_files("train"), layout.train_preference_pairs,
-                  *_dataset_info_files(layout.dpo_dir)]
-    return [path for path in dict.fromkeys(candidates) if path.exists()]
+SCOPES = ("dataset", "exports", "preferences")
 
 
-def training_records(layout: DataLayout) -> Iterator[tuple[str, dict[str, Any]]]:
+def training_files(layout: DataLayout, scopes: tuple[str, ...] = SCOPES) -> list[Path]:
+    """The JSONL training inputs that exist, by who writes them: the SFT split (dataset), every *_train
+    export (exports: alpaca, ShareGPT, messages, RAFT, counselling, the PT corpus) and the DPO pairs
+    with every file the DPO folder's dataset_info.json offers (preferences)."""
+    candidates = {
+        "dataset": [layout.alpaca_split("train")],
+        "exports": layout.export_files("train"),
+        "preferences": [layout.train_preference_pairs, *_dataset_info_files(layout.dpo_dir)],
+    }
+    return [path for path in dict.fromkeys(p for scope in scopes for p in candidates[scope]) if path.exists()]
+
+
+def training_records(layout: DataLayout, scopes: tuple[str, ...] = SCOPES) -> Iterator[tuple[str, dict[str, Any]]]:
     """(file name relative to the data folder, record) of every training input, Hugging Face copies included."""
-    for path in training_files(layout):
+    for path in training_files(layout, scopes):
         name = str(path.relative_to(layout.root))
         for record in read_jsonl(path):
             yield name, record
-    for folder in (layout.hf_dataset, layout.hf_pt_corpus):
+    for folder in (layout.hf_dataset, layout.hf_pt_corpus) if "exports" in scopes else ():
         if folder.exists():
             import datasets
 
@@ -53,16 +60,16 @@ def training_records(layout: DataLayout) -> Iterator[tuple[str, dict[str, Any]]]
                     yield name, record
 
 
-def held_out_questions_in_training(layout: DataLayout) -> dict[str, list[str]]:
-    """"<file>" -> ["<record id>: <held-out qa id>", ...] for every training record that shows a
-    validation or test question; empty when none does (or before the splits are frozen)."""
+def held_out_questions_in_training(layout: DataLayout, scopes: tuple[str, ...] = SCOPES) -> dict[str, list[str]]:
+    """"<file>" -> ["<record id>: <held-out qa id>", ...] for every training record of the scopes that
+    shows a validation or test question; empty when none does (or before the splits are frozen)."""
     stored = layout.read_frozen_splits()
     if stored is None:
         return {}
     _, frozen, _ = stored  # the rows as frozen and as the dataset shows them now (a reviewer may have edited one)
     questions = HeldOutQuestions.of(r for split in HELD_OUT for r in frozen.get(split, []) + read_jsonl(layout.dataset_rows(split)))
     found: dict[str, list[str]] = {}
-    for name, record in training_records(layout):
+    for name, record in training_records(layout, scopes):
         for qa_id in sorted(questions.found_in(record)):
             found.setdefault(name, []).append(f"{record.get('id', record.get('qa_id', '?'))}: {qa_id}")
     return found

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ragtune.evaluate.grading import GradeItem, JudgeSettings, PairItem, compare_pairwise, grade_many, weighted_grades
+from ragtune.evaluate.grading import GradeItem, JudgeSettings, PairItem, compare_pairwise, grade_many, weighted_grades, weighted_verdicts
 from ragtune.evaluate.stats import summarize
 from ragtune.llm.client import CachedLLM
 
@@ -31,7 +31,8 @@ def evaluate(questions: list[EvalQuestion], answers: dict[str, list[str | None]]
              readings=None) -> Evaluation:
     """answers maps model name -> answers in question order and must hold "base" and "tuned"; an
     answer that is None (its model's call failed) is not graded. readings (geval.CachedReadings of
-    the same judge): grades become its probability-weighted scores (G-Eval) where given."""
+    the same judge): grades become its probability-weighted scores (G-Eval) and pairwise verdicts its
+    probability-read ones, the rule its judge-check agreement was measured with."""
     models = list(answers)
     if not {"base", "tuned"} <= set(models):
         raise ValueError(f"evaluation needs base and tuned answers, got {models}")
@@ -43,9 +44,10 @@ def evaluate(questions: list[EvalQuestion], answers: dict[str, list[str | None]]
     if readings is not None:
         graded = weighted_grades(readings, items, graded)
     grades = dict(zip(asked, graded))
-    pairs, pair_failures = compare_pairwise(
-        judge, [PairItem(q.question, q.reference, q.evidence, answers["tuned"][i], answers["base"][i]) for i, q in enumerate(questions)], settings
-    )
+    pair_items = [PairItem(q.question, q.reference, q.evidence, answers["tuned"][i], answers["base"][i]) for i, q in enumerate(questions)]
+    pairs, pair_failures = compare_pairwise(judge, pair_items, settings)
+    if readings is not None:
+        pairs = weighted_verdicts(readings, pair_items, pairs)
     rows = []
     for i, q in enumerate(questions):
         row: dict[str, Any] = {"id": q.id, "group": q.group, "question": q.question, "reference": q.reference, "pairwise": pairs[i]}
@@ -59,5 +61,7 @@ def evaluate(questions: list[EvalQuestion], answers: dict[str, list[str | None]]
         "answers_graded": sum(g["score"] is not None for g in graded),
         "comparisons_asked": 2 * len(questions),
         "comparisons_judged": sum((p["tuned_first"] is not None) + (p["base_first"] is not None) for p in pairs),
+        "grades_weighted": sum(bool(g.get("weighted")) for g in graded),  # G-Eval readings that succeeded
+        "comparisons_weighted": 2 * sum(bool(p.get("weighted")) for p in pairs),
     }
     return Evaluation(rows, summary, grade_failures + pair_failures)

@@ -23,6 +23,7 @@ from ragtune.llm.client import LLMCache, public_url
 
 SCORES = tuple(range(1, 11))
 VERDICTS = ("A", "B", "tie")
+VERDICT_MARGIN = 0.05  # probability lead of A over B (or back) that makes a verdict rather than a tie
 GRADE_AT = re.compile(r'"score"\s*:\s*"?$')
 VERDICT_AT = re.compile(r'"verdict"\s*:\s*"$')
 
@@ -55,10 +56,11 @@ class CachedReadings:
     def __init__(self, judge: Judge, cache_dir: Path):
         self.judge, self.cache = judge, LLMCache(cache_dir)
         self.model_id = judge.model_id
+        self.identity = getattr(judge, "identity", judge.model_id)  # what the readings depend on beyond the model
         self.paid = 0
 
     def _read(self, kind: str, messages: list[dict[str, str]], compute) -> dict:
-        key = hashlib.sha256(json.dumps({"geval": kind, "judge": self.model_id, "messages": messages}, ensure_ascii=False,
+        key = hashlib.sha256(json.dumps({"geval": kind, "judge": self.identity, "messages": messages}, ensure_ascii=False,
                                         sort_keys=True).encode("utf-8")).hexdigest()
         found = self.cache.get(key)
         if found is not None:
@@ -105,6 +107,7 @@ class EndpointJudge:
         self.client = OpenAI(base_url=base_url, api_key=api_key or "none", timeout=timeout, max_retries=2)
         self.model, self.json_mode, self.top_logprobs = model, json_mode, top_logprobs
         self.model_id = f"openai:{model}@{public_url(base_url)}"
+        self.identity = f"{self.model_id}|{json_mode}|top{top_logprobs}"
 
     def _alternatives(self, messages: list[dict[str, str]], at: re.Pattern, schema: dict) -> dict[str, float]:
         """token text -> probability of the alternatives at the first position whose preceding text

@@ -16,7 +16,7 @@ import torch
 
 from ragtune.chat import chat_messages, prompt_text
 from ragtune.curate.grounded_judge import judgement_json
-from ragtune.evaluate.geval import expected_score
+from ragtune.evaluate.geval import VERDICT_MARGIN, expected_score, verdict_of
 from ragtune.llm.client import JUDGE_REPEAT_PENALTY, CachedLLM, ChatRequest, SamplingParams
 from ragtune.llm.prompts import fenced, render_messages
 from ragtune.llm.tasks import run_tasks
@@ -120,17 +120,40 @@ def grade_messages(item: GradeItem) -> list[dict[str, str]]:
                            evidence=fenced(item.evidence or "(none)"), answer=fenced(item.answer or "(empty)"))
 
 
+def pairwise_messages(item: PairItem, first: str, second: str) -> list[dict[str, str]]:
+    return render_messages("judge_pairwise", question=fenced(item.question), reference_answer=fenced(item.reference),
+                           evidence=fenced(item.evidence or "(none)"), answer_a=fenced(first or "(empty)"), answer_b=fenced(second or "(empty)"))
+
+
 def weighted_grades(readings, items: list[GradeItem], grades: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each grade's score replaced by the judge's probability-weighted score over 1-10 (G-Eval); the
-    digit it wrote stays as argmax_score. A reading that fails keeps the written score and says why."""
+    digit it wrote stays as argmax_score. A reading that fails (any error: an endpoint without
+    logprobs, a context overflow) keeps the written score and says why."""
     weighted = []
     for item, grade in zip(items, grades):
         try:
             score = round(expected_score(readings.grade(grade_messages(item))), 3)
-        except (ValueError, RuntimeError) as error:
-            weighted.append({**grade, "argmax_score": grade["score"], "weighted": False, "weighting_error": str(error)[:200]})
+        except Exception as error:  # noqa: BLE001 - the written grade stands, the reason is kept on the row
+            weighted.append({**grade, "argmax_score": grade["score"], "weighted": False, "weighting_error": f"{type(error).__name__}: {error}"[:200]})
             continue
         weighted.append({**grade, "score": score, "argmax_score": grade["score"], "weighted": True})
+    return weighted
+
+
+def weighted_verdicts(readings, items: list[PairItem], pairs: list[dict[str, Any]], margin: float = VERDICT_MARGIN) -> list[dict[str, Any]]:
+    """Each question's two orders read from the judge's probabilities of A, B and tie (the rule the
+    judge check measured, bench/judge.py), the written verdicts kept beside them; a failed reading
+    keeps the written ones."""
+    weighted = []
+    for item, pair in zip(items, pairs):
+        try:
+            tuned_first = verdict_of(readings.verdict(pairwise_messages(item, item.tuned, item.base)), margin)
+            base_first = verdict_of(readings.verdict(pairwise_messages(item, item.base, item.tuned)), margin)
+        except Exception as error:  # noqa: BLE001
+            weighted.append({**pair, "weighted": False, "weighting_error": f"{type(error).__name__}: {error}"[:200]})
+            continue
+        weighted.append({"tuned_first": tuned_first, "base_first": base_first, "outcome": combine_orders(tuned_first, base_first),
+                         "written": {k: pair[k] for k in ("tuned_first", "base_first", "outcome")}, "weighted": True})
     return weighted
 
 
@@ -175,10 +198,7 @@ def compare_pairwise(llm: CachedLLM, items: list[PairItem], settings: JudgeSetti
     failures with the judge's raw output (that order's verdict is None)."""
 
     def request(item: PairItem, first: str, second: str) -> ChatRequest:
-        messages = render_messages("judge_pairwise", question=fenced(item.question), reference_answer=fenced(item.reference),
-                                   evidence=fenced(item.evidence or "(none)"), answer_a=fenced(first or "(empty)"),
-                                   answer_b=fenced(second or "(empty)"))
-        return ChatRequest(messages, _sampling(settings), PAIRWISE_SCHEMA)
+        return ChatRequest(pairwise_messages(item, first, second), _sampling(settings), PAIRWISE_SCHEMA)
 
     requests = [request(i, i.tuned, i.base) for i in items] + [request(i, i.base, i.tuned) for i in items]
     count = len(items)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ragtune.evaluate.geval import Judge, expected_score, verdict_of
+from ragtune.evaluate.geval import VERDICT_MARGIN, Judge, expected_score, verdict_of
 from ragtune.evaluate.grading import combine_orders
 from ragtune.evaluate.stats import bootstrap_ci
 from ragtune.llm.prompts import fenced, render_messages
@@ -71,7 +71,7 @@ def pairwise_prompt(group: CheckGroup, first: str, second: str) -> list[dict[str
                            evidence=fenced(NO_EVIDENCE), answer_a=fenced(first), answer_b=fenced(second))
 
 
-def measure_judge(judge: Judge, groups: list[CheckGroup], margin: float = 0.05, resamples: int = 2000, seed: int = 0,
+def measure_judge(judge: Judge, groups: list[CheckGroup], margin: float = VERDICT_MARGIN, resamples: int = 2000, seed: int = 0,
                   progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Every (reference, worse answer) pair compared in both orders and every answer graded; returns
     the per-pair records and the summary (agreement with its bootstrap interval, ties, losses, per
@@ -157,4 +157,6 @@ def judge_standing(model_id: str, registry: Path = REGISTRY) -> dict[str, Any]:
 def verdict_text(pair: dict[str, Any], standing: dict[str, Any]) -> str:
     """Win/tie/loss of tuned against base; under a weak or unmeasured judge it is said not to be a verdict."""
     counts = f"{pair['win']} win / {pair['tie']} tie / {pair['loss']} loss ({pair['undecided']} undecided)"
-    return f"not a verdict (weak judge, agreement {standing['judge_agreement']}): {counts}" if standing["judge_weak"] else counts
+    agreement = standing["judge_agreement"]
+    measured = "not measured" if agreement is None else agreement
+    return f"not a verdict (weak judge, agreement {measured}): {counts}" if standing["judge_weak"] else counts

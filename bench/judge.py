@@ -50,15 +50,17 @@ def render(results: list[dict], groups: int, split: str, sha: str) -> str:
              f"tests/data/judge_check.jsonl (sha256 {sha[:12]}), each reference answer against six worse answers, "
              "compared in both orders (a win only when both orders prefer the reference; one vote each way is a tie) "
              "and graded 1-10 by the probability-weighted score over the score tokens (G-Eval). A judge under "
-             f"{AGREEMENT_THRESHOLD} agreement is labelled weak in every evaluation report and its verdict is not printed as one.", "",
-             "| judge | agreement [95% CI] | ties | prefers worse | grade AUC [95% CI] | Spearman (grades vs known order) | mean grade ref / worse | weak | seconds |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"{AGREEMENT_THRESHOLD} agreement is labelled weak in every evaluation report and its verdict is not printed as one; "
+             f"a judge whose grade AUC is under {AGREEMENT_THRESHOLD} has its tuned-minus-base grade difference printed as not a result. "
+             "Readings are cached: `readings paid` counts what this run computed, `seconds` its time.", "",
+             "| judge | agreement [95% CI] | ties | prefers worse | grade AUC [95% CI] | Spearman (grades vs known order) | mean grade ref / worse | weak | readings paid | seconds |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for result in results:
         s = result["summary"]
         ci, auc_ci = s["agreement_ci95"] or ["-", "-"], s["grade_auc_ci95"] or ["-", "-"]
         lines.append(f"| `{result['judge']}` | {s['agreement']} [{ci[0]}, {ci[1]}] | {s['ties']} | {s['prefers_worse']} | "
                      f"{s['grade_auc']} [{auc_ci[0]}, {auc_ci[1]}] | {s['spearman_grades_vs_known_order']} | "
-                     f"{s['mean_reference_grade']} / {s['mean_worse_grade']} | {'yes' if s['weak'] else 'no'} | {result['seconds']:.0f} |")
+                     f"{s['mean_reference_grade']} / {s['mean_worse_grade']} | {'yes' if s['weak'] else 'no'} | {result['paid']} | {result['seconds']:.0f} |")
     lines += ["", "Agreement by kind of worse answer (share of pairs where both orders prefer the reference):", "",
               "| judge | " + " | ".join(KINDS) + " |", "|---|" + "---|" * len(KINDS)]
     for result in results:
@@ -92,7 +94,7 @@ def main() -> None:
                 print(f"  {spec}: {done}/{total} pairs, {time.time() - started:.0f} s", flush=True)
 
         measured = measure_judge(judge, groups, margin=args.margin, progress=progress)
-        results.append({"judge": judge.model_id, "summary": measured["summary"], "seconds": time.time() - started})
+        results.append({"judge": judge.model_id, "summary": measured["summary"], "seconds": time.time() - started, "paid": judge.paid})
         s = measured["summary"]
         print(f"{judge.model_id}: agreement {s['agreement']} {s['agreement_ci95']}, ties {s['ties']}, grade AUC {s['grade_auc']}, "
               f"Spearman {s['spearman_grades_vs_known_order']}{' (weak)' if s['weak'] else ''}")

@@ -20,7 +20,7 @@ from ragtune.curate.dataset_card import markdown_rows
 from ragtune.curate.preference import dpo_pairs
 from ragtune.evaluate.evaluation import EvalQuestion, evaluate
 from ragtune.evaluate.geval import CachedReadings
-from ragtune.evaluate.judge_check import judge_standing, verdict_text
+from ragtune.evaluate.judge_check import grade_difference_text, judge_standing, verdict_text
 from ragtune.evaluate.grading import JudgeSettings, answer_questions, reference_answers
 from ragtune.evaluate.medquad import load_medquad, sample_questions
 from ragtune.evaluate.stats import group_table, paired_difference, summary_table
@@ -118,6 +118,8 @@ def _report(context, name: str, title: str, questions, answers, reference_failur
     pairs = dpo_pairs(rows, models, settings.dpo_min_margin)  # held-out questions: kept apart from every training input
     pairs_path = storage.layout.evaluation_pairs(name)
     write_jsonl(pairs_path, pairs)
+    summary["tuned_minus_base_grade"] = paired_difference([r["base"]["score"] for r in rows], [r["tuned"]["score"] for r in rows],
+                                                          settings.bootstrap_resamples, settings.seed)
     dpo_step = {}
     if DPO_MODEL in answers:  # the DPO step's effect: judge score of SFT+DPO minus SFT, question by question
         step = paired_difference([r["tuned"]["score"] for r in rows], [r[DPO_MODEL]["score"] for r in rows], settings.bootstrap_resamples,
@@ -148,6 +150,7 @@ def _report(context, name: str, title: str, questions, answers, reference_failur
         **{f"{m}_total": summary["models"][m]["total"] for m in models},
         **{f"{m}_mean": summary["models"][m]["mean"] for m in models},
         "tuned_vs_base": verdict_text(pair, standing),
+        "tuned_minus_base_grade": grade_difference_text(summary["tuned_minus_base_grade"], standing),
         "tuned_win_rate": pair["win_rate"],
         "scores": table(scores),
         "scores_markdown": dg.MetadataValue.md(markdown_rows(scores)),
@@ -156,6 +159,7 @@ def _report(context, name: str, title: str, questions, answers, reference_failur
         "judge_model": judge.model_id,
         "judge_agreement": standing["judge_agreement"],
         "judge_weak": standing["judge_weak"],
+        "judge_grade_auc": standing["judge_grade_auc"],
         "judge_note": standing["judge_note"],
         "grades": grades_text(judged),
         "answers_graded": f"{judged['answers_graded']} of {judged['answers_asked']}",

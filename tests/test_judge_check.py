@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from ragtune.evaluate.geval import CachedReadings, LocalJudge, expected_score, verdict_of
-from ragtune.evaluate.judge_check import (AGREEMENT_THRESHOLD, KINDS, REGISTRY, check_set_sha256, grade_prompt, judge_standing, load_check_set,
+from ragtune.evaluate.judge_check import (AGREEMENT_THRESHOLD, KINDS, REGISTRY, check_set_sha256, grade_difference_text, grade_prompt,
+                                          judge_standing, load_check_set,
                                           measure_judge, pairwise_prompt, record_agreement, verdict_text)
 
 CHECK_SET = Path(__file__).parent / "data" / "judge_check.jsonl"
@@ -78,6 +79,12 @@ def test_a_report_names_its_judge_agreement_and_withholds_a_weak_verdict(tmp_pat
     strong, small = judge_standing("strong", registry), judge_standing("small", registry)
     assert not strong["judge_weak"] and strong["judge_agreement"] == 0.86 and verdict_text(pair, strong) == "3 win / 1 tie / 0 loss (0 undecided)"
     assert small["judge_weak"] and "55%" in small["judge_note"] and verdict_text(pair, small).startswith("not a verdict (weak judge, agreement 0.55)")
+    # Grades are judged apart: a judge with weak verdicts may still grade in the known order (the 1.5B model did).
+    difference = {"mean_difference": 0.8, "ci95": [0.3, 1.2], "questions": 40, "tuned_higher": 25, "tuned_lower": 10}
+    assert not small["grades_weak"] and grade_difference_text(difference, small).startswith("0.8 [0.3, 1.2] over 40 questions")
+    record_agreement("flat", {**summary, "agreement": 0.55, "weak": True, "grade_auc": 0.6}, check_set_sha256(CHECK_SET), 37, "all", registry)
+    assert grade_difference_text(difference, judge_standing("flat", registry)).startswith("not a result (judge grades weak, grade AUC 0.6)")
+    assert grade_difference_text(difference, unmeasured).startswith("not a result (judge grades weak, grade AUC not measured)")
 
 
 def test_the_shipped_registry_holds_measured_judges_only():

@@ -143,6 +143,8 @@ def judge_standing(model_id: str, registry: Path = REGISTRY) -> dict[str, Any]:
     entry = read_registry(registry).get(model_id)
     agreement = entry["agreement"] if entry else None
     weak = agreement is None or agreement < AGREEMENT_THRESHOLD
+    grade_auc = entry.get("grade_auc") if entry else None
+    grades_weak = grade_auc is None or grade_auc < AGREEMENT_THRESHOLD
     if entry is None:
         note = f"judge {model_id} has no measured agreement (run bench/judge.py); its verdict is not a result"
     elif weak:
@@ -150,8 +152,22 @@ def judge_standing(model_id: str, registry: Path = REGISTRY) -> dict[str, Any]:
                 f"(under {AGREEMENT_THRESHOLD:.0%}): weak, its verdict is not a result")
     else:
         note = f"judge {model_id}: agreement {agreement:.0%} on the judge check ({entry['pairs']} pairs, {entry['measured']})"
+    if entry is not None:
+        note += (f"; its weighted grades put the reference above the worse answer on {grade_auc:.0%} of the pairs (grade AUC)"
+                 + (": too weak to compare grades" if grades_weak else ": grade differences are a measured comparison"))
     return {"judge_model": model_id, "judge_agreement": agreement, "judge_agreement_measured": entry["measured"] if entry else None,
-            "judge_weak": weak, "judge_note": note}
+            "judge_weak": weak, "judge_grade_auc": grade_auc, "grades_weak": grades_weak, "judge_note": note}
+
+
+def grade_difference_text(difference: dict[str, Any], standing: dict[str, Any]) -> str:
+    """Tuned minus base in weighted grade, per question, with its interval; not a result under grades that failed the check."""
+    ci = difference["ci95"]
+    text = (f"{difference['mean_difference']}" + (f" [{ci[0]}, {ci[1]}]" if ci else "") + f" over {difference['questions']} questions "
+            f"(tuned graded higher on {difference['tuned_higher']}, lower on {difference['tuned_lower']})")
+    if standing["grades_weak"]:
+        measured = "not measured" if standing["judge_grade_auc"] is None else standing["judge_grade_auc"]
+        return f"not a result (judge grades weak, grade AUC {measured}): {text}"
+    return text
 
 
 def verdict_text(pair: dict[str, Any], standing: dict[str, Any]) -> str:

@@ -359,7 +359,7 @@ def quota_met_per_chapter(context: dg.AssetCheckExecutionContext, storage: DataD
     )
 
 
-QUESTION_CHECK_FILES = {"dataset": "dataset/train.jsonl", "exports": "every *_train export incl. RAFT and the PT corpus, and hf_dataset/hf_pt",
+QUESTION_CHECK_FILES = {"dataset": "the SFT split, dataset/train", "exports": "every *_train export incl. RAFT and the PT corpus, and hf_dataset/hf_pt",
                         "preferences": "the DPO pairs and every file reports/dpo/dataset_info.json offers"}
 
 

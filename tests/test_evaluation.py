@@ -82,10 +82,10 @@ def test_dpo_pairs_load_in_trl_and_llamafactory(tmp_path, base_model_cache):
     # q1 pairwise win, q5 pairwise loss, q4 a tie by verdict but graded 7 vs 3; q2 (tie, equal) and q3 (undecided) make none
     assert [(p["id"], p["chosen"], p["rejected"]) for p in pairs] == [
         ("q1", "tuned 1", "base 1"), ("q4", "base 4", "tuned 4"), ("q5", "base 5", "tuned 5")]
+    write_dpo(pairs[:1], tmp_path, "older_dpo")
     path = write_dpo(pairs, tmp_path, "eval_dpo")
-    write_dpo(pairs[:1], tmp_path, "medquad_dpo")
     info = json.loads((tmp_path / "dataset_info.json").read_text())
-    assert set(info) == {"eval_dpo", "medquad_dpo"} and info["eval_dpo"]["ranking"]
+    assert set(info) == {"eval_dpo"} and info["eval_dpo"]["ranking"]  # written afresh: an older entry is offered no more
 
     get_dataset_list, get_dataset_converter = load_llamafactory_converters()
     attr = get_dataset_list(["eval_dpo"], str(tmp_path))[0]
@@ -94,7 +94,6 @@ def test_dpo_pairs_load_in_trl_and_llamafactory(tmp_path, base_model_cache):
     assert [a["_response"][0]["content"] for a in aligned] == ["tuned 1", "base 4", "base 5"]  # chosen first
     assert aligned[0]["_response"][1]["content"] == "base 1" and aligned[0]["_prompt"][0]["content"] == "question 1?"
 
-    pytest.importorskip("trl", reason="trl is in the dev extra: the DPO trainer that reads these pairs")
     from peft import LoraConfig
     from trl import DPOConfig, DPOTrainer
 
@@ -190,7 +189,8 @@ def test_a_garbage_judge_answer_is_a_ledger_entry_with_its_raw_text_and_the_tota
     questions = [EvalQuestion("q1", "bipolar", "What monitoring does lithium need?", "Blood level, kidney and thyroid monitoring.", EVIDENCE)]
     answers = {"base": ["No monitoring."], "tuned": ["Blood levels, kidney and thyroid."]}
     result = evaluate(questions, answers, embedded_llm(tmp_path), JudgeSettings(judge_max_tokens=4, bootstrap_resamples=50))
-    assert result.summary["judged"] == {"answers_asked": 2, "answers_graded": 0, "comparisons_asked": 2, "comparisons_judged": 0}
+    assert result.summary["judged"] == {"answers_asked": 2, "answers_graded": 0, "comparisons_asked": 2, "comparisons_judged": 0,
+                                        "grades_weighted": 0, "comparisons_weighted": 0}  # no readings asked for
     assert len(result.failures) == 4 and {f["task"] for f in result.failures} == {"grade", "pairwise"}
     for failure in result.failures:
         assert failure["raw"] and failure["raw"].lstrip().startswith("{") and failure["cache_key"] and not failure["unavailable"]

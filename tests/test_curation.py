@@ -511,3 +511,23 @@ def test_held_out_splits_are_drawn_per_chapter(chunk_rows, embedder):
     assert all(per_chapter[k]["validation"] >= 1 and per_chapter[k]["test"] >= 1 and per_chapter[k]["train"] >= 1 for k in large), per_chapter
     drawn_as_one = table(held_out_min_rows=10**6)  # no chapter is large: the shares alone decide
     assert sum(drawn_as_one[k]["validation"] == 0 or drawn_as_one[k]["test"] == 0 for k in large) >= 3, drawn_as_one
+
+
+def test_a_train_row_asking_a_held_out_dialogues_later_question_is_withheld(chunk_rows, embedder):
+    """Dialogues reuse the chapter's questions: a test dialogue whose second patient turn is a train
+    row's question word for word takes that row out of train (the question-level dedup compares first turns)."""
+    by_chapter = with_neighbours(chunk_rows)
+    vectors = {k: embedder.encode([r["question"] for r in v]) for k, v in by_chapter.items()}
+    chunks = {c["chunk_id"]: c for c in chunk_rows}
+    settings = CurationSettings(test_fraction=0.15, validation_fraction=0.1)
+    first = curate(by_chapter, vectors, {}, settings, DedupSettings(), chunks)
+    train_row = first.train[0]
+    test_rows = [dict(r) for r in first.frozen["test"].rows]
+    test_rows[0]["turns"] = [{"role": "patient", "content": test_rows[0]["question"]}, {"role": "clinician", "content": test_rows[0]["answer"]},
+                             {"role": "patient", "content": train_row["question"]}, {"role": "clinician", "content": train_row["answer"]}]
+    names = ("validation", "test")
+    frozen = load_frozen({n: first.frozen[n].manifest() for n in names}, {"validation": first.frozen["validation"].rows, "test": test_rows},
+                         {n: first.frozen[n].vectors for n in names})
+    second = curate(by_chapter, vectors, {}, settings, DedupSettings(), chunks, frozen)
+    assert {r["qa_id"]: r["removed_by"] for r in second.removed}[train_row["qa_id"]] == "split:asks_a_held_out_question"
+    assert len(second.train) == len(first.train) - 1

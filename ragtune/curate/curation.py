@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ragtune.curate.dedup import DedupSettings, deduplicate, near_duplicate_pairs
-from ragtune.curate.leakage import HeldOutText
+from ragtune.curate.leakage import HeldOutQuestions, HeldOutText
 from ragtune.review.decisions import agreement, apply_decisions, is_stale, protected
 
 FUNNEL = ("generated", "valid", "deduplicated", "judged", "kept")
@@ -243,9 +243,14 @@ def curate(
     held_vectors = np.concatenate([frozen[name].vectors for name in HELD_OUT])  # a rejected held-out row stays held out
     train_vectors = _stack([row_vectors[r["qa_id"]] for r in candidates], dim)
     leaks = {right for _, right, _ in near_duplicate_pairs(held_rows, candidates, dedup_settings, held_vectors, train_vectors)}
+    # A held-out dialogue's later turn may ask a train row's question word for word (dialogues reuse the
+    # chapter's questions): the row would train on held-out text the question-level dedup never compared.
+    held_questions = HeldOutQuestions.of(held_rows)
     for row in candidates:
         if row["qa_id"] in leaks:
             result.removed.append({**row, "removed_by": "split:near_duplicate_of_held_out"})
+        elif held_questions.found_in({"own_text": own_text(row)}):
+            result.removed.append({**row, "removed_by": "split:asks_a_held_out_question"})
         else:
             result.train.append(row)
     result.vectors["train"] = _stack([row_vectors[r["qa_id"]] for r in result.train], dim)

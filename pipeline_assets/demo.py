@@ -51,7 +51,7 @@ def write_timings(storage: DataDirResource, records: list[dict], seconds: float)
                  f"{timings['machine']}, {timings['date']}: {seconds / 60:.1f} min after install, the whole graph on the "
                  "sample handbook with embedded defaults (pipeline_assets/runner.py DEMO_RUN: quota "
                  f"{DEMO_RUN['qa_candidates']['quota']} per chapter, {DEMO_RUN['judge_scores']['max_questions']} judged test questions, "
-                 f"{DEMO_RUN['lora_adapter']['epochs']:g} LoRA epochs, DPO pairs without the judge; the embedded model runs as Q8_0, "
+                 f"{DEMO_RUN['pt_adapter']['max_steps']} PT steps, {DEMO_RUN['lora_adapter']['epochs']:g} LoRA epochs, DPO pairs without the judge; the embedded model runs as Q8_0, "
                  "bench/llamacpp_quant.py).", "",
                  "| job | runs | seconds |", "|---|---|---|"]
         lines += [f"| {j['job']} | {j['runs']} | {j['seconds']:.1f} |" for j in timings["jobs"]]

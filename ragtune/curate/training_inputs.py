@@ -4,7 +4,7 @@ held-out questions that none of them may contain.
 The leakage check of the dataset compares text windows and chunk ids; a question is often shorter
 than a window and a preference pair names no chunk, so a test question pasted into a DPO prompt
 or a PT passage would pass it. This check compares the questions themselves. Evaluation's own
-preference pairs live apart (Layout.evaluation_pairs) and are no training input: nothing lists them.
+preference pairs live apart (DataLayout.evaluation_pairs) and are no training input: nothing lists them.
 """
 
 from __future__ import annotations

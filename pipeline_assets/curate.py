@@ -21,7 +21,7 @@ from ragtune.curate.dedup import STAGES, DedupSettings, deduplicate, near_duplic
 from ragtune.curate.exports import ExportSettings, to_alpaca, write_exports
 from ragtune.curate.grounded_judge import QAJudgeSettings, judge_rows
 from ragtune.curate.pt_corpus import pt_corpus, write_pt_corpus
-from ragtune.curate.training_inputs import held_out_questions_in_training
+from ragtune.curate.training_inputs import held_out_questions_in_training, split_records
 from ragtune.generate.grounding import GroundednessSettings, groundedness_scores
 from ragtune.index.vector_index import ChunkIndex
 from ragtune.ingest.sources import ChapterBundle
@@ -277,15 +277,11 @@ def split_leaks(storage: DataDirResource) -> dict[str, list[str]]:
     of test. Reads every file a trainer could be given (the dataset's rows and alpaca files, every
     export format including RAFT, the Hugging Face dataset and the PT corpus); a record leaks when it names a
     held-out or sealed chunk or shares a 13-word window with held-out text. Returns "<file>" -> record ids."""
-    import datasets
-
     layout = storage.layout
     stored = layout.read_frozen_splits()
     if stored is None:
         return {layout.frozen_splits_manifest.name: ["missing: materialize instruction_dataset"]}
     chunks = indexed_chunks(storage)
-    hf = datasets.load_from_disk(str(layout.hf_dataset)) if layout.hf_dataset.exists() else {}
-    pt = datasets.load_from_disk(str(layout.hf_pt_corpus))["train"] if layout.hf_pt_corpus.exists() else []
     guarded = {"train": HELD_OUT, "validation": ("test",)}
     leaks: dict[str, list[str]] = {}
     for split, against in guarded.items():
@@ -294,13 +290,8 @@ def split_leaks(storage: DataDirResource) -> dict[str, list[str]]:
         for row in read_jsonl(layout.dataset_rows(split)):  # what a row says, its evidence, its chunks (the judge's notes are not training text)
             if shown_chunks(row) & sealed or any(text.sources(t) for t in own_text(row) + [e["text"] for e in row.get("evidence", [])]):
                 leaks.setdefault(_relative(layout, layout.dataset_rows(split)), []).append(row["qa_id"])
-        files = [layout.alpaca_split(split), *layout.export_files(split)]
-        records = [(_relative(layout, path), r) for path in files if path.exists() for r in read_jsonl(path)]
-        if split in hf:
-            records += [(f"exports/hf_dataset[{split}]", r) for r in hf[split]]
-        if split == "train":  # the PT corpus is train-side text; its JSONL is among the *_train.jsonl exports
-            records += [(f"exports/{layout.hf_pt_corpus.name}[train]", r) for r in pt]
-        for name, record in records:  # an export record: every string in it is shown to a trainer
+        # the alpaca split, every export of the split (RAFT, PT corpus for train) and the Hugging Face copies
+        for name, record in split_records(layout, split, ("dataset", "exports")):  # every string in a record is shown to a trainer
             named = {c for field in ("chunk_ids", "supporting_chunk_ids", "raft_passage_ids") for c in record.get(field) or []}
             if named & sealed or text.leaks_in(record):
                 leaks.setdefault(name, []).append(record.get("id", "?"))

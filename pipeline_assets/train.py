@@ -97,23 +97,31 @@ def pt_adapter(context: dg.AssetExecutionContext, config: PTLoraConfig, storage:
     work_dir = layout.lora_work_dir("pt-" + base_model.fingerprint(settings, train_rows, eval_rows))
     report = train_lora(model, tokenizer, train_rows, eval_rows, settings, layout.pt_adapter_dir, work_dir, examples=pt_examples)
     plot = loss_curve(report.losses, report.eval_losses, layout.chart("pt_loss_curve"))
-    losses = [h["loss"] for h in report.losses]
     return dg.MaterializeResult(metadata={
         "profile": config.profile,
         "passages": len(train_rows),
         "validation_passages": len(eval_rows),
-        "train_tokens": report.train_tokens,
+        **training_metadata(report, settings, plot, "PT loss curve"),
+        "path": dg.MetadataValue.path(str(layout.pt_adapter_dir)),
+    })
+
+
+def training_metadata(report, settings: LoraSettings, plot, title: str) -> dict:
+    """What every LoRA step reports: steps, epochs, first and last loss, best validation loss, tokens,
+    parameters, time, settings and the loss curve."""
+    losses = [h["loss"] for h in report.losses]
+    return {
         "steps": len(losses),
         "epochs_run": report.epochs_run,
         "first_loss": losses[0] if losses else None,
         "final_loss": losses[-1] if losses else None,
         "best_validation_loss": report.best_eval_loss,
+        "train_tokens": report.train_tokens,
         "trainable_params": report.trainable_params,
         "seconds": report.seconds,
         "settings": dg.MetadataValue.json(asdict(settings)),
-        "loss_curve": dg.MetadataValue.md(markdown_image(plot, "PT loss curve")),
-        "path": dg.MetadataValue.path(str(layout.pt_adapter_dir)),
-    })
+        "loss_curve": dg.MetadataValue.md(markdown_image(plot, title)),
+    }
 
 
 LoraConfig = profile_config("LoraConfig", LoraSettings, "LoRA", "embedded: SmolLM2-135M on CPU; gpu_7b: a 7B model in bf16 with gradient checkpointing and packing.")
@@ -132,34 +140,25 @@ def lora_adapter(
     eval_rows = read_jsonl(storage.layout.alpaca_split("validation"))
     model, tokenizer = start_model(storage, base_model, settings.from_pt, settings.bf16)
     adapter_dir = storage.layout.adapter_dir
-    start = [{"pt_adapter": _sha(storage.layout.pt_adapter_weights)}] if settings.from_pt else []
+    pt_sha256 = _sha(storage.layout.pt_adapter_weights) if settings.from_pt else None
+    start = [{"pt_adapter": pt_sha256}] if pt_sha256 else []  # what SFT started from is part of what was trained
     work_dir = storage.layout.lora_work_dir(base_model.fingerprint(settings, train_rows, eval_rows + start))
     report = train_lora(model, tokenizer, train_rows, eval_rows, settings, adapter_dir, work_dir)
-    if settings.from_pt:  # which PT adapter this SFT adapter sits on: loading it later checks the same one is there
+    if pt_sha256:  # which PT adapter this SFT adapter sits on: loading it later checks the same one is there
         training = storage.layout.read_json(storage.layout.training_report)
-        storage.layout.write_json(storage.layout.training_report, {**training, "pt_adapter_sha256": start[0]["pt_adapter"]}, indent=2)
+        storage.layout.write_json(storage.layout.training_report, {**training, "pt_adapter_sha256": pt_sha256}, indent=2)
     plot = loss_curve(report.losses, report.eval_losses, storage.layout.chart("loss_curve"))
     if report.resumed_from:
         context.log.info(f"resumed from {report.resumed_from}")
-    train_losses = [h["loss"] for h in report.losses]
     return dg.MaterializeResult(
         metadata={
             "profile": config.profile,
-            "steps": len(train_losses),
-            "epochs_run": report.epochs_run,
-            "first_loss": train_losses[0] if train_losses else None,
-            "final_loss": train_losses[-1] if train_losses else None,
-            "best_validation_loss": report.best_eval_loss,
+            **training_metadata(report, settings, plot, "loss curve"),
             "stopped_early": report.stopped_early,
             "train_rows": report.train_rows,
             "validation_rows": report.eval_rows,
             "selection_split": "validation",
-            "train_tokens": report.train_tokens,
-            "trainable_params": report.trainable_params,
-            "seconds": report.seconds,
             "base_model": base_model.model_id(),
-            "settings": dg.MetadataValue.json(asdict(settings)),
-            "loss_curve": dg.MetadataValue.md(markdown_image(plot, "loss curve")),
             "validation_loss_per_epoch": dg.MetadataValue.md(markdown_rows(report.eval_losses) if report.eval_losses else "no validation split"),
             "path": dg.MetadataValue.path(str(adapter_dir)),
         }

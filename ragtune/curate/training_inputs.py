@@ -31,32 +31,36 @@ def _dataset_info_files(folder: Path) -> list[Path]:
 SCOPES = ("dataset", "exports", "preferences")
 
 
-def training_files(layout: DataLayout, scopes: tuple[str, ...] = SCOPES) -> list[Path]:
-    """The JSONL training inputs that exist, by who writes them: the SFT split (dataset), every *_train
-    export (exports: alpaca, ShareGPT, messages, RAFT, counselling, the PT corpus) and the DPO pairs
-    with every file the DPO folder's dataset_info.json offers (preferences)."""
+def split_files(layout: DataLayout, split: str, scopes: tuple[str, ...] = SCOPES) -> list[Path]:
+    """The JSONL files a trainer is given for a split that exist, by who writes them: the alpaca split
+    (dataset), every *_<split> export (exports: alpaca, ShareGPT, messages, RAFT, counselling and, for
+    train, the PT corpus) and, for train, the DPO pairs with every file the DPO folder's
+    dataset_info.json offers (preferences)."""
     candidates = {
-        "dataset": [layout.alpaca_split("train")],
-        "exports": layout.export_files("train"),
-        "preferences": [layout.train_preference_pairs, *_dataset_info_files(layout.dpo_dir)],
+        "dataset": [layout.alpaca_split(split)],
+        "exports": layout.export_files(split),
+        "preferences": [layout.train_preference_pairs, *_dataset_info_files(layout.dpo_dir)] if split == "train" else [],
     }
     return [path for path in dict.fromkeys(p for scope in scopes for p in candidates[scope]) if path.exists()]
 
 
-def training_records(layout: DataLayout, scopes: tuple[str, ...] = SCOPES) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(file name relative to the data folder, record) of every training input, Hugging Face copies included."""
-    for path in training_files(layout, scopes):
+def split_records(layout: DataLayout, split: str, scopes: tuple[str, ...] = SCOPES) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(file name relative to the data folder, record) of every file of split_files, then the Hugging
+    Face copies (exports): the dataset's split and, for train, the PT corpus."""
+    for path in split_files(layout, split, scopes):
         name = str(path.relative_to(layout.root))
         for record in read_jsonl(path):
             yield name, record
-    for folder in (layout.hf_dataset, layout.hf_pt_corpus) if "exports" in scopes else ():
-        if folder.exists():
+    if "exports" not in scopes:
+        return
+    for folder, part in ((layout.hf_dataset, split), (layout.hf_pt_corpus, "train" if split == "train" else None)):
+        if part and folder.exists():
             import datasets
 
             stored = datasets.load_from_disk(str(folder))
-            if "train" in stored:
-                name = f"{folder.relative_to(layout.root)}[train]"
-                for record in stored["train"]:
+            if part in stored:
+                name = f"{folder.relative_to(layout.root)}[{part}]"
+                for record in stored[part]:
                     yield name, record
 
 
@@ -69,7 +73,7 @@ def held_out_questions_in_training(layout: DataLayout, scopes: tuple[str, ...] =
     _, frozen, _ = stored  # the rows as frozen and as the dataset shows them now (a reviewer may have edited one)
     questions = HeldOutQuestions.of(r for split in HELD_OUT for r in frozen.get(split, []) + read_jsonl(layout.dataset_rows(split)))
     found: dict[str, list[str]] = {}
-    for name, record in training_records(layout, scopes):
+    for name, record in split_records(layout, "train", scopes):
         for qa_id in sorted(questions.found_in(record)):
             found.setdefault(name, []).append(f"{record.get('id', record.get('qa_id', '?'))}: {qa_id}")
     return found

@@ -1,19 +1,32 @@
-"""The paper's evaluation, reproduced on CPU with the embedded models, in one run of the whole graph:
+"""The training ladder of the seeds, measured on CPU: base, PT (continued pre-training on the
+collection's train-side text), SFT (from the base), PT+SFT (SFT from base+PT) and PT+SFT+DPO, on the
+sample handbook AND the NIMH collection together, with the embedded SmolLM2-135M generating and
+being tuned.
 
-the sample handbook at a real quota (25 kept pairs per chapter by default), Table II (rows per
-split per chapter), a LoRA adapter trained on train with early stopping on validation, then on
-the frozen test split and on MedQuAD's reference answers: base vs tuned answer loss with a paired
-bootstrap 95% interval of the per-question difference, and the judge's totals, win/tie/loss and
-intervals. The embedded judge (SmolLM2-135M) is weak: its totals show the machinery, the answer
-loss is the objective measure. Writes its section of BENCHMARKS.md with the adapter path.
+1. The graph (parse → chapters → chunks → answer-first generation → curation → exports → pt_adapter
+   → lora_adapter from PT → preference_pairs → dpo_adapter) into one data folder; every LLM call is
+   cached there, so a rerun or a resumed run repays nothing. The handbook keeps its outline's six
+   chapters beside the twelve NIMH categories (a mapping file with category `outline`).
+2. SFT from the base, on the same train and validation rows, into ladder/sft_from_base.
+3. Every rung on the frozen test split and on MedQuAD's mental-health slice (NIH reference answers):
+   answer loss of the reference answers, greedy answers graded 1-10 by the judge
+   (probability-weighted, G-Eval) and, per question, each rung against base: the weighted-grade
+   difference and the verdict read from the two grades (the reading the judge check validated as
+   its grade AUC), and with --pairwise-prompt also the pairwise prompt in both orders (the reading
+   whose agreement is printed beside it). Paired bootstrap 95% intervals over questions.
 
-Usage: .venv/bin/python bench/quality.py [--quota 25] [--epochs 8] [--medquad ../shared/data/medquad]
-       [--medquad-questions 40] [--data data/bench/quality]
+Nothing is chosen on the MedQuAD slice: every setting is the profile's default or named here.
+Writes Table II (rows per split per chapter), the Fig. 3 analogue (loss per rung's training) and the
+Fig. 4 analogue (judge totals per rung) into its section of BENCHMARKS.md.
+
+Usage: .venv/bin/python bench/quality.py [--quota 40] [--medquad-questions 40] [--test-questions 60]
+       [--judge qwen2.5-coder-1.5b] [--pairwise-prompt] [--data data/bench/quality] [--fresh]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import sys
@@ -30,106 +43,300 @@ import dagster as dg  # noqa: E402
 from pipeline_assets.runner import materialize_graph  # noqa: E402
 from ragtune.benchmarks import machine, write_section  # noqa: E402
 from ragtune.curate.dataset_card import markdown_rows, with_total  # noqa: E402
-from ragtune.evaluate.judge_check import verdict_text  # noqa: E402
+from ragtune.evaluate.geval import CachedReadings, LocalJudge, expected_score, verdict_of  # noqa: E402
+from ragtune.evaluate.grading import GradeItem, PairItem, answer_questions, combine_orders, grade_messages, pairwise_messages  # noqa: E402
+from ragtune.evaluate.judge_check import judge_standing  # noqa: E402
+from ragtune.evaluate.medquad import load_medquad, sample_questions  # noqa: E402
+from ragtune.evaluate.stats import bootstrap_ci, grade_outcomes, paired_difference, pairwise_summary  # noqa: E402
+from ragtune.jsonl import read_jsonl  # noqa: E402
 from ragtune.layout import DataLayout  # noqa: E402
-from resources import DataDirResource  # noqa: E402
+from ragtune.train.lora import answer_loss, settings_for, train_lora  # noqa: E402
+from resources import BaseModelResource, DataDirResource  # noqa: E402
 
-SHARED_MEDQUAD = ROOT.parent / "shared" / "data" / "medquad"
-
-
-def difference_text(difference: dict) -> str:
-    ci = difference["ci95"]
-    interval = f"[{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "(too few questions)"
-    verdict = ("tuned lower: the interval excludes 0" if ci and ci[1] < 0 else
-               "tuned higher: the interval excludes 0" if ci and ci[0] > 0 else "no verdict: the interval holds 0")
-    return (f"{difference['mean_difference']:+.3f} {interval} over {difference['questions']} questions, tuned lower on "
-            f"{difference['tuned_lower']} and higher on {difference['tuned_higher']}; {verdict}")
+SHARED = ROOT.parent / "shared" / "data"
+HANDBOOK = ROOT / "sample_handbook" / "handbook.pdf"
+RUNGS = ("base", "PT", "SFT", "PT+SFT", "PT+SFT+DPO")
+RESAMPLES, SEED = 2000, 0
+EVALUATION_ASSETS = {"judge_scores", "medquad_scores", "heldout_loss"}  # the bench evaluates every rung itself
 
 
-def judge_lines(report: dict) -> list[str]:
-    summary = report["summary"]
-    lines = ["| model | total | max | mean [95% CI] |", "|---|---|---|---|"]
-    for name, m in summary["models"].items():
-        ci = f" [{m['ci95'][0]}, {m['ci95'][1]}]" if m["ci95"] else ""
-        lines.append(f"| {name} | {m['total']} | {m['max_total']} | {m['mean']}{ci} |")
-    pair = summary["tuned_vs_base"]
+def mapping_file(corpus: Path, out: Path) -> Path:
+    """The NIMH corpus's file → category table plus the handbook under `outline` (its own chapters)."""
+    lines = [line.split("\t")[:2] for line in (corpus / "index.tsv").read_text(encoding="utf-8").splitlines()[1:] if line.strip()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("file\tcategory\n" + "".join(f"{corpus / f}\t{c}\n" for f, c in lines) + f"{HANDBOOK}\toutline\n", encoding="utf-8")
+    return out
+
+
+def build_data_and_ladder(args, layout: DataLayout) -> list[dict]:
+    """Stage 1: the graph up to the DPO adapter (SFT from base+PT); returns the run records."""
+    corpus = args.shared / "corpus"
+    config = {
+        "parsed_documents": {"paths": [str(corpus / "pdf"), str(corpus / "text"), str(HANDBOOK)], "categories_from": "mapping",
+                             "mapping_file": str(mapping_file(corpus, args.data / "ladder" / "mapping.tsv"))},
+        "chapter_evidence": {"rounds": 8 * args.quota},
+        "qa_candidates": {"quota": args.quota},
+        "lora_adapter": {"from_pt": True, "epochs": args.epochs},
+        # DPO pairs: curated answers over the SFT model's own (no judge: the embedded one is weak, see "Judge check")
+        "preference_pairs": {"reference_questions": args.dpo_pairs, "judged_questions": 0},
+    }
+    with dg.instance_for_test() as instance:
+        return materialize_graph(instance, config, {"storage": DataDirResource(data_dir=str(args.data))}, without=EVALUATION_ASSETS)
+
+
+def train_sft_from_base(args, layout: DataLayout, base_model: BaseModelResource) -> tuple[Path, dict]:
+    """Stage 2: SFT on the base (no PT), same rows and settings as the graph's lora_adapter."""
+    settings = settings_for("embedded", {"epochs": args.epochs, "from_pt": False})
+    train_rows, eval_rows = read_jsonl(layout.alpaca_split("train")), read_jsonl(layout.alpaca_split("validation"))
+    adapter_dir = args.data / "ladder" / "sft_from_base"
+    fingerprint = base_model.fingerprint(settings, train_rows, eval_rows)
+    done = adapter_dir / "training.json"
+    if done.exists() and (adapter_dir / "fingerprint").exists() and (adapter_dir / "fingerprint").read_text() == fingerprint:
+        return adapter_dir, json.loads(done.read_text())  # trained on these rows with these settings already
+    model, tokenizer = base_model.load(layout)
+    train_lora(model, tokenizer, train_rows, eval_rows, settings, adapter_dir, layout.lora_work_dir("ladder-sft-base-" + fingerprint))
+    (adapter_dir / "fingerprint").write_text(fingerprint)
+    return adapter_dir, json.loads(done.read_text())
+
+
+def rung_model(rung: str, layout: DataLayout, base_model: BaseModelResource, sft_from_base: Path):
+    """A fresh copy of one rung's model (merging changes weights, so no rung reuses another's)."""
+    from peft import PeftModel
+
+    from ragtune.train.dpo import load_dpo_model
+
+    model, tokenizer = base_model.load(layout)
+    if rung == "base":
+        return model, tokenizer
+    if rung == "PT":
+        return PeftModel.from_pretrained(model, str(layout.pt_adapter_dir)), tokenizer
+    if rung == "SFT":
+        return PeftModel.from_pretrained(model, str(sft_from_base)), tokenizer
+    with_pt = PeftModel.from_pretrained(model, str(layout.pt_adapter_dir)).merge_and_unload()
+    if rung == "PT+SFT":
+        return PeftModel.from_pretrained(with_pt, str(layout.adapter_dir)), tokenizer
+    return load_dpo_model(with_pt, layout.adapter_dir, layout.dpo_adapter_dir), tokenizer
+
+
+def _digest(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def adapter_state(rung: str, layout: DataLayout, sft_from_base: Path) -> str:
+    """What a rung's answers depend on: its adapters' weights."""
+    files = {"base": [], "PT": [layout.pt_adapter_weights], "SFT": [sft_from_base / "adapter_model.safetensors"],
+             "PT+SFT": [layout.pt_adapter_weights, layout.adapter_weights],
+             "PT+SFT+DPO": [layout.pt_adapter_weights, layout.adapter_weights, layout.dpo_adapter_dir / "adapter_model.safetensors"]}[rung]
+    return _digest([hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in files])
+
+
+def rung_outputs(args, layout: DataLayout, base_model: BaseModelResource, sft_from_base: Path, question_sets: dict) -> dict:
+    """Stage 3a: per rung and question set, the answer loss of every reference and greedy answers;
+    kept in ladder/outputs/ by the rung's adapter weights and the questions (a rerun reuses them)."""
+    out: dict = {}
+    folder = args.data / "ladder" / "outputs"
+    folder.mkdir(parents=True, exist_ok=True)
+    for rung in RUNGS:
+        state = adapter_state(rung, layout, sft_from_base)
+        path = folder / f"{rung.replace('+', '_')}-{_digest(state, {k: [q['question'] for q in v] for k, v in question_sets.items()}, args.max_new_tokens)}.json"
+        if path.exists():
+            out[rung] = json.loads(path.read_text())
+            continue
+        began = time.perf_counter()
+        model, tokenizer = rung_model(rung, layout, base_model, sft_from_base)
+        result = {}
+        for name, questions in question_sets.items():
+            rows = [{"instruction": q["question"], "output": q["reference"]} for q in questions]
+            loss = answer_loss(model, tokenizer, rows, 512)
+            answers = answer_questions(model, tokenizer, [q["question"] for q in questions], args.max_new_tokens)
+            result[name] = {"loss": loss["loss"], "per_row": loss["per_row"], "answers": answers}
+        path.write_text(json.dumps(result, ensure_ascii=False))
+        out[rung] = result
+        print(f"  {rung}: losses and answers in {time.perf_counter() - began:.0f} s", flush=True)
+    return out
+
+
+def judge_rungs(readings: CachedReadings, questions: list[dict], outputs: dict, pairwise: bool, label: str) -> dict:
+    """Stage 3b: every rung's answer graded (weighted), and with pairwise each rung against base in both
+    orders. Question by question, so prompts sharing a prefix run one after another in llama.cpp."""
+    grades = {rung: [] for rung in RUNGS}
+    verdicts = {rung: [] for rung in RUNGS[1:]}
+    began = time.perf_counter()
+    for n, q in enumerate(questions):
+        for rung in RUNGS:
+            item = GradeItem(q["question"], q["reference"], q["evidence"], outputs[rung][label]["answers"][n])
+            grades[rung].append(round(expected_score(readings.grade(grade_messages(item))), 3))
+        if pairwise:
+            base = outputs["base"][label]["answers"][n]
+            for rung in RUNGS[1:]:
+                item = PairItem(q["question"], q["reference"], q["evidence"], outputs[rung][label]["answers"][n], base)
+                first = verdict_of(readings.verdict(pairwise_messages(item, item.tuned, item.base)), 0.05)
+                second = verdict_of(readings.verdict(pairwise_messages(item, item.base, item.tuned)), 0.05)
+                verdicts[rung].append(combine_orders(first, second))
+        if (n + 1) % 10 == 0 or n + 1 == len(questions):
+            print(f"  judge, {label}: {n + 1}/{len(questions)} questions, {time.perf_counter() - began:.0f} s", flush=True)
+    return {"grades": grades, "verdicts": verdicts if pairwise else {}}
+
+
+def verdict(pair: dict) -> str:
+    """The rung against base: a verdict only when the win rate's interval leaves 0.5."""
     ci = pair["win_rate_ci95"]
-    lines += ["", f"tuned vs base, both orders: {verdict_text(pair, report)}; "
-              f"win rate {pair['win_rate']}" + (f" [{ci[0]}, {ci[1]}]" if ci else "") + f". Judge: {report['judge_note']}"]
-    return lines
+    word = "beats base" if ci and ci[0] > 0.5 else "loses to base" if ci and ci[1] < 0.5 else "no verdict (the interval holds 0.5)"
+    return f"{pair['win']}/{pair['tie']}/{pair['loss']}, {pair['win_rate']} [{ci[0]}, {ci[1]}]: {word}" if ci else f"{pair['win_rate']}: too few questions"
+
+
+def interval(difference: dict, lower_is_better: bool) -> str:
+    ci = difference["ci95"]
+    if not ci:
+        return f"{difference['mean_difference']:+.3f} (too few questions)"
+    better = (ci[1] < 0) if lower_is_better else (ci[0] > 0)
+    worse = (ci[0] > 0) if lower_is_better else (ci[1] < 0)
+    word = "better than base" if better else "worse than base" if worse else "no verdict"
+    return f"{difference['mean_difference']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]: {word}"
+
+
+def curve_table(name: str, losses: list[dict], eval_losses: list[dict], points: int = 8) -> str:
+    """A training loss curve as a row of points (the Fig. 3 analogue in text)."""
+    if not losses:
+        return f"| {name} | (no steps) | - |"
+    step = max(1, len(losses) // points)
+    shown = losses[::step] + ([losses[-1]] if (len(losses) - 1) % step else [])
+    validation = ", ".join(f"{e['epoch']:g}: {e['eval_loss']:.3f}" for e in eval_losses) or "-"
+    return f"| {name} | " + ", ".join(f"{h['epoch']:.2f}: {h['loss']:.3f}" for h in shown) + f" | {validation} |"
+
+
+def evaluation_sets(args, layout: DataLayout) -> dict:
+    test = [r for r in read_jsonl(layout.dataset_rows("test")) if not r.get("turns")]  # single-turn questions
+    if 0 < args.test_questions < len(test):  # spread over the chapters, not the first ones only
+        test = [test[i * len(test) // args.test_questions] for i in range(args.test_questions)]
+    sets = {"test split": [{"id": r["qa_id"], "question": r["question"], "reference": r["answer"],
+                            "evidence": "\n\n".join(e["text"] for e in r.get("evidence", [])[:3])} for r in test]}
+    medquad = args.shared / "medquad"
+    if (medquad / "mental-health").is_dir():
+        found, _ = load_medquad(medquad)
+        sets["MedQuAD"] = [{"id": q.id, "question": q.question, "reference": q.reference, "evidence": ""}
+                           for q in sample_questions(found, args.medquad_questions, SEED)]
+    return sets
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quota", type=int, default=25, help="kept pairs wanted per chapter")
-    parser.add_argument("--epochs", type=float, default=8.0, help="LoRA epochs at most; validation stops it earlier")
-    parser.add_argument("--medquad", type=Path, default=SHARED_MEDQUAD, help="a MedQuAD copy with mental-health/")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quota", type=int, default=40, help="kept pairs wanted per chapter or category")
+    parser.add_argument("--epochs", type=float, default=8.0, help="SFT epochs at most; validation stops it earlier")
+    parser.add_argument("--dpo-pairs", type=int, default=64, help="train questions whose curated answer is preferred over the SFT model's")
+    parser.add_argument("--shared", type=Path, default=SHARED, help="the shared data (corpus/ and medquad/)")
     parser.add_argument("--medquad-questions", type=int, default=40)
-    parser.add_argument("--data", type=Path, default=ROOT / "data" / "bench" / "quality", help="data folder (emptied first)")
+    parser.add_argument("--test-questions", type=int, default=60, help="test-split questions evaluated, spread over the split (0 = all)")
+    parser.add_argument("--max-new-tokens", type=int, default=96)
+    parser.add_argument("--judge", default="qwen2.5-coder-1.5b", help="the judge (a local model's short name or a GGUF path)")
+    parser.add_argument("--pairwise-prompt", action="store_true", help="also read the pairwise prompt in both orders (2 readings per rung and question)")
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "bench" / "quality", help="data folder (kept between runs: the stages resume)")
+    parser.add_argument("--fresh", action="store_true", help="empty the data folder first")
+    parser.add_argument("--rerun-graph", action="store_true", help="run the graph again though its DPO adapter exists")
     args = parser.parse_args()
-    shutil.rmtree(args.data, ignore_errors=True)
+    if not (args.shared / "corpus" / "index.tsv").exists():
+        sys.exit(f"needs the NIMH corpus at {args.shared / 'corpus'} (--shared)")
+    if args.fresh:
+        shutil.rmtree(args.data, ignore_errors=True)
     layout = DataLayout(args.data)
-    config = {
-        "parsed_documents": {"paths": [str(ROOT / "sample_handbook" / "handbook.pdf")]},
-        "chapter_evidence": {"rounds": 8 * args.quota},
-        "qa_candidates": {"quota": args.quota},
-        "lora_adapter": {"epochs": args.epochs},
-        "judge_scores": {"max_questions": 0},
-        "medquad_scores": {"max_questions": args.medquad_questions, "medquad_dir": str(args.medquad)},
-    }
-    start = time.perf_counter()
-    with dg.instance_for_test() as instance:
-        records = materialize_graph(instance, config, {"storage": DataDirResource(data_dir=str(args.data))})
-    minutes = (time.perf_counter() - start) / 60
+    base_model = BaseModelResource()
+    began = time.perf_counter()
+    # The graph's adapters train afresh in a new Dagster instance; once its last one exists, a rerun
+    # (after a later stage stopped) goes straight on unless --rerun-graph asks for it again.
+    records = build_data_and_ladder(args, layout) if args.rerun_graph or not layout.dpo_adapter_config.exists() else []
     seconds_per_job: dict[str, float] = defaultdict(float)
     for record in records:
         seconds_per_job[record["job"]] += record["seconds"]
+    print(f"graph done in {(time.perf_counter() - began) / 60:.1f} min", flush=True)
+    sft_from_base, sft_base_report = train_sft_from_base(args, layout, base_model)
+    sets = evaluation_sets(args, layout)
+    outputs = rung_outputs(args, layout, base_model, sft_from_base, sets)
+    readings = CachedReadings(LocalJudge(args.judge), layout.llm_cache_dir)
+    standing = judge_standing(readings.model_id)
+    judged = {name: judge_rungs(readings, questions, outputs, args.pairwise_prompt, name) for name, questions in sets.items()}
+    minutes = (time.perf_counter() - began) / 60
 
+    results = {"sets": {k: len(v) for k, v in sets.items()}, "rungs": {}}
+    for name, questions in sets.items():
+        base_loss = outputs["base"][name]["per_row"]
+        base_grades = judged[name]["grades"]["base"]
+        for rung in RUNGS:
+            grades = judged[name]["grades"][rung]
+            entry = {"loss": outputs[rung][name]["loss"], "grade_total": round(sum(grades), 1), "grade_mean": round(sum(grades) / len(grades), 3),
+                     "grade_ci95": bootstrap_ci(grades, RESAMPLES, SEED)}
+            if rung != "base":
+                entry["loss_minus_base"] = paired_difference(base_loss, outputs[rung][name]["per_row"], RESAMPLES, SEED)
+                entry["grade_minus_base"] = paired_difference(base_grades, grades, RESAMPLES, SEED)
+                entry["grade_verdict"] = pairwise_summary(grade_outcomes(base_grades, grades), RESAMPLES, SEED)
+                if judged[name]["verdicts"]:
+                    entry["pairwise_verdict"] = pairwise_summary(judged[name]["verdicts"][rung], RESAMPLES, SEED)
+            results["rungs"].setdefault(name, {})[rung] = entry
+    (args.data / "ladder" / "results.json").write_text(json.dumps(results, indent=1))
+    write_benchmarks(args, layout, results, sft_base_report, standing, seconds_per_job, minutes, readings)
+
+
+def write_benchmarks(args, layout: DataLayout, results: dict, sft_base_report: dict, standing: dict, seconds_per_job: dict,
+                     minutes: float, readings: CachedReadings) -> None:
     curation = json.loads(layout.curation_report.read_text())
-    table = [{**row, "quota met": "yes" if layout.read_json(layout.generation_status(row["chapter_key"]), {}).get("quota_met") else "no"}
-             for row in curation["rows_per_chapter"]]
     training = json.loads(layout.training_report.read_text())
-    test = json.loads(layout.report("heldout_loss").read_text())
-    judge = json.loads(layout.report("judge_scores").read_text())
-    medquad_path = layout.report("medquad_scores")
-    medquad = json.loads(medquad_path.read_text()) if medquad_path.exists() else None
-
-    best = min(training["eval_losses"], key=lambda e: e["eval_loss"]) if training["eval_losses"] else None
+    pt_report = layout.read_json(layout.pt_adapter_dir / "training.json", {})
+    table = curation["rows_per_chapter"]
+    kept = sum(r.get("train", 0) + r.get("validation", 0) + r.get("test", 0) for r in table)
+    grade_auc = standing["judge_grade_auc"]
     lines = [
-        "## The paper's evaluation on CPU (bench/quality.py)",
+        "## The training ladder on CPU (bench/quality.py)",
         "",
-        f"{machine()}, {date.today().isoformat()}: the whole graph on the sample handbook, embedded SmolLM2-135M generating, "
-        f"judging and being tuned, quota {args.quota} kept pairs per chapter; {minutes:.0f} min in all "
-        f"({', '.join(f'{job} {s / 60:.1f} min' for job, s in seconds_per_job.items())}). Adapter: `{layout.adapter_dir}`.",
+        f"{machine()}, {date.today().isoformat()}: the sample handbook (6 chapters) and the NIMH collection (12 categories) together; "
+        f"embedded SmolLM2-135M generating (answer-first, the default extractive modes: the generator that reaches the most fitting rows here "
+        f"within a session, BENCHMARKS \"Answer-first generation\") and being tuned; quota {args.quota} kept rows per chapter or category. "
+        f"{minutes:.0f} min in all (" + ", ".join(f"{job} {s / 60:.1f} min" for job, s in seconds_per_job.items()) + "). "
+        f"Judge: `{readings.model_id}` (grade AUC {grade_auc} on the judge check, pairwise agreement {standing['judge_agreement']}).",
         "",
-        "Table II, rows per split per chapter (validation chose the epoch; test was seen by neither training nor that choice):",
+        f"Table II, kept rows per split per chapter ({kept} kept: every one passed the filter's rules, the question-answer fit rules among them, "
+        "and the groundedness gate; the held-out splits are drawn per chapter, chunk-sealed and frozen):",
         "",
-        markdown_rows(with_total([{k: v for k, v in r.items() if k != "quota met"} for r in table], "chapter_key")),
+        markdown_rows(with_total([dict(r) for r in table], "chapter_key")),
         "",
-        "Quota met: " + ", ".join(f"{r['chapter_key']} {r['quota met']}" for r in table) + ". Removed by reason: "
-        + ", ".join(f"{r['removed_by']} {r['rows']}" for r in curation["removed_by"]) + ".",
+        "Removed by reason: " + ", ".join(f"{r['removed_by']} {r['rows']}" for r in curation["removed_by"]) + ".",
         "",
-        f"LoRA ({training['train_rows']} train rows, {training['eval_rows']} validation rows, at most {args.epochs:g} epochs): "
-        f"{training['epochs_run']:g} epochs run, stopped early: {training['stopped_early']}; validation loss per epoch "
-        + ", ".join(f"{e['epoch']:g}: {e['eval_loss']:.3f}" for e in training["eval_losses"])
-        + (f"; kept epoch {best['epoch']:g}." if best else "."),
+        "Fig. 3 analogue, training loss (epoch: loss at evenly spaced steps) and validation loss per epoch, for each trained rung:",
         "",
-        "Answer loss (mean per answer token) of the reference answers, base vs tuned, and the paired per-question "
-        "difference tuned minus base with its bootstrap 95% interval:",
+        "| rung | training loss | validation loss |",
+        "|---|---|---|",
+        curve_table("PT (1 epoch of the train-side text)", pt_report.get("losses", []), pt_report.get("eval_losses", [])),
+        curve_table(f"SFT from base ({sft_base_report['train_rows']} rows, {sft_base_report['epochs_run']:g} epochs, stopped early: "
+                    f"{sft_base_report['stopped_early']})", sft_base_report["losses"], sft_base_report["eval_losses"]),
+        curve_table(f"SFT from base+PT ({training['train_rows']} rows, {training['epochs_run']:g} epochs, stopped early: {training['stopped_early']})",
+                    training.get("losses", []), training.get("eval_losses", [])),
         "",
-        "| question set | questions | base loss | tuned loss | tuned − base per question |",
-        "|---|---|---|---|---|",
-        f"| test split | {test['rows']} | {test['base']['loss']:.3f} | {test['tuned']['loss']:.3f} | {difference_text(test['tuned_minus_base'])} |",
     ]
-    if medquad:
-        loss = medquad["reference_answer_loss"]
-        lines.append(f"| MedQuAD mental health, NIH reference answers | {loss['tuned_minus_base']['questions']} | {loss['base']['loss']:.3f} | "
-                     f"{loss['tuned']['loss']:.3f} | {difference_text(loss['tuned_minus_base'])} |")
-    else:
-        lines.append(f"| MedQuAD | - | - | - | not run: no MedQuAD at {args.medquad} |")
-    lines += ["", f"Judge on the test split ({judge['summary']['questions']} questions):", "", *judge_lines(judge), ""]
-    if medquad:
-        lines += [f"Judge on MedQuAD ({medquad['summary']['questions']} questions, NIH answers as references):", "", *judge_lines(medquad), ""]
+    for name, count in results["sets"].items():
+        rungs = results["rungs"][name]
+        lines += [
+            f"**{name}** ({count} questions{'; NIH reference answers, no evidence given to the judge' if name == 'MedQuAD' else '; the row answer as reference, its evidence to the judge'}). "
+            "Loss: mean answer-token loss of the reference answers; − base: paired per-question difference with its bootstrap 95% interval "
+            "(negative = fits the references better). Grade: the judge's weighted 1-10 grade of the rung's greedy answer (Fig. 4 analogue: "
+            "total and mean [95% CI]). Grade verdict: per question, the rung's grade against base's (higher wins), win rate (ties half) with its interval; "
+            "\"beats base\" only when the interval lies above 0.5." + (" Pairwise prompt: the judge asked to compare in both orders (a win needs both)." if
+                                                                        any("pairwise_verdict" in e for e in rungs.values()) else ""),
+            "",
+            "| rung | loss | loss − base | grade total (mean [95% CI]) | grade − base | grade verdict vs base (W/T/L, rate [95% CI]) |"
+            + (" pairwise prompt vs base |" if any("pairwise_verdict" in e for e in rungs.values()) else ""),
+            "|---|---|---|---|---|---|" + ("---|" if any("pairwise_verdict" in e for e in rungs.values()) else ""),
+        ]
+        for rung, e in rungs.items():
+            ci = e["grade_ci95"] or ["-", "-"]
+            cells = [rung, f"{e['loss']:.3f}", interval(e["loss_minus_base"], True) if "loss_minus_base" in e else "-",
+                     f"{e['grade_total']} of {10 * count} ({e['grade_mean']} [{ci[0]}, {ci[1]}])",
+                     interval(e["grade_minus_base"], False) if "grade_minus_base" in e else "-"]
+            cells.append(("not a verdict (judge grades weak): " if standing["grades_weak"] else "") + verdict(e["grade_verdict"])
+                         if "grade_verdict" in e else "-")
+            if "pairwise_verdict" in e:
+                cells.append(("not a verdict (weak judge): " if standing["judge_weak"] else "") + verdict(e["pairwise_verdict"]))
+            elif any("pairwise_verdict" in x for x in rungs.values()):
+                cells.append("-")
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
     section = "\n".join(lines)
     write_section(ROOT / "BENCHMARKS.md", lines[0], section)
     print(section)

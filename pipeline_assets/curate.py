@@ -15,13 +15,14 @@ from pipeline_assets.config import LLM_RETRY, config_from_settings, fail_if_endp
 from pipeline_assets.generate import qa_filtered
 from pipeline_assets.metadata import table, usage_metadata, watched_client
 from pipeline_assets.partitions import CHAPTERS, chapter_partitions
-from ragtune.curate.curation import HELD_OUT, SPLITS, CurationSettings, curate, held_out_text, load_frozen, own_text, rows_per_chapter, shown_chunks
+from ragtune.curate.curation import (HELD_OUT, SPLITS, CurationSettings, curate, held_out_chunk_ids, held_out_text, load_frozen, own_text,
+                                     rows_per_chapter, shown_chunks)
 from ragtune.curate.dataset_card import removed_by_reason, render_card
 from ragtune.curate.dedup import STAGES, DedupSettings, deduplicate, near_duplicate_pairs
 from ragtune.curate.exports import ExportSettings, to_alpaca, write_exports
 from ragtune.curate.grounded_judge import QAJudgeSettings, judge_rows
 from ragtune.curate.pt_corpus import pt_corpus, write_pt_corpus
-from ragtune.curate.training_inputs import held_out_questions_in_training, split_records
+from ragtune.curate.training_inputs import held_out_questions, held_out_questions_in_training, split_records
 from ragtune.generate.grounding import GroundednessSettings, groundedness_scores
 from ragtune.index.vector_index import ChunkIndex
 from ragtune.ingest.sources import ChapterBundle
@@ -225,7 +226,7 @@ def dataset_exports(context: dg.AssetExecutionContext, config: ExportConfig, sto
         chunks = indexed_chunks(storage)
         keys = sorted(context.instance.get_dynamic_partitions(CHAPTERS))
         bundles = [ChapterBundle.load(storage.layout.chapter(k)) for k in keys if storage.layout.chapter(k).exists()]
-        pt = pt_corpus(bundles, chunks, sealed["train"], held_out_of(storage, chunks, HELD_OUT))
+        pt = pt_corpus(bundles, chunks, sealed["train"], held_out_of(storage, chunks, HELD_OUT), held_out_questions(storage.layout))
         written.update(write_pt_corpus(out, pt))
     counts = curation["rows_per_chapter"]
     chart = rows_per_chapter_bars(counts, storage.layout.rows_per_chapter_chart)
@@ -268,8 +269,8 @@ def _relative(layout, path) -> str:
 def held_out_of(storage: DataDirResource, chunks: dict[str, dict], against: tuple[str, ...]):
     """The text of the frozen splits named in `against`: their chunks as indexed now and as their rows recorded them."""
     manifest, frozen_rows, _ = storage.layout.read_frozen_splits()
-    held = {c for name in against for c in manifest[name]["held_out_chunks"]}
-    return held_out_text(held, chunks, [r for name in against for r in frozen_rows[name]])
+    rows = [r for name in against for r in frozen_rows[name]]
+    return held_out_text(held_out_chunk_ids((c for name in against for c in manifest[name]["held_out_chunks"]), rows), chunks, rows)
 
 
 def split_leaks(storage: DataDirResource) -> dict[str, list[str]]:

@@ -20,7 +20,7 @@ from ragtune.curate.dataset_card import markdown_rows
 from ragtune.curate.preference import dpo_pairs
 from ragtune.evaluate.evaluation import EvalQuestion, evaluate
 from ragtune.evaluate.geval import CachedReadings
-from ragtune.evaluate.judge_check import grade_difference_text, judge_standing, verdict_text
+from ragtune.evaluate.judge_check import grade_difference_text, grade_verdict_text, judge_standing, verdict_text
 from ragtune.evaluate.grading import JudgeSettings, answer_questions, reference_answers
 from ragtune.evaluate.medquad import load_medquad, sample_questions
 from ragtune.evaluate.stats import group_table, paired_difference, summary_table
@@ -118,8 +118,6 @@ def _report(context, name: str, title: str, questions, answers, reference_failur
     pairs = dpo_pairs(rows, models, settings.dpo_min_margin)  # held-out questions: kept apart from every training input
     pairs_path = storage.layout.evaluation_pairs(name)
     write_jsonl(pairs_path, pairs)
-    summary["tuned_minus_base_grade"] = paired_difference([r["base"]["score"] for r in rows], [r["tuned"]["score"] for r in rows],
-                                                          settings.bootstrap_resamples, settings.seed)
     dpo_step = {}
     if DPO_MODEL in answers:  # the DPO step's effect: judge score of SFT+DPO minus SFT, question by question
         step = paired_difference([r["tuned"]["score"] for r in rows], [r[DPO_MODEL]["score"] for r in rows], settings.bootstrap_resamples,
@@ -151,6 +149,7 @@ def _report(context, name: str, title: str, questions, answers, reference_failur
         **{f"{m}_mean": summary["models"][m]["mean"] for m in models},
         "tuned_vs_base": verdict_text(pair, standing),
         "tuned_minus_base_grade": grade_difference_text(summary["tuned_minus_base_grade"], standing),
+        "tuned_vs_base_by_grade": grade_verdict_text(summary["tuned_vs_base_by_grade"], standing),
         "tuned_win_rate": pair["win_rate"],
         "scores": table(scores),
         "scores_markdown": dg.MetadataValue.md(markdown_rows(scores)),
@@ -166,6 +165,7 @@ def _report(context, name: str, title: str, questions, answers, reference_failur
         "comparisons_judged": f"{judged['comparisons_judged']} of {judged['comparisons_asked']}",
         "judge_failures": len(failures),
         **usage_metadata(judge.paid, judge_llm.price()),
+        "judge_readings_paid": readings.paid if readings is not None else 0,  # G-Eval readings computed now (cached ones are free)
         "failure_ledger": dg.MetadataValue.path(str(storage.layout.evaluation_failures(name))),
         "evaluation_pairs": len(pairs),
         "evaluation_pairs_path": dg.MetadataValue.path(str(pairs_path)),

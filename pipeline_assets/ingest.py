@@ -31,7 +31,7 @@ class ParseConfig(dg.Config):
         default="outline",
         description="Partitions from each book's outline, from folders (inbox/<category>/*.pdf), or from mapping_file.",
     )
-    mapping_file: Optional[str] = Field(default=None, description="CSV/TSV with 'file' and 'category' columns.")
+    mapping_file: Optional[str] = Field(default=None, description="CSV/TSV with 'file' and 'category' columns; category 'outline' keeps that book's own chapters.")
     ocr_languages: Optional[str] = Field(
         default=None,
         description="Tesseract languages for scanned pages, e.g. 'eng', 'chi_sim', 'eng+chi_sim'. "

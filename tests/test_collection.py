@@ -42,6 +42,22 @@ def test_mapping_file_places_every_nimh_document():
     assert set(keys) == NIMH_CATEGORIES and keys.count("depressive") == 4
 
 
+def test_mapping_category_outline_keeps_a_books_chapters_beside_a_collection(tmp_path):
+    """A handbook mapped to `outline` keeps its six chapters while the leaflets beside it take their categories."""
+    handbook = SAMPLE_HANDBOOK
+    corpus = shared_path("corpus")
+    mapping = tmp_path / "map.tsv"
+    rows = [line.split("\t")[:2] for line in (corpus / "index.tsv").read_text().splitlines()[1:] if line.strip()]
+    mapping.write_text("file\tcategory\n" + "".join(f"{corpus / f}\t{c}\n" for f, c in rows) + f"{handbook}\toutline\n")
+    documents, failures = parse_all([str(corpus / "pdf"), str(corpus / "text"), str(handbook)], categories_from="mapping",
+                                    mapping_file=str(mapping))
+    assert failures == [] and len(documents) == 20
+    keys = {c.chapter_key for d in documents for c in d.chapters}
+    assert NIMH_CATEGORIES <= keys
+    assert keys - NIMH_CATEGORIES == {"anxiety-disorders", "bipolar-and-related-disorders", "depressive-disorders", "feeding-and-eating-disorders",
+                                      "obsessive-compulsive-and-related-disorders", "trauma-and-stressor-related-disorders"}
+
+
 def test_mapping_without_columns_is_a_clear_error(tmp_path):
     from ragtune.ingest.pdf_parser import ParseError
 

@@ -467,6 +467,10 @@ def test_a_planted_held_out_question_in_any_training_input_fails_the_blocking_ch
     inside = pt[2]["text"] + " " + test_row["question"].rstrip("?") + ", and what else matters?"
     assert planted(layout.exports_dir / PT_FILE, pt, 2, "text", inside) == {f"exports/{PT_FILE}": [f"{pt[2]['id']}: {test_row['qa_id']}"]}
     assert planted(layout.exports_dir / PT_FILE, pt, 2, "text", pt[2]["text"] + " What is agoraphobia?") == {}  # too short to count inside a text
+    # A heading that is a held-out question, in a train row's provenance (its section path), is no training text.
+    heading = [f"Generalized Anxiety Disorder > {test_row['question']}"]
+    assert planted(layout.alpaca_split("train"), sft, 1, "section_paths", heading) == {}
+    assert planted(layout.exports_dir / PT_FILE, pt, 2, "section", heading[0]) == {}
     assert planted(layout.train_preference_pairs, dpo, 1, "prompt", test_row["question"]) == {
         "reports/dpo/train_dpo.jsonl": [f"{dpo[1]['id']}: {test_row['qa_id']}"]}
     # An evaluation file offered to a trainer through the DPO folder's dataset_info.json (as an older version
@@ -531,3 +535,28 @@ def test_a_train_row_asking_a_held_out_dialogues_later_question_is_withheld(chun
     second = curate(by_chapter, vectors, {}, settings, DedupSettings(), chunks, frozen)
     assert {r["qa_id"]: r["removed_by"] for r in second.removed}[train_row["qa_id"]] == "split:asks_a_held_out_question"
     assert len(second.train) == len(first.train) - 1
+
+
+def test_a_held_out_dialogues_later_answer_seals_the_chunk_it_is_cut_from(chunk_rows, embedder):
+    """A held-out row holds out every chunk its answer is cut from, not only the one it was drawn by: a
+    test dialogue's second reply, cut from a passage train rows answer from, takes those rows out of
+    train (before, the passage stayed train-side and the PT corpus showed it under its heading)."""
+    by_chapter = with_neighbours(chunk_rows)
+    vectors = {k: embedder.encode([r["question"] for r in v]) for k, v in by_chapter.items()}
+    chunks = {c["chunk_id"]: c for c in chunk_rows}
+    settings = CurationSettings(test_fraction=0.15, validation_fraction=0.1)
+    first = curate(by_chapter, vectors, {}, settings, DedupSettings(), chunks)
+    train_row = first.train[0]
+    test_rows = [dict(r) for r in first.frozen["test"].rows]
+    test_rows[0]["turns"] = [{"role": "patient", "content": test_rows[0]["question"]}, {"role": "clinician", "content": test_rows[0]["answer"]},
+                             {"role": "patient", "content": "And what would help me with that, in your view?"},
+                             {"role": "clinician", "content": train_row["answer"]}]
+    test_rows[0]["supporting_spans"] = list(test_rows[0]["supporting_spans"]) + list(train_row["supporting_spans"])
+    names = ("validation", "test")
+    frozen = load_frozen({n: first.frozen[n].manifest() for n in names}, {"validation": first.frozen["validation"].rows, "test": test_rows},
+                         {n: first.frozen[n].vectors for n in names})
+    second = curate(by_chapter, vectors, {}, settings, DedupSettings(), chunks, frozen)
+    cut_from = {s["chunk_id"] for s in train_row["supporting_spans"]}
+    assert {r["qa_id"]: r["removed_by"] for r in second.removed}[train_row["qa_id"]].startswith("split:")
+    assert cut_from <= second.sealed["train"]
+    assert not any(set(r["chunk_ids"]) & cut_from for r in second.train)

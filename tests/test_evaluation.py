@@ -14,7 +14,7 @@ from ragtune.curate.preference import dpo_pairs, write_dpo
 from ragtune.evaluate.evaluation import EvalQuestion, evaluate
 from ragtune.evaluate.grading import VERDICTS, JudgeSettings, PairItem, combine_orders, compare_pairwise, reference_answers
 from ragtune.evaluate.medquad import load_medquad, sample_questions
-from ragtune.evaluate.stats import bootstrap_ci, paired_difference, summarize
+from ragtune.evaluate.stats import bootstrap_ci, grade_outcomes, paired_difference, pairwise_summary, summarize
 from tests.conftest import shared_path
 from tests.test_curation import load_llamafactory_converters
 
@@ -75,6 +75,14 @@ def test_summary_has_paper_totals_intervals_win_tie_loss_and_chapters():
     groups = {g["group"]: g for g in summary["per_group"]}
     assert groups["anxiety"]["questions"] == 3 and groups["anxiety"]["tuned"]["total"] == 14
     assert groups["bipolar"]["tuned_vs_base"]["loss"] == 1 and groups["bipolar"]["base"]["mean"] == 4.5
+
+
+def test_the_verdict_by_grade_compares_each_questions_two_grades():
+    base, tuned = [r["base"]["score"] for r in ROWS], [r["tuned"]["score"] for r in ROWS]
+    assert grade_outcomes(base, tuned) == ["win", "tie", None, "loss", "win"]
+    pair = pairwise_summary(grade_outcomes(base, tuned), 1000, seed=0)
+    assert (pair["win"], pair["tie"], pair["loss"], pair["undecided"], pair["win_rate"]) == (2, 1, 1, 1, 0.625)
+    assert pairwise_summary(["win"] * 30 + ["tie"] * 3, 1000, seed=0)["win_rate_ci95"][0] > 0.5
 
 
 def test_dpo_pairs_load_in_trl_and_llamafactory(tmp_path, base_model_cache):

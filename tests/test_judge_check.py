@@ -11,6 +11,7 @@ import pytest
 
 from ragtune.evaluate.geval import CachedReadings, LocalJudge, expected_score, verdict_of
 from ragtune.evaluate.judge_check import (AGREEMENT_THRESHOLD, KINDS, REGISTRY, check_set_sha256, grade_difference_text, grade_prompt,
+                                          grade_verdict_text,
                                           judge_standing, load_check_set,
                                           measure_judge, pairwise_prompt, record_agreement, verdict_text)
 
@@ -85,6 +86,19 @@ def test_a_report_names_its_judge_agreement_and_withholds_a_weak_verdict(tmp_pat
     record_agreement("flat", {**summary, "agreement": 0.55, "weak": True, "grade_auc": 0.6}, check_set_sha256(CHECK_SET), 37, "all", registry)
     assert grade_difference_text(difference, judge_standing("flat", registry)).startswith("not a result (judge grades weak, grade AUC 0.6)")
     assert grade_difference_text(difference, unmeasured).startswith("not a result (judge grades weak, grade AUC not measured)")
+    by_grade = {"win": 25, "tie": 5, "loss": 10, "undecided": 0, "win_rate": 0.688, "win_rate_ci95": [0.55, 0.81]}
+    assert grade_verdict_text(by_grade, small).endswith("win rate 0.688 [0.55, 0.81]; tuned better: the interval lies above 0.5")
+    assert grade_verdict_text({**by_grade, "win_rate_ci95": [0.45, 0.8]}, small).endswith("no verdict: the interval holds 0.5")
+    assert grade_verdict_text(by_grade, judge_standing("flat", registry)).startswith("not a verdict (judge grades weak, grade AUC 0.6)")
+
+
+def test_an_endpoint_grade_of_ten_written_as_one_then_zero_is_split_from_one():
+    from ragtune.evaluate.geval import split_ten
+
+    assert split_ten({1: 0.6, 5: 0.4}, "1", {"0": 0.5, ",": 0.5}) == pytest.approx({1: 0.3, 5: 0.4, 10: 0.3})
+    assert expected_score(split_ten({1: 0.6, 5: 0.4}, "1", {"0": 0.5, ",": 0.5})) == pytest.approx(0.3 + 2.0 + 3.0)
+    assert split_ten({1: 0.6, 5: 0.4}, "5", {",": 1.0}) == {1: 0.6, 5: 0.4}  # wrote 5: nothing known about what follows a 1
+    assert split_ten({1: 0.2, 10: 0.8}, "10", {",": 1.0}) == {1: 0.2, 10: 0.8}  # a tokenizer with one token for 10
 
 
 def test_the_shipped_registry_holds_measured_judges_only():
@@ -93,6 +107,8 @@ def test_the_shipped_registry_holds_measured_judges_only():
     for model_id, entry in entries.items():
         assert entry["pairs"] >= 150 or entry["split"] != "all", model_id
         assert entry["weak"] == (entry["agreement"] < AGREEMENT_THRESHOLD) and len(entry["check_set_sha256"]) == 64
+        # a changed check set needs its judges measured again (bench/judge.py) before their numbers are shown
+        assert entry["check_set_sha256"] == check_set_sha256(CHECK_SET), f"{model_id} was measured on another judge check set"
 
 
 @pytest.mark.slow

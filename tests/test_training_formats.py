@@ -11,6 +11,7 @@ import pytest
 
 from ragtune.curate.curation import held_out_text
 from ragtune.curate.exports import write_exports
+from ragtune.curate.leakage import HeldOutQuestions
 from ragtune.curate.pt_corpus import pt_corpus, write_pt_corpus
 from ragtune.index.chunking import render_block
 from ragtune.ingest.sources import collect_chapter
@@ -64,6 +65,33 @@ def test_the_pt_corpus_is_the_books_text_without_held_out_chunks_or_headers(hand
     assert record["section_path"] == depressive["section_path"] and record["section"] == " > ".join(depressive["section_path"])
     assert set(depressive["pages"]) & set(record["pages"]) and record["chapter_key"] == "depressive-disorders"
     assert record["text"].startswith(depressive["section_path"][-1] + "\n")
+    # A section with a held-out chunk shows its kept blocks without its title (a heading may be a held-out question).
+
+
+def test_a_section_with_a_held_out_chunk_shows_its_other_blocks_without_its_title(handbook_document, handbook_chunks):
+    """A heading may be word for word the question a held-out row asks (NIMH's "What is ...?" sections)."""
+    from collections import Counter
+
+    chunks = {c.chunk_id: c.to_dict() for c in handbook_chunks}
+    sizes = Counter((c.doc_id, tuple(c.section_path)) for c in handbook_chunks)
+    section = max(sizes, key=sizes.get)
+    members = [c for c in handbook_chunks if (c.doc_id, tuple(c.section_path)) == section]
+    assert len(members) >= 3  # the last held out, its neighbour sealed, the first kept
+    held = {members[-1].chunk_id}
+    text = held_out_text(held, chunks, [])
+    bundles = [collect_chapter([handbook_document], c.chapter_key) for c in handbook_document.chapters]
+    corpus = pt_corpus(bundles, chunks, text.sealed(chunks), text)
+    rest = [r for r in corpus.records if tuple(r["section_path"]) == section[1]]
+    assert rest and rest[0]["text"][:60] in members[0].text  # the kept part is the section's first chunk
+    assert not any(r["text"].startswith(section[1][-1] + "\n") for r in rest)
+    nothing = held_out_text(set(), chunks, [])
+    whole = pt_corpus(bundles, chunks, set(), nothing)  # nothing held out: the title leads
+    assert any(r["text"].startswith(section[1][-1] + "\n") for r in whole.records if tuple(r["section_path"]) == section[1])
+    # A title that is a held-out row's question goes too, wherever that row's answer came from.
+    asked = HeldOutQuestions.of([{"qa_id": "t1", "question": section[1][-1]}])
+    untitled = pt_corpus(bundles, chunks, set(), nothing, asked)
+    assert len(untitled.records) == len(whole.records)
+    assert not any(r["text"].startswith(section[1][-1] + "\n") for r in untitled.records if tuple(r["section_path"]) == section[1])
 
 
 def test_the_pt_corpus_loads_in_llamafactory_and_as_a_hf_dataset(handbook_pt, tmp_path):

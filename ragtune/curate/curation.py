@@ -18,7 +18,7 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -146,6 +146,13 @@ def own_text(row: dict[str, Any]) -> list[str]:
     return [row["question"], row["answer"], *(t["content"] for t in row.get("turns") or [])]
 
 
+def held_out_chunk_ids(drawn: Iterable[str], rows: list[dict[str, Any]]) -> set[str]:
+    """The chunks a held-out split keeps from training: those drawn for it and every chunk its rows'
+    answers are cut from (a dialogue's later turn, an answer joining a second passage), whose text
+    would otherwise train beside the question that asks for it."""
+    return set(drawn) | {span["chunk_id"] for row in rows for span in row.get("supporting_spans") or []}
+
+
 def held_out_text(held_out: set[str], chunks: dict[str, dict[str, Any]], frozen_rows: list[dict[str, Any]]) -> HeldOutText:
     """The held-out chunks' text as the index has it now and as the frozen rows' evidence recorded it
     (a chunk edited since the freeze counts in both versions)."""
@@ -226,11 +233,11 @@ def curate(
     result.frozen = frozen
     held_rows = [r for name in HELD_OUT for r in frozen[name].rows]  # in the order of held_vectors below
     taken = {r["qa_id"] for r in result.removed + held_rows}
-    held = {c for name in HELD_OUT for c in frozen[name].held_out_chunks}
+    held = held_out_chunk_ids((c for name in HELD_OUT for c in frozen[name].held_out_chunks), held_rows)
     text = held_out_text(held, chunks, held_rows)
     test = frozen["test"]
     result.sealed = {"train": text.sealed(chunks),
-                     "validation": held_out_text(set(test.held_out_chunks), chunks, test.rows).sealed(chunks)}
+                     "validation": held_out_text(held_out_chunk_ids(test.held_out_chunks, test.rows), chunks, test.rows).sealed(chunks)}
     candidates, removed = seal([r for r in passing if r["qa_id"] not in taken], text, result.sealed["train"], "held_out")
     result.removed += removed
     for name in HELD_OUT:

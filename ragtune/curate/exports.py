@@ -53,6 +53,9 @@ def provenance(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+PROVENANCE_COLUMNS = frozenset(provenance({"qa_id": "", "chapter_key": ""}))
+
+
 def turns_of(row: dict[str, Any]) -> list[tuple[str, str]]:
     """(user text, assistant text) exchanges: one for a pair, one per patient/clinician exchange for a dialogue."""
     turns = row.get("turns")

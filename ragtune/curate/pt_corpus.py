@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ragtune.curate.exports import add_dataset_info
-from ragtune.curate.leakage import HeldOutText
+from ragtune.curate.leakage import HeldOutQuestions, HeldOutText
 from ragtune.index.chunking import render_block
 from ragtune.ingest.document import Section
 from ragtune.ingest.sources import ChapterBundle
@@ -53,8 +53,11 @@ def _sealed_spans(text: str, section_chunks: list[dict[str, Any]], sealed: set[s
     return spans
 
 
-def _passage(bundle: ChapterBundle, doc_id: str, section: Section, blocks: list[tuple[str, int]]) -> dict[str, Any]:
-    text = "\n".join([section.title, *(t for t, _ in blocks)]) if section.title else "\n".join(t for t, _ in blocks)
+PT_METADATA = ("id", "doc_id", "chapter_key", "chapter_title", "section_path", "section", "pages")  # a passage's columns beside its text
+
+
+def _passage(bundle: ChapterBundle, doc_id: str, section: Section, blocks: list[tuple[str, int]], titled: bool) -> dict[str, Any]:
+    text = "\n".join([section.title, *(t for t, _ in blocks)]) if section.title and titled else "\n".join(t for t, _ in blocks)
     return {
         "text": text,
         "id": hashlib.sha256(f"{doc_id}\n{'/'.join(section.section_path)}\n{text}".encode()).hexdigest()[:16],
@@ -67,9 +70,11 @@ def _passage(bundle: ChapterBundle, doc_id: str, section: Section, blocks: list[
     }
 
 
-def pt_corpus(bundles: list[ChapterBundle], chunks: dict[str, dict[str, Any]], sealed: set[str], held_out: HeldOutText) -> PTCorpus:
+def pt_corpus(bundles: list[ChapterBundle], chunks: dict[str, dict[str, Any]], sealed: set[str], held_out: HeldOutText,
+              questions: HeldOutQuestions | None = None) -> PTCorpus:
     """bundles: the chapters; chunks: chunk id -> chunk row of the index, in book order; sealed: the
-    chunk ids train may not show; held_out: the held-out text."""
+    chunk ids train may not show; held_out: the held-out text; questions: the held-out rows' questions,
+    which no passage may show (a section titled with one loses its title)."""
     by_section: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
     for chunk in chunks.values():
         by_section.setdefault((chunk["doc_id"], tuple(chunk["section_path"])), []).append(chunk)
@@ -80,7 +85,7 @@ def pt_corpus(bundles: list[ChapterBundle], chunks: dict[str, dict[str, Any]], s
                 rendered = [(render_block(b), b.page) for b in section.blocks if b.text.strip()]
                 text = "\n".join(t for t, _ in rendered)
                 spans = _sealed_spans(text, by_section.get((doc_id, tuple(section.section_path)), []), sealed)
-                run: list[tuple[str, int]] = []
+                runs: list[list[tuple[str, int]]] = [[]]
                 offset = 0
                 for block_text, page in rendered:
                     start, end = offset, offset + len(block_text)
@@ -88,14 +93,14 @@ def pt_corpus(bundles: list[ChapterBundle], chunks: dict[str, dict[str, Any]], s
                     withheld = spans is None or any(s < end and e > start for s, e in spans) or bool(held_out.sources(block_text))
                     if withheld:
                         corpus.blocks_withheld += 1
-                        if run:
-                            corpus.records.append(_passage(bundle, doc_id, section, run))
-                        run = []
+                        runs.append([])
                     else:
                         corpus.blocks_kept += 1
-                        run.append((block_text, page))
-                if run:
-                    corpus.records.append(_passage(bundle, doc_id, section, run))
+                        runs[-1].append((block_text, page))
+                # A section with a held-out part loses its title too: a heading such as "What is the difference
+                # between a panic attack and panic disorder?" is, word for word, the question a held-out row asks.
+                titled = len(runs) == 1 and not (questions and questions.found_in({"title": section.title}))
+                corpus.records += [_passage(bundle, doc_id, section, run, titled) for run in runs if run]
     # A window can straddle two kept blocks; such a passage is dropped whole (held-out text joins them).
     corpus.records = [r for r in corpus.records if not held_out.sources(r["text"])]
     return corpus

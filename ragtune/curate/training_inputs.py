@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ragtune.curate.curation import HELD_OUT
+from ragtune.curate.exports import PROVENANCE_COLUMNS
 from ragtune.curate.leakage import HeldOutQuestions
+from ragtune.curate.pt_corpus import PT_METADATA
 from ragtune.jsonl import read_jsonl
 from ragtune.layout import DataLayout
 
@@ -64,16 +66,34 @@ def split_records(layout: DataLayout, split: str, scopes: tuple[str, ...] = SCOP
                     yield name, record
 
 
+# Where a record came from, not what a trainer reads: a section path names a heading, and a heading may be
+# word for word a held-out row's question (NIMH's "What is ...?" sections) without its answer.
+METADATA_COLUMNS = PROVENANCE_COLUMNS | frozenset(PT_METADATA)
+
+
+def trained_text(record: dict[str, Any]) -> dict[str, Any]:
+    """The record without its provenance columns: what an SFT, PT or DPO trainer reads."""
+    return {key: value for key, value in record.items() if key not in METADATA_COLUMNS}
+
+
+def held_out_questions(layout: DataLayout) -> HeldOutQuestions | None:
+    """The validation and test questions, as frozen and as the dataset shows them now (a reviewer may
+    have edited one); None before the splits are frozen."""
+    stored = layout.read_frozen_splits()
+    if stored is None:
+        return None
+    frozen = stored[1]
+    return HeldOutQuestions.of(r for split in HELD_OUT for r in frozen.get(split, []) + read_jsonl(layout.dataset_rows(split)))
+
+
 def held_out_questions_in_training(layout: DataLayout, scopes: tuple[str, ...] = SCOPES) -> dict[str, list[str]]:
     """"<file>" -> ["<record id>: <held-out qa id>", ...] for every training record of the scopes that
     shows a validation or test question; empty when none does (or before the splits are frozen)."""
-    stored = layout.read_frozen_splits()
-    if stored is None:
+    questions = held_out_questions(layout)
+    if questions is None:
         return {}
-    _, frozen, _ = stored  # the rows as frozen and as the dataset shows them now (a reviewer may have edited one)
-    questions = HeldOutQuestions.of(r for split in HELD_OUT for r in frozen.get(split, []) + read_jsonl(layout.dataset_rows(split)))
     found: dict[str, list[str]] = {}
     for name, record in split_records(layout, "train", scopes):
-        for qa_id in sorted(questions.found_in(record)):
+        for qa_id in sorted(questions.found_in(trained_text(record))):
             found.setdefault(name, []).append(f"{record.get('id', record.get('qa_id', '?'))}: {qa_id}")
     return found

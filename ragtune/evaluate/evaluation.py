@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ragtune.evaluate.grading import GradeItem, JudgeSettings, PairItem, compare_pairwise, grade_many, weighted_grades, weighted_verdicts
-from ragtune.evaluate.stats import summarize
+from ragtune.evaluate.stats import grade_outcomes, paired_difference, pairwise_summary, summarize
 from ragtune.llm.client import CachedLLM
 
 
@@ -56,6 +56,9 @@ def evaluate(questions: list[EvalQuestion], answers: dict[str, list[str | None]]
             row[name] = {"answer": answers[name][i], **grade}
         rows.append(row)
     summary = summarize(rows, models, settings.bootstrap_resamples, settings.seed)
+    base_grades, tuned_grades = [r["base"]["score"] for r in rows], [r["tuned"]["score"] for r in rows]
+    summary["tuned_minus_base_grade"] = paired_difference(base_grades, tuned_grades, settings.bootstrap_resamples, settings.seed)
+    summary["tuned_vs_base_by_grade"] = pairwise_summary(grade_outcomes(base_grades, tuned_grades), settings.bootstrap_resamples, settings.seed)
     summary["judged"] = {
         "answers_asked": len(models) * len(questions),
         "answers_graded": sum(g["score"] is not None for g in graded),

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ragtune.llm.client import LLMCache, public_url
+from ragtune.stopping import check_stop
 
 SCORES = tuple(range(1, 11))
 VERDICTS = ("A", "B", "tie")
@@ -65,6 +66,7 @@ class CachedReadings:
         found = self.cache.get(key)
         if found is not None:
             return found["probabilities"]
+        check_stop()  # a stop asked for ends the readings between two of them; the ones done stay cached
         probabilities = {str(k): v for k, v in compute(messages).items()}
         self.cache.put(key, {"probabilities": probabilities, "model": self.model_id, "kind": kind})
         self.paid += 1
@@ -96,6 +98,20 @@ class LocalJudge:
         return dict(zip(VERDICTS, self.scorer.option_probabilities(messages, replies)))
 
 
+def split_ten(found: dict[int, float], written: str, following: dict[str, float]) -> dict[int, float]:
+    """On a tokenizer that writes 10 as "1" then "0", the probability at the score token's place
+    counts 10 as 1. Where the judge wrote "1" there, the next position's probability of "0" splits that
+    mass into 10 and 1; where it wrote another digit the next position says nothing about "1", and
+    its mass stays on 1 (the reading is then low by at most that mass times 9)."""
+    if written.strip().strip('"') != "1" or 1 not in found:
+        return found
+    zero = sum(p for token, p in following.items() if token.strip() == "0")
+    if zero <= 0:
+        return found
+    one = found[1]
+    return {**found, 1: one * (1 - zero), 10: found.get(10, 0.0) + one * zero}
+
+
 class EndpointJudge:
     """An OpenAI-compatible endpoint's judge, read from the top_logprobs at the score (or verdict)
     token of its JSON reply (the key is passed in, read from the environment by the caller)."""
@@ -109,9 +125,10 @@ class EndpointJudge:
         self.model_id = f"openai:{model}@{public_url(base_url)}"
         self.identity = f"{self.model_id}|{json_mode}|top{top_logprobs}"
 
-    def _alternatives(self, messages: list[dict[str, str]], at: re.Pattern, schema: dict) -> dict[str, float]:
-        """token text -> probability of the alternatives at the first position whose preceding text
-        matches `at`; the reply is held to the evaluation's JSON schema as the backend would hold it."""
+    def _alternatives(self, messages: list[dict[str, str]], at: re.Pattern, schema: dict) -> tuple[dict[str, float], str, dict[str, float]]:
+        """(token text -> probability of the alternatives at the first position whose preceding text
+        matches `at`, the token written there, the alternatives at the next position); the reply is held
+        to the evaluation's JSON schema as the backend would hold it."""
         from ragtune.llm.backends.openai_compatible import chat_arguments
         from ragtune.llm.client import ChatRequest, SamplingParams
 
@@ -120,9 +137,11 @@ class EndpointJudge:
                                                        top_logprobs=self.top_logprobs)
         content = (response.choices[0].logprobs and response.choices[0].logprobs.content) or []
         written = ""
-        for position in content:
+        for n, position in enumerate(content):
             if at.search(written) and position.token.strip():
-                return {alt.token: math.exp(alt.logprob) for alt in position.top_logprobs}
+                following = content[n + 1].top_logprobs if n + 1 < len(content) else []
+                return ({alt.token: math.exp(alt.logprob) for alt in position.top_logprobs}, position.token,
+                        {alt.token: math.exp(alt.logprob) for alt in following})
             written += position.token
         raise ValueError(f"{self.model_id} wrote no score or verdict where one was expected: {written[:80]!r}")
 
@@ -130,19 +149,20 @@ class EndpointJudge:
         found: dict[int, float] = {}
         from ragtune.evaluate.grading import GRADE_SCHEMA
 
-        for token, p in self._alternatives(messages, GRADE_AT, GRADE_SCHEMA).items():
+        alternatives, written, following = self._alternatives(messages, GRADE_AT, GRADE_SCHEMA)
+        for token, p in alternatives.items():
             text = token.strip().strip('"')
             if text.isdigit() and int(text) in SCORES:
                 found[int(text)] = found.get(int(text), 0.0) + p
         if not found:
             raise ValueError(f"{self.model_id} put no probability on a score token")
-        return found
+        return split_ten(found, written, following)
 
     def verdict(self, messages: list[dict[str, str]]) -> dict[str, float]:
         found = {v: 0.0 for v in VERDICTS}
         from ragtune.evaluate.grading import PAIRWISE_SCHEMA
 
-        for token, p in self._alternatives(messages, VERDICT_AT, PAIRWISE_SCHEMA).items():
+        for token, p in self._alternatives(messages, VERDICT_AT, PAIRWISE_SCHEMA)[0].items():
             text = token.strip().strip('"').lower()
             for verdict in VERDICTS:
                 if text and verdict.lower().startswith(text):

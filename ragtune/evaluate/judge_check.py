@@ -170,6 +170,20 @@ def grade_difference_text(difference: dict[str, Any], standing: dict[str, Any]) 
     return text
 
 
+def grade_verdict_text(pair: dict[str, Any], standing: dict[str, Any]) -> str:
+    """Win/tie/loss of tuned against base read from the two grades of each question, with the win rate's
+    interval; a verdict only under grades that passed the check (grade AUC at least the threshold)."""
+    ci = pair["win_rate_ci95"]
+    counts = (f"{pair['win']} win / {pair['tie']} tie / {pair['loss']} loss by grade ({pair['undecided']} ungraded), win rate {pair['win_rate']}"
+              + (f" [{ci[0]}, {ci[1]}]" if ci else ""))
+    if standing["grades_weak"]:
+        measured = "not measured" if standing["judge_grade_auc"] is None else standing["judge_grade_auc"]
+        return f"not a verdict (judge grades weak, grade AUC {measured}): {counts}"
+    decided = ("tuned better: the interval lies above 0.5" if ci and ci[0] > 0.5 else "base better: the interval lies below 0.5" if ci and ci[1] < 0.5
+               else "no verdict: the interval holds 0.5")
+    return f"{counts}; {decided}"
+
+
 def verdict_text(pair: dict[str, Any], standing: dict[str, Any]) -> str:
     """Win/tie/loss of tuned against base; under a weak or unmeasured judge it is said not to be a verdict."""
     counts = f"{pair['win']} win / {pair['tie']} tie / {pair['loss']} loss ({pair['undecided']} undecided)"

@@ -62,6 +62,12 @@ def pairwise_summary(outcomes: list[str | None], resamples: int, seed: int) -> d
     }
 
 
+def grade_outcomes(base: list[float | None], tuned: list[float | None]) -> list[str | None]:
+    """Tuned against base per question read from two independent grades: the higher grade wins, equal
+    grades tie (the reading whose agreement with the known order the judge check reports as grade AUC)."""
+    return [None if b is None or t is None else "win" if t > b else "loss" if t < b else "tie" for b, t in zip(base, tuned)]
+
+
 def summarize(rows: list[dict[str, Any]], models: list[str], resamples: int, seed: int) -> dict[str, Any]:
     """rows: one per question with "group", each model's {"score"} and "pairwise" {"outcome"}."""
     summary: dict[str, Any] = {

@@ -1,7 +1,8 @@
 """Collections: many documents, one category each, from a folder layout or a mapping file.
 
 A category replaces the outline's chapter keys: every chapter of a document in category
-`anxiety` lands in partition `anxiety`, so several documents feed one category.
+`anxiety` lands in partition `anxiety`, so several documents feed one category. In a mapping file
+the category `outline` keeps a book's own chapters (a handbook beside a collection of leaflets).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ def folder_categories(files: list[Path], roots: list[Path]) -> dict[Path, str]:
                 categories[file.resolve()] = category
             break
     return categories
+
+
+KEEP_OUTLINE = "outline"  # a mapping file's category for a book whose outline's chapters are its categories
 
 
 def mapping_categories(mapping_file: Path) -> dict[Path, str]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ragtune.ingest.collection import assign_category, folder_categories, mapping_categories
+from ragtune.ingest.collection import KEEP_OUTLINE, assign_category, folder_categories, mapping_categories
 from ragtune.ingest.document import Chapter, Document, Section, unique_chapter_keys
 from ragtune.ingest.formats import SUPPORTED_SUFFIXES, file_format
 from ragtune.ingest.grobid import GrobidSettings, parse_pdf_with_grobid
@@ -87,8 +87,8 @@ def parse_all(
     """Parse every input; a bad file becomes a failure record and the others go on.
 
     categories_from: 'outline' (a book: chapter keys from its outline), 'folder'
-    (inbox/<category>/*) or 'mapping' (a file/category table); a document the folder
-    layout or mapping does not place is recorded as a failure."""
+    (inbox/<category>/*) or 'mapping' (a file/category table; category 'outline' keeps a book's
+    own chapters); a document the folder layout or mapping does not place is recorded as a failure."""
     files = expand_paths(paths)
     categories: dict[Path, str] = {}
     if categories_from == "folder":
@@ -105,7 +105,8 @@ def parse_all(
                 category = categories.get(path.resolve())
                 if category is None:
                     raise ParseError(path, f"no category for this file in the {categories_from} layout", "move it into inbox/<category>/ or add it to the mapping file")
-                document = assign_category(document, category)
+                if category != KEEP_OUTLINE:
+                    document = assign_category(document, category)
             documents.append(document)
         except ParseError as error:
             failures.append({"path": str(path), "problem": error.problem, "remedy": error.remedy})

@@ -273,11 +273,11 @@ def held_out_of(storage: DataDirResource, chunks: dict[str, dict], against: tupl
     return held_out_text(held_out_chunk_ids((c for name in against for c in manifest[name]["held_out_chunks"]), rows), chunks, rows)
 
 
-def split_leaks(storage: DataDirResource) -> dict[str, list[str]]:
+def split_leaks(storage: DataDirResource, scope: str) -> dict[str, list[str]]:
     """Where a split shows what it may not: train anything of validation or test, validation anything
-    of test. Reads every file a trainer could be given (the dataset's rows and alpaca files, every
-    export format including RAFT, the Hugging Face dataset and the PT corpus); a record leaks when it names a
-    held-out or sealed chunk or shares a 13-word window with held-out text. Returns "<file>" -> record ids."""
+    of test. scope "dataset": the dataset's rows and alpaca splits; "exports": every export format
+    (RAFT included), the Hugging Face copies and the PT corpus. A record leaks when it names a held-out
+    or sealed chunk or shares a 13-word window with held-out text. Returns "<file>" -> record ids."""
     layout = storage.layout
     stored = layout.read_frozen_splits()
     if stored is None:
@@ -288,32 +288,40 @@ def split_leaks(storage: DataDirResource) -> dict[str, list[str]]:
     for split, against in guarded.items():
         text = held_out_of(storage, chunks, against)
         sealed = text.sealed(chunks)
-        for row in read_jsonl(layout.dataset_rows(split)):  # what a row says, its evidence, its chunks (the judge's notes are not training text)
-            if shown_chunks(row) & sealed or any(text.sources(t) for t in own_text(row) + [e["text"] for e in row.get("evidence", [])]):
-                leaks.setdefault(_relative(layout, layout.dataset_rows(split)), []).append(row["qa_id"])
-        # the alpaca split, every export of the split (RAFT, PT corpus for train) and the Hugging Face copies
-        for name, record in split_records(layout, split, ("dataset", "exports")):  # every string in a record is shown to a trainer
+        if scope == "dataset":  # what a row says, its evidence, its chunks (the judge's notes are not training text)
+            for row in read_jsonl(layout.dataset_rows(split)):
+                if shown_chunks(row) & sealed or any(text.sources(t) for t in own_text(row) + [e["text"] for e in row.get("evidence", [])]):
+                    leaks.setdefault(_relative(layout, layout.dataset_rows(split)), []).append(row["qa_id"])
+        for name, record in split_records(layout, split, (scope,)):  # every string in a record is shown to a trainer
             named = {c for field in ("chunk_ids", "supporting_chunk_ids", "raft_passage_ids") for c in record.get(field) or []}
             if named & sealed or text.leaks_in(record):
                 leaks.setdefault(name, []).append(record.get("id", "?"))
     return leaks
 
 
-@dg.asset_check(asset=instruction_dataset, blocking=True, description="No split leakage: no train file or export (RAFT included) shows validation or test chunks or text overlapping them, validation shows no test text, no train question near-duplicates a held-out question.")
+def _leak_result(leaks: dict[str, list[str]], pairs: list | None = None, **extra) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=not leaks and not pairs, metadata={
+        "records_showing_held_out_text": sum(len(ids) for ids in leaks.values()),
+        "leaks_by_file": dg.MetadataValue.json({name: ids[:5] for name, ids in leaks.items()}), **extra})
+
+
+# Each check reads the files its own asset writes: exports left by an earlier run (a rule since changed
+# what is held out) must not block the dataset step that the next dataset_exports rewrites them from.
+@dg.asset_check(asset=instruction_dataset, blocking=True, description="No split leakage: no train row or alpaca split shows validation or test chunks or text overlapping them, validation shows no test text, no train question near-duplicates a held-out question.")
 def no_split_leakage(storage: DataDirResource) -> dg.AssetCheckResult:
     rows, vectors = _final(storage)
-    leaks = split_leaks(storage)
+    leaks = split_leaks(storage, "dataset")
     held = [r for split in HELD_OUT for r in rows[split]]
     held_vectors = np.concatenate([vectors[split] for split in HELD_OUT])
     found = near_duplicate_pairs(held, rows["train"], DedupSettings(), held_vectors, vectors["train"])
     pairs = sorted({(held_id, train_id) for held_id, train_id, _ in found})  # one pair may match in several stages
-    return dg.AssetCheckResult(
-        passed=not leaks and not pairs,
-        metadata={"records_showing_held_out_text": sum(len(ids) for ids in leaks.values()), "near_duplicate_pairs": len(pairs),
-                  "leaks_by_file": dg.MetadataValue.json({name: ids[:5] for name, ids in leaks.items()}),
-                  "by_stage": dg.MetadataValue.json(dict(Counter(stage for _, _, stage in found))),
-                  "examples": dg.MetadataValue.json([list(p) for p in found[:5]])},
-    )
+    return _leak_result(leaks, pairs, near_duplicate_pairs=len(pairs), by_stage=dg.MetadataValue.json(dict(Counter(stage for _, _, stage in found))),
+                        examples=dg.MetadataValue.json([list(p) for p in found[:5]]))
+
+
+@dg.asset_check(asset=dataset_exports, name="no_split_leakage", blocking=True, description="No split leakage in any export a trainer could read (RAFT, PT corpus and the Hugging Face copies included): no held-out chunk or text overlapping one.")
+def no_split_leakage_in_exports(storage: DataDirResource) -> dg.AssetCheckResult:
+    return _leak_result(split_leaks(storage, "exports"))
 
 
 @dg.asset_check(asset=instruction_dataset, description=f"Near-duplicate rate of the kept rows below {MAX_NEAR_DUPLICATE_RATE:.0%}, measured by every dedup stage.")
@@ -371,5 +379,5 @@ def no_held_out_questions(asset, scope: str) -> dg.AssetChecksDefinition:
     return check
 
 
-DATASET_CHECKS = [no_split_leakage, near_duplicate_rate, mean_groundedness, quota_met_per_chapter,
+DATASET_CHECKS = [no_split_leakage, no_split_leakage_in_exports, near_duplicate_rate, mean_groundedness, quota_met_per_chapter,
                   no_held_out_questions(instruction_dataset, "dataset"), no_held_out_questions(dataset_exports, "exports")]

@@ -331,7 +331,7 @@ def test_dataset_card_has_table_chart_funnel_and_settings(tmp_path):
 
 
 def test_dataset_checks_fail_on_leakage_duplicates_and_ungrounded_rows(chunk_rows, handbook_index, embedder, tmp_path):
-    from pipeline_assets.curate import mean_groundedness, near_duplicate_rate, no_split_leakage
+    from pipeline_assets.curate import mean_groundedness, near_duplicate_rate, no_split_leakage, no_split_leakage_in_exports
     from ragtune.curate.exports import to_raft
     from ragtune.jsonl import write_jsonl
     from resources.storage import DataDirResource
@@ -357,10 +357,13 @@ def test_dataset_checks_fail_on_leakage_duplicates_and_ungrounded_rows(chunk_row
         storage.layout.write_frozen_splits(manifest, held_rows, {n: embedder.encode([r["question"] for r in v]) for n, v in held_rows.items()})
 
     def leaks() -> dict:
-        result = no_split_leakage(storage=storage)
+        """What the dataset's check and the exports' check find together (each reads its own asset's files)."""
+        result, exported = no_split_leakage(storage=storage), no_split_leakage_in_exports(storage=storage)
         pairs = result.metadata["near_duplicate_pairs"].value
         assert result.passed == (not pairs and not result.metadata["leaks_by_file"].value)
-        return result.metadata["leaks_by_file"].value | ({"pairs": pairs} if pairs else {})
+        assert exported.passed == (not exported.metadata["leaks_by_file"].value)
+        assert not {n for n in exported.metadata["leaks_by_file"].value if not n.startswith("exports/")}
+        return result.metadata["leaks_by_file"].value | exported.metadata["leaks_by_file"].value | ({"pairs": pairs} if pairs else {})
 
     write(train)
     assert leaks() == {} and near_duplicate_rate(storage=storage).passed and mean_groundedness(storage=storage).passed
@@ -397,6 +400,7 @@ def test_dataset_checks_fail_on_leakage_duplicates_and_ungrounded_rows(chunk_row
     alpaca[0]["output"] += " " + planted_sentence  # text only, no chunk id: the shared window finds it
     write_jsonl(storage.layout.exports_dir / "alpaca_train.jsonl", alpaca)
     assert leaks() == {"exports/alpaca_train.jsonl": [alpaca[0]["id"]]}
+    assert no_split_leakage(storage=storage).passed  # a stale export does not block the dataset step that rewrites it
 
 
 def test_a_planted_held_out_question_in_any_training_input_fails_the_blocking_check(chunk_rows, tmp_path):

@@ -156,13 +156,21 @@ def rung_outputs(args, layout: DataLayout, base_model: BaseModelResource, sft_fr
     return out
 
 
-def judge_rungs(readings: CachedReadings, questions: list[dict], outputs: dict, pairwise: bool, label: str) -> dict:
+def spread(count: int, wanted: int) -> list[int]:
+    """wanted indices spread evenly over count (all when wanted is 0 or at least count)."""
+    return list(range(count)) if wanted <= 0 or wanted >= count else [i * count // wanted for i in range(wanted)]
+
+
+def judge_rungs(readings: CachedReadings, questions: list[dict], outputs: dict, pairwise: bool, label: str, wanted: int) -> dict:
     """Stage 3b: every rung's answer graded (weighted), and with pairwise each rung against base in both
-    orders. Question by question, so prompts sharing a prefix run one after another in llama.cpp."""
+    orders, on `wanted` questions spread over the set (0: all). Question by question, so prompts sharing
+    a prefix run one after another in llama.cpp."""
     grades = {rung: [] for rung in RUNGS}
     verdicts = {rung: [] for rung in RUNGS[1:]}
     began = time.perf_counter()
-    for n, q in enumerate(questions):
+    indices = spread(len(questions), wanted)
+    for done, n in enumerate(indices):
+        q = questions[n]
         for rung in RUNGS:
             item = GradeItem(q["question"], q["reference"], q["evidence"], outputs[rung][label]["answers"][n])
             grades[rung].append(round(expected_score(readings.grade(grade_messages(item))), 3))
@@ -173,9 +181,9 @@ def judge_rungs(readings: CachedReadings, questions: list[dict], outputs: dict, 
                 first = verdict_of(readings.verdict(pairwise_messages(item, item.tuned, item.base)), 0.05)
                 second = verdict_of(readings.verdict(pairwise_messages(item, item.base, item.tuned)), 0.05)
                 verdicts[rung].append(combine_orders(first, second))
-        if (n + 1) % 10 == 0 or n + 1 == len(questions):
-            print(f"  judge, {label}: {n + 1}/{len(questions)} questions, {time.perf_counter() - began:.0f} s", flush=True)
-    return {"grades": grades, "verdicts": verdicts if pairwise else {}}
+        if (done + 1) % 10 == 0 or done + 1 == len(indices):
+            print(f"  judge, {label}: {done + 1}/{len(indices)} questions, {time.perf_counter() - began:.0f} s", flush=True)
+    return {"grades": grades, "verdicts": verdicts if pairwise else {}, "indices": indices}
 
 
 def verdict(pair: dict) -> str:
@@ -229,6 +237,8 @@ def main() -> None:
     parser.add_argument("--test-questions", type=int, default=60, help="test-split questions evaluated, spread over the split (0 = all)")
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--judge", default="qwen2.5-coder-1.5b", help="the judge (a local model's short name or a GGUF path)")
+    parser.add_argument("--judge-questions", type=int, default=0, help="questions of each set the judge reads, spread over it (0 = all)")
+    parser.add_argument("--no-judge", action="store_true", help="answer loss only (the judge readings are the slowest stage)")
     parser.add_argument("--pairwise-prompt", action="store_true", help="also read the pairwise prompt in both orders (2 readings per rung and question)")
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "bench" / "quality", help="data folder (kept between runs: the stages resume)")
     parser.add_argument("--fresh", action="store_true", help="empty the data folder first")
@@ -253,22 +263,25 @@ def main() -> None:
     outputs = rung_outputs(args, layout, base_model, sft_from_base, sets)
     readings = CachedReadings(LocalJudge(args.judge), layout.llm_cache_dir)
     standing = judge_standing(readings.model_id)
-    judged = {name: judge_rungs(readings, questions, outputs, args.pairwise_prompt, name) for name, questions in sets.items()}
+    judged = {} if args.no_judge else {name: judge_rungs(readings, questions, outputs, args.pairwise_prompt, name, args.judge_questions)
+                                        for name, questions in sets.items()}
     minutes = (time.perf_counter() - began) / 60
 
-    results = {"sets": {k: len(v) for k, v in sets.items()}, "rungs": {}}
+    results = {"sets": {k: len(v) for k, v in sets.items()}, "judged": {k: len(v["indices"]) for k, v in judged.items()}, "rungs": {}}
     for name, questions in sets.items():
         base_loss = outputs["base"][name]["per_row"]
-        base_grades = judged[name]["grades"]["base"]
         for rung in RUNGS:
-            grades = judged[name]["grades"][rung]
-            entry = {"loss": outputs[rung][name]["loss"], "grade_total": round(sum(grades), 1), "grade_mean": round(sum(grades) / len(grades), 3),
-                     "grade_ci95": bootstrap_ci(grades, RESAMPLES, SEED)}
+            entry = {"loss": outputs[rung][name]["loss"]}
             if rung != "base":
                 entry["loss_minus_base"] = paired_difference(base_loss, outputs[rung][name]["per_row"], RESAMPLES, SEED)
-                entry["grade_minus_base"] = paired_difference(base_grades, grades, RESAMPLES, SEED)
-                entry["grade_verdict"] = pairwise_summary(grade_outcomes(base_grades, grades), RESAMPLES, SEED)
-                if judged[name]["verdicts"]:
+            if name in judged:
+                grades, base_grades = judged[name]["grades"][rung], judged[name]["grades"]["base"]
+                entry.update({"grade_total": round(sum(grades), 1), "grade_mean": round(sum(grades) / len(grades), 3),
+                              "grade_ci95": bootstrap_ci(grades, RESAMPLES, SEED)})
+                if rung != "base":
+                    entry["grade_minus_base"] = paired_difference(base_grades, grades, RESAMPLES, SEED)
+                    entry["grade_verdict"] = pairwise_summary(grade_outcomes(base_grades, grades), RESAMPLES, SEED)
+                if judged[name]["verdicts"] and rung != "base":
                     entry["pairwise_verdict"] = pairwise_summary(judged[name]["verdicts"][rung], RESAMPLES, SEED)
             results["rungs"].setdefault(name, {})[rung] = entry
     (args.data / "ladder" / "results.json").write_text(json.dumps(results, indent=1))
@@ -290,7 +303,8 @@ def write_benchmarks(args, layout: DataLayout, results: dict, sft_base_report: d
         f"embedded SmolLM2-135M generating (answer-first, the default extractive modes: the generator that reaches the most fitting rows here "
         f"within a session, BENCHMARKS \"Answer-first generation\") and being tuned; quota {args.quota} kept rows per chapter or category. "
         f"{minutes:.0f} min in all (" + ", ".join(f"{job} {s / 60:.1f} min" for job, s in seconds_per_job.items()) + "). "
-        f"Judge: `{readings.model_id}` (grade AUC {grade_auc} on the judge check, pairwise agreement {standing['judge_agreement']}).",
+        (f"Judge: `{readings.model_id}` (grade AUC {grade_auc} on the judge check, pairwise agreement {standing['judge_agreement']})."
+         if results["judged"] else "No judge readings in this run (--no-judge)."),
         "",
         f"Table II, kept rows per split per chapter ({kept} kept: every one passed the filter's rules, the question-answer fit rules among them, "
         "and the groundedness gate; the held-out splits are drawn per chapter, chunk-sealed and frozen):",
@@ -312,29 +326,33 @@ def write_benchmarks(args, layout: DataLayout, results: dict, sft_base_report: d
     ]
     for name, count in results["sets"].items():
         rungs = results["rungs"][name]
+        judged = results["judged"].get(name, 0)
+        pairwise = any("pairwise_verdict" in e for e in rungs.values())
         lines += [
-            f"**{name}** ({count} questions{'; NIH reference answers, no evidence given to the judge' if name == 'MedQuAD' else '; the row answer as reference, its evidence to the judge'}). "
+            f"**{name}** ({count} questions{'; NIH reference answers, no evidence given to the judge' if name == 'MedQuAD' else '; the row answer as reference, its evidence to the judge'}"
+            + (f"; {judged} of them, spread over the set, read by the judge" if judged else "; not judged in this run (--no-judge)") + "). "
             "Loss: mean answer-token loss of the reference answers; − base: paired per-question difference with its bootstrap 95% interval "
-            "(negative = fits the references better). Grade: the judge's weighted 1-10 grade of the rung's greedy answer (Fig. 4 analogue: "
-            "total and mean [95% CI]). Grade verdict: per question, the rung's grade against base's (higher wins), win rate (ties half) with its interval; "
-            "\"beats base\" only when the interval lies above 0.5." + (" Pairwise prompt: the judge asked to compare in both orders (a win needs both)." if
-                                                                        any("pairwise_verdict" in e for e in rungs.values()) else ""),
+            "(negative = fits the references better)."
+            + (" Grade: the judge's weighted 1-10 grade of the rung's greedy answer (Fig. 4 analogue: total and mean [95% CI]). Grade verdict: "
+               "per question, the rung's grade against base's (higher wins), win rate (ties half) with its interval; \"beats base\" only when "
+               "the interval lies above 0.5." if judged else "")
+            + (" Pairwise prompt: the judge asked to compare in both orders (a win needs both)." if pairwise else ""),
             "",
-            "| rung | loss | loss − base | grade total (mean [95% CI]) | grade − base | grade verdict vs base (W/T/L, rate [95% CI]) |"
-            + (" pairwise prompt vs base |" if any("pairwise_verdict" in e for e in rungs.values()) else ""),
-            "|---|---|---|---|---|---|" + ("---|" if any("pairwise_verdict" in e for e in rungs.values()) else ""),
+            "| rung | loss | loss − base |" + (" grade total (mean [95% CI]) | grade − base | grade verdict vs base (W/T/L, rate [95% CI]) |" if judged else "")
+            + (" pairwise prompt vs base |" if pairwise else ""),
+            "|---|---|---|" + ("---|---|---|" if judged else "") + ("---|" if pairwise else ""),
         ]
         for rung, e in rungs.items():
-            ci = e["grade_ci95"] or ["-", "-"]
-            cells = [rung, f"{e['loss']:.3f}", interval(e["loss_minus_base"], True) if "loss_minus_base" in e else "-",
-                     f"{e['grade_total']} of {10 * count} ({e['grade_mean']} [{ci[0]}, {ci[1]}])",
-                     interval(e["grade_minus_base"], False) if "grade_minus_base" in e else "-"]
-            cells.append(("not a verdict (judge grades weak): " if standing["grades_weak"] else "") + verdict(e["grade_verdict"])
-                         if "grade_verdict" in e else "-")
-            if "pairwise_verdict" in e:
-                cells.append(("not a verdict (weak judge): " if standing["judge_weak"] else "") + verdict(e["pairwise_verdict"]))
-            elif any("pairwise_verdict" in x for x in rungs.values()):
-                cells.append("-")
+            cells = [rung, f"{e['loss']:.3f}", interval(e["loss_minus_base"], True) if "loss_minus_base" in e else "-"]
+            if judged:
+                ci = e["grade_ci95"] or ["-", "-"]
+                cells += [f"{e['grade_total']} of {10 * judged} ({e['grade_mean']} [{ci[0]}, {ci[1]}])",
+                          interval(e["grade_minus_base"], False) if "grade_minus_base" in e else "-",
+                          ("not a verdict (judge grades weak): " if standing["grades_weak"] else "") + verdict(e["grade_verdict"])
+                          if "grade_verdict" in e else "-"]
+            if pairwise:
+                cells.append(("not a verdict (weak judge): " if standing["judge_weak"] else "") + verdict(e["pairwise_verdict"])
+                             if "pairwise_verdict" in e else "-")
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     section = "\n".join(lines)

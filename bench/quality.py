@@ -302,8 +302,9 @@ def write_benchmarks(args, layout: DataLayout, results: dict, sft_base_report: d
         f"{machine()}, {date.today().isoformat()}: the sample handbook (6 chapters) and the NIMH collection (12 categories) together; "
         f"embedded SmolLM2-135M generating (answer-first, the default extractive modes: the generator that reaches the most fitting rows here "
         f"within a session, BENCHMARKS \"Answer-first generation\") and being tuned; quota {args.quota} kept rows per chapter or category. "
-        f"{minutes:.0f} min in all (" + ", ".join(f"{job} {s / 60:.1f} min" for job, s in seconds_per_job.items()) + "). "
-        (f"Judge: `{readings.model_id}` (grade AUC {grade_auc} on the judge check, pairwise agreement {standing['judge_agreement']})."
+        + (f"{minutes:.0f} min in all (" + ", ".join(f"{job} {s / 60:.1f} min" for job, s in seconds_per_job.items()) + "). " if seconds_per_job
+           else f"{minutes:.0f} min in this invocation; the graph (data, PT, SFT from base+PT, DPO) ran in an earlier one, every stage resumed from the data folder. ")
+        + (f"Judge: `{readings.model_id}` (grade AUC {grade_auc} on the judge check, pairwise agreement {standing['judge_agreement']})."
          if results["judged"] else "No judge readings in this run (--no-judge)."),
         "",
         f"Table II, kept rows per split per chapter ({kept} kept: every one passed the filter's rules, the question-answer fit rules among them, "

@@ -521,9 +521,10 @@ def test_held_out_splits_are_drawn_per_chapter(chunk_rows, embedder):
     assert sum(drawn_as_one[k]["validation"] == 0 or drawn_as_one[k]["test"] == 0 for k in large) >= 3, drawn_as_one
 
 
-def test_a_train_row_asking_a_held_out_dialogues_later_question_is_withheld(chunk_rows, embedder):
-    """Dialogues reuse the chapter's questions: a test dialogue whose second patient turn is a train
-    row's question word for word takes that row out of train (the question-level dedup compares first turns)."""
+def _curated_again_with_a_test_dialogue(chunk_rows, embedder, second_question, spans_from_train=False):
+    """(first train row, first curation, second curation): the second after the first test row became a
+    dialogue whose second patient turn is second_question (or, given None, the first train row's question)
+    and whose second reply is the first train row's answer (its spans added when spans_from_train)."""
     by_chapter = with_neighbours(chunk_rows)
     vectors = {k: embedder.encode([r["question"] for r in v]) for k, v in by_chapter.items()}
     chunks = {c["chunk_id"]: c for c in chunk_rows}
@@ -532,11 +533,20 @@ def test_a_train_row_asking_a_held_out_dialogues_later_question_is_withheld(chun
     train_row = first.train[0]
     test_rows = [dict(r) for r in first.frozen["test"].rows]
     test_rows[0]["turns"] = [{"role": "patient", "content": test_rows[0]["question"]}, {"role": "clinician", "content": test_rows[0]["answer"]},
-                             {"role": "patient", "content": train_row["question"]}, {"role": "clinician", "content": train_row["answer"]}]
+                             {"role": "patient", "content": second_question or train_row["question"]},
+                             {"role": "clinician", "content": train_row["answer"]}]
+    if spans_from_train:
+        test_rows[0]["supporting_spans"] = list(test_rows[0]["supporting_spans"]) + list(train_row["supporting_spans"])
     names = ("validation", "test")
     frozen = load_frozen({n: first.frozen[n].manifest() for n in names}, {"validation": first.frozen["validation"].rows, "test": test_rows},
                          {n: first.frozen[n].vectors for n in names})
-    second = curate(by_chapter, vectors, {}, settings, DedupSettings(), chunks, frozen)
+    return train_row, first, curate(by_chapter, vectors, {}, settings, DedupSettings(), chunks, frozen)
+
+
+def test_a_train_row_asking_a_held_out_dialogues_later_question_is_withheld(chunk_rows, embedder):
+    """Dialogues reuse the chapter's questions: a test dialogue whose second patient turn is a train
+    row's question word for word takes that row out of train (the question-level dedup compares first turns)."""
+    train_row, first, second = _curated_again_with_a_test_dialogue(chunk_rows, embedder, None)
     assert {r["qa_id"]: r["removed_by"] for r in second.removed}[train_row["qa_id"]] == "split:asks_a_held_out_question"
     assert len(second.train) == len(first.train) - 1
 
@@ -545,21 +555,8 @@ def test_a_held_out_dialogues_later_answer_seals_the_chunk_it_is_cut_from(chunk_
     """A held-out row holds out every chunk its answer is cut from, not only the one it was drawn by: a
     test dialogue's second reply, cut from a passage train rows answer from, takes those rows out of
     train (before, the passage stayed train-side and the PT corpus showed it under its heading)."""
-    by_chapter = with_neighbours(chunk_rows)
-    vectors = {k: embedder.encode([r["question"] for r in v]) for k, v in by_chapter.items()}
-    chunks = {c["chunk_id"]: c for c in chunk_rows}
-    settings = CurationSettings(test_fraction=0.15, validation_fraction=0.1)
-    first = curate(by_chapter, vectors, {}, settings, DedupSettings(), chunks)
-    train_row = first.train[0]
-    test_rows = [dict(r) for r in first.frozen["test"].rows]
-    test_rows[0]["turns"] = [{"role": "patient", "content": test_rows[0]["question"]}, {"role": "clinician", "content": test_rows[0]["answer"]},
-                             {"role": "patient", "content": "And what would help me with that, in your view?"},
-                             {"role": "clinician", "content": train_row["answer"]}]
-    test_rows[0]["supporting_spans"] = list(test_rows[0]["supporting_spans"]) + list(train_row["supporting_spans"])
-    names = ("validation", "test")
-    frozen = load_frozen({n: first.frozen[n].manifest() for n in names}, {"validation": first.frozen["validation"].rows, "test": test_rows},
-                         {n: first.frozen[n].vectors for n in names})
-    second = curate(by_chapter, vectors, {}, settings, DedupSettings(), chunks, frozen)
+    train_row, _, second = _curated_again_with_a_test_dialogue(chunk_rows, embedder, "And what would help me with that, in your view?",
+                                                               spans_from_train=True)
     cut_from = {s["chunk_id"] for s in train_row["supporting_spans"]}
     assert {r["qa_id"]: r["removed_by"] for r in second.removed}[train_row["qa_id"]].startswith("split:")
     assert cut_from <= second.sealed["train"]

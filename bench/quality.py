@@ -1,7 +1,8 @@
 """The training ladder of the seeds, measured on CPU: base, PT (continued pre-training on the
 collection's train-side text), SFT (from the base), PT+SFT (SFT from base+PT) and PT+SFT+DPO, on the
-sample handbook AND the NIMH collection together, with the embedded SmolLM2-135M generating and
-being tuned.
+sample handbook AND the NIMH collection together, with the embedded SmolLM2-135M being tuned and
+writing the rows (or --writer, e.g. qwen2.5-coder-1.5b with --free-questions: structure-built
+questions run out on the NIMH pages long before 300 rows, see BENCHMARKS "The training ladder").
 
 1. The graph (parse → chapters → chunks → answer-first generation → curation → exports → pt_adapter
    → lora_adapter from PT → preference_pairs → dpo_adapter) into one data folder; every LLM call is
@@ -20,6 +21,7 @@ Writes Table II (rows per split per chapter), the Fig. 3 analogue (loss per rung
 Fig. 4 analogue (judge totals per rung) into its section of BENCHMARKS.md.
 
 Usage: .venv/bin/python bench/quality.py [--quota 40] [--medquad-questions 40] [--test-questions 60]
+       [--writer qwen2.5-coder-1.5b --free-questions] [--data-only]
        [--judge qwen2.5-coder-1.5b] [--pairwise-prompt] [--data data/bench/quality] [--fresh]
 """
 
@@ -51,13 +53,14 @@ from ragtune.evaluate.stats import bootstrap_ci, grade_outcomes, paired_differen
 from ragtune.jsonl import read_jsonl  # noqa: E402
 from ragtune.layout import DataLayout  # noqa: E402
 from ragtune.train.lora import answer_loss, settings_for, train_lora  # noqa: E402
-from resources import BaseModelResource, DataDirResource  # noqa: E402
+from resources import BaseModelResource, DataDirResource, LlamaCppConfig, LLMResource  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 HANDBOOK = ROOT / "sample_handbook" / "handbook.pdf"
 RUNGS = ("base", "PT", "SFT", "PT+SFT", "PT+SFT+DPO")
 RESAMPLES, SEED = 2000, 0
 EVALUATION_ASSETS = {"judge_scores", "medquad_scores", "heldout_loss"}  # the bench evaluates every rung itself
+TRAINING_ASSETS = {"pt_adapter", "lora_adapter", "preference_pairs", "dpo_adapter"}
 
 
 def mapping_file(corpus: Path, out: Path) -> Path:
@@ -75,13 +78,16 @@ def build_data_and_ladder(args, layout: DataLayout) -> list[dict]:
         "parsed_documents": {"paths": [str(corpus / "pdf"), str(corpus / "text"), str(HANDBOOK)], "categories_from": "mapping",
                              "mapping_file": str(mapping_file(corpus, args.data / "ladder" / "mapping.tsv"))},
         "chapter_evidence": {"rounds": 8 * args.quota},
-        "qa_candidates": {"quota": args.quota},
+        "qa_candidates": {"quota": args.quota, "free_questions": args.free_questions},
         "lora_adapter": {"from_pt": True, "epochs": args.epochs},
         # DPO pairs: curated answers over the SFT model's own (no judge: the embedded one is weak, see "Judge check")
         "preference_pairs": {"reference_questions": args.dpo_pairs, "judged_questions": 0},
     }
+    resources = {"storage": DataDirResource(data_dir=str(args.data))}
+    if args.writer:  # the model that writes questions, cases and patient turns (the graph's `llm`)
+        resources["llm"] = LLMResource(backend=LlamaCppConfig(model_path=args.writer))
     with dg.instance_for_test() as instance:
-        return materialize_graph(instance, config, {"storage": DataDirResource(data_dir=str(args.data))}, without=EVALUATION_ASSETS)
+        return materialize_graph(instance, config, resources, without=EVALUATION_ASSETS | (TRAINING_ASSETS if args.data_only else set()))
 
 
 def train_sft_from_base(args, layout: DataLayout, base_model: BaseModelResource) -> tuple[Path, dict]:
@@ -230,6 +236,9 @@ def evaluation_sets(args, layout: DataLayout) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quota", type=int, default=40, help="kept pairs wanted per chapter or category")
+    parser.add_argument("--writer", default="", help="the model that writes questions (a local model's short name or a GGUF path; default the embedded SmolLM2)")
+    parser.add_argument("--free-questions", action="store_true", help="the writer may write a question where no structure dictates one")
+    parser.add_argument("--data-only", action="store_true", help="stop after the dataset and its exports (Table II's counts), before training")
     parser.add_argument("--epochs", type=float, default=8.0, help="SFT epochs at most; validation stops it earlier")
     parser.add_argument("--dpo-pairs", type=int, default=64, help="train questions whose curated answer is preferred over the SFT model's")
     parser.add_argument("--shared", type=Path, default=SHARED, help="the shared data (corpus/ and medquad/)")
@@ -253,7 +262,12 @@ def main() -> None:
     began = time.perf_counter()
     # The graph's adapters train afresh in a new Dagster instance; once its last one exists, a rerun
     # (after a later stage stopped) goes straight on unless --rerun-graph asks for it again.
-    records = build_data_and_ladder(args, layout) if args.rerun_graph or not layout.dpo_adapter_config.exists() else []
+    records = build_data_and_ladder(args, layout) if args.rerun_graph or args.data_only or not layout.dpo_adapter_config.exists() else []
+    if args.data_only:
+        table = json.loads(layout.curation_report.read_text())["rows_per_chapter"]
+        splits = {split: sum(r.get(split, 0) for r in table) for split in ("train", "validation", "test")}
+        print(f"data only, {(time.perf_counter() - began) / 60:.1f} min: {sum(splits.values())} kept rows {splits}", flush=True)
+        return
     seconds_per_job: dict[str, float] = defaultdict(float)
     for record in records:
         seconds_per_job[record["job"]] += record["seconds"]
@@ -288,6 +302,14 @@ def main() -> None:
     write_benchmarks(args, layout, results, sft_base_report, standing, seconds_per_job, minutes, readings)
 
 
+def writer_line(args) -> str:
+    """Which model wrote the rows, and where questions came from."""
+    writer = f"`{args.writer}`" if args.writer else "the embedded SmolLM2-135M"
+    questions = ("questions built from the answer's structure where it dictates one, written by the model elsewhere (free_questions)"
+                 if args.free_questions else "questions built from the answer's structure only")
+    return f"{writer} generating (answer-first, extractive answers; {questions})"
+
+
 def write_benchmarks(args, layout: DataLayout, results: dict, sft_base_report: dict, standing: dict, seconds_per_job: dict,
                      minutes: float, readings: CachedReadings) -> None:
     curation = json.loads(layout.curation_report.read_text())
@@ -300,8 +322,7 @@ def write_benchmarks(args, layout: DataLayout, results: dict, sft_base_report: d
         "## The training ladder on CPU (bench/quality.py)",
         "",
         f"{machine()}, {date.today().isoformat()}: the sample handbook (6 chapters) and the NIMH collection (12 categories) together; "
-        f"embedded SmolLM2-135M generating (answer-first, the default extractive modes: the generator that reaches the most fitting rows here "
-        f"within a session, BENCHMARKS \"Answer-first generation\") and being tuned; quota {args.quota} kept rows per chapter or category. "
+        f"{writer_line(args)}; the embedded SmolLM2-135M tuned; quota {args.quota} kept rows per chapter or category. "
         + (f"{minutes:.0f} min in all (" + ", ".join(f"{job} {s / 60:.1f} min" for job, s in seconds_per_job.items()) + "). " if seconds_per_job
            else f"{minutes:.0f} min in this invocation; the graph (data, PT, SFT from base+PT, DPO) ran in an earlier one, every stage resumed from the data folder. ")
         + (f"Judge: `{readings.model_id}` (grade AUC {grade_auc} on the judge check, pairwise agreement {standing['judge_agreement']})."

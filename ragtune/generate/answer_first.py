@@ -93,24 +93,24 @@ def template_for(task: str, mode: str, language: str) -> str:
 
 def round_units(plan: EvidencePlan, n: int, free_questions: bool = True) -> list[AnswerUnit]:
     """The answer(s) of round n: one unit (two for a dialogue) of the round's seed chunk (or, when it offers
-    none for the task, of its other chunks of the chapter, own_passages). With free_questions, rounds of one
-    task on one chunk take its units in turn, those with a structure-built question first, so a chapter's
-    rows do not share an answer until a chunk runs out. Without, pair and dialogue rounds take answers whose
-    question their structure dictates, assigned plan-wide (_built_answers); none: the round makes no call."""
+    none for the task, of its other chunks of the chapter, own_passages). With free_questions, pair rounds
+    take answers no earlier pair round took, those with a structure-built question first (_free_answers), and
+    dialogue and vignette rounds of one task on one chunk take its units in turn. Without, pair and dialogue
+    rounds take answers whose question their structure dictates, assigned plan-wide (_built_answers); none:
+    the round makes no call."""
     planned = plan.rounds[n]
     if planned.task == UNANSWERABLE:
         return []
     if not free_questions and (planned.task in PAIR_TASKS or planned.task == DIALOGUE):
         return _built_answers(plan).get(n, [])
+    if planned.task in PAIR_TASKS:
+        return _free_answers(plan).get(n, [])
     turn = sum(1 for r in plan.rounds[:n] if r.task == planned.task and r.evidence[:1] == planned.evidence[:1])
     wanted = 2 if planned.task == DIALOGUE else 1
     for chunk in own_passages(plan, planned):
         if planned.task == VIGNETTE and not section_condition(chunk["section_path"][-1]):
             continue  # a case's diagnosis is the condition its features' section names, never an overview's
-        units = units_for_task(chunk, planned.task)
-        if wanted == 1:  # an answer whose structure says what it answers is asked before one the model must guess for
-            topic = TASK_UNITS.get(planned.task, TASK_UNITS["factual_recall"])[1]
-            units.sort(key=lambda u: (bool(topic and not topic.search(u.text)), structured_question(plan, planned, [u]) is None))
+        units = _preferred_units(plan, planned, chunk) if wanted == 1 else units_for_task(chunk, planned.task)
         if len(units) >= wanted:
             first = (turn * wanted) % len(units)
             if wanted == 1:
@@ -163,6 +163,36 @@ def _assign_built_answers(plan: EvidencePlan) -> dict[int, list[AnswerUnit]]:
                 answers[n] = pairs[0]
                 replied.update(u.text for u in pairs[0])
     return answers
+
+
+def _preferred_units(plan: EvidencePlan, planned: EvidenceRound, chunk: dict[str, Any]) -> list[AnswerUnit]:
+    """A passage's answers for the round's task: those about its topic first, then those whose structure says
+    what they answer before those the model must write a question for."""
+    topic = TASK_UNITS.get(planned.task, TASK_UNITS["factual_recall"])[1]
+    return sorted(units_for_task(chunk, planned.task),
+                  key=lambda u: (bool(topic and not topic.search(u.text)), structured_question(plan, planned, [u]) is None))
+
+
+def _free_answers(plan: EvidencePlan) -> dict[int, list[AnswerUnit]]:
+    """Each pair round's answer when the model may write questions (free_questions), worked out once per plan
+    in round order: the first preferred answer of its own passages that no earlier pair round took, whatever
+    that round's task. Rotating per task asked one answer once per task (NIMH ADHD pages, qwen2.5-coder-1.5b,
+    2026-12-06: "Although there is no cure for ADHD ..." three times, kept three times, deduplicated later),
+    paying a call for each; a round whose passages are all taken asks nothing, so a chapter is exhausted
+    once every answer was asked."""
+    def assign() -> dict[int, list[AnswerUnit]]:
+        taken: set[str] = set()
+        answers: dict[int, list[AnswerUnit]] = {}
+        for n, planned in enumerate(plan.rounds):
+            if planned.task not in PAIR_TASKS:
+                continue
+            unit = next((u for chunk in own_passages(plan, planned) for u in _preferred_units(plan, planned, chunk) if u.text not in taken), None)
+            if unit:
+                answers[n] = [unit]
+                taken.add(unit.text)
+        return answers
+
+    return per_plan("free_answers", plan, assign)
 
 
 OTHER_TASKS = {"factual_recall": ("treatment_management", "differential_diagnosis")}
@@ -239,8 +269,10 @@ ASKING = (
     "have had not no used use there other another kind type "
     "treat treated treatment treatments manage managed management diagnosis diagnosed diagnostic symptom symptoms sign signs "
     "feature features criteria difference differ between distinguish tell apart from cause causes risk people person patient "
-    "patients someone option options help happen occur define defined mean means".split()
-)  # no "most", "common", "first", "usually": they would make a claim the answer may not
+    "patients someone option options help happen occur define defined mean means some any ways".split()
+)  # no "most", "common", "first", "usually": they would make a claim the answer may not. "some" is there because
+# without it a writer that starts "What are some" is held to the one word that begins so: qwen2.5-coder-1.5b wrote
+# "What are someone who has ADHD may use ...?" and "What are someone of the forms ...?" (NIMH, 2026-12-06).
 WORD = re.compile(r"^[A-Za-z][A-Za-z'\-]*$")
 # The Chinese counterpart of ASKING; the answer's own words come from jieba's segmentation.
 ASKING_ZH = (

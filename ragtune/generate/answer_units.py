@@ -138,7 +138,7 @@ def _sentences(chunk_text: str, start: int, end: int) -> list[tuple[int, int]]:
 def answer_units(chunk: dict[str, Any]) -> list[AnswerUnit]:
     """Every answer the chunk offers, in reading order."""
     text, chunk_id = chunk["text"], chunk["chunk_id"]
-    lines = _lines(text)
+    lines = _without_heading(text, _lines(text), chunk)
     units: list[AnswerUnit] = []
     n = 0
     while n < len(lines):
@@ -168,6 +168,21 @@ def answer_units(chunk: dict[str, Any]) -> list[AnswerUnit]:
             units.extend(_sentence_units(text, chunk_id, body, end, first_line=n == 0, last_line=n == len(lines) - 1))
         n += 1
     return units
+
+
+def _without_heading(text: str, lines: list[tuple[int, int]], chunk: dict[str, Any]) -> list[tuple[int, int]]:
+    """The chunk's lines without its section's heading where text extraction ran the heading into the first
+    sentence ('Cognitive training Cognitive training approaches involve ...', 'Medication Stimulants are
+    ...' on the NIMH pages): cut with it, an answer opens with words that belong to no sentence."""
+    heading = chunk["section_path"][-1].strip() if chunk.get("section_path") else ""
+    if not lines or not heading or heading.endswith(("?", "？")):  # a question heading: section_unit reads it
+        return lines
+    first = text[lines[0][0] : lines[0][1]]
+    if not re.match(re.escape(heading) + r"\s+(?=[A-Z0-9\u4e00-\u9fff])", first):
+        return lines
+    start = lines[0][0] + len(heading)
+    start += len(text[start : lines[0][1]]) - len(text[start : lines[0][1]].lstrip())
+    return [(start, lines[0][1])] + lines[1:]
 
 
 def section_unit(chunk: dict[str, Any]) -> AnswerUnit | None:

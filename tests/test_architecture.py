@@ -1,0 +1,42 @@
+"""docs/architecture.md stays true: its tree names every module of ragtune/, pipeline_assets/ and
+resources/, and nothing else (it once named a ragtune/cli.py that did not exist and left out four
+modules that did)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("ragtune", "pipeline_assets", "resources")
+
+
+def tree_paths(doc: str) -> set[str]:
+    """The .py paths the '## Tree' block spells out, folders by their indentation (two spaces a level)."""
+    block = doc.split("## Tree", 1)[1].split("```", 2)[1]
+    folders: list[str] = []
+    paths = set()
+    for line in block.splitlines():
+        found = re.match(r"^( *)(\S+)", line)
+        if not found:
+            continue
+        depth, name = len(found.group(1)) // 2, found.group(2)
+        folders = folders[:depth]
+        if name.endswith("/"):
+            folders.append(name.rstrip("/"))
+        elif name.endswith(".py"):
+            paths.add("/".join([*folders, name]))
+    return paths
+
+
+def test_the_architecture_tree_names_every_module_and_no_other():
+    modules = {str(p.relative_to(ROOT)) for package in PACKAGES for p in (ROOT / package).rglob("*.py")
+               if p.name != "__init__.py" and "__pycache__" not in p.parts}
+    named = tree_paths((ROOT / "docs" / "architecture.md").read_text(encoding="utf-8"))
+    assert sorted(modules - named) == [], "modules missing from docs/architecture.md's tree"
+    assert sorted(named - modules) == [], "docs/architecture.md names modules that do not exist"
+
+
+def test_the_tree_reader_follows_indentation():
+    doc = "## Tree\n\n```\nragtune/\n  text.py   x\n  llm/\n    client.py  y\n    backends/\n      vllm.py z\n  chat.py\nresources/\n  llm.py\n```\n"
+    assert tree_paths(doc) == {"ragtune/text.py", "ragtune/llm/client.py", "ragtune/llm/backends/vllm.py", "ragtune/chat.py", "resources/llm.py"}

@@ -110,10 +110,15 @@ MISFITS |= {
         "I'm feeling really low about my exams.", "Should I talk to a counsellor?"),
     "a patient turn in the third person": dialogue(
         "My daughter barely eats and has lost a lot of weight. Is that anorexia?", "She says she is terrified of getting fat."),
+    "a reply that shares only the worry with the patient's opening": dialogue(
+        "I'm worried about my job; my energy is so low.", "What else should I know?"),
+    "an opening that names no worry": dialogue("I'm worried about something; my weight is so low.", "Is it about eating?"),
 }
 FITS |= {
     "a follow-up that just asks": dialogue("I barely eat and I keep losing weight, but I still feel fat.",
                                            "Is it normal to be this afraid of gaining weight?"),
+    "a patient worried about what the reply takes up": dialogue(
+        "I'm worried about my low body weight and how little I eat.", "Is it normal to be this afraid of gaining weight?"),
     "a patient who speaks as a patient": dialogue(
         "I've been eating very little for months and my weight keeps dropping. Is something wrong with me?",
         "Why am I still so scared of gaining weight when everyone says I'm too thin?"),

@@ -368,6 +368,11 @@ ANSWER_TYPES = (
 HELP_ASKED = re.compile(r"\b(?:help|helps|do about|treat\w*|cure|get better|manage|what can i do)\b", re.I)
 TREATING = re.compile(r"\b(?:treat\w*|therap\w*|medicines?|medications?|psychotherap\w*|antidepressants?|first[- ]line|cbt|counsell?ing)\b", re.I)
 EVERYDAY_STEMS = frozenset("feel thing time make like know want realli just think said tell".split())
+# What a patient says they are worried about is what the reply has to take up ('I'm worried about my job' is not
+# answered by a sentence on diagnosing GAD because both speak of worry): the 1.5B writer's openings on the NIMH
+# pages, 2026-12-06. A worry about 'something' names nothing.
+WORRY_OBJECT = re.compile(r"\b(?:worried|worry|worrying|concerned|anxious|nervous|scared|afraid|stressed|upset)\s+(?:about|of|for|by|that)\s+([^.?!,;]+)", re.I)
+VAGUE_OBJECT = re.compile(r"^(?:(?:my|the|a|an|this|that|some)\s+)?(?:something|anything|everything|things?|stuff|it|this|that|them|me|myself)(?:\s+else)?$", re.I)
 
 
 def _shares_word(said: str, reply: str) -> bool:
@@ -396,6 +401,11 @@ def dialogue_fit(row: dict[str, Any]) -> str | None:
     opening, reply = turns[0]["content"], turns[1]["content"] if len(turns) > 1 else row["answer"]
     if DANGLING.search(opening) and not (_terms(opening) & _terms(reply)):
         return f"the patient's opening points at nothing it has said ({opening[-40:]!r})"
+    worry = WORRY_OBJECT.search(opening)
+    if worry and VAGUE_OBJECT.match(worry.group(1).strip()):
+        return f"the patient's opening names no worry ({worry.group(0)!r})"
+    if worry and not _shares_word(worry.group(1), reply):
+        return f"the clinician's first reply takes up nothing of the patient's worry ({worry.group(0)!r})"
     replies = [t["content"] for t in turns if t["role"] == "clinician"]
     if any(a in b or b in a for a, b in combinations(replies, 2)):
         return "the clinician says the same thing twice"

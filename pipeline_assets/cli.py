@@ -65,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--budget-usd", type=float, help="stop generation once this run has paid this much (USD, > 0)")
     run.add_argument("--budget-tokens", type=int, help="stop generation after this many prompt+completion tokens (> 0)")
     run.add_argument("--no-train", action="store_true", help="stop after the dataset and its exports (no LoRA, no judge scores)")
+    roles = run.add_argument_group("roles (default: the RAGTUNE_JUDGE_* / RAGTUNE_GROUNDED_JUDGE_* / RAGTUNE_BASE_* variables, "
+                                   "the project file's judge: / grounded_judge: / base_model:, else the generator and SmolLM2)")
+    roles.add_argument("--judge", help="the evaluation judge (and preference pairs' comparisons): a local model (qwen2.5-coder-1.5b) or a GGUF path")
+    roles.add_argument("--grounded-judge", help="qa_judged's grounded judge: a local model or a GGUF path")
+    roles.add_argument("--base-model", help="the model LoRA tunes: a transformers folder or hub id, or a GGUF (a path or a local model's short name)")
 
     estimate = commands.add_parser("estimate", help="calls, tokens and cost a run would take (no LLM call)")
     _document_flags(estimate)
@@ -120,6 +125,7 @@ def _options(args: argparse.Namespace):
         quota=args.quota, rounds=args.rounds, budget_usd=getattr(args, "budget_usd", None) or 0.0,
         budget_tokens=getattr(args, "budget_tokens", None) or 0,
         train=not getattr(args, "no_train", False), sets=parse_sets(args.set),
+        roles={role: value for role in ("judge", "grounded_judge", "base_model") if (value := getattr(args, role, None))},
     )
 
 

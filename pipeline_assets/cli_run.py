@@ -25,7 +25,10 @@ from pipeline_assets.runner import materialize_graph, parsed_chapter_keys
 from ragtune import project
 from ragtune.ingest.sources import nothing_to_read
 from ragtune.llm.usage import Usage
-from resources.llm import LLMResource, llm_from_env
+from ragtune.llm.local_models import MODELS
+from ragtune.project import ROLE_PREFIXES
+from resources.base_model import base_model_from_env
+from resources.llm import LLMResource, llm_from_env, role_resources
 from resources.storage import DataDirResource
 
 USAGE_ASSETS = ("qa_candidates", "qa_judged", "judge_scores", "medquad_scores")
@@ -73,6 +76,7 @@ class RunOptions:
     budget_tokens: int = 0
     train: bool = True
     sets: dict[str, dict[str, Any]] = field(default_factory=dict)  # --set asset.field=value
+    roles: dict[str, str] = field(default_factory=dict)  # --judge, --grounded-judge (a local model each), --base-model
 
 
 def parse_sets(values: list[str]) -> dict[str, dict[str, Any]]:
@@ -100,12 +104,30 @@ def run_config(options: RunOptions) -> dict[str, dict[str, Any]]:
     return config
 
 
+def role_environ(roles: dict[str, str]) -> dict[str, str]:
+    """The environment the model resources read, with the role flags over it: --judge and --grounded-judge
+    name a local model (short name or GGUF) for that role; --base-model a transformers folder or hub id,
+    or a GGUF (a path ending .gguf or a local model's short name)."""
+    environ = project.llm_environ()
+    for role, model in roles.items():
+        if role == "base_model":
+            gguf = model.endswith(".gguf") or model in MODELS
+            environ.pop("RAGTUNE_BASE_GGUF" if not gguf else "RAGTUNE_BASE_MODEL", None)
+            environ["RAGTUNE_BASE_GGUF" if gguf else "RAGTUNE_BASE_MODEL"] = model
+            continue
+        prefix = ROLE_PREFIXES[role]
+        for name in ("GGUF", "BASE_URL", "JSON_MODE", "API_KEY"):
+            environ.pop(prefix + name, None)
+        environ |= {f"{prefix}BACKEND": "llamacpp", f"{prefix}MODEL": model}
+    return environ
+
+
 def resources_for(options: RunOptions) -> dict[str, Any]:
-    llm = options.llm.resource()
-    bound: dict[str, Any] = {"storage": DataDirResource()}
-    if llm is not None:
-        bound.update(llm=llm, judge_llm=llm, reference_llm=llm)
-    return bound
+    """The storage, and each model role as the flags, the environment and the project file say (a judge
+    role left unnamed is the generator)."""
+    environ, prices = role_environ(options.roles), project.prices()
+    llm = options.llm.resource() or llm_from_env(environ, prices)
+    return {"storage": DataDirResource(), "llm": llm, **role_resources(environ, llm, prices), "base_model": base_model_from_env(environ)}
 
 
 def step_usage(result: dg.ExecuteInProcessResult) -> dict[str, tuple[Usage, float | None, dict[str, Any]]]:

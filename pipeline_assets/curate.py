@@ -71,7 +71,7 @@ def judged_paths(storage: DataDirResource, key: str):
     automation_condition=dg.AutomationCondition.eager(),
 )
 def qa_judged(
-    context: dg.AssetExecutionContext, config: JudgedConfig, storage: DataDirResource, judge_llm: LLMResource, embedder: EmbedderResource
+    context: dg.AssetExecutionContext, config: JudgedConfig, storage: DataDirResource, grounded_judge_llm: LLMResource, embedder: EmbedderResource
 ) -> dg.MaterializeResult:
     """The chapter's filtered pairs, each scored twice: by the grounded LLM judge (1-10 on faithful,
     relevant, clear, useful, with a rationale; it sees the evidence) and by the deterministic
@@ -83,29 +83,29 @@ def qa_judged(
     grounded = groundedness_scores(rows, model, GroundednessSettings(**config.groundedness.model_dump()))
     rows = [{**row, "groundedness": g["groundedness"], "groundedness_sentences": g["sentences"]} for row, g in zip(rows, grounded)]
     settings = QAJudgeSettings(**config.judge.model_dump())
-    client = watched_client(context, judge_llm, storage, "qa_judged")
+    client = watched_client(context, grounded_judge_llm, storage, "qa_judged")
     title = rows[0]["chapter_title"] if rows else key
-    judged, failures = judge_rows(rows, title, client, settings, weak=judge_llm.is_weak_default)
+    judged, failures = judge_rows(rows, title, client, settings, weak=grounded_judge_llm.is_weak_default)
     out, vectors_path = judged_paths(storage, key)
     write_jsonl(out, judged)
     np.save(vectors_path, model.encode([row["question"] for row in judged]))
     write_jsonl(storage.layout.judge_failures(key), failures)
     for failure in failures:
         context.log.warning(f"chapter '{key}' pair {failure['qa_id']}: judge failed: {failure['reason']}")
-    fail_if_endpoint_down(f"chapter '{key}' (judging)", failures, len(judged) - len(failures), judge_llm.endpoint)
+    fail_if_endpoint_down(f"chapter '{key}' (judging)", failures, len(judged) - len(failures), grounded_judge_llm.endpoint)
     scores = [r["judge_score"] for r in judged if r["judge_score"] is not None]
     return dg.MaterializeResult(
         metadata={
             "rows": len(judged),
             "judge_model": client.model_id,
-            "judge_weak": judge_llm.is_weak_default,
+            "judge_weak": grounded_judge_llm.is_weak_default,
             "judge_note": "the embedded 135M model is a weak judge; the groundedness score filters beside it"
-            if judge_llm.is_weak_default else "",
+            if grounded_judge_llm.is_weak_default else "",
             "mean_judge_score": round(mean(scores), 2) if scores else None,
             "passing_default_judge_threshold": sum(s >= CurationSettings.min_judge_score for s in scores),
             "mean_groundedness": round(mean(r["groundedness"] for r in judged), 3) if judged else None,
             "judge_failures": len(failures),
-            **usage_metadata(client.paid, judge_llm.price()),
+            **usage_metadata(client.paid, grounded_judge_llm.price()),
             "sample": table([
                 {"question": r["question"][:100], "judge": str(r["judge_score"]), "groundedness": r["groundedness"],
                  "rationale": (r["judge_rationale"] or "")[:120]}
@@ -158,7 +158,7 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
     weak = sorted({r["judge_model"] for rows in judged.values() for r in rows if r.get("judge_weak")})
     if weak and not config.trust_weak_judge:
         context.log.warning(f"rows judged by the weak embedded judge {weak}: their scores are kept on the rows but do not "
-                            "filter (groundedness does); point the judge_llm resource at a stronger judge, or set trust_weak_judge")
+                            "filter (groundedness does); point the grounded_judge_llm resource (RAGTUNE_GROUNDED_JUDGE_*, the project file's grounded_judge:) at a stronger judge, or set trust_weak_judge")
     decisions = {qa_id: d for k in keys for qa_id, d in layout.read_decisions(k).items()}
     result = curate(judged, vectors, counts, settings, DedupSettings(**config.dedup.model_dump()), indexed_chunks(storage), frozen, decisions)
     sizes = {split: len(result.splits[split]) for split in SPLITS}

@@ -18,8 +18,9 @@ from pipeline_assets.review import REVIEW_JOBS, review_decisions, review_tasks
 from pipeline_assets.sensors import project_sensors
 from pipeline_assets.train import TRAINING_CHECKS, dpo_adapter, lora_adapter, preference_pairs, pt_adapter
 from ragtune import project
-from resources import BaseModelResource, DataDirResource, EmbedderResource, FitJudgeResource, GrobidResource, LabelStudioResource, LLMResource
-from resources.llm import llm_from_env
+from resources import DataDirResource, EmbedderResource, FitJudgeResource, GrobidResource, LabelStudioResource, LLMResource
+from resources.base_model import base_model_from_env
+from resources.llm import llm_from_env, role_resources
 
 ASSETS = [
     parsed_documents,
@@ -81,18 +82,20 @@ PARTITIONED_JOBS = {"prepare_chapter", "generate_chapter_qa"}
 
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:
-    """Embedded defaults; RAGTUNE_LLM_BACKEND picks the LLM backend (resources/llm.py, llm_from_env).
-    The judge (judge_llm) and the reference model (reference_llm) start as the same LLM; bind
-    others (e.g. GPT-4 as judge, GPT-3.5 as reference) in the launchpad or in code."""
-    llm = llm_from_env(project.llm_environ(), project.prices())
+    """Embedded defaults; RAGTUNE_LLM_BACKEND picks the generator's backend (resources/llm.py, llm_from_env).
+    The grounded judge (grounded_judge_llm, qa_judged), the evaluation judge (judge_llm) and the
+    reference model (reference_llm) are the generator unless RAGTUNE_GROUNDED_JUDGE_*, RAGTUNE_JUDGE_*,
+    RAGTUNE_REFERENCE_* or the project file name their own (role_resources); the model LoRA tunes comes
+    from RAGTUNE_BASE_MODEL / RAGTUNE_BASE_GGUF or the project file's base_model:."""
+    environ, prices = project.llm_environ(), project.prices()
+    llm = llm_from_env(environ, prices)
     return {
         "storage": DataDirResource(),
         "embedder": EmbedderResource(),
         "llm": llm,
-        "judge_llm": llm,
-        "reference_llm": llm,
+        **role_resources(environ, llm, prices),
         "fit_judge": FitJudgeResource(),
-        "base_model": BaseModelResource(),
+        "base_model": base_model_from_env(environ),
         "grobid": GrobidResource(),
         "label_studio": LabelStudioResource(),
     }

@@ -5,9 +5,14 @@ the price table and whether the sensors start running.
 RAGTUNE_CONFIG names the file; without it, ragtune.yaml in the working directory if there is one.
 
     sensors: running            # or stopped (e.g. a paid endpoint without a budget)
-    llm:                        # the LLM, as RAGTUNE_LLM_* would say it (those variables win over the file)
+    llm:                        # the generator, as RAGTUNE_LLM_* would say it (those variables win over the file)
       backend: llamacpp
       model: qwen2.5-coder-1.5b # a local model's short name or a GGUF path; for an endpoint, its model name
+    judge:                      # the evaluation judge (and preference pairs' comparisons), as RAGTUNE_JUDGE_*;
+      model: qwen2.5-coder-1.5b #   grounded_judge: (qa_judged, RAGTUNE_GROUNDED_JUDGE_*) and reference: (RAGTUNE_REFERENCE_*)
+                                #   take the same keys; a role left out is the generator
+    base_model:                 # the model LoRA tunes: model (a transformers folder or hub id) or gguf (a path or a
+      gguf: smollm2             #   local model's short name), as RAGTUNE_BASE_MODEL / RAGTUNE_BASE_GGUF
     prices:                     # USD per million tokens, per model name at the endpoint
       gpt-4o-mini: {input_per_million: 0.15, output_per_million: 0.60, cached_input_per_million: 0.075}
     assets:                     # defaults of each asset's run config
@@ -24,7 +29,12 @@ from typing import Any, Mapping
 import yaml
 
 DEFAULT_FILE = "ragtune.yaml"
-LLM_KEYS = {"backend": "RAGTUNE_LLM_BACKEND", "model": "RAGTUNE_LLM_MODEL", "base_url": "RAGTUNE_LLM_BASE_URL", "json_mode": "RAGTUNE_LLM_JSON_MODE"}
+# Each LLM role's section and the prefix of its variables; the keys of a section are LLM_FIELDS.
+ROLE_PREFIXES = {"llm": "RAGTUNE_LLM_", "judge": "RAGTUNE_JUDGE_", "grounded_judge": "RAGTUNE_GROUNDED_JUDGE_", "reference": "RAGTUNE_REFERENCE_"}
+LLM_FIELDS = ("backend", "model", "base_url", "json_mode")
+LLM_KEYS = {key: f"RAGTUNE_LLM_{key.upper()}" for key in LLM_FIELDS}
+BASE_MODEL_KEYS = {"model": "RAGTUNE_BASE_MODEL", "gguf": "RAGTUNE_BASE_GGUF"}
+SECTIONS = ("sensors", "prices", "assets", *ROLE_PREFIXES, "base_model")
 SENSOR_STATES = ("running", "stopped")
 
 
@@ -52,12 +62,16 @@ def _load(path: str) -> dict[str, Any]:
         raise ProjectConfigError(f"{path}: not valid YAML ({where}{getattr(error, 'problem', None) or error}); fix or remove the file") from None
     if not isinstance(data, dict):
         raise ProjectConfigError(f"{path}: expected a mapping with sensors / prices / assets")
-    unknown = set(data) - {"sensors", "prices", "assets", "llm"}
+    unknown = set(data) - set(SECTIONS)
     if unknown:
-        raise ProjectConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}; use sensors, prices, assets, llm")
-    llm = data.get("llm") or {}
-    if not isinstance(llm, dict) or set(llm) - set(LLM_KEYS):
-        raise ProjectConfigError(f"{path}: llm takes {', '.join(LLM_KEYS)} (the API key stays in $RAGTUNE_LLM_API_KEY)")
+        raise ProjectConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}; use {', '.join(SECTIONS)}")
+    for role, prefix in ROLE_PREFIXES.items():
+        section = data.get(role) or {}
+        if not isinstance(section, dict) or set(section) - set(LLM_FIELDS):
+            raise ProjectConfigError(f"{path}: {role} takes {', '.join(LLM_FIELDS)} (the API key stays in ${prefix}API_KEY)")
+    base = data.get("base_model") or {}
+    if not isinstance(base, dict) or set(base) - set(BASE_MODEL_KEYS):
+        raise ProjectConfigError(f"{path}: base_model takes {' or '.join(BASE_MODEL_KEYS)}")
     if data.get("sensors", "running") not in SENSOR_STATES:
         raise ProjectConfigError(f"{path}: sensors must be running or stopped, not {data['sensors']!r}")
     return data
@@ -73,11 +87,15 @@ def asset_defaults(asset: str) -> dict[str, Any]:
 
 
 def llm_environ(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment as the LLM resource reads it: the project file's `llm:` as RAGTUNE_LLM_* values,
-    under the real environment's own (a variable set for one run wins over the file)."""
+    """The environment as the model resources read it: the project file's `llm:`, `judge:`,
+    `grounded_judge:`, `reference:` and `base_model:` as RAGTUNE_* values, under the real environment's
+    own (a variable set for one run wins over the file)."""
     environ = os.environ if environ is None else environ
-    llm = project_config(environ).get("llm") or {}
-    return {**{LLM_KEYS[key]: str(value) for key, value in llm.items() if value is not None}, **environ}
+    config = project_config(environ)
+    from_file = {f"{prefix}{key.upper()}": str(value) for role, prefix in ROLE_PREFIXES.items()
+                 for key, value in (config.get(role) or {}).items() if value is not None}
+    from_file |= {BASE_MODEL_KEYS[key]: str(value) for key, value in (config.get("base_model") or {}).items() if value is not None}
+    return {**from_file, **environ}
 
 
 def prices() -> dict[str, dict[str, float]]:

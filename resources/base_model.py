@@ -2,7 +2,7 @@
 local folder or hub id (the GPU profile's 7B model), or dequantized from a GGUF (the embedded default)."""
 
 from pathlib import Path
-from typing import Optional
+from typing import Mapping, Optional
 
 import dagster as dg
 import torch
@@ -10,6 +10,7 @@ from pydantic import Field
 
 from ragtune.layout import DataLayout
 from ragtune.llm.backends import packaged_gguf_path
+from ragtune.llm.local_models import MODELS, resolve_gguf
 from ragtune.train.lora import LoraSettings, load_base_model, load_pretrained, run_fingerprint
 
 
@@ -17,12 +18,14 @@ class BaseModelResource(dg.ConfigurableResource):
     model: Optional[str] = Field(
         default=None, description="A transformers model folder or hub id (e.g. mistralai/Mistral-7B-Instruct-v0.2); overrides gguf_path."
     )
-    gguf_path: Optional[str] = Field(default=None, description="GGUF to dequantize; default SmolLM2-135M-Instruct.")
+    gguf_path: Optional[str] = Field(default=None, description="GGUF to dequantize (a path or a local model's short name); default SmolLM2-135M-Instruct.")
     cache_dir: Optional[str] = Field(
         default=None, description="Where the dequantized checkpoint is cached; default <data>/models/<gguf name>."
     )
 
     def resolved_gguf(self) -> Path:
+        if self.gguf_path in MODELS:  # a local model's short name (qwen2.5-coder-1.5b)
+            return Path(resolve_gguf(self.gguf_path))
         return Path(self.gguf_path or packaged_gguf_path())
 
     def model_id(self) -> str:
@@ -38,3 +41,10 @@ class BaseModelResource(dg.ConfigurableResource):
 
     def fingerprint(self, settings: LoraSettings, train_rows: list[dict], eval_rows: list[dict]) -> str:
         return run_fingerprint(self.model_id(), settings, train_rows, eval_rows)
+
+
+def base_model_from_env(environ: Mapping[str, str]) -> BaseModelResource:
+    """The model to tune as RAGTUNE_BASE_MODEL (a transformers folder or hub id) or RAGTUNE_BASE_GGUF (a GGUF
+    path or a local model's short name) say, or the project file's base_model: (ragtune.project.llm_environ);
+    the embedded SmolLM2 where neither is set."""
+    return BaseModelResource(model=environ.get("RAGTUNE_BASE_MODEL") or None, gguf_path=environ.get("RAGTUNE_BASE_GGUF") or None)

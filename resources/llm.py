@@ -15,6 +15,7 @@ from ragtune.llm.local_models import DEFAULT_MODEL as DEFAULT_LOCAL_MODEL
 from ragtune.llm.local_models import model_name
 from ragtune.llm.client import CachedLLM, ChatBackend, LLMCache, public_url
 from ragtune.llm.usage import BATCH_DISCOUNT, Price, price_for
+from ragtune.project import ROLE_PREFIXES
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"  # vLLM serve's and llama.cpp server's usual address
 DEFAULT_MODEL = "smollm2"
@@ -193,31 +194,52 @@ class LLMResource(dg.ConfigurableResource):
 BACKENDS: dict[str, type[dg.Config]] = {"llamacpp": LlamaCppConfig, "openai": OpenAIConfig, "openai_batch": OpenAIBatchConfig, "vllm": VLLMConfig}
 
 
-def llm_from_env(environ: Mapping[str, str], prices: Optional[Mapping[str, Mapping[str, float]]] = None) -> LLMResource:
+def llm_from_env(environ: Mapping[str, str], prices: Optional[Mapping[str, Mapping[str, float]]] = None,
+                 prefix: str = "RAGTUNE_LLM_") -> LLMResource:
     """RAGTUNE_LLM_BACKEND (llamacpp, the default | openai | openai_batch | vllm) with the variables
     that backend reads: RAGTUNE_LLM_MODEL (a local model's short name) or RAGTUNE_LLM_GGUF (a path) for llamacpp; RAGTUNE_LLM_BASE_URL, RAGTUNE_LLM_MODEL,
-    RAGTUNE_LLM_API_KEY, RAGTUNE_LLM_JSON_MODE (openai, openai_batch); RAGTUNE_LLM_MODEL (vllm)."""
-    return LLMResource(backend=backend_from_env(environ), prices={name: ModelPrice(**entry) for name, entry in (prices or {}).items()})
+    RAGTUNE_LLM_API_KEY, RAGTUNE_LLM_JSON_MODE (openai, openai_batch); RAGTUNE_LLM_MODEL (vllm). Another
+    role reads the same names under its own prefix (role_llm)."""
+    return LLMResource(backend=backend_from_env(environ, prefix), prices={name: ModelPrice(**entry) for name, entry in (prices or {}).items()})
 
 
-def backend_from_env(environ: Mapping[str, str]) -> BackendConfig:
-    backend = environ.get("RAGTUNE_LLM_BACKEND", "llamacpp")
+# The resource of each role beside the generator (`llm`), and the prefix of its variables (ragtune.project).
+ROLE_RESOURCES = {"grounded_judge_llm": "grounded_judge", "judge_llm": "judge", "reference_llm": "reference"}
+
+
+def role_llm(environ: Mapping[str, str], role: str, prices: Optional[Mapping[str, Mapping[str, float]]] = None) -> Optional[LLMResource]:
+    """The LLM a role's own variables name (RAGTUNE_JUDGE_*, RAGTUNE_GROUNDED_JUDGE_*, RAGTUNE_REFERENCE_*),
+    or None where none is set: that role is then the generator."""
+    prefix = ROLE_PREFIXES[role]
+    if not any(environ.get(prefix + name) for name in ("BACKEND", "MODEL", "GGUF", "BASE_URL")):
+        return None
+    return llm_from_env(environ, prices, prefix)
+
+
+def role_resources(environ: Mapping[str, str], generator: LLMResource,
+                   prices: Optional[Mapping[str, Mapping[str, float]]] = None) -> dict[str, LLMResource]:
+    """Every role's resource: its own where its variables name one, else the generator."""
+    return {key: role_llm(environ, role, prices) or generator for key, role in ROLE_RESOURCES.items()}
+
+
+def backend_from_env(environ: Mapping[str, str], prefix: str = "RAGTUNE_LLM_") -> BackendConfig:
+    backend = environ.get(f"{prefix}BACKEND", "llamacpp")
     if backend not in BACKENDS:
-        raise ValueError(f"RAGTUNE_LLM_BACKEND={backend!r} is not a backend; use one of: {', '.join(BACKENDS)}")
+        raise ValueError(f"{prefix}BACKEND={backend!r} is not a backend; use one of: {', '.join(BACKENDS)}")
     if backend == "llamacpp":
-        return LlamaCppConfig(model_path=environ.get("RAGTUNE_LLM_GGUF") or environ.get("RAGTUNE_LLM_MODEL") or None)
+        return LlamaCppConfig(model_path=environ.get(f"{prefix}GGUF") or environ.get(f"{prefix}MODEL") or None)
     if backend == "vllm":
-        if not environ.get("RAGTUNE_LLM_MODEL"):
-            raise ValueError("RAGTUNE_LLM_BACKEND=vllm needs RAGTUNE_LLM_MODEL (a hub id or a local model folder)")
-        return VLLMConfig(model=environ["RAGTUNE_LLM_MODEL"])
-    if not environ.get("RAGTUNE_LLM_BASE_URL"):
-        raise ValueError(f"RAGTUNE_LLM_BACKEND={backend} needs RAGTUNE_LLM_BASE_URL (or --base-url, or the project file's llm: base_url): "
+        if not environ.get(f"{prefix}MODEL"):
+            raise ValueError(f"{prefix}BACKEND=vllm needs {prefix}MODEL (a hub id or a local model folder)")
+        return VLLMConfig(model=environ[f"{prefix}MODEL"])
+    if not environ.get(f"{prefix}BASE_URL"):
+        raise ValueError(f"{prefix}BACKEND={backend} needs {prefix}BASE_URL (or --base-url, or the project file's base_url): "
                          f"the endpoint, e.g. https://api.openai.com/v1 or {DEFAULT_BASE_URL} for a local vLLM or llama.cpp server")
     return BACKENDS[backend](
-        base_url=environ["RAGTUNE_LLM_BASE_URL"],
-        model=environ.get("RAGTUNE_LLM_MODEL", DEFAULT_MODEL),
-        api_key_env="RAGTUNE_LLM_API_KEY" if environ.get("RAGTUNE_LLM_API_KEY") else None,
-        json_mode=environ.get("RAGTUNE_LLM_JSON_MODE", "json_schema"),
+        base_url=environ[f"{prefix}BASE_URL"],
+        model=environ.get(f"{prefix}MODEL", DEFAULT_MODEL),
+        api_key_env=f"{prefix}API_KEY" if environ.get(f"{prefix}API_KEY") else None,
+        json_mode=environ.get(f"{prefix}JSON_MODE", "json_schema"),
     )
 
 

@@ -146,6 +146,6 @@ def test_asset_kinds_name_the_bound_backend():
     assert "llama-cpp" in embedded["qa_candidates"] and "llama-cpp" in embedded["judge_scores"]
     assert "llama-cpp" not in embedded["faiss_index"] and "llama-cpp" not in embedded["generation_estimate"]  # it calls no LLM
     endpoint = LLMResource(backend=OpenAIConfig(base_url="http://gpu:8000/v1", model="qwen"))
-    remote = kinds(build_defs({"llm": endpoint, "judge_llm": endpoint, "reference_llm": endpoint}))
+    remote = kinds(build_defs({"llm": endpoint, "grounded_judge_llm": endpoint, "judge_llm": endpoint, "reference_llm": endpoint}))
     assert "openai" in remote["qa_candidates"] and "llama-cpp" not in remote["qa_candidates"]
     assert "openai" in remote["qa_judged"] and "pytorch" in remote["judge_scores"] and "openai" in remote["judge_scores"]

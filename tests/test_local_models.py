@@ -88,6 +88,53 @@ def test_the_model_is_chosen_by_short_name_from_the_environment_the_project_file
         project.llm_environ()
 
 
+def test_each_role_is_chosen_apart_from_the_generator_by_the_project_file_the_environment_and_the_command_line(tmp_path, monkeypatch):
+    """The grounded judge, the evaluation judge and the model LoRA tunes are each chosen on their own; a
+    role left unnamed is the generator, as it was before roles existed."""
+    from pipeline_assets.cli_run import RunOptions, resources_for
+    from pipeline_assets.curate import qa_judged
+    from pipeline_assets.definitions import default_resources
+    from pipeline_assets.evaluate import judge_scores
+    from ragtune import project
+    from resources.llm import LlamaCppConfig, OpenAIConfig
+
+    assert "grounded_judge_llm" in qa_judged.required_resource_keys and "judge_llm" not in qa_judged.required_resource_keys
+    assert "judge_llm" in judge_scores.required_resource_keys
+    for name in [n for n in os.environ if n.startswith(("RAGTUNE_LLM_", "RAGTUNE_JUDGE_", "RAGTUNE_GROUNDED_JUDGE_", "RAGTUNE_REFERENCE_", "RAGTUNE_BASE_"))]:
+        monkeypatch.delenv(name)
+    config = tmp_path / "ragtune.yaml"
+    config.write_text(f"judge:\n  model: {QWEN}\ngrounded_judge:\n  backend: openai\n  base_url: http://gpu:8000/v1\n  model: judge-7b\n"
+                      "base_model:\n  model: org/base-7b\n")
+    monkeypatch.setenv("RAGTUNE_CONFIG", str(config))
+    project._load.cache_clear()
+    bound = default_resources()
+    assert bound["llm"].is_weak_default and bound["reference_llm"] is bound["llm"]  # unnamed roles: the generator
+    assert isinstance(bound["judge_llm"].backend, LlamaCppConfig) and bound["judge_llm"].backend.model_path == QWEN
+    grounded = bound["grounded_judge_llm"].backend
+    assert isinstance(grounded, OpenAIConfig) and (grounded.base_url, grounded.model, grounded.api_key_env) == ("http://gpu:8000/v1", "judge-7b", None)
+    assert bound["base_model"].model == "org/base-7b"
+    monkeypatch.setenv("RAGTUNE_GROUNDED_JUDGE_API_KEY", "sk-test")  # a role's key from its own variable, named, never read into config
+    assert default_resources()["grounded_judge_llm"].backend.api_key_env == "RAGTUNE_GROUNDED_JUDGE_API_KEY"
+    monkeypatch.setenv("RAGTUNE_JUDGE_MODEL", "smollm2")  # the environment wins over the file
+    assert default_resources()["judge_llm"].is_weak_default
+
+    flags = resources_for(RunOptions(roles={"grounded_judge": QWEN, "base_model": QWEN}))  # --grounded-judge, --base-model
+    assert flags["grounded_judge_llm"].backend.model_path == QWEN and isinstance(flags["grounded_judge_llm"].backend, LlamaCppConfig)
+    assert flags["judge_llm"].is_weak_default and flags["llm"].is_weak_default
+    assert flags["base_model"].model is None and flags["base_model"].gguf_path == QWEN
+    assert resources_for(RunOptions(roles={"base_model": "/models/mistral-7b"}))["base_model"].model == "/models/mistral-7b"
+
+    config.write_text("judge:\n  api_key: sk-secret\n")
+    project._load.cache_clear()
+    with pytest.raises(project.ProjectConfigError, match="judge takes backend, model, base_url, json_mode"):
+        project.llm_environ()
+    config.write_text("base_model:\n  path: x\n")
+    project._load.cache_clear()
+    with pytest.raises(project.ProjectConfigError, match="base_model takes model or gguf"):
+        project.llm_environ()
+    project._load.cache_clear()
+
+
 @pytest.mark.slow
 def test_the_1_5b_answers_through_llama_cpp_and_its_content_is_in_the_cache_key(tmp_path):
     from ragtune.llm.backends import LlamaCppBackend

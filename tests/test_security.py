@@ -114,7 +114,7 @@ def test_api_key_is_used_but_never_logged_or_written(tmp_path, keyed_server, two
                                                 api_key_env="RAGTUNE_TEST_LLM_KEY"))
     data, home = tmp_path / "data", tmp_path / "home"
     resources = {"storage": DataDirResource(data_dir=str(data)), "embedder": EmbedderResource(),
-                 "llm": endpoint, "judge_llm": endpoint, "reference_llm": endpoint}
+                 "llm": endpoint, "grounded_judge_llm": endpoint, "judge_llm": endpoint, "reference_llm": endpoint}
     defs = build_defs(resources)
     config = {"parsed_documents": {"paths": [str(two_chapter_pdf)]}, "chapter_evidence": {"rounds": 4},
               "qa_candidates": {"quota": 1, "max_waves": 1, "first_keep_rate": 1.0, "max_tokens": 120}}

@@ -13,7 +13,7 @@ from pipeline_assets.cli_display import BAD_INPUT, OK, fail
 from pipeline_assets.run_control import instance_home
 from pipeline_assets.metadata import usage_from_metadata
 from pipeline_assets.partitions import CHAPTERS
-from ragtune.curate.curation import SPLITS
+from ragtune.curate.curation import RETIRED_WHY, SPLITS
 from ragtune.curate.exports import to_alpaca, to_messages, to_sharegpt, with_thinking
 from ragtune.jsonl import read_jsonl
 from ragtune.llm.usage import Usage
@@ -76,9 +76,16 @@ def paid_totals(instance: dg.DagsterInstance, key: str) -> tuple[Usage, float | 
 
 
 def chapter_status(instance: dg.DagsterInstance, storage: DataDirResource) -> list[dict[str, Any]]:
+    """Per chapter: fresh, stale, missing, or retired (no document of the collection gives it any more;
+    the last curation's count of the rows that left with it, where it ran since)."""
     rows = []
+    current = storage.layout.parsed_chapter_keys()
+    retired_rows = (storage.layout.read_json(storage.layout.curation_report, {}) or {}).get("retired_chapters", {})
     for key in sorted(instance.get_dynamic_partitions(CHAPTERS)):
         state, why = freshness(instance, key)
+        if current is not None and key not in current:
+            left = retired_rows.get(key, {}).get("rows_removed")
+            state, why = "retired", RETIRED_WHY + (f"; {left} rows left the dataset" if left is not None else "; curate again to drop its rows")
         generation = storage.layout.read_json(storage.layout.generation_status(key), {}) or {}
         failures = len(read_jsonl(storage.layout.generation_failures(key))) if storage.layout.generation_failures(key).exists() else 0
         judge_failures = len(read_jsonl(storage.layout.judge_failures(key))) if storage.layout.judge_failures(key).exists() else 0

@@ -15,7 +15,7 @@ from pipeline_assets.config import LLM_RETRY, config_from_settings, fail_if_endp
 from pipeline_assets.generate import qa_filtered
 from pipeline_assets.metadata import table, usage_metadata, watched_client
 from pipeline_assets.partitions import CHAPTERS, chapter_partitions
-from ragtune.curate.curation import (HELD_OUT, SPLITS, CurationSettings, curate, held_out_chunk_ids, held_out_text, load_frozen, own_text,
+from ragtune.curate.curation import (HELD_OUT, RETIRED_WHY, SPLITS, CurationSettings, curate, held_out_chunk_ids, held_out_text, load_frozen, own_text,
                                      rows_per_chapter, shown_chunks)
 from ragtune.curate.dataset_card import removed_by_reason, render_card
 from ragtune.curate.dedup import STAGES, DedupSettings, deduplicate, near_duplicate_pairs
@@ -136,12 +136,16 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
     by chunks and frozen by hash across reruns. Every removed row is kept in dataset/removed.jsonl
     with its reason."""
     keys = sorted(context.instance.get_dynamic_partitions(CHAPTERS))
-    missing = [k for k in keys if not judged_paths(storage, k)[0].exists()]
+    current = storage.layout.parsed_chapter_keys()
+    retired = {k: RETIRED_WHY for k in keys if current is not None and k not in current}
+    if retired:
+        context.log.warning(f"chapters retired, their rows leave the dataset: {sorted(retired)} ({RETIRED_WHY})")
+    missing = [k for k in keys if k not in retired and not judged_paths(storage, k)[0].exists()]
     if missing:
         context.log.warning(f"qa_judged not materialized for {missing}; those chapters are left out")
     judged, vectors, counts = {}, {}, {}
     for k in keys:
-        if k in missing:
+        if k in missing or not judged_paths(storage, k)[0].exists():
             continue
         rows_path, vectors_path = judged_paths(storage, k)
         judged[k], vectors[k] = read_jsonl(rows_path), np.load(vectors_path)
@@ -160,7 +164,8 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
         context.log.warning(f"rows judged by the weak embedded judge {weak}: their scores are kept on the rows but do not "
                             "filter (groundedness does); point the grounded_judge_llm resource (RAGTUNE_GROUNDED_JUDGE_*, the project file's grounded_judge:) at a stronger judge, or set trust_weak_judge")
     decisions = {qa_id: d for k in keys for qa_id, d in layout.read_decisions(k).items()}
-    result = curate(judged, vectors, counts, settings, DedupSettings(**config.dedup.model_dump()), indexed_chunks(storage), frozen, decisions)
+    result = curate(judged, vectors, counts, settings, DedupSettings(**config.dedup.model_dump()), indexed_chunks(storage), frozen, decisions,
+                    retired)
     sizes = {split: len(result.splits[split]) for split in SPLITS}
     if not all(sizes.values()):
         raise dg.Failure(
@@ -180,7 +185,7 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
     curation = {"funnel": result.funnel, "dedup": result.dedup_counts, "removed_by": removed_by_reason(result.removed),
                 "rows_per_chapter": per_chapter, "split_sha256": split_sha256, "settings": asdict(settings),
                 "sealed_chunks": {split: sorted(chunks) for split, chunks in result.sealed.items()},
-                "dedup_settings": config.dedup.model_dump(), "review": result.review}
+                "dedup_settings": config.dedup.model_dump(), "review": result.review, "retired_chapters": result.retired}
     layout.write_json(layout.curation_report, curation)
     withheld = sum(bool(r.get("evidence_withheld")) for r in result.train)
     return dg.MaterializeResult(
@@ -197,6 +202,7 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
             "dedup_removed_per_stage": table(result.dedup_counts),
             "removed_by": table(removed_by_reason(result.removed)),
             "chapters_missing": dg.MetadataValue.json(missing),
+            "chapters_retired": dg.MetadataValue.json(result.retired),
             "reviewed_rows": result.review["gate_vs_reviewers"]["reviewed"],
             "stale_review_decisions": result.review["stale"],
             "gate_reviewer_agreement": result.review["gate_vs_reviewers"]["agreement"],
@@ -224,7 +230,8 @@ def dataset_exports(context: dg.AssetExecutionContext, config: ExportConfig, sto
     pt = None
     if config.pt_corpus:
         chunks = indexed_chunks(storage)
-        keys = sorted(context.instance.get_dynamic_partitions(CHAPTERS))
+        retired = curation.get("retired_chapters", {})  # a removed source's text is no training text either
+        keys = sorted(k for k in context.instance.get_dynamic_partitions(CHAPTERS) if k not in retired)
         bundles = [ChapterBundle.load(storage.layout.chapter(k)) for k in keys if storage.layout.chapter(k).exists()]
         pt = pt_corpus(bundles, chunks, sealed["train"], held_out_of(storage, chunks, HELD_OUT), held_out_questions(storage.layout))
         written.update(write_pt_corpus(out, pt))
@@ -240,7 +247,7 @@ def dataset_exports(context: dg.AssetExecutionContext, config: ExportConfig, sto
         languages=sorted({r.get("language", "en") for r in everything}),
         models={"generator": ", ".join(generator_models), "judge": ", ".join(judge_models), "embeddings": embedder.embedder().name},
         settings={"curation": curation["settings"], "dedup": curation["dedup_settings"], "export": config.model_dump()},
-        split_sha256=curation["split_sha256"], review=curation.get("review"),
+        split_sha256=curation["split_sha256"], review=curation.get("review"), retired=curation.get("retired_chapters"),
     )
     storage.layout.dataset_card.write_text(card, encoding="utf-8")
     return dg.MaterializeResult(

@@ -44,8 +44,7 @@ After = Callable[[str, "str | None", dg.ExecuteInProcessResult], None]
 
 def parsed_chapter_keys(storage: DataDirResource) -> list[str]:
     """The chapters of the documents parsed last (partitions of documents no longer given are left alone)."""
-    manifest = storage.layout.read_json(storage.layout.parsed_manifest, {}) or {}
-    return sorted(manifest.get("chapters", {}))
+    return storage.layout.parsed_chapter_keys() or []
 
 
 def materialize_graph(

@@ -38,6 +38,11 @@ class DataLayout:
     def parsed_manifest(self) -> Path:
         return self._path("parsed", "manifest.json")
 
+    def parsed_chapter_keys(self) -> list[str] | None:
+        """The chapters of the documents parsed last: the collection as it stands (None before any parse)."""
+        manifest = self.read_json(self.parsed_manifest)
+        return None if manifest is None else sorted(manifest.get("chapters", {}))
+
     def parsed_document(self, doc_id: str) -> Path:
         return self._path("parsed", f"{doc_id}.json")
 

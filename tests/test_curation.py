@@ -561,3 +561,33 @@ def test_a_held_out_dialogues_later_answer_seals_the_chunk_it_is_cut_from(chunk_
     assert {r["qa_id"]: r["removed_by"] for r in second.removed}[train_row["qa_id"]].startswith("split:")
     assert cut_from <= second.sealed["train"]
     assert not any(set(r["chunk_ids"]) & cut_from for r in second.train)
+
+
+def test_a_chapter_whose_source_left_the_collection_retires_its_rows(chunk_rows, embedder):
+    """A retired chapter's rows, new and frozen held-out ones alike, leave every split on the next curation,
+    each kept in `removed` with its reason; the other chapters and the frozen record are untouched."""
+    from ragtune.curate.curation import RETIRED_WHY
+    from ragtune.curate.dataset_card import retired_section
+
+    by_chapter = with_neighbours(chunk_rows)
+    vectors = {k: embedder.encode([r["question"] for r in v]) for k, v in by_chapter.items()}
+    chunks = {c["chunk_id"]: c for c in chunk_rows}
+    settings = CurationSettings(test_fraction=0.15, validation_fraction=0.1)
+    first = curate(by_chapter, vectors, {}, settings, DedupSettings(), chunks)
+    gone = first.splits["test"][0]["chapter_key"]
+    frozen = load_frozen({n: first.frozen[n].manifest() for n in ("validation", "test")}, {n: first.frozen[n].rows for n in ("validation", "test")},
+                         {n: first.frozen[n].vectors for n in ("validation", "test")})
+    second = curate(by_chapter, vectors, {}, settings, DedupSettings(), chunks, frozen, retired={gone: RETIRED_WHY})
+    kept = [r for rows in second.splits.values() for r in rows]
+    assert kept and not [r for r in kept if r["chapter_key"] == gone]
+    before = [r["qa_id"] for rows in first.splits.values() for r in rows if r["chapter_key"] == gone]
+    retired = {r["qa_id"] for r in second.removed if r["removed_by"] == "retired"}
+    assert set(before) <= retired and any(r["qa_id"] in retired for r in first.held_out_rows)
+    assert {r["chapter_key"] for r in second.removed if r["removed_by"] == "retired"} == {gone}
+    others = {r["qa_id"] for rows in first.splits.values() for r in rows if r["chapter_key"] != gone}
+    assert others == {r["qa_id"] for r in kept}  # nothing else moved
+    assert second.frozen["test"].sha256 == first.frozen["test"].sha256
+    assert second.retired == {gone: {"why": RETIRED_WHY, "rows_removed": len(retired)}}
+    assert gone not in {f["chapter_key"] for f in second.funnel}
+    card = "\n".join(retired_section(second.retired))
+    assert f"`{gone}`: {len(retired)} rows" in card and "removed.jsonl" in card

@@ -390,3 +390,41 @@ def test_a_judge_endpoint_down_fails_both_evaluations_clearly_and_the_rerun_repa
     for name in ("judge_scores", "medquad_scores"):
         judged = json.loads((data / "reports" / f"{name}.json").read_text())["summary"]["judged"]
         assert judged["answers_asked"] > 0 and judged["comparisons_asked"] > 0
+
+
+def test_a_chapter_whose_source_is_removed_retires_its_rows_from_dataset_exports_card_and_status(pipeline_run):
+    """The book comes back with one of its two chapters: the other's partition stays, but its rows leave
+    the dataset and the exports on the next curation, kept in removed.jsonl; the card and `ragtune status`
+    name the retired chapter and why. (Last in this module: it leaves the data with one chapter.) A kept row
+    of the other chapter may still cite a retrieved neighbour passage of the retired one: the index keeps
+    its chunks until the partition is deleted (docs/curation-and-evaluation.md)."""
+    from build_pdf import build_pdf, source_chapters
+
+    from pipeline_assets.cli_status import chapter_status
+    from pipeline_assets.runner import materialize_graph
+    from ragtune.curate.curation import RETIRED_WHY
+
+    instance, data = pipeline_run["instance"], pipeline_run["data"]
+    layout = DataDirResource(data_dir=str(data)).layout
+    table = json.loads(layout.curation_report.read_text())["rows_per_chapter"]
+    keep = next(r["chapter_key"] for r in table if r["train"] and r["validation"] and r["test"])  # the dataset stays whole without the other
+    gone = next(r["chapter_key"] for r in table if r["chapter_key"] != keep)
+    index = {"anxiety-disorders": 2, "obsessive-compulsive-and-related-disorders": 5}[keep]
+    build_pdf(source_chapters([index]), pipeline_run["book"])
+    training = {"pt_adapter", "lora_adapter", "preference_pairs", "dpo_adapter", "judge_scores", "heldout_loss", "medquad_scores"}
+    materialize_graph(instance, pipeline_run["config"], pipeline_run["resources"], log=lambda line: None,
+                      jobs=["ingest_documents", "train_and_judge"], without=training)
+    assert gone in instance.get_dynamic_partitions(CHAPTERS)  # the partition is left alone
+    for split in ("train", "validation", "test"):
+        rows = [json.loads(line) for line in layout.dataset_rows(split).read_text().splitlines()]
+        assert rows and {r["chapter_key"] for r in rows} == {keep}
+        for export in layout.export_files(split):  # every format (the PT corpus too) names its row's or passage's chapter
+            records = [json.loads(line) for line in export.read_text().splitlines()]
+            assert records and all("chapter_key" in r for r in records) and gone not in {r["chapter_key"] for r in records}, export.name
+    retired = [r for r in map(json.loads, layout.removed.read_text().splitlines()) if r["removed_by"] == "retired"]
+    assert retired and {r["chapter_key"] for r in retired} == {gone}
+    card = layout.dataset_card.read_text()
+    assert "## Retired chapters" in card and f"`{gone}`: {len(retired)} rows" in card
+    status = {row["chapter"]: row for row in chapter_status(instance, DataDirResource(data_dir=str(data)))}
+    assert status[gone]["state"] == "retired" and status[gone]["why"].startswith(RETIRED_WHY) and f"{len(retired)} rows" in status[gone]["why"]
+    assert status[keep]["state"] != "retired"

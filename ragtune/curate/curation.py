@@ -89,6 +89,7 @@ class Curated:
     vectors: dict[str, np.ndarray] = field(default_factory=dict)  # question embeddings of each split, in order
     sealed: dict[str, set[str]] = field(default_factory=dict)  # train, validation: chunks that split may not show
     review: dict[str, Any] = field(default_factory=dict)  # reviewed rows and the gate's agreement with the reviewers
+    retired: dict[str, dict[str, Any]] = field(default_factory=dict)  # chapter key -> why, and how many rows left with it
 
     @property
     def train(self) -> list[dict[str, Any]]:
@@ -97,6 +98,16 @@ class Curated:
     @property
     def held_out_rows(self) -> list[dict[str, Any]]:
         return [r for name in HELD_OUT for r in self.splits[name]]
+
+
+RETIRED = "retired"
+RETIRED_WHY = "no document of the collection gives this chapter any more (its source was removed or renamed); add it back to bring its rows back"
+
+
+def _retire(rows: list[dict[str, Any]], retired: dict[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(rows, removed): the rows of chapters that left the collection, removed with their reason."""
+    gone = [{**r, "removed_by": RETIRED, "retired_because": retired[r["chapter_key"]]} for r in rows if r["chapter_key"] in retired]
+    return [r for r in rows if r["chapter_key"] not in retired], gone
 
 
 def priority(row: dict[str, Any]) -> tuple:
@@ -189,6 +200,7 @@ def curate(
     chunks: dict[str, dict[str, Any]],
     frozen: Frozen | None = None,
     decisions: dict[str, dict[str, Any]] | None = None,
+    retired: dict[str, str] | None = None,
 ) -> Curated:
     """judged: chapter key -> judged rows (each with judge_score and groundedness); vectors: the
     same rows' question embeddings; chapter_counts: chapter key -> {generated, valid} from the
@@ -197,8 +209,10 @@ def curate(
     doc ids refreshed from the index: a page shift moves them, and the hash does not cover them).
     decisions: qa id -> expert review decision (ragtune.review.decisions), applied to new and
     frozen rows alike: a frozen row a reviewer rejected leaves its split, an edited one shows the
-    edit; the frozen record itself is not changed."""
-    decisions = decisions or {}
+    edit; the frozen record itself is not changed. retired: chapter key -> why it left the collection
+    (its source document was removed): its rows, new and frozen, leave every split as a rejected row
+    does, each in `removed` with removed_by "retired", and its held-out chunks stay sealed."""
+    decisions, retired = decisions or {}, retired or {}
     for split in (frozen or {}).values():
         split.rows = [refresh_provenance(r, chunks) for r in split.rows]
     rows = [row for key in sorted(judged) for row in judged[key]]
@@ -212,10 +226,11 @@ def curate(
     verdicts = [(gate_failure(r, settings) is None, decisions[r["qa_id"]]["decision"]) for r in reviewed
                 if r["qa_id"] in decisions and not is_stale(decisions[r["qa_id"]], r)]
     fresh, rejected = apply_decisions(fresh, decisions)
+    fresh, gone = _retire(fresh, retired)
     rows = sorted(fresh, key=priority)
     dim = next(iter(row_vectors.values())).shape[0] if row_vectors else 1
     deduped = deduplicate(rows, _stack([row_vectors[r["qa_id"]] for r in rows], dim), dedup_settings)
-    result = Curated(removed=rejected + [{**r, "removed_by": f"dedup:{r['dedup_stage']}"} for r in deduped.removed],
+    result = Curated(removed=rejected + gone + [{**r, "removed_by": f"dedup:{r['dedup_stage']}"} for r in deduped.removed],
                      dedup_counts=deduped.counts_table())
 
     passing = []
@@ -243,7 +258,9 @@ def curate(
     for name in HELD_OUT:
         frozen[name].vectors = _stack([row_vectors.get(r["qa_id"], np.zeros(dim, np.float32)) for r in frozen[name].rows], dim)
         shown, out = apply_decisions(frozen[name].rows, decisions)
-        result.removed += out
+        shown, gone_held = _retire(shown, retired)
+        gone += gone_held
+        result.removed += out + gone_held
         result.splits[name] = shown
         position = {r["qa_id"]: i for i, r in enumerate(frozen[name].rows)}
         result.vectors[name] = _stack([frozen[name].vectors[position[r["qa_id"]]] for r in shown], dim)
@@ -261,8 +278,10 @@ def curate(
         else:
             result.train.append(row)
     result.vectors["train"] = _stack([row_vectors[r["qa_id"]] for r in result.train], dim)
-    result.funnel = _funnel(judged, chapter_counts, deduped.kept, passing, result)
+    current = {k: v for k, v in judged.items() if k not in retired}
+    result.funnel = _funnel(current, {k: v for k, v in chapter_counts.items() if k not in retired}, deduped.kept, passing, result)
     result.review = review_summary(decisions, reviewed, verdicts, result)
+    result.retired = {key: {"why": why, "rows_removed": sum(r["chapter_key"] == key for r in gone)} for key, why in sorted(retired.items())}
     return result
 
 

@@ -57,6 +57,15 @@ def review_section(review: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def retired_section(retired: dict[str, dict[str, Any]] | None) -> list[str]:
+    """Chapters whose source left the collection: their rows left every split."""
+    if not retired:
+        return []
+    lines = ["## Retired chapters", "", "These chapters' rows left the dataset (kept in `removed.jsonl`, removed_by `retired`):", ""]
+    lines += [f"- `{key}`: {entry['rows_removed']} rows; {entry['why']}" for key, entry in sorted(retired.items())]
+    return lines + [""]
+
+
 def render_card(
     *,
     name: str,
@@ -72,6 +81,7 @@ def render_card(
     settings: dict[str, Any],
     split_sha256: dict[str, str],
     review: dict[str, Any] | None = None,
+    retired: dict[str, dict[str, Any]] | None = None,
 ) -> str:
     sizes = {split: sum(c[split] for c in counts) for split in SPLITS}
     front = {
@@ -121,6 +131,7 @@ def render_card(
         markdown_rows(with_total(dedup_counts, "chapter_key")),
         "",
         *review_section(review),
+        *retired_section(retired),
         "## Coverage per section",
         "",
         markdown_rows(section_coverage(rows)),

@@ -145,7 +145,7 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
         context.log.warning(f"qa_judged not materialized for {missing}; those chapters are left out")
     judged, vectors, counts = {}, {}, {}
     for k in keys:
-        if k in missing or not judged_paths(storage, k)[0].exists():
+        if not judged_paths(storage, k)[0].exists():  # missing, or a retired chapter never judged
             continue
         rows_path, vectors_path = judged_paths(storage, k)
         judged[k], vectors[k] = read_jsonl(rows_path), np.load(vectors_path)

@@ -11,13 +11,14 @@ import ast
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import tracked_copy
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("ragtune", "pipeline_assets", "resources")
@@ -73,23 +74,11 @@ def package_index_reachable() -> bool:
         return False
 
 
-def _source_copy(target: Path) -> Path:
-    """The tracked files, as the image's COPY sees them (no data folder, no venv)."""
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
-    for name in filter(None, files):
-        if (ROOT / name).is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, target / name)
-    return target
-
-
 @pytest.mark.slow
 def test_the_image_install_command_gives_every_asset_what_it_imports(tmp_path):
-    if shutil.which("git") is None or not (ROOT / ".git").exists():
-        pytest.skip("needs the git checkout to know which files the image copies")
     if not package_index_reachable():
         pytest.skip("needs the package index (pip installs the image's dependencies, as `make install` does); none is reachable")
-    source = _source_copy(tmp_path / "app")
+    source = tracked_copy(tmp_path / "app")  # what the image's COPY sees
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"

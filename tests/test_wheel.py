@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import site
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import sysconfig
 import zipfile
 from pathlib import Path
 
-import pytest
+from tests.conftest import tracked_copy
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("ragtune", "pipeline_assets", "resources")
@@ -38,20 +37,7 @@ print(json.dumps({"failed": failed, "files": files, "prompts": prompts}))
 """
 
 
-def tracked_copy(target: Path) -> Path:
-    """The checkout's tracked files, so the build leaves nothing in the checkout (a stale build/ would carry
-    modules since removed into the next wheel)."""
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
-    for name in filter(None, files):
-        if (ROOT / name).is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, target / name)
-    return target
-
-
 def test_the_wheel_installs_and_imports_every_module_without_the_checkout(tmp_path):
-    if shutil.which("git") is None or not (ROOT / ".git").exists():
-        pytest.skip("needs the git checkout to know which files a release holds")
     source = tracked_copy(tmp_path / "source")
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "dist"), str(source)],
                            capture_output=True, text=True)

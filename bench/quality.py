@@ -21,7 +21,7 @@ Writes Table II (rows per split per chapter), the Fig. 3 analogue (loss per rung
 Fig. 4 analogue (judge totals per rung) into its section of BENCHMARKS.md.
 
 Usage: .venv/bin/python bench/quality.py [--quota 40] [--medquad-questions 40] [--test-questions 60]
-       [--writer qwen2.5-coder-1.5b --free-questions] [--data-only]
+       [--writer qwen2.5-coder-1.5b --free-questions --open-questions] [--data-only]
        [--judge qwen2.5-coder-1.5b] [--pairwise-prompt] [--data data/bench/quality] [--fresh]
 """
 
@@ -78,7 +78,8 @@ def build_data_and_ladder(args, layout: DataLayout) -> list[dict]:
         "parsed_documents": {"paths": [str(corpus / "pdf"), str(corpus / "text"), str(HANDBOOK)], "categories_from": "mapping",
                              "mapping_file": str(mapping_file(corpus, args.data / "ladder" / "mapping.tsv"))},
         "chapter_evidence": {"rounds": 8 * args.quota},
-        "qa_candidates": {"quota": args.quota, "free_questions": args.free_questions, "retries": args.retries},
+        "qa_candidates": {"quota": args.quota, "free_questions": args.free_questions, "retries": args.retries,
+                          "closed_vocabulary": not args.open_questions},
         "lora_adapter": {"from_pt": True, "epochs": args.epochs},
         # DPO pairs: curated answers over the SFT model's own (no judge: the embedded one is weak, see "Judge check")
         "preference_pairs": {"reference_questions": args.dpo_pairs, "judged_questions": 0},
@@ -238,6 +239,8 @@ def main() -> None:
     parser.add_argument("--quota", type=int, default=40, help="kept pairs wanted per chapter or category")
     parser.add_argument("--writer", default="", help="the model that writes questions (a local model's short name or a GGUF path; default the embedded SmolLM2)")
     parser.add_argument("--free-questions", action="store_true", help="the writer may write a question where no structure dictates one")
+    parser.add_argument("--open-questions", action="store_true", help="the writer's own questions are free text, not decoded from the "
+                        "closed vocabulary (qa_candidates closed_vocabulary: false; for a writer stronger than the 135M model)")
     parser.add_argument("--retries", type=int, default=1, help="qa_candidates retries: a second question for an answer whose first broke a rule "
                         "(with the 1.5B writing free questions, 1 of 32 rewrites was kept on the NIMH anxiety pages: 0 saves a third of the calls)")
     parser.add_argument("--data-only", action="store_true", help="stop after the dataset and its exports (Table II's counts), before training")
@@ -307,7 +310,8 @@ def main() -> None:
 def writer_line(args) -> str:
     """Which model wrote the rows, and where questions came from."""
     writer = f"`{args.writer}`" if args.writer else "the embedded SmolLM2-135M"
-    questions = ("questions built from the answer's structure where it dictates one, written by the model elsewhere (free_questions)"
+    vocabulary = "in its own words" if args.open_questions else "from the closed vocabulary"
+    questions = (f"questions built from the answer's structure where it dictates one, written by the model elsewhere {vocabulary} (free_questions)"
                  if args.free_questions else "questions built from the answer's structure only")
     return f"{writer} generating (answer-first, extractive answers; {questions})"
 

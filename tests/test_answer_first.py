@@ -180,6 +180,18 @@ def test_the_closed_vocabulary_lets_a_question_say_some():
     assert not re.match(pattern, "What are some cures for ADHD?")
 
 
+def test_without_the_closed_vocabulary_a_written_question_may_use_any_word_but_built_ones_stay_fixed():
+    """closed_vocabulary off frees the model's own question (the 1.5B's "as person in" came from the closed
+    one); a structure-built question keeps its own pattern either way."""
+    answer = "Stimulants and behavioral therapy are the usual treatments for ADHD."
+    closed = answer_first.schema("factual_recall", "extractive", answer, "Medication")["properties"]["question"]["pattern"]
+    opened = answer_first.schema("factual_recall", "extractive", answer, "Medication", closed_vocabulary=False)["properties"]["question"]["pattern"]
+    assert not re.match(closed, "What is usually used in the assessment of ADHD?")
+    assert re.match(opened, "What is usually used in the assessment of ADHD?") and not re.match(opened, "What is usually used")
+    fixed = answer_first.schema("factual_recall", "extractive", answer, "Medication", fixed="^What treats ADHD[?]$", closed_vocabulary=False)
+    assert fixed["properties"]["question"]["pattern"] == "^What treats ADHD[?]$"
+    assert GenerationSettings().closed_vocabulary  # the 135M default: closed
+
 def test_vignettes_come_with_a_case_or_are_rejected(handbook_document, handbook_index, embedder, tmp_path, embedded_llm):
     plan = plan_chapter_evidence(chapter_of(handbook_document, "feeding-and-eating-disorders"), handbook_index, embedder,
                                  EvidenceSettings(rounds=3, task_mix={"clinical_vignette": 1}))

@@ -196,6 +196,14 @@ def test_a_question_whose_form_its_answer_meets_fits():
     assert [fit_problem(r) for r in (treated, works, harms)] == [None, None, None]
 
 
+def test_a_question_for_which_medicine_needs_an_answer_that_names_one():
+    """'Which medications can help control the symptoms?' answered by 'Certain medications can help ...' names none
+    (qwen2.5-coder-1.5b on the NIMH bipolar pages, 2026-12-06); the handbook's line naming them fits."""
+    named = row(BIPOLAR, "Acute mania is treated with", "Which medicines are used for acute mania?", "treatment_management")
+    unnamed = {**named, "answer": "Certain medications can help control the symptoms of mania; some people try several first."}
+    assert fit_problem(named) is None and "which medicine" in fit_problem(unnamed)
+
+
 def test_a_question_that_names_the_answers_kind_of_treatment_fits():
     assert fit_problem(row(ANXIETY, "Cognitive behavioural therapy with graded exposure",
                            "What is the psychological treatment of choice across the anxiety disorders?", "treatment_management")) is None

@@ -62,6 +62,8 @@ def test_markup_and_json_debris_in_any_field_are_rejected(answer):
     "Which of the medicines mentioned above has more side effects?",
     "Which medicine did we give first for OCD?",  # the source's own voice (a research article's rows, 2026-12-06)
     "What did this study find about clomipramine?",
+    "What does the fact about OCD say about clomipramine?",  # the prompt calls the answer "this fact" (qwen2.5-coder-1.5b, NIMH)
+    "What is the first medicine for OCD, as described in the given fact?",
 ])
 def test_questions_that_lean_on_their_source_are_rejected(question):
     assert first_broken_rule(row(question, OCD_TREATMENT))[0] == "not_self_contained"
@@ -69,6 +71,7 @@ def test_questions_that_lean_on_their_source_are_rejected(question):
 
 def test_a_country_and_a_patients_own_words_are_not_the_sources_voice():
     assert not_self_contained(row("Which medicines do US guidelines give first for OCD?", OCD_TREATMENT)) is None
+    assert not_self_contained(row("What explains the fact that clomipramine is not given first for OCD?", OCD_TREATMENT)) is None
     turns = [{"role": "patient", "content": "Our son washes his hands for hours; what helps with OCD?"},
              {"role": "clinician", "content": OCD_TREATMENT}]
     dialogue = {**row(turns[0]["content"], OCD_TREATMENT), "task": "counselling_dialogue", "turns": turns}

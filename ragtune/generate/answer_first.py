@@ -300,10 +300,10 @@ def question_pattern(answer: str | None, topic: str = "", language: str = "en") 
 
 
 def schema(task: str, mode: str, answer: str | None = None, topic: str = "", language: str = "en",
-           fixed: str | tuple[str, str] | None = None) -> dict[str, Any]:
+           fixed: str | tuple[str, str] | None = None, closed_vocabulary: bool = True) -> dict[str, Any]:
     """fixed: the question's own pattern when the answer's structure says what it must ask (structured_question),
-    for a dialogue the two patient turns' patterns (structured_turns)."""
-    closed = mode == "extractive" and task not in (VIGNETTE, UNANSWERABLE)
+    for a dialogue the two patient turns' patterns (structured_turns); closed_vocabulary: GenerationSettings'."""
+    closed = closed_vocabulary and mode == "extractive" and task not in (VIGNETTE, UNANSWERABLE)
     start = START[language]
     turn_patterns = fixed if isinstance(fixed, tuple) else None
     fixed = fixed if isinstance(fixed, str) else None

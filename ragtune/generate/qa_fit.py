@@ -103,6 +103,7 @@ GENERIC_HEADS = frozenset("disorder disorders episode episodes condition conditi
 # Medicines and their classes by name or by the endings drug names share.
 DRUG = re.compile(
     r"\b(?:lithium|valproate|lamotrigine|quetiapine|lurasidone|clozapine|fluoxetine|sertraline|bupropion|brexanolone|zuranolone|"
+    r"pregabalin|buspirone|prazosin|clonidine|guanfacine|atomoxetine|naltrexone|reuptake inhibitors?|"
     r"methylphenidate|amphetamines?|benzodiazepines?|beta[- ]blockers?|antipsychotics?|antidepressants?|stimulants?|anticonvulsants?|"
     r"mood stabili[sz]ers?|ssris?|snris?|maois?|tricyclics?|\w{3,}(?:azepam|azolam|oxetine|apine|idone|olone|triptyline|ipramine))\b",
     re.I,
@@ -360,6 +361,8 @@ ANSWER_TYPES = (
     (re.compile(r"^how (?:do|does) [^?]+ work\?$", re.I),
      re.compile(r"\b(?:works?|by|acts?|chang\w*|increas\w*|decreas\w*|reduc\w*|block\w*|affect\w*|help\w*|teach\w*|learn\w*)\b", re.I),
      "how it works"),
+    (re.compile(r"^(?:which|what) (?:\w+ ){0,2}(?:medications?|medicines?|drugs?)\b", re.I), DRUG,
+     "which medicine"),  # 'Which medications can help control the symptoms?' / 'Certain medications can help ...' (1.5B, NIMH)
     (re.compile(r"\b(?:side effects?|adverse effects?|risks|harms?|dangers?) (?:of|from)\b", re.I),
      re.compile(r"\b(?:side effects?|adverse|risks?|harm\w*|danger\w*|worsen\w*|toxic\w*|nausea|headache|weight gain|sedation|dependence|withdrawal|"
                 r"interactions?|problems?|complications?)\b", re.I),

@@ -82,6 +82,13 @@ class GenerationSettings:
     # passage's built question (built_questions.borrowed_question) and a dialogue's patient asks its replies' built
     # questions (built_questions.structured_turns); vignette cases are the model's in any case.
     free_questions: bool = False
+    # Whether a model-written question (extractive mode) is decoded from a closed vocabulary: the answer's words,
+    # its titles' and a few asking words (answer_first.question_pattern). It stops the 135M model inventing terms,
+    # but it traps a writer that means a word outside it: the grammar lets the word's first token through and
+    # then ends the word there, so qwen2.5-coder-1.5b wrote "as person in" (assessment), "tell your" and
+    # "What does the FDA have not approved" (42 of 151 of its kept NIMH/handbook questions were ungrammatical,
+    # 2026-12-06). Off, the question is free text; the row rules still drop terms its evidence does not hold.
+    closed_vocabulary: bool = True
     # Per task: "extractive" (the answer is cut from the evidence, the model writes the question),
     # "hybrid" (the model may rephrase it, every content term must stay in the evidence) or
     # "abstractive" (the model writes both; for strong models).
@@ -360,7 +367,8 @@ def _request(
         messages = answer_first.render(plan, n, units or [], mode, format_passages(planned.evidence), rejected)
         topic = f"{plan.chapter_title} {planned.focus}"
         fixed = built_questions.structured_question(plan, planned, units or []) or built_questions.structured_turns(plan, planned, units or [])
-        schema = answer_first.schema(planned.task, mode, units[0].text if units else None, topic, plan.language, fixed)
+        schema = answer_first.schema(planned.task, mode, units[0].text if units else None, topic, plan.language, fixed,
+                                     settings.closed_vocabulary)
         return ChatRequest(messages, sampling, schema)
     messages = render_messages(
         task_template(planned.task, plan.language),

@@ -30,6 +30,7 @@ SOURCE_REFERENCE = re.compile(
     r"(?:chapter|chapters|passage|passages|text|texts|excerpt|excerpts|document|documents|handbook|section|sections|article|paragraph|reading|material|page|webpage|website)\b"
     r"|\b(?:above|below|aforementioned|as mentioned|mentioned above|described above|listed above|the following|written for teaching|teaching summary)\b"
     r"|\b(?:this|that|the|your|my) (?:question|answer|query|prompt|response)\b|\byou are asked\b|\basked to answer\b"
+    r"|\b(?:this|the|given|above|provided) facts?\b(?! that)"  # the prompt's "this fact": 'What does the fact about ... state?' (1.5B)
     r"|\b(?:table|figure|fig\.|chart|graph)\s+\d+\b|[表图]\s*\d+"
     r"|本章|上文|文中|该段|这段|本段|材料中|以上|上述|下列|本手册|手册中",
     re.I,

@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ragtune.benchmarks import auc, choose_threshold, load_labelled, machine, write_section  # noqa: E402
-from ragtune.generate.grounding import GateSettings, GroundednessSettings, assess_answer, groundedness_scores, sentence_texts  # noqa: E402
+from ragtune.curate.groundedness import GroundednessSettings, groundedness_scores  # noqa: E402
+from ragtune.generate.grounding import GateSettings, assess_answer, sentence_texts  # noqa: E402
 from ragtune.index.embedding import Embedder  # noqa: E402
 from ragtune.text import (  # noqa: E402
     content_terms,

@@ -15,15 +15,15 @@ from pipeline_assets.config import LLM_RETRY, config_from_settings, fail_if_endp
 from pipeline_assets.generate import qa_filtered
 from pipeline_assets.metadata import table, usage_metadata, watched_client
 from pipeline_assets.partitions import CHAPTERS, chapter_partitions
-from ragtune.curate.curation import (HELD_OUT, RETIRED_WHY, SPLITS, CurationSettings, curate, held_out_chunk_ids, held_out_text, load_frozen, own_text,
-                                     rows_per_chapter, shown_chunks)
+from ragtune.curate.curation import HELD_OUT, RETIRED_WHY, SPLITS, CurationSettings, curate, load_frozen, rows_per_chapter
 from ragtune.curate.dataset_card import removed_by_reason, render_card
 from ragtune.curate.dedup import STAGES, DedupSettings, deduplicate, near_duplicate_pairs
 from ragtune.curate.exports import ExportSettings, to_alpaca, write_exports
 from ragtune.curate.grounded_judge import QAJudgeSettings, judge_rows
+from ragtune.curate.groundedness import GroundednessSettings, groundedness_scores
 from ragtune.curate.pt_corpus import pt_corpus, write_pt_corpus
-from ragtune.curate.training_inputs import held_out_questions, held_out_questions_in_training, split_records
-from ragtune.generate.grounding import GroundednessSettings, groundedness_scores
+from ragtune.curate.training_inputs import held_out_of, held_out_questions, held_out_questions_in_training, split_leaks
+from ragtune.evaluate.judge_check import judge_standing
 from ragtune.index.vector_index import ChunkIndex
 from ragtune.ingest.sources import ChapterBundle
 from ragtune.jsonl import read_jsonl, write_jsonl
@@ -62,7 +62,7 @@ def judged_paths(storage: DataDirResource, key: str):
 
 
 @dg.asset(
-    group_name="qa",
+    group_name="curate",
     partitions_def=chapter_partitions,
     deps=[qa_filtered],
     kinds={"python"},
@@ -85,7 +85,9 @@ def qa_judged(
     settings = QAJudgeSettings(**config.judge.model_dump())
     client = watched_client(context, grounded_judge_llm, storage, "qa_judged")
     title = rows[0]["chapter_title"] if rows else key
-    judged, failures = judge_rows(rows, title, client, settings, weak=grounded_judge_llm.is_weak_default)
+    # Weak unless bench/judge.py measured its grades (grade AUC >= 0.8): a weak judge's score is recorded, not a gate.
+    standing = judge_standing(client.model_id)
+    judged, failures = judge_rows(rows, title, client, settings, weak=standing["grades_weak"])
     out, vectors_path = judged_paths(storage, key)
     write_jsonl(out, judged)
     np.save(vectors_path, model.encode([row["question"] for row in judged]))
@@ -98,9 +100,9 @@ def qa_judged(
         metadata={
             "rows": len(judged),
             "judge_model": client.model_id,
-            "judge_weak": grounded_judge_llm.is_weak_default,
-            "judge_note": "the embedded 135M model is a weak judge; the groundedness score filters beside it"
-            if grounded_judge_llm.is_weak_default else "",
+            "judge_weak": standing["grades_weak"],
+            "judge_grade_auc": standing["judge_grade_auc"],
+            "judge_note": standing["judge_note"] + ("; its score is recorded, the groundedness score filters" if standing["grades_weak"] else ""),
             "mean_judge_score": round(mean(scores), 2) if scores else None,
             "passing_default_judge_threshold": sum(s >= CurationSettings.min_judge_score for s in scores),
             "mean_groundedness": round(mean(r["groundedness"] for r in judged), 3) if judged else None,
@@ -123,7 +125,7 @@ def indexed_chunks(storage: DataDirResource) -> dict[str, dict]:
 
 
 @dg.asset(
-    group_name="dataset",
+    group_name="curate",
     deps=[dg.AssetDep(qa_judged, partition_mapping=dg.AllPartitionMapping()),
           dg.AssetDep("review_decisions", partition_mapping=dg.AllPartitionMapping())],  # optional: chapters nobody reviewed have none
     automation_condition=ON_NEW_CONTENT_OR_REVIEW,  # once no chapter's QA is missing or in progress; again after new decisions
@@ -213,7 +215,7 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
     )
 
 
-@dg.asset(group_name="dataset", deps=[instruction_dataset], kinds={"jsonl", "huggingface"}, automation_condition=ON_NEW_CONTENT)
+@dg.asset(group_name="curate", deps=[instruction_dataset], kinds={"jsonl", "huggingface"}, automation_condition=ON_NEW_CONTENT)
 def dataset_exports(context: dg.AssetExecutionContext, config: ExportConfig, storage: DataDirResource,
                     embedder: EmbedderResource) -> dg.MaterializeResult:
     """The dataset as alpaca, ShareGPT and OpenAI-messages JSONL, counselling dialogues as input/target,
@@ -233,7 +235,7 @@ def dataset_exports(context: dg.AssetExecutionContext, config: ExportConfig, sto
         retired = curation.get("retired_chapters", {})  # a removed source's text is no training text either
         keys = sorted(k for k in context.instance.get_dynamic_partitions(CHAPTERS) if k not in retired)
         bundles = [ChapterBundle.load(storage.layout.chapter(k)) for k in keys if storage.layout.chapter(k).exists()]
-        pt = pt_corpus(bundles, chunks, sealed["train"], held_out_of(storage, chunks, HELD_OUT), held_out_questions(storage.layout))
+        pt = pt_corpus(bundles, chunks, sealed["train"], held_out_of(storage.layout, chunks, HELD_OUT), held_out_questions(storage.layout))
         written.update(write_pt_corpus(out, pt))
     counts = curation["rows_per_chapter"]
     chart = rows_per_chapter_bars(counts, storage.layout.rows_per_chapter_chart)
@@ -269,41 +271,11 @@ def _final(storage: DataDirResource):
     return rows, vectors
 
 
-def _relative(layout, path) -> str:
-    return str(path.relative_to(layout.root))
-
-
-def held_out_of(storage: DataDirResource, chunks: dict[str, dict], against: tuple[str, ...]):
-    """The text of the frozen splits named in `against`: their chunks as indexed now and as their rows recorded them."""
-    manifest, frozen_rows, _ = storage.layout.read_frozen_splits()
-    rows = [r for name in against for r in frozen_rows[name]]
-    return held_out_text(held_out_chunk_ids((c for name in against for c in manifest[name]["held_out_chunks"]), rows), chunks, rows)
-
-
-def split_leaks(storage: DataDirResource, scope: str) -> dict[str, list[str]]:
-    """Where a split shows what it may not: train anything of validation or test, validation anything
-    of test. scope "dataset": the dataset's rows and alpaca splits; "exports": every export format
-    (RAFT included), the Hugging Face copies and the PT corpus. A record leaks when it names a held-out
-    or sealed chunk or shares a 13-word window with held-out text. Returns "<file>" -> record ids."""
-    layout = storage.layout
-    stored = layout.read_frozen_splits()
-    if stored is None:
-        return {layout.frozen_splits_manifest.name: ["missing: materialize instruction_dataset"]}
-    chunks = indexed_chunks(storage)
-    guarded = {"train": HELD_OUT, "validation": ("test",)}
-    leaks: dict[str, list[str]] = {}
-    for split, against in guarded.items():
-        text = held_out_of(storage, chunks, against)
-        sealed = text.sealed(chunks)
-        if scope == "dataset":  # what a row says, its evidence, its chunks (the judge's notes are not training text)
-            for row in read_jsonl(layout.dataset_rows(split)):
-                if shown_chunks(row) & sealed or any(text.sources(t) for t in own_text(row) + [e["text"] for e in row.get("evidence", [])]):
-                    leaks.setdefault(_relative(layout, layout.dataset_rows(split)), []).append(row["qa_id"])
-        for name, record in split_records(layout, split, (scope,)):  # every string in a record is shown to a trainer
-            named = {c for field in ("chunk_ids", "supporting_chunk_ids", "raft_passage_ids") for c in record.get(field) or []}
-            if named & sealed or text.leaks_in(record):
-                leaks.setdefault(name, []).append(record.get("id", "?"))
-    return leaks
+def run_dedup_settings(storage: DataDirResource) -> DedupSettings:
+    """The dedup settings of the curation the checks read (its report), not the defaults: a run with its own
+    thresholds is checked by them."""
+    report = storage.layout.read_json(storage.layout.curation_report) or {}
+    return DedupSettings(**report.get("dedup_settings", {}))
 
 
 def _leak_result(leaks: dict[str, list[str]], pairs: list | None = None, **extra) -> dg.AssetCheckResult:
@@ -317,10 +289,10 @@ def _leak_result(leaks: dict[str, list[str]], pairs: list | None = None, **extra
 @dg.asset_check(asset=instruction_dataset, blocking=True, description="No split leakage: no train row or alpaca split shows validation or test chunks or text overlapping them, validation shows no test text, no train question near-duplicates a held-out question.")
 def no_split_leakage(storage: DataDirResource) -> dg.AssetCheckResult:
     rows, vectors = _final(storage)
-    leaks = split_leaks(storage, "dataset")
+    leaks = split_leaks(storage.layout, indexed_chunks(storage), "dataset")
     held = [r for split in HELD_OUT for r in rows[split]]
     held_vectors = np.concatenate([vectors[split] for split in HELD_OUT])
-    found = near_duplicate_pairs(held, rows["train"], DedupSettings(), held_vectors, vectors["train"])
+    found = near_duplicate_pairs(held, rows["train"], run_dedup_settings(storage), held_vectors, vectors["train"])
     pairs = sorted({(held_id, train_id) for held_id, train_id, _ in found})  # one pair may match in several stages
     return _leak_result(leaks, pairs, near_duplicate_pairs=len(pairs), by_stage=dg.MetadataValue.json(dict(Counter(stage for _, _, stage in found))),
                         examples=dg.MetadataValue.json([list(p) for p in found[:5]]))
@@ -328,14 +300,14 @@ def no_split_leakage(storage: DataDirResource) -> dg.AssetCheckResult:
 
 @dg.asset_check(asset=dataset_exports, name="no_split_leakage", blocking=True, description="No split leakage in any export a trainer could read (RAFT, PT corpus and the Hugging Face copies included): no held-out chunk or text overlapping one.")
 def no_split_leakage_in_exports(storage: DataDirResource) -> dg.AssetCheckResult:
-    return _leak_result(split_leaks(storage, "exports"))
+    return _leak_result(split_leaks(storage.layout, indexed_chunks(storage), "exports"))
 
 
 @dg.asset_check(asset=instruction_dataset, description=f"Near-duplicate rate of the kept rows below {MAX_NEAR_DUPLICATE_RATE:.0%}, measured by every dedup stage.")
 def near_duplicate_rate(storage: DataDirResource) -> dg.AssetCheckResult:
     rows, vectors = _final(storage)
     everything = [r for split in SPLITS for r in rows[split]]
-    found = deduplicate(everything, np.concatenate([vectors[split] for split in SPLITS]), DedupSettings())
+    found = deduplicate(everything, np.concatenate([vectors[split] for split in SPLITS]), run_dedup_settings(storage))
     rate = len(found.removed) / len(everything) if everything else 0.0
     return dg.AssetCheckResult(
         passed=rate < MAX_NEAR_DUPLICATE_RATE,

@@ -74,7 +74,7 @@ def main() -> None:
     print(f"  exports : {storage.layout.exports_dir}  (alpaca, ShareGPT, OpenAI messages, counselling input/target, hf_dataset/, "
           "PT corpus pt_train.jsonl + hf_pt/, dataset_info.json, README.md dataset card)")
     print(f"  adapter : {storage.layout.adapter_dir}  (PEFT LoRA; loss curve in reports/); DPO step on top: {storage.layout.dpo_adapter_dir}")
-    print(f"  scores  : {storage.layout.report('judge_scores')}  (+ heldout_loss.json, evaluation_pairs/, charts; medquad_scores.json "
+    print(f"  scores  : {storage.layout.report('judge_scores')}  (+ heldout_loss.json, charts; medquad_scores.json "
           "when RAGTUNE_MEDQUAD_DIR points at MedQuAD; demo_timings.json)")
     agreement = report.get("judge_agreement")
     judge = f"{report['judge_model']}, judge-check agreement {agreement if agreement is not None else 'not measured'}" + (

@@ -45,7 +45,7 @@ def estimate_plans(plans: list[EvidencePlan], settings: GenerationSettings, llm:
     return estimates, counted_with, client.model_id, observed
 
 
-@dg.asset(group_name="qa", partitions_def=chapter_partitions, deps=[chapter_evidence], kinds={"python"})
+@dg.asset(group_name="generate", partitions_def=chapter_partitions, deps=[chapter_evidence], kinds={"python"})
 def generation_estimate(context: dg.AssetExecutionContext, config: EstimateConfig, storage: DataDirResource, llm: LLMResource
                         ) -> dg.MaterializeResult:
     """Dry run of qa_candidates for this chapter with the same settings: the rounds its waves would ask,

@@ -17,7 +17,6 @@ from pipeline_assets.config import LLM_RETRY, config_from_settings, fail_if_endp
 from pipeline_assets.metadata import table, usage_metadata, watched_client
 from pipeline_assets.train import dpo_adapter, lora_adapter, sft_model, start_model, trained_from_pt
 from ragtune.curate.dataset_card import markdown_rows
-from ragtune.curate.preference import dpo_pairs
 from ragtune.evaluate.evaluation import EvalQuestion, evaluate
 from ragtune.evaluate.geval import CachedReadings
 from ragtune.evaluate.judge_check import grade_difference_text, grade_verdict_text, judge_standing, verdict_text
@@ -101,8 +100,8 @@ def _answers(context, tuned, tokenizer, questions: list[EvalQuestion], settings:
 
 def _report(context, name: str, title: str, questions, answers, reference_failures: list[dict], judge_llm: LLMResource, settings: JudgeSettings,
             storage: DataDirResource, extra: dict):
-    """Judge, write reports/<name>.json, its failure ledger, the chart and the evaluation's preference
-    pairs (never a training input); return the asset metadata. When the judge (or reference) endpoint
+    """Judge, write reports/<name>.json, its failure ledger and the chart (no preference pairs: evaluation
+    questions write no training-shaped data); return the asset metadata. When the judge (or reference) endpoint
     was down, fail the step after writing them: the calls that finished are cached, so the retry or a
     rerun pays only for the rest."""
     judge = watched_client(context, judge_llm, storage, name)
@@ -115,9 +114,6 @@ def _report(context, name: str, title: str, questions, answers, reference_failur
     rows, summary, failures = result.rows, result.summary, reference_failures + result.failures
     write_jsonl(storage.layout.evaluation_failures(name), failures)
     models = list(answers)
-    pairs = dpo_pairs(rows, models, settings.dpo_min_margin)  # held-out questions: kept apart from every training input
-    pairs_path = storage.layout.evaluation_pairs(name)
-    write_jsonl(pairs_path, pairs)
     dpo_step = {}
     if DPO_MODEL in answers:  # the DPO step's effect: judge score of SFT+DPO minus SFT, question by question
         step = paired_difference([r["tuned"]["score"] for r in rows], [r[DPO_MODEL]["score"] for r in rows], settings.bootstrap_resamples,
@@ -167,8 +163,6 @@ def _report(context, name: str, title: str, questions, answers, reference_failur
         **usage_metadata(judge.paid, judge_llm.price()),
         "judge_readings_paid": readings.paid if readings is not None else 0,  # G-Eval readings computed now (cached ones are free)
         "failure_ledger": dg.MetadataValue.path(str(storage.layout.evaluation_failures(name))),
-        "evaluation_pairs": len(pairs),
-        "evaluation_pairs_path": dg.MetadataValue.path(str(pairs_path)),
         "path": dg.MetadataValue.path(str(path)),
     }
 
@@ -185,8 +179,7 @@ def judge_scores(
     """Frozen test questions answered by base, SFT (tuned), SFT+DPO (tuned_dpo, once dpo_adapter has
     run) and the reference model if asked, graded
     1-10 against the evidence and compared pairwise in both orders; totals, bootstrap CIs,
-    win/tie/loss, per-chapter breakdown, a chart, and preference pairs from the verdicts
-    kept apart from training (reports/evaluation_pairs)."""
+    win/tie/loss, per-chapter breakdown and a chart."""
     settings = JudgeSettings(**config.model_dump())
     eval_rows = read_jsonl(storage.layout.dataset_rows(EVALUATION_SPLIT))
     if settings.max_questions > 0:

@@ -37,7 +37,7 @@ FilterConfig = config_from_settings("FilterConfig", FilterSettings, "Thresholds 
 
 
 @dg.asset(
-    group_name="qa",
+    group_name="generate",
     partitions_def=chapter_partitions,
     deps=[chapters, faiss_index],
     kinds={"faiss"},
@@ -77,7 +77,7 @@ def chapter_evidence(
 
 
 @dg.asset(
-    group_name="qa",
+    group_name="generate",
     partitions_def=chapter_partitions,
     deps=[chapter_evidence],
     kinds={"python"},
@@ -165,7 +165,7 @@ def qa_candidates(
 
 
 @dg.asset(
-    group_name="qa",
+    group_name="generate",
     partitions_def=chapter_partitions,
     deps=[qa_candidates],
     kinds={"python"},

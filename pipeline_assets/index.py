@@ -70,8 +70,12 @@ def chapter_chunks(
     automation_condition=ON_NEW_CONTENT,
 )
 def faiss_index(context: dg.AssetExecutionContext, storage: DataDirResource) -> dg.MaterializeResult:
-    """A FAISS inner-product index over every chapter's chunk embeddings (cosine on normalised vectors)."""
-    keys = sorted(context.instance.get_dynamic_partitions(CHAPTERS))
+    """A FAISS inner-product index over the chunk embeddings of every chapter of the collection as last parsed
+    (cosine on normalised vectors). A partition whose documents are gone (a retired chapter, or one another data
+    folder made under the same Dagster instance) is left out: retrieval never returns its chunks."""
+    partitions = sorted(context.instance.get_dynamic_partitions(CHAPTERS))
+    collection = storage.layout.parsed_chapter_keys()
+    keys = partitions if collection is None else [k for k in partitions if k in collection]
     missing = [k for k in keys if not storage.layout.chunk_version(k).exists()]
     if missing:
         raise dg.Failure(f"chapter_chunks not materialized for {missing}; materialize those partitions first")
@@ -92,6 +96,7 @@ def faiss_index(context: dg.AssetExecutionContext, storage: DataDirResource) -> 
             "vectors": index.index.ntotal,
             "dimensions": index.index.d,
             "chapters": dg.MetadataValue.json(keys),
+            "left_out": dg.MetadataValue.json(sorted(set(partitions) - set(keys))),
             "path": dg.MetadataValue.path(str(folder)),
         }
     )

@@ -13,14 +13,14 @@ import dagster as dg
 import pydantic
 
 from pipeline_assets.config import LLM_RETRY, fail_if_endpoint_down
-from pipeline_assets.curate import dataset_exports, held_out_of, indexed_chunks, instruction_dataset, no_held_out_questions
+from pipeline_assets.curate import dataset_exports, indexed_chunks, instruction_dataset, no_held_out_questions
 from pipeline_assets.metadata import usage_metadata, watched_client
 from pipeline_assets.partitions import CHAPTERS
 from ragtune.curate.curation import HELD_OUT, chunk_bucket
 from ragtune.curate.dataset_card import markdown_rows
-from ragtune.curate.preference import dpo_pairs, reference_pairs, review_pairs, write_dpo
+from ragtune.curate.preference import dpo_pairs, reference_pairs, review_pairs, train_side, write_dpo
 from ragtune.curate.pt_corpus import PT_FILE
-from ragtune.curate.training_inputs import held_out_questions_in_training
+from ragtune.curate.training_inputs import held_out_of, held_out_questions_in_training
 from ragtune.evaluate.evaluation import EvalQuestion, evaluate
 from ragtune.evaluate.grading import JudgeSettings, answer_questions
 from ragtune.evaluate.judge_check import judge_standing
@@ -230,7 +230,7 @@ def preference_pairs(context: dg.AssetExecutionContext, config: PreferenceConfig
         items = [EvalQuestion(r["qa_id"], r["chapter_key"], r["question"], r["answer"], "\n\n".join(e["text"] for e in r["evidence"][:3]))
                  for r in judged]
         result = evaluate(items, {"base": base_answers, "tuned": sft_answers[: len(judged)]}, judge,
-                          JudgeSettings(max_new_tokens=config.max_new_tokens, dpo_min_margin=config.dpo_min_margin))
+                          JudgeSettings(max_new_tokens=config.max_new_tokens))
         pairs += dpo_pairs(result.rows, ["base", "tuned"], config.dpo_min_margin)
         failures = result.failures
     write_jsonl(layout.evaluation_failures("preference_pairs"), failures)
@@ -261,15 +261,10 @@ def preference_pairs(context: dg.AssetExecutionContext, config: PreferenceConfig
 
 
 def train_side_pairs(storage: DataDirResource, pairs: list[dict]) -> tuple[list[dict], int]:
-    """(pairs, dropped): a pair is dropped when its row is held out or any of its texts shares a
-    13-word window with validation or test text."""
-    chunks = indexed_chunks(storage)
-    text = held_out_of(storage, chunks, HELD_OUT)
+    """(pairs, dropped) against the frozen validation and test splits (preference.train_side)."""
     manifest = storage.layout.read_frozen_splits()[0]
     held_ids = {qa_id for name in HELD_OUT for qa_id in manifest[name]["qa_ids"]}
-    kept = [p for p in pairs if p["qa_id"] not in held_ids
-            and not any(text.sources(p[field]) for field in ("prompt", "chosen", "rejected"))]
-    return kept, len(pairs) - len(kept)
+    return train_side(pairs, held_out_of(storage.layout, indexed_chunks(storage), HELD_OUT), held_ids)
 
 
 TRAINING_CHECKS = [no_held_out_questions(preference_pairs, "preferences")]

@@ -255,11 +255,6 @@ class DataLayout:
         """reports/dpo: the train-side preference pairs and the dataset_info.json that offers them to a trainer."""
         return self._folder("reports", "dpo")
 
-    def evaluation_pairs(self, name: str) -> Path:
-        """reports/evaluation_pairs/<name>.jsonl: preference pairs read off an evaluation's verdicts on
-        held-out questions, for inspection only: no dataset_info entry, export or training step reads them."""
-        return self._path("reports", "evaluation_pairs", f"{name}.jsonl")
-
     # structured files
     @staticmethod
     def read_json(path: Path, default: Any = None) -> Any:

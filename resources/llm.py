@@ -11,7 +11,6 @@ from pydantic import Field, model_validator
 from ragtune.llm.backends import LlamaCppBackend, OpenAIBatchBackend, OpenAICompatibleBackend, VLLMBackend
 from ragtune.llm.backends.openai_compatible import probe_endpoint
 from ragtune.llm.backends.llamacpp import EMBEDDED_GGUF
-from ragtune.llm.local_models import DEFAULT_MODEL as DEFAULT_LOCAL_MODEL
 from ragtune.llm.local_models import model_name
 from ragtune.llm.client import CachedLLM, ChatBackend, LLMCache, public_url
 from ragtune.llm.usage import BATCH_DISCOUNT, Price, price_for
@@ -155,11 +154,6 @@ class LLMResource(dg.ConfigurableResource):
     def backend_client(self, cache_dir: Optional[Path] = None) -> ChatBackend:
         return self.backend.build(cache_dir)
 
-    @property
-    def is_weak_default(self) -> bool:
-        """The embedded 135M model: fine to show the machinery, weak as a judge."""
-        return isinstance(self.backend, LlamaCppConfig) and self.backend.model_path in (None, "", DEFAULT_LOCAL_MODEL)
-
     def weighted_judge(self):
         """This LLM as a probability-weighted (G-Eval) judge: a local GGUF read teacher-forced, an
         endpoint through its top_logprobs; None where no token probabilities are at hand (the Batch
@@ -192,6 +186,7 @@ class LLMResource(dg.ConfigurableResource):
 
 
 BACKENDS: dict[str, type[dg.Config]] = {"llamacpp": LlamaCppConfig, "openai": OpenAIConfig, "openai_batch": OpenAIBatchConfig, "vllm": VLLMConfig}
+# Keyed by ragtune.llm.backends.BACKEND_KINDS, the one table of backends (tests/test_definitions.py holds them equal).
 
 
 def llm_from_env(environ: Mapping[str, str], prices: Optional[Mapping[str, Mapping[str, float]]] = None,

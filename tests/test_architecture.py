@@ -40,3 +40,22 @@ def test_the_architecture_tree_names_every_module_and_no_other():
 def test_the_tree_reader_follows_indentation():
     doc = "## Tree\n\n```\nragtune/\n  text.py   x\n  llm/\n    client.py  y\n    backends/\n      vllm.py z\n  chat.py\nresources/\n  llm.py\n```\n"
     assert tree_paths(doc) == {"ragtune/text.py", "ragtune/llm/client.py", "ragtune/llm/backends/vllm.py", "ragtune/chat.py", "resources/llm.py"}
+
+
+def test_each_asset_is_in_the_group_of_its_stage():
+    """An asset's group in the UI is the stage module that defines it (pipeline_assets/<stage>.py, the
+    core's ragtune/<stage>/), so the UI, the code and docs/architecture.md use one set of names. The one
+    module beside its stage's: estimate.py, generation_estimate, the dry run of generate's qa_candidates."""
+    from pipeline_assets.definitions import defs
+
+    beside = {"estimate": "generate"}
+
+    graph = defs.resolve_asset_graph()
+    stages = {}
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        definition = defs.get_assets_def(key)
+        module = definition.op.compute_fn.decorated_fn.__module__.rsplit(".", 1)[-1]
+        stages[key.to_user_string()] = (node.group_name, beside.get(module, module))
+    assert {name: group for name, (group, _) in stages.items()}["qa_judged"] == "curate"
+    assert all(group == stage for group, stage in stages.values()), {n: s for n, s in stages.items() if s[0] != s[1]}

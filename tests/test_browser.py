@@ -65,15 +65,15 @@ def _open(page, port: int, path: str) -> None:
 
 def test_asset_graph_renders(page, dagster_dev):
     _open(page, dagster_dev["port"], "/asset-groups")
-    for group in ("ingest", "index", "qa", "dataset", "train", "evaluate"):  # the global lineage, one node per group
+    for group in ("ingest", "index", "generate", "curate", "train", "evaluate"):  # the global lineage, one node per stage
         page.get_by_text(group, exact=True).first.wait_for(state="visible")
     page.screenshot(path=str(ARTIFACTS / "asset_graph.png"))
-    _open(page, dagster_dev["port"], '/asset-groups~group%3A"qa"')
-    for asset in ("chapter_evidence", "qa_candidates", "qa_filtered", "qa_judged"):
+    _open(page, dagster_dev["port"], '/asset-groups~group%3A"generate"')
+    for asset in ("chapter_evidence", "qa_candidates", "qa_filtered", "generation_estimate"):
         nodes = page.get_by_text(asset, exact=True)
         nodes.last.wait_for(state="visible")
         assert nodes.count() >= 2, asset  # in the side list and as a node of the drawn graph
-    page.screenshot(path=str(ARTIFACTS / "qa_group_graph.png"))
+    page.screenshot(path=str(ARTIFACTS / "generate_group_graph.png"))
 
 
 def test_chapter_partitions_are_listed(page, dagster_dev):

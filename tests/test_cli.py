@@ -175,6 +175,24 @@ def test_run_status_estimate_backfill_preview_export_and_budget(project):
     exported = [json.loads(line) for line in out.read_text().splitlines()]
     rows = (data / "dataset" / "rows" / "train.jsonl").read_text().splitlines()
     assert len(exported) == len(rows) > 0 and all(e["conversations"][0]["from"] == "human" for e in exported)
+    # Every format of the one table: what its step wrote, or a one-line error naming that step (no training ran: no DPO pairs).
+    import datasets
+
+    from ragtune.curate.exports import EXPORT_FORMATS
+
+    assert set(EXPORT_FORMATS) >= {"alpaca", "sharegpt", "messages", "counselling", "raft", "pt", "hf", "dpo"}
+    for name, fmt in EXPORT_FORMATS.items():
+        if name == "hf":
+            ragtune("export", "--format", "hf", "--split", "all", "--out", str(project["root"] / "hf"))
+            assert set(datasets.load_from_disk(str(project["root"] / "hf"))) == {"train", "validation", "test"}
+            continue
+        written = data / ("reports/dpo/train_dpo.jsonl" if name == "dpo" else f"exports/{fmt.file_name('train')}")
+        if not written.exists() and fmt.empty_file:
+            assert f"{fmt.written_by} writes it" in _one_error_line(ragtune("export", "--format", name, check=2)), name
+            continue
+        printed = ragtune("export", "--format", name).stdout
+        assert printed == (written.read_text() if written.exists() else ""), name
+    assert "pt has only the train split" in _one_error_line(ragtune("export", "--format", "pt", "--split", "test", check=2))
 
     stopped = ragtune("run", *FILES, "--only", BACKFILL, "--quota", "6", "--rounds", "10", "--budget-tokens", "1", "--no-train",
                       "--set", "qa_candidates.free_questions=true", check=3)  # every round asks: the budget, not the plan, stops it

@@ -20,7 +20,8 @@ from ragtune.curate.dataset_card import render_card
 from ragtune.curate.dedup import DedupSettings, deduplicate, near_duplicate_pairs
 from ragtune.curate.exports import to_alpaca, write_exports
 from ragtune.curate.grounded_judge import QAJudgeSettings, judge_rows
-from ragtune.generate.grounding import GroundednessSettings, groundedness_scores, sentence_texts, supporting_spans
+from ragtune.curate.groundedness import GroundednessSettings, groundedness_scores
+from ragtune.generate.grounding import sentence_texts, supporting_spans
 from ragtune.text import words
 
 
@@ -383,6 +384,9 @@ def test_dataset_checks_fail_on_leakage_duplicates_and_ungrounded_rows(chunk_row
     assert leaks() == {name: [validation_showing_test["qa_id"]] for name in ("dataset/rows/validation.jsonl", "dataset/validation.jsonl")}
     write(train + [qa_row(free[1], question=train[1]["question"].upper())], groundedness=0.4)
     assert not near_duplicate_rate(storage=storage).passed and not mean_groundedness(storage=storage).passed
+    storage.layout.write_json(storage.layout.curation_report, {"dedup_settings": {"stages": []}})  # the run deduplicated nothing:
+    assert near_duplicate_rate(storage=storage).passed  # its check reads the run's settings, not the defaults
+    storage.layout.curation_report.unlink()
 
     # Every export a trainer could read is checked: RAFT inputs, and any other file, by chunk id and by text.
     write(train)
@@ -405,7 +409,7 @@ def test_dataset_checks_fail_on_leakage_duplicates_and_ungrounded_rows(chunk_row
 
 def test_a_planted_held_out_question_in_any_training_input_fails_the_blocking_check(chunk_rows, tmp_path):
     """SFT, RAFT, PT and DPO inputs are all read; a short question counts as a whole prompt, a long one
-    inside any text; the evaluation's own pairs (reports/evaluation_pairs) are no training input."""
+    inside any text."""
     from pipeline_assets.curate import dataset_exports, instruction_dataset, no_held_out_questions
     from pipeline_assets.definitions import defs
     from pipeline_assets.train import preference_pairs, refuse_held_out_questions
@@ -435,8 +439,6 @@ def test_a_planted_held_out_question_in_any_training_input_fails_the_blocking_ch
     dpo = [preference(r["question"], r["answer"], "I do not know.", f"{r['qa_id']}:reference", r["qa_id"], r["chapter_key"], "reference",
                       "reference", "sft", "test") for r in train]
     write_dpo(dpo, layout.dpo_dir, layout.train_preference_pairs.stem)
-    evaluation = [preference(test_row["question"], "six months", "a week", "e1", test_row["qa_id"], "anxiety-disorders", "judged", "tuned", "base", "x")]
-    write_jsonl(layout.evaluation_pairs("judge_scores"), evaluation)
 
     checks = {key.asset_key.to_user_string() for key in defs.resolve_asset_graph().asset_check_keys if key.name == "no_held_out_questions_in_training"}
     assert checks == {"instruction_dataset", "dataset_exports", "preference_pairs"}
@@ -452,7 +454,7 @@ def test_a_planted_held_out_question_in_any_training_input_fails_the_blocking_ch
             by_file |= result.metadata["by_file"].value
         return by_file
 
-    assert found() == {}  # the evaluation pairs hold a test question, and do not count
+    assert found() == {}
     for scope in ("dataset", "exports", "preferences"):
         refuse_held_out_questions(storage, scope)
 
@@ -479,6 +481,7 @@ def test_a_planted_held_out_question_in_any_training_input_fails_the_blocking_ch
         "reports/dpo/train_dpo.jsonl": [f"{dpo[1]['id']}: {test_row['qa_id']}"]}
     # An evaluation file offered to a trainer through the DPO folder's dataset_info.json (as an older version
     # wrote them) is a training input; the next preference_pairs writes dataset_info.json afresh, without it.
+    evaluation = [preference(test_row["question"], "six months", "a week", "e1", test_row["qa_id"], "anxiety-disorders", "judged", "tuned", "base", "x")]
     write_jsonl(layout.dpo_dir / "judge_scores_dpo.jsonl", evaluation)
     info = json.loads((layout.dpo_dir / "dataset_info.json").read_text())
     (layout.dpo_dir / "dataset_info.json").write_text(json.dumps({**info, "judge_scores_dpo": {"file_name": "judge_scores_dpo.jsonl", "ranking": True}}))

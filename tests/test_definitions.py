@@ -126,6 +126,19 @@ def test_an_unknown_backend_is_refused_with_the_four_names(value):
         llm_from_env({"RAGTUNE_LLM_BACKEND": "vllm"})
 
 
+def test_one_table_of_backends_drives_the_config_the_command_line_and_token_counting():
+    """Adding a backend is a BACKEND_KINDS entry and its config class: the resource's classes, `--backend`
+    and the estimate's token counting all read that table."""
+    from pipeline_assets.cli.main import build_parser
+    from ragtune.llm.backends import BACKEND_KINDS
+    from resources import BACKENDS
+
+    assert list(BACKENDS) == list(BACKEND_KINDS)
+    run = next(a for a in build_parser()._subparsers._group_actions[0].choices["run"]._actions if a.dest == "backend")
+    assert run.choices == list(BACKEND_KINDS)
+    assert {k.name for k in BACKEND_KINDS.values() if k.endpoint} == {"openai", "openai_batch"}
+
+
 @pytest.mark.parametrize("backend", ["openai", "openai_batch"])
 def test_an_endpoint_backend_without_a_base_url_is_refused_not_sent_to_localhost(backend):
     from resources import llm_from_env

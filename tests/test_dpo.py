@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from ragtune.curate.preference import reference_pairs, review_pairs
+from ragtune.curate.leakage import HeldOutText
+from ragtune.curate.preference import preference, reference_pairs, review_pairs, train_side
 from ragtune.review.decisions import evidence_sha256
 
 EVIDENCE = [{"chunk_id": "anxiety:1", "text": "Generalized anxiety disorder: excessive worry on most days for at least six months."}]
@@ -44,6 +45,18 @@ def test_reviewer_edits_and_rejections_become_pairs():
 
     found = reference_pairs([row("a", "Q1?", "Six months."), row("b", "Q2?", "Two weeks.")], ["six  MONTHS.", "A day."])
     assert [(p["chosen"], p["rejected"], p["source"]) for p in found] == [("Two weeks.", "A day.", "reference")]  # the same answer is no pair
+
+
+def test_whatever_their_source_pairs_of_held_out_rows_or_showing_held_out_text_are_dropped():
+    test_text = "Panic disorder means recurrent unexpected panic attacks followed by a month of worry about further attacks or their consequences."
+    held_out = HeldOutText.of({"anxiety:9"}, [("anxiety:9", test_text)])
+
+    def pair(qa_id: str, source: str, chosen: str = "At least six months.") -> dict:
+        return preference("How long must the worry last?", chosen, "A day.", f"{qa_id}:{source}", qa_id, "anxiety", source, "a", "b", "r")
+
+    pairs = [pair("train", "reference"), pair("held", "judged"), pair("train2", "review_edit", f"In short: {test_text}"), pair("train3", "review_reject")]
+    kept, dropped = train_side(pairs, held_out, {"held"})
+    assert [p["qa_id"] for p in kept] == ["train", "train3"] and dropped == 2
 
 
 PAIRS = [

@@ -17,6 +17,11 @@ from ragtune.llm.local_models import MODELS, QWEN_CODER_1_5B, LocalModelError, a
 QWEN = "qwen2.5-coder-1.5b"
 
 
+def embedded(llm) -> bool:
+    """The resource is the embedded SmolLM2 through llama.cpp (no model named, or its short name)."""
+    return getattr(llm.backend, "model_path", "not llamacpp") in (None, "", "smollm2")
+
+
 def test_the_parts_assemble_into_the_published_gguf(tmp_path):
     path = assemble(QWEN_CODER_1_5B, tmp_path)
     assert path.stat().st_size == 1_117_320_768
@@ -65,7 +70,7 @@ def test_short_names_and_paths_resolve_and_nonsense_is_refused(tmp_path):
 
 
 def test_the_model_is_chosen_by_short_name_from_the_environment_the_project_file_and_the_command_line(tmp_path, monkeypatch):
-    from pipeline_assets.cli_run import LLMOptions
+    from pipeline_assets.cli.run import LLMOptions
     from ragtune import project
     from resources import llm_from_env
     from resources.llm import LlamaCppConfig
@@ -78,9 +83,9 @@ def test_the_model_is_chosen_by_short_name_from_the_environment_the_project_file
         monkeypatch.delenv(name, raising=False)
     llm = llm_from_env(project.llm_environ())
     assert isinstance(llm.backend, LlamaCppConfig) and llm.backend.model_path == QWEN and llm.model_name == QWEN
-    assert not llm.is_weak_default
+    assert not embedded(llm)
     monkeypatch.setenv("RAGTUNE_LLM_MODEL", "smollm2")  # the environment wins over the file
-    assert llm_from_env(project.llm_environ()).is_weak_default
+    assert embedded(llm_from_env(project.llm_environ()))
     assert LLMOptions(model=QWEN).resource().backend.model_path == QWEN  # --model
     config.write_text("llm:\n  api_key: sk-secret\n")
     project._load.cache_clear()
@@ -91,7 +96,7 @@ def test_the_model_is_chosen_by_short_name_from_the_environment_the_project_file
 def test_each_role_is_chosen_apart_from_the_generator_by_the_project_file_the_environment_and_the_command_line(tmp_path, monkeypatch):
     """The grounded judge, the evaluation judge and the model LoRA tunes are each chosen on their own; a
     role left unnamed is the generator, as it was before roles existed."""
-    from pipeline_assets.cli_run import RunOptions, resources_for
+    from pipeline_assets.cli.run import RunOptions, resources_for
     from pipeline_assets.curate import qa_judged
     from pipeline_assets.definitions import default_resources
     from pipeline_assets.evaluate import judge_scores
@@ -108,7 +113,7 @@ def test_each_role_is_chosen_apart_from_the_generator_by_the_project_file_the_en
     monkeypatch.setenv("RAGTUNE_CONFIG", str(config))
     project._load.cache_clear()
     bound = default_resources()
-    assert bound["llm"].is_weak_default and bound["reference_llm"] is bound["llm"]  # unnamed roles: the generator
+    assert embedded(bound["llm"]) and bound["reference_llm"] is bound["llm"]  # unnamed roles: the generator
     assert isinstance(bound["judge_llm"].backend, LlamaCppConfig) and bound["judge_llm"].backend.model_path == QWEN
     grounded = bound["grounded_judge_llm"].backend
     assert isinstance(grounded, OpenAIConfig) and (grounded.base_url, grounded.model, grounded.api_key_env) == ("http://gpu:8000/v1", "judge-7b", None)
@@ -116,11 +121,11 @@ def test_each_role_is_chosen_apart_from_the_generator_by_the_project_file_the_en
     monkeypatch.setenv("RAGTUNE_GROUNDED_JUDGE_API_KEY", "sk-test")  # a role's key from its own variable, named, never read into config
     assert default_resources()["grounded_judge_llm"].backend.api_key_env == "RAGTUNE_GROUNDED_JUDGE_API_KEY"
     monkeypatch.setenv("RAGTUNE_JUDGE_MODEL", "smollm2")  # the environment wins over the file
-    assert default_resources()["judge_llm"].is_weak_default
+    assert embedded(default_resources()["judge_llm"])
 
     flags = resources_for(RunOptions(roles={"grounded_judge": QWEN, "base_model": QWEN}))  # --grounded-judge, --base-model
     assert flags["grounded_judge_llm"].backend.model_path == QWEN and isinstance(flags["grounded_judge_llm"].backend, LlamaCppConfig)
-    assert flags["judge_llm"].is_weak_default and flags["llm"].is_weak_default
+    assert embedded(flags["judge_llm"]) and embedded(flags["llm"])
     assert flags["base_model"].model is None and flags["base_model"].gguf_path == QWEN
     assert resources_for(RunOptions(roles={"base_model": "/models/mistral-7b"}))["base_model"].model == "/models/mistral-7b"
 

@@ -14,6 +14,7 @@ import pytest
 
 from pipeline_assets.partitions import CHAPTERS
 from pipeline_assets.runner import SMALL_RUN, materialize_graph
+from ragtune.index.vector_index import ChunkIndex
 from resources import BaseModelResource, DataDirResource, EmbedderResource, LLMResource
 from tests.conftest import SHARED_DATA, shared_path
 
@@ -122,7 +123,7 @@ def test_dataset_adapter_and_scores(pipeline_run):
     assert event.metadata["tuned_vs_base"].value.startswith("not a verdict (weak judge")
     pt = _materializations(pipeline_run["instance"], "pt_adapter")[0].metadata
     assert pt["steps"].value == 2 and pt["passages"].value > 0 and pt["final_loss"].value > 0 and (data / "adapter_pt" / "adapter_config.json").exists()
-    assert event.metadata["evaluation_pairs"].value == len([json.loads(line) for line in open(data / "reports" / "evaluation_pairs" / "judge_scores.jsonl")])
+    assert "evaluation_pairs" not in event.metadata and not (data / "reports" / "evaluation_pairs").exists()  # evaluation writes no pairs
     assert set(json.loads((data / "reports" / "dpo" / "dataset_info.json").read_text())) == {"train_dpo"}  # test questions train nothing
     assert report["summary"]["tuned_dpo_minus_tuned_score"]["questions"] <= len(graded)
     loss = _materializations(pipeline_run["instance"], "heldout_loss")[0].metadata
@@ -395,12 +396,11 @@ def test_a_judge_endpoint_down_fails_both_evaluations_clearly_and_the_rerun_repa
 def test_a_chapter_whose_source_is_removed_retires_its_rows_from_dataset_exports_card_and_status(pipeline_run):
     """The book comes back with one of its two chapters: the other's partition stays, but its rows leave
     the dataset and the exports on the next curation, kept in removed.jsonl; the card and `ragtune status`
-    name the retired chapter and why. (Last in this module: it leaves the data with one chapter.) A kept row
-    of the other chapter may still cite a retrieved neighbour passage of the retired one: the index keeps
-    its chunks until the partition is deleted (docs/curation-and-evaluation.md)."""
+    name the retired chapter and why; the rebuilt index leaves its chunks out. (Last in this module: it leaves
+    the data with one chapter.)"""
     from build_pdf import build_pdf, source_chapters
 
-    from pipeline_assets.cli_status import chapter_status
+    from pipeline_assets.cli.status import chapter_status
     from pipeline_assets.runner import materialize_graph
     from ragtune.curate.curation import RETIRED_WHY
 
@@ -413,8 +413,10 @@ def test_a_chapter_whose_source_is_removed_retires_its_rows_from_dataset_exports
     build_pdf(source_chapters([index]), pipeline_run["book"])
     training = {"pt_adapter", "lora_adapter", "preference_pairs", "dpo_adapter", "judge_scores", "heldout_loss", "medquad_scores"}
     materialize_graph(instance, pipeline_run["config"], pipeline_run["resources"], log=lambda line: None,
-                      jobs=["ingest_documents", "train_and_judge"], without=training)
+                      jobs=["ingest_documents", "build_index", "train_and_judge"], without=training)
     assert gone in instance.get_dynamic_partitions(CHAPTERS)  # the partition is left alone
+    indexed = ChunkIndex.load(layout.index_dir).chunks
+    assert indexed and {c.chapter_key for c in indexed} == {keep}  # retrieval no longer finds the retired chapter
     for split in ("train", "validation", "test"):
         rows = [json.loads(line) for line in layout.dataset_rows(split).read_text().splitlines()]
         assert rows and {r["chapter_key"] for r in rows} == {keep}

@@ -23,13 +23,15 @@ import hashlib
 import json
 import random
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ragtune.chat import last_clinician_turn
 from ragtune.curate.curation import SPLITS
 from ragtune.jsonl import write_jsonl
+from ragtune.layout import DataLayout
 
 SYSTEM_PROMPT = "You are a knowledgeable clinical assistant. Answer accurately and concisely."
 
@@ -135,33 +137,6 @@ def to_raft(row: dict[str, Any], pool: list[dict[str, Any]], distractors: int, o
     }
 
 
-def dataset_info(prefix: str, raft: bool, reasoning: bool = False, counselling: tuple[str, ...] = ()) -> dict[str, Any]:
-    """LLaMA-Factory's dataset_info.json entries for the exported files; counselling: the splits that
-    have dialogues (an empty JSONL file is not a dataset to its loader)."""
-    alpaca_columns = {"prompt": "instruction", "query": "input", "response": "output", "system": "system", "history": "history"}
-    sharegpt = {"formatting": "sharegpt", "columns": {"messages": "conversations", "system": "system"},
-                "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt"}}
-    info = {}
-    for split in SPLITS:
-        info[f"{prefix}_alpaca_{split}"] = {"file_name": f"alpaca_{split}.jsonl", "formatting": "alpaca", "columns": alpaca_columns}
-        info[f"{prefix}_sharegpt_{split}"] = {"file_name": f"sharegpt_{split}.jsonl", **sharegpt}
-        if reasoning:
-            info[f"{prefix}_alpaca_reasoning_{split}"] = {"file_name": f"alpaca_reasoning_{split}.jsonl", "formatting": "alpaca",
-                                                         "columns": alpaca_columns}
-            info[f"{prefix}_sharegpt_reasoning_{split}"] = {"file_name": f"sharegpt_reasoning_{split}.jsonl", **sharegpt}
-        info[f"{prefix}_messages_{split}"] = {
-            "file_name": f"messages_{split}.jsonl", "formatting": "sharegpt",
-            "columns": {"messages": "messages"},
-            "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "system_tag": "system"},
-        }
-        if split in counselling:
-            info[f"{prefix}_counselling_{split}"] = {"file_name": f"counselling_{split}.jsonl", "formatting": "alpaca",
-                                                     "columns": {"prompt": "input", "response": "target"}}
-        if raft:
-            info[f"{prefix}_raft_{split}"] = {"file_name": f"raft_{split}.jsonl", "formatting": "alpaca", "columns": alpaca_columns}
-    return info
-
-
 def add_dataset_info(out_dir: Path, entries: dict[str, Any]) -> Path:
     """Add LLaMA-Factory entries to out_dir/dataset_info.json, keeping the entries already there."""
     path = out_dir / "dataset_info.json"
@@ -181,6 +156,82 @@ class ExportSettings:
     pt_corpus: bool = True  # also write the continued-pretraining corpus of the chapters' text (train-side text only)
 
 
+ALPACA_COLUMNS = {"prompt": "instruction", "query": "input", "response": "output", "system": "system", "history": "history"}
+SHAREGPT_ENTRY = {"formatting": "sharegpt", "columns": {"messages": "conversations", "system": "system"},
+                  "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt"}}
+ALPACA_ENTRY = {"formatting": "alpaca", "columns": ALPACA_COLUMNS}
+
+
+@dataclass(frozen=True)
+class RaftSource:
+    """What the RAFT variant draws on: the chunk rows distractors come from and, per split, the chunk ids
+    its inputs may not show (curation's sealed sets)."""
+    pool: list[dict[str, Any]]
+    distractors: int = 3
+    oracle_share: float = 0.8
+    seed: int = 0
+    sealed: dict[str, set[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One format a trainer can be given: what it is, how a split's rows become its records (None: another
+    step writes it), LLaMA-Factory's dataset_info entry for its file, the ExportSettings switch that turns
+    it on ("" = always), the splits it has and the step that writes it. `ragtune export` offers each one."""
+    name: str
+    description: str
+    records: Callable[[list[dict[str, Any]], str, "RaftSource | None"], list[dict[str, Any]]] | None = None
+    entry: dict[str, Any] | None = None
+    switch: str = ""
+    splits: tuple[str, ...] = SPLITS
+    written_by: str = "dataset_exports"
+    empty_file: bool = True  # False: a split without records gets no file (and no dataset_info entry)
+
+    def file_name(self, split: str) -> str:
+        return f"{self.name}_{split}.jsonl"
+
+
+def _thought(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [with_thinking(r) for r in rows if r.get("reasoning")]
+
+
+def _raft(rows: list[dict[str, Any]], split: str, raft: RaftSource | None) -> list[dict[str, Any]]:
+    withheld = raft.sealed.get(split, frozenset())
+    return [to_raft(r, raft.pool, raft.distractors, raft.oracle_share, raft.seed, withheld) for r in rows]
+
+
+def export_path(layout: DataLayout, name: str, split: str) -> Path:
+    """Where format `name` of a split lies once its step has run (hf: the Hugging Face folder, all splits)."""
+    if name == "hf":
+        return layout.hf_dataset
+    if name == "dpo":
+        return layout.train_preference_pairs
+    return layout.exports_dir / EXPORT_FORMATS[name].file_name(split)
+
+
+# The one table of export formats: dataset_exports writes those with records, `ragtune export` serves all.
+EXPORT_FORMATS = {f.name: f for f in (
+    ExportFormat("alpaca", "instruction/input/output; a dialogue's earlier turns in history", lambda rows, _, __: [to_alpaca(r) for r in rows],
+                 ALPACA_ENTRY),
+    ExportFormat("sharegpt", "conversations of human/gpt turns, dialogues whole", lambda rows, _, __: [to_sharegpt(r) for r in rows],
+                 SHAREGPT_ENTRY),
+    ExportFormat("messages", "OpenAI chat messages (role/content)", lambda rows, _, __: [to_messages(r) for r in rows],
+                 {"formatting": "sharegpt", "columns": {"messages": "messages"}, "tags": {
+                     "role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "system_tag": "system"}}),
+    ExportFormat("counselling", "dialogues as input/target, one record per clinician turn (BianQue, SoulChat)",
+                 lambda rows, _, __: [record for r in rows for record in to_counselling(r)],
+                 {"formatting": "alpaca", "columns": {"prompt": "input", "response": "target"}}, empty_file=False),
+    ExportFormat("alpaca_reasoning", "alpaca with the reasoning model's thinking before the answer",
+                 lambda rows, _, __: [to_alpaca(r) for r in _thought(rows)], ALPACA_ENTRY, switch="reasoning"),
+    ExportFormat("sharegpt_reasoning", "ShareGPT with the reasoning model's thinking before the answer",
+                 lambda rows, _, __: [to_sharegpt(r) for r in _thought(rows)], SHAREGPT_ENTRY, switch="reasoning"),
+    ExportFormat("raft", "alpaca with evidence and distractor passages in the input (RAFT)", _raft, ALPACA_ENTRY, switch="raft"),
+    ExportFormat("pt", "the continued-pretraining corpus: train-side section passages (pt_train.jsonl)", switch="pt_corpus", splits=("train",)),
+    ExportFormat("hf", "a Hugging Face DatasetDict of the messages files (save_to_disk)"),
+    ExportFormat("dpo", "train-side DPO preference pairs (prompt/chosen/rejected)", splits=("train",), written_by="preference_pairs"),
+)}
+
+
 def write_exports(out: Path, splits: dict[str, list[dict[str, Any]]], prefix: str = "ragtune",
                   raft_pool: list[dict[str, Any]] | None = None, raft_distractors: int = ExportSettings.raft_distractors,
                   raft_oracle_share: float = ExportSettings.raft_oracle_share, seed: int = 0,
@@ -194,33 +245,22 @@ def write_exports(out: Path, splits: dict[str, list[dict[str, Any]]], prefix: st
     datasets.disable_progress_bars()
 
     out.mkdir(parents=True, exist_ok=True)
+    raft = RaftSource(raft_pool, raft_distractors, raft_oracle_share, seed, sealed or {}) if raft_pool is not None else None
+    switched_on = {"": True, "raft": raft is not None, "reasoning": reasoning}
     written: dict[str, Path] = {}
+    entries: dict[str, Any] = {}
     for split in SPLITS:
-        rows = splits.get(split, [])
-        for name, convert in (("alpaca", to_alpaca), ("sharegpt", to_sharegpt), ("messages", to_messages)):
-            path = out / f"{name}_{split}.jsonl"
-            write_jsonl(path, [convert(r) for r in rows])
-            written[f"{name}_{split}"] = path
-        counselling = [record for r in rows for record in to_counselling(r)]
-        path = out / f"counselling_{split}.jsonl"
-        path.unlink(missing_ok=True)  # a split whose dialogues are gone leaves no stale file
-        if counselling:
-            write_jsonl(path, counselling)
-            written[f"counselling_{split}"] = path
-        if reasoning:
-            thought = [with_thinking(r) for r in rows if r.get("reasoning")]
-            for name, convert in (("alpaca_reasoning", to_alpaca), ("sharegpt_reasoning", to_sharegpt)):
-                path = out / f"{name}_{split}.jsonl"
-                write_jsonl(path, [convert(r) for r in thought])
-                written[f"{name}_{split}"] = path
-        if raft_pool is not None:
-            path = out / f"raft_{split}.jsonl"
-            withheld = (sealed or {}).get(split, frozenset())
-            write_jsonl(path, [to_raft(r, raft_pool, raft_distractors, raft_oracle_share, seed, withheld) for r in rows])
-            written[f"raft_{split}"] = path
+        for fmt in EXPORT_FORMATS.values():
+            if fmt.records is None or not switched_on[fmt.switch] or split not in fmt.splits:
+                continue
+            records = fmt.records(splits.get(split, []), split, raft)
+            path = out / fmt.file_name(split)
+            path.unlink(missing_ok=True)  # a split whose records are gone leaves no stale file
+            if records or fmt.empty_file:
+                write_jsonl(path, records)
+                written[f"{fmt.name}_{split}"] = path
+                entries[f"{prefix}_{fmt.name}_{split}"] = {"file_name": path.name, **fmt.entry}
     info = out / "dataset_info.json"
-    counselling_splits = tuple(split for split in SPLITS if f"counselling_{split}" in written)
-    entries = dataset_info(prefix, raft_pool is not None, reasoning, counselling_splits)
     info.write_text(json.dumps(entries, indent=2, ensure_ascii=False), encoding="utf-8")
     written["dataset_info"] = info
     hf_dir = out / "hf_dataset"

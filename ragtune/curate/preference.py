@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ragtune.curate.leakage import HeldOutText
 from ragtune.jsonl import write_jsonl
 from ragtune.review.decisions import is_stale
 
@@ -93,6 +94,14 @@ def reference_pairs(rows: list[dict[str, Any]], answers: list[str]) -> list[dict
     return [preference(row["question"], row["answer"], answer, f"{row['qa_id']}:reference", row["qa_id"], row["chapter_key"], "reference",
                        "reference", "sft", "the curated, evidence-grounded answer over the SFT model's own")
             for row, answer in zip(rows, answers) if answer.strip() and _normal(answer) != _normal(row["answer"])]
+
+
+def train_side(pairs: list[dict[str, Any]], held_out: HeldOutText, held_ids: set[str]) -> tuple[list[dict[str, Any]], int]:
+    """(pairs, dropped): whatever its source, a pair is dropped when its row is held out (held_ids) or any
+    of its texts shares a 13-word window with validation or test text, so evaluating on them stays honest."""
+    kept = [p for p in pairs if p["qa_id"] not in held_ids
+            and not any(held_out.sources(p[field]) for field in ("prompt", "chosen", "rejected"))]
+    return kept, len(pairs) - len(kept)
 
 
 def write_dpo(pairs: list[dict[str, Any]], out_dir: Path, name: str) -> Path:

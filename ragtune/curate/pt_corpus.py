@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ragtune.curate.exports import add_dataset_info
+from ragtune.curate.exports import EXPORT_FORMATS, add_dataset_info
 from ragtune.curate.leakage import HeldOutQuestions, HeldOutText
 from ragtune.index.chunking import render_block
 from ragtune.ingest.document import Section
 from ragtune.ingest.sources import ChapterBundle
 from ragtune.jsonl import write_jsonl
 
-PT_FILE = "pt_train.jsonl"  # train-side: the leakage check reads every *_train.jsonl export
+PT_FILE = EXPORT_FORMATS["pt"].file_name("train")  # pt_train.jsonl: the leakage check reads every *_train.jsonl export
 
 
 @dataclass

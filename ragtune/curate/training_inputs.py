@@ -1,10 +1,10 @@
-"""Every file a training step reads or an export offers a trainer (SFT, RAFT, PT, DPO), and the
-held-out questions that none of them may contain.
+"""Every file a training step reads or an export offers a trainer (SFT, RAFT, PT, DPO), and what none of
+them may show: held-out text and chunks (split_leaks) and held-out questions (held_out_questions_in_training).
+What counts as held-out text or a held-out question is leakage.py's; this module applies it to the files.
 
 The leakage check of the dataset compares text windows and chunk ids; a question is often shorter
 than a window and a preference pair names no chunk, so a test question pasted into a DPO prompt
-or a PT passage would pass it. This check compares the questions themselves. Evaluation's own
-preference pairs live apart (DataLayout.evaluation_pairs) and are no training input: nothing lists them.
+or a PT passage would pass it. This check compares the questions themselves.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ragtune.curate.curation import HELD_OUT
+from ragtune.curate.curation import HELD_OUT, held_out_chunk_ids, held_out_text, own_text, shown_chunks
 from ragtune.curate.exports import PROVENANCE_COLUMNS
-from ragtune.curate.leakage import HeldOutQuestions
+from ragtune.curate.leakage import HeldOutQuestions, HeldOutText
 from ragtune.curate.pt_corpus import PT_METADATA
 from ragtune.jsonl import read_jsonl
 from ragtune.layout import DataLayout
@@ -97,3 +97,34 @@ def held_out_questions_in_training(layout: DataLayout, scopes: tuple[str, ...] =
         for qa_id in sorted(questions.found_in(trained_text(record))):
             found.setdefault(name, []).append(f"{record.get('id', record.get('qa_id', '?'))}: {qa_id}")
     return found
+
+
+def held_out_of(layout: DataLayout, chunks: dict[str, dict], against: tuple[str, ...]) -> HeldOutText:
+    """The text of the frozen splits named in `against`: their chunks as indexed now and as their rows recorded them."""
+    manifest, frozen_rows, _ = layout.read_frozen_splits()
+    rows = [r for name in against for r in frozen_rows[name]]
+    return held_out_text(held_out_chunk_ids((c for name in against for c in manifest[name]["held_out_chunks"]), rows), chunks, rows)
+
+
+def split_leaks(layout: DataLayout, chunks: dict[str, dict], scope: str) -> dict[str, list[str]]:
+    """Where a split shows what it may not: train anything of validation or test, validation anything
+    of test. scope "dataset": the dataset's rows and alpaca splits; "exports": every export format
+    (RAFT included), the Hugging Face copies and the PT corpus. A record leaks when it names a held-out
+    or sealed chunk or shares a 13-word window with held-out text. chunks: the indexed chunks by id.
+    Returns "<file>" -> record ids."""
+    if layout.read_frozen_splits() is None:
+        return {layout.frozen_splits_manifest.name: ["missing: materialize instruction_dataset"]}
+    guarded = {"train": HELD_OUT, "validation": ("test",)}
+    leaks: dict[str, list[str]] = {}
+    for split, against in guarded.items():
+        text = held_out_of(layout, chunks, against)
+        sealed = text.sealed(chunks)
+        if scope == "dataset":  # what a row says, its evidence, its chunks (the judge's notes are not training text)
+            for row in read_jsonl(layout.dataset_rows(split)):
+                if shown_chunks(row) & sealed or any(text.sources(t) for t in own_text(row) + [e["text"] for e in row.get("evidence", [])]):
+                    leaks.setdefault(str(layout.dataset_rows(split).relative_to(layout.root)), []).append(row["qa_id"])
+        for name, record in split_records(layout, split, (scope,)):  # every string in a record is shown to a trainer
+            named = {c for field in ("chunk_ids", "supporting_chunk_ids", "raft_passage_ids") for c in record.get(field) or []}
+            if named & sealed or text.leaks_in(record):
+                leaks.setdefault(name, []).append(record.get("id", "?"))
+    return leaks

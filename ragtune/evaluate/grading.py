@@ -49,7 +49,6 @@ class JudgeSettings:
     judge_repeat_penalty: float = JUDGE_REPEAT_PENALTY
     with_reference: bool = False  # also answer with the reference_llm resource (e.g. GPT-3.5 via openai)
     bootstrap_resamples: int = 2000
-    dpo_min_margin: int = 3  # single-grade gap that makes a (chosen, rejected) pair when pairwise is undecided
 
 
 @dataclass

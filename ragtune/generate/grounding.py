@@ -1,9 +1,8 @@
 """Supporting spans (for each answer sentence, the evidence sentence that shares most of its content
-words, with chunk id and offsets, so a reader can check every claim), the groundedness gate (is
+words, with chunk id and offsets, so a reader can check every claim) and the groundedness gate (is
 every content term of the answer in its cited evidence, and does each answer sentence agree with
-the evidence it aligns to in numbers, negation and direction) and the groundedness score (how
-much of each answer sentence the evidence supports, lexically or by embeddings; informative only,
-since on-topic but unsupported text scores high by embeddings).
+the evidence it aligns to in numbers, negation and direction). The groundedness score curation
+ranks by is ragtune.curate.groundedness.
 
 The gate was chosen by measurement against tests/data/grounding_labels.jsonl (bench/grounding.py).
 """
@@ -16,7 +15,7 @@ from typing import Any
 
 from ragtune.generate.synonyms import frequency, related_words
 from ragtune.llm.prompts import VIGNETTE
-from ragtune.text import CJK_RUN, LIST_ITEM, NUMBER_WORDS, content_terms, content_words, sentence_spans, stem, support, term_set, words
+from ragtune.text import CJK_RUN, LIST_ITEM, NUMBER_WORDS, content_terms, content_words, sentence_spans, stem, term_set
 
 DIAGNOSIS_LABEL = re.compile(r"^([^:：\n]{2,80})[:：]\s*")  # a vignette's answer: '<diagnosis>: <its features>'
 
@@ -56,57 +55,8 @@ def supporting_spans(answer: str, evidence: list[dict[str, Any]], min_overlap: f
     return list(spans.values())
 
 
-@dataclass
-class GroundednessSettings:
-    # A sentence's embedding support is its best cosine with an evidence sentence, mapped linearly
-    # from `unrelated_cosine` (0) to `paraphrase_cosine` (1); MiniLM puts unrelated sentences of one
-    # domain near 0.3 and paraphrases above 0.8.
-    unrelated_cosine: float = 0.3
-    paraphrase_cosine: float = 0.8
-
-
 def sentence_texts(text: str) -> list[str]:
     return [text[start:end].strip() for start, end in _sentences(text)] or ([text.strip()] if text.strip() else [])
-
-
-def groundedness_scores(rows: list[dict[str, Any]], embedder, settings: GroundednessSettings) -> list[dict[str, Any]]:
-    """For each row: how much of its answer the evidence supports, sentence by sentence.
-
-    A sentence's support is the larger of its lexical support (share of its content words found in
-    the evidence) and its embedding support (best cosine with an evidence sentence, rescaled), so
-    a faithful paraphrase and a verbatim copy both count, and a fluent invention counts for neither.
-    The row's score weighs each sentence by its number of words. Deterministic: no LLM involved, so
-    it filters even when the judge is a weak model. One batch of embeddings for all rows."""
-    answer_sentences = [sentence_texts(row["answer"]) for row in rows]
-    chunk_sentences: dict[str, list[str]] = {}
-    for row in rows:
-        for chunk in row.get("evidence", []):
-            chunk_sentences.setdefault(chunk["chunk_id"], sentence_texts(chunk["text"]))
-    flat_answers = [s for sentences in answer_sentences for s in sentences]
-    flat_evidence = [s for sentences in chunk_sentences.values() for s in sentences]
-    vectors = embedder.encode(flat_answers + flat_evidence)
-    answer_vectors, evidence_vectors = vectors[: len(flat_answers)], vectors[len(flat_answers) :]
-    where, position = {}, 0
-    for chunk_id, sentences in chunk_sentences.items():
-        where[chunk_id] = (position, position + len(sentences))
-        position += len(sentences)
-    scale = settings.paraphrase_cosine - settings.unrelated_cosine
-    scores, cursor = [], 0
-    for row, sentences in zip(rows, answer_sentences):
-        evidence_rows = [i for c in row.get("evidence", []) for i in range(*where[c["chunk_id"]])]
-        evidence_text = "\n".join(c["text"] for c in row.get("evidence", []))
-        details, weighted, total = [], 0.0, 0
-        for k, sentence in enumerate(sentences):
-            lexical = support(sentence, evidence_text)
-            cosine = float((evidence_vectors[evidence_rows] @ answer_vectors[cursor + k]).max()) if evidence_rows else 0.0
-            semantic = min(1.0, max(0.0, (cosine - settings.unrelated_cosine) / scale))
-            weight = max(1, len(words(sentence)))
-            weighted += weight * max(lexical, semantic)
-            total += weight
-            details.append({"sentence": sentence, "lexical": round(lexical, 3), "cosine": round(cosine, 3)})
-        cursor += len(sentences)
-        scores.append({"groundedness": round(weighted / total, 3) if total else 0.0, "sentences": details})
-    return scores
 
 
 NEGATION = re.compile(r"\b(?:not|no|never|none|neither|nor|without|cannot|unlikely|absent|lack|lacks|lacking|rarely)\b|n't|不|没有|无|未|非", re.I)

@@ -46,10 +46,13 @@ def counter_for(backend: str, model: str, model_path: str | None, tokenizer: str
     GGUF's tokenizer and said to be approximate."""
     if tokenizer:
         return hf_counter(tokenizer), f"tokenizer {tokenizer}"
-    if backend == "llamacpp":
+    from ragtune.llm.backends import BACKEND_KINDS
+
+    tokens = BACKEND_KINDS[backend].tokens
+    if tokens == "gguf":
         chosen = model_path or fallback_gguf
         return gguf_counter(chosen), f"the GGUF's tokenizer ({Path(chosen).name})"
-    if backend == "vllm":
+    if tokens == "hub":
         return hf_counter(model), f"{model}'s tokenizer"
     try:
         return tiktoken_counter(model), f"tiktoken's encoding for {model}"

@@ -16,8 +16,8 @@ from typing import Any
 import dagster as dg
 import pydantic
 
-from pipeline_assets.cli_display import BAD_INPUT, BUDGET_REACHED, FAILED, OK, STOPPED, ProgressDisplay, fail, usage_table
-from pipeline_assets.cli_stop import WorkerStillRunning, run_stoppable
+from pipeline_assets.cli.display import BAD_INPUT, BUDGET_REACHED, FAILED, OK, STOPPED, ProgressDisplay, fail, usage_table
+from pipeline_assets.cli.stop import WorkerStillRunning, run_stoppable
 from pipeline_assets.definitions import STAGE_JOBS, asset_settings
 from pipeline_assets.metadata import usage_from_metadata
 from pipeline_assets.run_control import cancel_runs_of_this_process, instance_home, pool_waits, process_tags, reap_orphaned_runs

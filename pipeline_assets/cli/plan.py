@@ -11,8 +11,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipeline_assets.cli_display import BAD_INPUT, OK, fail
-from pipeline_assets.cli_run import RunOptions, checked_run_config, effective_llm, missing_paths, resources_for
+from pipeline_assets.cli.display import BAD_INPUT, OK, fail
+from pipeline_assets.cli.run import RunOptions, checked_run_config, effective_llm, missing_paths, resources_for
 from pipeline_assets.definitions import build_defs
 from pipeline_assets.estimate import estimate_plans
 from pipeline_assets.generate import GenerationConfig

@@ -9,12 +9,12 @@ from typing import Any
 
 import dagster as dg
 
-from pipeline_assets.cli_display import BAD_INPUT, OK, fail
+from pipeline_assets.cli.display import BAD_INPUT, OK, fail
 from pipeline_assets.run_control import instance_home
 from pipeline_assets.metadata import usage_from_metadata
 from pipeline_assets.partitions import CHAPTERS
 from ragtune.curate.curation import RETIRED_WHY, SPLITS
-from ragtune.curate.exports import to_alpaca, to_messages, to_sharegpt, with_thinking
+from ragtune.curate.exports import EXPORT_FORMATS, export_path
 from ragtune.jsonl import read_jsonl
 from ragtune.llm.usage import Usage
 from resources.storage import DataDirResource
@@ -117,35 +117,45 @@ def headless_status(as_json: bool) -> int:
     return OK
 
 
-CONVERTERS = {
-    "alpaca": to_alpaca, "sharegpt": to_sharegpt, "messages": to_messages,
-    "alpaca_reasoning": lambda row: to_alpaca(with_thinking(row)), "sharegpt_reasoning": lambda row: to_sharegpt(with_thinking(row)),
-}
-FORMATS = [*CONVERTERS, "raft"]
-
-
 def headless_export(fmt: str, split: str, out: str | None) -> int:
-    storage = DataDirResource()
-    splits = list(SPLITS) if split == "all" else [split]
-    if not all(storage.layout.dataset_rows(s).exists() for s in splits):
-        return fail(f"no dataset in {storage.layout.dataset_dir}: run `ragtune run PATH` first", BAD_INPUT)
-    lines = []
+    """One format of the EXPORT_FORMATS table, as its step wrote it, to a file or stdout (hf: a folder)."""
+    layout = DataDirResource().layout
+    chosen = EXPORT_FORMATS[fmt]
+    if not all(layout.dataset_rows(s).exists() for s in SPLITS):
+        return fail(f"no dataset in {layout.dataset_dir}: run `ragtune run PATH` first", BAD_INPUT)
+    splits = [s for s in (SPLITS if split == "all" else [split]) if s in chosen.splits]
+    if not splits:
+        return fail(f"{fmt} has only the {', '.join(chosen.splits)} split: use --split {chosen.splits[0]}", BAD_INPUT)
+    source = export_path(layout, fmt, splits[0])
+    if fmt == "hf":
+        return _export_folder(source, splits, out)
+    lines: list[str] = []
     for name in splits:
-        if fmt == "raft":
-            path = storage.layout.raft_export(name)
-            if not path.exists():
-                return fail(f"{path} is missing: the RAFT variant is written when dataset_exports runs with raft on", BAD_INPUT)
-            lines += [json.dumps(row, ensure_ascii=False) for row in read_jsonl(path)]
-            continue
-        rows = read_jsonl(storage.layout.dataset_rows(name))
-        if fmt.endswith("_reasoning"):
-            rows = [r for r in rows if r.get("reasoning")]
-        lines += [json.dumps(CONVERTERS[fmt](row), ensure_ascii=False) for row in rows]
+        path = export_path(layout, fmt, name)
+        if path.exists():
+            lines += [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        elif chosen.empty_file or not export_path(layout, "alpaca", name).exists():  # counselling: no file = no dialogue in that split
+            switch = f" with `{chosen.switch}` on" if chosen.switch else ""
+            return fail(f"{path} is missing: {chosen.written_by} writes it{switch}; materialize it (ragtune run) first", BAD_INPUT)
     text = "".join(line + "\n" for line in lines)
     if out:
         with open(out, "w", encoding="utf-8") as handle:
             handle.write(text)
-        print(f"{len(lines)} rows ({fmt}, {split}) -> {out}", file=sys.stderr)
+        print(f"{len(lines)} records ({fmt}, {split}) -> {out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
+    return OK
+
+
+def _export_folder(source, splits: list[str], out: str | None) -> int:
+    """The Hugging Face copy's splits saved to the folder `out` (a dataset is no stream for stdout)."""
+    if not out:
+        return fail("--format hf writes a folder: give it with --out DIR", BAD_INPUT)
+    if not source.exists():
+        return fail(f"{source} is missing: dataset_exports writes it; materialize it (ragtune run) first", BAD_INPUT)
+    import datasets
+
+    stored = datasets.load_from_disk(str(source))
+    datasets.DatasetDict({s: stored[s] for s in splits if s in stored}).save_to_disk(out)
+    print(f"{', '.join(s for s in splits if s in stored)} (hf) -> {out}", file=sys.stderr)
     return OK

@@ -17,17 +17,18 @@ import os
 import sys
 import traceback
 
-from pipeline_assets.cli_display import BAD_INPUT, FAILED, fail
+from pipeline_assets.cli.display import BAD_INPUT, FAILED, fail
+from ragtune.curate.exports import EXPORT_FORMATS
+from ragtune.llm.backends import BACKEND_KINDS
 from ragtune.ingest.grobid import GrobidSettings, default_grobid_url
 from ragtune.ingest.pdf_parser import ParseError
 from ragtune.ingest.sources import parse_document
 
-EXPORT_FORMATS = ["alpaca", "sharegpt", "messages", "alpaca_reasoning", "sharegpt_reasoning", "raft"]
 
 
 def _llm_flags(command: argparse.ArgumentParser) -> None:
     group = command.add_argument_group("LLM (default: RAGTUNE_LLM_* variables, the project file's llm:, else the embedded SmolLM2)")
-    group.add_argument("--backend", choices=["llamacpp", "openai", "openai_batch", "vllm"])
+    group.add_argument("--backend", choices=list(BACKEND_KINDS), help="; ".join(f"{k.name}: {k.description}" for k in BACKEND_KINDS.values()))
     group.add_argument("--model", help="model at the endpoint, vLLM model, or for llamacpp a local model (smollm2, qwen2.5-coder-1.5b) or a GGUF path")
     group.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
     group.add_argument("--api-key-env", help="the environment variable holding the API key (never the key itself)")
@@ -85,8 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="per chapter: fresh or stale, kept/quota, failures, tokens, cost")
     status.add_argument("--json", action="store_true")
 
-    export = commands.add_parser("export", help="write the curated dataset in one format")
-    export.add_argument("--format", choices=EXPORT_FORMATS, required=True)
+    export = commands.add_parser("export", help="write the curated dataset in one format, as its step wrote it",
+                                 epilog="formats: " + "; ".join(f"{f.name}: {f.description}" for f in EXPORT_FORMATS.values()))
+    export.add_argument("--format", choices=list(EXPORT_FORMATS), required=True)
     export.add_argument("--split", choices=["train", "validation", "test", "all"], default="train")
     export.add_argument("--out", help="file to write (default: stdout)")
     return parser
@@ -115,7 +117,7 @@ def _positive(args: argparse.Namespace) -> None:
 
 
 def _options(args: argparse.Namespace):
-    from pipeline_assets.cli_run import LLMOptions, RunOptions, parse_sets
+    from pipeline_assets.cli.run import LLMOptions, RunOptions, parse_sets
 
     parse = {name: getattr(args, name) for name in ("categories_from", "mapping_file", "parser", "password", "ocr_languages")
              if getattr(args, name, None) is not None}
@@ -148,24 +150,24 @@ def _command(args: argparse.Namespace) -> int:
     if args.command == "parse":
         return _parse(args)
     if args.command == "status":
-        from pipeline_assets.cli_status import headless_status
+        from pipeline_assets.cli.status import headless_status
 
         return headless_status(args.json)
     if args.command == "export":
-        from pipeline_assets.cli_status import headless_export
+        from pipeline_assets.cli.status import headless_export
 
         return headless_export(args.format, args.split, args.out)
     _positive(args)
     options = _options(args)
     if args.command == "run":
-        from pipeline_assets.cli_run import headless_run
+        from pipeline_assets.cli.run import headless_run
 
         return headless_run(options, args.debug)
     if args.command == "estimate":
-        from pipeline_assets.cli_plan import headless_estimate
+        from pipeline_assets.cli.plan import headless_estimate
 
         return headless_estimate(options, args.tokenizer, args.json)
-    from pipeline_assets.cli_plan import headless_preview
+    from pipeline_assets.cli.plan import headless_preview
 
     return headless_preview(options, args.chapter, args.n)
 

@@ -188,6 +188,7 @@ def test_without_the_closed_vocabulary_a_written_question_may_use_any_word_but_b
     opened = answer_first.schema("factual_recall", "extractive", answer, "Medication", closed_vocabulary=False)["properties"]["question"]["pattern"]
     assert not re.match(closed, "What is usually used in the assessment of ADHD?")
     assert re.match(opened, "What is usually used in the assessment of ADHD?") and not re.match(opened, "What is usually used")
+    assert not re.match(opened, "What is ADHD? It is a disorder of attention?")  # one question: its question mark ends it
     fixed = answer_first.schema("factual_recall", "extractive", answer, "Medication", fixed="^What treats ADHD[?]$", closed_vocabulary=False)
     assert fixed["properties"]["question"]["pattern"] == "^What treats ADHD[?]$"
     assert GenerationSettings().closed_vocabulary  # the 135M default: closed

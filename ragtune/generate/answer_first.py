@@ -51,6 +51,10 @@ CONDITION = re.compile(
 # Grammar-enforced text: no markup characters, no quote or backslash (inside a JSON string they
 # would let a small model close the string and write debris), a question ends with a question mark.
 PLAIN = r'[^<>{}\[\]|*#\n"\\]'
+# A free question is one question: its first question mark ends it. Without that the 1.5B went on after
+# "...generalized anxiety disorder?" with the answer until max_tokens cut the JSON, or asked two at once
+# ("What is the difference between ECT and TMS? How do they work, ...?"; NIMH, 2026-12-07).
+ONE_QUESTION = r'[^<>{}\[\]|*#\n"\\?？]'
 # How a case may open; rounds take them in turn, so a small model that copies the example still varies.
 CASE_OPENINGS = {
     "en": ["A 34-year-old man is seen in the clinic.", "A 19-year-old student is brought to the emergency department.",
@@ -66,7 +70,7 @@ START = {"en": "A-Z\u4e00-\u9fff", "zh": "\u4e00-\u9fff"}  # a Chinese row's tex
 
 
 def open_question_pattern(language: str = "en") -> str:
-    return f"^[{START[language]}]{PLAIN}{{7,}}[?？]$"
+    return f"^[{START[language]}]{ONE_QUESTION}{{7,}}[?？]$"
 
 
 def default_answer_modes() -> dict[str, str]:

@@ -196,6 +196,16 @@ def test_a_question_whose_form_its_answer_meets_fits():
     assert [fit_problem(r) for r in (treated, works, harms)] == [None, None, None]
 
 
+def test_telling_one_condition_from_others_is_a_difference_question():
+    """'How can you tell if someone is experiencing GAD from other mental health conditions?' answered by how to
+    talk with a friend passed as a plain question (qwen2.5-coder-1.5b, NIMH, 2026-12-07); 'tell ... from' asks a difference."""
+    question = "How can you tell if someone is experiencing generalized anxiety disorder (GAD) from other mental health conditions?"
+    advice = row(ANXIETY, "Cognitive behavioural therapy with graded exposure", question, "differential_diagnosis",
+                 answer="If you think a friend may be struggling with worry, set aside a time to talk with them and offer your support.")
+    assert "one side of the difference is missing" in fit_problem(advice)
+    assert "one side" not in (fit_problem({**advice, "question": "What can you tell from the symptoms of generalized anxiety disorder?"}) or "")
+
+
 def test_a_question_for_which_medicine_needs_an_answer_that_names_one():
     """'Which medications can help control the symptoms?' answered by 'Certain medications can help ...' names none
     (qwen2.5-coder-1.5b on the NIMH bipolar pages, 2026-12-06); the handbook's line naming them fits."""

@@ -30,6 +30,7 @@ from ragtune.text import content_terms, list_lead_in, stem
 
 DIFFERENCE = re.compile(
     r"\b(?:differen(?:ce|ces|t)|differ|differs|distinguish(?:ed|es)?|told apart|tell\s+\w+(?:\s+\w+)?\s+apart|separate[sd]?|versus|vs\.?|"
+    r"tell\s+(?:[\w()'’-]+\s+){1,10}?from\s+(?:other|another|the other|a|an)\b|"  # 'How can you tell if someone has GAD from other conditions?' (1.5B)
     r"compared? (?:with|to)|compare(?=\s*[?？])|contrast)\b", re.I,
 )
 CONTRASTIVE = re.compile(r"\b(?:rather than|whereas|unlike|instead of|instead|differ\w*|distinguish\w*|while|but|in contrast|than|not|vs)\b|;", re.I)

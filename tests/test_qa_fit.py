@@ -196,6 +196,24 @@ def test_a_question_whose_form_its_answer_meets_fits():
     assert [fit_problem(r) for r in (treated, works, harms)] == [None, None, None]
 
 
+def test_a_case_shorter_than_its_criteria_ask_for_does_not_fit():
+    """The 1.5B's generalized anxiety disorder cases ran 'for the past two weeks' or 'three months' against criteria of
+    at least six months (handbook, 2026-12-07): the answer would teach a diagnosis the case does not meet."""
+    text = (SOURCE / "02-anxiety-disorders.md").read_text(encoding="utf-8")
+    section = text.split("## Diagnostic Criteria for Generalized Anxiety Disorder", 1)[1].split("\n## ", 1)[0].strip()
+    features = section[section.index("C. The anxiety and worry"):]
+    row = {"qa_id": "case", "task": "clinical_vignette", "language": "en", "chapter_title": "Anxiety Disorders",
+           "answer": "Generalized anxiety disorder: " + features, "evidence": [{"chunk_id": "c:1", "text": section}]}
+
+    def case(duration: str) -> dict:
+        return {**row, "question": f"A 28-year-old mother says she has worried about money and her children's health {duration}, "
+                                   "feels restless and tired and sleeps badly. What is the most likely diagnosis?"}
+
+    assert "under the 180 days its criteria ask for" in fit_problem(case("for the past two weeks"))
+    assert "under the 180 days" in fit_problem(case("for three months"))
+    assert fit_problem(case("for over a year")) is None
+
+
 def test_telling_one_condition_from_others_is_a_difference_question():
     """'How can you tell if someone is experiencing GAD from other mental health conditions?' answered by how to
     talk with a friend passed as a plain question (qwen2.5-coder-1.5b, NIMH, 2026-12-07); 'tell ... from' asks a difference."""

@@ -8,7 +8,8 @@ because chapter and section titles counted as "spoken of" by the answer:
 - a chapter or section title split into a pair ("the difference between Bipolar and Related Disorders");
 - each condition and population the question names is in the answer (a differential's other side may
   be the section's condition); the population or sub-type that the answer is about is in the question;
-- a vignette never names or abbreviates its diagnosis, and its ages and words agree;
+- a vignette never names or abbreviates its diagnosis, its ages and words agree, and it lasts as long as
+  its criteria ask;
 - malformed grammar ("a depressive disorders", "the treatment for ... therapies");
 - a counselling dialogue's patient speaks as a patient: the opening in the first person, a follow-up in
   the first person or as a question, none in a clinician's or a document's voice, and an opening that names what it asks about ("How can you tell
@@ -26,7 +27,7 @@ from itertools import combinations
 from typing import Any
 
 from ragtune.llm.prompts import DIALOGUE, UNANSWERABLE, VIGNETTE
-from ragtune.text import content_terms, list_lead_in, stem
+from ragtune.text import NUMBER_WORDS, content_terms, list_lead_in, stem
 
 DIFFERENCE = re.compile(
     r"\b(?:differen(?:ce|ces|t)|differ|differs|distinguish(?:ed|es)?|told apart|tell\s+\w+(?:\s+\w+)?\s+apart|separate[sd]?|versus|vs\.?|"
@@ -342,7 +343,37 @@ def vignette_fit(row: dict[str, Any]) -> str | None:
         return f"a {min(ages)}-year-old is spoken of as a child ({CHILD_WORDS.search(case).group(0)!r})"
     if ages and max(ages) < 16 and ADULT_WORDS.search(case):
         return f"a {max(ages)}-year-old is given an adult's life ({ADULT_WORDS.search(case).group(0)!r})"
-    return None
+    holding = [e.get("text", "") for e in row.get("evidence") or [] if answer.split(":", 1)[-1].strip()[:60] in e.get("text", "")]
+    return shorter_than_criterion(case, " ".join(holding or [answer]))
+
+
+UNIT_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
+AMOUNT = r"(\d{1,3}|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|several|few|a few)"
+# A criterion's least duration ('... for at least 6 months', 'lasting at least two weeks') and the case's own
+# ('for the past two weeks', 'present for three months', 'for over a year').
+LEAST_DURATION = re.compile(rf"\b(?:at least|a minimum of|no less than)\s+{AMOUNT}\s+(day|week|month|year)s?\b", re.I)
+CASE_DURATION = re.compile(rf"\b(?:for|over|past|last|lasting|since)\s+(?:the\s+)?(?:past\s+|last\s+|over\s+|about\s+|nearly\s+|almost\s+)?"
+                           rf"{AMOUNT}\s+(day|week|month|year)s?\b", re.I)
+
+
+def _days(amount: str, unit: str) -> int | None:
+    """'two', 'week' -> 14; 'several'/'few' count as 3, 'a'/'an' as 1."""
+    amount = amount.lower()
+    count = int(amount) if amount.isdigit() else {"a": 1, "an": 1, "several": 3, "few": 3, "a few": 3}.get(amount)
+    count = count if count is not None else (int(NUMBER_WORDS[amount]) if NUMBER_WORDS.get(amount, "").isdigit() else None)
+    return None if count is None else count * UNIT_DAYS[unit.lower()]
+
+
+def shorter_than_criterion(case: str, evidence: str) -> str | None:
+    """The case's duration under the least duration its criteria ask for ('for the past two weeks' in a case
+    answered by generalized anxiety disorder, whose criteria ask for at least 6 months: qwen2.5-coder-1.5b on the
+    handbook, 2026-12-07). Only where the evidence gives one least duration (several: several conditions)."""
+    least = {_days(a, u) for a, u in LEAST_DURATION.findall(evidence)} - {None}
+    said = [d for d in (_days(a, u) for a, u in CASE_DURATION.findall(case)) if d is not None]
+    if len(least) != 1 or not said:
+        return None
+    (needed,) = least
+    return f"the case's symptoms last {max(said)} days, under the {needed} days its criteria ask for" if max(said) < needed else None
 
 
 FIRST_PERSON = re.compile(r"\b(?:I|I'm|I've|I'd|I'll|me|my|mine|myself|we|our)\b|我", re.I)

@@ -138,8 +138,7 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
     by chunks and frozen by hash across reruns. Every removed row is kept in dataset/removed.jsonl
     with its reason."""
     keys = sorted(context.instance.get_dynamic_partitions(CHAPTERS))
-    current = storage.layout.parsed_chapter_keys()
-    retired = {k: RETIRED_WHY for k in keys if current is not None and k not in current}
+    retired = dict.fromkeys(sorted(storage.layout.gone_from_collection(keys)), RETIRED_WHY)
     if retired:
         context.log.warning(f"chapters retired, their rows leave the dataset: {sorted(retired)} ({RETIRED_WHY})")
     missing = [k for k in keys if k not in retired and not judged_paths(storage, k)[0].exists()]

@@ -74,8 +74,8 @@ def faiss_index(context: dg.AssetExecutionContext, storage: DataDirResource) -> 
     (cosine on normalised vectors). A partition whose documents are gone (a retired chapter, or one another data
     folder made under the same Dagster instance) is left out: retrieval never returns its chunks."""
     partitions = sorted(context.instance.get_dynamic_partitions(CHAPTERS))
-    collection = storage.layout.parsed_chapter_keys()
-    keys = partitions if collection is None else [k for k in partitions if k in collection]
+    left_out = storage.layout.gone_from_collection(partitions)
+    keys = [k for k in partitions if k not in left_out]
     missing = [k for k in keys if not storage.layout.chunk_version(k).exists()]
     if missing:
         raise dg.Failure(f"chapter_chunks not materialized for {missing}; materialize those partitions first")
@@ -96,7 +96,7 @@ def faiss_index(context: dg.AssetExecutionContext, storage: DataDirResource) -> 
             "vectors": index.index.ntotal,
             "dimensions": index.index.d,
             "chapters": dg.MetadataValue.json(keys),
-            "left_out": dg.MetadataValue.json(sorted(set(partitions) - set(keys))),
+            "left_out": dg.MetadataValue.json(sorted(left_out)),
             "path": dg.MetadataValue.path(str(folder)),
         }
     )

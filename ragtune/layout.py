@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -42,6 +42,11 @@ class DataLayout:
         """The chapters of the documents parsed last: the collection as it stands (None before any parse)."""
         manifest = self.read_json(self.parsed_manifest)
         return None if manifest is None else sorted(manifest.get("chapters", {}))
+
+    def gone_from_collection(self, keys: Iterable[str]) -> set[str]:
+        """Of these chapter keys, those no document parsed last gives any more (retired; none before any parse)."""
+        current = self.parsed_chapter_keys()
+        return set() if current is None else set(keys) - set(current)
 
     def parsed_document(self, doc_id: str) -> Path:
         return self._path("parsed", f"{doc_id}.json")

@@ -401,7 +401,6 @@ def test_a_chapter_whose_source_is_removed_retires_its_rows_from_dataset_exports
     from build_pdf import build_pdf, source_chapters
 
     from pipeline_assets.cli.status import chapter_status
-    from pipeline_assets.runner import materialize_graph
     from ragtune.curate.curation import RETIRED_WHY
 
     instance, data = pipeline_run["instance"], pipeline_run["data"]

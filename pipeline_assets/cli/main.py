@@ -19,11 +19,10 @@ import traceback
 
 from pipeline_assets.cli.display import BAD_INPUT, FAILED, fail
 from ragtune.curate.exports import EXPORT_FORMATS
-from ragtune.llm.backends import BACKEND_KINDS
 from ragtune.ingest.grobid import GrobidSettings, default_grobid_url
 from ragtune.ingest.pdf_parser import ParseError
 from ragtune.ingest.sources import parse_document
-
+from ragtune.llm.backends import BACKEND_KINDS
 
 
 def _llm_flags(command: argparse.ArgumentParser) -> None:

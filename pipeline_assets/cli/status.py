@@ -79,11 +79,12 @@ def chapter_status(instance: dg.DagsterInstance, storage: DataDirResource) -> li
     """Per chapter: fresh, stale, missing, or retired (no document of the collection gives it any more;
     the last curation's count of the rows that left with it, where it ran since)."""
     rows = []
-    current = storage.layout.parsed_chapter_keys()
+    keys = sorted(instance.get_dynamic_partitions(CHAPTERS))
+    gone = storage.layout.gone_from_collection(keys)
     retired_rows = (storage.layout.read_json(storage.layout.curation_report, {}) or {}).get("retired_chapters", {})
-    for key in sorted(instance.get_dynamic_partitions(CHAPTERS)):
+    for key in keys:
         state, why = freshness(instance, key)
-        if current is not None and key not in current:
+        if key in gone:
             left = retired_rows.get(key, {}).get("rows_removed")
             state, why = "retired", RETIRED_WHY + (f"; {left} rows left the dataset" if left is not None else "; curate again to drop its rows")
         generation = storage.layout.read_json(storage.layout.generation_status(key), {}) or {}
@@ -126,9 +127,8 @@ def headless_export(fmt: str, split: str, out: str | None) -> int:
     splits = [s for s in (SPLITS if split == "all" else [split]) if s in chosen.splits]
     if not splits:
         return fail(f"{fmt} has only the {', '.join(chosen.splits)} split: use --split {chosen.splits[0]}", BAD_INPUT)
-    source = export_path(layout, fmt, splits[0])
     if fmt == "hf":
-        return _export_folder(source, splits, out)
+        return _export_folder(export_path(layout, fmt, splits[0]), splits, out)
     lines: list[str] = []
     for name in splits:
         path = export_path(layout, fmt, name)

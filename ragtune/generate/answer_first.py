@@ -50,11 +50,12 @@ CONDITION = re.compile(
 )
 # Grammar-enforced text: no markup characters, no quote or backslash (inside a JSON string they
 # would let a small model close the string and write debris), a question ends with a question mark.
-PLAIN = r'[^<>{}\[\]|*#\n"\\]'
+MARKUP = r'<>{}\[\]|*#\n"\\'
+PLAIN = f"[^{MARKUP}]"
 # A free question is one question: its first question mark ends it. Without that the 1.5B went on after
 # "...generalized anxiety disorder?" with the answer until max_tokens cut the JSON, or asked two at once
 # ("What is the difference between ECT and TMS? How do they work, ...?"; NIMH, 2026-12-07).
-ONE_QUESTION = r'[^<>{}\[\]|*#\n"\\?？]'
+ONE_QUESTION = f"[^{MARKUP}?？]"
 # How a case may open; rounds take them in turn, so a small model that copies the example still varies.
 CASE_OPENINGS = {
     "en": ["A 34-year-old man is seen in the clinic.", "A 19-year-old student is brought to the emergency department.",

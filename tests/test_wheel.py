@@ -28,8 +28,6 @@ for name in sys.argv[1].split(","):
     module = importlib.import_module(name)
     files[name] = module.__file__
     for info in pkgutil.walk_packages(module.__path__, name + "."):
-        if info.name.endswith(".__main__"):  # `python -m` runs it; importing it would run the command
-            continue
         try:
             importlib.import_module(info.name)
         except Exception as error:

@@ -4,4 +4,5 @@ import sys
 
 from pipeline_assets.cli.main import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing the module (a walk over every package) must not run the command
+    sys.exit(main())

@@ -48,3 +48,18 @@ def test_each_rule_removes_what_it_names_and_counts_add_up():
 def test_support_measures_answer_words_found_in_evidence():
     assert support("Lithium requires kidney monitoring.", EVIDENCE) == 1.0
     assert support("Paris is the capital of France.", EVIDENCE) == 0.0
+
+
+def test_at_most_two_kept_rows_share_one_answer():
+    """The 1.5B wrote nine different cases answered by one criteria list; all nine passed every other rule."""
+    answer = "Lithium requires regular blood level, kidney and thyroid monitoring."
+    candidates = [
+        row("1", "What monitoring does lithium require?", answer),
+        row("2", "Which tests are needed during lithium treatment?", answer),
+        row("3", "How is a person taking lithium checked over time?", answer),
+        row("4", "What has the strongest evidence for preventing bipolar relapse?", "Lithium has the strongest evidence for preventing relapse."),
+    ]
+    result = filter_qa(candidates, FilterSettings())
+    assert [r["qa_id"] for r in result.kept] == ["1", "2", "4"]
+    assert result.removed["answer_repeated"] == 1 and result.rejected[0]["qa_id"] == "3"
+    assert [r["qa_id"] for r in filter_qa(candidates, FilterSettings(max_rows_per_answer=3)).kept] == ["1", "2", "3", "4"]

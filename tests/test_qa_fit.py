@@ -374,3 +374,24 @@ def test_the_fit_judge_is_the_filters_last_rule_and_asks_each_pair_once(tmp_path
     assert [again(r) for r in rows] == scores
     assert not any("llama" in vars(scorer) for scorer in again.judge.scorers.values())  # answered from the cache
     assert scores[0] > scores[2]  # the population-and-disorder question above the broader one on the same answer
+
+
+def test_a_question_that_lists_its_own_answer_does_not_fit():
+    """'What is an example of a type of psychotherapy ..., including interpersonal and social rhythm therapy?' was kept
+    beside the sentence naming that therapy (qwen2.5-coder-1.5b, NIMH bipolar pages, 2026-12-06)."""
+    asked = row(BIPOLAR, "Psychoeducation, family-focused therapy and interpersonal",
+                "Which psychosocial treatments help people with bipolar disorder keep regular sleep and activity patterns?", "treatment_management")
+    assert fit_problem(asked) is None
+    given_away = {**asked, "question": "Which psychosocial treatments help people with bipolar disorder keep regular sleep patterns, "
+                                       "such as interpersonal and social rhythm therapy?"}
+    assert "names what it asks for" in fit_problem(given_away)
+
+
+def test_what_to_tell_the_provider_is_not_answered_by_talk_to_them():
+    """'What should you tell your health care provider about the risks and benefits of each medication?' answered by
+    'Talk with your health care provider to understand ...' (1.5B, NIMH): it says nothing to tell."""
+    referral = row(BIPOLAR, "Lithium has the strongest evidence", "What should you tell your health care provider about lithium?",
+                   "treatment_management", answer="Talk with your health care provider to understand the risks and benefits of lithium.")
+    assert "what to tell or ask" in fit_problem(referral)
+    content = {**referral, "answer": "Lithium requires regular blood level, kidney and thyroid monitoring, so say which other medicines you take."}
+    assert "what to tell" not in (fit_problem(content) or "")

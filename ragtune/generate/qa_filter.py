@@ -8,6 +8,7 @@ the terms). The content rules live in ragtune.generate.row_rules; the last rule 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,8 +19,8 @@ from ragtune.generate.row_rules import first_broken_rule
 from ragtune.llm.prompts import DIALOGUE, UNANSWERABLE
 from ragtune.text import jaccard, normalize_question, support, words
 
-RULES = ("too_short", *CONTENT_RULES, "repetitive", "exact_duplicate", "near_duplicate", "unsupported_terms", "fit_judge")
-DUPLICATE_RULES = ("exact_duplicate", "near_duplicate")
+RULES = ("too_short", *CONTENT_RULES, "repetitive", "exact_duplicate", "near_duplicate", "unsupported_terms", "answer_repeated", "fit_judge")
+DUPLICATE_RULES = ("exact_duplicate", "near_duplicate", "answer_repeated")
 UNJUDGED = (DIALOGUE, UNANSWERABLE)  # a dialogue's opening is no question; an unanswerable pair misfits on purpose
 
 
@@ -29,6 +30,9 @@ class FilterSettings:
     min_answer_words: int = 5
     min_distinct_ratio: float = 0.45
     near_duplicate_jaccard: float = 0.8  # on the questions' word sets
+    # Kept rows that may share one answer: the 1.5B wrote nine different cases of one criteria list, all
+    # kept, and a tuned model learns to answer every worried patient with generalized anxiety disorder.
+    max_rows_per_answer: int = 2
 
 
 @dataclass
@@ -48,6 +52,7 @@ def filter_qa(candidates: list[dict[str, Any]], settings: FilterSettings, fit_ju
     result = FilterResult()
     seen_exact: set[str] = set()
     seen_word_sets: list[set[str]] = []
+    answer_rows: Counter[str] = Counter()
     kept: list[tuple[int, dict[str, Any]]] = []
     rejected: list[tuple[int, dict[str, Any]]] = []
     for n, row in sorted(enumerate(candidates), key=lambda item: item[1].get("task") == UNANSWERABLE):
@@ -69,6 +74,8 @@ def filter_qa(candidates: list[dict[str, Any]], settings: FilterSettings, fit_ju
             verdict = grounding_verdict(row)
             if not verdict.grounded:
                 rule, detail, extra = "unsupported_terms", verdict.reason, {"unsupported_terms": verdict.unsupported}
+            elif answer_rows[normalize_question(answer)] >= settings.max_rows_per_answer:
+                rule, detail = "answer_repeated", f"{settings.max_rows_per_answer} kept rows already have this answer"
             elif fit_judge is not None and row.get("task") not in UNJUDGED:
                 p_yes = fit_judge(row)
                 if p_yes < fit_judge.min_yes:
@@ -79,6 +86,7 @@ def filter_qa(candidates: list[dict[str, Any]], settings: FilterSettings, fit_ju
             continue
         seen_exact.add(normalize_question(question))
         seen_word_sets.append(set(words(question)))
+        answer_rows[normalize_question(answer)] += 1
         evidence_text = "\n".join(e["text"] for e in row.get("evidence", []))
         kept.append((n, {**row, "lexical_support": round(support(answer, evidence_text), 3)}))
     result.kept = [row for _, row in sorted(kept, key=lambda item: item[0])]

@@ -56,7 +56,7 @@ from ragtune.ingest.pdf_parser import parse_pdf  # noqa: E402
 from ragtune.llm.backends import LlamaCppBackend  # noqa: E402
 from ragtune.llm.client import CachedLLM, ChatRequest, LLMCache  # noqa: E402
 from ragtune.llm.local_models import model_name  # noqa: E402
-from ragtune.llm.prompts import TASKS  # noqa: E402
+from ragtune.tasks import TASKS  # noqa: E402
 
 SETTINGS = GenerationSettings(max_waves=4)
 MODEL: str | None = None  # --model: a GGUF path or a local model's short name, for both sides

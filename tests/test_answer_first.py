@@ -15,6 +15,7 @@ from ragtune.generate.grounding import grounding_verdict
 from ragtune.generate.qa_filter import FilterSettings, filter_qa
 from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_qa
 from ragtune.generate.row_rules import MARKUP, SOURCE_REFERENCE, first_broken_rule
+from ragtune.tasks import PAIR_TASKS
 from ragtune.text import list_lead_in, unsupported_terms
 from tests.conftest import chapter_of
 
@@ -150,7 +151,7 @@ def test_extractive_generation_on_the_real_model(handbook_document, handbook_ind
             assert all(any(turn == texts[s["chunk_id"]][s["start"] : s["end"]] for s in row["supporting_spans"]) for turn in clinician)
         elif row["task"] not in ("unanswerable", "clinical_vignette") and row["answer_units"][0]["kind"] != "table_row":
             assert row["answer"] == row["supporting_spans"][0]["text"]  # the answer is the evidence itself
-        if row["task"] in answer_first.PAIR_TASKS:  # without free_questions, the answer's structure wrote the question
+        if row["task"] in PAIR_TASKS:  # without free_questions, the answer's structure wrote the question
             assert row["generation"]["question_from"] == "structure"
             fixed = built_questions.structured_question(plan, plan.rounds[row["generation"]["round"]], answer_first.round_units(plan, row["generation"]["round"], False))
             assert re.fullmatch(fixed.strip("^$"), row["question"]), (fixed, row["question"])
@@ -473,7 +474,7 @@ def test_a_round_answers_only_from_its_own_chapters_passages(handbook_chunks):
 
 def test_without_free_questions_a_pair_round_takes_only_answers_its_structure_asks(handbook_document, handbook_index, embedder):
     plan = plan_chapter_evidence(chapter_of(handbook_document, "anxiety-disorders"), handbook_index, embedder, EvidenceSettings(rounds=40))
-    pairs = [n for n, r in enumerate(plan.rounds) if r.task in answer_first.PAIR_TASKS]
+    pairs = [n for n, r in enumerate(plan.rounds) if r.task in PAIR_TASKS]
     free = {n: answer_first.round_units(plan, n) for n in pairs}
     built = {n: answer_first.round_units(plan, n, free_questions=False) for n in pairs}
     assert any(built.values()) and any(u and not built_questions.structured_question(plan, plan.rounds[n], u) for n, u in free.items())
@@ -481,7 +482,7 @@ def test_without_free_questions_a_pair_round_takes_only_answers_its_structure_as
     assert [n for n, u in built.items() if u] == [n for n, u in built.items() if u and free[n]]
     asked = [u[0].text for u in built.values() if u]
     assert len(asked) == len(set(asked)), "rounds of several tasks on overlapping passages ask no answer twice"
-    by_task = {task: [u[0].text for n, u in built.items() if u and plan.rounds[n].task == task] for task in answer_first.PAIR_TASKS}
+    by_task = {task: [u[0].text for n, u in built.items() if u and plan.rounds[n].task == task] for task in PAIR_TASKS}
     assert by_task["treatment_management"] and all(re.search(r"treat|therap|medic", t, re.I) for t in by_task["treatment_management"]), by_task
     assert by_task["differential_diagnosis"] and all(re.match(r"[\w\s/-]+: ", t) for t in by_task["differential_diagnosis"]), by_task  # 'X: ...' lines
 

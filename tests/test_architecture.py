@@ -59,3 +59,21 @@ def test_each_asset_is_in_the_group_of_its_stage():
         stages[key.to_user_string()] = (node.group_name, beside.get(module, module))
     assert {name: group for name, (group, _) in stages.items()}["qa_judged"] == "curate"
     assert all(group == stage for group, stage in stages.values()), {n: s for n, s in stages.items() if s[0] != s[1]}
+
+
+def test_no_module_but_the_task_registry_names_a_task():
+    """A task style is one record (ragtune/tasks.py): a module that compares a task with its name, or keeps a
+    table keyed by task names, is a second place to change when a style is added."""
+    import ast
+
+    from ragtune.tasks import TASK_STYLES
+
+    spelled = []
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            if path == ROOT / "ragtune" / "tasks.py" or "__pycache__" in path.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Constant) and node.value in TASK_STYLES:
+                    spelled.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.value!r}")
+    assert spelled == [], "task names outside ragtune/tasks.py"

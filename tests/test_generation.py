@@ -12,7 +12,6 @@ from ragtune.generate import answer_first, built_questions
 from ragtune.generate.evidence import (
     EvidencePlan,
     EvidenceSettings,
-    default_task_mix,
     plan_chapter_evidence,
     task_schedule,
 )
@@ -31,7 +30,8 @@ from ragtune.generate.qa_generation import (
 from ragtune.index.chunking import chunk_chapter
 from ragtune.index.vector_index import ChunkIndex
 from ragtune.ingest.text_parser import parse_markdown
-from ragtune.llm.prompts import TASKS, detect_language
+from ragtune.llm.prompts import detect_language
+from ragtune.tasks import TASKS, default_task_mix
 from tests.conftest import chapter_of
 
 ZH_CHAPTER = """# 焦虑障碍

@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "ragtune"
 STAGES = ["ingest", "index", "llm", "generate", "review", "curate", "train", "evaluate"]  # pipeline order
-SHARED = {"text", "jsonl", "chat", "plots", "layout", "benchmarks", "project", "stopping"}
+SHARED = {"text", "jsonl", "chat", "plots", "layout", "benchmarks", "project", "stopping", "tasks"}
 ENTRY_POINTS: set[str] = set()  # the command line drives Dagster, so it lives in pipeline_assets/cli/
 GLUE = ("dagster", "dagster_webserver", "pipeline_assets", "resources")
 

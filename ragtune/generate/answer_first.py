@@ -14,23 +14,16 @@ import json
 import re
 from typing import Any
 
-from ragtune.generate.answer_units import TASK_UNITS, AnswerUnit, units_for_task
+from ragtune.generate.answer_units import AnswerUnit, units_for_task
 from ragtune.generate.built_questions import FRAMING_ZH, borrowed_question, built_question, differential_line, structured_question
 from ragtune.generate.evidence import EvidencePlan, EvidenceRound, per_plan
 from ragtune.generate.qa_fit import POPULATIONS as POPULATION_WORDS
 from ragtune.generate.qa_fit import CONDITION_HEAD, answer_subject, populations
-from ragtune.llm.prompts import DIALOGUE, PAIR_TASKS, TASKS, UNANSWERABLE, VIGNETTE, fenced, inline_title, render_messages
+from ragtune.llm.prompts import fenced, inline_title, render_messages
+from ragtune.tasks import DEFAULT_TASK, TASK_STYLES, shape_of, task_style
 from ragtune.text import chinese_words, content_terms
 
 ANSWER_MODES = ("extractive", "hybrid", "abstractive")
-QUESTION_KIND = {
-    "en": {
-        "factual_recall": "a factual question",
-        "treatment_management": "a question about treatment",
-        "differential_diagnosis": "a question about how to tell two conditions apart",
-    },
-    "zh": {"factual_recall": "医生应当能够回答的事实性问题", "treatment_management": "关于治疗或处理的问题", "differential_diagnosis": "关于如何鉴别这些疾病的问题"},
-}
 UNANSWERABLE_ANSWER = {
     "en": "The cited passages do not answer this question; they are about {topic}.",
     "zh": "所引用的段落没有回答这个问题；它们讲的是{topic}。",
@@ -75,24 +68,21 @@ def open_question_pattern(language: str = "en") -> str:
 
 
 def default_answer_modes() -> dict[str, str]:
-    return dict.fromkeys(TASKS, "extractive")
+    return dict.fromkeys(TASK_STYLES, "extractive")
 
 
 def check_answer_modes(modes: dict[str, str]) -> None:
-    bad = {task: mode for task, mode in modes.items() if task not in TASKS or mode not in ANSWER_MODES}
+    bad = {task: mode for task, mode in modes.items() if task not in TASK_STYLES or mode not in ANSWER_MODES}
     if bad:
-        raise ValueError(f"answer_mode {bad} is not valid: tasks are {', '.join(TASKS)}; modes are {', '.join(ANSWER_MODES)}")
+        raise ValueError(f"answer_mode {bad} is not valid: tasks are {', '.join(TASK_STYLES)}; modes are {', '.join(ANSWER_MODES)}")
 
 
 def template_for(task: str, mode: str, language: str) -> str:
     if mode == "abstractive":
         return f"{language}/{task}"
-    if task == UNANSWERABLE:
-        return f"{language}/answer_first_unanswerable"
-    if task == DIALOGUE:
-        return f"{language}/answer_first_dialogue"
-    if task == VIGNETTE:
-        return f"{language}/answer_first_vignette"
+    shape = shape_of(task)
+    if shape != "pair":  # one answer-first template per shape
+        return f"{language}/answer_first_{shape}"
     return f"{language}/{'hybrid' if mode == 'hybrid' else 'answer_first'}"
 
 
@@ -104,16 +94,17 @@ def round_units(plan: EvidencePlan, n: int, free_questions: bool = True) -> list
     rounds take answers whose question their structure dictates, assigned plan-wide (_built_answers); none:
     the round makes no call."""
     planned = plan.rounds[n]
-    if planned.task == UNANSWERABLE:
+    shape = shape_of(planned.task)
+    if shape == "abstention":
         return []
-    if not free_questions and (planned.task in PAIR_TASKS or planned.task == DIALOGUE):
+    if not free_questions and shape in ("pair", "dialogue"):
         return _built_answers(plan).get(n, [])
-    if planned.task in PAIR_TASKS:
+    if shape == "pair":
         return _free_answers(plan).get(n, [])
     turn = sum(1 for r in plan.rounds[:n] if r.task == planned.task and r.evidence[:1] == planned.evidence[:1])
-    wanted = 2 if planned.task == DIALOGUE else 1
+    wanted = 2 if shape == "dialogue" else 1
     for chunk in own_passages(plan, planned):
-        if planned.task == VIGNETTE and not section_condition(chunk["section_path"][-1]):
+        if shape == "vignette" and not section_condition(chunk["section_path"][-1]):
             continue  # a case's diagnosis is the condition its features' section names, never an overview's
         units = _preferred_units(plan, planned, chunk) if wanted == 1 else units_for_task(chunk, planned.task)
         if len(units) >= wanted:
@@ -151,16 +142,16 @@ def _assign_built_answers(plan: EvidencePlan) -> dict[int, list[AnswerUnit]]:
     answers: dict[int, list[AnswerUnit]] = {}
     for n, planned in enumerate(plan.rounds):
         own = own_passages(plan, planned)
-        if planned.task in PAIR_TASKS:
+        if shape_of(planned.task) == "pair":
             for chunk in own:
                 units = [u for u in _asked_units(plan, planned, chunk) if u.text not in taken]
                 if units:
                     answers[n] = units[:1]
                     taken.add(units[0].text)
                     break
-        elif planned.task == DIALOGUE:
+        elif shape_of(planned.task) == "dialogue":
             asked: dict[str, AnswerUnit] = {}  # one answer per question, the first
-            for unit in (u for chunk in own for u in units_for_task(chunk, DIALOGUE)):
+            for unit in (u for chunk in own for u in units_for_task(chunk, planned.task)):
                 asked.setdefault(built_question(plan, planned, unit), unit)
             units = [u for question, u in asked.items() if question and u.text not in replied]
             pairs = [[a, b] for a in units for b in units if a is not b and not _overlap(a, b)]
@@ -173,7 +164,7 @@ def _assign_built_answers(plan: EvidencePlan) -> dict[int, list[AnswerUnit]]:
 def _preferred_units(plan: EvidencePlan, planned: EvidenceRound, chunk: dict[str, Any]) -> list[AnswerUnit]:
     """A passage's answers for the round's task: those about its topic first, then those whose structure says
     what they answer before those the model must write a question for."""
-    topic = TASK_UNITS.get(planned.task, TASK_UNITS["factual_recall"])[1]
+    topic = task_style(planned.task).answer_topic
     return sorted(units_for_task(chunk, planned.task),
                   key=lambda u: (bool(topic and not topic.search(u.text)), structured_question(plan, planned, [u]) is None))
 
@@ -189,7 +180,7 @@ def _free_answers(plan: EvidencePlan) -> dict[int, list[AnswerUnit]]:
         taken: set[str] = set()
         answers: dict[int, list[AnswerUnit]] = {}
         for n, planned in enumerate(plan.rounds):
-            if planned.task not in PAIR_TASKS:
+            if shape_of(planned.task) != "pair":
                 continue
             unit = next((u for chunk in own_passages(plan, planned) for u in _preferred_units(plan, planned, chunk) if u.text not in taken), None)
             if unit:
@@ -200,19 +191,16 @@ def _free_answers(plan: EvidencePlan) -> dict[int, list[AnswerUnit]]:
     return per_plan("free_answers", plan, assign)
 
 
-OTHER_TASKS = {"factual_recall": ("treatment_management", "differential_diagnosis")}
-
-
 def _asked_units(plan: EvidencePlan, planned: EvidenceRound, chunk: dict[str, Any]) -> list[AnswerUnit]:
     """A passage's answers with a built question about the round's task, in the order the round prefers them."""
     def about(task: str, unit: AnswerUnit) -> bool:
-        topic = TASK_UNITS[task][1]
-        return not topic or bool(topic.search(unit.text)) or (task == "differential_diagnosis" and differential_line(chunk, unit))
+        style = task_style(task)
+        return not style.answer_topic or bool(style.answer_topic.search(unit.text)) or (style.asks_difference and differential_line(chunk, unit))
 
     units = [u for u in units_for_task(chunk, planned.task) if about(planned.task, u) and structured_question(plan, planned, [u])]
-    if planned.task != "differential_diagnosis":  # 'How is X told apart from Y?' is a differential round's question
+    if not task_style(planned.task).asks_difference:  # 'How is X told apart from Y?' is a differential round's question
         units = [u for u in units if not differential_line(chunk, u)]
-    others = OTHER_TASKS.get(planned.task, ())
+    others = task_style(planned.task).yields_to
     return sorted(units, key=lambda u: any(about(task, u) for task in others))  # stable: the passage's own order otherwise
 
 
@@ -225,7 +213,7 @@ def asks(plan: EvidencePlan, n: int, free_questions: bool, mode: str = "extracti
     made of such rounds only, so a wave of n rounds asks n questions."""
     if mode == "abstractive":
         return True
-    if plan.rounds[n].task == UNANSWERABLE:
+    if shape_of(plan.rounds[n].task) == "abstention":
         return free_questions or borrowed_question(plan, plan.rounds[n]) is not None  # the model's own, or one borrowed
     return bool(round_units(plan, n, free_questions))
 
@@ -308,13 +296,14 @@ def schema(task: str, mode: str, answer: str | None = None, topic: str = "", lan
            fixed: str | tuple[str, str] | None = None, closed_vocabulary: bool = True) -> dict[str, Any]:
     """fixed: the question's own pattern when the answer's structure says what it must ask (structured_question),
     for a dialogue the two patient turns' patterns (structured_turns); closed_vocabulary: GenerationSettings'."""
-    closed = closed_vocabulary and mode == "extractive" and task not in (VIGNETTE, UNANSWERABLE)
+    shape = shape_of(task)
+    closed = closed_vocabulary and mode == "extractive" and shape not in ("vignette", "abstention")
     start = START[language]
     turn_patterns = fixed if isinstance(fixed, tuple) else None
     fixed = fixed if isinstance(fixed, str) else None
     pattern = fixed or (question_pattern(answer, topic, language) if closed else open_question_pattern(language))
     question = {"type": "string", "pattern": pattern}
-    if task == DIALOGUE:
+    if shape == "dialogue":
         # One free turn pattern. A grammar that forced the first person ("I ..." or "... I ...") made the 135M model
         # ramble or repeat to max_tokens (54 s a call, not 5): the patient's voice is left to the fit rule.
         opening = follow_up = f"^[{start}]{PLAIN}{{12,}}$"
@@ -323,13 +312,18 @@ def schema(task: str, mode: str, answer: str | None = None, topic: str = "", lan
         turns = {"type": "array", "prefixItems": [{"type": "string", "pattern": opening}, {"type": "string", "pattern": follow_up}],
                  "items": False, "minItems": 2}
         return {"type": "object", "properties": {"patient_turns": turns}, "required": ["patient_turns"]}
-    if task == VIGNETTE:
+    if shape == "vignette":
         case = {"type": "string", "pattern": f"^[{start}]{PLAIN}{{60,}}$"}
         return {"type": "object", "properties": {"case": case, "question": question}, "required": ["case", "question"]}
-    if mode == "hybrid" and task != UNANSWERABLE:
+    if mode == "hybrid" and shape != "abstention":
         answer = {"type": "string", "pattern": f"^{PLAIN}{{24,}}$"}
         return {"type": "object", "properties": {"question": question, "answer": answer}, "required": ["question", "answer"]}
     return {"type": "object", "properties": {"question": question}, "required": ["question"]}
+
+
+def question_kind(task: str, language: str) -> str:
+    """How the prompt names the question to write: the style's words, a pair's default for the other shapes."""
+    return task_style(task).question_kind.get(language) or task_style(DEFAULT_TASK).question_kind[language]
 
 
 def must_name(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit]) -> str:
@@ -354,7 +348,7 @@ def render(plan: EvidencePlan, n: int, units: list[AnswerUnit], mode: str, passa
         "focus": inline_title(planned.focus),
         "answer": fenced(units[0].text) if units else "",
         "second_answer": fenced(units[1].text) if len(units) > 1 else "",
-        "question_kind": QUESTION_KIND[plan.language].get(planned.task, QUESTION_KIND[plan.language]["factual_recall"]),
+        "question_kind": question_kind(planned.task, plan.language),
         "feature_words": ", ".join(feature_words(units[0].text)) if units else "",
         "answer_words": ", ".join(feature_words(units[0].text, 4)) if units else "",  # a dialogue's patient turn takes up its reply
         "second_answer_words": ", ".join(feature_words(units[1].text, 4)) if len(units) > 1 else "",
@@ -395,7 +389,8 @@ def parse(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit], m
     chunk_texts = {e["chunk_id"]: e["text"] for e in planned.evidence}
     spans = [span for unit in units for span in unit.supporting_spans(chunk_texts[unit.chunk_id])]
     language = plan.language
-    if planned.task == DIALOGUE:
+    shape = shape_of(planned.task)
+    if shape == "dialogue":
         said = data.get("patient_turns")
         if not isinstance(said, list) or len(said) < 2 or not all(isinstance(t, str) and t.strip() for t in said[:2]):
             raise ValueError("model output has no two patient turns")
@@ -410,9 +405,9 @@ def parse(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit], m
     if not isinstance(question, str) or not question.strip():
         raise ValueError("model output has no question")
     question = question.strip()
-    if planned.task == UNANSWERABLE:
+    if shape == "abstention":
         return {"question": question, "answer": UNANSWERABLE_ANSWER[language].format(topic=passage_topic(plan, planned)), "supporting_spans": []}
-    if planned.task == VIGNETTE:
+    if shape == "vignette":
         case = data.get("case")
         if not isinstance(case, str) or not case.strip():
             raise ValueError("model output has no case")

@@ -19,7 +19,7 @@ from typing import Any
 from ragtune.generate.qa_fit import differential_head
 from ragtune.generate.row_rules import MARKUP, SOURCE_REFERENCE
 from ragtune.generate.synonyms import glued_words
-from ragtune.llm.prompts import DIALOGUE, VIGNETTE
+from ragtune.tasks import task_style
 from ragtune.text import LIST_ITEM, content_terms, sentence_spans
 
 DANGLING_LABEL = re.compile(r"^\(?(?:[A-Za-z]|\d{1,2})[.)]?$")  # "9." alone: the chunk ends inside the list
@@ -27,20 +27,8 @@ DEFINITION = re.compile(
     r"^(?!(?:The|It|This|These|Those|That|When|If|Without|With|In|A|An|Risk|There|Most|Some|Many)\b)[A-Z][\w\-/']*(?: [\w\-/']+){0,5} "
     r"(?:is an?|is the|are|means|refers to|is defined as|are defined by|describes|is called|are marked by)\b|^.{2,30}?(?:是指|是一种|指的是)"
 )
-CONTRAST = re.compile(r"\b(?:distinguish\w*|differ\w*|whereas|rather than|unlike|points? to|suggests?|separates?|instead)\b|区别|不同于|鉴别", re.I)
-TREATMENT = re.compile(r"\b(?:treat\w*|therap\w*|medication\w*|psychotherap\w*|antidepress\w*|dose\w*|manag\w*|recommend\w*|first step|cbt)\b|治疗|药物|心理治疗", re.I)
-FEATURE = re.compile(r"\b(?:symptom\w*|sign\w*|feature\w*|criteri\w*|present\w*|experienc\w*|feel\w*|mood|sleep|worry|fear|panic|episode)\b|症状|表现|标准", re.I)
 MIN_TERMS, MAX_WORDS, MAX_LIST_ITEMS, MAX_SECTION_WORDS = 5, 70, 10, 160
 PRONOUN_OPENING = re.compile(r"^(?:(?:They|It|This|These|Those|He|She|Its|Their|Both|Such|However|Also|Therefore|Thus|Moreover|Instead|Otherwise|Similarly|But|Yet|In addition|For example|For instance)\b|它|这|该|其(?!他)|此(?!外)|两者|以下|本章|本节)")  # 以下/本章: the document speaking of itself
-
-# Which kinds of answer suit each task, best first, and what the answer should be about.
-TASK_UNITS: dict[str, tuple[tuple[str, ...], re.Pattern | None]] = {
-    "factual_recall": (("section", "definition", "criteria_list", "sentence", "table_row"), None),
-    "treatment_management": (("section", "table_row", "sentence", "definition", "criteria_list"), TREATMENT),  # "X is the first-line ..." reads as a definition
-    "differential_diagnosis": (("sentence", "criteria_list"), CONTRAST),
-    "clinical_vignette": (("criteria_list", "section"), FEATURE),  # a diagnosis rests on a set of features, not one sentence
-    "counselling_dialogue": (("sentence", "definition", "section"), None),
-}
 
 
 @dataclass
@@ -284,14 +272,15 @@ def units_for_task(chunk: dict[str, Any], task: str) -> list[AnswerUnit]:
     """The chunk's answers that suit a task, the preferred kinds and topics first. A clinician's reply in a
     dialogue is said aloud, and a vignette's diagnosis needs its criteria together, so neither is a list
     item cut from a criteria list."""
-    kinds, topic = TASK_UNITS.get(task, TASK_UNITS["factual_recall"])
+    style = task_style(task)
+    kinds, topic = style.answer_kinds, style.answer_topic
     units = [u for u in answer_units(chunk) if u.kind in kinds]
     whole = section_unit(chunk) if "section" in kinds else None
-    if whole and task == VIGNETTE and not re.search(r"\b(?:signs?|symptoms?)\b", chunk["section_path"][-1], re.I):
+    if whole and style.shape == "vignette" and not re.search(r"\b(?:signs?|symptoms?)\b", chunk["section_path"][-1], re.I):
         whole = None  # a case is built on a section that lists a condition's signs
     units = [whole] + units if whole else units
-    if task in (DIALOGUE, VIGNETTE):  # a reply, or a case's diagnosis, rests on more than one criterion
+    if style.shape in ("dialogue", "vignette"):  # a reply, or a case's diagnosis, rests on more than one criterion
         units = [u for u in units if u.kind == "criteria_list" or not _list_item(chunk["text"], u.spans[0][0])]
-    if task == DIALOGUE:  # 'Bulimia nervosa: People with ...' is a glossary's line, not what a clinician says
+    if style.shape == "dialogue":  # 'Bulimia nervosa: People with ...' is a glossary's line, not what a clinician says
         units = [u for u in units if not differential_head(u.text)]
     return sorted(units, key=lambda u: (not (topic is None or topic.search(u.text)), kinds.index(u.kind)))

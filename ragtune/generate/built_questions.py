@@ -13,7 +13,7 @@ from typing import Any
 from ragtune.generate.answer_units import PRONOUN_OPENING, AnswerUnit, units_for_task
 from ragtune.generate.evidence import EvidencePlan, EvidenceRound, per_plan
 from ragtune.generate.qa_fit import CONDITION_HEAD, differential_head, populations
-from ragtune.llm.prompts import DIALOGUE, UNANSWERABLE, VIGNETTE
+from ragtune.tasks import DEFAULT_TASK, shape_of
 from ragtune.text import list_lead_in
 
 FRAMING_ZH = frozenset("概述 要点 简介 摘要 概要 总结 以下 列出".split())  # section-title words a question must not lean on
@@ -76,9 +76,9 @@ def structured_question(plan: EvidencePlan, planned: EvidenceRound, units: list[
     chapter's title; a sentence that defines a condition is asked what (or when, how) it is; a statement,
     a glossary line or a treatment sentence what it says; a question heading's whole section is asked by
     that heading; an unanswerable round borrows such a question (borrowed_question)."""
-    if planned.task == UNANSWERABLE:
+    if shape_of(planned.task) == "abstention":
         return borrowed_question(plan, planned)
-    if not units or planned.task in (DIALOGUE, VIGNETTE):
+    if not units or shape_of(planned.task) in ("dialogue", "vignette"):
         return None
     if units[0].kind == "section":  # the section's whole text answers its question heading
         heading = next(e["section_path"][-1] for e in planned.evidence if e["chunk_id"] == units[0].chunk_id).strip()
@@ -108,7 +108,7 @@ PATIENT_OPENING = {  # no '.' (see one_of): the opening leads into the question 
 
 def built_question(plan: EvidencePlan, planned: EvidenceRound, unit: AnswerUnit) -> str:
     """The first question a unit's structure dictates, spelled out ('' if none), whatever the round's task."""
-    pattern = structured_question(plan, EvidenceRound("factual_recall", planned.focus, planned.evidence), [unit])
+    pattern = structured_question(plan, EvidenceRound(DEFAULT_TASK, planned.focus, planned.evidence), [unit])
     return questions_of(pattern)[0] if pattern else ""
 
 
@@ -116,7 +116,7 @@ def structured_turns(plan: EvidencePlan, planned: EvidenceRound, units: list[Ans
     """A dialogue's two patient turns when both replies' structure dictates their questions: the patient opens
     in the first person and asks the first ('I have a question, how is panic disorder treated?'), then asks
     the second. Patterns, as structured_question's; None when either reply has no such question."""
-    if planned.task != DIALOGUE or len(units) < 2:
+    if shape_of(planned.task) != "dialogue" or len(units) < 2:
         return None
     first, second = (built_question(plan, planned, u) for u in units[:2])
     if not first or not second or first == second:
@@ -181,7 +181,7 @@ def _borrowed_questions(plan: EvidencePlan) -> dict[int, str]:
     taken: set[str] = set()
     borrowed: dict[int, str] = {}
     for at, planned in enumerate(plan.rounds):
-        if planned.task == UNANSWERABLE and (pattern := _borrow(plan, planned, at, taken)):
+        if shape_of(planned.task) == "abstention" and (pattern := _borrow(plan, planned, at, taken)):
             borrowed[at] = pattern
             taken.add(pattern)
     return borrowed
@@ -194,9 +194,9 @@ def _lendable(plan: EvidencePlan) -> dict[str, list[str]]:
     for chunk in (e for r in plan.rounds for e in r.evidence):
         if chunk["chunk_id"] in lent:
             continue
-        lender = EvidenceRound("factual_recall", chunk["section_path"][-1], [chunk])
+        lender = EvidenceRound(DEFAULT_TASK, chunk["section_path"][-1], [chunk])
         skip = DIFFERENTIAL_SECTION.search(chunk["section_path"][-1])
-        patterns = [] if skip else (structured_question(plan, lender, [u]) for u in units_for_task(chunk, "factual_recall"))
+        patterns = [] if skip else (structured_question(plan, lender, [u]) for u in units_for_task(chunk, DEFAULT_TASK))
         lent[chunk["chunk_id"]] = list(dict.fromkeys(questions_of(p)[0] for p in patterns if p))
     return lent
 

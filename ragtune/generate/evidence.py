@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import weakref
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -20,35 +19,11 @@ from typing import Any, Callable, TypeVar
 from ragtune.index.embedding import Embedder
 from ragtune.index.vector_index import ChunkIndex, Hit
 from ragtune.ingest.document import Chapter
-from ragtune.llm.prompts import TASKS, detect_language
+from ragtune.llm.prompts import detect_language
+from ragtune.tasks import TASK_STYLES, default_task_mix, task_style
 
 # What a round carries of each chunk into prompts (section path, text) and rows (ids, pages).
 ROUND_FIELDS = ("chunk_id", "doc_id", "section_path", "pages", "text", "whole_section")
-# Sections a task prefers as its focus, when the chapter has them; otherwise it cycles all sections.
-TASK_SECTIONS = {
-    "clinical_vignette": re.compile(r"criteria|symptom|present|feature|sign", re.I),
-    "differential_diagnosis": re.compile(r"differential|distinguish", re.I),
-    "treatment_management": re.compile(r"treat|manag|therap|medic|care", re.I),
-}
-NOTHING = re.compile(r"(?!)")
-DIFFERENTIAL = "differential_diagnosis"
-# Words added to the title query of a chapter that has no chunks in the index.
-TASK_QUERY = {
-    "clinical_vignette": "symptoms, presentation and diagnostic criteria",
-    "differential_diagnosis": "differential diagnosis, distinguishing features",
-    "treatment_management": "treatment and management",
-}
-
-
-def default_task_mix() -> dict[str, int]:
-    return {
-        "factual_recall": 3,
-        "clinical_vignette": 2,
-        "differential_diagnosis": 1,
-        "treatment_management": 2,
-        "counselling_dialogue": 1,
-        "unanswerable": 1,
-    }
 
 
 @dataclass
@@ -118,9 +93,9 @@ def per_plan(name: str, plan: EvidencePlan, compute: Callable[[], T]) -> T:
 
 def task_schedule(task_mix: dict[str, int]) -> list[str]:
     """Tasks interleaved in proportion to their weights (smooth weighted round robin)."""
-    unknown = set(task_mix) - set(TASKS)
+    unknown = set(task_mix) - set(TASK_STYLES)
     if unknown:
-        raise ValueError(f"unknown task(s) {sorted(unknown)} in task_mix; tasks are {', '.join(TASKS)}")
+        raise ValueError(f"unknown task(s) {sorted(unknown)} in task_mix; tasks are {', '.join(TASK_STYLES)}")
     weights = {t: w for t, w in task_mix.items() if w > 0}
     if not weights:
         raise ValueError("task_mix turns every task off")
@@ -145,12 +120,13 @@ def plan_chapter_evidence(chapter: Chapter, index: ChunkIndex, embedder: Embedde
     rounds: list[EvidenceRound] = []
     for i in range(settings.rounds):
         task = schedule[i % len(schedule)]
-        preferred = [s for s in seeds if TASK_SECTIONS.get(task, NOTHING).search(s)] or list(seeds)
+        style = task_style(task)
+        preferred = [s for s in seeds if style.focus_sections and style.focus_sections.search(s)] or list(seeds)
         if rounds and i % settings.rounds_per_evidence and _shares(rounds[-1], task, preferred):
             rounds.append(EvidenceRound(task, rounds[-1].focus, rounds[-1].evidence))
             continue
         if not preferred:  # the chapter has no chunk in the index: retrieve by its title
-            focus, vector = chapter.title, embedder.encode([f"{chapter.title}. {TASK_QUERY.get(task, '')}"])[0]
+            focus, vector = chapter.title, embedder.encode([f"{chapter.title}. {style.focus_query}"])[0]
             hits = index.search(vector, settings.top_k)
         else:
             focus = preferred[turn[task] % len(preferred)]
@@ -158,7 +134,7 @@ def plan_chapter_evidence(chapter: Chapter, index: ChunkIndex, embedder: Embedde
             rows = seeds[focus]
             seed = rows[turn[(task, focus)] % len(rows)]
             turn[(task, focus)] += 1
-            hits = _around(index, seed, chapter.chapter_key, settings.top_k, other_chapter=task == DIFFERENTIAL)
+            hits = _around(index, seed, chapter.chapter_key, settings.top_k, other_chapter=style.asks_difference)
         rounds.append(EvidenceRound(task, focus, [{**h.chunk.to_dict(), "score": round(h.score, 4)} for h in hits]))
     return EvidencePlan(chapter.chapter_key, chapter.title, detect_language(chapter.text()), rounds)
 
@@ -166,7 +142,7 @@ def plan_chapter_evidence(chapter: Chapter, index: ChunkIndex, embedder: Embedde
 def _shares(previous: EvidenceRound, task: str, preferred: list[str]) -> bool:
     """A round may take the previous round's evidence when its task likes that section; a
     differential never shares (it wants a passage from another chapter)."""
-    return DIFFERENTIAL not in (task, previous.task) and previous.focus in preferred
+    return not (task_style(task).asks_difference or task_style(previous.task).asks_difference) and previous.focus in preferred
 
 
 def _section_rows(chapter: Chapter, index: ChunkIndex) -> dict[str, list[int]]:

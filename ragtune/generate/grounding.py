@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ragtune.generate.synonyms import frequency, related_words
-from ragtune.llm.prompts import VIGNETTE
+from ragtune.tasks import shape_of
 from ragtune.text import CJK_RUN, LIST_ITEM, NUMBER_WORDS, content_terms, content_words, sentence_spans, stem, term_set
 
 DIAGNOSIS_LABEL = re.compile(r"^([^:：\n]{2,80})[:：]\s*")  # a vignette's answer: '<diagnosis>: <its features>'
@@ -225,12 +225,12 @@ def assess_answer(answer: str, evidence_texts: list[str], context: str = "", set
 def grounding_verdict(row: dict[str, Any], settings: GateSettings | None = None) -> GateVerdict:
     """The gate for one QA row: its answer (a dialogue's clinician turns) against its cited evidence.
     An unanswerable row's answer says what the evidence lacks, so it passes."""
-    if row.get("task") == "unanswerable":
+    if shape_of(row.get("task")) == "abstention":
         return GateVerdict(True)
     turns = row.get("turns") or []
     answer = " ".join(t["content"] for t in turns if t["role"] == "clinician") if turns else row["answer"]
     context = "\n".join(" ".join(e.get("section_path", [])) for e in row.get("evidence", []))
-    if row.get("task") == VIGNETTE and (found := DIAGNOSIS_LABEL.match(answer)):
+    if shape_of(row.get("task")) == "vignette" and (found := DIAGNOSIS_LABEL.match(answer)):
         label, features = found.group(1), answer[found.end():]
         if {term for _, term in content_terms(label)} <= term_set(context):
             answer = features  # 'Generalized anxiety disorder: <criterion>': the label is the section's, the rest is gated

@@ -16,12 +16,11 @@ from ragtune.generate.fit_scores import CachedFitJudge
 from ragtune.generate.grounding import grounding_verdict
 from ragtune.generate.row_rules import RULES as CONTENT_RULES
 from ragtune.generate.row_rules import first_broken_rule
-from ragtune.llm.prompts import DIALOGUE, UNANSWERABLE
+from ragtune.tasks import shape_of, task_style
 from ragtune.text import jaccard, normalize_question, support, words
 
 RULES = ("too_short", *CONTENT_RULES, "repetitive", "exact_duplicate", "near_duplicate", "unsupported_terms", "answer_repeated", "fit_judge")
 DUPLICATE_RULES = ("exact_duplicate", "near_duplicate", "answer_repeated")
-UNJUDGED = (DIALOGUE, UNANSWERABLE)  # a dialogue's opening is no question; an unanswerable pair misfits on purpose
 
 
 @dataclass
@@ -55,7 +54,7 @@ def filter_qa(candidates: list[dict[str, Any]], settings: FilterSettings, fit_ju
     answer_rows: Counter[str] = Counter()
     kept: list[tuple[int, dict[str, Any]]] = []
     rejected: list[tuple[int, dict[str, Any]]] = []
-    for n, row in sorted(enumerate(candidates), key=lambda item: item[1].get("task") == UNANSWERABLE):
+    for n, row in sorted(enumerate(candidates), key=lambda item: shape_of(item[1].get("task")) == "abstention"):
         question, answer = row["question"].strip(), row["answer"].strip()
         answer_words = words(answer)
         rule, detail, extra = None, "", {}
@@ -76,7 +75,7 @@ def filter_qa(candidates: list[dict[str, Any]], settings: FilterSettings, fit_ju
                 rule, detail, extra = "unsupported_terms", verdict.reason, {"unsupported_terms": verdict.unsupported}
             elif answer_rows[normalize_question(answer)] >= settings.max_rows_per_answer:
                 rule, detail = "answer_repeated", f"{settings.max_rows_per_answer} kept rows already have this answer"
-            elif fit_judge is not None and row.get("task") not in UNJUDGED:
+            elif fit_judge is not None and not task_style(row.get("task")).exempt("fit_judge"):
                 p_yes = fit_judge(row)
                 if p_yes < fit_judge.min_yes:
                     rule, detail, extra = "fit_judge", f"{fit_judge.model} judges that the answer does not fit: p(yes) {p_yes:.2f} < {fit_judge.min_yes}", {"p_yes": round(p_yes, 3)}

@@ -26,7 +26,7 @@ import re
 from itertools import combinations
 from typing import Any
 
-from ragtune.llm.prompts import DIALOGUE, UNANSWERABLE, VIGNETTE
+from ragtune.tasks import shape_of
 from ragtune.text import NUMBER_WORDS, content_terms, list_lead_in, stem
 
 DIFFERENCE = re.compile(
@@ -462,12 +462,12 @@ def dialogue_fit(row: dict[str, Any]) -> str | None:
 
 def fit_problem(row: dict[str, Any]) -> str | None:
     """None when the question fits its answer by these rules, else what does not fit."""
-    task, question, answer = row.get("task"), row["question"], row["answer"]
-    if task == DIALOGUE:
+    shape, question, answer = shape_of(row.get("task")), row["question"], row["answer"]
+    if shape == "dialogue":
         return dialogue_fit(row)
     if row.get("language", "en") != "en":
         return None  # the rules read English; Chinese rows are left to the model-based check
-    if task == VIGNETTE:
+    if shape == "vignette":
         return vignette_fit(row)
     holding = sorted(row.get("evidence") or [], key=lambda e: answer not in e.get("text", ""))  # the passage the answer is from first
     path = row.get("section_path") or next((e.get("section_path") for e in holding if e.get("section_path")), None)
@@ -476,7 +476,7 @@ def fit_problem(row: dict[str, Any]) -> str | None:
     found = MALFORMED.search(question)
     if found:
         return f"the question is malformed ({found.group(0)!r})"
-    if task == UNANSWERABLE:  # nothing answers it; it still has to be a well-formed question
+    if shape == "abstention":  # nothing answers it; it still has to be a well-formed question
         return None
     split = title_split(question, titles)
     if split:

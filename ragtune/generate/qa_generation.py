@@ -29,9 +29,10 @@ from ragtune.generate.qa_filter import FilterSettings, filter_qa
 from ragtune.generate.row_rules import first_broken_rule
 from ragtune.llm.client import CachedLLM, ChatRequest, Completion, SamplingParams
 from ragtune.llm.progress import Progress
-from ragtune.llm.prompts import DIALOGUE, format_passages, inline_title, render_messages, task_template, template_sha256
+from ragtune.llm.prompts import format_passages, inline_title, render_messages, task_template, template_sha256
 from ragtune.llm.tasks import run_tasks
 from ragtune.llm.usage import Price, Usage
+from ragtune.tasks import shape_of
 
 DIALOGUE_ROLES = ("patient", "clinician", "patient", "clinician")
 
@@ -45,7 +46,7 @@ def qa_schema(task: str, n_items: int, language: str = "en") -> dict[str, Any]:
     # No maxLength: llama.cpp expands it into a grammar that slows sampling ~2x; max_tokens bounds length.
     # minLength stops the empty and clipped strings small models emit; cheap, unlike maxLength.
     shortest_question, shortest_answer = MIN_LENGTH[language]
-    if task == DIALOGUE:
+    if shape_of(task) == "dialogue":
         # The turn order is in the schema (a tuple of patient/clinician turns), so even a small model
         # cannot produce the out-of-order or role-less turns that parse_items would have to reject.
         def turn(role: str) -> dict[str, Any]:
@@ -379,7 +380,7 @@ def _request(
     )
     sampling = SamplingParams(
         temperature=settings.temperature,
-        max_tokens=settings.max_tokens * (2 if planned.task == DIALOGUE else 1),
+        max_tokens=settings.max_tokens * (2 if shape_of(planned.task) == "dialogue" else 1),
         seed=settings.seed + n + 1000 * attempt,
         repeat_penalty=settings.repeat_penalty,
     )
@@ -395,7 +396,7 @@ def parse_items(task: str, text: str) -> list[dict[str, Any]]:
         raise ValueError(f"malformed JSON from the model: {error}") from error
     if not isinstance(data, dict):
         raise ValueError("model output is not a JSON object")
-    if task == DIALOGUE:
+    if shape_of(task) == "dialogue":
         items = []
         for dialogue in data.get("dialogues") or []:
             turns = [

@@ -9,18 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from ragtune.llm.control_tokens import CONTROL, FENCES, Neutraliser, fence_pattern
+from ragtune.tasks import TASK_STYLES
 
 PROMPT_DIR = Path(__file__).parent.parent / "prompts"  # ragtune/prompts/: templates for every stage
-TASKS = (
-    "factual_recall",
-    "clinical_vignette",
-    "differential_diagnosis",
-    "treatment_management",
-    "counselling_dialogue",
-    "unanswerable",
-)
-VIGNETTE, DIALOGUE, UNANSWERABLE = "clinical_vignette", "counselling_dialogue", "unanswerable"
-PAIR_TASKS = ("factual_recall", "treatment_management", "differential_diagnosis")  # one question, one answer
 LANGUAGES = ("en", "zh")
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
@@ -55,8 +46,8 @@ def detect_language(text: str) -> str:
 
 
 def task_template(task: str, language: str) -> str:
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; tasks are {', '.join(TASKS)}")
+    if task not in TASK_STYLES:
+        raise ValueError(f"unknown task {task!r}; tasks are {', '.join(TASK_STYLES)}")
     if language not in LANGUAGES:
         raise ValueError(f"no prompt pack for language {language!r}; packs: {', '.join(LANGUAGES)}")
     return f"{language}/{task}"

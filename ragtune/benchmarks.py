@@ -59,6 +59,16 @@ def load_labelled(path: Path, corpus: Path | None) -> list[dict[str, Any]]:
     return items
 
 
+def wilson(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion (sound at 0 and at n, unlike the normal approximation)."""
+    if not total:
+        return 0.0, 1.0
+    share = successes / total
+    centre = (share + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * ((share * (1 - share) / total + z * z / (4 * total * total)) ** 0.5) / (1 + z * z / total)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def auc(pairs: list[tuple[float, bool]]) -> float:
     """Probability that a positive item scores above a negative one (ties count half)."""
     positive = [s for s, f in pairs if f]

@@ -123,6 +123,26 @@ def test_each_dedup_stage_removes_its_kind_across_chapters_and_keeps_the_better_
         deduplicate(rows, vectors, DedupSettings(stages=["fuzzy"]))
 
 
+def test_a_negated_or_narrowed_question_is_no_duplicate_however_many_words_it_shares(embedder):
+    """Hard negatives of the labelled dedup set: the stages removed 11 of 15 negated and 15 of 20 narrowed
+    questions of its dev split before the ask check (bench/dedup.py)."""
+    def row(qa_id, question, answer):
+        return {"qa_id": qa_id, "chapter_key": f"ch-{qa_id}", "question": question, "answer": answer}
+
+    rows = [
+        row("a", "Which antidepressants are recommended for bipolar depression?", "Quetiapine and lurasidone are recommended."),
+        row("b", "Which antidepressants are not recommended for bipolar depression?", "Antidepressants alone are not recommended."),
+        row("c", "How is obsessive-compulsive disorder treated?", "With exposure and response prevention and an SSRI."),
+        row("d", "How is obsessive-compulsive disorder treated in children?", "With family-based exposure therapy first."),
+        row("e", "How is obsessive-compulsive disorder really treated?", "With exposure and response prevention and an SSRI."),
+    ]
+    vectors = embedder.encode([r["question"] for r in rows])
+    result = deduplicate(rows, vectors, DedupSettings())
+    assert [(r["qa_id"], r["duplicate_of"]) for r in result.removed] == [("e", "c")]  # a true near-duplicate still goes
+    threshold = DedupSettings().semantic_cosine  # what kept b and d is the ask check: their questions are that close
+    assert float(vectors[0] @ vectors[1]) >= threshold and float(vectors[2] @ vectors[3]) >= threshold
+
+
 def shared_text(a: str, b: str) -> int:
     """Length of the longest common substring, by difflib (not by the n-gram code under test)."""
     return difflib.SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b)).size

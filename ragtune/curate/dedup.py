@@ -5,6 +5,12 @@
 3. minhash_pair: near-duplicate question+answer texts, MinHash LSH on word bigrams;
 4. semantic: paraphrased questions, cosine of their embeddings over a FAISS HNSW graph.
 
+Stages 2-4 only propose: two questions that differ in polarity (one asks what is not done, avoided, least
+likely) or in the people they ask about (children, pregnancy, older adults...) ask different things however
+many words they share, so such a pair is never a duplicate (distinct_asks). On the labelled dedup set
+(tests/data/dedup_labels*.jsonl) the stages without it removed 11 of 15 negated and 15 of 20 narrowed
+hard negatives of the dev split (bench/dedup.py).
+
 Rows are visited best first (caller's order), so of two duplicates the better one stays. Every
 stage is a near-linear pass (hash lookups, LSH buckets, k nearest neighbours on a graph), which is
 what lets 100k pairs finish in seconds (bench/dedup.py); nothing compares all pairs.
@@ -12,17 +18,22 @@ what lets 100k pairs finish in seconds (bench/dedup.py); nothing compares all pa
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import faiss
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
+from ragtune.generate.qa_fit import populations
 from ragtune.text import jaccard, normalize_question, words
 
 STAGES = ("exact", "minhash_question", "minhash_pair", "semantic")
+# A question that negates or inverts ('What is not recommended ...?', 'contraindicated', 'least likely',
+# 'protective factors') asks the opposite of one that does not.
+NEGATION = re.compile(r"\b(?:not|no|never|avoid\w*|contraindicat\w*|least|protective|unsafe|without|against|stop\w*|less)\b|n't\b", re.I)
 
 
 @dataclass
@@ -65,6 +76,11 @@ def deduplicate(rows: list[dict[str, Any]], question_vectors: np.ndarray | None,
     if unknown:
         raise ValueError(f"unknown dedup stage(s) {sorted(unknown)}; stages are {', '.join(STAGES)}")
     result = DedupResult(counts={row["chapter_key"]: Counter() for row in rows})
+    asks = [asked(row) for row in rows]
+
+    def same_ask(i: int, j: int) -> bool:
+        return asks[i] == asks[j]
+
     alive = list(range(len(rows)))
     for stage in STAGES:
         if stage not in settings.stages or not alive:
@@ -72,13 +88,13 @@ def deduplicate(rows: list[dict[str, Any]], question_vectors: np.ndarray | None,
         if stage == "exact":
             duplicate_of = _exact(rows, alive)
         elif stage == "minhash_question":
-            duplicate_of = _minhash(rows, alive, question_shingles, settings.question_jaccard, settings.num_perm)
+            duplicate_of = _minhash(rows, alive, question_shingles, settings.question_jaccard, settings.num_perm, same_ask)
         elif stage == "minhash_pair":
-            duplicate_of = _minhash(rows, alive, pair_shingles, settings.pair_jaccard, settings.num_perm)
+            duplicate_of = _minhash(rows, alive, pair_shingles, settings.pair_jaccard, settings.num_perm, same_ask)
         else:
             if question_vectors is None:
                 raise ValueError("the semantic dedup stage needs question embeddings")
-            duplicate_of = _semantic(question_vectors, alive, settings.semantic_cosine, settings.neighbours)
+            duplicate_of = _semantic(question_vectors, alive, settings.semantic_cosine, settings.neighbours, same_ask)
         for i, original in duplicate_of.items():
             row = rows[i]
             result.counts[row["chapter_key"]][stage] += 1
@@ -100,14 +116,20 @@ def _exact(rows: list[dict[str, Any]], alive: list[int]) -> dict[int, int]:
     return duplicate_of
 
 
-def _minhash(rows: list[dict[str, Any]], alive: list[int], shingle, threshold: float, num_perm: int) -> dict[int, int]:
+def asked(row: dict[str, Any]) -> tuple[bool, frozenset[str]]:
+    """What a question's words cannot show when they overlap: whether it negates, and whom it asks about."""
+    return bool(NEGATION.search(row["question"])), frozenset(populations(row["question"]))
+
+
+def _minhash(rows: list[dict[str, Any]], alive: list[int], shingle, threshold: float, num_perm: int,
+             same_ask: Callable[[int, int], bool]) -> dict[int, int]:
     """LSH finds candidates among the rows kept so far; _confirmed checks each by exact Jaccard."""
     shingles = {i: shingle(rows[i]) for i in alive}
     hashes = dict(zip(alive, minhashes([shingles[i] for i in alive], num_perm)))
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
     duplicate_of = {}
     for i in alive:
-        match = _confirmed(lsh, hashes[i], shingles[i], shingles, threshold)
+        match = _confirmed(lsh, hashes[i], shingles[i], shingles, threshold, lambda j: same_ask(i, j))
         if match is not None:
             duplicate_of[i] = match
         else:
@@ -115,15 +137,17 @@ def _minhash(rows: list[dict[str, Any]], alive: list[int], shingle, threshold: f
     return duplicate_of
 
 
-def _confirmed(lsh: MinHashLSH, minhash: MinHash, shingles: set[str], indexed, threshold: float) -> Any:
-    """The first LSH candidate whose exact Jaccard with `shingles` reaches the threshold, or None:
-    LSH only proposes, so its false positives never count as duplicates."""
-    return next((key for key in lsh.query(minhash) if jaccard(shingles, indexed[key]) >= threshold), None)
+def _confirmed(lsh: MinHashLSH, minhash: MinHash, shingles: set[str], indexed, threshold: float,
+               compatible: Callable[[Any], bool] = lambda key: True) -> Any:
+    """The first LSH candidate whose exact Jaccard with `shingles` reaches the threshold and that asks the
+    same way (compatible), or None: LSH only proposes, so its false positives never count as duplicates."""
+    return next((key for key in lsh.query(minhash) if jaccard(shingles, indexed[key]) >= threshold and compatible(key)), None)
 
 
-def _semantic(vectors: np.ndarray, alive: list[int], threshold: float, neighbours: int) -> dict[int, int]:
+def _semantic(vectors: np.ndarray, alive: list[int], threshold: float, neighbours: int,
+              same_ask: Callable[[int, int], bool]) -> dict[int, int]:
     """Each row's nearest questions on an HNSW graph; a row goes when a better row that stays is
-    at least `threshold` similar."""
+    at least `threshold` similar and asks the same way."""
     subset = np.ascontiguousarray(vectors[alive], dtype=np.float32)
     index = faiss.IndexHNSWFlat(subset.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efSearch = max(32, 2 * neighbours)
@@ -134,7 +158,7 @@ def _semantic(vectors: np.ndarray, alive: list[int], threshold: float, neighbour
     for position, i in enumerate(alive):
         match = next(
             (int(p) for p, score in zip(found[position], scores[position])
-             if 0 <= p < position and score >= threshold and int(p) in kept_positions),
+             if 0 <= p < position and score >= threshold and int(p) in kept_positions and same_ask(i, alive[int(p)])),
             None,
         )
         if match is not None:

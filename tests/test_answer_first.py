@@ -293,6 +293,14 @@ def test_a_heading_run_into_its_first_sentence_is_no_answer():
     assert [u.text[:11] for u in answer_units(chunk)] == ["Stimulation"]
 
 
+def test_a_publishers_notice_is_no_answer():
+    """NIMH pages end with their reprint notice; the 1.5B made three rows of it (2026-12-07). Our own wording."""
+    chunk = {"chunk_id": "c1", "text": "Everything on these pages is in the public domain and may be copied without permission.\n"
+             "You may not reuse the photographs; name the institute as the source.\n"
+             "Talking therapies help many people with panic disorder to face the situations they avoid."}
+    assert [u.text[:16] for u in answer_units(chunk)] == ["Talking therapie"]
+
+
 def test_a_section_heading_run_into_the_chunks_first_sentence_is_cut_off():
     """NIMH's pages come out as 'Medication Stimulants are ...' under the section 'Medication': the answer is
     the sentence without the heading. A heading that is the sentence's own subject stays. Our own wording."""

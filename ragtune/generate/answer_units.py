@@ -96,11 +96,20 @@ def _readable(text: str) -> bool:
     return not MARKUP.search(text) and not glued_words(text) and not RUN_IN_HEADING.match(text) and len(content_terms(text)) >= MIN_TERMS
 
 
+# The publisher speaking of its pages, not of mental health: NIMH's reprint notice ('The information in this
+# publication is in the public domain ... you may not reuse or copy images') was kept as a dialogue's reply
+# and asked about three times by the 1.5B (2026-12-07).
+PUBLISHER_NOTICE = re.compile(r"\b(?:public domain|without permission|reus(?:e|ed|ing)|reprint\w*|copyright\w*|all rights reserved|as the source)\b"
+                              r"|\b(?:this|our) (?:publication|publications|website|brochure|booklet|fact sheet)\b", re.I)
+
+
 def _clean(text: str) -> bool:
-    """Usable as an answer: readable, no reference to the source, no link or address, not too long."""
+    """Usable as an answer: readable, no reference to the source or notice of its publisher, no link or
+    address, not too long."""
     return (
         _readable(text)
         and not SOURCE_REFERENCE.search(text)
+        and not PUBLISHER_NOTICE.search(text)
         and not CONTACT.search(text)
         and len(text.split()) <= MAX_WORDS * (3 if "\n" in text else 1)
         and text.count("(") == text.count(")")

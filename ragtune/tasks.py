@@ -37,7 +37,7 @@ class TaskStyle:
     question_kind: dict[str, str] = field(default_factory=dict)  # language -> how the prompt names the question to write
     yields_to: tuple[str, ...] = ()  # styles whose answers it leaves to them (a factual round, treatment and difference answers)
     asks_difference: bool = False  # its rounds retrieve a passage of another chapter, and its answers contrast two conditions
-    exempt_from: frozenset[str] = frozenset()  # row rules its rows are not held to, by rule name (ragtune.generate)
+    exempt_from: frozenset[str] = frozenset()  # checks its rows are not held to: qa_filter rule names, and "authors_voice" (not_self_contained)
 
     def exempt(self, rule: str) -> bool:
         return rule in self.exempt_from

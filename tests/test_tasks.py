@@ -10,6 +10,7 @@ import pytest
 
 from ragtune.generate import answer_first
 from ragtune.generate.evidence import EvidenceSettings, plan_chapter_evidence, task_schedule
+from ragtune.generate.qa_filter import RULES
 from ragtune.generate.row_rules import first_broken_rule
 from ragtune.llm.prompts import task_template
 from ragtune.tasks import SHAPES, TASK_STYLES, TaskStyle, default_task_mix, shape_of, task_style
@@ -30,6 +31,7 @@ def test_every_style_has_its_prompt_in_every_language_and_a_known_shape():
     for shape in SHAPES:
         if shape != "pair":
             assert (ROOT / "ragtune" / "prompts" / "en" / f"answer_first_{shape}.txt").is_file()
+    assert {rule for style in TASK_STYLES.values() for rule in style.exempt_from} <= set(RULES) | {"authors_voice"}  # no exemption misspelt
     assert task_style(None).name == "factual_recall"  # a labelled item without a task reads as a factual pair
     with pytest.raises(ValueError, match="unknown task 'poetry'"):
         shape_of("poetry")

@@ -60,7 +60,7 @@ def load_labelled(path: Path, corpus: Path | None) -> list[dict[str, Any]]:
 
 
 def wilson(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion (sound at 0 and at n, unlike the normal approximation)."""
+    """Wilson score interval of a proportion, 95% at the default z (sound at 0 and at n, unlike the normal approximation)."""
     if not total:
         return 0.0, 1.0
     share = successes / total

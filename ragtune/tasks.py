@@ -37,13 +37,24 @@ class TaskStyle:
     question_kind: dict[str, str] = field(default_factory=dict)  # language -> how the prompt names the question to write
     yields_to: tuple[str, ...] = ()  # styles whose answers it leaves to them (a factual round, treatment and difference answers)
     asks_difference: bool = False  # its rounds retrieve a passage of another chapter, and its answers contrast two conditions
-    exempt_from: frozenset[str] = frozenset()  # checks its rows are not held to: qa_filter rule names, and "authors_voice" (not_self_contained)
+    exempt_from: frozenset[str] = frozenset()  # checks its rows are not held to, from EXEMPTIONS
+
+    def __post_init__(self) -> None:
+        unknown = set(self.exempt_from) - EXEMPTIONS
+        if unknown:
+            raise ValueError(f"task style {self.name!r}: no check may be exempted by the name(s) {sorted(unknown)}; names are {sorted(EXEMPTIONS)}")
 
     def exempt(self, rule: str) -> bool:
         return rule in self.exempt_from
 
 
-# A case's question is not its answer's topic, nor is a patient's opening; an unanswerable question misfits on purpose.
+# The checks a style may be exempt from (where each asks the style): question_not_answered and
+# not_a_question (ragtune.generate.row_rules), authors_voice (row_rules.not_self_contained, for the
+# question), answer_repeated and fit_judge (ragtune.generate.qa_filter).
+EXEMPTIONS = frozenset({"question_not_answered", "not_a_question", "authors_voice", "answer_repeated", "fit_judge"})
+
+
+# A patient's opening is not its reply's topic; an unanswerable question misfits on purpose.
 NOT_ITS_ANSWERS_TOPIC = frozenset({"question_not_answered", "fit_judge"})
 STYLES: tuple[TaskStyle, ...] = (
     TaskStyle("factual_recall", "pair", 3, ("section", "definition", "criteria_list", "sentence", "table_row"),
@@ -64,7 +75,9 @@ STYLES: tuple[TaskStyle, ...] = (
               question_kind={"en": "a question about treatment", "zh": "关于治疗或处理的问题"}),
     TaskStyle("counselling_dialogue", "dialogue", 1, ("sentence", "definition", "section"),
               exempt_from=NOT_ITS_ANSWERS_TOPIC | {"not_a_question", "authors_voice"}),  # a dialogue opens with the patient's story
-    TaskStyle("unanswerable", "abstention", 1, exempt_from=NOT_ITS_ANSWERS_TOPIC),
+    # Its answer is a template ('The cited passages do not answer this question; they are about ...'): one
+    # answer for every unanswerable row of a section, so the cap on rows per answer does not apply.
+    TaskStyle("unanswerable", "abstention", 1, exempt_from=NOT_ITS_ANSWERS_TOPIC | {"answer_repeated"}),
 )
 TASK_STYLES: dict[str, TaskStyle] = {s.name: s for s in STYLES}
 TASKS: tuple[str, ...] = tuple(TASK_STYLES)
@@ -73,8 +86,8 @@ PAIR_TASKS: tuple[str, ...] = tuple(s.name for s in STYLES if s.shape == "pair")
 
 
 def task_style(task: str | None) -> TaskStyle:
-    """The style of a row's or round's task; a row without one is read as the default (a labelled item)."""
-    if task is None:
+    """The style of a row's or round's task; a row without one (None or "") is read as the default (a labelled item)."""
+    if not task:
         return TASK_STYLES[DEFAULT_TASK]
     if task not in TASK_STYLES:
         raise ValueError(f"unknown task {task!r}; tasks are {', '.join(TASKS)}")

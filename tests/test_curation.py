@@ -125,7 +125,8 @@ def test_each_dedup_stage_removes_its_kind_across_chapters_and_keeps_the_better_
 
 def test_a_negated_or_narrowed_question_is_no_duplicate_however_many_words_it_shares(embedder):
     """Hard negatives of the labelled dedup set: the stages removed 11 of 15 negated and 15 of 20 narrowed
-    questions of its dev split before the ask check (bench/dedup.py)."""
+    questions of its dev split before the ask check (bench/dedup.py). The check knows English negation and
+    qa_fit's populations; a narrowing to anything else (a subtype, a setting) can still go."""
     def row(qa_id, question, answer):
         return {"qa_id": qa_id, "chapter_key": f"ch-{qa_id}", "question": question, "answer": answer}
 

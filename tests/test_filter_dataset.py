@@ -63,3 +63,15 @@ def test_at_most_two_kept_rows_share_one_answer():
     assert [r["qa_id"] for r in result.kept] == ["1", "2", "4"]
     assert result.removed["answer_repeated"] == 1 and result.rejected[0]["qa_id"] == "3"
     assert [r["qa_id"] for r in filter_qa(candidates, FilterSettings(max_rows_per_answer=3)).kept] == ["1", "2", "3", "4"]
+
+
+def test_unanswerable_rows_share_their_template_answer_without_the_cap():
+    """An unanswerable row's answer is a template, one per section: the cap on rows per answer is not for them."""
+    answer = "The cited passages do not answer this question; they are about lithium treatment."
+    candidates = [row(str(n), question, answer) | {"task": "unanswerable"} for n, question in enumerate([
+        "What dose of clozapine is used in treatment-resistant schizophrenia?",
+        "How often should electroconvulsive therapy be given to older adults?",
+        "Which vaccine schedule suits a child with autism?",
+    ])]
+    result = filter_qa(candidates, FilterSettings(max_rows_per_answer=1))
+    assert len(result.kept) == 3 and result.removed["answer_repeated"] == 0, result.rejected

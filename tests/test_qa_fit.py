@@ -385,6 +385,11 @@ def test_a_question_that_lists_its_own_answer_does_not_fit():
     given_away = {**asked, "question": "Which psychosocial treatments help people with bipolar disorder keep regular sleep patterns, "
                                        "such as interpersonal and social rhythm therapy?"}
     assert "names what it asks for" in fit_problem(given_away)
+    narrowed = {**asked, "question": "Which psychosocial treatments help people with bipolar disorder, such as those with rapid cycling, "
+                                     "keep regular sleep patterns?"}
+    assert "names what it asks for" not in (fit_problem(narrowed) or "")  # a listed kind of person narrows, it gives nothing away
+    by_condition = {**asked, "question": "Which treatments help bipolar and related disorders such as bipolar disorder?"}
+    assert "names what it asks for" not in (fit_problem(by_condition) or "")
 
 
 def test_what_to_tell_the_provider_is_not_answered_by_talk_to_them():

@@ -13,7 +13,7 @@ from ragtune.generate.evidence import EvidenceSettings, plan_chapter_evidence, t
 from ragtune.generate.qa_filter import RULES
 from ragtune.generate.row_rules import first_broken_rule
 from ragtune.llm.prompts import task_template
-from ragtune.tasks import SHAPES, TASK_STYLES, TaskStyle, default_task_mix, shape_of, task_style
+from ragtune.tasks import EXEMPTIONS, SHAPES, TASK_STYLES, TaskStyle, default_task_mix, shape_of, task_style
 from tests.conftest import ROOT, chapter_of
 
 COURSE = TaskStyle(
@@ -29,10 +29,13 @@ def test_every_style_has_its_prompt_in_every_language_and_a_known_shape():
         for language in ("en", "zh"):
             assert (ROOT / "ragtune" / "prompts" / f"{task_template(name, language)}.txt").is_file()
     for shape in SHAPES:
-        if shape != "pair":
-            assert (ROOT / "ragtune" / "prompts" / "en" / f"answer_first_{shape}.txt").is_file()
-    assert {rule for style in TASK_STYLES.values() for rule in style.exempt_from} <= set(RULES) | {"authors_voice"}  # no exemption misspelt
-    assert task_style(None).name == "factual_recall"  # a labelled item without a task reads as a factual pair
+        for language in ("en", "zh"):
+            if shape != "pair":
+                assert (ROOT / "ragtune" / "prompts" / language / f"answer_first_{shape}.txt").is_file()
+    assert EXEMPTIONS <= set(RULES) | {"authors_voice"}
+    with pytest.raises(ValueError, match="no check may be exempted by the name"):  # a misspelt exemption would do nothing
+        TaskStyle("poetry", "pair", 1, exempt_from=frozenset({"fit_judges"}))
+    assert task_style("").name == "factual_recall"  # an export's row without a task    assert task_style(None).name == "factual_recall"  # a labelled item without a task reads as a factual pair
     with pytest.raises(ValueError, match="unknown task 'poetry'"):
         shape_of("poetry")
 

@@ -7,7 +7,8 @@
 
 Stages 2-4 only propose: two questions that differ in polarity (one asks what is not done, avoided, least
 likely) or in the people they ask about (children, pregnancy, older adults...) ask different things however
-many words they share, so such a pair is never a duplicate (asked). On the labelled dedup set
+many words they share, so such a pair is never removed here (asked; English words only). The leakage check
+(near_duplicate_pairs) does not apply it: for leaks, the stricter reading is the safe one. On the labelled dedup set
 (tests/data/dedup_labels*.jsonl) the stages without it removed 11 of 15 negated and 15 of 20 narrowed
 hard negatives of the dev split (bench/dedup.py).
 

@@ -2,8 +2,9 @@
 
 Rules run in a fixed order and a pair is charged to the first rule it fails, so the counts add
 up to (candidates - kept); each rejected row keeps its detail (the unsupported-terms rule lists
-the terms). The content rules live in ragtune.generate.row_rules; the last rule is the groundedness gate
-(ragtune.generate.grounding.grounding_verdict), which a kept row must pass against its cited evidence.
+the terms). The content rules live in ragtune.generate.row_rules; then the groundedness gate
+(ragtune.generate.grounding.grounding_verdict), which a kept row must pass against its cited evidence, the
+cap on kept rows per answer, and last the fit judge when one is configured (it costs a call).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def filter_qa(candidates: list[dict[str, Any]], settings: FilterSettings, fit_ju
             verdict = grounding_verdict(row)
             if not verdict.grounded:
                 rule, detail, extra = "unsupported_terms", verdict.reason, {"unsupported_terms": verdict.unsupported}
-            elif answer_rows[normalize_question(answer)] >= settings.max_rows_per_answer:
+            elif answer_rows[normalize_question(answer)] >= settings.max_rows_per_answer and not task_style(row.get("task")).exempt("answer_repeated"):
                 rule, detail = "answer_repeated", f"{settings.max_rows_per_answer} kept rows already have this answer"
             elif fit_judge is not None and not task_style(row.get("task")).exempt("fit_judge"):
                 p_yes = fit_judge(row)

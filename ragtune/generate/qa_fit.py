@@ -94,7 +94,8 @@ ONE_FIGURE = re.compile(r"^(?:for )?(?:how long|how many|how much|what percentag
 SECOND_ASK = re.compile(r"(?:,|\band)\s+(?:how|what|which|when|why|who|and)\b|\blasting how long\b", re.I)
 MAX_FIGURE_ANSWER_WORDS = 18
 # 'What is an example of a psychotherapy for bipolar disorder, including interpersonal and social rhythm
-# therapy?': a what/which question that lists its own example holds the answer it asks for.
+# therapy?': a what/which question that lists a treatment its answer gives holds the answer it asks for
+# (a listed condition, 'Which treatments help anxiety disorders such as panic disorder?', only narrows it).
 GIVES_AWAY = re.compile(r"^(?:what|which)\b[^?]*?\s(?:including|such as|for example|e\.g\.,?)\s+([^?]{4,}?)\s*[?？]\s*$", re.I)
 # An answer that states its own scope ('... is the psychological treatment of choice') answers a question
 # that names that kind of treatment, not 'What is the treatment for anxiety disorders?'.
@@ -405,7 +406,7 @@ ANSWER_TYPES = (
     # 'What should you tell your health care provider about ...?' / 'Talk with your health care provider ...' (1.5B, NIMH):
     # the question asks what to say; an answer that only sends you to the provider says nothing to tell.
     (re.compile(r"^what (?:should|can|could|do|does|would) (?:you|i|we|they|people|a person|patients?|parents?) (?:tell|ask|say to|mention to)\b", re.I),
-     re.compile(r"^(?!\s*(?:talk|speak|ask|consult|check|see)\b)", re.I),
+     re.compile(r"^(?!\s*(?:talk|speak|consult|see)\b)", re.I),  # 'Ask about the risks ...' does say what to ask
      "what to tell or ask"),
 )
 HELP_ASKED = re.compile(r"\b(?:help|helps|do about|treat\w*|cure|get better|manage|what can i do)\b", re.I)
@@ -490,7 +491,7 @@ def fit_problem(row: dict[str, Any]) -> str | None:
     if scope and re.search(r"\btreat(?:ment|ments|ed)?\b", question, re.I) and not TREATMENT_KIND.search(question):
         return f"the answer gives {scope.group(0)!r}; the question asks for any treatment: the question is broader"
     given = GIVES_AWAY.search(question)
-    if given and _mentions(answer, given.group(1)):
+    if given and (DRUG.search(given.group(1)) or TREATMENT_KIND.search(given.group(1))) and _mentions(answer, given.group(1)):
         return f"the question names what it asks for ({given.group(1)!r}): it holds its own answer"
     for asks, answered_by, what in ANSWER_TYPES:
         if asks.search(question) and not answered_by.search(answer):

@@ -107,8 +107,7 @@ def labelled_quality(embedder: Embedder) -> list[dict]:
         items = [json.loads(line) for line in (ROOT / "tests" / "data" / name).read_text(encoding="utf-8").splitlines() if line.strip()]
         items = [item for item in items if item["split"] == split]
         vectors = embedder.encode([item[side]["question"] for item in items for side in "ab"])
-        called, wrong, stages = 0, Counter(), Counter()
-        found = 0
+        called, found, wrong, stages = 0, 0, Counter(), Counter()
         for n, item in enumerate(items):
             rows = [{"qa_id": f"{item['id']}:{side}", "chapter_key": f"ch-{side}", **item[side]} for side in "ab"]
             removed = deduplicate(rows, vectors[2 * n: 2 * n + 2], DedupSettings()).removed

@@ -57,6 +57,7 @@ def filter_qa(candidates: list[dict[str, Any]], settings: FilterSettings, fit_ju
     rejected: list[tuple[int, dict[str, Any]]] = []
     for n, row in sorted(enumerate(candidates), key=lambda item: shape_of(item[1].get("task")) == "abstention"):
         question, answer = row["question"].strip(), row["answer"].strip()
+        answer_key = normalize_question(answer)
         answer_words = words(answer)
         rule, detail, extra = None, "", {}
         broken = first_broken_rule(row)
@@ -74,7 +75,7 @@ def filter_qa(candidates: list[dict[str, Any]], settings: FilterSettings, fit_ju
             verdict = grounding_verdict(row)
             if not verdict.grounded:
                 rule, detail, extra = "unsupported_terms", verdict.reason, {"unsupported_terms": verdict.unsupported}
-            elif answer_rows[normalize_question(answer)] >= settings.max_rows_per_answer and not task_style(row.get("task")).exempt("answer_repeated"):
+            elif answer_rows[answer_key] >= settings.max_rows_per_answer and not task_style(row.get("task")).exempt("answer_repeated"):
                 rule, detail = "answer_repeated", f"{settings.max_rows_per_answer} kept rows already have this answer"
             elif fit_judge is not None and not task_style(row.get("task")).exempt("fit_judge"):
                 p_yes = fit_judge(row)
@@ -86,7 +87,7 @@ def filter_qa(candidates: list[dict[str, Any]], settings: FilterSettings, fit_ju
             continue
         seen_exact.add(normalize_question(question))
         seen_word_sets.append(set(words(question)))
-        answer_rows[normalize_question(answer)] += 1
+        answer_rows[answer_key] += 1
         evidence_text = "\n".join(e["text"] for e in row.get("evidence", []))
         kept.append((n, {**row, "lexical_support": round(support(answer, evidence_text), 3)}))
     result.kept = [row for _, row in sorted(kept, key=lambda item: item[0])]

@@ -45,13 +45,14 @@ $(VENV)/.llamafactory: $(VENV)/.installed
 	touch $@
 
 # Label Studio, the review tool the review test starts, pins Django and its own stack: its own venv.
-LABEL_STUDIO := label-studio==1.23.2
+# It asks only sentry-sdk>=2.16, and sentry-sdk 3.0 drops an option it passes (it then dies at start).
+LABEL_STUDIO := label-studio==1.23.2 sentry-sdk<3
 LS_VENV := .venv-labelstudio
 
 $(LS_VENV)/.installed:
 	test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
 	$(LS_VENV)/bin/python -m pip install --upgrade pip
-	$(LS_VENV)/bin/python -m pip install '$(LABEL_STUDIO)'
+	$(LS_VENV)/bin/python -m pip install $(foreach requirement,$(LABEL_STUDIO),'$(requirement)')
 	touch $@
 
 test: install $(VENV)/.llamafactory $(LS_VENV)/.installed

@@ -26,6 +26,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def stop_group(process: subprocess.Popen) -> None:
+    """Stops a server started in its own session and whatever it spawned. A group already gone (the
+    server died at start) is no second error: the one that said why it died is reported."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=60)
+
+
 def start_llama_server(port: int, *extra: str, api_key: str | None = None) -> subprocess.Popen:
     """llama_cpp.server on the embedded SmolLM2, started and answering /v1/models."""
     command = [sys.executable, "-m", "llama_cpp.server", "--model", default_gguf_path(), "--host", "127.0.0.1",
@@ -91,8 +101,7 @@ def dagster_ui(home: Path, env: dict[str, str] | None = None, command: str = "da
                 continue
         yield port
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=60)
+        stop_group(process)
         if log:
             output.close()
 
@@ -128,6 +137,5 @@ def label_studio(data_dir: Path, token: str, user: str = "reviewer@example.org")
             time.sleep(2)
         yield url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=60)
+        stop_group(process)
         log.close()

@@ -80,6 +80,7 @@ def build_data_and_ladder(args, layout: DataLayout) -> list[dict]:
         "chapter_evidence": {"rounds": 8 * args.quota},
         "qa_candidates": {"quota": args.quota, "free_questions": args.free_questions, "retries": args.retries,
                           "closed_vocabulary": not args.open_questions},
+        "instruction_dataset": {"exclude_tasks": args.exclude_tasks, "refreeze_splits": args.refreeze},
         "lora_adapter": {"from_pt": True, "epochs": args.epochs},
         # DPO pairs: curated answers over the SFT model's own (no judge: the embedded one is weak, see "Judge check")
         "preference_pairs": {"reference_questions": args.dpo_pairs, "judged_questions": 0},
@@ -244,6 +245,12 @@ def main() -> None:
     parser.add_argument("--retries", type=int, default=1, help="qa_candidates retries: a second question for an answer whose first broke a rule "
                         "(with the 1.5B writing free questions, 1 of 32 rewrites was kept on the NIMH anxiety pages: 0 saves a third of the calls)")
     parser.add_argument("--data-only", action="store_true", help="stop after the dataset and its exports (Table II's counts), before training")
+    parser.add_argument("--exclude-tasks", nargs="*", default=["counselling_dialogue"],
+                        help="task styles generated but kept out of the dataset (instruction_dataset exclude_tasks). Default: the "
+                        "dialogues, whose second clinician turn is a handbook sentence that mostly does not answer the patient's "
+                        "follow-up (read 2026-12-07: about 1 in 5 of 40 kept dialogues counsels; issue 33 rebuilds them)")
+    parser.add_argument("--refreeze", action="store_true", help="draw the validation and test splits afresh (after the rows changed "
+                        "wholesale: a new writer or new rules; the ladder's scores before and after are not comparable)")
     parser.add_argument("--epochs", type=float, default=8.0, help="SFT epochs at most; validation stops it earlier")
     parser.add_argument("--dpo-pairs", type=int, default=64, help="train questions whose curated answer is preferred over the SFT model's")
     parser.add_argument("--shared", type=Path, default=SHARED, help="the shared data (corpus/ and medquad/)")
@@ -313,7 +320,8 @@ def writer_line(args) -> str:
     vocabulary = "in its own words" if args.open_questions else "from the closed vocabulary"
     questions = (f"questions built from the answer's structure where it dictates one, written by the model elsewhere {vocabulary} (free_questions)"
                  if args.free_questions else "questions built from the answer's structure only")
-    return f"{writer} generating (answer-first, extractive answers; {questions})"
+    excluded = f"; generated but kept out of the dataset: {', '.join(args.exclude_tasks)} (--exclude-tasks)" if args.exclude_tasks else ""
+    return f"{writer} generating (answer-first, extractive answers; {questions}{excluded})"
 
 
 def write_benchmarks(args, layout: DataLayout, results: dict, sft_base_report: dict, standing: dict, seconds_per_job: dict,

@@ -243,6 +243,9 @@ def test_an_unanswerable_rows_answer_says_what_the_passages_are_about_in_a_sente
     assert answer_first.passage_topic(plan, SimpleNamespace(focus="Diagnostic Criteria for a Manic Episode")) == "Diagnostic Criteria for a Manic Episode"
     assert "what they cover is" not in answer_first.UNANSWERABLE_ANSWER["en"]
     assert answer_first.passage_topic(plan, SimpleNamespace(focus="How is mania treated?")) == 'the question "How is mania treated?"'
+    # NIMH's closing sections (the 1.5B's rows said 'they are about the for more information of Feeding Eating')
+    assert answer_first.passage_topic(plan, SimpleNamespace(focus="For More Information")) == "where to read more about Bipolar and Related Disorders"
+    assert answer_first.passage_topic(plan, SimpleNamespace(focus="Where can I learn more?")) == "where to read more about Bipolar and Related Disorders"
 
 
 def test_a_sentence_that_opens_with_a_pronoun_is_an_answer_only_with_the_sentence_before_it():
@@ -299,6 +302,17 @@ def test_a_publishers_notice_is_no_answer():
              "You may not reuse the photographs; name the institute as the source.\n"
              "Talking therapies help many people with panic disorder to face the situations they avoid."}
     assert [u.text[:16] for u in answer_units(chunk)] == ["Talking therapie"]
+
+
+def test_a_sentence_that_sends_the_reader_elsewhere_is_no_answer():
+    """'For more information, please see the ... webpage on ...' was a dialogue's reply to 'Could you please
+    explain why they occur together?' (the 1.5B, 2026-12-07). Our own wording."""
+    chunk = {"chunk_id": "c1", "text": "Panic attacks often start in late adolescence and can come without warning.\n"
+             "For more information, please read the institute's webpage on panic and its treatment.\n"
+             "Learn more about talking therapies for anxiety.\n"
+             "You can visit the sleep foundation's website for advice on rest.\n"
+             "Cognitive behavioural therapy teaches people to face the situations they avoid."}
+    assert [u.text[:14] for u in answer_units(chunk)] == ["Panic attacks ", "Cognitive beha"]
 
 
 def test_a_section_heading_run_into_the_chunks_first_sentence_is_cut_off():

@@ -615,3 +615,28 @@ def test_a_chapter_whose_source_left_the_collection_retires_its_rows(chunk_rows,
     assert gone not in {f["chapter_key"] for f in second.funnel}
     card = "\n".join(retired_section(second.retired))
     assert f"`{gone}`: {len(retired)} rows" in card and "removed.jsonl" in card
+
+
+def test_an_excluded_task_style_leaves_every_split_and_costs_no_generation(chunk_rows, embedder):
+    """exclude_tasks takes a style's rows, new and frozen held-out ones alike, out of every split, each kept
+    in `removed` as task_excluded; the other rows stay where they were. A misspelt style raises."""
+    by_chapter = with_neighbours(chunk_rows)
+    for rows in by_chapter.values():
+        for n, row in enumerate(rows):
+            row["task"] = "treatment_management" if n % 2 else "factual_recall"
+    vectors = {k: embedder.encode([r["question"] for r in v]) for k, v in by_chapter.items()}
+    chunks = {c["chunk_id"]: c for c in chunk_rows}
+    first = curate(by_chapter, vectors, {}, CurationSettings(), DedupSettings(), chunks)
+    assert any(r["task"] == "treatment_management" for r in first.held_out_rows)
+    frozen = load_frozen({n: first.frozen[n].manifest() for n in ("validation", "test")}, {n: first.frozen[n].rows for n in ("validation", "test")},
+                         {n: first.frozen[n].vectors for n in ("validation", "test")})
+    second = curate(by_chapter, vectors, {}, CurationSettings(exclude_tasks=["treatment_management"]), DedupSettings(), chunks, frozen)
+    kept = [r for rows in second.splits.values() for r in rows]
+    before = [r for rows in first.splits.values() for r in rows]
+    assert kept and {r["task"] for r in kept} == {"factual_recall"}
+    excluded = {r["qa_id"] for r in second.removed if r["removed_by"] == "task_excluded"}
+    assert excluded >= {r["qa_id"] for r in before if r["task"] == "treatment_management"}
+    assert {r["qa_id"] for r in kept} == {r["qa_id"] for r in before if r["task"] == "factual_recall"}
+    assert second.frozen["test"].sha256 == first.frozen["test"].sha256
+    with pytest.raises(ValueError, match="unknown task 'counseling_dialogue'"):
+        CurationSettings(exclude_tasks=["counseling_dialogue"])

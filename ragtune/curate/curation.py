@@ -25,6 +25,7 @@ import numpy as np
 from ragtune.curate.dedup import DedupSettings, deduplicate, near_duplicate_pairs
 from ragtune.curate.leakage import HeldOutQuestions, HeldOutText
 from ragtune.review.decisions import agreement, apply_decisions, is_stale, protected
+from ragtune.tasks import task_style
 
 FUNNEL = ("generated", "valid", "deduplicated", "judged", "kept")
 SPLITS = ("train", "validation", "test")
@@ -42,6 +43,13 @@ class CurationSettings:
     validation_fraction: float = 0.1  # share held out for validation: early stopping, epoch choice (at least one)
     held_out_min_rows: int = 10  # a chapter with this many rows gets at least one validation and one test chunk of its own
     seed: int = 0
+    # Task styles whose rows stay out of every split (each in removed.jsonl as "task_excluded"): a style a
+    # team does not want to train on, kept generated and cached so that dropping it costs no LLM call.
+    exclude_tasks: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        for task in self.exclude_tasks:
+            task_style(task)  # an unknown name raises, listing the tasks
 
 
 @dataclass
@@ -101,13 +109,17 @@ class Curated:
 
 
 RETIRED = "retired"
+TASK_EXCLUDED = "task_excluded"
 RETIRED_WHY = "no document of the collection gives this chapter any more (its source was removed or renamed); add it back to bring its rows back"
 
 
-def _retire(rows: list[dict[str, Any]], retired: dict[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(rows, removed): the rows of chapters that left the collection, removed with their reason."""
-    gone = [{**r, "removed_by": RETIRED, "retired_because": retired[r["chapter_key"]]} for r in rows if r["chapter_key"] in retired]
-    return [r for r in rows if r["chapter_key"] not in retired], gone
+def _retire(rows: list[dict[str, Any]], retired: dict[str, str], exclude_tasks: Iterable[str] = ()) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(rows, removed): the rows of chapters that left the collection and of excluded task styles, removed
+    with their reason."""
+    excluded = set(exclude_tasks)
+    gone = [{**r, "removed_by": RETIRED, "retired_because": retired[r["chapter_key"]]} if r["chapter_key"] in retired
+            else {**r, "removed_by": TASK_EXCLUDED} for r in rows if r["chapter_key"] in retired or r.get("task") in excluded]
+    return [r for r in rows if r["chapter_key"] not in retired and r.get("task") not in excluded], gone
 
 
 def priority(row: dict[str, Any]) -> tuple:
@@ -226,7 +238,7 @@ def curate(
     verdicts = [(gate_failure(r, settings) is None, decisions[r["qa_id"]]["decision"]) for r in reviewed
                 if r["qa_id"] in decisions and not is_stale(decisions[r["qa_id"]], r)]
     fresh, rejected = apply_decisions(fresh, decisions)
-    fresh, gone = _retire(fresh, retired)
+    fresh, gone = _retire(fresh, retired, settings.exclude_tasks)
     rows = sorted(fresh, key=priority)
     dim = next(iter(row_vectors.values())).shape[0] if row_vectors else 1
     deduped = deduplicate(rows, _stack([row_vectors[r["qa_id"]] for r in rows], dim), dedup_settings)
@@ -258,7 +270,7 @@ def curate(
     for name in HELD_OUT:
         frozen[name].vectors = _stack([row_vectors.get(r["qa_id"], np.zeros(dim, np.float32)) for r in frozen[name].rows], dim)
         shown, out = apply_decisions(frozen[name].rows, decisions)
-        shown, gone_held = _retire(shown, retired)
+        shown, gone_held = _retire(shown, retired, settings.exclude_tasks)
         gone += gone_held
         result.removed += out + gone_held
         result.splits[name] = shown

@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any
 
-from ragtune.generate.answer_units import AnswerUnit, units_for_task
+from ragtune.generate.answer_units import POINTER_SENTENCE, AnswerUnit, units_for_task
 from ragtune.generate.built_questions import FRAMING_ZH, borrowed_question, built_question, differential_line, structured_question
 from ragtune.generate.evidence import EvidencePlan, EvidenceRound, per_plan
 from ragtune.generate.qa_fit import POPULATIONS as POPULATION_WORDS
@@ -366,10 +366,13 @@ def passage_topic(plan: EvidencePlan, planned: EvidenceRound) -> str:
     """What the cited passages are about, said in a sentence: a section that names its condition alone
     ('Diagnostic Criteria for Generalized Anxiety Disorder'), else the section of the chapter ('the
     overview of Bipolar and Related Disorders', not 'what they cover is Overview'), or the question a
-    section's heading asks."""
+    section's heading asks. A heading that only points elsewhere ('For More Information') says where to
+    read more, not 'the for more information of Feeding Eating'."""
     focus, chapter = inline_title(planned.focus), inline_title(plan.chapter_title)
     if plan.language != "en":
         return f"{chapter}：{focus}" if focus and focus not in chapter else chapter
+    if POINTER_SENTENCE.search(focus):
+        return f"where to read more about {chapter}"
     if focus.endswith("?"):  # a question heading: 'the question "What is depression?"', not 'about What is depression?'
         return f'the question "{focus}"'
     if not focus or CONDITION_HEAD.search(focus):

@@ -103,13 +103,22 @@ PUBLISHER_NOTICE = re.compile(r"\b(?:public domain|without permission|reus(?:e|e
                               r"|\b(?:this|our) (?:publication|publications|website|brochure|booklet|fact sheet)\b", re.I)
 
 
+# A sentence that sends the reader elsewhere: 'For more information, please see the National Institute on Drug
+# Abuse (NIDA) webpage on ...' was kept as the reply to 'Could you please explain why they occur together?'
+# in two dialogues and answered a differential row of the 1.5B; 'Learn more about mental health
+# medications.' closed a treatment answer (2026-12-07). A closing line of a section is POINTER_LINE's.
+POINTER_SENTENCE = re.compile(r"\b(?:for more information|learn more|read more|find out more)\b"
+                              r"|\b(?:see|visit)\b[^.]{0,80}\b(?:webpage|web page|website|web site|page)\b", re.I)
+
+
 def _clean(text: str) -> bool:
-    """Usable as an answer: readable, no reference to the source or notice of its publisher, no link or
-    address, not too long."""
+    """Usable as an answer: readable, no reference to the source or notice of its publisher, no pointer
+    elsewhere, no link or address, not too long."""
     return (
         _readable(text)
         and not SOURCE_REFERENCE.search(text)
         and not PUBLISHER_NOTICE.search(text)
+        and not POINTER_SENTENCE.search(text)
         and not CONTACT.search(text)
         and len(text.split()) <= MAX_WORDS * (3 if "\n" in text else 1)
         and text.count("(") == text.count(")")

@@ -17,7 +17,10 @@ another disorder, another aspect, negated, narrowed) is deduplicated as a pair o
 pair is called a duplicate when one row goes. Precision and paraphrase recall per split, with 95% Wilson
 intervals, and the hard negatives removed by kind; goal: precision >= 0.95 at recall >= 0.90 on held-out.
 
-Usage: .venv/bin/python bench/dedup.py [--sizes 10000 30000 100000] [--labelled-only]
+With --verifier, the same again with a local model verifying every proposed pair (ragtune.curate.dedup_judge;
+its threshold chosen on the dev split only).
+
+Usage: .venv/bin/python bench/dedup.py [--sizes 10000 30000 100000] [--labelled-only] [--verifier qwen2.5-coder-1.5b]
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from ragtune.benchmarks import machine, wilson, write_section  # noqa: E402
 from ragtune.curate.dedup import STAGES, DedupSettings, deduplicate  # noqa: E402
+from ragtune.curate.dedup_judge import DedupJudge  # noqa: E402
 from ragtune.generate.grounding import sentence_texts  # noqa: E402
 from ragtune.index.embedding import Embedder  # noqa: E402
 
@@ -100,17 +104,34 @@ def planted_recall(rows: list[dict], vectors, planted: dict[str, str]) -> list[d
     return table
 
 
-def labelled_quality(embedder: Embedder) -> list[dict]:
+def labelled_items(split: str) -> list[dict]:
+    items = [json.loads(line) for line in (ROOT / "tests" / "data" / LABELS[split]).read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [item for item in items if item["split"] == split]
+
+
+def chosen_threshold(judge: DedupJudge, goal: float = 0.95) -> tuple[float, dict]:
+    """The verifier's threshold, chosen on dev alone: the lowest p(yes) at which its own precision on the dev
+    pairs (read whole, every item) reaches `goal`; the dev reading that chose it."""
+    readings = [(judge.p_yes(item["a"], item["b"]), item["duplicate"]) for item in labelled_items("dev")]
+    for threshold in sorted({round(p, 3) for p, _ in readings}):
+        called = [duplicate for p, duplicate in readings if p >= threshold]
+        if called and sum(called) / len(called) >= goal:
+            return threshold, {"called": len(called), "found": sum(called), "paraphrases": sum(d for _, d in readings)}
+    raise SystemExit(f"no threshold reaches precision {goal} on dev")
+
+
+def labelled_quality(embedder: Embedder, judge: DedupJudge | None = None) -> list[dict]:
     """Per split: each labelled item deduplicated as two rows of two chapters; precision and recall of 'duplicate'."""
     table = []
-    for split, name in LABELS.items():
-        items = [json.loads(line) for line in (ROOT / "tests" / "data" / name).read_text(encoding="utf-8").splitlines() if line.strip()]
-        items = [item for item in items if item["split"] == split]
+    for split in LABELS:
+        items = labelled_items(split)
         vectors = embedder.encode([item[side]["question"] for item in items for side in "ab"])
+        answers = embedder.encode([item[side]["answer"] for item in items for side in "ab"]) if judge else None
         called, found, wrong, stages = 0, 0, Counter(), Counter()
         for n, item in enumerate(items):
             rows = [{"qa_id": f"{item['id']}:{side}", "chapter_key": f"ch-{side}", **item[side]} for side in "ab"]
-            removed = deduplicate(rows, vectors[2 * n: 2 * n + 2], DedupSettings()).removed
+            removed = deduplicate(rows, vectors[2 * n: 2 * n + 2], DedupSettings(), judge,
+                                  answers[2 * n: 2 * n + 2] if judge else None).removed
             if removed:
                 called += 1
                 stages[removed[0]["dedup_stage"]] += 1
@@ -125,36 +146,62 @@ def labelled_quality(embedder: Embedder) -> list[dict]:
     return table
 
 
-def labelled_lines(table: list[dict]) -> list[str]:
-    kinds = sorted({kind for row in table for kind in row["negatives"]})
+def labelled_lines(tables: dict[str, list[dict]], verifier: str = "") -> list[str]:
+    kinds = sorted({kind for table in tables.values() for row in table for kind in row["negatives"]})
     lines = [
         "## Dedup against labels (bench/dedup.py)",
         "",
         f"{machine()}, {date.today().isoformat()}. Every item of the labelled dedup set deduplicated as two rows in two",
         "chapters (all four stages, default thresholds); a pair is called a duplicate when one row goes. Goal on",
         "held-out: precision >= 0.95 at paraphrase recall >= 0.90. Intervals are 95% Wilson.",
-        "",
-        "| split | items | called duplicate | precision | paraphrase recall | " + " | ".join(f"{k} removed" for k in kinds) + " | by stage |",
-        "|---|---|---|---|---|" + "---|" * len(kinds) + "---|",
     ]
+    if verifier:
+        lines += ["", verifier]
+    lines += [
+        "",
+        "| dedup | split | items | called duplicate | precision | paraphrase recall | " + " | ".join(f"{k} removed" for k in kinds) + " | by stage |",
+        "|---|---|---|---|---|---|" + "---|" * len(kinds) + "---|",
+    ]
+    for name, table in tables.items():
+        lines += _labelled_rows(name, table, kinds)
+    return lines + [""]
+
+
+def _labelled_rows(name: str, table: list[dict], kinds: list[str]) -> list[str]:
+    lines = []
     for row in table:
         p_low, p_high = wilson(row["found"], row["called"])
         r_low, r_high = wilson(row["found"], row["paraphrases"])
         precision = f"{row['found']}/{row['called']} = {row['found'] / max(1, row['called']):.2f} [{p_low:.2f}, {p_high:.2f}]"
         recall = f"{row['found']}/{row['paraphrases']} = {row['found'] / max(1, row['paraphrases']):.2f} [{r_low:.2f}, {r_high:.2f}]"
         stages = ", ".join(f"{stage} {count}" for stage, count in sorted(row["stages"].items())) or "-"
-        lines.append(f"| {row['split']} | {row['items']} | {row['called']} | {precision} | {recall} | "
+        lines.append(f"| {name} | {row['split']} | {row['items']} | {row['called']} | {precision} | {recall} | "
                      + " | ".join(f"{row['wrong'][k]} of {row['negatives'][k]}" for k in kinds) + f" | {stages} |")
-    return lines + [""]
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 30_000, 100_000])
     parser.add_argument("--labelled-only", action="store_true", help="only the labelled pairs (a minute), not the timing at scale")
+    parser.add_argument("--verifier", default="", help="also the stages with a model verifying each proposed pair "
+                        "(a local model's short name or a GGUF path, e.g. qwen2.5-coder-1.5b; its threshold chosen on dev)")
+    parser.add_argument("--cache", type=Path, default=ROOT / "data" / "bench" / "dedup", help="the verifier's readings (a rerun repays nothing)")
     args = parser.parse_args()
     embedder = Embedder(batch_size=256)
-    labelled = labelled_lines(labelled_quality(embedder))
+    tables, verifier_line = {"stages": labelled_quality(embedder)}, ""
+    if args.verifier:
+        judge = DedupJudge(args.verifier, args.cache, min_yes=1.0)
+        began = time.perf_counter()
+        judge.min_yes, dev = chosen_threshold(judge)
+        tables[f"stages + {args.verifier}"] = labelled_quality(embedder, judge)
+        verifier_line = (f"Verifier: `{judge.model_id}` asked whether the two rows repeat each other (prompts/dedup_judge.txt, "
+                         f"both orders averaged), on every pair the stages propose; the semantic stage then proposes the "
+                         f"{DedupSettings().verified_neighbours} nearest questions and answers at cosine >= {DedupSettings().verified_cosine}. "
+                         f"Threshold p(yes) >= {judge.min_yes}, the lowest whose precision on all dev pairs reaches 0.95 "
+                         f"({dev['found']}/{dev['called']}, recall {dev['found']}/{dev['paraphrases']}); "
+                         f"{judge.calls} pairs read by the model in {time.perf_counter() - began:.0f} s (the rest from the cache).")
+    labelled = labelled_lines(tables, verifier_line)
     write_section(ROOT / "BENCHMARKS.md", labelled[0], "\n".join(labelled))
     print("\n".join(labelled), flush=True)
     if args.labelled_only:

@@ -28,6 +28,7 @@ from ragtune.index.vector_index import ChunkIndex
 from ragtune.ingest.sources import ChapterBundle
 from ragtune.jsonl import read_jsonl, write_jsonl
 from ragtune.plots import markdown_image, rows_per_chapter_bars
+from resources.dedup_judge import DedupJudgeResource
 from resources.embedder import EmbedderResource
 from resources.llm import LLMResource
 from resources.storage import DataDirResource
@@ -131,7 +132,8 @@ def indexed_chunks(storage: DataDirResource) -> dict[str, dict]:
     automation_condition=ON_NEW_CONTENT_OR_REVIEW,  # once no chapter's QA is missing or in progress; again after new decisions
     kinds={"jsonl", "faiss"},
 )
-def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, storage: DataDirResource) -> dg.MaterializeResult:
+def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, storage: DataDirResource, dedup_judge: DedupJudgeResource,
+                        embedder: EmbedderResource) -> dg.MaterializeResult:
     """All chapters deduplicated together (exact, MinHash LSH on questions and on question+answer,
     embedding cosine on FAISS), thresholded on judge score and groundedness, and split without
     leakage into train, validation (early stopping) and test (the evaluation), the held-out two drawn
@@ -165,8 +167,15 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
         context.log.warning(f"rows judged by the weak embedded judge {weak}: their scores are kept on the rows but do not "
                             "filter (groundedness does); point the grounded_judge_llm resource (RAGTUNE_GROUNDED_JUDGE_*, the project file's grounded_judge:) at a stronger judge, or set trust_weak_judge")
     decisions = {qa_id: d for k in keys for qa_id, d in layout.read_decisions(k).items()}
+    verifier = dedup_judge.judge(layout.llm_cache_dir)
+    answer_vectors = None
+    if verifier is not None:  # the verified semantic stage also proposes nearest answers
+        rows = [r for key in sorted(judged) for r in judged[key]]
+        answer_vectors = dict(zip([r["qa_id"] for r in rows], embedder.embedder().encode([r["answer"] for r in rows])))
     result = curate(judged, vectors, counts, settings, DedupSettings(**config.dedup.model_dump()), indexed_chunks(storage), frozen, decisions,
-                    retired)
+                    retired, verifier, answer_vectors)
+    if verifier is not None:
+        context.log.info(f"dedup judge {verifier.model_id}: {verifier.calls} pairs read (the rest from the cache)")
     sizes = {split: len(result.splits[split]) for split in SPLITS}
     if not all(sizes.values()):
         raise dg.Failure(

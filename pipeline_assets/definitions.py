@@ -18,7 +18,7 @@ from pipeline_assets.review import REVIEW_JOBS, review_decisions, review_tasks
 from pipeline_assets.sensors import project_sensors
 from pipeline_assets.train import TRAINING_CHECKS, dpo_adapter, lora_adapter, preference_pairs, pt_adapter
 from ragtune import project
-from resources import DataDirResource, EmbedderResource, FitJudgeResource, GrobidResource, LabelStudioResource, LLMResource
+from resources import DataDirResource, DedupJudgeResource, EmbedderResource, FitJudgeResource, GrobidResource, LabelStudioResource, LLMResource
 from resources.base_model import base_model_from_env
 from resources.llm import llm_from_env, role_resources
 
@@ -95,6 +95,7 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
         "llm": llm,
         **role_resources(environ, llm, prices),
         "fit_judge": FitJudgeResource(),
+        "dedup_judge": DedupJudgeResource(),
         "base_model": base_model_from_env(environ),
         "grobid": GrobidResource(),
         "label_studio": LabelStudioResource(),

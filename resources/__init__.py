@@ -1,6 +1,7 @@
 """Dagster resources: one ConfigurableResource per outside system (files, LLM, embedder, base model, GROBID, Label Studio)."""
 
 from resources.base_model import BaseModelResource
+from resources.dedup_judge import DedupJudgeResource
 from resources.embedder import EmbedderResource
 from resources.fit_judge import FitJudgeResource
 from resources.grobid import GrobidResource
@@ -9,6 +10,6 @@ from resources.llm import BACKENDS, LlamaCppConfig, LLMResource, OpenAIBatchConf
 from resources.storage import DataDirResource
 
 __all__ = [
-    "BACKENDS", "BaseModelResource", "DataDirResource", "EmbedderResource", "FitJudgeResource", "GrobidResource", "LabelStudioResource", "LLMResource", "LlamaCppConfig",
+    "BACKENDS", "BaseModelResource", "DataDirResource", "DedupJudgeResource", "EmbedderResource", "FitJudgeResource", "GrobidResource", "LabelStudioResource", "LLMResource", "LlamaCppConfig",
     "OpenAIBatchConfig", "OpenAIConfig", "VLLMConfig", "llm_from_env",
 ]

@@ -640,3 +640,32 @@ def test_an_excluded_task_style_leaves_every_split_and_costs_no_generation(chunk
     assert second.frozen["test"].sha256 == first.frozen["test"].sha256
     with pytest.raises(ValueError, match="unknown task 'counseling_dialogue'"):
         CurationSettings(exclude_tasks=["counseling_dialogue"])
+
+
+def test_validation_never_shows_a_chunk_a_test_answer_is_cut_from(chunk_rows, embedder):
+    """A test row holds out every chunk its answer is cut from (held_out_chunk_ids), so validation must not
+    show one either, even when the draw froze them in one run: on the bench's first freeze (2026-12-07) two
+    NIMH schizophrenia validation rows kept in their evidence a chunk a test row answered from, and the
+    blocking no_split_leakage check stopped the run."""
+    from ragtune.curate.curation import held_out_chunk_ids, held_out_text, shown_chunks
+
+    by_chapter = with_neighbours(chunk_rows)
+    vectors = {k: embedder.encode([r["question"] for r in v]) for k, v in by_chapter.items()}
+    chunks = {c["chunk_id"]: c for c in chunk_rows}
+    settings = CurationSettings(test_fraction=0.15, validation_fraction=0.1)
+    first = curate(by_chapter, vectors, {}, settings, DedupSettings(), chunks)
+    validation_ids = {r["qa_id"] for r in first.splits["validation"]}
+    test_ids = {r["qa_id"] for r in first.splits["test"]}
+    # Each test row's answer now also cuts from a passage a validation row carries as retrieved evidence.
+    carried = [e["chunk_id"] for r in first.splits["validation"] for e in r["evidence"] if e["chunk_id"] != r["chunk_ids"][0]]
+    assert carried
+    for rows in by_chapter.values():
+        for row in rows:
+            if row["qa_id"] in test_ids:
+                row["supporting_spans"] = list(row["supporting_spans"]) + [{"chunk_id": c, "start": 0, "end": 5} for c in carried]
+    again = curate(by_chapter, vectors, {}, settings, DedupSettings(), chunks)
+    assert {r["qa_id"] for r in again.splits["test"]} == test_ids and validation_ids  # the same draw
+    test = again.frozen["test"]
+    sealed = held_out_text(held_out_chunk_ids(test.held_out_chunks, test.rows), chunks, test.rows).sealed(chunks)
+    assert set(carried) <= sealed
+    assert again.splits["validation"] and not [r["qa_id"] for r in again.splits["validation"] if shown_chunks(r) & sealed]

@@ -22,7 +22,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ragtune.curate.dedup import DedupSettings, deduplicate, near_duplicate_pairs
+from ragtune.curate.dedup import DedupSettings, Verifier, deduplicate, near_duplicate_pairs
 from ragtune.curate.leakage import HeldOutQuestions, HeldOutText
 from ragtune.review.decisions import agreement, apply_decisions, is_stale, protected
 from ragtune.tasks import task_style
@@ -213,6 +213,8 @@ def curate(
     frozen: Frozen | None = None,
     decisions: dict[str, dict[str, Any]] | None = None,
     retired: dict[str, str] | None = None,
+    verifier: Verifier | None = None,
+    answer_vectors: dict[str, np.ndarray] | None = None,
 ) -> Curated:
     """judged: chapter key -> judged rows (each with judge_score and groundedness); vectors: the
     same rows' question embeddings; chapter_counts: chapter key -> {generated, valid} from the
@@ -223,7 +225,8 @@ def curate(
     frozen rows alike: a frozen row a reviewer rejected leaves its split, an edited one shows the
     edit; the frozen record itself is not changed. retired: chapter key -> why it left the collection
     (its source document was removed): its rows, new and frozen, leave every split as a rejected row
-    does, each in `removed` with removed_by "retired", and its held-out chunks stay sealed."""
+    does, each in `removed` with removed_by "retired", and its held-out chunks stay sealed. verifier and
+    answer_vectors (qa id -> answer embedding): dedup's model verifier (ragtune.curate.dedup.deduplicate)."""
     decisions, retired = decisions or {}, retired or {}
     for split in (frozen or {}).values():
         split.rows = [refresh_provenance(r, chunks) for r in split.rows]
@@ -241,7 +244,8 @@ def curate(
     fresh, gone = _retire(fresh, retired, settings.exclude_tasks)
     rows = sorted(fresh, key=priority)
     dim = next(iter(row_vectors.values())).shape[0] if row_vectors else 1
-    deduped = deduplicate(rows, _stack([row_vectors[r["qa_id"]] for r in rows], dim), dedup_settings)
+    answers = _stack([answer_vectors[r["qa_id"]] for r in rows], dim) if verifier is not None and answer_vectors is not None else None
+    deduped = deduplicate(rows, _stack([row_vectors[r["qa_id"]] for r in rows], dim), dedup_settings, verifier, answers)
     result = Curated(removed=rejected + gone + [{**r, "removed_by": f"dedup:{r['dedup_stage']}"} for r in deduped.removed],
                      dedup_counts=deduped.counts_table())
 
@@ -345,7 +349,9 @@ def _freeze(rows: list[dict[str, Any]], settings: CurationSettings, chunks: dict
     test = [c for key, found in seeds.items() for c in draw(found, settings.test_fraction, key in large, len(found) - 1)]
     if not test and len(everything) >= 2:  # the dataset's own minimum, as when it was drawn as one
         test = draw(everything, settings.test_fraction, True, len(everything) - 2) or everything[:1]
-    test_text = held_out_text(set(test), chunks, [])
+    test_rows = rows_of(test)
+    # Test holds out what its answers are cut from too (held_out_chunk_ids), as curate() and the leak check read it.
+    test_text = held_out_text(held_out_chunk_ids(test, test_rows), chunks, [])
     test_sealed = test_text.sealed(chunks)
     limit = settings.test_fraction + settings.validation_fraction
     validation: list[str] = []
@@ -359,7 +365,6 @@ def _freeze(rows: list[dict[str, Any]], settings: CurationSettings, chunks: dict
         usable = [c for c in open_seeds if seal(rows_of([c]), test_text, test_sealed, "test")[0]]
         validation = draw(usable, limit, True, len(open_seeds) - 1)
 
-    test_rows = rows_of(test)
     validation_rows, removed = seal(rows_of(validation), test_text, test_sealed, "test")
     splits = {"validation": (sorted(validation), validation_rows), "test": (sorted(test), test_rows)}
     return {name: FrozenSplit(name, chunks, split_rows, FrozenSplit.digest(split_rows, chunks)) for name, (chunks, split_rows) in splits.items()}, removed

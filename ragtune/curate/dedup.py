@@ -12,6 +12,11 @@ many words they share, so such a pair is never removed here (asked; English word
 (tests/data/dedup_labels*.jsonl) the stages without it removed 11 of 15 negated and 15 of 20 narrowed
 hard negatives of the dev split (bench/dedup.py).
 
+With a verifier (ragtune.curate.dedup_judge, a local model asked whether two rows repeat each other), the
+verifier instead decides every proposed pair, and the semantic stage proposes each row's nearest questions
+and nearest answers at a far lower cosine: a reworded paraphrase's question is often no nearer than a
+hard negative's, its answer often is. Each model call costs seconds on CPU, so it is off by default.
+
 Rows are visited best first (caller's order), so of two duplicates the better one stays. Every
 stage is a near-linear pass (hash lookups, LSH buckets, k nearest neighbours on a graph), which is
 what lets 100k pairs finish in seconds (bench/dedup.py); nothing compares all pairs.
@@ -45,6 +50,10 @@ class DedupSettings:
     num_perm: int = 64
     neighbours: int = 8  # nearest questions inspected per row in the semantic stage
     stages: list[str] = field(default_factory=lambda: list(STAGES))  # drop a name to turn a stage off
+    # With a verifier (a model asked whether two rows repeat each other): the semantic stage proposes each
+    # row's nearest questions AND nearest answers, this many of each, at this cosine or more; the verifier decides.
+    verified_neighbours: int = 3  # union of question and answer neighbour lists, 3 each: 0.95 of the labelled paraphrases in a 10k pool
+    verified_cosine: float = 0.5  # max(question, answer) cosine: 0.90-1.00 of the labelled paraphrases by split
 
 
 @dataclass
@@ -70,17 +79,27 @@ def minhashes(shingle_sets: list[set[str]], num_perm: int) -> list[MinHash]:
     return MinHash.bulk([[s.encode() for s in shingles] for shingles in shingle_sets], num_perm=num_perm)
 
 
-def deduplicate(rows: list[dict[str, Any]], question_vectors: np.ndarray | None, settings: DedupSettings) -> DedupResult:
+Verifier = Callable[[dict[str, Any], dict[str, Any]], bool]
+
+
+def deduplicate(rows: list[dict[str, Any]], question_vectors: np.ndarray | None, settings: DedupSettings,
+                verifier: Verifier | None = None, answer_vectors: np.ndarray | None = None) -> DedupResult:
     """Rows in priority order (best first); question_vectors are their L2-normalized question
-    embeddings in the same order, needed only for the semantic stage."""
+    embeddings in the same order, needed only for the semantic stage. verifier(kept_row, row): whether
+    two rows repeat each other (ragtune.curate.dedup_judge); when given, it, not the ask check, decides
+    every pair the stages after `exact` propose, and the semantic stage also proposes nearest answers
+    (answer_vectors, the answers' embeddings in the same order)."""
     unknown = set(settings.stages) - set(STAGES)
     if unknown:
         raise ValueError(f"unknown dedup stage(s) {sorted(unknown)}; stages are {', '.join(STAGES)}")
+    if verifier is not None and "semantic" in settings.stages and answer_vectors is None:
+        raise ValueError("a verified semantic stage needs the answers' embeddings")
     result = DedupResult(counts={row["chapter_key"]: Counter() for row in rows})
     asks = [asked(row) for row in rows]
 
-    def same_ask(i: int, j: int) -> bool:
-        return asks[i] == asks[j]
+    def repeats(i: int, j: int) -> bool:
+        """Whether row i, proposed as a repeat of the kept row j, is one."""
+        return verifier(rows[j], rows[i]) if verifier is not None else asks[i] == asks[j]
 
     alive = list(range(len(rows)))
     for stage in STAGES:
@@ -89,13 +108,16 @@ def deduplicate(rows: list[dict[str, Any]], question_vectors: np.ndarray | None,
         if stage == "exact":
             duplicate_of = _exact(rows, alive)
         elif stage == "minhash_question":
-            duplicate_of = _minhash(rows, alive, question_shingles, settings.question_jaccard, settings.num_perm, same_ask)
+            duplicate_of = _minhash(rows, alive, question_shingles, settings.question_jaccard, settings.num_perm, repeats)
         elif stage == "minhash_pair":
-            duplicate_of = _minhash(rows, alive, pair_shingles, settings.pair_jaccard, settings.num_perm, same_ask)
+            duplicate_of = _minhash(rows, alive, pair_shingles, settings.pair_jaccard, settings.num_perm, repeats)
         else:
             if question_vectors is None:
                 raise ValueError("the semantic dedup stage needs question embeddings")
-            duplicate_of = _semantic(question_vectors, alive, settings.semantic_cosine, settings.neighbours, same_ask)
+            if verifier is not None:
+                duplicate_of = _verified_semantic(question_vectors, answer_vectors, alive, settings, repeats)
+            else:
+                duplicate_of = _semantic(question_vectors, alive, settings.semantic_cosine, settings.neighbours, repeats)
         for i, original in duplicate_of.items():
             row = rows[i]
             result.counts[row["chapter_key"]][stage] += 1
@@ -123,14 +145,14 @@ def asked(row: dict[str, Any]) -> tuple[bool, frozenset[str]]:
 
 
 def _minhash(rows: list[dict[str, Any]], alive: list[int], shingle, threshold: float, num_perm: int,
-             same_ask: Callable[[int, int], bool]) -> dict[int, int]:
+             repeats: Callable[[int, int], bool]) -> dict[int, int]:
     """LSH finds candidates among the rows kept so far; _confirmed checks each by exact Jaccard."""
     shingles = {i: shingle(rows[i]) for i in alive}
     hashes = dict(zip(alive, minhashes([shingles[i] for i in alive], num_perm)))
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
     duplicate_of = {}
     for i in alive:
-        match = _confirmed(lsh, hashes[i], shingles[i], shingles, threshold, lambda j: same_ask(i, j))
+        match = _confirmed(lsh, hashes[i], shingles[i], shingles, threshold, lambda j: repeats(i, j))
         if match is not None:
             duplicate_of[i] = match
         else:
@@ -146,20 +168,16 @@ def _confirmed(lsh: MinHashLSH, minhash: MinHash, shingles: set[str], indexed, t
 
 
 def _semantic(vectors: np.ndarray, alive: list[int], threshold: float, neighbours: int,
-              same_ask: Callable[[int, int], bool]) -> dict[int, int]:
+              repeats: Callable[[int, int], bool]) -> dict[int, int]:
     """Each row's nearest questions on an HNSW graph; a row goes when a better row that stays is
     at least `threshold` similar and asks the same way."""
-    subset = np.ascontiguousarray(vectors[alive], dtype=np.float32)
-    index = faiss.IndexHNSWFlat(subset.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efSearch = max(32, 2 * neighbours)
-    index.add(subset)
-    scores, found = index.search(subset, min(neighbours + 1, len(alive)))
+    scores, found = _neighbours(np.ascontiguousarray(vectors[alive], dtype=np.float32), neighbours)
     kept_positions: set[int] = set()
     duplicate_of = {}
     for position, i in enumerate(alive):
         match = next(
             (int(p) for p, score in zip(found[position], scores[position])
-             if 0 <= p < position and score >= threshold and int(p) in kept_positions and same_ask(i, alive[int(p)])),
+             if 0 <= p < position and score >= threshold and int(p) in kept_positions and repeats(i, alive[int(p)])),
             None,
         )
         if match is not None:
@@ -167,6 +185,37 @@ def _semantic(vectors: np.ndarray, alive: list[int], threshold: float, neighbour
         else:
             kept_positions.add(position)
     return duplicate_of
+
+
+def _verified_semantic(question_vectors: np.ndarray, answer_vectors: np.ndarray, alive: list[int], settings: DedupSettings,
+                       verified: Callable[[int, int], bool]) -> dict[int, int]:
+    """Each row's nearest earlier kept questions and nearest earlier kept answers (k of each, on HNSW graphs
+    as in _semantic), most similar first; a row goes at the first candidate the verifier confirms."""
+    k = settings.verified_neighbours
+    found = [_neighbours(np.ascontiguousarray(vectors[alive], dtype=np.float32), 4 * k) for vectors in (question_vectors, answer_vectors)]
+    kept_positions: set[int] = set()
+    duplicate_of = {}
+    for position, i in enumerate(alive):
+        similarity: dict[int, float] = {}
+        for scores, neighbours in found:
+            earlier = [(int(p), float(score)) for p, score in zip(neighbours[position], scores[position]) if int(p) in kept_positions][:k]
+            for p, score in earlier:
+                similarity[p] = max(similarity.get(p, -1.0), score)
+        candidates = sorted((p for p, score in similarity.items() if score >= settings.verified_cosine), key=lambda p: -similarity[p])
+        match = next((alive[p] for p in candidates if verified(i, alive[p])), None)
+        if match is not None:
+            duplicate_of[i] = match
+        else:
+            kept_positions.add(position)
+    return duplicate_of
+
+
+def _neighbours(vectors: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, positions) of each row's `count` nearest rows by inner product on an HNSW graph."""
+    index = faiss.IndexHNSWFlat(vectors.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efSearch = max(32, 2 * count)
+    index.add(vectors)
+    return index.search(vectors, min(count + 1, len(vectors)))
 
 
 def near_duplicate_pairs(left: list[dict[str, Any]], right: list[dict[str, Any]], settings: DedupSettings,

@@ -1,0 +1,43 @@
+"""The 1.5B as dedup's verifier (ragtune.curate.dedup_judge, threshold from bench/dedup.py): a reworded
+question with a reworded answer, which the question-cosine stage alone misses, goes; the same condition
+asked about another aspect, which shares most words, stays. Rows in our own words."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragtune.curate.dedup import DedupSettings, deduplicate
+from ragtune.curate.dedup_judge import DedupJudge
+from resources.dedup_judge import MIN_DEDUP_YES
+
+ROWS = [
+    {"qa_id": "kept", "chapter_key": "sleep", "question": "How long must symptoms last before separation anxiety disorder is diagnosed in an adult?",
+     "answer": "In adults the fear and worry about separation must last for at least six months."},
+    {"qa_id": "reworded", "chapter_key": "anxiety", "question": "For how many months does an adult's dread of being apart from loved ones have to persist to count as separation anxiety disorder?",
+     "answer": "Six months or longer in adults."},
+    {"qa_id": "other_aspect", "chapter_key": "anxiety", "question": "How is separation anxiety disorder treated in an adult?",
+     "answer": "Cognitive behavioural therapy with gradual practice of time apart is the main treatment."},
+]
+
+
+@pytest.mark.slow
+def test_the_verifier_removes_a_reworded_repeat_and_keeps_another_aspect(tmp_path, embedder):
+    questions = embedder.encode([r["question"] for r in ROWS])
+    answers = embedder.encode([r["answer"] for r in ROWS])
+    alone = deduplicate(ROWS, questions, DedupSettings())
+    assert [r["qa_id"] for r in alone.kept] == ["kept", "reworded", "other_aspect"]  # question cosine alone misses the rewording
+    judge = DedupJudge("qwen2.5-coder-1.5b", tmp_path, MIN_DEDUP_YES)
+    verified = deduplicate(ROWS, questions, DedupSettings(), judge, answers)
+    assert [r["qa_id"] for r in verified.kept] == ["kept", "other_aspect"], [judge.p_yes(ROWS[0], r) for r in ROWS[1:]]
+    assert [(r["qa_id"], r["dedup_stage"], r["duplicate_of"]) for r in verified.removed] == [("reworded", "semantic", "kept")]
+    read = judge.calls
+    assert read >= 2  # both proposals were read, each once
+    again = DedupJudge("qwen2.5-coder-1.5b", tmp_path, MIN_DEDUP_YES)
+    assert [r["qa_id"] for r in deduplicate(ROWS, questions, DedupSettings(), again, answers).kept] == ["kept", "other_aspect"]
+    assert again.calls == 0  # every reading from the cache
+
+
+def test_a_verified_semantic_stage_needs_the_answers_embeddings(embedder):
+    questions = embedder.encode([r["question"] for r in ROWS])
+    with pytest.raises(ValueError, match="answers' embeddings"):
+        deduplicate(ROWS, questions, DedupSettings(), lambda kept, row: True)

@@ -311,8 +311,9 @@ def test_a_sentence_that_sends_the_reader_elsewhere_is_no_answer():
              "For more information, please read the institute's webpage on panic and its treatment.\n"
              "Learn more about talking therapies for anxiety.\n"
              "You can visit the sleep foundation's website for advice on rest.\n"
-             "Cognitive behavioural therapy teaches people to face the situations they avoid."}
-    assert [u.text[:14] for u in answer_units(chunk)] == ["Panic attacks ", "Cognitive beha"]
+             "Cognitive behavioural therapy teaches people to face the situations they avoid.\n"
+             "Children with an intellectual disability learn more slowly than their peers and need help with daily tasks."}
+    assert [u.text[:14] for u in answer_units(chunk)] == ["Panic attacks ", "Cognitive beha", "Children with "]
 
 
 def test_a_section_heading_run_into_the_chunks_first_sentence_is_cut_off():

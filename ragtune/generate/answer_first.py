@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any
 
-from ragtune.generate.answer_units import POINTER_SENTENCE, AnswerUnit, units_for_task
+from ragtune.generate.answer_units import POINTER_HEADING, AnswerUnit, units_for_task
 from ragtune.generate.built_questions import FRAMING_ZH, borrowed_question, built_question, differential_line, structured_question
 from ragtune.generate.evidence import EvidencePlan, EvidenceRound, per_plan
 from ragtune.generate.qa_fit import POPULATIONS as POPULATION_WORDS
@@ -371,7 +371,7 @@ def passage_topic(plan: EvidencePlan, planned: EvidenceRound) -> str:
     focus, chapter = inline_title(planned.focus), inline_title(plan.chapter_title)
     if plan.language != "en":
         return f"{chapter}：{focus}" if focus and focus not in chapter else chapter
-    if POINTER_SENTENCE.search(focus):
+    if POINTER_HEADING.search(focus):
         return f"where to read more about {chapter}"
     if focus.endswith("?"):  # a question heading: 'the question "What is depression?"', not 'about What is depression?'
         return f'the question "{focus}"'

@@ -82,6 +82,8 @@ HEADING_TOPIC = re.compile(
     r"disorder|depress|anxiety|phobia|mania|psychos|schizo|autism|panic|trauma|grief|anorexia|bulimia|binge|eating|"
     r"antidepress|antipsychot|stimulant|stabilizer|anti-anxiety|medication|\b[A-Z]{2,5}\b|障碍|抑郁|焦虑|症",
 )
+# A heading that only points elsewhere ('For More Information', 'Where can I learn more?'): a title, so anywhere in it.
+POINTER_HEADING = re.compile(r"\b(?:for more information|learn more|read more|find out more)\b", re.I)
 POINTING_HEADING = re.compile(r"\b(?:this|these|that|those|it|they|them|you know|where can|clinical trials?|learn more)\b", re.I)
 
 
@@ -107,7 +109,9 @@ PUBLISHER_NOTICE = re.compile(r"\b(?:public domain|without permission|reus(?:e|e
 # Abuse (NIDA) webpage on ...' was kept as the reply to 'Could you please explain why they occur together?'
 # in two dialogues and answered a differential row of the 1.5B; 'Learn more about mental health
 # medications.' closed a treatment answer (2026-12-07). A closing line of a section is POINTER_LINE's.
-POINTER_SENTENCE = re.compile(r"\b(?:for more information|learn more|read more|find out more)\b"
+# Only as an instruction to the reader: 'researchers learn more about a disease' and 'children with intellectual
+# disability learn more slowly' are statements.
+POINTER_SENTENCE = re.compile(r"^(?:for more information|(?:to |you can (?:also )?)?(?:learn|read|find out) more)\b"
                               r"|\b(?:see|visit)\b[^.]{0,80}\b(?:webpage|web page|website|web site|page)\b", re.I)
 
 

@@ -113,10 +113,10 @@ def chosen_threshold(judge: DedupJudge, goal: float = 0.95) -> tuple[float, dict
     """The verifier's threshold, chosen on dev alone: the lowest p(yes) at which its own precision on the dev
     pairs (read whole, every item) reaches `goal`; the dev reading that chose it."""
     readings = [(judge.p_yes(item["a"], item["b"]), item["duplicate"]) for item in labelled_items("dev")]
-    for threshold in sorted({round(p, 3) for p, _ in readings}):
+    for threshold in sorted({p for p, _ in readings}):
         called = [duplicate for p, duplicate in readings if p >= threshold]
         if called and sum(called) / len(called) >= goal:
-            return threshold, {"called": len(called), "found": sum(called), "paraphrases": sum(d for _, d in readings)}
+            return math.floor(threshold * 10_000) / 10_000, {"called": len(called), "found": sum(called), "paraphrases": sum(d for _, d in readings)}
     raise SystemExit(f"no threshold reaches precision {goal} on dev")
 
 

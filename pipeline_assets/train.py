@@ -239,7 +239,8 @@ def preference_pairs(context: dg.AssetExecutionContext, config: PreferenceConfig
         keys = sorted(context.instance.get_dynamic_partitions(CHAPTERS))
         decisions = [d for k in keys for d in layout.read_decisions(k).values()]
         generated = {r["qa_id"]: r for k in keys for r in read_jsonl(layout.judged(k))}
-        found, skipped = review_pairs(decisions, generated, train_rows)
+        excluded = layout.read_json(layout.curation_report, {}).get("settings", {}).get("exclude_tasks", [])
+        found, skipped = review_pairs(decisions, generated, train_rows, excluded)
         pairs += found
     kept, leaking = train_side_pairs(storage, pairs)
     write_dpo(kept, layout.dpo_dir, layout.train_preference_pairs.stem)

@@ -617,7 +617,7 @@ def test_a_chapter_whose_source_left_the_collection_retires_its_rows(chunk_rows,
     assert f"`{gone}`: {len(retired)} rows" in card and "removed.jsonl" in card
 
 
-def test_an_excluded_task_style_leaves_every_split_and_costs_no_generation(chunk_rows, embedder):
+def test_an_excluded_task_style_leaves_every_split(chunk_rows, embedder):
     """exclude_tasks takes a style's rows, new and frozen held-out ones alike, out of every split, each kept
     in `removed` as task_excluded; the other rows stay where they were. A misspelt style raises."""
     by_chapter = with_neighbours(chunk_rows)
@@ -638,7 +638,7 @@ def test_an_excluded_task_style_leaves_every_split_and_costs_no_generation(chunk
     assert excluded >= {r["qa_id"] for r in before if r["task"] == "treatment_management"}
     assert {r["qa_id"] for r in kept} == {r["qa_id"] for r in before if r["task"] == "factual_recall"}
     assert second.frozen["test"].sha256 == first.frozen["test"].sha256
-    with pytest.raises(ValueError, match="unknown task 'counseling_dialogue'"):
+    with pytest.raises(ValueError, match=r"unknown task\(s\) \['counseling_dialogue'\]"):
         CurationSettings(exclude_tasks=["counseling_dialogue"])
 
 

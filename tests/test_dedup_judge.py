@@ -30,8 +30,7 @@ def test_the_verifier_removes_a_reworded_repeat_and_keeps_another_aspect(tmp_pat
     verified = deduplicate(ROWS, questions, DedupSettings(), judge, answers)
     assert [r["qa_id"] for r in verified.kept] == ["kept", "other_aspect"], [judge.p_yes(ROWS[0], r) for r in ROWS[1:]]
     assert [(r["qa_id"], r["dedup_stage"], r["duplicate_of"]) for r in verified.removed] == [("reworded", "semantic", "kept")]
-    read = judge.calls
-    assert read >= 2  # both proposals were read, each once
+    assert judge.calls == 2  # the two proposals (the reworded row, then the other aspect against the kept row), each read once
     again = DedupJudge("qwen2.5-coder-1.5b", tmp_path, MIN_DEDUP_YES)
     assert [r["qa_id"] for r in deduplicate(ROWS, questions, DedupSettings(), again, answers).kept] == ["kept", "other_aspect"]
     assert again.calls == 0  # every reading from the cache
@@ -41,3 +40,30 @@ def test_a_verified_semantic_stage_needs_the_answers_embeddings(embedder):
     questions = embedder.encode([r["question"] for r in ROWS])
     with pytest.raises(ValueError, match="answers' embeddings"):
         deduplicate(ROWS, questions, DedupSettings(), lambda kept, row: True)
+
+
+def test_the_verified_semantic_stage_proposes_nearest_answers_and_only_kept_rows(embedder):
+    """Which pairs reach the verifier (here one that records what it is asked and says yes only to the
+    reworded row): the reworded row by its answer as well as its question, never a row already removed,
+    never a pair below the cosine floor, and a row sharing an answer text only through its question."""
+    rows = ROWS + [
+        {"qa_id": "unrelated", "chapter_key": "sleep", "question": "Which medicines help restless legs syndrome?",
+         "answer": "Iron when stores are low, and gabapentin or pregabalin."},
+        {"qa_id": "same_answer", "chapter_key": "anxiety", "question": "Which symptoms define panic disorder?",
+         "answer": ROWS[2]["answer"]},
+    ]
+    asked: list[tuple[str, str]] = []
+
+    def verifier(kept: dict, row: dict) -> bool:
+        asked.append((kept["qa_id"], row["qa_id"]))
+        return row["qa_id"] == "reworded"
+
+    settings = DedupSettings(stages=["semantic"])
+    result = deduplicate(rows, embedder.encode([r["question"] for r in rows]), settings, verifier, embedder.encode([r["answer"] for r in rows]))
+    assert [r["qa_id"] for r in result.removed] == ["reworded"]
+    assert ("kept", "reworded") in asked
+    assert not [pair for pair in asked if "reworded" in pair[0]]  # a removed row is nobody's original
+    assert not [pair for pair in asked if "unrelated" in pair]  # below the cosine floor with every row
+    other, same = embedder.encode([rows[2]["question"], rows[4]["question"]])
+    assert float(other @ same) < settings.verified_cosine  # so only its identical answer could propose the pair
+    assert ("other_aspect", "same_answer") not in asked

@@ -40,8 +40,12 @@ def test_reviewer_edits_and_rejections_become_pairs():
         ("review_edit", "How long must the worry last?", "At least six months.", "A few days."),
         ("review_reject", "What defines GAD?", "Excessive worry on most days for at least six months.", "Sadness."),  # the same question, kept
     ]
-    assert skipped == {"stale_or_regenerated": 2, "dialogue": 1, "rejected_without_kept_answer": 1}
+    assert skipped == {"stale_or_regenerated": 2, "dialogue": 1, "rejected_without_kept_answer": 1, "task_excluded": 0}
     assert [p["qa_id"] for p in pairs] == ["edited", "rejected"]
+    # A style the dataset leaves out (exclude_tasks) makes no pair either; a row without a task is the default style.
+    rows["rejected"]["task"] = "treatment_management"
+    pairs, skipped = review_pairs(decisions, rows, kept, ["treatment_management", "factual_recall"])
+    assert pairs == [] and skipped["task_excluded"] == 4  # edited, rejected, lonely and the (task-less) dialogue
 
     found = reference_pairs([row("a", "Q1?", "Six months."), row("b", "Q2?", "Two weeks.")], ["six  MONTHS.", "A day."])
     assert [(p["chosen"], p["rejected"], p["source"]) for p in found] == [("Two weeks.", "A day.", "reference")]  # the same answer is no pair

@@ -25,7 +25,7 @@ import numpy as np
 from ragtune.curate.dedup import DedupSettings, Verifier, deduplicate, near_duplicate_pairs
 from ragtune.curate.leakage import HeldOutQuestions, HeldOutText
 from ragtune.review.decisions import agreement, apply_decisions, is_stale, protected
-from ragtune.tasks import task_style
+from ragtune.tasks import TASKS, task_style
 
 FUNNEL = ("generated", "valid", "deduplicated", "judged", "kept")
 SPLITS = ("train", "validation", "test")
@@ -48,8 +48,9 @@ class CurationSettings:
     exclude_tasks: list[str] = field(default_factory=list)
 
     def __post_init__(self):
-        for task in self.exclude_tasks:
-            task_style(task)  # an unknown name raises, listing the tasks
+        unknown = [task for task in self.exclude_tasks if task not in TASKS]
+        if unknown:
+            raise ValueError(f"exclude_tasks: unknown task(s) {unknown}; tasks are {', '.join(TASKS)}")
 
 
 @dataclass
@@ -117,9 +118,10 @@ def _retire(rows: list[dict[str, Any]], retired: dict[str, str], exclude_tasks: 
     """(rows, removed): the rows of chapters that left the collection and of excluded task styles, removed
     with their reason."""
     excluded = set(exclude_tasks)
+    out = [r["chapter_key"] in retired or task_style(r.get("task")).name in excluded for r in rows]
     gone = [{**r, "removed_by": RETIRED, "retired_because": retired[r["chapter_key"]]} if r["chapter_key"] in retired
-            else {**r, "removed_by": TASK_EXCLUDED} for r in rows if r["chapter_key"] in retired or r.get("task") in excluded]
-    return [r for r in rows if r["chapter_key"] not in retired and r.get("task") not in excluded], gone
+            else {**r, "removed_by": TASK_EXCLUDED} for r, leaves in zip(rows, out) if leaves]
+    return [r for r, leaves in zip(rows, out) if not leaves], gone
 
 
 def priority(row: dict[str, Any]) -> tuple:
@@ -318,7 +320,8 @@ def _stack(vectors: list[np.ndarray], dim: int) -> np.ndarray:
 
 def _freeze(rows: list[dict[str, Any]], settings: CurationSettings, chunks: dict[str, dict[str, Any]]) -> tuple[Frozen, list[dict]]:
     """Hold out chunks that rows were asked about, per chapter: test first, then validation among the
-    chunks that do not overlap a test chunk and keep a row once test text is sealed away. A chapter
+    chunks that do not overlap a test chunk or a chunk a test answer is cut from, and keep a row once
+    that text is sealed away. A chapter
     with at least held_out_min_rows rows gets at least one chunk of each (so every such chapter is
     evaluated), and every chapter keeps one chunk for train; the whole dataset gets at least one of
     each when it has three chunks or more. Returns the frozen splits and the validation rows that

@@ -115,7 +115,7 @@ def deduplicate(rows: list[dict[str, Any]], question_vectors: np.ndarray | None,
             if question_vectors is None:
                 raise ValueError("the semantic dedup stage needs question embeddings")
             if verifier is not None:
-                duplicate_of = _verified_semantic(question_vectors, answer_vectors, alive, settings, repeats)
+                duplicate_of = _verified_semantic(question_vectors, answer_vectors, alive, settings, repeats, lambda i: rows[i]["answer"])
             else:
                 duplicate_of = _semantic(question_vectors, alive, settings.semantic_cosine, settings.neighbours, repeats)
         for i, original in duplicate_of.items():
@@ -188,17 +188,21 @@ def _semantic(vectors: np.ndarray, alive: list[int], threshold: float, neighbour
 
 
 def _verified_semantic(question_vectors: np.ndarray, answer_vectors: np.ndarray, alive: list[int], settings: DedupSettings,
-                       verified: Callable[[int, int], bool]) -> dict[int, int]:
+                       verified: Callable[[int, int], bool], rows_answer: Callable[[int], str]) -> dict[int, int]:
     """Each row's nearest earlier kept questions and nearest earlier kept answers (k of each, on HNSW graphs
     as in _semantic), most similar first; a row goes at the first candidate the verifier confirms."""
     k = settings.verified_neighbours
     found = [_neighbours(np.ascontiguousarray(vectors[alive], dtype=np.float32), 4 * k) for vectors in (question_vectors, answer_vectors)]
+    answers = [rows_answer(i) for i in alive]
     kept_positions: set[int] = set()
     duplicate_of = {}
     for position, i in enumerate(alive):
         similarity: dict[int, float] = {}
-        for scores, neighbours in found:
-            earlier = [(int(p), float(score)) for p, score in zip(neighbours[position], scores[position]) if int(p) in kept_positions][:k]
+        for by_answer, (scores, neighbours) in enumerate(found):
+            # The same answer text (an abstention's template, the two rows the answer cap allows) says nothing
+            # of the questions: only the question list proposes such a pair.
+            earlier = [(int(p), float(score)) for p, score in zip(neighbours[position], scores[position])
+                       if int(p) in kept_positions and not (by_answer and answers[int(p)] == answers[position])][:k]
             for p, score in earlier:
                 similarity[p] = max(similarity.get(p, -1.0), score)
         candidates = sorted((p for p, score in similarity.items() if score >= settings.verified_cosine), key=lambda p: -similarity[p])

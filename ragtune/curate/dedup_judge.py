@@ -35,10 +35,11 @@ class DedupJudge:
 
     def __init__(self, model: str, cache_dir: Path, min_yes: float):
         self.min_yes = min_yes
-        self.scorer = TokenScorer(model, n_ctx=2048)
+        self.scorer = TokenScorer(model, n_ctx=4096)
         self.model_id = f"llamacpp:{Path(self.scorer.model_path).name}#{weights_id(self.scorer.model_path)}"
         self.cache = LLMCache(Path(cache_dir) / "dedup_judge")
         self.calls = 0  # pairs read by the model in this process (cache misses)
+        self.too_long = 0  # pairs too long for the context together, kept unjudged
 
     def key(self, first: dict[str, Any], second: dict[str, Any]) -> str:
         rows = sorted([[first["question"], first["answer"]], [second["question"], second["answer"]]])
@@ -50,7 +51,11 @@ class DedupJudge:
         found = self.cache.get(key)
         if found is not None:
             return float(found["p_yes"])
-        orders = [self.scorer.yes_probability(judge_messages(first, second)), self.scorer.yes_probability(judge_messages(second, first))]
+        try:
+            orders = [self.scorer.yes_probability(judge_messages(first, second)), self.scorer.yes_probability(judge_messages(second, first))]
+        except ValueError:  # two rows too long for the context together: not judged, so not called repeats (kept)
+            self.too_long += 1
+            return 0.0
         p_yes = sum(orders) / 2
         self.cache.put(key, {"p_yes": p_yes, "orders": orders, "model": self.model_id})
         self.calls += 1

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from ragtune.curate.leakage import HeldOutText
 from ragtune.jsonl import write_jsonl
 from ragtune.review.decisions import is_stale
+from ragtune.tasks import task_style
 
 
 def dpo_pairs(rows: list[dict[str, Any]], models: list[str], min_margin: int) -> list[dict[str, Any]]:
@@ -58,20 +59,25 @@ def _normal(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
-def review_pairs(decisions: list[dict[str, Any]], rows: dict[str, dict[str, Any]], kept: list[dict[str, Any]]) -> tuple[list[dict], dict[str, int]]:
+def review_pairs(decisions: list[dict[str, Any]], rows: dict[str, dict[str, Any]], kept: list[dict[str, Any]],
+                 excluded_tasks: Iterable[str] = ()) -> tuple[list[dict], dict[str, int]]:
     """Pairs from the reviewers' edits and rejections. rows: qa id -> the generated row as judged
     now (a decision whose row is gone or whose evidence changed makes no pair); kept: the rows a
-    rejection may take its chosen answer from. Dialogues make none (their edit is one turn of many)."""
+    rejection may take its chosen answer from. Dialogues make none (their edit is one turn of many),
+    nor rows of a style the dataset leaves out (instruction_dataset's exclude_tasks)."""
     by_question: dict[str, dict[str, Any]] = {}
     for row in kept:
         by_question.setdefault(_normal(row["question"]), row)
-    pairs, skipped = [], {"stale_or_regenerated": 0, "dialogue": 0, "rejected_without_kept_answer": 0}
+    pairs, skipped = [], {"stale_or_regenerated": 0, "dialogue": 0, "rejected_without_kept_answer": 0, "task_excluded": 0}
+    excluded = set(excluded_tasks)
     for decision in decisions:
         row = rows.get(decision["qa_id"])
         if decision["decision"] == "accept":
             continue
         if row is None or is_stale(decision, row):
             skipped["stale_or_regenerated"] += 1
+        elif task_style(row.get("task")).name in excluded:
+            skipped["task_excluded"] += 1
         elif row.get("turns"):
             skipped["dialogue"] += 1
         elif decision["decision"] == "edit":

@@ -115,7 +115,7 @@ def deduplicate(rows: list[dict[str, Any]], question_vectors: np.ndarray | None,
             if question_vectors is None:
                 raise ValueError("the semantic dedup stage needs question embeddings")
             if verifier is not None:
-                duplicate_of = _verified_semantic(question_vectors, answer_vectors, alive, settings, repeats, lambda i: rows[i]["answer"])
+                duplicate_of = _verified_semantic(question_vectors, answer_vectors, alive, settings, repeats, [r["answer"] for r in rows])
             else:
                 duplicate_of = _semantic(question_vectors, alive, settings.semantic_cosine, settings.neighbours, repeats)
         for i, original in duplicate_of.items():
@@ -188,12 +188,12 @@ def _semantic(vectors: np.ndarray, alive: list[int], threshold: float, neighbour
 
 
 def _verified_semantic(question_vectors: np.ndarray, answer_vectors: np.ndarray, alive: list[int], settings: DedupSettings,
-                       verified: Callable[[int, int], bool], rows_answer: Callable[[int], str]) -> dict[int, int]:
+                       verified: Callable[[int, int], bool], answer_texts: list[str]) -> dict[int, int]:
     """Each row's nearest earlier kept questions and nearest earlier kept answers (k of each, on HNSW graphs
     as in _semantic), most similar first; a row goes at the first candidate the verifier confirms."""
     k = settings.verified_neighbours
     found = [_neighbours(np.ascontiguousarray(vectors[alive], dtype=np.float32), 4 * k) for vectors in (question_vectors, answer_vectors)]
-    answers = [rows_answer(i) for i in alive]
+    answers = [answer_texts[i] for i in alive]
     kept_positions: set[int] = set()
     duplicate_of = {}
     for position, i in enumerate(alive):

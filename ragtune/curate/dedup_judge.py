@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ragtune.llm.client import LLMCache
-from ragtune.llm.fingerprint import weights_id
+from ragtune.llm.fingerprint import llamacpp_model_id
 from ragtune.llm.prompts import fenced, render_messages, template_sha256
 from ragtune.llm.scoring import TokenScorer
 
@@ -36,7 +36,7 @@ class DedupJudge:
     def __init__(self, model: str, cache_dir: Path, min_yes: float):
         self.min_yes = min_yes
         self.scorer = TokenScorer(model, n_ctx=4096)
-        self.model_id = f"llamacpp:{Path(self.scorer.model_path).name}#{weights_id(self.scorer.model_path)}"
+        self.model_id = llamacpp_model_id(self.scorer.model_path)
         self.cache = LLMCache(Path(cache_dir) / "dedup_judge")
         self.calls = 0  # pairs read by the model in this process (cache misses)
         self.too_long = 0  # pairs too long for the context together, kept unjudged

@@ -83,11 +83,11 @@ class LocalJudge:
     """A GGUF judge (a short local model name or a path) read teacher-forced through llama.cpp."""
 
     def __init__(self, model: str | None = None, n_threads: int | None = None):
-        from ragtune.llm.fingerprint import weights_id
+        from ragtune.llm.fingerprint import llamacpp_model_id
         from ragtune.llm.scoring import TokenScorer
 
         self.scorer = TokenScorer(model, n_ctx=4096, n_threads=n_threads)
-        self.model_id = f"llamacpp:{Path(self.scorer.model_path).name}#{weights_id(self.scorer.model_path)}"
+        self.model_id = llamacpp_model_id(self.scorer.model_path)
 
     def grade(self, messages: list[dict[str, str]]) -> dict[int, float]:
         replies = [f'{{"score": {score},' for score in SCORES]

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ragtune.llm.client import LLMCache
-from ragtune.llm.fingerprint import weights_id
+from ragtune.llm.fingerprint import llamacpp_model_id
 from ragtune.llm.prompts import fenced, inline_title, render_messages, template_sha256
 from ragtune.llm.scoring import TokenScorer
 from ragtune.text import sentence_spans
@@ -77,7 +77,7 @@ class CachedFitJudge:
         self.model, self.min_yes = model, min_yes
         self.judge = FitJudge(model)
         self.cache = LLMCache(Path(cache_dir) / "fit_judge")
-        self.model_id = f"llamacpp:{Path(self.judge.model_path).name}#{weights_id(self.judge.model_path)}"
+        self.model_id = llamacpp_model_id(self.judge.model_path)
         self.prompts = "".join(template_sha256(t) for t in JUDGE_TEMPLATES)
 
     def key(self, row: dict[str, Any]) -> str:

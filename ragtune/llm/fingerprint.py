@@ -66,3 +66,8 @@ def weights_id(path: str | Path) -> str:
     """The short fingerprint of a model file or folder, for a model id."""
     path = Path(path)
     return (folder_sha256(path) if path.is_dir() else file_sha256(path))[:SHORT]
+
+
+def llamacpp_model_id(path: str | Path) -> str:
+    """How a GGUF run through llama.cpp is named in cache keys and reports: file name and weights fingerprint."""
+    return f"llamacpp:{Path(path).name}#{weights_id(path)}"

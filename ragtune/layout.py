@@ -91,6 +91,24 @@ class DataLayout:
     def generation_failures(self, key: str) -> Path:
         return self._path("qa", "failures", f"{key}.jsonl")
 
+    def seeded_candidates(self, key: str) -> Path:
+        """Rows grown from the chapter's seed tasks (seed_candidates), filtered with its other candidates."""
+        return self._path("qa", "seeded", f"{key}.jsonl")
+
+    def seeded_status(self, key: str) -> Path:
+        """Seed tasks read, questions proposed, novel and answered: written by seed_candidates."""
+        return self._path("qa", "seeded", f"{key}.status.json")
+
+    def seeded_failures(self, key: str) -> Path:
+        return self._path("qa", "seeded", f"{key}.failures.jsonl")
+
+    def seed_tasks(self, key: str) -> Path:
+        """The seed tasks seed_candidates read for the chapter: curation keeps every row near one out of the dataset."""
+        return self._path("qa", "seeded", f"{key}.seeds.jsonl")
+
+    def all_seed_tasks(self) -> list[Path]:
+        return sorted(self._path("qa", "seeded").glob("*.seeds.jsonl"))
+
     def filtered(self, key: str) -> Path:
         return self._path("qa", "filtered", f"{key}.jsonl")
 

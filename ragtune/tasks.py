@@ -78,11 +78,16 @@ STYLES: tuple[TaskStyle, ...] = (
     # Its answer is a template ('The cited passages do not answer this question; they are about ...'): one
     # answer for every unanswerable row of a section, so the cap on rows per answer does not apply.
     TaskStyle("unanswerable", "abstention", 1, exempt_from=NOT_ITS_ANSWERS_TOPIC | {"answer_repeated"}),
+    # Questions grown from a user's seed tasks and answered from retrieved evidence (ragtune.generate.self_instruct):
+    # no planned round asks it (weight 0); its rows come from the seed_candidates asset.
+    TaskStyle("self_instruct", "pair", 0, ("section", "definition", "criteria_list", "sentence", "table_row"),
+              question_kind={"en": "a question in the style of the user's seed tasks", "zh": "与用户示例任务风格相同的问题"}),
 )
 TASK_STYLES: dict[str, TaskStyle] = {s.name: s for s in STYLES}
 TASKS: tuple[str, ...] = tuple(TASK_STYLES)
 DEFAULT_TASK = "factual_recall"  # a row without a task (a labelled item), and the style other styles borrow questions from
 PAIR_TASKS: tuple[str, ...] = tuple(s.name for s in STYLES if s.shape == "pair")
+SELF_INSTRUCT = "self_instruct"  # the style of rows grown from seed tasks
 
 
 def task_style(task: str | None) -> TaskStyle:

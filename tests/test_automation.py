@@ -30,7 +30,7 @@ def _requested(result, asset: str) -> set:
     return set(result.get_requested_partitions(dg.AssetKey(asset)))
 
 
-PER_CHAPTER = ["chapters", "chapter_chunks", "chapter_evidence", "qa_candidates", "qa_filtered", "qa_judged"]
+PER_CHAPTER = ["chapters", "chapter_chunks", "chapter_evidence", "qa_candidates", "seed_candidates", "qa_filtered", "qa_judged"]
 
 
 def test_an_edited_chapter_regenerates_alone_and_qa_waits_for_the_index():
@@ -60,8 +60,9 @@ def test_an_edited_chapter_regenerates_alone_and_qa_waits_for_the_index():
         _report(instance, "chapter_evidence", A, f"chapter_evidence-{A}-2")
         _report(instance, "chapter_evidence", B, f"chapter_evidence-{B}-1")  # B retrieved the same chunks
         result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
-        assert _requested(result, "qa_candidates") == _requested(result, "qa_filtered") == _requested(result, "qa_judged") == {A}
-        assert result.total_requested == 3  # one run: generate, filter, judge
+        assert _requested(result, "qa_candidates") == _requested(result, "seed_candidates") == {A}
+        assert _requested(result, "qa_filtered") == _requested(result, "qa_judged") == {A}
+        assert result.total_requested == 4  # one run: generate (and grow from seeds), filter, judge
 
 
 def test_unchanged_chunks_do_not_rebuild_the_index():

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ragtune.curate.curation import CurationSettings, FrozenSplit, curate, load_frozen, shown_chunks
+from ragtune.curate.curation import CurationSettings, FrozenSplit, curate, load_frozen, rows_per_style, shown_chunks
 from ragtune.curate.dataset_card import render_card
 from ragtune.curate.dedup import DedupSettings, deduplicate, near_duplicate_pairs
 from ragtune.curate.exports import to_alpaca, write_exports
@@ -342,7 +342,9 @@ def test_dataset_card_has_table_chart_funnel_and_settings(tmp_path):
         removed=[{"removed_by": "judge"}, {"removed_by": "judge"}], rows=[], chart_file="rows_per_chapter.png",
         files=["alpaca_train.jsonl"], languages=["en"], models={"generator": "m", "judge": "j (weak judge)"},
         settings={"curation": {"min_judge_score": 7}}, split_sha256={"validation": "v1", "test": "t1"},
+        styles=rows_per_style({"train": [{"task": "self_instruct"}, {"task": None}, {}], "test": [{"task": "factual_recall"}]}),
     )
+    assert "## Rows per task style" in card and "| factual_recall | 2 | 0 | 1 | 3 |" in card and "| self_instruct | 1 | 0 | 0 | 1 |" in card
     assert card.startswith("---\n") and "| anxiety | 5 | 1 | 2 | 8 |" in card and "| **all** | 8 | 2 | 3 | 13 |" in card
     assert "8 train, 2 validation and 3 test rows" in card and "`t1`" in card
     assert "![rows per chapter](rows_per_chapter.png)" in card and "| judge | 2 |" in card
@@ -669,3 +671,23 @@ def test_validation_never_shows_a_chunk_a_test_answer_is_cut_from(chunk_rows, em
     sealed = held_out_text(held_out_chunk_ids(test.held_out_chunks, test.rows), chunks, test.rows).sealed(chunks)
     assert set(carried) <= sealed
     assert again.splits["validation"] and not [r["qa_id"] for r in again.splits["validation"] if shown_chunks(r) & sealed]
+
+
+def test_a_row_that_asks_a_seed_task_leaves_every_split_even_a_frozen_test_row(chunk_rows, embedder):
+    """Self-instruct's seeds are the user's examples: a row asking one (word for word or nearly) is removed as
+    dedup:seed from every split, a frozen test row too, so a seed never becomes a held-out question."""
+    by_chapter = with_neighbours(chunk_rows)
+    vectors = {k: embedder.encode([r["question"] for r in v]) for k, v in by_chapter.items()}
+    chunks = {c["chunk_id"]: c for c in chunk_rows}
+    first = curate(by_chapter, vectors, {}, CurationSettings(), DedupSettings(), chunks)
+    planted = first.splits["test"][0]
+    trained = first.splits["train"][0]
+    frozen = load_frozen({n: first.frozen[n].manifest() for n in ("validation", "test")}, {n: first.frozen[n].rows for n in ("validation", "test")},
+                         {n: first.frozen[n].vectors for n in ("validation", "test")})
+    seeds = [planted["question"].upper().rstrip("?"), "Please " + trained["question"], "What is the capital of France?"]
+    second = curate(by_chapter, vectors, {}, CurationSettings(), DedupSettings(), chunks, frozen, seeds=seeds)
+    kept = {r["qa_id"] for rows in second.splits.values() for r in rows}
+    copies = {r["qa_id"]: r["seed"] for r in second.removed if r["removed_by"] == "dedup:seed"}
+    assert copies == {planted["qa_id"]: seeds[0], trained["qa_id"]: seeds[1]}
+    assert kept == {r["qa_id"] for rows in first.splits.values() for r in rows} - set(copies)
+    assert second.frozen["test"].sha256 == first.frozen["test"].sha256  # the record stays; the row leaves what is shown

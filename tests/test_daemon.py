@@ -60,7 +60,7 @@ def test_a_document_dropped_into_the_inbox_becomes_qa_and_a_dataset_with_no_togg
             keys = sorted(instance.get_dynamic_partitions("chapters"))
             assert keys == sorted(CATEGORIES)
             for key in keys:  # every step of each category ran, started by the daemon
-                for asset in ("chapters", "chapter_chunks", "chapter_evidence", "qa_candidates", "qa_filtered", "qa_judged"):
+                for asset in ("chapters", "chapter_chunks", "chapter_evidence", "qa_candidates", "seed_candidates", "qa_filtered", "qa_judged"):
                     assert _latest(instance, asset, key) is not None, (asset, key)
                 generated = _latest(instance, "qa_candidates", key).asset_materialization.metadata
                 assert generated["quota"].value == 4  # the project file's setting reached the daemon's run

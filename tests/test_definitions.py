@@ -19,12 +19,12 @@ def test_definitions_load_and_validate():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == {
-        "parsed_documents", "chapters", "chapter_chunks", "faiss_index", "chapter_evidence", "qa_candidates",
+        "parsed_documents", "chapters", "chapter_chunks", "faiss_index", "chapter_evidence", "qa_candidates", "seed_candidates",
         "qa_filtered", "qa_judged", "review_tasks", "review_decisions", "instruction_dataset", "dataset_exports", "pt_adapter",
         "lora_adapter", "preference_pairs", "dpo_adapter", "judge_scores", "heldout_loss", "medquad_scores", "generation_estimate",
     }
     partitioned = {k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).is_partitioned}
-    assert partitioned == {"chapters", "chapter_chunks", "chapter_evidence", "qa_candidates", "qa_filtered", "qa_judged", "generation_estimate",
+    assert partitioned == {"chapters", "chapter_chunks", "chapter_evidence", "qa_candidates", "seed_candidates", "qa_filtered", "qa_judged", "generation_estimate",
                            "review_tasks", "review_decisions"}
     # The dataset follows the expert decisions; the evaluation compares base, SFT and SFT+DPO.
     assert dg.AssetKey("review_decisions") in graph.get(dg.AssetKey("instruction_dataset")).parent_keys
@@ -33,12 +33,14 @@ def test_definitions_load_and_validate():
     assert graph.get(dg.AssetKey("review_tasks")).automation_condition is None  # pushing to reviewers happens when asked
     assert graph.get(dg.AssetKey("generation_estimate")).automation_condition is None  # a dry run happens only when asked
     checks = {key.name: graph.get_check_spec(key) for key in graph.asset_check_keys}
-    assert set(checks) >= {"no_split_leakage", "near_duplicate_rate", "mean_groundedness", "quota_met_per_chapter"}
-    assert checks["no_split_leakage"].blocking and not checks["mean_groundedness"].blocking
+    assert set(checks) >= {"no_split_leakage", "near_duplicate_rate", "mean_groundedness", "quota_met_per_chapter", "no_seed_task_in_dataset"}
+    assert checks["no_split_leakage"].blocking and checks["no_seed_task_in_dataset"].blocking and not checks["mean_groundedness"].blocking
     assert graph.get(dg.AssetKey("qa_candidates")).partitions_def.name == "chapters"
     parents = {k.to_user_string() for k in graph.get(dg.AssetKey("chapter_evidence")).parent_keys}
     assert parents == {"chapters", "faiss_index"}
     assert graph.get(dg.AssetKey("qa_candidates")).parent_keys == {dg.AssetKey("chapter_evidence")}
+    assert graph.get(dg.AssetKey("seed_candidates")).parent_keys == {dg.AssetKey("chapter_evidence")}  # after the index rebuild
+    assert graph.get(dg.AssetKey("qa_filtered")).parent_keys == {dg.AssetKey("qa_candidates"), dg.AssetKey("seed_candidates")}
     assert {s.name for s in defs.sensors} == {"inbox_sensor", "chapter_fanout_sensor", "automation_sensor", "review_sensor"}
 
 

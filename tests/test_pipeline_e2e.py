@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -26,6 +27,8 @@ CONFIG = {
     "preference_pairs": {"judged_questions": 1, "reference_questions": 4, "max_new_tokens": 40},
     "dpo_adapter": {"epochs": 1.0, "max_length": 160},
     "judge_scores": {"max_questions": 2, "max_new_tokens": 40, "bootstrap_resamples": 200},
+    # Self-instruct from the handbook's shipped seeds: the anxiety chapter has a seed file, the other none.
+    "seed_candidates": {"seeds_dir": str(Path(__file__).resolve().parents[1] / "sample_handbook" / "seeds"), "calls": 1, "per_call": 3},
     # The product never looks in the team's data folder: the test passes MedQuAD in.
     "medquad_scores": {"max_questions": 3, "max_new_tokens": 40, "bootstrap_resamples": 200, "medquad_dir": str(SHARED_DATA / "medquad")},
 }
@@ -65,11 +68,25 @@ def test_every_asset_materialized_with_metadata(pipeline_run):
     for asset in ["parsed_documents", "faiss_index", "instruction_dataset", "dataset_exports", "lora_adapter", "judge_scores"]:
         events = _materializations(instance, asset)
         assert len(events) == 1 and "path" in events[0].metadata, asset
-    for asset in ["chapters", "chapter_chunks", "qa_candidates", "qa_filtered", "qa_judged"]:
+    for asset in ["chapters", "chapter_chunks", "qa_candidates", "seed_candidates", "qa_filtered", "qa_judged"]:
         partitions = {e.partition for e in _materializations(instance, asset)}
         assert partitions == {"anxiety-disorders", "obsessive-compulsive-and-related-disorders"}, asset
     chapter_event = _materializations(instance, "chapters")[0]
     assert len(chapter_event.metadata["content_sha256"].value) == 64
+
+
+def test_seed_tasks_are_read_per_chapter_and_no_seed_reaches_the_dataset(pipeline_run):
+    data, instance = pipeline_run["data"], pipeline_run["instance"]
+    grown = {e.partition: e.metadata for e in _materializations(instance, "seed_candidates")}
+    assert grown["anxiety-disorders"]["seeds"].value == 6 and grown["anxiety-disorders"]["proposed"].value >= 1
+    assert grown["obsessive-compulsive-and-related-disorders"]["seeds"].value == 0  # no seed file: nothing grown
+    status = json.loads((data / "qa" / "seeded" / "anxiety-disorders.status.json").read_text())
+    assert status["answered"] + len(status["unanswered"]) + status["failures"] >= status["novel"]
+    seeds = [json.loads(line)["instruction"] for line in open(data / "qa" / "seeded" / "anxiety-disorders.seeds.jsonl")]
+    assert len(seeds) == 6
+    check = instance.get_latest_asset_check_evaluation_record(dg.AssetCheckKey(dg.AssetKey("instruction_dataset"), "no_seed_task_in_dataset"))
+    evaluation = check.event.dagster_event.event_specific_data
+    assert evaluation.passed and evaluation.metadata["seed_tasks"].value == 6
 
 
 def test_qa_pairs_are_grounded_in_indexed_chunks(pipeline_run):

@@ -21,11 +21,11 @@ from resources.storage import DataDirResource
 
 # Each chapter's chain, upstream first: (asset, the dependency whose data version it must have consumed).
 CHAIN = [("chapter_chunks", "chapters"), ("chapter_evidence", "faiss_index"), ("qa_candidates", "chapter_evidence"),
-         ("qa_filtered", "qa_candidates"), ("qa_judged", "qa_filtered")]
-PARTITIONED = {"chapters", "chapter_chunks", "chapter_evidence", "qa_candidates", "qa_filtered", "qa_judged"}
+         ("seed_candidates", "chapter_evidence"), ("qa_filtered", "qa_candidates"), ("qa_filtered", "seed_candidates"), ("qa_judged", "qa_filtered")]
+PARTITIONED = {"chapters", "chapter_chunks", "chapter_evidence", "qa_candidates", "seed_candidates", "qa_filtered", "qa_judged"}
 DATA_VERSION = "dagster/data_version"
 INPUT_POINTER = "dagster/input_event_pointer/"  # the storage id of the dependency's materialization a step read
-PAID_ASSETS = ("qa_candidates", "qa_judged")
+PAID_ASSETS = ("qa_candidates", "seed_candidates", "qa_judged")
 
 
 def _latest(instance: dg.DagsterInstance, asset: str, key: str | None):
@@ -88,7 +88,8 @@ def chapter_status(instance: dg.DagsterInstance, storage: DataDirResource) -> li
             left = retired_rows.get(key, {}).get("rows_removed")
             state, why = "retired", RETIRED_WHY + (f"; {left} rows left the dataset" if left is not None else "; curate again to drop its rows")
         generation = storage.layout.read_json(storage.layout.generation_status(key), {}) or {}
-        failures = len(read_jsonl(storage.layout.generation_failures(key))) if storage.layout.generation_failures(key).exists() else 0
+        failures = sum(len(read_jsonl(path)) for path in (storage.layout.generation_failures(key), storage.layout.seeded_failures(key))
+                       if path.exists())
         judge_failures = len(read_jsonl(storage.layout.judge_failures(key))) if storage.layout.judge_failures(key).exists() else 0
         usage, cost = paid_totals(instance, key)
         rows.append({"chapter": key, "state": state, "why": why, "kept": generation.get("kept"), "quota": generation.get("quota"),
@@ -102,8 +103,9 @@ def headless_status(as_json: bool) -> int:
     storage = DataDirResource()
     with dg.DagsterInstance.get() as instance:
         rows = chapter_status(instance, storage)
+    styles = (storage.layout.read_json(storage.layout.curation_report, {}) or {}).get("rows_per_style", [])
     if as_json:
-        print(json.dumps({"data": str(storage.root), "chapters": rows}, indent=1))
+        print(json.dumps({"data": str(storage.root), "chapters": rows, "dataset_rows_per_style": styles}, indent=1))
         return OK
     if not rows:
         print("no chapters yet: `ragtune run PATH` parses documents into chapters")
@@ -115,6 +117,9 @@ def headless_status(as_json: bool) -> int:
         cost = f"{row['cost_usd']:.4f}" if row["cost_usd"] is not None else "unpriced"
         print(f"{row['chapter'][:41]:<42}{row['state']:<9}{kept:>9}  {flags:<22}{row['generation_failures'] + row['judge_failures']:>5}"
               f"{row['calls']:>7}{row['prompt_tokens'] + row['completion_tokens']:>10}{cost:>10}" + (f"  ({row['why']})" if row["why"] else ""))
+    if styles:
+        print("dataset rows per task style (train/validation/test): "
+              + ", ".join(f"{s['task']} {s['train']}/{s['validation']}/{s['test']}" for s in styles))
     return OK
 
 

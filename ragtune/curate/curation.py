@@ -24,6 +24,7 @@ import numpy as np
 
 from ragtune.curate.dedup import DedupSettings, Verifier, deduplicate, near_duplicate_pairs
 from ragtune.curate.leakage import HeldOutQuestions, HeldOutText
+from ragtune.generate.self_instruct import near_seed
 from ragtune.review.decisions import agreement, apply_decisions, is_stale, protected
 from ragtune.tasks import TASKS, task_style
 
@@ -111,6 +112,7 @@ class Curated:
 
 RETIRED = "retired"
 TASK_EXCLUDED = "task_excluded"
+SEED_COPY = "dedup:seed"
 RETIRED_WHY = "no document of the collection gives this chapter any more (its source was removed or renamed); add it back to bring its rows back"
 
 
@@ -122,6 +124,14 @@ def _retire(rows: list[dict[str, Any]], retired: dict[str, str], exclude_tasks: 
     gone = [{**r, "removed_by": RETIRED, "retired_because": retired[r["chapter_key"]]} if r["chapter_key"] in retired
             else {**r, "removed_by": TASK_EXCLUDED} for r, leaves in zip(rows, out) if leaves]
     return [r for r, leaves in zip(rows, out) if not leaves], gone
+
+
+def _seed_copies(rows: list[dict[str, Any]], seeds: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(rows, removed): rows whose question is a user's seed task or near one (ragtune.generate.self_instruct
+    .near_seed) leave the dataset: a seed is the user's own example, never a held-out question."""
+    copied = [near_seed(r["question"], seeds) if seeds else None for r in rows]
+    gone = [{**r, "removed_by": SEED_COPY, "seed": seed} for r, seed in zip(rows, copied) if seed]
+    return [r for r, seed in zip(rows, copied) if not seed], gone
 
 
 def priority(row: dict[str, Any]) -> tuple:
@@ -217,6 +227,7 @@ def curate(
     retired: dict[str, str] | None = None,
     verifier: Verifier | None = None,
     answer_vectors: dict[str, np.ndarray] | None = None,
+    seeds: list[str] | None = None,
 ) -> Curated:
     """judged: chapter key -> judged rows (each with judge_score and groundedness); vectors: the
     same rows' question embeddings; chapter_counts: chapter key -> {generated, valid} from the
@@ -228,8 +239,10 @@ def curate(
     edit; the frozen record itself is not changed. retired: chapter key -> why it left the collection
     (its source document was removed): its rows, new and frozen, leave every split as a rejected row
     does, each in `removed` with removed_by "retired", and its held-out chunks stay sealed. verifier and
-    answer_vectors (qa id -> answer embedding): dedup's model verifier (ragtune.curate.dedup.deduplicate)."""
-    decisions, retired = decisions or {}, retired or {}
+    answer_vectors (qa id -> answer embedding): dedup's model verifier (ragtune.curate.dedup.deduplicate). seeds:
+    the instructions of the user's seed tasks (self-instruct); a row, new or frozen, that asks one leaves every
+    split (removed_by "dedup:seed"), its held-out chunks still sealed."""
+    decisions, retired, seeds = decisions or {}, retired or {}, seeds or []
     for split in (frozen or {}).values():
         split.rows = [refresh_provenance(r, chunks) for r in split.rows]
     rows = [row for key in sorted(judged) for row in judged[key]]
@@ -244,11 +257,12 @@ def curate(
                 if r["qa_id"] in decisions and not is_stale(decisions[r["qa_id"]], r)]
     fresh, rejected = apply_decisions(fresh, decisions)
     fresh, gone = _retire(fresh, retired, settings.exclude_tasks)
+    fresh, copies = _seed_copies(fresh, seeds)
     rows = sorted(fresh, key=priority)
     dim = next(iter(row_vectors.values())).shape[0] if row_vectors else 1
     answers = _stack([answer_vectors[r["qa_id"]] for r in rows], dim) if verifier is not None and answer_vectors is not None else None
     deduped = deduplicate(rows, _stack([row_vectors[r["qa_id"]] for r in rows], dim), dedup_settings, verifier, answers)
-    result = Curated(removed=rejected + gone + [{**r, "removed_by": f"dedup:{r['dedup_stage']}"} for r in deduped.removed],
+    result = Curated(removed=rejected + gone + copies + [{**r, "removed_by": f"dedup:{r['dedup_stage']}"} for r in deduped.removed],
                      dedup_counts=deduped.counts_table())
 
     passing = []
@@ -277,8 +291,9 @@ def curate(
         frozen[name].vectors = _stack([row_vectors.get(r["qa_id"], np.zeros(dim, np.float32)) for r in frozen[name].rows], dim)
         shown, out = apply_decisions(frozen[name].rows, decisions)
         shown, gone_held = _retire(shown, retired, settings.exclude_tasks)
+        shown, copies_held = _seed_copies(shown, seeds)
         gone += gone_held
-        result.removed += out + gone_held
+        result.removed += out + gone_held + copies_held
         result.splits[name] = shown
         position = {r["qa_id"]: i for i, r in enumerate(frozen[name].rows)}
         result.vectors[name] = _stack([frozen[name].vectors[position[r["qa_id"]]] for r in shown], dim)
@@ -399,7 +414,16 @@ def _funnel(judged, chapter_counts, deduplicated, passing, result: Curated) -> l
 
 def rows_per_chapter(splits: dict[str, list[dict]]) -> list[dict[str, Any]]:
     """Rows of each split per chapter: the paper's Table II."""
-    counts = {name: Counter(r["chapter_key"] for r in splits.get(name, [])) for name in SPLITS}
+    return _rows_per(splits, "chapter_key", lambda r: r["chapter_key"])
+
+
+def rows_per_style(splits: dict[str, list[dict]]) -> list[dict[str, Any]]:
+    """Rows of each split per task style (a row without a task is the default style's)."""
+    return _rows_per(splits, "task", lambda r: task_style(r.get("task")).name)
+
+
+def _rows_per(splits: dict[str, list[dict]], column: str, key_of) -> list[dict[str, Any]]:
+    counts = {name: Counter(key_of(r) for r in splits.get(name, [])) for name in SPLITS}
     keys = sorted(set().union(*counts.values()))
-    return [{"chapter_key": key, **{name: counts[name][key] for name in SPLITS}, "total": sum(counts[name][key] for name in SPLITS)}
+    return [{column: key, **{name: counts[name][key] for name in SPLITS}, "total": sum(counts[name][key] for name in SPLITS)}
             for key in keys]

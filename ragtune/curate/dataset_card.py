@@ -66,6 +66,13 @@ def retired_section(retired: dict[str, dict[str, Any]] | None) -> list[str]:
     return lines + [""]
 
 
+def style_section(styles: list[dict[str, Any]] | None) -> list[str]:
+    """Rows per task style and split (ragtune.tasks: factual, vignette, dialogue, grown from seed tasks ...)."""
+    if not styles:
+        return []
+    return ["## Rows per task style", "", markdown_rows(with_total(styles, "task")), ""]
+
+
 def render_card(
     *,
     name: str,
@@ -82,6 +89,7 @@ def render_card(
     split_sha256: dict[str, str],
     review: dict[str, Any] | None = None,
     retired: dict[str, dict[str, Any]] | None = None,
+    styles: list[dict[str, Any]] | None = None,
 ) -> str:
     sizes = {split: sum(c[split] for c in counts) for split in SPLITS}
     front = {
@@ -113,6 +121,7 @@ def render_card(
         "",
         f"![rows per chapter]({chart_file})",
         "",
+        *style_section(styles),
         "## Filter funnel",
         "",
         " → ".join(FUNNEL) + ": generated candidates; valid = passed the quality rules; deduplicated = after "

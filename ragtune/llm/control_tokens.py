@@ -24,7 +24,7 @@ WORD_JOINER = "\u2060"  # splits a control token that has no bracket to trade (n
 
 # The fences every template puts around material it quotes (evidence, references, generated or
 # model answers): fenced() defangs them in quoted text; in a whole message they are ours, and stay.
-FENCES = ("passages", "answer", "question", "reference", "candidate", "candidate_a", "candidate_b")
+FENCES = ("passages", "answer", "question", "reference", "candidate", "candidate_a", "candidate_b", "examples")
 
 # The control tokens of the common templates, as text: `<|name|>` (ChatML, Qwen, SmolLM2, Llama 3,
 # Phi, Command-R; DeepSeek's `<｜name｜>` folds to it), `<snake_case>` (Gemma's turns, StarCoder's and

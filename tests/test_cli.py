@@ -70,6 +70,8 @@ def test_typos_bad_numbers_bad_settings_and_a_down_endpoint_are_refused_before_a
         ("run", FILES[0], "--set", "qa_candidates.budget_usd=-1"): "qa_candidates budget_usd cannot be negative",
         ("run", FILES[0], "--quota", "-1"): "--quota must be greater than 0, not -1",
         ("run", FILES[0], "--rounds", "0"): "--rounds must be greater than 0, not 0",
+        ("run", FILES[0], "--seeds", "no-such-seeds"): "--seeds no-such-seeds: no such folder; it holds one <chapter_key>.jsonl",
+        ("run", FILES[0], "--set", "seed_candidates.calls=0"): "seed_candidates calls must be at least 1, not 0",
         ("run", FILES[0], "--budget-usd", "-1"): "--budget-usd must be greater than 0, not -1",
         ("preview", "anxiety-disorders", "--n", "0"): "--n must be greater than 0, not 0",
     }

@@ -34,6 +34,8 @@ def _llm_flags(command: argparse.ArgumentParser) -> None:
     group.add_argument("--json-mode", choices=["json_schema", "json_object", "none"])
     command.add_argument("--quota", type=int, help="kept pairs wanted per chapter")
     command.add_argument("--rounds", type=int, help="evidence rounds planned per chapter")
+    command.add_argument("--seeds", metavar="DIR", help="a folder of seed tasks, <chapter_key>.jsonl each (instruction, input, output): "
+                         "new questions are grown from them and answered from the collection (self-instruct)")
     command.add_argument("--set", action="append", default=[], metavar="ASSET.FIELD=VALUE",
                          help="any asset setting, e.g. --set qa_candidates.max_waves=2 (repeatable)")
 
@@ -123,7 +125,7 @@ def _options(args: argparse.Namespace):
     return RunOptions(
         paths=getattr(args, "paths", []) or [], only=getattr(args, "only", None),
         llm=LLMOptions(args.backend, args.model, args.base_url, args.api_key_env, args.json_mode), parse=parse,
-        quota=args.quota, rounds=args.rounds, budget_usd=getattr(args, "budget_usd", None) or 0.0,
+        quota=args.quota, rounds=args.rounds, seeds=args.seeds, budget_usd=getattr(args, "budget_usd", None) or 0.0,
         budget_tokens=getattr(args, "budget_tokens", None) or 0,
         train=not getattr(args, "no_train", False), sets=parse_sets(args.set),
         roles={role: value for role in ("judge", "grounded_judge", "base_model") if (value := getattr(args, role, None))},

@@ -72,6 +72,7 @@ class RunOptions:
     parse: dict[str, Any] = field(default_factory=dict)  # categories_from, mapping_file, parser, password, ocr_languages
     quota: int | None = None
     rounds: int | None = None
+    seeds: str | None = None  # seed_candidates' seeds_dir
     budget_usd: float = 0.0
     budget_tokens: int = 0
     train: bool = True
@@ -101,6 +102,10 @@ def run_config(options: RunOptions) -> dict[str, dict[str, Any]]:
         config.setdefault("qa_candidates", {})["quota"] = options.quota
     if options.rounds is not None:
         config.setdefault("chapter_evidence", {})["rounds"] = options.rounds
+    if options.seeds is not None:
+        if not Path(options.seeds).is_dir():
+            raise ValueError(f"--seeds {options.seeds}: no such folder; it holds one <chapter_key>.jsonl of seed tasks per chapter")
+        config.setdefault("seed_candidates", {})["seeds_dir"] = str(Path(options.seeds).resolve())
     return config
 
 

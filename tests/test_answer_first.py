@@ -38,6 +38,10 @@ def test_units_come_from_the_parsed_structure_with_exact_offsets(handbook_chunks
     assert criteria and criteria[0].text.split("\n")[1].startswith("1. Recurrent, involuntary")  # lead-in and labels stay
     cut = next(c for c in handbook_chunks if "nine symptoms" in c.text and c.text.endswith("9."))
     assert not [u for u in answer_units(cut.to_dict()) if u.kind == "criteria_list"]  # a list the chunk cuts is no answer
+    # A lead-in ends no answer, alone or as the second of two sentences: the 1.5B picked "... may not recall or
+    # report hypomania. The clinician considers:" as an answer (self-instruct, 2026-12-07).
+    assert not [u for u in units if u.kind != "criteria_list" and u.text.rstrip().endswith(":")]
+    assert any(u.text.endswith("may not recall or report hypomania.") for u in units)
 
 
 def test_a_list_items_lead_in_is_found_across_the_chunk_that_cut_the_list(handbook_chunks):

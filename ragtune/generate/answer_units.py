@@ -228,6 +228,12 @@ def _closing(line: str) -> bool:
     return bool(CONTACT.search(line) or SOURCE_REFERENCE.search(line) or POINTER_LINE.search(body) or not body.strip(" •.►"))
 
 
+def _statement(sentence: str) -> bool:
+    """Not a lead-in ('The clinician considers:', whose list is another unit), a heading or link title
+    ('Treatment (National Institute on Drug Abuse)') or a question: alone or as the second of a pair."""
+    return not (sentence.endswith(":") or not re.search(r"[.!?。！？][\"'”’)）]*$", sentence) or re.search(r"[?？][\"'”’)）]*$", sentence))
+
+
 def _sentence_units(text: str, chunk_id: str, start: int, end: int, first_line: bool, last_line: bool) -> list[AnswerUnit]:
     sentences = _sentences(text, start, end)
     if first_line and sentences and not _whole_start(text[sentences[0][0] : sentences[0][1]]):
@@ -237,12 +243,12 @@ def _sentence_units(text: str, chunk_id: str, start: int, end: int, first_line: 
     units = []
     for k, (s, e) in enumerate(sentences):
         sentence = text[s:e]
-        if sentence.endswith(":") or not re.search(r"[.!?。！？][\"'”’)）]*$", sentence) or re.search(r"[?？][\"'”’)）]*$", sentence):
-            continue  # a lead-in, a heading or link title ('Treatment (National Institute on Drug Abuse)'), a question
+        if not _statement(sentence):
+            continue
         kind = "definition" if DEFINITION.match(sentence) else "sentence"
         if _clean(sentence) and not PRONOUN_OPENING.match(sentence):  # 'They take two to four weeks': alone, its 'they' is no one
             units.append(AnswerUnit(kind, chunk_id, sentence, [(s, e)]))
-        if k + 1 < len(sentences):  # two sentences read together (a claim and its qualifier)
+        if k + 1 < len(sentences) and _statement(text[slice(*sentences[k + 1])]):  # a claim and its qualifier, read together
             pair = text[s : sentences[k + 1][1]]
             if _clean(pair) and len(pair.split()) <= MAX_WORDS:
                 units.append(AnswerUnit("sentence", chunk_id, pair, [(s, sentences[k + 1][1])]))

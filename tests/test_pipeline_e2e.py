@@ -183,8 +183,9 @@ def test_curated_dataset_passes_its_checks_and_exports_load(pipeline_run):
         e.dagster_event.event_specific_data.check_name: e.dagster_event.event_specific_data
         for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
     }
-    assert set(evaluations) == {"no_split_leakage", "near_duplicate_rate", "mean_groundedness", "quota_met_per_chapter", "no_held_out_questions_in_training"}
-    assert evaluations["no_split_leakage"].passed and evaluations["near_duplicate_rate"].passed
+    assert set(evaluations) == {"no_split_leakage", "near_duplicate_rate", "mean_groundedness", "quota_met_per_chapter", "no_held_out_questions_in_training",
+                                "no_seed_task_in_dataset"}
+    assert evaluations["no_split_leakage"].passed and evaluations["near_duplicate_rate"].passed and evaluations["no_seed_task_in_dataset"].passed
     def by_asset(check: str) -> dict[str, bool]:
         return {e.dagster_event.event_specific_data.asset_key.to_user_string(): e.dagster_event.event_specific_data.passed
                 for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)

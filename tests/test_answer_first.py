@@ -320,6 +320,15 @@ def test_a_sentence_that_sends_the_reader_elsewhere_is_no_answer():
     assert [u.text[:14] for u in answer_units(chunk)] == ["Panic attacks ", "Cognitive beha", "Children with "]
 
 
+def test_a_line_of_a_reference_list_is_no_answer():
+    """'(2025). Web-based Injury Statistics Query and Reporting System (WISQARS).' answered a percentage question
+    in the NIMH suicide test split (2026-12-07). Our own wording."""
+    chunk = {"chunk_id": "c1", "text": "Thoughts of suicide are more common in young adults than in older adults in most surveys.\n"
+             "Centre for Health Statistics. (2024). National survey of mood and wellbeing in adults, annual tables.\n"
+             "Institute of Public Health. Survey of help-seeking for low mood in adults. Retrieved from the institute's archive."}
+    assert [u.text[:14] for u in answer_units(chunk)] == ["Thoughts of su"]
+
+
 def test_a_section_heading_run_into_the_chunks_first_sentence_is_cut_off():
     """NIMH's pages come out as 'Medication Stimulants are ...' under the section 'Medication': the answer is
     the sentence without the heading. A heading that is the sentence's own subject stays. Our own wording."""

@@ -232,6 +232,16 @@ def test_a_question_for_which_medicine_needs_an_answer_that_names_one():
     assert fit_problem(named) is None and "which medicine" in fit_problem(unnamed)
 
 
+def test_a_question_for_a_share_needs_an_answer_that_gives_one():
+    """'According to the WISQARS, what percentage of U.S. adults have thoughts about suicide?' was answered by a
+    reference-list line (NIMH suicide test split, 2026-12-07). Our own wording."""
+    asked = {"task": "factual_recall", "language": "en", "chapter_title": "Suicide", "evidence": [],
+             "question": "According to the national survey, what percentage of adults thought about suicide last year?"}
+    assert "for a share" in fit_problem({**asked, "answer": "(2024). National survey of mood and wellbeing in adults, annual tables."})
+    for answer in ("About 5% of adults had serious thoughts of suicide in the last year.", "One in twenty adults thought about suicide last year."):
+        assert fit_problem({**asked, "answer": answer}) is None
+
+
 def test_a_question_that_names_the_answers_kind_of_treatment_fits():
     assert fit_problem(row(ANXIETY, "Cognitive behavioural therapy with graded exposure",
                            "What is the psychological treatment of choice across the anxiety disorders?", "treatment_management")) is None

@@ -115,14 +115,22 @@ POINTER_SENTENCE = re.compile(r"^(?:for more information|(?:to |you can (?:also 
                               r"|\b(?:see|visit)\b[^.]{0,80}\b(?:webpage|web page|website|web site|page)\b", re.I)
 
 
+# A line of a reference list, cut into sentences: '(2025). Web-based Injury Statistics Query and Reporting System
+# (WISQARS).' answered 'According to the WISQARS, what percentage of U.S. adults have thoughts about suicide?' in
+# the NIMH suicide test split (2026-12-07).
+# The whole line is the reference: no sentence of it is an answer.
+CITATION = re.compile(r"\((?:19|20)\d{2}[a-z]?\)[.,](?:\s|$)|\bRetrieved (?:from|on)\b|\bdoi(?::\s*|\.org/)10\.", re.I)
+
+
 def _clean(text: str) -> bool:
     """Usable as an answer: readable, no reference to the source or notice of its publisher, no pointer
-    elsewhere, no link or address, not too long."""
+    elsewhere, no citation, no link or address, not too long."""
     return (
         _readable(text)
         and not SOURCE_REFERENCE.search(text)
         and not PUBLISHER_NOTICE.search(text)
         and not POINTER_SENTENCE.search(text)
+        and not CITATION.search(text)
         and not CONTACT.search(text)
         and len(text.split()) <= MAX_WORDS * (3 if "\n" in text else 1)
         and text.count("(") == text.count(")")
@@ -235,6 +243,8 @@ def _statement(sentence: str) -> bool:
 
 
 def _sentence_units(text: str, chunk_id: str, start: int, end: int, first_line: bool, last_line: bool) -> list[AnswerUnit]:
+    if CITATION.search(text[start:end]):
+        return []  # a line of a reference list
     sentences = _sentences(text, start, end)
     if first_line and sentences and not _whole_start(text[sentences[0][0] : sentences[0][1]]):
         sentences = sentences[1:]  # the chunk starts inside a sentence

@@ -242,6 +242,16 @@ def test_a_question_for_a_share_needs_an_answer_that_gives_one():
         assert fit_problem({**asked, "answer": answer}) is None
 
 
+def test_a_multiple_choice_item_is_no_question_for_its_answer():
+    """'When two adequate trials have failed, options include switching class (A), adding psychotherapy (B), ...
+    What is the correct answer?' was kept with the whole sentence as its answer (handbook, 2026-12-07)."""
+    answer = "After two failed trials, the options are another class of drug, added psychotherapy or augmentation."
+    item = {"task": "factual_recall", "language": "en", "chapter_title": "Depressive Disorders", "evidence": [], "answer": answer,
+            "question": "After two failed trials, the options are another class of drug (A), added psychotherapy (B) or augmentation (C). What is the correct answer?"}
+    assert "malformed" in fit_problem(item)
+    assert fit_problem({**item, "question": "What are the options after two failed trials of a drug?"}) is None
+
+
 def test_a_question_that_names_the_answers_kind_of_treatment_fits():
     assert fit_problem(row(ANXIETY, "Cognitive behavioural therapy with graded exposure",
                            "What is the psychological treatment of choice across the anxiety disorders?", "treatment_management")) is None

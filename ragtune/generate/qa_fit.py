@@ -73,6 +73,7 @@ MALFORMED = re.compile(
     r"|^what (?:is|are) (?:the )?(?:people|patients|children|adults|those) with [\w\s\-/]*?" + CONDITION_HEAD.pattern + r"\?$"  # 'What are people with eating disorders?'
     r"|^what is the most \w+[?,]"  # 'What is the most psychotherapy?', 'the most common?': a superlative with no noun
     r"|^question\s*:"  # the prompt's label copied into the question
+    r"|\((?-i:[A-E])\)[^?]*\((?-i:[A-E])\)|\bwhat is the correct (?:answer|option|choice)\b"  # a multiple-choice item whose options are the answer's words
     r"|\bthe first[- ]line (?:for|of|in)\b"  # 'the first-line for ...': an adjective with no noun
     r"|\b(?-i:a) (?:OCD|ADHD|ASD|SSRI|SNRI|MAOI|OCPD|ED|ECT)\b|\b(?-i:a) (?!one\b|once\b|uni|use|usu|eu)[aeio]\w+"  # 'a OCD', 'a episode'; not criterion 'A of'
     r"|\b\w+ing,? \w+ing,? \w+ing\b"  # 'washing ordering checking': a list with its commas lost

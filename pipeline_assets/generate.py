@@ -193,7 +193,8 @@ def seed_candidates(
     layout = storage.layout
     settings = SelfInstructSettings(**config.model_dump())
     source = seed_file(Path(settings.seeds_dir), key) if settings.seeds_dir else None
-    status: dict = {"seed_file": str(source) if source else None, "seeds": 0, "proposed": 0, "novel": 0, "answered": 0, "unanswered": []}
+    status: dict = {"seed_file": str(source) if source else None, "seeds": 0, "proposed": 0, "novel": 0, "answered": 0, "unanswered": [],
+                    "failures": 0}
     rows, failures, seeds = [], [], []
     cost = usage_metadata(Usage(), None)
     if source is not None:
@@ -212,19 +213,20 @@ def seed_candidates(
         status.update(seeds=len(seeds), proposed=result.proposed, novel=len(result.novel), answered=len(rows), unanswered=result.unanswered,
                       failures=len(failures), llm_calls=result.llm_calls, cache_hits=result.cache_hits, model=client.model_id,
                       usage=result.usage.to_dict())
-        fail_if_endpoint_down(f"chapter '{key}' seed tasks", failures, result.llm_calls + result.cache_hits, llm.endpoint)
     write_jsonl(layout.seed_tasks(key), [s.to_dict() for s in seeds])
     write_jsonl(layout.seeded_candidates(key), rows)
     write_jsonl(layout.seeded_failures(key), failures)
     layout.write_json(layout.seeded_status(key), status)
     for failure in failures:
         context.log.warning(f"chapter '{key}' seed tasks ({failure['stage']}): {failure['reason']}")
+    fail_if_endpoint_down(f"chapter '{key}' seed tasks", failures, status.get("llm_calls", 0) + status.get("cache_hits", 0), llm.endpoint)
     return dg.MaterializeResult(
         data_version=dg.DataVersion(hashlib.sha256(json.dumps([rows, [s.to_dict() for s in seeds]], sort_keys=True).encode()).hexdigest()),
         metadata={
             **{k: v for k, v in status.items() if k not in ("unanswered", "usage")},
             **cost,
-            "seed_file": str(source) if source else "none (set seed_candidates seeds_dir)",
+            "seed_file": str(source) if source else f"none: no {key}.jsonl in {settings.seeds_dir}" if settings.seeds_dir
+            else "none: seed_candidates' seeds_dir (ragtune run --seeds) is not set",
             "unanswered": dg.MetadataValue.json(status["unanswered"]),
             "sample": table([{"question": r["question"][:160], "answer": r["answer"][:160]} for r in rows[:8]]),
             "path": dg.MetadataValue.path(str(layout.seeded_candidates(key))),

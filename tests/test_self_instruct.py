@@ -106,3 +106,32 @@ def test_every_failed_call_is_a_ledger_entry_with_its_raw_output(tmp_path, embed
     assert result.qa_pairs == [] and result.proposed == 0
     assert [f["call"] for f in result.failures] == [0, 1]
     assert all(f["stage"] == "self_instruct_propose" and f["raw"].startswith("{") and f["cache_key"] for f in result.failures)
+
+
+def test_a_bad_seed_file_fails_no_step_the_chapter_goes_on_and_the_status_names_it(tmp_path):
+    """seed_candidates with a broken seed file: the step succeeds with no rows, its status and metadata name the
+    file, the line and the shape to write, so qa_filtered and the rest of the chapter go on."""
+    import dagster as dg
+
+    from pipeline_assets.generate import seed_candidates
+    from pipeline_assets.partitions import CHAPTERS
+    from resources import DataDirResource, EmbedderResource, LLMResource
+    from resources.fit_judge import FitJudgeResource
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "anxiety.jsonl").write_text('{"instruction": "How long must worry last?"}\n{"instruction": "What is panic?"\n')
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(CHAPTERS, ["anxiety"])
+        result = dg.materialize(
+            [seed_candidates], instance=instance, partition_key="anxiety",
+            resources={"storage": DataDirResource(data_dir=str(tmp_path / "data")), "embedder": EmbedderResource(), "llm": LLMResource(),
+                       "fit_judge": FitJudgeResource()},
+            run_config={"ops": {"seed_candidates": {"config": {"seeds_dir": str(seeds)}}}},
+        )
+    assert result.success
+    metadata = result.asset_materializations_for_node("seed_candidates")[0].metadata
+    assert metadata["seeds"].value == 0 and "anxiety.jsonl:2: not a JSON object" in metadata["error"].value
+    status = json.loads((tmp_path / "data" / "qa" / "seeded" / "anxiety.status.json").read_text())
+    assert status["answered"] == 0 and '{"instruction": "...", "input": "...", "output": "..."}' in status["error"]
+    assert (tmp_path / "data" / "qa" / "seeded" / "anxiety.jsonl").read_text() == ""

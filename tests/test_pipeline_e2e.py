@@ -285,6 +285,7 @@ def test_an_edited_chapter_regenerates_alone_through_sensor_and_automation(pipel
         ("chapter_evidence", edited),
         ("chapter_evidence", unchanged),  # re-planned against the new index: same evidence
         ("qa_candidates", edited),
+        ("seed_candidates", edited),  # the edited chapter has no seed file: no call, a materialization all the same
         ("qa_filtered", edited),
         ("qa_judged", edited),
         ("instruction_dataset", None),  # the dataset refreshes itself once the chapter's QA is judged
@@ -295,7 +296,7 @@ def test_an_edited_chapter_regenerates_alone_through_sensor_and_automation(pipel
     assert (data / "qa" / "candidates" / f"{unchanged}.jsonl").read_text() == before[f"{unchanged}.jsonl"]
 
     resolver = get_stale_status_resolver(instance, ASSETS)
-    for asset in ("chapter_evidence", "qa_candidates", "qa_filtered", "qa_judged"):
+    for asset in ("chapter_evidence", "qa_candidates", "seed_candidates", "qa_filtered", "qa_judged"):
         for key in (edited, unchanged):
             assert resolver.get_status(dg.AssetKey(asset), key) == StaleStatus.FRESH, (asset, key)
 

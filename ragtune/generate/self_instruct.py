@@ -25,7 +25,9 @@ import hashlib
 import json
 import random
 import re
+from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -139,10 +141,15 @@ class SelfInstructResult:
     usage: Usage = field(default_factory=Usage)  # tokens of the calls paid in this run
 
 
-def _words(text: str) -> list[str]:
-    """Words without punctuation (jieba's for Chinese)."""
+@lru_cache(maxsize=1 << 16)
+def _words(text: str) -> tuple[str, ...]:
+    """Words without punctuation (jieba's for Chinese); cached, as curation compares every row with every seed."""
     found = chinese_words(text) if re.search(r"[\u4e00-\u9fff]", text) else re.findall(r"\w+", text.lower())
-    return [w for w in found if re.search(r"\w", w)]
+    return tuple(w for w in found if re.search(r"\w", w))
+
+
+def _score(common: int, x: int, y: int) -> float:
+    return max(2 * common / (x + y), common / min(x, y))
 
 
 def rouge_l(a: str, b: str) -> float:
@@ -158,13 +165,19 @@ def rouge_l(a: str, b: str) -> float:
         for j, other in enumerate(y):
             row.append(previous[j] + 1 if word == other else max(previous[j + 1], row[j]))
         previous = row
-    common = previous[-1]
-    return max(2 * common / (len(x) + len(y)), common / min(len(x), len(y)))
+    return _score(previous[-1], len(x), len(y))
 
 
 def near_seed(question: str, seeds: list[str], threshold: float = SEED_SIMILARITY) -> str | None:
-    """The first seed instruction the question copies or nearly copies (rouge_l >= threshold), else None."""
-    return next((seed for seed in seeds if rouge_l(question, seed) >= threshold), None)
+    """The first seed instruction the question copies or nearly copies (rouge_l >= threshold), else None. The
+    words two texts share bound their common subsequence, so most pairs are settled without it."""
+    words = Counter(_words(question))
+    for seed in seeds:
+        theirs = _words(seed)
+        if words and theirs and _score(sum((words & Counter(theirs)).values()), sum(words.values()), len(theirs)) >= threshold \
+                and rouge_l(question, seed) >= threshold:
+            return seed
+    return None
 
 
 def novel_questions(proposals: list[str], seeds: list[SeedTask], max_similarity: float) -> list[str]:

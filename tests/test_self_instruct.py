@@ -53,8 +53,11 @@ def test_a_proposal_that_copies_or_wraps_a_seed_is_not_new():
     wrapped = "What a clinician in that clinic would ask: How long must low mood last before a major depressive episode can be diagnosed?"
     assert rouge_l(wrapped, seeds[0].instruction) == 1.0  # the 135M model's copy: every seed word, in order
     new = "Which medicines can trigger a manic switch in bipolar depression?"
-    proposals = [wrapped, new, new.lower(), "How long should low mood last to diagnose a major depressive episode?"]
-    assert novel_questions(proposals, seeds, 0.7) == [new]
+    near = "How long must low mood last before a major depressive episode is diagnosed?"
+    reworded = "How long should low mood last to diagnose a major depressive episode?"  # ROUGE-L 0.62: new by Alpaca's measure
+    assert novel_questions([wrapped, new, new.lower(), near, reworded], seeds, 0.7) == [new, reworded]
+    assert near_seed("How is generalized anxiety disorder diagnosed?",  # most of its words are in the seed, in order: another question
+                     ["How long must worry persist for generalized anxiety disorder to be diagnosed?"]) is None
     assert near_seed("诊断重性抑郁发作，情绪低落要持续多久？", ["诊断重性抑郁发作时，情绪低落需要持续多久？"]) is not None
     assert near_seed("惊恐发作有哪些躯体表现？", ["诊断重性抑郁发作时，情绪低落需要持续多久？"]) is None
 

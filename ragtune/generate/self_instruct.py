@@ -149,13 +149,15 @@ def _words(text: str) -> tuple[str, ...]:
 
 
 def _score(common: int, x: int, y: int) -> float:
-    return max(2 * common / (x + y), common / min(x, y))
+    return max(2 * common / (x + y), common / y)
 
 
 def rouge_l(a: str, b: str) -> float:
-    """ROUGE-L over words (Chinese: its words): the longest common subsequence's F1, or its share of the shorter
-    text when that is higher, so a proposal that wraps a whole seed in words of its own still counts as the seed
-    (the 135M model wrote "What a clinician ... would ask: <a seed, word for word>", F1 0.65)."""
+    """ROUGE-L of text a against b over words (Chinese: its words): the longest common subsequence's F1, or its
+    share of b when that is higher, so a proposal that wraps a whole seed b in words of its own still counts as
+    the seed (the 135M model wrote "What a clinician ... would ask: <a seed, word for word>", F1 0.65). Only b's
+    share: "How is generalized anxiety disorder diagnosed?" holds 5 of its 6 words in a seed that asks how long
+    worry must last, and is another question (a ladder row, 2026-12-07)."""
     x, y = _words(a), _words(b)
     if not x or not y:
         return 0.0

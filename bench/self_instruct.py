@@ -52,7 +52,7 @@ def main() -> None:
     llm = local_client(args.writer, args.out / "cache")
     judge = CachedFitJudge(args.judge, args.out / "cache", MIN_FIT_YES)
     settings = SelfInstructSettings(calls=args.calls, per_call=args.per_call)
-    table, kept_rows = [], []
+    table, kept_rows, paid, cached = [], [], 0, 0
     for book in BOOKS:
         document = parse_pdf(book)
         chunks = [c for ch in document.chapters for c in chunk_chapter(ch, document.doc_id, embedder.tokenize)]
@@ -65,6 +65,7 @@ def main() -> None:
             result = grow_chapter(seeds, chapter.chapter_key, chapter.title, detect_language(chapter.text()), index, embedder, llm, settings, judge)
             kept = filter_qa(result.qa_pairs, FilterSettings(), judge).kept
             kept_rows += kept
+            paid, cached = paid + result.llm_calls, cached + result.cache_hits
             table.append({"chapter": chapter.chapter_key, "seeds": len(seeds), "proposed": result.proposed, "new": len(result.novel),
                           "answerable": len(result.qa_pairs), "kept": len(kept), "failed calls": len(result.failures)})
             print(table[-1], flush=True)
@@ -74,7 +75,8 @@ def main() -> None:
     lines += [f"| {' | '.join(str(v) for v in r.values())} |" for r in table + [{"chapter": "**all**", **total}]]
     section = "\n".join([
         HEADING, "",
-        f"{machine()}, {date.today().isoformat()}, {time.perf_counter() - began:.0f} s. Writer `{args.writer}`, {args.calls} calls x "
+        f"{machine()}, {date.today().isoformat()}, {time.perf_counter() - began:.0f} s ({paid} writer calls paid, {cached} from the "
+        f"cache of an earlier run). Writer `{args.writer}`, {args.calls} calls x "
         f"{args.per_call} questions per chapter, {settings.seeds_shown} seeds shown per call; the fit judge `{args.judge}` "
         f"(p(yes) >= {MIN_FIT_YES}) picks each question's answer among the {settings.choices} answer units of its {settings.top_k} "
         "retrieved passages nearest to it, then the product's filter (rules, groundedness gate, fit judge) runs on the rows. "

@@ -38,6 +38,7 @@ class TaskStyle:
     yields_to: tuple[str, ...] = ()  # styles whose answers it leaves to them (a factual round, treatment and difference answers)
     asks_difference: bool = False  # its rounds retrieve a passage of another chapter, and its answers contrast two conditions
     exempt_from: frozenset[str] = frozenset()  # checks its rows are not held to, from EXEMPTIONS
+    planned: bool = True  # asked by planned rounds; False: its rows come from elsewhere (seed tasks) and task_mix cannot weigh it
 
     def __post_init__(self) -> None:
         unknown = set(self.exempt_from) - EXEMPTIONS
@@ -81,7 +82,7 @@ STYLES: tuple[TaskStyle, ...] = (
     # Questions grown from a user's seed tasks and answered from retrieved evidence (ragtune.generate.self_instruct):
     # no planned round asks it (weight 0); its rows come from the seed_candidates asset.
     TaskStyle("self_instruct", "pair", 0, ("section", "definition", "criteria_list", "sentence", "table_row"),
-              question_kind={"en": "a question in the style of the user's seed tasks", "zh": "与用户示例任务风格相同的问题"}),
+              question_kind={"en": "a question in the style of the user's seed tasks", "zh": "与用户示例任务风格相同的问题"}, planned=False),
 )
 TASK_STYLES: dict[str, TaskStyle] = {s.name: s for s in STYLES}
 TASKS: tuple[str, ...] = tuple(TASK_STYLES)

@@ -48,10 +48,13 @@ ZH_CHAPTER = """# 焦虑障碍
 
 def test_task_schedule_follows_the_weights():
     schedule = task_schedule(default_task_mix())
-    assert Counter(schedule) == Counter(default_task_mix()) and set(schedule) == set(TASKS)
+    planned = {task: weight for task, weight in default_task_mix().items() if weight}  # self_instruct (weight 0) has no rounds
+    assert Counter(schedule) == Counter(planned) and set(schedule) == set(TASKS) - {"self_instruct"}
     assert schedule[:2] != ["factual_recall", "factual_recall"]  # interleaved, not blocks
     with pytest.raises(ValueError, match="unknown task"):
         task_schedule({"poetry": 1})
+    with pytest.raises(ValueError, match=r"cannot plan rounds of \['self_instruct'\]: their rows are grown from seed tasks"):
+        task_schedule({"factual_recall": 1, "self_instruct": 1})
 
 
 def test_plan_covers_sections_and_tasks_and_differentials_reach_other_chapters(handbook_document, handbook_index, embedder):

@@ -96,6 +96,9 @@ def task_schedule(task_mix: dict[str, int]) -> list[str]:
     unknown = set(task_mix) - set(TASK_STYLES)
     if unknown:
         raise ValueError(f"unknown task(s) {sorted(unknown)} in task_mix; tasks are {', '.join(TASK_STYLES)}")
+    unplanned = sorted(t for t, w in task_mix.items() if w > 0 and not TASK_STYLES[t].planned)
+    if unplanned:
+        raise ValueError(f"task_mix cannot plan rounds of {unplanned}: their rows are grown from seed tasks (seed_candidates' seeds_dir)")
     weights = {t: w for t, w in task_mix.items() if w > 0}
     if not weights:
         raise ValueError("task_mix turns every task off")

@@ -305,27 +305,27 @@ def grow_chapter(seeds: list[SeedTask], chapter_key: str, chapter_title: str, la
     source = {q: c for q, c in reversed(proposals)}  # the first call that proposed each question
     offered = [candidate_answers(v, index, embedder, settings) for v in embedder.encode(result.novel)] if result.novel else []
 
-    def rows(n: int, chosen_by: dict[str, Any]) -> list[dict[str, Any]]:
-        evidence, units = offered[n]
-        return [seed_row(chapter_key, chapter_title, language, n, result.novel[n], u, evidence, source[result.novel[n]], dict(chosen_by))
-                for u in units]
+    def row(n: int, unit: AnswerUnit, chosen_by: dict[str, Any]) -> dict[str, Any]:
+        return seed_row(chapter_key, chapter_title, language, n, result.novel[n], unit, offered[n][0], source[result.novel[n]], chosen_by)
 
     asked = [n for n, (_, units) in enumerate(offered) if units]
     runs = [propose]
     if fit_judge is not None:
-        picked = {n: _best_by_judge(rows(n, {}), fit_judge) for n in asked}
+        picked = {n: _best_by_judge([row(n, u, {}) for u in offered[n][1]], fit_judge) for n in asked}
     else:
         choose = run_tasks(llm, [choose_request(result.novel[n], offered[n][1], language, settings) for n in asked],
                            lambda i, text: parse_choice(text, len(offered[asked[i]][1])),
                            lambda i: {"stage": "self_instruct_answer", "chapter_key": chapter_key, "question": result.novel[asked[i]]})
         runs.append(choose)
-        picked = {n: rows(n, {"model": c.model, "cache_key": c.cache_key, "template": f"{language}/{CHOOSE}"})[choice - 1] if choice else None
-                  for n, choice, c in zip(asked, choose.values, choose.completions) if choice is not None}
+        picked = {n: row(n, offered[n][1][choice - 1], {"model": c.model, "cache_key": c.cache_key, "template": f"{language}/{CHOOSE}"})
+                  if choice else None for n, choice, c in zip(asked, choose.values, choose.completions) if choice is not None}
     for n, question in enumerate(result.novel):
+        if n in asked and n not in picked:
+            continue  # its choice call failed: in failures
         if picked.get(n):
             result.qa_pairs.append(picked[n])
-        elif n not in asked or (n in picked and picked[n] is None):
-            result.unanswered.append(question)  # no candidate, or none answers it (a failed choice call is in failures)
+        else:
+            result.unanswered.append(question)  # no candidate, or none answers it
     for run in runs:
         result.failures.extend(run.failures)
         result.llm_calls += run.calls

@@ -10,7 +10,9 @@ Rules (a row "meets the rules" when it passes all of them):
   vignette_has_case a clinical_vignette has >= 3 sentences, an age or a setting, and >= 3 case words
                     that also occur in the evidence
   supported_terms   every content term of the answer / clinician turns occurs in the cited evidence
-                    (Chinese: >= 90 % of CJK bigrams); unanswerable rows are exempt
+                    (Chinese: >= 90 % of CJK bigrams); a clinician turn that ends in a question asks: its
+                    statements may also use the patient's earlier words, its question is free;
+                    unanswerable rows are exempt
   language          en: CJK < 5 % of letters; zh: CJK >= 30 % of letters (question, answer, turns)
   not_restating     answer/question content-word Jaccard < 0.7 and the answer is not inside the question
   spans_exact       each supporting span's text == evidence[chunk_id].text[start:end]
@@ -471,13 +473,20 @@ def check_supported(row: dict, evidence: Evidence) -> list[str]:
     if row.get("task") == "unanswerable":
         return []
     answer = _text(row.get("answer"))
-    texts = [("answer", answer)]
-    for i, turn in enumerate(_turns(row)):
-        if turn["role"] == "clinician" and turn["content"] != answer:
-            texts.append((f"turn {i} (clinician)", turn["content"]))
+    texts = [("answer", answer, evidence)]
+    turns = _turns(row)
+    for i, turn in enumerate(turns):
+        if turn["role"] != "clinician" or turn["content"] == answer:
+            continue
+        if re.search(r"[?？]\s*$", turn["content"]):  # it asks: what it states may only say back the patient's words
+            said = " ".join(t["content"] for t in turns[:i] if t["role"] == "patient")
+            stated = " ".join(s for s in re.split(r"(?<=[.!?。！？])\s*", turn["content"]) if s and not re.search(r"[?？]\s*$", s))
+            texts.append((f"turn {i} (clinician, asking)", stated, Evidence(f"{evidence.text}\n{said}")))
+        else:
+            texts.append((f"turn {i} (clinician)", turn["content"], evidence))
     issues = []
-    for name, text in texts:
-        missing, note = _unsupported(text, evidence)
+    for name, text, cited in texts:
+        missing, note = _unsupported(text, cited)
         if missing:
             issues.append(f"{name}: not in evidence: {_short(missing)}")
         if note:
@@ -606,16 +615,36 @@ def _apart(answer: str, things: list[str]) -> bool:
 
 
 SPEAKS_FOR_SELF = re.compile(r"\b(?:i|i'm|i've|i'd|my|me|myself|we|our)\b|我", re.I)
-NOT_A_PATIENT = re.compile(r"\b(?:patients|the patient|clinician|clinicians|handbook|passage|chapter|criteria)\b|患者", re.I)
+NOT_A_PATIENT = re.compile(r"\b(?:patients|the patient|a patient|clinician|clinicians|handbook|passage|chapter|criteria)\b|患者", re.I)
+# What a helper says, not a person asking for help: advice to "you", an offer of help, a counsellor's reflection.
+HELPER_TALK = re.compile(
+    r"\b(?:i (?:would )?(?:recommend|suggest|advise)|you (?:should|need to|must|might want to)|(?:how|what) can i do for you|how can i help|"
+    r"here to (?:help|support)|as an? (?:ai|assistant|doctor|therapist|counsellor|counselor)|it sounds like|i hear you|"
+    r"thank you for (?:sharing|telling)|let me explain|your (?:symptoms|diagnosis|treatment|condition))\b|我建议|你应该|听起来|作为(?:医生|咨询师)",
+    re.I)
+
+
+def speaks_as_patient(said: str, k: int) -> bool:
+    """Patient turn k speaks for the person seeking help: in the first person (a later turn may just ask),
+    never in a clinician's, a document's or a helper's words."""
+    own = SPEAKS_FOR_SELF.search(said) or (k and said.rstrip().endswith(("?", "？")))
+    return bool(own) and not NOT_A_PATIENT.search(said) and not HELPER_TALK.search(said)
+
+
+def patient_voice(rows) -> tuple[int, int]:
+    """(patient turns, of them not speaking as a patient) over the dialogue rows."""
+    said = [[_text(t.get("content")) for t in row.get("turns") or [] if isinstance(t, dict) and t.get("role") == "patient"]
+            for row in rows if isinstance(row, dict) and row.get("task") == "counselling_dialogue"]
+    return sum(map(len, said)), sum(not speaks_as_patient(s, k) for turns in said for k, s in enumerate(turns))
 
 
 def check_patient_turns(row: dict) -> list[str]:
     """A counselling dialogue's patient speaks for themself, and their opening is about something."""
     turns = [t for t in (row.get("turns") or []) if isinstance(t, dict)]
     said = [_text(t.get("content")) for t in turns if t.get("role") == "patient"] or [_text(row.get("question"))]
-    issues = [f"a patient turn not in the patient's own voice: {s[:50]!r}" for k, s in enumerate(said)
-              if not (SPEAKS_FOR_SELF.search(s) or (k and s.rstrip().endswith(("?", "？")))) or NOT_A_PATIENT.search(s)]
-    first_reply = next((_text(t.get("content")) for t in turns if t.get("role") == "clinician"), _text(row.get("answer")))
+    issues = [f"a patient turn not in the patient's own voice: {s[:50]!r}" for k, s in enumerate(said) if not speaks_as_patient(s, k)]
+    first_reply = next((_text(t.get("content")) for t in turns if t.get("role") == "clinician"  # an asking turn (it ends in a question)
+                        and not _text(t.get("content")).rstrip().endswith(("?", "？"))), _text(row.get("answer")))  # says the opening back
     if re.search(r"\b(?:this|that|it|them)\W*$", said[0], re.I) and not (_keys(said[0]) & _keys(first_reply)):
         issues.append("the opening asks about nothing it names")
     roots = lambda text: ({w[:4] for w in re.findall(r"[a-z]{4,}", text.lower())} - {"feel", "thin", "time", "make", "like", "know", "want", "that", "this", "have", "with", "what"}  # noqa: E731
@@ -734,6 +763,7 @@ def _row_id(row: dict, index: int) -> str:
 
 def audit(rows) -> dict:
     """Audit an iterable of rows: {"rows", "passing", "share", "by_rule", "failures": [{qa_id, rules, question}]}."""
+    rows = list(rows)
     n = passing = 0
     by_rule: Counter = Counter({rule: 0 for rule in RULES})
     failures = []
@@ -754,11 +784,14 @@ def audit(rows) -> dict:
             "rules": [{"rule": rule, "detail": detail} for rule, detail in found],
             "question": _text(row.get("question")),
         })
+    turns, not_patient = patient_voice(rows)
     return {
         "rows": n,
         "passing": passing,
         "share": passing / n if n else 0.0,
         "by_rule": dict(by_rule),
+        "patient_turns": turns,
+        "patient_turns_not_as_patient": not_patient,
         "failures": failures,
     }
 
@@ -797,7 +830,9 @@ def read_rows(files) -> tuple[list, list[str]]:
 
 def report(result: dict, show: int) -> str:
     n, k = result["rows"], result["passing"]
-    lines = [f"rows: {n}", f"meeting all rules: {k} ({100 * result['share']:.1f}%)", "failing rows per rule:"]
+    lines = [f"rows: {n}", f"meeting all rules: {k} ({100 * result['share']:.1f}%)",
+             f"dialogue patient turns: {result['patient_turns']}, not speaking as a patient: {result['patient_turns_not_as_patient']}",
+             "failing rows per rule:"]
     width = max(len(r) for r in result["by_rule"]) if result["by_rule"] else 10
     for rule, count in result["by_rule"].items():
         share = f"{100 * count / n:.1f}%" if n else "-"

@@ -104,7 +104,9 @@ def main() -> None:
         f"All categories: {sum(r['candidates'] for r in table)} candidates, {len(kept_rows)} kept, {total['passing']} of them meeting "
         f"every rule by the audit ({100 * total['share']:.1f}%); audit failures by rule: "
         + (", ".join(f"{k} {v}" for k, v in total["by_rule"].items() if v) or "none") + ". "
-        f"{sum(r['status'] == 'quota met' for r in table)} of {len(table)} categories met the quota.",
+        f"{sum(r['status'] == 'quota met' for r in table)} of {len(table)} categories met the quota. "
+        f"Counselling dialogues kept: {sum(r.get('task') == 'counselling_dialogue' for r in kept_rows)}, with "
+        f"{total['patient_turns']} patient turns, {total['patient_turns_not_as_patient']} of them not speaking as a patient by the audit.",
         "",
     ]
     write_section(ROOT / "BENCHMARKS.md", lines[0], "\n".join(lines))

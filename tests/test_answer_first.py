@@ -151,8 +151,10 @@ def test_extractive_generation_on_the_real_model(handbook_document, handbook_ind
             assert texts[span["chunk_id"]][span["start"] : span["end"]] == span["text"]
         if row["task"] == "counselling_dialogue":
             clinician = [t["content"] for t in row["turns"] if t["role"] == "clinician"]
-            assert [t["role"] for t in row["turns"]] == ["patient", "clinician", "patient", "clinician"]
-            assert all(any(turn == texts[s["chunk_id"]][s["start"] : s["end"]] for s in row["supporting_spans"]) for turn in clinician)
+            assert [(t["role"], t.get("act")) for t in row["turns"]] == [("patient", None), ("clinician", "ask"), ("patient", None), ("clinician", "inform"),
+                                                                       ("patient", None), ("clinician", "inform")]
+            assert all(any(turn == texts[s["chunk_id"]][s["start"] : s["end"]] for s in row["supporting_spans"]) for turn in clinician[1:])
+            assert all(t["content"] == "".join(s["text"] for s in t["cites"]) for t in row["turns"][3::2])  # each informing turn cites itself
         elif row["task"] not in ("unanswerable", "clinical_vignette") and row["answer_units"][0]["kind"] != "table_row":
             assert row["answer"] == row["supporting_spans"][0]["text"]  # the answer is the evidence itself
         if row["task"] in PAIR_TASKS:  # without free_questions, the answer's structure wrote the question
@@ -559,16 +561,22 @@ def test_without_free_questions_a_dialogues_patient_asks_what_its_two_replies_an
     plan = EvidencePlan("panic", "Panic Disorder", "en", [EvidenceRound("counselling_dialogue", "Treatment", [chunk])])
     units = answer_first.round_units(plan, 0, free_questions=False)
     assert [u.text[:20] for u in units] == ["Treatment for panic ", "Exposure therapy hel"]
-    first, second = (built_questions.questions_of(p)[0] for p in built_questions.structured_turns(plan, plan.rounds[0], units))
+    opening, first, second = (built_questions.questions_of(p)[0] for p in built_questions.structured_turns(plan, plan.rounds[0], units))
+    assert opening == "I have been worried about panic disorder lately."
     assert first == "I have a question, what does treatment for panic disorder usually include?"
     assert second == "How does exposure therapy help people?"
-    turns = [{"role": "patient", "content": first}, {"role": "clinician", "content": units[0].text},
-             {"role": "patient", "content": second}, {"role": "clinician", "content": units[1].text}]
-    assert dialogue_fit({"task": "counselling_dialogue", "question": first, "answer": units[0].text, "turns": turns}) is None
+    text = json.dumps({"opening": opening, "patient_turns": [first, second]})
+    turns = answer_first.parse(plan, plan.rounds[0], units, "extractive", text)["turns"]
+    assert turns[1] == {"role": "clinician", "act": "ask",
+                        "content": "It sounds like you have been worried about panic disorder lately. What would you most like to understand about it?"}
+    assert [t["content"] for t in turns[3::2]] == [u.text for u in units]
+    assert dialogue_fit({"task": "counselling_dialogue", "question": opening, "answer": units[0].text, "turns": turns, "evidence": [chunk]}) is None
     assert built_questions.question_source(plan, plan.rounds[0], units) == "structure"
     assert built_questions.structured_turns(plan, plan.rounds[0], [units[0], units[0]]) is None  # one question asked twice is no dialogue
     schema = answer_first.schema("counselling_dialogue", "extractive", fixed=built_questions.structured_turns(plan, plan.rounds[0], units))
-    assert [p["pattern"] for p in schema["properties"]["patient_turns"]["prefixItems"]] == list(built_questions.structured_turns(plan, plan.rounds[0], units))
+    built = built_questions.structured_turns(plan, plan.rounds[0], units)
+    assert [p["pattern"] for p in schema["properties"]["patient_turns"]["prefixItems"]] == list(built[1:])
+    assert schema["properties"]["opening"]["pattern"] == built[0] and "reflection" not in schema["properties"]  # the asking turn is built
     # Three dialogue rounds on these passages (the Chinese handbook kept three of one pair, 2026-12-06): the
     # passages give one pair (its replies in the other order are the same dialogue), so only the first asks.
     again = EvidencePlan("panic", "Panic Disorder", "en", [EvidenceRound("counselling_dialogue", "Treatment", [chunk])] * 3)

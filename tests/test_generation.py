@@ -219,8 +219,13 @@ def test_the_dialogue_schema_makes_even_the_small_model_alternate_turns(handbook
     result = generate_chapter_qa(plan, llm, GenerationSettings(quota=3, max_waves=1, max_tokens=160, retries=0, answer_mode=abstractive))
     assert result.qa_pairs, result.failures  # before the tuple schema, 135M wrote no valid dialogue
     for row in result.qa_pairs:
-        assert [t["role"] for t in row["turns"]] == ["patient", "clinician", "patient", "clinician"]
-        assert row["question"] == row["turns"][0]["content"] and row["answer"] == row["turns"][1]["content"]
+        assert [t["role"] for t in row["turns"]] == ["patient", "clinician"] * 3
+        # a clinician turn ending in a question asks; the others inform and cite the spans they overlap
+        acts = [t.get("act") for t in row["turns"][1::2]]
+        assert acts == ["ask" if t["content"].rstrip().endswith("?") else "inform" for t in row["turns"][1::2]]
+        informing = [t for t in row["turns"] if t.get("act") == "inform"]
+        assert all(isinstance(t["cites"], list) for t in informing)
+        assert row["question"] == row["turns"][0]["content"] and row["answer"] == (informing[0]["content"] if informing else row["turns"][1]["content"])
 
 
 def test_a_differential_line_is_asked_as_told_apart_from_the_chapters_condition(handbook_document, handbook_index, embedder):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ragtune.generate.dialogue import reflection
 from ragtune.generate.qa_filter import FilterSettings, filter_qa
 from ragtune.generate.qa_fit import fit_problem
 from ragtune.generate.row_rules import first_broken_rule
@@ -45,11 +46,16 @@ def row(file: str, starts: str, question: str, task: str = "factual_recall", ans
 
 
 def dialogue(first_patient: str, second_patient: str) -> dict:
-    """A counselling dialogue on the two anorexia nervosa criteria the demo's kept dialogue was built from."""
+    """A counselling dialogue on the two anorexia nervosa criteria the demo's kept dialogue was built from: the
+    patient's opening, the clinician's built asking turn, the patient's second turn, the first criterion, a
+    follow-up that the second criterion answers, the second criterion."""
     replies = [row(EATING, starts, "")["answer"] for starts in ("Restriction of energy intake", "Intense fear of gaining weight")]
     base = row(EATING, "Restriction of energy intake", first_patient, "counselling_dialogue")
-    turns = [{"role": "patient", "content": first_patient}, {"role": "clinician", "content": replies[0]},
-             {"role": "patient", "content": second_patient}, {"role": "clinician", "content": replies[1]}]
+    informs = [{"role": "clinician", "content": reply, "act": "inform", "cites": [{"chunk_id": f"c:{n}", "start": 0, "end": len(reply), "text": reply}]}
+               for n, reply in enumerate(replies, 1)]
+    turns = [{"role": "patient", "content": first_patient}, {"role": "clinician", "content": reflection(first_patient, "en"), "act": "ask"},
+             {"role": "patient", "content": second_patient}, informs[0],
+             {"role": "patient", "content": "Why am I so scared of gaining weight?"}, informs[1]]
     return base | {"turns": turns, "evidence": base["evidence"] + [{"chunk_id": "c:2", "section_path": base["evidence"][0]["section_path"], "text": replies[1]}]}
 
 

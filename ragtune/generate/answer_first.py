@@ -1,7 +1,7 @@
 """Answer-first generation: the answer is cut from the round's evidence (ragtune.generate.answer_units) and
 the LLM writes only what a row needs around it: the question this answer answers, the case of a
-vignette, the patient's turns of a counselling dialogue (clinician turns are evidence, so a
-dialogue is grounded turn by turn). In hybrid mode the LLM may rephrase the answer, and the
+vignette, the patient's turns of a counselling dialogue (the clinician's asking turn says the patient's
+opening back, and its informing turns are evidence, so a dialogue is grounded turn by turn). In hybrid mode the LLM may rephrase the answer, and the
 groundedness gate then holds every content term to the evidence.
 
 answer_mode per task: "extractive" (the embedded default), "hybrid", or "abstractive" (the
@@ -16,6 +16,7 @@ from typing import Any
 
 from ragtune.generate.answer_units import POINTER_HEADING, AnswerUnit, units_for_task
 from ragtune.generate.built_questions import FRAMING_ZH, borrowed_question, built_question, differential_line, structured_question
+from ragtune.generate.dialogue import ASK, INFORM, reflection
 from ragtune.generate.evidence import EvidencePlan, EvidenceRound, per_plan
 from ragtune.generate.qa_fit import POPULATIONS as POPULATION_WORDS
 from ragtune.generate.qa_fit import CONDITION_HEAD, answer_subject, populations
@@ -61,6 +62,10 @@ REWRITE = {
     "zh": "\n之前为这段答案写的问题不合格：{rejected}。请重写一个这段答案能完整、准确回答的问题。",
 }
 START = {"en": "A-Z\u4e00-\u9fff", "zh": "\u4e00-\u9fff"}  # a Chinese row's text opens in Chinese, not in English
+# A dialogue's opening: the patient says in one sentence, in the first person, what they are going through.
+# Its first words lead into what they feel or go through (the fit rule still reads the rest).
+OPENING = {"en": f"^(I feel|I have been|I've been|I keep|I can't|I worry|I am worried|I get|Lately I|My)[ ,][^{MARKUP}?.!]{{8,}}[.!]$",
+           "zh": f"^(我最近|我总是|我一直|我觉得|我感觉|我担心)[^{MARKUP}?？。！]{{4,}}[。！]$"}
 
 
 def open_question_pattern(language: str = "en") -> str:
@@ -293,9 +298,9 @@ def question_pattern(answer: str | None, topic: str = "", language: str = "en") 
 
 
 def schema(task: str, mode: str, answer: str | None = None, topic: str = "", language: str = "en",
-           fixed: str | tuple[str, str] | None = None, closed_vocabulary: bool = True) -> dict[str, Any]:
+           fixed: str | tuple[str, str, str] | None = None, closed_vocabulary: bool = True) -> dict[str, Any]:
     """fixed: the question's own pattern when the answer's structure says what it must ask (structured_question),
-    for a dialogue the two patient turns' patterns (structured_turns); closed_vocabulary: GenerationSettings'."""
+    for a dialogue the three patient turns' patterns (structured_turns); closed_vocabulary: GenerationSettings'."""
     shape = shape_of(task)
     closed = closed_vocabulary and mode == "extractive" and shape not in ("vignette", "abstention")
     start = START[language]
@@ -304,14 +309,19 @@ def schema(task: str, mode: str, answer: str | None = None, topic: str = "", lan
     pattern = fixed or (question_pattern(answer, topic, language) if closed else open_question_pattern(language))
     question = {"type": "string", "pattern": pattern}
     if shape == "dialogue":
-        # One free turn pattern. A grammar that forced the first person ("I ..." or "... I ...") made the 135M model
-        # ramble or repeat to max_tokens (54 s a call, not 5): the patient's voice is left to the fit rule.
-        opening = follow_up = f"^[{start}]{PLAIN}{{12,}}$"
+        # The patient's two questions: one free pattern each. A grammar that forced the first person on them
+        # ("I ..." or "... I ...") made the 135M model ramble or repeat to max_tokens (54 s a call, not 5): their
+        # voice is left to the fit rule. The opening is one sentence, so its first stop ends it.
+        opening, asked, follow_up = OPENING[language], f"^[{start}]{PLAIN}{{12,}}$", f"^[{start}]{PLAIN}{{12,}}$"
         if turn_patterns:
-            opening, follow_up = turn_patterns
-        turns = {"type": "array", "prefixItems": [{"type": "string", "pattern": opening}, {"type": "string", "pattern": follow_up}],
+            opening, asked, follow_up = turn_patterns
+        turns = {"type": "array", "prefixItems": [{"type": "string", "pattern": asked}, {"type": "string", "pattern": follow_up}],
                  "items": False, "minItems": 2}
-        return {"type": "object", "properties": {"patient_turns": turns}, "required": ["patient_turns"]}
+        # The clinician's asking turn is never the model's (dialogue.reflection builds it): the 1.5B's own
+        # reflections stated claims in 5 of 6 dialogues ("you're experiencing a major depressive episode, which is
+        # the most common type ...") and ran to max_tokens in 2 of 8 calls (the depressive chapter, 2026-12-07).
+        properties = {"opening": {"type": "string", "pattern": opening}, "patient_turns": turns}
+        return {"type": "object", "properties": properties, "required": list(properties)}
     if shape == "vignette":
         case = {"type": "string", "pattern": f"^[{start}]{PLAIN}{{60,}}$"}
         return {"type": "object", "properties": {"case": case, "question": question}, "required": ["case", "question"]}
@@ -394,14 +404,19 @@ def parse(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit], m
     language = plan.language
     shape = shape_of(planned.task)
     if shape == "dialogue":
-        said = data.get("patient_turns")
+        said, opening = data.get("patient_turns"), data.get("opening")
         if not isinstance(said, list) or len(said) < 2 or not all(isinstance(t, str) and t.strip() for t in said[:2]):
             raise ValueError("model output has no two patient turns")
+        if not isinstance(opening, str) or not opening.strip():
+            raise ValueError("model output has no patient opening")
+        asked = reflection(opening.strip(), language)
         turns = [
+            {"role": "patient", "content": opening.strip()},
+            {"role": "clinician", "content": asked, "act": ASK},
             {"role": "patient", "content": said[0].strip()},
-            {"role": "clinician", "content": units[0].text},
+            {"role": "clinician", "content": units[0].text, "act": INFORM, "cites": units[0].supporting_spans(chunk_texts[units[0].chunk_id])},
             {"role": "patient", "content": said[1].strip()},
-            {"role": "clinician", "content": units[1].text},
+            {"role": "clinician", "content": units[1].text, "act": INFORM, "cites": units[1].supporting_spans(chunk_texts[units[1].chunk_id])},
         ]
         return {"question": turns[0]["content"], "answer": units[0].text, "turns": turns, "supporting_spans": spans}
     question = data.get("question")

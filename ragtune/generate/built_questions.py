@@ -100,6 +100,12 @@ def structured_question(plan: EvidencePlan, planned: EvidenceRound, units: list[
                   f"How can {condition} be distinguished from {other}")
 
 
+# What troubles a patient about the condition, in their own voice: a built dialogue's opening turn.
+PATIENT_TROUBLE = {
+    "en": ["I have been worried about {condition} lately.", "I think I might have {condition}, and it scares me.",
+           "Someone in my family may have {condition}, and I feel lost.", "I keep reading about {condition} and I feel anxious."],
+    "zh": ["我最近一直在担心{condition}的问题。", "我怀疑自己可能有{condition}，心里很不安。", "我的家人可能有{condition}，我觉得很无助。"],
+}
 PATIENT_OPENING = {  # no '.' (see one_of): the opening leads into the question with a comma
     "en": ["I have a question,", "Something has been worrying me,", "I would like to understand this better,", "I keep wondering,"],
     "zh": ["我想请教一个问题，", "有件事一直让我担心，", "我想把这件事弄明白，"],
@@ -112,20 +118,23 @@ def built_question(plan: EvidencePlan, planned: EvidenceRound, unit: AnswerUnit)
     return questions_of(pattern)[0] if pattern else ""
 
 
-def structured_turns(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit]) -> tuple[str, str] | None:
-    """A dialogue's two patient turns when both replies' structure dictates their questions: the patient opens
-    in the first person and asks the first ('I have a question, how is panic disorder treated?'), then asks
-    the second. Patterns, as structured_question's; None when either reply has no such question."""
+def structured_turns(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit]) -> tuple[str, str, str] | None:
+    """A dialogue's three patient turns when both replies' structure dictates their questions: the patient says
+    what troubles them about the condition ('I think I might have panic disorder, and it scares me.'), asks the
+    first reply's question ('I have a question, how is panic disorder treated?'), then the second's. Patterns,
+    as structured_question's; None when either reply has no such question."""
     if shape_of(planned.task) != "dialogue" or len(units) < 2:
         return None
     first, second = (built_question(plan, planned, u) for u in units[:2])
     if not first or not second or first == second:
         return None
-    openings = PATIENT_OPENING.get(plan.language, PATIENT_OPENING["en"])
-    opening = openings[next((i for i, r in enumerate(plan.rounds) if r is planned), 0) % len(openings)]
+    at = next((i for i, r in enumerate(plan.rounds) if r is planned), 0)
+    leads, troubles = (PATIENT_OPENING.get(plan.language, PATIENT_OPENING["en"]), PATIENT_TROUBLE.get(plan.language, PATIENT_TROUBLE["en"]))
+    condition = plan.chapter_title if plan.language == "zh" else unit_condition(plan, planned, units[0]) or chapter_condition(plan.chapter_title)
+    trouble = troubles[at % len(troubles)].format(condition=condition)
     end = _end(plan.language)
     asked = first[:-1] if plan.language == "zh" else f" {as_named(first[:-1])}"  # 'I have a question, how is ...'
-    patterns = (one_of(f"{opening}{asked}", end=end), one_of(second[:-1], end=end))
+    patterns = (one_of(trouble[:-1], end="[.]" if trouble.endswith(".") else trouble[-1]), one_of(f"{leads[at % len(leads)]}{asked}", end=end), one_of(second[:-1], end=end))
     return patterns if all(patterns) else None
 
 
@@ -153,11 +162,11 @@ def one_of(*questions: str, end: str = "[?]") -> str | None:
 
 
 def questions_of(pattern: str) -> list[str]:
-    """The questions a one_of pattern accepts, spelled out (its inverse)."""
-    found = re.fullmatch(r"\^\((.*)\)(\[\?\]|？)\$", pattern)
+    """The questions (or a built opening's sentences) a one_of pattern accepts, spelled out (its inverse)."""
+    found = re.fullmatch(r"\^\((.*)\)(\[\?\]|？|\[\.\]|。)\$", pattern)
     if not found:
         return []
-    end = "?" if found.group(2) == "[?]" else "？"
+    end = found.group(2).strip("[]")
     return [q + end for q in found.group(1).split("|")]
 
 

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ragtune.generate.dialogue import informing_text
 from ragtune.generate.synonyms import frequency, related_words
 from ragtune.tasks import shape_of
 from ragtune.text import CJK_RUN, LIST_ITEM, NUMBER_WORDS, content_terms, content_words, sentence_spans, stem, term_set
@@ -223,12 +224,11 @@ def assess_answer(answer: str, evidence_texts: list[str], context: str = "", set
 
 
 def grounding_verdict(row: dict[str, Any], settings: GateSettings | None = None) -> GateVerdict:
-    """The gate for one QA row: its answer (a dialogue's clinician turns) against its cited evidence.
+    """The gate for one QA row: its answer (a dialogue's informing clinician turns) against its cited evidence.
     An unanswerable row's answer says what the evidence lacks, so it passes."""
     if shape_of(row.get("task")) == "abstention":
         return GateVerdict(True)
-    turns = row.get("turns") or []
-    answer = " ".join(t["content"] for t in turns if t["role"] == "clinician") if turns else row["answer"]
+    answer = informing_text(row)
     context = "\n".join(" ".join(e.get("section_path", [])) for e in row.get("evidence", []))
     if shape_of(row.get("task")) == "vignette" and (found := DIAGNOSIS_LABEL.match(answer)):
         label, features = found.group(1), answer[found.end():]

@@ -11,10 +11,11 @@ because chapter and section titles counted as "spoken of" by the answer:
 - a vignette never names or abbreviates its diagnosis, its ages and words agree, and it lasts as long as
   its criteria ask;
 - malformed grammar ("a depressive disorders", "the treatment for ... therapies");
-- a counselling dialogue's patient speaks as a patient: the opening in the first person, a follow-up in
-  the first person or as a question, none in a clinician's or a document's voice, and an opening that names what it asks about ("How can you tell
-  that?" opens nothing the clinician's reply could answer); each clinician reply takes up a word of the
-  patient turn before it, and the two replies differ.
+- a counselling dialogue counsels (ragtune.generate.dialogue): 3-8 turns, the patient speaks as a patient
+  (never as a clinician, an assistant or a document), a clinician turn asks without claiming anything, the
+  informing turns cite their spans; its opening names what it is about ("How can you tell that?" opens
+  nothing a reply could answer); each clinician turn takes up a word of the patient turn before it, and
+  no two say the same.
 
 bench/qa_fit.py measures these and the model-based checks (embedding relevancy, round-trip
 likelihood, a local judge) against the labelled fit set in tests/data/.
@@ -26,6 +27,7 @@ import re
 from itertools import combinations
 from typing import Any
 
+from ragtune.generate.dialogue import counselling_problem, informing_turns
 from ragtune.tasks import shape_of
 from ragtune.text import NUMBER_WORDS, content_terms, list_lead_in, stem
 
@@ -381,9 +383,6 @@ def shorter_than_criterion(case: str, evidence: str) -> str | None:
     return f"the case's symptoms last {max(said)} days, under the {needed} days its criteria ask for" if max(said) < needed else None
 
 
-FIRST_PERSON = re.compile(r"\b(?:I|I'm|I've|I'd|I'll|me|my|mine|myself|we|our)\b|我", re.I)
-THIRD_PERSON_VOICE = re.compile(
-    r"\b(?:the patient|patients|clinicians?|the handbook|the passage|the text|the chapter|the criteria|diagnostic criteria)\b|患者|手册", re.I)
 DANGLING = re.compile(r"\b(?:that|this|it|them|those)\s*[?？]\s*$", re.I)
 
 
@@ -437,33 +436,31 @@ def _shares_word(said: str, reply: str) -> bool:
 
 
 def dialogue_fit(row: dict[str, Any]) -> str | None:
-    """A counselling dialogue's patient turns speak as a patient, its opening asks about something, and each
-    clinician reply, none said twice, takes up the patient turn before it."""
-    turns = row.get("turns") or [{"role": "patient", "content": row["question"]}, {"role": "clinician", "content": row["answer"]}]
-    for n, turn in enumerate(turns):
-        if turn["role"] != "patient":
-            continue
-        said = turn["content"]
-        if not FIRST_PERSON.search(said) and not (n > 0 and re.search(r"[?？]\s*$", said)):  # a follow-up may just ask
-            return f"patient turn {n // 2 + 1} neither speaks in the first person nor asks ({said[:60]!r})"
-        voice = THIRD_PERSON_VOICE.search(said)
-        if voice:
-            return f"patient turn {n // 2 + 1} speaks as a clinician or a document ({voice.group(0)!r})"
-    opening, reply = turns[0]["content"], turns[1]["content"] if len(turns) > 1 else row["answer"]
+    """A counselling dialogue counsels (ragtune.generate.dialogue: its shape, the patient's voice, asking turns
+    that claim nothing), its opening is about something, and each clinician turn, none said twice, takes up
+    the patient turn before it."""
+    problem = counselling_problem(row)
+    if problem:
+        return problem
+    turns = row["turns"]
+    told = [t["content"] for t in informing_turns(turns)]
+    opening, reply = turns[0]["content"], told[0]  # an asking turn says the opening back: what it is about is in what is told
     if DANGLING.search(opening) and not (_terms(opening) & _terms(reply)):
         return f"the patient's opening points at nothing it has said ({opening[-40:]!r})"
     worry = WORRY_OBJECT.search(opening)
     if worry and VAGUE_OBJECT.match(worry.group(1).strip()):
         return f"the patient's opening names no worry ({worry.group(0)!r})"
     if worry and not _shares_word(worry.group(1), reply):
-        return f"the clinician's first reply takes up nothing of the patient's worry ({worry.group(0)!r})"
+        return f"the clinician's first informing turn takes up nothing of the patient's worry ({worry.group(0)!r})"
+    if not any(_shares_word(opening, said) for said in [*told, row.get("chapter_title", "")]):
+        return f"the patient's opening is about nothing the clinician tells ({opening[:60]!r})"
     replies = [t["content"] for t in turns if t["role"] == "clinician"]
     if any(a in b or b in a for a, b in combinations(replies, 2)):
         return "the clinician says the same thing twice"
     for n in range(0, len(turns) - 1, 2):
         said, answered = turns[n]["content"], turns[n + 1]["content"]
         asks_help = HELP_ASKED.search(said) and TREATING.search(answered)  # 'What can help me?' answered by a treatment
-        if turns[n]["role"] == "patient" and not (_shares_word(said, answered) or asks_help):
+        if not (_shares_word(said, answered) or asks_help):
             return f"the clinician's reply {n // 2 + 1} takes up nothing the patient said ({said[:50]!r})"
     return None
 

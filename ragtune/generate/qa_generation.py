@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ragtune.generate import answer_first, built_questions
+from ragtune.generate import answer_first, built_questions, dialogue
 from ragtune.generate.answer_first import check_answer_modes, default_answer_modes
 from ragtune.generate.evidence import EvidencePlan, EvidenceRound
 from ragtune.generate.fit_scores import CachedFitJudge
@@ -34,7 +34,7 @@ from ragtune.llm.tasks import run_tasks
 from ragtune.llm.usage import Price, Usage
 from ragtune.tasks import shape_of
 
-DIALOGUE_ROLES = ("patient", "clinician", "patient", "clinician")
+DIALOGUE_ROLES = ("patient", "clinician") * 3  # opening, reflecting question, two questions and their answers
 
 
 # Shortest question and answer the schema allows, in characters (Chinese packs say more per character).
@@ -54,8 +54,8 @@ def qa_schema(task: str, n_items: int, language: str = "en") -> dict[str, Any]:
             return {"type": "object", "properties": {"role": {"const": role}, "content": content}, "required": ["role", "content"]}
 
         turns = {"type": "array", "prefixItems": [turn(role) for role in DIALOGUE_ROLES], "items": False}
-        dialogue = {"type": "object", "properties": {"turns": turns}, "required": ["turns"]}
-        return {"type": "object", "properties": {"dialogues": {"type": "array", "items": dialogue, "minItems": 1, "maxItems": n_items}}, "required": ["dialogues"]}
+        one = {"type": "object", "properties": {"turns": turns}, "required": ["turns"]}
+        return {"type": "object", "properties": {"dialogues": {"type": "array", "items": one, "minItems": 1, "maxItems": n_items}}, "required": ["dialogues"]}
     question = {"type": "string", "minLength": shortest_question}
     answer = {"type": "string", "minLength": shortest_answer}
     pair = {"type": "object", "properties": {"question": question, "answer": answer}, "required": ["question", "answer"]}
@@ -362,7 +362,8 @@ def _request(
     mode = settings.mode(planned.task)
     if mode != "abstractive":
         sampling = SamplingParams(
-            temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed + n + 1000 * attempt,
+            temperature=settings.temperature, max_tokens=settings.max_tokens * (2 if shape_of(planned.task) == "dialogue" else 1),
+            seed=settings.seed + n + 1000 * attempt,
             repeat_penalty=settings.repeat_penalty,
         )
         messages = answer_first.render(plan, n, units or [], mode, format_passages(planned.evidence), rejected)
@@ -398,10 +399,10 @@ def parse_items(task: str, text: str) -> list[dict[str, Any]]:
         raise ValueError("model output is not a JSON object")
     if shape_of(task) == "dialogue":
         items = []
-        for dialogue in data.get("dialogues") or []:
+        for written in data.get("dialogues") or []:
             turns = [
                 {"role": t["role"], "content": str(t["content"]).strip()}
-                for t in (dialogue.get("turns") or [] if isinstance(dialogue, dict) else [])
+                for t in (written.get("turns") or [] if isinstance(written, dict) else [])
                 if isinstance(t, dict) and t.get("role") in ("patient", "clinician") and str(t.get("content", "")).strip()
             ]
             alternating = all(t["role"] == ("patient" if i % 2 == 0 else "clinician") for i, t in enumerate(turns))
@@ -430,7 +431,11 @@ def _qa_row(
     template = answer_first.template_for(planned.task, mode, plan.language)
     qa_id = hashlib.sha256(f"{plan.chapter_key}\n{found['question']}\n{found['answer']}".encode()).hexdigest()[:16]
     evidence = [{k: v for k, v in e.items() if k != "chapter_title"} for e in planned.evidence]
-    answer_text = " ".join(t["content"] for t in found["turns"] if t["role"] == "clinician") if "turns" in found else found["answer"]
+    if "turns" in found:  # each clinician turn's act; an informing turn written freely cites the spans it overlaps
+        turns = dialogue.with_acts(found["turns"], lambda said: supporting_spans(said, evidence))
+        informing = dialogue.informing_turns(turns)
+        found = {**found, "turns": turns, "answer": informing[0]["content"] if informing else found["answer"]}
+    answer_text = dialogue.informing_text(found) if "turns" in found else found["answer"]
     row = {
         "qa_id": qa_id,
         "task": planned.task,

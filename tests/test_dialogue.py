@@ -38,7 +38,7 @@ def row(*patient: str, asking: str | None = None, first: str = EVIDENCE.splitlin
              {"role": "clinician", "content": first, "act": INFORM, "cites": cite(first)},
              {"role": "patient", "content": follow},
              {"role": "clinician", "content": second, "act": INFORM, "cites": cite(second)}]
-    return {"qa_id": "dlg-1", "task": "counselling_dialogue", "language": "en", "chapter_key": "depressive", "chapter_title": "Depressive Disorders", "question": opening,
+    return {"qa_id": "dlg-1", "task": "counselling_dialogue", "language": "en", "chapter_key": "depressive", "chapter_title": "Depressive Disorders", "question": asked,
             "answer": first, "turns": turns,
             "evidence": [{"chunk_id": "c1", "doc_id": "handbook", "pages": [3], "text": EVIDENCE, "section_path": ["Depressive Disorders"]}]}
 
@@ -131,7 +131,7 @@ def test_a_reflection_turns_first_person_into_second_in_english_and_chinese():
 def test_the_counselling_export_gives_one_record_per_clinician_turn_asking_and_informing():
     records = to_counselling(row())
     assert [r["target"] for r in records] == [t["content"] for t in row()["turns"] if t["role"] == "clinician"]
-    assert records[0]["input"] == f"Patient: {row()['question']}\nClinician: "
+    assert records[0]["input"] == f"Patient: {row()['turns'][0]['content']}\nClinician: "
     assert records[2]["input"].count("\n") == 5 and records[2]["input"].endswith("\nClinician: ")  # the dialogue so far, a turn per line
 
 
@@ -166,4 +166,15 @@ def test_the_embedded_model_makes_dialogues_that_counsel_in_english_and_chinese(
         assert all(t["content"] == "".join(texts[s["chunk_id"]][s["start"]:s["end"]] for s in t["cites"]) for t in turns[3::2])
         assert turns[1]["content"].startswith(("It sounds like", "听起来")) and ask_problem(turns[1]["content"], turns[0]["content"]) is None
         assert to_counselling(row)[0]["input"].startswith(patient_label + turns[0]["content"])
+        assert (row["question"], row["answer"]) == (turns[2]["content"], turns[3]["content"])  # the first exchange that informs
     assert audit_rows.patient_voice(kept) == (3 * len(kept), 0)
+
+
+def test_a_held_out_dialogue_counts_its_patient_questions_not_its_opening_as_what_it_asks():
+    """A built opening ('I have been worried about an eating disorder lately.') recurs in dialogues of every
+    split; a statement is no question a model could be tested on, so only the patient's questions are sealed."""
+    from ragtune.curate.leakage import held_out_question_texts
+
+    held = row()
+    assert held_out_question_texts(held) == [held["question"], *(t["content"] for t in held["turns"][2::2])]
+    assert held["turns"][0]["content"] not in held_out_question_texts(held)

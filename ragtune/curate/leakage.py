@@ -12,6 +12,7 @@ of a train row shares a window with held-out text.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,9 +93,10 @@ USER_ROLES = ("user", "patient")  # dialogue rows store patient / clinician turn
 
 
 def held_out_question_texts(row: dict[str, Any]) -> list[str]:
-    """What a held-out row asks: its question and, for a dialogue, every later patient (user) turn
-    long enough to be its own."""
-    turns = [t["content"] for t in row.get("turns") or [] if t.get("role") in USER_ROLES]
+    """What a held-out row asks: its question and, for a dialogue, every patient (user) turn that asks and
+    is long enough to be its own. A patient's statement is no question a model could be tested on, and a
+    built opening ('I have been worried about panic disorder lately.') recurs in dialogues of every split."""
+    turns = [t["content"] for t in row.get("turns") or [] if t.get("role") in USER_ROLES and re.search(r"[?？]\s*$", t["content"])]
     return [row["question"], *(text for text in turns if len(words(text)) >= TURN_WORDS)]
 
 

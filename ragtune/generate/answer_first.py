@@ -418,7 +418,7 @@ def parse(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit], m
             {"role": "patient", "content": said[1].strip()},
             {"role": "clinician", "content": units[1].text, "act": INFORM, "cites": units[1].supporting_spans(chunk_texts[units[1].chunk_id])},
         ]
-        return {"question": turns[0]["content"], "answer": units[0].text, "turns": turns, "supporting_spans": spans}
+        return {"question": turns[2]["content"], "answer": units[0].text, "turns": turns, "supporting_spans": spans}
     question = data.get("question")
     if not isinstance(question, str) or not question.strip():
         raise ValueError("model output has no question")

@@ -69,6 +69,16 @@ def informing_turns(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [t for t in turns if act_of(t) == INFORM]
 
 
+def first_exchange(turns: list[dict[str, Any]]) -> tuple[str, str]:
+    """A dialogue as one question and answer: the first informing turn and the patient turn before it. Dedup,
+    leakage and evaluation read a dialogue row's question and answer, and the opening (a complaint, often
+    built from the chapter's condition) is neither distinct nor what the answer answers."""
+    at = next((n for n, t in enumerate(turns) if act_of(t) == INFORM), None)
+    if at is None or at == 0:
+        return turns[0]["content"], turns[1]["content"] if len(turns) > 1 else ""
+    return turns[at - 1]["content"], turns[at]["content"]
+
+
 def informing_text(row: dict[str, Any]) -> str:
     """What a row claims: a dialogue's informing turns, a pair's answer. This is what the gate checks."""
     turns = row.get("turns")

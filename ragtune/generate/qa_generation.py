@@ -389,8 +389,8 @@ def _request(
 
 
 def parse_items(task: str, text: str) -> list[dict[str, Any]]:
-    """Question/answer pairs, or for dialogues the turns (question = the patient's opening,
-    answer = the clinician's first reply). Raises ValueError on anything unusable."""
+    """Question/answer pairs, or for dialogues the turns (the row's question and answer are its first
+    exchange that informs, dialogue.first_exchange, once acts are known). Raises ValueError on anything unusable."""
     try:
         data = json.loads(text, strict=False)  # small models put raw newlines inside strings
     except json.JSONDecodeError as error:
@@ -429,12 +429,13 @@ def _qa_row(
     attempt: int = 0, rewrite: bool = False,
 ) -> dict[str, Any]:
     template = answer_first.template_for(planned.task, mode, plan.language)
-    qa_id = hashlib.sha256(f"{plan.chapter_key}\n{found['question']}\n{found['answer']}".encode()).hexdigest()[:16]
+    identity = "\n".join(t["content"] for t in found["turns"]) if "turns" in found else f"{found['question']}\n{found['answer']}"
+    qa_id = hashlib.sha256(f"{plan.chapter_key}\n{identity}".encode()).hexdigest()[:16]
     evidence = [{k: v for k, v in e.items() if k != "chapter_title"} for e in planned.evidence]
     if "turns" in found:  # each clinician turn's act; an informing turn written freely cites the spans it overlaps
         turns = dialogue.with_acts(found["turns"], lambda said: supporting_spans(said, evidence))
-        informing = dialogue.informing_turns(turns)
-        found = {**found, "turns": turns, "answer": informing[0]["content"] if informing else found["answer"]}
+        question, answer = dialogue.first_exchange(turns)
+        found = {**found, "turns": turns, "question": question, "answer": answer}
     answer_text = dialogue.informing_text(found) if "turns" in found else found["answer"]
     row = {
         "qa_id": qa_id,

@@ -481,6 +481,7 @@ def check_supported(row: dict, evidence: Evidence) -> list[str]:
         if re.search(r"[?？]\s*$", turn["content"]):  # it asks: what it states may only say back the patient's words
             said = " ".join(t["content"] for t in turns[:i] if t["role"] == "patient")
             stated = " ".join(s for s in re.split(r"(?<=[.!?。！？])\s*", turn["content"]) if s and not re.search(r"[?？]\s*$", s))
+            stated = re.sub(r"^(?:听起来|谢谢你告诉我|我能感受到)", "", stated).replace("你", "我")  # Chinese said back: 你 is the patient's 我
             texts.append((f"turn {i} (clinician, asking)", stated, Evidence(f"{evidence.text}\n{said}")))
         else:
             texts.append((f"turn {i} (clinician)", turn["content"], evidence))

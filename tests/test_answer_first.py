@@ -562,13 +562,13 @@ def test_without_free_questions_a_dialogues_patient_asks_what_its_two_replies_an
     units = answer_first.round_units(plan, 0, free_questions=False)
     assert [u.text[:20] for u in units] == ["Treatment for panic ", "Exposure therapy hel"]
     opening, first, second = (built_questions.questions_of(p)[0] for p in built_questions.structured_turns(plan, plan.rounds[0], units))
-    assert opening == "I have been worried about panic disorder lately."
+    assert opening == "I think I might have panic disorder, and it scares me."
     assert first == "I have a question, what does treatment for panic disorder usually include?"
     assert second == "How does exposure therapy help people?"
     text = json.dumps({"opening": opening, "patient_turns": [first, second]})
     turns = answer_first.parse(plan, plan.rounds[0], units, "extractive", text)["turns"]
     assert turns[1] == {"role": "clinician", "act": "ask",
-                        "content": "It sounds like you have been worried about panic disorder lately. What would you most like to understand about it?"}
+                        "content": "It sounds like you think you might have panic disorder, and it scares you. What would you like to ask me about it?"}
     assert [t["content"] for t in turns[3::2]] == [u.text for u in units]
     assert dialogue_fit({"task": "counselling_dialogue", "question": opening, "answer": units[0].text, "turns": turns, "evidence": [chunk]}) is None
     assert built_questions.question_source(plan, plan.rounds[0], units) == "structure"

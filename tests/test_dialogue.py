@@ -178,3 +178,14 @@ def test_a_held_out_dialogue_counts_its_patient_questions_not_its_opening_as_wha
     held = row()
     assert held_out_question_texts(held) == [held["question"], *(t["content"] for t in held["turns"][2::2])]
     assert held["turns"][0]["content"] not in held_out_question_texts(held)
+
+
+def test_the_audit_reads_a_chinese_reflection_as_the_patients_words_said_back():
+    said = "我怀疑自己可能有焦虑障碍，心里很不安。"
+    turns = [{"role": "patient", "content": said}, {"role": "clinician", "content": reflection(said, "zh"), "act": ASK},
+             {"role": "patient", "content": "惊恐发作是什么？"}, {"role": "clinician", "content": "惊恐发作是突然出现的强烈恐惧。", "act": INFORM}]
+    zh = {"qa_id": "zh-dlg", "task": "counselling_dialogue", "language": "zh", "question": turns[2]["content"], "answer": turns[3]["content"],
+          "turns": turns, "evidence": [{"chunk_id": "c1", "text": "惊恐发作是突然出现的强烈恐惧。", "section_path": ["焦虑障碍"]}]}
+    assert audit_rows.check_supported(zh, audit_rows.Evidence(audit_rows.evidence_text(zh))) == []
+    claimed = {**zh, "turns": [turns[0], {**turns[1], "content": "听起来你可能有焦虑障碍，需要服用苯二氮䓬类药物。你怎么看？"}, *turns[2:]]}
+    assert audit_rows.check_supported(claimed, audit_rows.Evidence(audit_rows.evidence_text(claimed)))

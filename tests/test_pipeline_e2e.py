@@ -358,6 +358,11 @@ def test_kept_rows_meet_the_rules_by_an_audit_written_apart_from_the_filter(pipe
     assert rows and all(r["answer_mode"] == "extractive" for r in rows)
     report = audit(rows)
     assert report["share"] >= 0.95, report["failures"]
+    # The demo's settings keep a counselling dialogue that counsels: the clinician asks before informing, and no
+    # patient turn speaks as anyone but the patient (by the audit, written apart from the filter).
+    dialogues = [r for r in rows if r["task"] == "counselling_dialogue"]
+    assert dialogues and all([t.get("act") for t in r["turns"]][1::2] == ["ask", "inform", "inform"] for r in dialogues)
+    assert report["patient_turns"] == 3 * len(dialogues) and report["patient_turns_not_as_patient"] == 0
     for row in rows:  # every supporting span is the chunk's own text at its offsets
         texts = {e["chunk_id"]: e["text"] for e in row["evidence"]}
         assert row["supporting_spans"] and all(texts[s["chunk_id"]][s["start"]:s["end"]] == s["text"] for s in row["supporting_spans"]

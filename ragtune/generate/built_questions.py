@@ -131,7 +131,9 @@ def structured_turns(plan: EvidencePlan, planned: EvidenceRound, units: list[Ans
     at = next((i for i, r in enumerate(plan.rounds) if r is planned), 0)
     leads, troubles = (PATIENT_OPENING.get(plan.language, PATIENT_OPENING["en"]), PATIENT_TROUBLE.get(plan.language, PATIENT_TROUBLE["en"]))
     condition = plan.chapter_title if plan.language == "zh" else unit_condition(plan, planned, units[0]) or chapter_condition(plan.chapter_title)
-    trouble = troubles[at % len(troubles)].format(condition=condition)
+    # Chosen by the replies, not the round: dialogue rounds fall at like positions of a plan (5 of the handbook's
+    # 7 kept dialogues opened with one trouble when it went by the round, 2026-12-07).
+    trouble = troubles[int(units[0].unit_id, 16) % len(troubles)].format(condition=condition)
     end = _end(plan.language)
     asked = first[:-1] if plan.language == "zh" else f" {as_named(first[:-1])}"  # 'I have a question, how is ...'
     patterns = (one_of(trouble[:-1], end="[.]" if trouble.endswith(".") else trouble[-1]), one_of(f"{leads[at % len(leads)]}{asked}", end=end), one_of(second[:-1], end=end))

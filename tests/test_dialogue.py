@@ -189,3 +189,17 @@ def test_the_audit_reads_a_chinese_reflection_as_the_patients_words_said_back():
     assert audit_rows.check_supported(zh, audit_rows.Evidence(audit_rows.evidence_text(zh))) == []
     claimed = {**zh, "turns": [turns[0], {**turns[1], "content": "听起来你可能有焦虑障碍，需要服用苯二氮䓬类药物。你怎么看？"}, *turns[2:]]}
     assert audit_rows.check_supported(claimed, audit_rows.Evidence(audit_rows.evidence_text(claimed)))
+
+
+def test_a_dialogue_is_deduplicated_against_dialogues_only():
+    """The e2e run's only dialogue went as a 'minhash_pair' repeat of a factual row: its first exchange was that
+    row's built question and answer (one unit). A dialogue repeats only a dialogue."""
+    from ragtune.curate.dedup import DedupSettings, deduplicate
+
+    dialogue = row()
+    pair = {"qa_id": "pair-1", "task": "factual_recall", "chapter_key": "depressive", "question": dialogue["question"], "answer": dialogue["answer"]}
+    settings = DedupSettings(stages=("exact", "minhash_question", "minhash_pair"))
+    assert [r["qa_id"] for r in deduplicate([pair, dialogue], None, settings).kept] == ["pair-1", "dlg-1"]
+    again = {**dialogue, "qa_id": "dlg-2"}
+    result = deduplicate([pair, dialogue, again], None, settings)
+    assert [r["qa_id"] for r in result.kept] == ["pair-1", "dlg-1"] and result.removed[0]["duplicate_of"] == "dlg-1"

@@ -10,7 +10,8 @@ likely) or in the people they ask about (children, pregnancy, older adults...) a
 many words they share, so such a pair is never removed here (asked; English words only). The leakage check
 (near_duplicate_pairs) does not apply it: for leaks, the stricter reading is the safe one. On the labelled dedup set
 (tests/data/dedup_labels*.jsonl) the stages without it removed 11 of 15 negated and 15 of 20 narrowed
-hard negatives of the dev split (bench/dedup.py).
+hard negatives of the dev split (bench/dedup.py). A dialogue repeats only a dialogue, at every stage: its
+first exchange may be a pair's question and answer, and the dialogue still teaches what the pair does not.
 
 With a verifier (ragtune.curate.dedup_judge, a local model asked whether two rows repeat each other), the
 verifier instead decides every proposed pair, and the semantic stage proposes each row's nearest questions
@@ -34,6 +35,7 @@ import numpy as np
 from datasketch import MinHash, MinHashLSH
 
 from ragtune.generate.qa_fit import populations
+from ragtune.tasks import shape_of
 from ragtune.text import jaccard, normalize_question, words
 
 STAGES = ("exact", "minhash_question", "minhash_pair", "semantic")
@@ -97,8 +99,14 @@ def deduplicate(rows: list[dict[str, Any]], question_vectors: np.ndarray | None,
     result = DedupResult(counts={row["chapter_key"]: Counter() for row in rows})
     asks = [asked(row) for row in rows]
 
+    dialogues = [shape_of(row.get("task")) == "dialogue" for row in rows]
+
     def repeats(i: int, j: int) -> bool:
-        """Whether row i, proposed as a repeat of the kept row j, is one."""
+        """Whether row i, proposed as a repeat of the kept row j, is one. A dialogue repeats only a dialogue:
+        its first exchange may be a pair's question and answer (both built from one unit), and the dialogue
+        still teaches what the pair does not (the e2e run lost its only dialogue so, 2026-12-07)."""
+        if dialogues[i] != dialogues[j]:
+            return False
         return verifier(rows[j], rows[i]) if verifier is not None else asks[i] == asks[j]
 
     alive = list(range(len(rows)))
@@ -106,7 +114,7 @@ def deduplicate(rows: list[dict[str, Any]], question_vectors: np.ndarray | None,
         if stage not in settings.stages or not alive:
             continue
         if stage == "exact":
-            duplicate_of = _exact(rows, alive)
+            duplicate_of = _exact(rows, alive, dialogues)
         elif stage == "minhash_question":
             duplicate_of = _minhash(rows, alive, question_shingles, settings.question_jaccard, settings.num_perm, repeats)
         elif stage == "minhash_pair":
@@ -127,11 +135,11 @@ def deduplicate(rows: list[dict[str, Any]], question_vectors: np.ndarray | None,
     return result
 
 
-def _exact(rows: list[dict[str, Any]], alive: list[int]) -> dict[int, int]:
-    first: dict[str, int] = {}
+def _exact(rows: list[dict[str, Any]], alive: list[int], dialogues: list[bool]) -> dict[int, int]:
+    first: dict[tuple[bool, str], int] = {}
     duplicate_of = {}
     for i in alive:
-        key = normalize_question(rows[i]["question"])
+        key = (dialogues[i], normalize_question(rows[i]["question"]))
         if key in first:
             duplicate_of[i] = first[key]
         else:

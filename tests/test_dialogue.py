@@ -203,3 +203,10 @@ def test_a_dialogue_is_deduplicated_against_dialogues_only():
     again = {**dialogue, "qa_id": "dlg-2"}
     result = deduplicate([pair, dialogue, again], None, settings)
     assert [r["qa_id"] for r in result.kept] == ["pair-1", "dlg-1"] and result.removed[0]["duplicate_of"] == "dlg-1"
+    # ... and so in a chapter's filter: the pair and the dialogue asking its question both stay, a second copy goes.
+    from ragtune.generate.qa_filter import FilterSettings, filter_qa
+
+    dialogue = row("I have felt low and lost interest in everything for weeks.", "What marks a major depressive episode?")
+    pair = {**pair, "question": dialogue["question"], "language": "en", "chapter_title": "Depressive Disorders", "evidence": dialogue["evidence"]}
+    filtered = filter_qa([pair, dialogue, {**dialogue, "qa_id": "dlg-2"}], FilterSettings())
+    assert [r["qa_id"] for r in filtered.kept] == ["pair-1", "dlg-1"] and filtered.removed["exact_duplicate"] == 1

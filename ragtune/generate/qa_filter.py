@@ -50,13 +50,14 @@ def filter_qa(candidates: list[dict[str, Any]], settings: FilterSettings, fit_ju
     'How can I help a friend or relative with schizophrenia?' so). Rows come back in the candidates' order."""
 
     result = FilterResult()
-    seen_exact: set[str] = set()
-    seen_word_sets: list[set[str]] = []
+    seen_exact: set[tuple[bool, str]] = set()  # a dialogue repeats only a dialogue (as in curation's dedup)
+    seen_word_sets: list[tuple[bool, set[str]]] = []
     answer_rows: Counter[str] = Counter()
     kept: list[tuple[int, dict[str, Any]]] = []
     rejected: list[tuple[int, dict[str, Any]]] = []
     for n, row in sorted(enumerate(candidates), key=lambda item: shape_of(item[1].get("task")) == "abstention"):
         question, answer = row["question"].strip(), row["answer"].strip()
+        dialogue = shape_of(row.get("task")) == "dialogue"
         answer_key = normalize_question(answer)
         answer_words = words(answer)
         rule, detail, extra = None, "", {}
@@ -67,9 +68,9 @@ def filter_qa(candidates: list[dict[str, Any]], settings: FilterSettings, fit_ju
             rule, detail = broken
         elif len(set(answer_words)) / len(answer_words) < settings.min_distinct_ratio:
             rule = "repetitive"
-        elif normalize_question(question) in seen_exact:
+        elif (dialogue, normalize_question(question)) in seen_exact:
             rule = "exact_duplicate"
-        elif any(jaccard(set(words(question)), seen) >= settings.near_duplicate_jaccard for seen in seen_word_sets):
+        elif any(jaccard(set(words(question)), seen) >= settings.near_duplicate_jaccard for shaped, seen in seen_word_sets if shaped == dialogue):
             rule = "near_duplicate"
         else:
             verdict = grounding_verdict(row)
@@ -85,8 +86,8 @@ def filter_qa(candidates: list[dict[str, Any]], settings: FilterSettings, fit_ju
             result.removed[rule] += 1
             rejected.append((n, {"qa_id": row["qa_id"], "rule": rule, "detail": detail, **extra, "question": question}))
             continue
-        seen_exact.add(normalize_question(question))
-        seen_word_sets.append(set(words(question)))
+        seen_exact.add((dialogue, normalize_question(question)))
+        seen_word_sets.append((dialogue, set(words(question))))
         answer_rows[answer_key] += 1
         evidence_text = "\n".join(e["text"] for e in row.get("evidence", []))
         kept.append((n, {**row, "lexical_support": round(support(answer, evidence_text), 3)}))

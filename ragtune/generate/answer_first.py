@@ -1,8 +1,8 @@
 """Answer-first generation: the answer is cut from the round's evidence (ragtune.generate.answer_units) and
 the LLM writes only what a row needs around it: the question this answer answers, the case of a
 vignette, the patient's turns of a counselling dialogue (the clinician's asking turn says the patient's
-opening back, and its informing turns are evidence, so a dialogue is grounded turn by turn). In hybrid mode the LLM may rephrase the answer, and the
-groundedness gate then holds every content term to the evidence.
+opening back, its informing turns are evidence, so a dialogue is grounded turn by turn). In hybrid mode
+the LLM may rephrase the answer, and the groundedness gate then holds every content term to the evidence.
 
 answer_mode per task: "extractive" (the embedded default), "hybrid", or "abstractive" (the
 task's free-writing template in ragtune/prompts, for strong models).

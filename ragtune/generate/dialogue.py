@@ -189,12 +189,15 @@ def counselling_problem(row: dict[str, Any]) -> str | None:
         return problem
     told = [t["content"] for t in informing_turns(turns)]  # an asking turn says the patient's words back by design
     for n, turn in enumerate(turns):
+        said = turn["content"]
         if turn["role"] == "patient":
-            problem = patient_problem(turn["content"], n // 2)
-            if not problem and not QUESTION_END.search(turn["content"]) and any(copies(turn["content"], said) for said in told):
-                problem = f"patient turn {n // 2 + 1} repeats the clinician's words: it speaks as the document ({turn['content'][:50]!r})"
+            problem = patient_problem(said, n // 2)
+            if not problem and not QUESTION_END.search(said) and any(copies(said, reply) for reply in told):
+                problem = f"patient turn {n // 2 + 1} repeats the clinician's words: it speaks as the document ({said[:50]!r})"
         elif act_of(turn) == ASK:
-            problem = ask_problem(turn["content"], " ".join(t["content"] for t in turns[:n] if t["role"] == "patient"))
+            problem = ask_problem(said, " ".join(t["content"] for t in turns[:n] if t["role"] == "patient"))
+        else:
+            problem = None  # an informing turn is the gate's (grounding.grounding_verdict)
         if problem:
             return problem
     return None

@@ -12,11 +12,11 @@ of a train row shares a window with held-out text.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ragtune.generate.dialogue import QUESTION_END
 from ragtune.text import normalize_question, words
 
 GRAM = 13
@@ -96,7 +96,7 @@ def held_out_question_texts(row: dict[str, Any]) -> list[str]:
     """What a held-out row asks: its question and, for a dialogue, every patient (user) turn that asks and
     is long enough to be its own. A patient's statement is no question a model could be tested on, and a
     built opening ('I have been worried about panic disorder lately.') recurs in dialogues of every split."""
-    turns = [t["content"] for t in row.get("turns") or [] if t.get("role") in USER_ROLES and re.search(r"[?？]\s*$", t["content"])]
+    turns = [t["content"] for t in row.get("turns") or [] if t.get("role") in USER_ROLES and QUESTION_END.search(t["content"])]
     return [row["question"], *(text for text in turns if len(words(text)) >= TURN_WORDS)]
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-from ragtune.text import CJK_RUN, latin_terms, sentence_spans, term_set
+from ragtune.text import CJK_RUN, latin_terms, sentence_spans, term_set, words
 
 ASK, INFORM = "ask", "inform"
 MIN_TURNS, MAX_TURNS = 3, 8
@@ -33,7 +33,6 @@ SAID_BACK = {"i was": "you were", "i": "you", "i'm": "you're", "i've": "you've",
 REFLECTING = frozenset("sound like hear thank tell sorri hard difficult heavi tough lot carri must seem understand share glad feel felt "
                        "you'r you'v you'd you'll".split())  # 'you're' is the patient's "I'm" said back
 REFLECTING_ZH = frozenset("听起来谢告诉能感受到很难辛苦不容易")
-HAN = re.compile(r"[\u4e00-\u9fff]")
 # A patient turn in an assistant's or a counsellor's voice ('It sounds like you are struggling, I recommend
 # ...'): a small writer that is told to play the patient slips into the role it was trained for.
 ASSISTANT_VOICE = re.compile(
@@ -141,7 +140,7 @@ def ask_problem(text: str, said: str) -> str | None:
             continue
         figure = NUMBER.search(sentence)
         told = [surface for surface, term in latin_terms(sentence) if term not in known]
-        told += [ch for ch in sentence.replace("你", "我") if HAN.match(ch) and ch not in said and ch not in REFLECTING_ZH]
+        told += [ch for ch in sentence.replace("你", "我") if CJK_RUN.match(ch) and ch not in said and ch not in REFLECTING_ZH]
         if figure or told:
             what = figure.group(0) if figure else ", ".join(dict.fromkeys(told[:4]))
             return f"the clinician's asking turn states what the patient did not say ({what!r}) without citing it"
@@ -155,10 +154,9 @@ def copies(said: str, told: str) -> bool:
     """A statement of the patient repeats the clinician's words: a run of COPIED_RUN words (or 2 x COPIED_RUN
     Chinese characters) in common. A question may reuse them ('What separates a depressive disorder from ordinary
     sadness?' asks about its answer's subject); a statement that does speaks as the document."""
-    if HAN.search(said):
+    if CJK_RUN.search(said):
         size = 2 * COPIED_RUN
         return any(said[i:i + size] in told for i in range(len(said) - size + 1))
-    words = lambda text: re.findall(r"[a-z0-9']+", text.lower())  # noqa: E731
     mine, theirs = words(said), " ".join(words(told))
     return any(" ".join(mine[i:i + COPIED_RUN]) in theirs for i in range(len(mine) - COPIED_RUN + 1))
 

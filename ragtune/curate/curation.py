@@ -364,7 +364,9 @@ def _freeze(rows: list[dict[str, Any]], settings: CurationSettings, chunks: dict
     large = {key for key in seeds if size[key] >= settings.held_out_min_rows}
     everything = sorted({c for found in seeds.values() for c in found}, key=lambda c: (bucket(c), c))
 
-    test = [c for key, found in seeds.items() for c in draw(found, settings.test_fraction, key in large, len(found) - 1)]
+    # A chapter of three chunks or more keeps one for validation and one for train: test took two of three
+    # (both drawn below test_fraction) and left validation nothing to draw (the stop test's anxiety run).
+    test = [c for key, found in seeds.items() for c in draw(found, settings.test_fraction, key in large, len(found) - (2 if len(found) >= 3 else 1))]
     if not test and len(everything) >= 2:  # the dataset's own minimum, as when it was drawn as one
         test = draw(everything, settings.test_fraction, True, len(everything) - 2) or everything[:1]
     test_rows = rows_of(test)

@@ -134,17 +134,18 @@ def _built_answers(plan: EvidencePlan) -> dict[int, list[AnswerUnit]]:
     context; its answers are that chapter's rows). A pair round takes the first answer of its passages (its
     seed passage's first) whose built question is about its task (a treatment round a treatment, a
     differential round a difference; a factual round prefers what neither of those would ask) and that no
-    earlier pair round took: rounds of several tasks on overlapping passages would otherwise ask one
+    earlier round took: rounds of several tasks on overlapping passages would otherwise ask one
     question again. A dialogue round takes two such answers, not overlapping, neither of them a reply of an
     earlier dialogue (three dialogues of one pair with other openings are one dialogue; two that share a
-    reply repeat half of it)."""
+    reply repeat half of it), those no pair row has first (a dialogue whose exchange is a pair row's asks its
+    question again; where every answer is taken it still does: a chapter's few dialogues would be lost)."""
     return per_plan("built_answers", plan, lambda: _assign_built_answers(plan))
 
 
 def _assign_built_answers(plan: EvidencePlan) -> dict[int, list[AnswerUnit]]:
-    taken: set[str] = set()
-    replied: set[str] = set()
+    taken: set[str] = set()  # answers of rows so far, pair or dialogue
     answers: dict[int, list[AnswerUnit]] = {}
+    replied: set[str] = set()  # dialogues' answers
     for n, planned in enumerate(plan.rounds):
         own = own_passages(plan, planned)
         if shape_of(planned.task) == "pair":
@@ -160,8 +161,10 @@ def _assign_built_answers(plan: EvidencePlan) -> dict[int, list[AnswerUnit]]:
                 asked.setdefault(built_question(plan, planned, unit), unit)
             units = [u for question, u in asked.items() if question and u.text not in replied]
             pairs = [[a, b] for a in units for b in units if a is not b and not _overlap(a, b)]
+            pairs.sort(key=lambda pair: sum(u.text in taken for u in pair))  # stable: answers no pair row has first
             if pairs:
                 answers[n] = pairs[0]
+                taken.update(u.text for u in pairs[0])
                 replied.update(u.text for u in pairs[0])
     return answers
 

@@ -691,3 +691,21 @@ def test_a_row_that_asks_a_seed_task_leaves_every_split_even_a_frozen_test_row(c
     assert copies == {planted["qa_id"]: seeds[0], trained["qa_id"]: seeds[1]}
     assert kept == {r["qa_id"] for rows in first.splits.values() for r in rows} - set(copies)
     assert second.frozen["test"].sha256 == first.frozen["test"].sha256  # the record stays; the row leaves what is shown
+
+
+def test_a_small_chapter_keeps_a_chunk_for_validation_and_one_for_train_whatever_test_seals(chunk_rows, embedder):
+    """Four chunks with a row each, most below test_fraction, and a test row that answers from a second chunk
+    too (as a dialogue's second reply does): test takes what leaves two chunks open, so validation and train
+    both get one (test once took two of three and sealed the rest: CI of stop 46)."""
+    from ragtune.curate.curation import chunk_bucket
+
+    settings = CurationSettings(test_fraction=0.9, validation_fraction=0.05)
+    chapter = sorted((c for c in chunk_rows if c["chapter_key"] == "anxiety-disorders"), key=lambda c: chunk_bucket(c["chunk_id"], settings.seed))[:4]
+    assert sum(chunk_bucket(c["chunk_id"], settings.seed) < settings.test_fraction for c in chapter) >= 3
+    first, second = chapter[0], chapter[1]
+    rows = [qa_row(first, answer=" ".join(key_sentences(first) + key_sentences(second)), extra_evidence=(second,))] + [qa_row(c) for c in chapter[1:]]
+    assert {s["chunk_id"] for s in rows[0]["supporting_spans"]} == {first["chunk_id"], second["chunk_id"]}
+    by_chapter = {"anxiety-disorders": rows}
+    result = curate(by_chapter, {"anxiety-disorders": embedder.encode([r["question"] for r in rows])}, {}, settings, DedupSettings(),
+                    {c["chunk_id"]: c for c in chunk_rows})
+    assert result.splits["test"] and result.splits["validation"] and result.train, {k: len(v) for k, v in result.splits.items()}

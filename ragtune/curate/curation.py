@@ -364,9 +364,25 @@ def _freeze(rows: list[dict[str, Any]], settings: CurationSettings, chunks: dict
     large = {key for key in seeds if size[key] >= settings.held_out_min_rows}
     everything = sorted({c for found in seeds.values() for c in found}, key=lambda c: (bucket(c), c))
 
-    # A chapter of three chunks or more keeps one for validation and one for train: test took two of three
-    # (both drawn below test_fraction) and left validation nothing to draw (the stop test's anxiety run).
-    test = [c for key, found in seeds.items() for c in draw(found, settings.test_fraction, key in large, len(found) - (2 if len(found) >= 3 else 1))]
+    def draw_test(found: list[str], force: bool) -> list[str]:
+        """The chapter's test chunks: those below test_fraction (or, with force and none, the first) that
+        leave the chapter a chunk for train, and one for validation when it has three or more, out of what
+        test seals: the drawn chunks and every chunk their rows' answers are cut from. Test once took two of
+        three chunks, its dialogue's answers sealed the third's rows, and validation had nothing to draw
+        (the stop test's anxiety run, CI of stop 46)."""
+        keep = 2 if len(found) >= 3 else 1
+        below = [c for c in found if bucket(c) < settings.test_fraction]
+        chosen: list[str] = []
+        for chunk in below or (found if force else []):
+            trial = chosen + [chunk]
+            sealed = held_out_chunk_ids(trial, rows_of(trial))
+            if sum(c not in sealed for c in found) >= keep:
+                chosen = trial
+                if not below:
+                    break
+        return chosen
+
+    test = [c for key, found in seeds.items() for c in draw_test(found, key in large)]
     if not test and len(everything) >= 2:  # the dataset's own minimum, as when it was drawn as one
         test = draw(everything, settings.test_fraction, True, len(everything) - 2) or everything[:1]
     test_rows = rows_of(test)
@@ -422,6 +438,12 @@ def rows_per_chapter(splits: dict[str, list[dict]]) -> list[dict[str, Any]]:
 def rows_per_style(splits: dict[str, list[dict]]) -> list[dict[str, Any]]:
     """Rows of each split per task style (a row without a task is the default style's)."""
     return _rows_per(splits, "task", lambda r: task_style(r.get("task")).name)
+
+
+def rows_per_chapter_pair(splits: dict[str, list[dict]]) -> list[dict[str, Any]]:
+    """Multi-hop rows of each split per pair of chapters they join (ragtune.generate.hops; either order is one pair)."""
+    joined = {name: [r for r in rows if r.get("hops")] for name, rows in splits.items()}
+    return _rows_per(joined, "chapters", lambda r: " + ".join(sorted({h["chapter_key"] for h in r["hops"]})))
 
 
 def _rows_per(splits: dict[str, list[dict]], column: str, key_of) -> list[dict[str, Any]]:

@@ -658,13 +658,15 @@ def test_validation_never_shows_a_chunk_a_test_answer_is_cut_from(chunk_rows, em
     first = curate(by_chapter, vectors, {}, settings, DedupSettings(), chunks)
     validation_ids = {r["qa_id"] for r in first.splits["validation"]}
     test_ids = {r["qa_id"] for r in first.splits["test"]}
-    # Each test row's answer now also cuts from a passage a validation row carries as retrieved evidence.
+    # Each test row's answer now also cuts from a passage another chapter's validation row carries as retrieved
+    # evidence (of its own chapter, the draw would hold fewer test chunks to leave the chapter validation and train).
     carried = [e["chunk_id"] for r in first.splits["validation"] for e in r["evidence"] if e["chunk_id"] != r["chunk_ids"][0]]
     assert carried
     for rows in by_chapter.values():
         for row in rows:
             if row["qa_id"] in test_ids:
-                row["supporting_spans"] = list(row["supporting_spans"]) + [{"chunk_id": c, "start": 0, "end": 5} for c in carried]
+                row["supporting_spans"] = list(row["supporting_spans"]) + [{"chunk_id": c, "start": 0, "end": 5} for c in carried
+                                                                           if chunks[c]["chapter_key"] != row["chapter_key"]]
     again = curate(by_chapter, vectors, {}, settings, DedupSettings(), chunks)
     assert {r["qa_id"] for r in again.splits["test"]} == test_ids and validation_ids  # the same draw
     test = again.frozen["test"]

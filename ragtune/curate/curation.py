@@ -364,25 +364,30 @@ def _freeze(rows: list[dict[str, Any]], settings: CurationSettings, chunks: dict
     large = {key for key in seeds if size[key] >= settings.held_out_min_rows}
     everything = sorted({c for found in seeds.values() for c in found}, key=lambda c: (bucket(c), c))
 
-    def draw_test(found: list[str], force: bool) -> list[str]:
-        """The chapter's test chunks: those below test_fraction (or, with force and none, the first) that
-        leave the chapter a chunk for train, and one for validation when it has three or more, out of what
-        test seals: the drawn chunks and every chunk their rows' answers are cut from. Test once took two of
-        three chunks, its dialogue's answers sealed the third's rows, and validation had nothing to draw
-        (the stop test's anxiety run, CI of stop 46)."""
-        keep = 2 if len(found) >= 3 else 1
-        below = [c for c in found if bucket(c) < settings.test_fraction]
+    def sealed_by(drawn: list[str]) -> set[str]:
+        """What holding these chunks out seals: them, every chunk their rows' answers are cut from, and the
+        chunks whose text overlaps any of those (held_out_text), as curate() seals them."""
+        return held_out_text(held_out_chunk_ids(drawn, rows_of(drawn)), chunks, []).sealed(chunks)
+
+    def draw_leaving(candidates: list[str], below: float, force: bool, found: list[str], keep: int, before: set[str]) -> list[str]:
+        """The candidates (bucket order) whose bucket lies below `below`, or with force and none does, the first
+        that fits; each only while the chapter's chunks (`found`) keep `keep` outside what the drawn ones seal
+        and `before`. Counting only the drawn chunks, test once took two of three, its dialogue's answers sealed
+        the third, and validation had nothing left; the same on validation's side left train nothing (the stop
+        test's anxiety run, CI of stop 46)."""
+        under = [c for c in candidates if bucket(c) < below]
         chosen: list[str] = []
-        for chunk in below or (found if force else []):
+        for chunk in under or (candidates if force else []):
             trial = chosen + [chunk]
-            sealed = held_out_chunk_ids(trial, rows_of(trial))
+            sealed = before | sealed_by(trial)
             if sum(c not in sealed for c in found) >= keep:
                 chosen = trial
-                if not below:
+                if not under:
                     break
         return chosen
 
-    test = [c for key, found in seeds.items() for c in draw_test(found, key in large)]
+    # A chapter keeps a chunk for train, and one for validation when it has three or more.
+    test = [c for key, found in seeds.items() for c in draw_leaving(found, settings.test_fraction, key in large, found, 2 if len(found) >= 3 else 1, set())]
     if not test and len(everything) >= 2:  # the dataset's own minimum, as when it was drawn as one
         test = draw(everything, settings.test_fraction, True, len(everything) - 2) or everything[:1]
     test_rows = rows_of(test)
@@ -392,14 +397,12 @@ def _freeze(rows: list[dict[str, Any]], settings: CurationSettings, chunks: dict
     limit = settings.test_fraction + settings.validation_fraction
     validation: list[str] = []
     for key, found in seeds.items():
-        open_seeds = [c for c in found if c not in test_sealed]
         # A chunk all of whose rows retrieved test text would leave validation empty: pass it over.
-        usable = [c for c in open_seeds if seal(rows_of([c]), test_text, test_sealed, "test")[0]]
-        validation += draw(usable, limit, key in large, len(open_seeds) - 1)
+        usable = [c for c in found if c not in test_sealed and seal(rows_of([c]), test_text, test_sealed, "test")[0]]
+        validation += draw_leaving(usable, limit, key in large, found, 1, test_sealed)
     if not validation:
-        open_seeds = [c for c in everything if c not in test_sealed]
-        usable = [c for c in open_seeds if seal(rows_of([c]), test_text, test_sealed, "test")[0]]
-        validation = draw(usable, limit, True, len(open_seeds) - 1)
+        usable = [c for c in everything if c not in test_sealed and seal(rows_of([c]), test_text, test_sealed, "test")[0]]
+        validation = draw_leaving(usable, limit, True, everything, 1, test_sealed)
 
     validation_rows, removed = seal(rows_of(validation), test_text, test_sealed, "test")
     splits = {"validation": (sorted(validation), validation_rows), "test": (sorted(test), test_rows)}

@@ -22,6 +22,11 @@ Rules (a row "meets the rules" when it passes all of them):
                     answer or its section; the people the answer is about are in the question (unless it
                     asks who or when); a vignette's case does not give its diagnosis or mix an adult with
                     a child's words; no "a/an" before a plural, no doubled word
+  hops_supported    a multi-hop row (one with "hops") has two hops or more from two chapters or more; each
+                    hop's spans are exact text of its own chunk, its answer's terms are in that chunk alone
+                    (not the other hop's), its answer is part of the row's, and the row's question asks
+                    each hop's; every other rule reads each hop as a row of its own (its question, answer
+                    and chunk)
 A row whose question or answer is missing or empty also gets a "fields" failure.
 
 Usage: python bench/audit_rows.py PATH [PATH ...] [--json OUT.json] [--show N] [--recursive]
@@ -48,6 +53,7 @@ RULES = (
     "not_restating",
     "spans_exact",
     "question_fits",
+    "hops_supported",
 )
 EXTRA_RULES = ("fields",)
 
@@ -733,8 +739,60 @@ def evidence_text(row: dict) -> str:
     return "\n".join(parts)
 
 
+def hop_parts(row: dict) -> list[dict]:
+    """Each hop of a multi-hop row as a row of its own: its question and answer, only its own chunk as evidence."""
+    parts = []
+    for hop in row.get("hops") or []:
+        if not isinstance(hop, dict):
+            continue
+        own = [e for e in row.get("evidence") or [] if isinstance(e, dict) and e.get("chunk_id") == hop.get("chunk_id")]
+        parts.append({"task": "factual_recall", "language": row.get("language", "en"), "question": _text(hop.get("question")),
+                      "answer": _text(hop.get("answer")), "chapter_title": _text(hop.get("chapter_title")), "evidence": own,
+                      "supporting_spans": hop.get("cites") or [], "focus": _text((hop.get("section_path") or [""])[-1])})
+    return parts
+
+
+def check_hops(row: dict) -> list[str]:
+    hops = [h for h in row.get("hops") or [] if isinstance(h, dict)]
+    if len(hops) < 2:
+        return [f"{len(hops)} hop(s); a multi-hop row needs two or more"]
+    issues = []
+    if len({h.get("chapter_key") for h in hops}) < 2:
+        issues.append("every hop is from one chapter")
+    answer, question_keys = _text(row.get("answer")), {key for _, key in content_terms(_text(row.get("question")))}
+    for n, (hop, part) in enumerate(zip(hops, hop_parts(row)), 1):
+        if not part["evidence"]:
+            issues.append(f"hop {n}: its chunk is not in the row's evidence")
+            continue
+        if not part["supporting_spans"] or any(str(c.get("chunk_id")) != str(hop.get("chunk_id")) for c in part["supporting_spans"] if isinstance(c, dict)):
+            issues.append(f"hop {n}: cites no span, or a span of another chunk")
+        issues += [f"hop {n}: {issue}" for issue in check_spans(part) + check_supported(part, Evidence(evidence_text(part)))]
+        if part["answer"] not in answer:
+            issues.append(f"hop {n}: its answer is not in the row's answer")
+        unasked = [word for word, key in content_terms(part["question"]) if key not in question_keys]
+        if unasked:
+            issues.append(f"hop {n}: the row's question does not ask {_short(unasked)}")
+    return issues
+
+
 def audit_row(row: dict) -> list[tuple[str, str]]:
-    """Every rule the row fails, as (rule, detail); an empty list means the row meets the rules."""
+    """Every rule the row fails, as (rule, detail); an empty list means the row meets the rules. A multi-hop
+    row is read hop by hop (hop_parts) by every rule but markup, language and hops_supported."""
+    parts = hop_parts(row)
+    if parts:
+        found = [(rule, detail) for rule, detail in _audit_one(row, whole=True)]
+        for n, part in enumerate(parts, 1):
+            found += [(rule, f"hop {n}: {detail}") for rule, detail in _audit_one(part, whole=False)]
+        return found
+    return _audit_one(row, whole=False)
+
+
+def _audit_one(row: dict, whole: bool) -> list[tuple[str, str]]:
+    """The rules on one row; `whole`: a multi-hop row itself, held to the rules that read it whole."""
+    if whole:
+        checks = (("markup", lambda: check_markup(row)), ("language", lambda: check_language(row)),
+                  ("is_question", lambda: check_is_question(row)), ("hops_supported", lambda: check_hops(row)))
+        return [(rule, "; ".join(issues)) for rule, check in checks if (issues := check())]
     evidence = Evidence(evidence_text(row))
     found: list[tuple[str, str]] = []
     missing = [f for f in ("question", "answer") if not _text(row.get(f)).strip()]
@@ -763,9 +821,10 @@ def _row_id(row: dict, index: int) -> str:
 
 
 def audit(rows) -> dict:
-    """Audit an iterable of rows: {"rows", "passing", "share", "by_rule", "failures": [{qa_id, rules, question}]}."""
+    """Audit an iterable of rows: {"rows", "passing", "share", "by_rule", "patient_turns", "patient_turns_not_as_patient",
+    "multi_hop_rows", "multi_hop_rows_meeting", "failures": [{qa_id, rules, question}]}."""
     rows = list(rows)
-    n = passing = 0
+    n = passing = joined = joined_passing = 0
     by_rule: Counter = Counter({rule: 0 for rule in RULES})
     failures = []
     for i, row in enumerate(rows):
@@ -775,8 +834,10 @@ def audit(rows) -> dict:
             row = {}
         else:
             found = audit_row(row)
+        joined += bool(row.get("hops"))
         if not found:
             passing += 1
+            joined_passing += bool(row.get("hops"))
             continue
         for rule in dict.fromkeys(rule for rule, _ in found):
             by_rule[rule] += 1
@@ -793,6 +854,8 @@ def audit(rows) -> dict:
         "by_rule": dict(by_rule),
         "patient_turns": turns,
         "patient_turns_not_as_patient": not_patient,
+        "multi_hop_rows": joined,
+        "multi_hop_rows_meeting": joined_passing,  # every hop supported by its own chunk and fitting its question
         "failures": failures,
     }
 

@@ -15,6 +15,7 @@ import json
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import date
 from pathlib import Path
 
@@ -83,6 +84,9 @@ def main() -> None:
     if args.rows_out:
         Path(args.rows_out).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept_rows), encoding="utf-8")
     total = audit(kept_rows)
+    styles = Counter(r.get("task") for r in kept_rows)
+    pairs = {frozenset(h["chapter_key"] for h in r["hops"]) for r in kept_rows if r.get("hops")}
+    possible = len(chapters) * (len(chapters) - 1) // 2
     heading = (f"## Answer-first generation on {Path(args.pdf).name} (bench/collection.py --pdf)" if args.pdf
                else "## Answer-first generation on the NIMH collection (bench/collection.py)")
     what = f"{Path(args.pdf).name}, {len(chapters)} chapters" if args.pdf else f"{len(documents)} NIMH documents in {len(chapters)} categories (corpus index.tsv)"
@@ -106,7 +110,12 @@ def main() -> None:
         + (", ".join(f"{k} {v}" for k, v in total["by_rule"].items() if v) or "none") + ". "
         f"{sum(r['status'] == 'quota met' for r in table)} of {len(table)} categories met the quota. "
         f"Counselling dialogues kept: {sum(r.get('task') == 'counselling_dialogue' for r in kept_rows)}, with "
-        f"{total['patient_turns']} patient turns, {total['patient_turns_not_as_patient']} of them not speaking as a patient by the audit.",
+        f"{total['patient_turns']} patient turns, {total['patient_turns_not_as_patient']} of them not speaking as a patient by the audit. "
+        f"Multi-hop rows kept: {total['multi_hop_rows']}, joining {len(pairs)} of the {possible} chapter pairs; "
+        f"{total['multi_hop_rows_meeting']} of them with every hop supported by its own chunk and fitting its question by the audit"
+        + (f" ({100 * total['multi_hop_rows_meeting'] / total['multi_hop_rows']:.0f}%)." if total["multi_hop_rows"] else "."),
+        "",
+        "Kept rows per task style: " + ", ".join(f"{task} {n}" for task, n in sorted(styles.items())) + ".",
         "",
     ]
     write_section(ROOT / "BENCHMARKS.md", lines[0], "\n".join(lines))

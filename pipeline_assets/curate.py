@@ -15,7 +15,7 @@ from pipeline_assets.config import LLM_RETRY, config_from_settings, fail_if_endp
 from pipeline_assets.generate import qa_filtered
 from pipeline_assets.metadata import table, usage_metadata, watched_client
 from pipeline_assets.partitions import CHAPTERS, chapter_partitions
-from ragtune.curate.curation import HELD_OUT, RETIRED_WHY, SPLITS, CurationSettings, curate, load_frozen, rows_per_chapter, rows_per_style
+from ragtune.curate.curation import HELD_OUT, RETIRED_WHY, SPLITS, CurationSettings, curate, load_frozen, rows_per_chapter, rows_per_chapter_pair, rows_per_style
 from ragtune.curate.dataset_card import removed_by_reason, render_card
 from ragtune.curate.dedup import STAGES, DedupSettings, deduplicate, near_duplicate_pairs
 from ragtune.curate.exports import ExportSettings, to_alpaca, write_exports
@@ -194,7 +194,8 @@ def instruction_dataset(context: dg.AssetExecutionContext, config: DatasetConfig
     per_chapter = rows_per_chapter(result.splits)
     split_sha256 = {name: result.frozen[name].sha256 for name in HELD_OUT}
     curation = {"funnel": result.funnel, "dedup": result.dedup_counts, "removed_by": removed_by_reason(result.removed),
-                "rows_per_chapter": per_chapter, "rows_per_style": rows_per_style(result.splits), "split_sha256": split_sha256, "settings": asdict(settings),
+                "rows_per_chapter": per_chapter, "rows_per_style": rows_per_style(result.splits),
+                "rows_per_chapter_pair": rows_per_chapter_pair(result.splits), "split_sha256": split_sha256, "settings": asdict(settings),
                 "sealed_chunks": {split: sorted(chunks) for split, chunks in result.sealed.items()},
                 "dedup_settings": config.dedup.model_dump(), "review": result.review, "retired_chapters": result.retired,
                 "dedup_judge": {"model": verifier.model_id, "min_yes": verifier.min_yes, "pairs_read": verifier.calls, "too_long": verifier.too_long}
@@ -261,7 +262,7 @@ def dataset_exports(context: dg.AssetExecutionContext, config: ExportConfig, sto
         models={"generator": ", ".join(generator_models), "judge": ", ".join(judge_models), "embeddings": embedder.embedder().name},
         settings={"curation": curation["settings"], "dedup": curation["dedup_settings"], "export": config.model_dump()},
         split_sha256=curation["split_sha256"], review=curation.get("review"), retired=curation.get("retired_chapters"),
-        styles=curation.get("rows_per_style"),
+        styles=curation.get("rows_per_style"), chapter_pairs=curation.get("rows_per_chapter_pair"),
     )
     storage.layout.dataset_card.write_text(card, encoding="utf-8")
     return dg.MaterializeResult(

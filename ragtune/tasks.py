@@ -37,6 +37,7 @@ class TaskStyle:
     question_kind: dict[str, str] = field(default_factory=dict)  # language -> how the prompt names the question to write
     yields_to: tuple[str, ...] = ()  # styles whose answers it leaves to them (a factual round, treatment and difference answers)
     asks_difference: bool = False  # its rounds retrieve a passage of another chapter, and its answers contrast two conditions
+    joins_chapters: bool = False  # its rounds join a line of the chapter to another chapter's passage (ragtune.generate.multi_hop): a row per hop
     exempt_from: frozenset[str] = frozenset()  # checks its rows are not held to, from EXEMPTIONS
     planned: bool = True  # asked by planned rounds; False: its rows come from elsewhere (seed tasks) and task_mix cannot weigh it
 
@@ -74,6 +75,12 @@ STYLES: tuple[TaskStyle, ...] = (
               focus_sections=re.compile(r"treat|manag|therap|medic|care", re.I),
               focus_query="treatment and management",
               question_kind={"en": "a question about treatment", "zh": "关于治疗或处理的问题"}),
+    # One question over two chapters: a line of this chapter that names a condition another chapter is about
+    # (a differential line), and what that chapter says of it; each hop answered by its own span.
+    TaskStyle("multi_hop", "pair", 1, ("definition", "sentence"),
+              focus_sections=re.compile(r"differential|distinguish|鉴别", re.I),
+              question_kind={"en": "a question that joins what two chapters say", "zh": "把两个章节的内容联系起来的问题"},
+              joins_chapters=True),
     TaskStyle("counselling_dialogue", "dialogue", 1, ("sentence", "definition", "section"),
               exempt_from=NOT_ITS_ANSWERS_TOPIC | {"not_a_question", "authors_voice"}),  # a dialogue opens with the patient's story
     # Its answer is a template ('The cited passages do not answer this question; they are about ...'): one

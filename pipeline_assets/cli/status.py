@@ -103,9 +103,11 @@ def headless_status(as_json: bool) -> int:
     storage = DataDirResource()
     with dg.DagsterInstance.get() as instance:
         rows = chapter_status(instance, storage)
-    styles = (storage.layout.read_json(storage.layout.curation_report, {}) or {}).get("rows_per_style", [])
+    report = storage.layout.read_json(storage.layout.curation_report, {}) or {}
+    styles, pairs = report.get("rows_per_style", []), report.get("rows_per_chapter_pair", [])
     if as_json:
-        print(json.dumps({"data": str(storage.root), "chapters": rows, "dataset_rows_per_style": styles}, indent=1))
+        print(json.dumps({"data": str(storage.root), "chapters": rows, "dataset_rows_per_style": styles,
+                          "dataset_multi_hop_rows_per_chapter_pair": pairs}, indent=1))
         return OK
     if not rows:
         print("no chapters yet: `ragtune run PATH` parses documents into chapters")
@@ -120,6 +122,9 @@ def headless_status(as_json: bool) -> int:
     if styles:
         print("dataset rows per task style (train/validation/test): "
               + ", ".join(f"{s['task']} {s['train']}/{s['validation']}/{s['test']}" for s in styles))
+    if pairs:
+        print("multi-hop rows per chapter pair (train/validation/test): "
+              + ", ".join(f"{p['chapters']} {p['train']}/{p['validation']}/{p['test']}" for p in pairs))
     return OK
 
 

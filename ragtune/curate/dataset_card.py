@@ -73,6 +73,17 @@ def style_section(styles: list[dict[str, Any]] | None) -> list[str]:
     return ["## Rows per task style", "", markdown_rows(with_total(styles, "task")), ""]
 
 
+def chapter_pair_section(pairs: list[dict[str, Any]] | None, chapters: int) -> list[str]:
+    """Multi-hop rows per pair of chapters they join, and how many of the collection's pairs they cover."""
+    if not pairs:
+        return []
+    possible = chapters * (chapters - 1) // 2
+    return ["## Multi-hop rows per chapter pair", "",
+            f"Multi-hop rows ask one question over two chapters, each hop answered by a span of its own chapter; "
+            f"they join {len(pairs)} of the {possible} pairs of this collection's {chapters} chapters.", "",
+            markdown_rows(with_total(pairs, "chapters")), ""]
+
+
 def render_card(
     *,
     name: str,
@@ -90,6 +101,7 @@ def render_card(
     review: dict[str, Any] | None = None,
     retired: dict[str, dict[str, Any]] | None = None,
     styles: list[dict[str, Any]] | None = None,
+    chapter_pairs: list[dict[str, Any]] | None = None,
 ) -> str:
     sizes = {split: sum(c[split] for c in counts) for split in SPLITS}
     front = {
@@ -122,6 +134,7 @@ def render_card(
         f"![rows per chapter]({chart_file})",
         "",
         *style_section(styles),
+        *chapter_pair_section(chapter_pairs, len(counts)),
         "## Filter funnel",
         "",
         " → ".join(FUNNEL) + ": generated candidates; valid = passed the quality rules; deduplicated = after "

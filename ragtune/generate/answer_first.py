@@ -15,9 +15,11 @@ import re
 from typing import Any
 
 from ragtune.generate.answer_units import POINTER_HEADING, AnswerUnit, units_for_task
-from ragtune.generate.built_questions import FRAMING_ZH, borrowed_question, built_question, differential_line, structured_question
+from ragtune.generate.built_questions import FRAMING_ZH, borrowed_question, built_question, differential_line, hop_questions, structured_question
 from ragtune.generate.dialogue import ASK, INFORM, reflection
 from ragtune.generate.evidence import EvidencePlan, EvidenceRound, per_plan
+from ragtune.generate.hops import hop, joined_answer
+from ragtune.generate.multi_hop import hop_units
 from ragtune.generate.qa_fit import POPULATIONS as POPULATION_WORDS
 from ragtune.generate.qa_fit import CONDITION_HEAD, answer_subject, populations
 from ragtune.llm.prompts import fenced, inline_title, render_messages
@@ -85,6 +87,8 @@ def check_answer_modes(modes: dict[str, str]) -> None:
 def template_for(task: str, mode: str, language: str) -> str:
     if mode == "abstractive":
         return f"{language}/{task}"
+    if task_style(task).joins_chapters:  # its answers are its hops' spans, never rephrased
+        return f"{language}/answer_first_multi_hop"
     shape = shape_of(task)
     if shape != "pair":  # one answer-first template per shape
         return f"{language}/answer_first_{shape}"
@@ -102,6 +106,8 @@ def round_units(plan: EvidencePlan, n: int, free_questions: bool = True) -> list
     shape = shape_of(planned.task)
     if shape == "abstention":
         return []
+    if task_style(planned.task).joins_chapters:
+        return _joined_answers(plan).get(n, [])
     if not free_questions and shape in ("pair", "dialogue"):
         return _built_answers(plan).get(n, [])
     if shape == "pair":
@@ -120,6 +126,25 @@ def round_units(plan: EvidencePlan, n: int, free_questions: bool = True) -> list
             if partner:  # a dialogue's second reply says something the first did not
                 return [units[first], partner]
     return []
+
+
+def _joined_answers(plan: EvidencePlan) -> dict[int, list[AnswerUnit]]:
+    """Each multi-hop round's answers, worked out once per plan in round order: the other chapter's answer
+    (multi_hop.hop_units, the best told first) whose hop has a built question, then the bridge line; a round whose
+    two answers an earlier multi-hop round took asks nothing. Its question is built in either question mode
+    (hop_questions): the model writes no hop, so each hop's question fits its own span as a built pair's does."""
+    def assign() -> dict[int, list[AnswerUnit]]:
+        taken: set[tuple[str, str]] = set()
+        answers: dict[int, list[AnswerUnit]] = {}
+        for n, planned in enumerate(plan.rounds):
+            found = hop_units(planned.evidence) if task_style(planned.task).joins_chapters else None
+            other = next((u for u, _ in found.answers if hop_questions(plan, planned, [u, found.bridge])), None) if found else None
+            if other and (other.text, found.bridge.text) not in taken:
+                answers[n] = [other, found.bridge]
+                taken.add((other.text, found.bridge.text))
+        return answers
+
+    return per_plan("joined_answers", plan, assign)
 
 
 def own_passages(plan: EvidencePlan, planned: EvidenceRound) -> list[dict[str, Any]]:
@@ -219,6 +244,8 @@ def _overlap(a: AnswerUnit, b: AnswerUnit) -> bool:
 def asks(plan: EvidencePlan, n: int, free_questions: bool, mode: str = "extractive") -> bool:
     """Whether round n has something to ask: an answer for its task, or (unanswerable) a question. Waves are
     made of such rounds only, so a wave of n rounds asks n questions."""
+    if task_style(plan.rounds[n].task).joins_chapters and not hop_units(plan.rounds[n].evidence):
+        return False  # the chapter has no line naming another chapter's condition: there is nothing to join
     if mode == "abstractive":
         return True
     if shape_of(plan.rounds[n].task) == "abstention":
@@ -328,7 +355,7 @@ def schema(task: str, mode: str, answer: str | None = None, topic: str = "", lan
     if shape == "vignette":
         case = {"type": "string", "pattern": f"^[{start}]{PLAIN}{{60,}}$"}
         return {"type": "object", "properties": {"case": case, "question": question}, "required": ["case", "question"]}
-    if mode == "hybrid" and shape != "abstention":
+    if mode == "hybrid" and shape != "abstention" and not task_style(task).joins_chapters:
         answer = {"type": "string", "pattern": f"^{PLAIN}{{24,}}$"}
         return {"type": "object", "properties": {"question": question, "answer": answer}, "required": ["question", "answer"]}
     return {"type": "object", "properties": {"question": question}, "required": ["question"]}
@@ -428,6 +455,14 @@ def parse(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit], m
     question = question.strip()
     if shape == "abstention":
         return {"question": question, "answer": UNANSWERABLE_ANSWER[language].format(topic=passage_topic(plan, planned)), "supporting_spans": []}
+    if task_style(planned.task).joins_chapters:
+        chunks = {e["chunk_id"]: e for e in planned.evidence}
+        asked = hop_questions(plan, planned, units) or []
+        hops = [hop(chunks[u.chunk_id], q, u.text, u.supporting_spans(chunk_texts[u.chunk_id])) for u, q in zip(units, asked)]
+        found = hop_units(planned.evidence)
+        joins = {"condition": found.condition_of(units[0]) if found else "", "chapters": [h["chapter_key"] for h in hops]}
+        return {"question": question, "answer": joined_answer([u.text for u in units], language), "hops": hops, "joins": joins,
+                "supporting_spans": spans}
     if shape == "vignette":
         case = data.get("case")
         if not isinstance(case, str) or not case.strip():

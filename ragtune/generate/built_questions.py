@@ -13,7 +13,7 @@ from typing import Any
 from ragtune.generate.answer_units import PRONOUN_OPENING, AnswerUnit, units_for_task
 from ragtune.generate.evidence import EvidencePlan, EvidenceRound, per_plan
 from ragtune.generate.qa_fit import CONDITION_HEAD, differential_head, populations
-from ragtune.tasks import DEFAULT_TASK, shape_of
+from ragtune.tasks import DEFAULT_TASK, shape_of, task_style
 from ragtune.text import list_lead_in
 
 FRAMING_ZH = frozenset("概述 要点 简介 摘要 概要 总结 以下 列出".split())  # section-title words a question must not lean on
@@ -78,6 +78,9 @@ def structured_question(plan: EvidencePlan, planned: EvidenceRound, units: list[
     that heading; an unanswerable round borrows such a question (borrowed_question)."""
     if shape_of(planned.task) == "abstention":
         return borrowed_question(plan, planned)
+    if task_style(planned.task).joins_chapters:
+        asked = hop_questions(plan, planned, units)
+        return one_of(joined_question(asked, plan.language)[:-1], end=_end(plan.language)) if asked else None
     if not units or shape_of(planned.task) in ("dialogue", "vignette"):
         return None
     if units[0].kind == "section":  # the section's whole text answers its question heading
@@ -98,6 +101,28 @@ def structured_question(plan: EvidencePlan, planned: EvidenceRound, units: list[
     condition = as_named(differential_head(units[0].text))
     return one_of(f"How {'are' if _plural(condition) else 'is'} {condition} told apart from {other}", f"What distinguishes {condition} from {other}",
                   f"How can {condition} be distinguished from {other}")
+
+
+def hop_questions(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit]) -> list[str] | None:
+    """A multi-hop row's question per hop, in the order the row asks them (units: the other chapter's answer,
+    then the bridge line, ragtune.generate.multi_hop): each the question its own structure dictates, read on
+    its own passage ('How are bipolar disorders defined?', then 'How is bipolar disorder told apart from
+    major depression?'); None when a hop has none, or both ask one thing."""
+    if len(units) < 2:
+        return None
+    asked = []
+    for unit in units[:2]:
+        own = next(e for e in planned.evidence if e["chunk_id"] == unit.chunk_id)
+        asked.append(built_question(plan, EvidenceRound(DEFAULT_TASK, own["section_path"][-1], [own]), unit))
+    return asked if all(asked) and asked[0] != asked[1] else None
+
+
+def joined_question(asked: list[str], language: str) -> str:
+    """One question asking each hop's: 'How are bipolar disorders defined, and how is bipolar disorder told
+    apart from major depression?'."""
+    if language == "zh":
+        return "，".join(q[:-1] for q in asked) + asked[-1][-1]
+    return ", and ".join([asked[0][:-1], *(as_named(q[:-1]) for q in asked[1:])]) + asked[-1][-1]
 
 
 # What troubles a patient about the condition, in their own voice: a built dialogue's opening turn.

@@ -18,6 +18,7 @@ from typing import Any, Callable, TypeVar
 
 from ragtune.index.embedding import Embedder
 from ragtune.index.vector_index import ChunkIndex, Hit
+from ragtune.generate.multi_hop import bridge_evidence
 from ragtune.ingest.document import Chapter
 from ragtune.llm.prompts import detect_language
 from ragtune.tasks import TASK_STYLES, default_task_mix, task_style
@@ -116,14 +117,23 @@ def task_schedule(task_mix: dict[str, int]) -> list[str]:
 def plan_chapter_evidence(chapter: Chapter, index: ChunkIndex, embedder: Embedder, settings: EvidenceSettings) -> EvidencePlan:
     """Each round is seeded with one chunk of its focus section (successive rounds on a section take
     its chunks in turn) and completed with that chunk's nearest neighbours in the whole collection,
-    so every section gets covered and related passages from other chapters come along."""
+    so every section gets covered and related passages from other chapters come along. A round of a style
+    that joins chapters takes the chapter's bridges in turn (multi_hop.bridge_evidence: the line and the other
+    chapter's passage); a chapter without one gives it an ordinary round, which asks nothing."""
     seeds = _section_rows(chapter, index)
     schedule = task_schedule(settings.task_mix)
     turn: Counter = Counter()
     rounds: list[EvidenceRound] = []
+    joins = any(task_style(t).joins_chapters for t in schedule)
+    bridges = bridge_evidence(chapter.chapter_key, index, embedder) if joins else []
     for i in range(settings.rounds):
         task = schedule[i % len(schedule)]
         style = task_style(task)
+        if style.joins_chapters and bridges:
+            evidence = bridges[turn[task] % len(bridges)]
+            turn[task] += 1
+            rounds.append(EvidenceRound(task, evidence[0]["section_path"][-1], evidence))
+            continue
         preferred = [s for s in seeds if style.focus_sections and style.focus_sections.search(s)] or list(seeds)
         if rounds and i % settings.rounds_per_evidence and _shares(rounds[-1], task, preferred):
             rounds.append(EvidenceRound(task, rounds[-1].focus, rounds[-1].evidence))
@@ -144,8 +154,9 @@ def plan_chapter_evidence(chapter: Chapter, index: ChunkIndex, embedder: Embedde
 
 def _shares(previous: EvidenceRound, task: str, preferred: list[str]) -> bool:
     """A round may take the previous round's evidence when its task likes that section; a
-    differential never shares (it wants a passage from another chapter)."""
-    return not (task_style(task).asks_difference or task_style(previous.task).asks_difference) and previous.focus in preferred
+    differential or a multi-hop round never shares (it wants a passage from another chapter)."""
+    apart = [task_style(t) for t in (task, previous.task)]
+    return not any(s.asks_difference or s.joins_chapters for s in apart) and previous.focus in preferred
 
 
 def _section_rows(chapter: Chapter, index: ChunkIndex) -> dict[str, list[int]]:

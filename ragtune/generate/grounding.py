@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ragtune.generate.dialogue import informing_text
+from ragtune.generate.hops import hop_rows
 from ragtune.generate.synonyms import frequency, related_words
 from ragtune.tasks import shape_of
 from ragtune.text import CJK_RUN, LIST_ITEM, NUMBER_WORDS, content_terms, content_words, sentence_spans, stem, term_set
@@ -224,9 +225,15 @@ def assess_answer(answer: str, evidence_texts: list[str], context: str = "", set
 
 
 def grounding_verdict(row: dict[str, Any], settings: GateSettings | None = None) -> GateVerdict:
-    """The gate for one QA row: its answer (a dialogue's informing clinician turns) against its cited evidence.
-    An unanswerable row's answer says what the evidence lacks, so it passes."""
+    """The gate for one QA row: its answer (a dialogue's informing clinician turns, a multi-hop row's hops one by
+    one) against its cited evidence. An unanswerable row's answer says what the evidence lacks, so it passes."""
     if shape_of(row.get("task")) == "abstention":
+        return GateVerdict(True)
+    for n, part in enumerate(hop_rows(row), 1):  # a multi-hop row: each hop against its own chunk alone
+        verdict = grounding_verdict(part, settings)
+        if not verdict.grounded:
+            return GateVerdict(False, f"hop {n} ({part['chapter_key']}): {verdict.reason}", verdict.unsupported)
+    if row.get("hops"):
         return GateVerdict(True)
     answer = informing_text(row)
     context = "\n".join(" ".join(e.get("section_path", [])) for e in row.get("evidence", []))

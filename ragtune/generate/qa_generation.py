@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ragtune.generate import answer_first, built_questions, dialogue
+from ragtune.generate import answer_first, built_questions, dialogue, hops
 from ragtune.generate.answer_first import check_answer_modes, default_answer_modes
 from ragtune.generate.evidence import EvidencePlan, EvidenceRound
 from ragtune.generate.fit_scores import CachedFitJudge
@@ -32,7 +32,7 @@ from ragtune.llm.progress import Progress
 from ragtune.llm.prompts import format_passages, inline_title, render_messages, task_template, template_sha256
 from ragtune.llm.tasks import run_tasks
 from ragtune.llm.usage import Price, Usage
-from ragtune.tasks import shape_of
+from ragtune.tasks import shape_of, task_style
 
 DIALOGUE_ROLES = ("patient", "clinician") * 3  # opening, reflecting question, two questions and their answers
 
@@ -59,6 +59,9 @@ def qa_schema(task: str, n_items: int, language: str = "en") -> dict[str, Any]:
     question = {"type": "string", "minLength": shortest_question}
     answer = {"type": "string", "minLength": shortest_answer}
     pair = {"type": "object", "properties": {"question": question, "answer": answer}, "required": ["question", "answer"]}
+    if task_style(task).joins_chapters:  # the joined question and each hop's own question and answer
+        two = {"type": "array", "items": pair, "minItems": 2, "maxItems": 2}
+        pair = {"type": "object", "properties": {"question": question, "hops": two}, "required": ["question", "hops"]}
     return {"type": "object", "properties": {"pairs": {"type": "array", "items": pair, "minItems": 1, "maxItems": n_items}}, "required": ["pairs"]}
 
 
@@ -414,6 +417,16 @@ def parse_items(task: str, text: str) -> list[dict[str, Any]]:
     pairs = data.get("pairs")
     if not isinstance(pairs, list):
         raise ValueError("model output has no 'pairs' list")
+    if task_style(task).joins_chapters:
+        joined = []
+        for p in pairs:
+            written = [{"question": str(h["question"]).strip(), "answer": str(h["answer"]).strip()}
+                       for h in (p.get("hops") or [] if isinstance(p, dict) else []) if isinstance(h, dict) and "question" in h and "answer" in h]
+            if isinstance(p, dict) and "question" in p and len(written) >= 2:
+                joined.append({"question": str(p["question"]).strip(), "hops": written})
+        if not joined:
+            raise ValueError("model output has no question with two hops")
+        return joined
     clean = [
         {"question": str(p["question"]).strip(), "answer": str(p["answer"]).strip()}
         for p in pairs
@@ -436,6 +449,10 @@ def _qa_row(
         turns = dialogue.with_acts(found["turns"], lambda said: supporting_spans(said, evidence))
         question, answer = dialogue.first_exchange(turns)
         found = {**found, "turns": turns, "question": question, "answer": answer}
+    if "hops" in found and "answer" not in found:  # written freely: each hop cites the spans it overlaps, its chunk the first's
+        found = {**found, "hops": [_cited_hop(h, evidence) for h in found["hops"]]}
+        found["answer"] = hops.joined_answer([h["answer"] for h in found["hops"]], plan.language)
+        found["joins"] = {"condition": "", "chapters": list(dict.fromkeys(h["chapter_key"] for h in found["hops"]))}
     answer_text = dialogue.informing_text(found) if "turns" in found else found["answer"]
     row = {
         "qa_id": qa_id,
@@ -468,9 +485,19 @@ def _qa_row(
         row["turns"] = found["turns"]
     if "case" in found:
         row["case"] = found["case"]
+    if "hops" in found:
+        row["hops"], row["joins"] = found["hops"], found["joins"]
     if units:
         row["answer_units"] = [{"kind": u.kind, "unit_id": u.unit_id, "chunk_id": u.chunk_id} for u in units]
     return row
+
+
+def _cited_hop(written: dict[str, str], evidence: list[dict[str, Any]]) -> dict[str, Any]:
+    """A freely written hop as a hop record: the spans its answer overlaps, from the chunk of its best one."""
+    cites = supporting_spans(written["answer"], evidence)
+    best = max(cites, key=lambda c: c["overlap"])["chunk_id"] if cites else evidence[0]["chunk_id"]
+    chunk = next(e for e in evidence if e["chunk_id"] == best)
+    return hops.hop(chunk, written["question"], written["answer"], [c for c in cites if c["chunk_id"] == best])
 
 
 def _coverage(plan: EvidencePlan, rows: list[dict[str, Any]], kept_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ import re
 from functools import cache
 from typing import Any, Callable
 
+from ragtune.generate.hops import hop_rows, hops_problem
 from ragtune.generate.qa_fit import CONDITION_HEAD, DRUG, fit_problem, populations
 from ragtune.tasks import shape_of, task_style
 from ragtune.text import CJK_RUN, content_terms, is_chinese, latin_terms, term_set
@@ -245,6 +246,7 @@ def answered_unanswerable(row: dict[str, Any]) -> str | None:
 
 
 RULES: dict[str, Callable[[dict[str, Any]], str | None]] = {
+    "hops": hops_problem,  # a multi-hop row's structure; every other rule reads each of its hops as a row
     "markup": markup,
     "not_self_contained": not_self_contained,
     "not_prose": not_prose,
@@ -259,8 +261,14 @@ RULES: dict[str, Callable[[dict[str, Any]], str | None]] = {
 
 
 def first_broken_rule(row: dict[str, Any]) -> tuple[str, str] | None:
+    """The first rule the row breaks, with what breaks it; a multi-hop row's hops are each held to every rule
+    (hop_rows), the row as a whole to `hops`."""
+    parts = hop_rows(row)
     for name, rule in RULES.items():
-        detail = rule(row)
+        if name == "hops" or not parts:
+            detail = rule(row)
+        else:
+            detail = next((f"hop {n} ({part['chapter_key']}): {said}" for n, part in enumerate(parts, 1) if (said := rule(part))), None)
         if detail:
             return name, detail
     return None

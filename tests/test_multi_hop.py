@@ -58,14 +58,16 @@ def test_each_differential_line_bridges_to_the_chapter_its_condition_belongs_to(
             assert joined.bridge.text in first["text"] and all(u.chunk_id == second["chunk_id"] for u, _ in joined.answers)
             found.setdefault((first["chapter_key"], second["chapter_key"]), []).append(joined)
     assert set(found) == BRIDGED
-    named = {(a, b): [j.named for j in js] for (a, b), js in found.items()}
-    assert named[("depressive-disorders", "bipolar-and-related-disorders")] == ["Bipolar disorder"]
-    assert named[("depressive-disorders", "trauma-and-stressor-related-disorders")] == ["Adjustment disorder"]  # '... with depressed mood'
+    named = {(a, b): {j.named for j in js} for (a, b), js in found.items()}
+    assert named[("depressive-disorders", "bipolar-and-related-disorders")] == {"Bipolar disorder"}
+    assert named[("depressive-disorders", "trauma-and-stressor-related-disorders")] == {"Adjustment disorder"}  # '... with depressed mood'
     best = found[("depressive-disorders", "bipolar-and-related-disorders")][0].answers[0][0]
     assert best.text.startswith("Bipolar disorders are defined by")  # what the condition is, before what else its chapter says
 
 
-def test_a_chapter_bridges_in_chinese_by_the_other_chapters_title():
+@pytest.fixture(scope="module")
+def handbook_zh():
+    """The Chinese sample handbook: its document, a FAISS index over its chunks, and the embedder."""
     from ragtune.index.chunking import chunk_chapter
     from ragtune.index.embedding import Embedder
     from ragtune.ingest.pdf_parser import parse_pdf
@@ -73,20 +75,28 @@ def test_a_chapter_bridges_in_chinese_by_the_other_chapters_title():
     document = parse_pdf(Path(__file__).resolve().parent.parent / "sample_handbook" / "handbook_zh.pdf")
     embedder = Embedder()
     chunks = [c for ch in document.chapters for c in chunk_chapter(ch, document.doc_id, embedder.tokenize)]
-    index = ChunkIndex.build(chunks, embedder.encode([c.text for c in chunks]))
-    (first, second), = bridge_evidence("jiao-lv-zhang-ai", index, embedder)
+    return document, ChunkIndex.build(chunks, embedder.encode([c.text for c in chunks])), embedder
+
+
+def test_a_chinese_differential_line_bridges_to_the_chapter_of_its_title(handbook_zh):
+    document, index, embedder = handbook_zh
+    first, second = bridge_evidence("jiao-lv-zhang-ai", index, embedder)[0]
     joined = hop_units([first, second])
-    assert second["chapter_key"] == "yi-yu-zhang-ai" and joined.named == "抑郁障碍" and "常与抑郁障碍同时存在" in joined.bridge.text
+    assert second["chapter_key"] == "yi-yu-zhang-ai" and joined.named == "抑郁障碍" and joined.bridge.text.startswith("抑郁障碍：")
+    assert "躯体疾病" not in {j.named for e in bridge_evidence("jiao-lv-zhang-ai", index, embedder) if (j := hop_units(e))}  # no chapter's
     assert joined.answers[0][0].text.startswith("抑郁障碍的共同核心")
-    # Its answer-first and abstractive prompts are Chinese and carry both passages' facts.
     plan = plan_chapter_evidence(chapter_of(document, "jiao-lv-zhang-ai"), index, embedder, EvidenceSettings(rounds=2, task_mix=ONLY_MULTI_HOP))
-    assert plan.rounds[0].evidence == [first, second]
+    (row,) = _rows(plan)[:1]
+    assert row["question"] == "抑郁障碍的共同核心是什么，如何鉴别抑郁障碍与焦虑障碍？"
+    assert row["answer"] == joined_answer([h["answer"] for h in row["hops"]], "zh") and [h["chapter_key"] for h in row["hops"]] == ["yi-yu-zhang-ai", "jiao-lv-zhang-ai"]
+    assert first_broken_rule(row) is None and grounding_verdict(row).grounded and audit([row])["multi_hop_rows_meeting"] == 1
+    # Its answer-first and abstractive prompts are Chinese and carry both passages' facts.
     units = [joined.answers[0][0], joined.bridge]
     for mode in ("extractive", "abstractive"):
         messages = answer_first.render(plan, 0, units, mode, format_passages(plan.rounds[0].evidence)) if mode != "abstractive" else \
-            render_messages(task_template("multi_hop", "zh"), passages=format_passages(plan.rounds[0].evidence), chapter_title="焦虑障碍", n_pairs=1, focus="概述")
+            render_messages(task_template("multi_hop", "zh"), passages=format_passages(plan.rounds[0].evidence), chapter_title="焦虑障碍", n_pairs=1, focus="鉴别诊断")
         text = messages[-1]["content"]
-        assert "抑郁障碍的共同核心" in text and "常与抑郁障碍同时存在" in text and "两" in text
+        assert "抑郁障碍的共同核心" in text and "抑郁障碍同样常见担忧" in text and "两" in text
 
 
 def _rows(plan) -> list[dict]:
@@ -202,3 +212,12 @@ def test_the_real_model_writes_multi_hop_rows_that_meet_every_rule_hop_by_hop(ha
     assert report["multi_hop_rows"] == len(kept) >= 6
     assert report["multi_hop_rows_meeting"] / report["multi_hop_rows"] >= 0.9, report["failures"]
     assert len(rows_per_chapter_pair({"train": kept})) >= 6
+
+
+def test_the_real_model_writes_a_chinese_multi_hop_row(handbook_zh, tmp_path, embedded_llm):
+    document, index, embedder = handbook_zh
+    plan = plan_chapter_evidence(chapter_of(document, "jiao-lv-zhang-ai"), index, embedder, EvidenceSettings(rounds=4, task_mix=ONLY_MULTI_HOP))
+    result = generate_chapter_qa(plan, embedded_llm(tmp_path), GenerationSettings(quota=2, max_waves=1, max_tokens=160))
+    kept = filter_qa(result.qa_pairs, FilterSettings()).kept
+    assert [r["question"] for r in kept] == ["抑郁障碍的共同核心是什么，如何鉴别抑郁障碍与焦虑障碍？"], result.failures
+    assert audit(kept)["multi_hop_rows_meeting"] == 1 and kept[0]["language"] == "zh"

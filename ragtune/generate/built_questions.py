@@ -18,7 +18,7 @@ from ragtune.text import list_lead_in
 
 FRAMING_ZH = frozenset("概述 要点 简介 摘要 概要 总结 以下 列出".split())  # section-title words a question must not lean on
 
-DIFFERENTIAL_SECTION = re.compile(r"differential|distinguish|told apart", re.I)
+DIFFERENTIAL_SECTION = re.compile(r"differential|distinguish|told apart|鉴别", re.I)
 CLASS_OF_CONDITIONS = re.compile(r"^(?:depressive|anxiety|eating|feeding|trauma|stressor|stress|mood|psychotic|personality|sleep|substance)", re.I)
 
 
@@ -86,11 +86,14 @@ def structured_question(plan: EvidencePlan, planned: EvidenceRound, units: list[
     if units[0].kind == "section":  # the section's whole text answers its question heading
         heading = next(e["section_path"][-1] for e in planned.evidence if e["chunk_id"] == units[0].chunk_id).strip()
         return one_of(heading.rstrip("?？").strip(), end=_end(plan.language))
-    if plan.language == "zh":
+    chunk = next(e for e in planned.evidence if e["chunk_id"] == units[0].chunk_id)
+    if plan.language == "zh":  # a differential line is told apart from what its chapter (its list) is about
+        if differential_line(chunk, units[0]) and differential_head(units[0].text) != chunk["section_path"][0]:
+            named, other = differential_head(units[0].text), chunk["section_path"][0]
+            return one_of(f"如何鉴别{named}与{other}", f"{named}与{other}如何鉴别", end="？")
         return statement_question_zh(units[0].text)
     if plan.language != "en":
         return None
-    chunk = next(e for e in planned.evidence if e["chunk_id"] == units[0].chunk_id)
     if not differential_line(chunk, units[0]):
         glossary = term_question(units[0].text) if units[0].kind in ("sentence", "definition") else None  # a table row's first cell is no term
         return (definition_question(units[0].text) or statement_question(units[0].text) or course_question(units[0].text) or glossary

@@ -1,6 +1,6 @@
 """Multi-hop rounds: a line of one chapter that names a condition another chapter is about (a differential
-line, 'Bipolar disorder: a history of elevated mood ... points to the bipolar group'; in Chinese, a
-sentence naming the other chapter's title), joined with what that chapter says of the condition, found by
+line, 'Bipolar disorder: a history of elevated mood ... points to the bipolar group', '抑郁障碍：...'),
+joined with what that chapter says of the condition, found by
 the FAISS index among that chapter's chunks only. The round's evidence is the two chunks, the bridge's
 first; the row asks both hops in one question and answers each from its own span (ragtune.generate.hops
 holds the per-hop checks). The plan's hash covers both chunks' text, so an edit of the other chapter
@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import zip_longest
 from typing import Any
 
 from ragtune.generate.answer_units import AnswerUnit, units_for_task
@@ -19,7 +20,7 @@ from ragtune.generate.hops import CJK, speaks_of
 from ragtune.generate.qa_fit import differential_head
 from ragtune.index.embedding import Embedder
 from ragtune.index.vector_index import ChunkIndex
-from ragtune.tasks import DEFAULT_TASK
+from ragtune.tasks import DEFAULT_TASK, STYLES
 
 DIFFERENTIAL_SECTION = re.compile(r"differential|distinguish|told apart|鉴别", re.I)
 SECTION_LEAD = re.compile(r"^(?:(?:diagnostic )?criteria for|(?:signs and )?symptoms of|(?:clinical )?features of|treatment of)\s+", re.I)
@@ -27,6 +28,9 @@ ARTICLE = re.compile(r"^(?:an?|the)\s+", re.I)
 NAME_PARTS = re.compile(r"\s+and\s+|\s+or\s+|\s*,\s*", re.I)
 ZH_SECTION_END = re.compile(r"的(?:诊断要点|诊断标准|临床表现|主要症状)$")
 
+
+DIFFERENCE_TASK = next(s.name for s in STYLES if s.asks_difference)  # the style whose answers are differential lines
+PARTNERS = 2  # chunks of the other chapter tried per line: each a round of its own
 
 @lru_cache(maxsize=8192)
 def _units(chunk_id: str, text: str, section_path: tuple[str, ...], task: str) -> tuple[AnswerUnit, ...]:
@@ -100,12 +104,10 @@ def _kinds_of(key: str, chapter: list[str]) -> list[str]:
 def _bridges(chunk: dict[str, Any], names: tuple[list[str], list[str]]) -> list[tuple[AnswerUnit, str]]:
     """The lines of `chunk` that name a condition of these names (chapter_names), with that name as the line gives it."""
     chapter, section = names
-    if re.search(r"[\u4e00-\u9fff]", chunk["text"]):  # Chinese: a sentence that names the other chapter's title
-        return [(u, name) for u in units_of(chunk, DEFAULT_TASK) for name in chapter if name in u.text]
     if not DIFFERENTIAL_SECTION.search(chunk["section_path"][-1]):
         return []
     found = []
-    for unit in units_of(chunk, "differential_diagnosis"):
+    for unit in units_of(chunk, DIFFERENCE_TASK):
         parts = [re.sub(r"\s+with\s.*$", "", p) for p in NAME_PARTS.split(differential_head(unit.text)) if p]  # its kind's name
         named = next((p for p in parts if _names_one(p, chapter, section)), None)
         if named and unit.kind != "criteria_list":
@@ -145,7 +147,8 @@ def bridge_evidence(chapter_key: str, index: ChunkIndex, embedder: Embedder) -> 
     """Each bridge of a chapter as a round's evidence, [the chunk with the line, the other chapter's chunk]:
     for each line of the chapter that names a condition another chapter is about (its title's or one of its
     headings'), that chapter's chunk that best tells what the condition is (_rank), then one of the heading
-    that names it, then the nearest to the name by the index. Once per line and chapter. The other chapter's
+    that names it, then the nearest to the name by the index; its second best too, as a later round (the best
+    may hold no answer a question can be built for). Once per line and chapter. The other chapter's
     chunk carries its chapter's headings (`chapter_headings`): what its chapter is about is known from the
     round alone, so generation finds the same bridge."""
     chunks = [c.to_dict() for c in index.chunks]
@@ -154,7 +157,7 @@ def bridge_evidence(chapter_key: str, index: ChunkIndex, embedder: Embedder) -> 
         headings.setdefault(chunk["chapter_key"], [])
         if chunk["section_path"][-1] not in headings[chunk["chapter_key"]]:
             headings[chunk["chapter_key"]].append(chunk["section_path"][-1])
-    found: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (line, other chapter) -> evidence
+    found: dict[tuple[str, str], list[list[dict[str, Any]]]] = {}  # (line, other chapter) -> evidence per partner
     for chunk in (c for c in chunks if c["chapter_key"] == chapter_key):
         for key in (k for k in headings if k != chapter_key):
             names = chapter_names({**next(c for c in chunks if c["chapter_key"] == key), "chapter_headings": headings[key]})
@@ -168,5 +171,5 @@ def bridge_evidence(chapter_key: str, index: ChunkIndex, embedder: Embedder) -> 
                 joined.sort(key=lambda cf: (cf[1].answers[0][1] != condition, _rank(*cf[1].answers[0]),
                                             not _names_one(condition, [], [n for h in cf[0]["section_path"][1:] for n in _named(h)])))
                 if joined:
-                    found[(bridge.text, key)] = [{**chunk, "score": 1.0}, {**joined[0][0], "score": 1.0}]
-    return list(found.values())
+                    found[(bridge.text, key)] = [[{**chunk, "score": 1.0}, {**partner, "score": 1.0}] for partner, _ in joined[:PARTNERS]]
+    return [evidence for partners in zip_longest(*found.values()) for evidence in partners if evidence]  # each line's best partner first

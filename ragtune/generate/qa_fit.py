@@ -86,7 +86,8 @@ MALFORMED = re.compile(
     r"|\bmanagement (?:for|of) (?:the )?[\w\s-]*?(?:therapy|therapies|treatment|treatments|medication|medications)\b",  # the demo's 'treatment and management of ... therapy' 
     re.I,
 )
-LIST_HEAD = re.compile(r"^\s*(?:\d{1,2}[.)]\s*)?([^:]{3,80}):\s")
+# 'Bipolar disorder: ...'; in Chinese a name of Han characters before a full-width colon ('抑郁障碍：...').
+LIST_HEAD = re.compile(r"^\s*(?:\d{1,2}[.)、]\s*)?(?:([^:]{3,80}):\s|([\u4e00-\u9fff]{2,16})：)")
 TITLE_WORDS = re.compile(r"\s+and\s+|\s*[,/]\s*", re.I)
 GENERIC = frozenset(stem(w) for w in "relat disorder disorders condition conditions other and".split())
 ACRONYM = re.compile(r"\b[A-Z]{2,6}s?\b")
@@ -198,7 +199,7 @@ def differential_head(answer: str) -> str:
     """The condition a differential line is about: 'Attention-deficit/hyperactivity disorder' of
     'Attention-deficit/hyperactivity disorder: symptoms are lifelong ...'."""
     found = LIST_HEAD.match(answer)
-    return found.group(1).strip() if found else ""
+    return (found.group(1) or found.group(2)).strip() if found else ""
 
 
 def _first_mention(answer: str, side: str) -> int:

@@ -73,6 +73,7 @@ def chapter_evidence(
             "chunks_from_other_chapters": dg.MetadataValue.json(sorted(other)),
             "language": plan.language,
             "rounds_by_task": dg.MetadataValue.json(dict(Counter(r.task for r in plan.rounds))),
+            "chapters_joined": dg.MetadataValue.json(plan.chapters_joined()),
             "first_rounds": table(
                 [
                     {"round": n, "task": r.task, "focus": r.focus, "chunks": ", ".join(e["chunk_id"] for e in r.evidence)}

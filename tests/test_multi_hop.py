@@ -181,6 +181,7 @@ def test_an_edit_of_the_other_chapter_plans_the_round_again(handbook_document, h
                                      EvidenceSettings(rounds=4, task_mix=ONLY_MULTI_HOP))
 
     before = plan(handbook_chunks)
+    assert before.chapters_joined() == ["bipolar-and-related-disorders", "trauma-and-stressor-related-disorders"]
     partner = before.rounds[0].evidence[1]
     assert partner["chapter_key"] == "bipolar-and-related-disorders"
     edited = [Chunk(**{**c.to_dict(), "text": c.text.replace("increased energy", "raised energy")}) if c.chunk_id == partner["chunk_id"] else c

@@ -67,6 +67,11 @@ class EvidencePlan:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def chapters_joined(self) -> list[str]:
+        """The other chapters this chapter's multi-hop rounds join (none: its lines name no other chapter's condition)."""
+        return sorted({r.evidence[1]["chapter_key"] for r in self.rounds if task_style(r.task).joins_chapters
+                       and len(r.evidence) > 1 and r.evidence[1]["chapter_key"] != self.chapter_key})
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "EvidencePlan":
         rounds = [EvidenceRound(**r) for r in data["rounds"]]

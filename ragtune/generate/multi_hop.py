@@ -16,7 +16,7 @@ from itertools import zip_longest
 from typing import Any
 
 from ragtune.generate.answer_units import AnswerUnit, units_for_task
-from ragtune.generate.hops import CJK, speaks_of
+from ragtune.generate.hops import CJK
 from ragtune.generate.qa_fit import differential_head
 from ragtune.index.embedding import Embedder
 from ragtune.index.vector_index import ChunkIndex
@@ -115,19 +115,29 @@ def _bridges(chunk: dict[str, Any], names: tuple[list[str], list[str]]) -> list[
     return found
 
 
-def _rank(unit: AnswerUnit, condition: str) -> tuple[bool, bool]:
-    """How well an answer tells what the condition is, best first: one whose subject is the condition
-    ('Bipolar disorders are defined by ...'; 'Compulsions are ...' only speaks of obsessive-compulsive
-    disorder), then a definition."""
-    opening = " ".join(unit.text.split()[:6]) if not CJK.search(unit.text) else unit.text[:12]
-    return not speaks_of(opening, condition), unit.kind != "definition"
+def tells_of(unit: AnswerUnit, condition: str) -> bool:
+    """The answer is about the condition: its first words name it ('Bipolar disorders are defined by ...',
+    'Obsessive-compulsive and related disorders are marked by ...', '抑郁障碍的共同核心是...'). One that only speaks
+    of it on the way ('Compulsions are ...', 'Specific phobias and separation anxiety usually start ...' for
+    anxiety disorders, 'Cognitive behavioural therapy ... across the anxiety disorders') would join two
+    questions that have little to do with each other."""
+    if CJK.search(unit.text):
+        return condition in unit.text[:12]
+    opening = re.sub(r"\s+and\s+related\b", "", " ".join(unit.text.split()[:8]), flags=re.I)
+    key = name_key(condition)
+    return bool(re.search(rf"\b{re.escape(key)}s?\b", opening.lower()))
+
+
+def _rank(unit: AnswerUnit) -> bool:
+    """Definitions first."""
+    return unit.kind != "definition"
 
 
 def hop_units(evidence: list[dict[str, Any]]) -> HopUnits | None:
     """The round's bridge and the answers of the other chapter about its condition, or None: the first chunk's
-    first line naming a condition the second chunk's chapter is about, whose second chunk speaks of it (or,
-    where it speaks of none by that name, of the chapter's condition the name is a kind of: 'depressive
-    disorder' for 'major depressive disorder'), best told first (_rank). Evidence of one chapter joins nothing."""
+    first line naming a condition the second chunk's chapter is about, with the second chunk's answers about it
+    (tells_of), then those about the chapter's condition the name is a kind of ('depressive disorder' for 'major
+    depressive disorder'), definitions first. Evidence of one chapter joins nothing."""
     if len(evidence) < 2 or evidence[0].get("chapter_key") == evidence[1].get("chapter_key"):
         return None
     first, second = evidence[0], evidence[1]
@@ -137,7 +147,7 @@ def hop_units(evidence: list[dict[str, Any]]) -> HopUnits | None:
         answers = []
         for condition in [named, *_kinds_of(name_key(named), names[0])]:  # the line's own name first
             told = {a.unit_id for a, _ in answers}
-            answers += [(u, condition) for u in sorted(units, key=lambda u: _rank(u, condition)) if u.unit_id not in told and speaks_of(u.text, condition)]
+            answers += [(u, condition) for u in sorted(units, key=_rank) if u.unit_id not in told and tells_of(u, condition)]
         if answers:
             return HopUnits(bridge, named, tuple(answers))
     return None
@@ -146,7 +156,7 @@ def hop_units(evidence: list[dict[str, Any]]) -> HopUnits | None:
 def bridge_evidence(chapter_key: str, index: ChunkIndex, embedder: Embedder) -> list[list[dict[str, Any]]]:
     """Each bridge of a chapter as a round's evidence, [the chunk with the line, the other chapter's chunk]:
     for each line of the chapter that names a condition another chapter is about (its title's or one of its
-    headings'), that chapter's chunk that best tells what the condition is (_rank), then one of the heading
+    headings'), that chapter's chunk with an answer about the condition (a definition first), then one of the heading
     that names it, then the nearest to the name by the index; its second best too, as a later round (the best
     may hold no answer a question can be built for). Once per line and chapter. The other chapter's
     chunk carries its chapter's headings (`chapter_headings`): what its chapter is about is known from the
@@ -168,7 +178,7 @@ def bridge_evidence(chapter_key: str, index: ChunkIndex, embedder: Embedder) -> 
                 own = [{**h.chunk.to_dict(), "chapter_headings": headings[key]} for h in hits
                        if h.chunk.chapter_key == key and not DIFFERENTIAL_SECTION.search(h.chunk.section_path[-1])]  # what it is, not what it is not
                 joined = [(c, units) for c in own if (units := hop_units([chunk, c]))]
-                joined.sort(key=lambda cf: (cf[1].answers[0][1] != condition, _rank(*cf[1].answers[0]),
+                joined.sort(key=lambda cf: (cf[1].answers[0][1] != condition, _rank(cf[1].answers[0][0]),
                                             not _names_one(condition, [], [n for h in cf[0]["section_path"][1:] for n in _named(h)])))
                 if joined:
                     found[(bridge.text, key)] = [[{**chunk, "score": 1.0}, {**partner, "score": 1.0}] for partner, _ in joined[:PARTNERS]]

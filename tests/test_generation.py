@@ -59,14 +59,19 @@ def test_task_schedule_follows_the_weights():
 
 def test_plan_covers_sections_and_tasks_and_differentials_reach_other_chapters(handbook_document, handbook_index, embedder):
     chapter = chapter_of(handbook_document, "anxiety-disorders")
-    plan = plan_chapter_evidence(chapter, handbook_index, embedder, EvidenceSettings(rounds=30, top_k=3))
-    assert plan.language == "en" and len(plan.rounds) == 30
+    rounds = 3 * sum(default_task_mix().values())  # the schedule three times over
+    plan = plan_chapter_evidence(chapter, handbook_index, embedder, EvidenceSettings(rounds=rounds, top_k=3))
+    assert plan.language == "en" and len(plan.rounds) == rounds
     assert {r.focus for r in plan.rounds} == {s.title for s in chapter.sections if s.title != chapter.title}
-    assert Counter(r.task for r in plan.rounds) == Counter({t: 3 * w for t, w in default_task_mix().items()})
+    assert Counter(r.task for r in plan.rounds) == Counter({t: 3 * w for t, w in default_task_mix().items() if w})
     for planned in plan.rounds:
+        others = [e for e in planned.evidence if e["chapter_key"] != "anxiety-disorders"]
+        if planned.task == "multi_hop":  # a line of this chapter and the other chapter's passage (tests/test_multi_hop.py)
+            assert len(planned.evidence) == 2 and len(others) == 1
+            continue
         assert len(planned.evidence) == 3
         if planned.task == "differential_diagnosis":
-            assert any(e["chapter_key"] != "anxiety-disorders" for e in planned.evidence)
+            assert others
     again = EvidencePlan.from_dict(json.loads(json.dumps(plan.to_dict())))
     assert again.content_sha256() == plan.content_sha256()
 
@@ -74,16 +79,18 @@ def test_plan_covers_sections_and_tasks_and_differentials_reach_other_chapters(h
 def test_rounds_share_evidence_in_pairs_so_the_prefix_cache_reads_passages_once(handbook_document, handbook_index, embedder):
     chapter = chapter_of(handbook_document, "anxiety-disorders")
 
-    def repeats(settings: EvidenceSettings) -> list[tuple]:
+    def shares(settings: EvidenceSettings) -> list[tuple]:
+        """Rounds that take the round before's evidence itself (a repeat by chance, as of a one-chunk section, is
+        another list with the same chunks)."""
         rounds = plan_chapter_evidence(chapter, handbook_index, embedder, settings).rounds
-        ids = [[e["chunk_id"] for e in r.evidence] for r in rounds]
-        return [(rounds[n - 1], rounds[n]) for n in range(1, len(rounds), 2) if ids[n] == ids[n - 1]]
+        return [(rounds[n - 1], rounds[n]) for n in range(1, len(rounds)) if rounds[n].evidence is rounds[n - 1].evidence]
 
-    shared = repeats(EvidenceSettings(rounds=30))
-    assert len(shared) >= len(repeats(EvidenceSettings(rounds=30, rounds_per_evidence=1))) + 4
+    shared = shares(EvidenceSettings(rounds=30))
+    assert len(shared) >= 4 and not shares(EvidenceSettings(rounds=30, rounds_per_evidence=1))
     for first, second in shared:
-        assert first.task != second.task and first.focus == second.focus
-        assert "differential_diagnosis" not in (first.task, second.task)
+        # Another task, but where the schedule repeats one across its wrap (factual_recall ends and starts it).
+        assert first.focus == second.focus and (first.task != second.task or first.task == task_schedule(default_task_mix())[0])
+        assert not {"differential_diagnosis", "multi_hop"} & {first.task, second.task}
 
 
 # A document of another field, in our own words: a lease's clauses hold none of the handbook structures.
@@ -108,7 +115,7 @@ def test_a_chapter_with_no_structure_to_ask_makes_no_call_and_says_what_to_do(tm
     chapter = document.chapters[0]
     chunks = chunk_chapter(chapter, document.doc_id, embedder.tokenize)
     index = ChunkIndex.build(chunks, embedder.encode([c.text for c in chunks]))
-    plan = plan_chapter_evidence(chapter, index, embedder, EvidenceSettings(rounds=6))
+    plan = plan_chapter_evidence(chapter, index, embedder, EvidenceSettings(rounds=60))
 
     class NoCalls:  # no round asks anything, so the LLM is never reached
         def complete_many(self, requests):
@@ -170,7 +177,7 @@ def test_supporting_spans_point_into_the_evidence():
 
 def test_top_up_rounds_ask_for_what_is_missing(handbook_document, handbook_index, embedder):
     plan = plan_chapter_evidence(chapter_of(handbook_document, "anxiety-disorders"), handbook_index, embedder,
-                                 EvidenceSettings(rounds=20))
+                                 EvidenceSettings(rounds=60))
     kept = [{"task": plan.rounds[n].task, "focus": plan.rounds[n].focus} for n in range(5)]
     picked = _pick_rounds(plan, list(range(5, 20)), kept, 4)
     covered_tasks = Counter(k["task"] for k in kept)
@@ -179,7 +186,7 @@ def test_top_up_rounds_ask_for_what_is_missing(handbook_document, handbook_index
 
 def test_a_first_wave_asks_every_task_its_chapter_can_ask(handbook_document, handbook_index, embedder):
     plan = plan_chapter_evidence(chapter_of(handbook_document, "bipolar-and-related-disorders"), handbook_index, embedder,
-                                 EvidenceSettings(rounds=16))
+                                 EvidenceSettings(rounds=60))
     askable = askable_rounds(plan, GenerationSettings(quota=2))
     tasks = {plan.rounds[n].task for n in askable}
     assert "counselling_dialogue" in tasks  # the demo's setting: the dialogue is the plan's last round
@@ -192,7 +199,7 @@ def test_a_first_wave_asks_every_task_its_chapter_can_ask(handbook_document, han
 
 def test_quota_is_reached_in_waves_or_the_chapter_is_flagged_exhausted(handbook_document, handbook_index, embedder, tmp_path, embedded_llm):
     plan = plan_chapter_evidence(chapter_of(handbook_document, "bipolar-and-related-disorders"), handbook_index, embedder,
-                                 EvidenceSettings(rounds=10))
+                                 EvidenceSettings(rounds=60))
     llm = embedded_llm(tmp_path)
     settings = GenerationSettings(quota=3, max_waves=3, max_tokens=160)
     result = generate_chapter_qa(plan, llm, settings)

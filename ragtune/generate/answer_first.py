@@ -21,7 +21,7 @@ from ragtune.generate.evidence import EvidencePlan, EvidenceRound, per_plan
 from ragtune.generate.hops import hop, joined_answer
 from ragtune.generate.multi_hop import hop_units
 from ragtune.generate.qa_fit import POPULATIONS as POPULATION_WORDS
-from ragtune.generate.qa_fit import CONDITION_HEAD, answer_subject, populations
+from ragtune.generate.qa_fit import CONDITION_HEAD, ZH_SECTION_END, answer_subject, populations
 from ragtune.llm.prompts import fenced, inline_title, render_messages
 from ragtune.tasks import DEFAULT_TASK, TASK_STYLES, shape_of, task_style
 from ragtune.text import chinese_words, content_terms
@@ -256,7 +256,7 @@ def asks(plan: EvidencePlan, n: int, free_questions: bool, mode: str = "extracti
 def section_condition(section: str) -> str:
     """The condition a section's title names ('Anorexia Nervosa' of 'Diagnostic Criteria for Anorexia Nervosa'), or ''."""
     named = SECTION_LEAD.sub("", section).strip().rstrip("?？:").strip()
-    named = re.sub(r"的(?:诊断要点|诊断标准|临床表现|主要症状)$", "", named)  # '重性抑郁发作的诊断要点' names 重性抑郁发作
+    named = ZH_SECTION_END.sub("", named)  # '重性抑郁发作的诊断要点' names 重性抑郁发作
     generic = re.fullmatch(r"(?:(?:other|related|and|specified|unspecified|disorders?)\s*)+", named, re.I)  # 'Related Disorders' names none
     return named if CONDITION.search(named) and not generic else ""
 

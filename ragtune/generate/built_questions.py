@@ -12,13 +12,12 @@ from typing import Any
 
 from ragtune.generate.answer_units import PRONOUN_OPENING, AnswerUnit, units_for_task
 from ragtune.generate.evidence import EvidencePlan, EvidenceRound, per_plan
-from ragtune.generate.qa_fit import CONDITION_HEAD, differential_head, populations
+from ragtune.generate.qa_fit import CONDITION_HEAD, DIFFERENTIAL_SECTION, differential_head, populations
 from ragtune.tasks import DEFAULT_TASK, shape_of, task_style
 from ragtune.text import list_lead_in
 
 FRAMING_ZH = frozenset("概述 要点 简介 摘要 概要 总结 以下 列出".split())  # section-title words a question must not lean on
 
-DIFFERENTIAL_SECTION = re.compile(r"differential|distinguish|told apart|鉴别", re.I)
 CLASS_OF_CONDITIONS = re.compile(r"^(?:depressive|anxiety|eating|feeding|trauma|stressor|stress|mood|psychotic|personality|sleep|substance)", re.I)
 
 

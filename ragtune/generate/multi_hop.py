@@ -17,20 +17,17 @@ from typing import Any
 
 from ragtune.generate.answer_units import AnswerUnit, units_for_task
 from ragtune.generate.hops import CJK
-from ragtune.generate.qa_fit import differential_head
+from ragtune.generate.qa_fit import DIFFERENTIAL_SECTION, ZH_SECTION_END, differential_head
 from ragtune.index.embedding import Embedder
 from ragtune.index.vector_index import ChunkIndex
 from ragtune.tasks import DEFAULT_TASK, STYLES
 
-DIFFERENTIAL_SECTION = re.compile(r"differential|distinguish|told apart|鉴别", re.I)
 SECTION_LEAD = re.compile(r"^(?:(?:diagnostic )?criteria for|(?:signs and )?symptoms of|(?:clinical )?features of|treatment of)\s+", re.I)
 ARTICLE = re.compile(r"^(?:an?|the)\s+", re.I)
 NAME_PARTS = re.compile(r"\s+and\s+|\s+or\s+|\s*,\s*", re.I)
-ZH_SECTION_END = re.compile(r"的(?:诊断要点|诊断标准|临床表现|主要症状)$")
-
-
 DIFFERENCE_TASK = next(s.name for s in STYLES if s.asks_difference)  # the style whose answers are differential lines
 PARTNERS = 2  # chunks of the other chapter tried per line: each a round of its own
+
 
 @lru_cache(maxsize=8192)
 def _units(chunk_id: str, text: str, section_path: tuple[str, ...], task: str) -> tuple[AnswerUnit, ...]:

@@ -86,6 +86,8 @@ MALFORMED = re.compile(
     r"|\bmanagement (?:for|of) (?:the )?[\w\s-]*?(?:therapy|therapies|treatment|treatments|medication|medications)\b",  # the demo's 'treatment and management of ... therapy' 
     re.I,
 )
+ZH_SECTION_END = re.compile(r"的(?:诊断要点|诊断标准|临床表现|主要症状)$")  # '重性抑郁发作的诊断要点' names 重性抑郁发作
+DIFFERENTIAL_SECTION = re.compile(r"differential|distinguish|told apart|鉴别", re.I)  # a section of lines telling conditions apart
 # 'Bipolar disorder: ...'; in Chinese a name of Han characters before a full-width colon ('抑郁障碍：...').
 LIST_HEAD = re.compile(r"^\s*(?:\d{1,2}[.)、]\s*)?(?:([^:]{3,80}):\s|([\u4e00-\u9fff]{2,16})：)")
 TITLE_WORDS = re.compile(r"\s+and\s+|\s*[,/]\s*", re.I)

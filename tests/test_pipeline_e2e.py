@@ -234,15 +234,16 @@ def test_rerun_of_generation_costs_no_llm_calls(pipeline_run):
 
 
 def edited_chapters():
-    """The two chapters with a figure changed in the OCD chapter's overview, which its plan grounds
+    """The two chapters with a word changed in the OCD chapter's course section, which its plan grounds
     rounds on; the edit keeps the line lengths, so no passage the anxiety chapter is grounded on
-    changes (not even its page numbers)."""
+    changes (not even its page numbers). Not the overview: the anxiety chapter's multi-hop round reads it
+    (its differential line on OCD joins what the OCD chapter says OCD is), so its edit re-plans both."""
     from build_pdf import source_chapters
 
     chapters = source_chapters([2, 5])
-    overview = chapters[1].sections[0].blocks[1]
-    assert "one to two percent" in overview.text
-    overview.text = overview.text.replace("one to two percent", "two to three percent")
+    course = next(s for s in chapters[1].sections if s.title == "Course and Prognosis").blocks[0]
+    assert "rise and fall with stress" in course.text
+    course.text = course.text.replace("rise and fall with stress", "rise and fall with strain")
     return chapters
 
 

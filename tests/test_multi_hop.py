@@ -222,3 +222,30 @@ def test_the_real_model_writes_a_chinese_multi_hop_row(handbook_zh, tmp_path, em
     kept = filter_qa(result.qa_pairs, FilterSettings()).kept
     assert [r["question"] for r in kept] == ["抑郁障碍的共同核心是什么，如何鉴别抑郁障碍与焦虑障碍？"], result.failures
     assert audit(kept)["multi_hop_rows_meeting"] == 1 and kept[0]["language"] == "zh"
+
+
+def test_an_abstractive_multi_hop_row_cites_each_hop_from_the_passage_its_answer_overlaps(handbook_document, handbook_index, embedder):
+    """A strong writer's output (abstractive mode) as the template asks for it: each hop's answer, copied from
+    its passage, cites that passage's spans and takes its chapter from it; an invented hop fails the gate."""
+    from ragtune.generate.qa_generation import parse_items
+
+    plan = plan_chapter_evidence(chapter_of(handbook_document, "depressive-disorders"), handbook_index, embedder,
+                                 EvidenceSettings(rounds=2, task_mix=ONLY_MULTI_HOP))
+    planned = plan.rounds[0]
+    joined = hop_units(planned.evidence)
+    other, bridge = joined.answers[0][0].text, joined.bridge.text
+    written = {"pairs": [{"question": "What defines bipolar disorders, and what history points to them in a depressed patient?",
+                          "hops": [{"question": "What defines bipolar disorders?", "answer": other},
+                                   {"question": "What history points to bipolar disorder in a depressed patient?", "answer": bridge}]}]}
+    output = json.dumps(written)
+    (found,) = parse_items("multi_hop", output)
+    row = _qa_row(plan, planned, 0, found, Completion(output, "key", False, "test"), "abstractive", [])
+    assert [(h["chapter_key"], h["chapter_title"]) for h in row["hops"]] == [
+        ("bipolar-and-related-disorders", "Bipolar and Related Disorders"), ("depressive-disorders", "Depressive Disorders")]
+    assert all(h["cites"] and all(c["chunk_id"] == h["chunk_id"] for c in h["cites"]) for h in row["hops"])
+    assert row["answer"] == joined_answer([other, bridge], "en") and hops_problem(row) is None and grounding_verdict(row).grounded
+    written["pairs"][0]["hops"][0]["answer"] = "Bipolar disorders are cured by a single course of lithium within two weeks."
+    output = json.dumps(written)
+    (found,) = parse_items("multi_hop", output)
+    invented = _qa_row(plan, planned, 0, found, Completion(output, "key", False, "test"), "abstractive", [])
+    assert not grounding_verdict(invented).grounded

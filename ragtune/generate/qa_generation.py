@@ -442,17 +442,17 @@ def _qa_row(
     attempt: int = 0, rewrite: bool = False,
 ) -> dict[str, Any]:
     template = answer_first.template_for(planned.task, mode, plan.language)
+    evidence = [{k: v for k, v in e.items() if k != "chapter_title"} for e in planned.evidence]
+    if "hops" in found and "answer" not in found:  # written freely: each hop cites the spans it overlaps, its chunk the first's
+        found = {**found, "hops": [_cited_hop(h, planned.evidence) for h in found["hops"]]}
+        found["answer"] = hops.joined_answer([h["answer"] for h in found["hops"]], plan.language)
+        found["joins"] = {"condition": "", "chapters": list(dict.fromkeys(h["chapter_key"] for h in found["hops"]))}
     identity = "\n".join(t["content"] for t in found["turns"]) if "turns" in found else f"{found['question']}\n{found['answer']}"
     qa_id = hashlib.sha256(f"{plan.chapter_key}\n{identity}".encode()).hexdigest()[:16]
-    evidence = [{k: v for k, v in e.items() if k != "chapter_title"} for e in planned.evidence]
     if "turns" in found:  # each clinician turn's act; an informing turn written freely cites the spans it overlaps
         turns = dialogue.with_acts(found["turns"], lambda said: supporting_spans(said, evidence))
         question, answer = dialogue.first_exchange(turns)
         found = {**found, "turns": turns, "question": question, "answer": answer}
-    if "hops" in found and "answer" not in found:  # written freely: each hop cites the spans it overlaps, its chunk the first's
-        found = {**found, "hops": [_cited_hop(h, evidence) for h in found["hops"]]}
-        found["answer"] = hops.joined_answer([h["answer"] for h in found["hops"]], plan.language)
-        found["joins"] = {"condition": "", "chapters": list(dict.fromkeys(h["chapter_key"] for h in found["hops"]))}
     answer_text = dialogue.informing_text(found) if "turns" in found else found["answer"]
     row = {
         "qa_id": qa_id,

@@ -9,15 +9,13 @@ unsupported. hops_problem checks what holds the row together.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from ragtune.tasks import DEFAULT_TASK, task_style
-from ragtune.text import content_terms
+from ragtune.text import CJK_RUN, content_terms
 
 # Words a condition's name shares with every other: a hop must speak of what makes the name its own.
 GENERIC_TERMS = frozenset(t for _, t in content_terms("disorder disorders related condition conditions other"))
-CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def hop(chunk: dict[str, Any], question: str, answer: str, cites: list[dict[str, Any]]) -> dict[str, Any]:
@@ -34,7 +32,7 @@ def joined_answer(answers: list[str], language: str) -> str:
 def speaks_of(text: str, condition: str) -> bool:
     """Whether a text speaks of a condition: every term that makes its name its own ('bipolar' of 'Bipolar
     disorder'), the whole name in Chinese."""
-    if CJK.search(condition):
+    if CJK_RUN.search(condition):
         return condition in text
     distinct = {t for _, t in content_terms(condition)} - GENERIC_TERMS
     return bool(distinct) and distinct <= {t for _, t in content_terms(text)}

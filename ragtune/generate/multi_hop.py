@@ -16,11 +16,11 @@ from itertools import zip_longest
 from typing import Any
 
 from ragtune.generate.answer_units import AnswerUnit, units_for_task
-from ragtune.generate.hops import CJK
 from ragtune.generate.qa_fit import DIFFERENTIAL_SECTION, ZH_SECTION_END, differential_head
 from ragtune.index.embedding import Embedder
 from ragtune.index.vector_index import ChunkIndex
 from ragtune.tasks import DEFAULT_TASK, STYLES
+from ragtune.text import CJK_RUN
 
 SECTION_LEAD = re.compile(r"^(?:(?:diagnostic )?criteria for|(?:signs and )?symptoms of|(?:clinical )?features of|treatment of)\s+", re.I)
 ARTICLE = re.compile(r"^(?:an?|the)\s+", re.I)
@@ -65,7 +65,7 @@ def _named(title: str) -> list[str]:
     Disorders' -> ['feeding disorder', 'eating disorder'], 'Diagnostic Criteria for a Manic Episode' -> ['manic
     episode'], 'Panic Disorder and Agoraphobia' -> ['panic disorder', 'agoraphobia']; Chinese headings name
     themselves ('重性抑郁发作的诊断要点' -> ['重性抑郁发作'])."""
-    if re.search(r"[\u4e00-\u9fff]", title):
+    if CJK_RUN.search(title):
         return [ZH_SECTION_END.sub("", title.strip())]
     words = SECTION_LEAD.sub("", title.strip())
     words = re.sub(r"\s+and\s+related\b", "", words, flags=re.I)
@@ -118,7 +118,7 @@ def tells_of(unit: AnswerUnit, condition: str) -> bool:
     of it on the way ('Compulsions are ...', 'Specific phobias and separation anxiety usually start ...' for
     anxiety disorders, 'Cognitive behavioural therapy ... across the anxiety disorders') would join two
     questions that have little to do with each other."""
-    if CJK.search(unit.text):
+    if CJK_RUN.search(unit.text):
         return condition in unit.text[:12]
     opening = re.sub(r"\s+and\s+related\b", "", " ".join(unit.text.split()[:8]), flags=re.I)
     key = name_key(condition)

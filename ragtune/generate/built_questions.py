@@ -12,7 +12,7 @@ from typing import Any
 
 from ragtune.generate.answer_units import PRONOUN_OPENING, AnswerUnit, units_for_task
 from ragtune.generate.evidence import EvidencePlan, EvidenceRound, per_plan
-from ragtune.generate.qa_fit import CONDITION_HEAD, DIFFERENTIAL_SECTION, differential_head, populations
+from ragtune.generate.qa_fit import CONDITION_HEAD, DIFFERENTIAL_SECTION, differential_head, differential_line, populations
 from ragtune.tasks import DEFAULT_TASK, shape_of, task_style
 from ragtune.text import list_lead_in
 
@@ -59,13 +59,6 @@ def unit_condition(plan: EvidencePlan, planned: EvidenceRound, unit: AnswerUnit)
     chunk = next(e for e in planned.evidence if e["chunk_id"] == unit.chunk_id)
     own = titled_condition(chunk["section_path"][0]) if chunk.get("section_path") else ""
     return own or (titled_condition(plan.chapter_title) if chunk.get("chapter_key", plan.chapter_key) == plan.chapter_key else "")
-
-
-def differential_line(chunk: dict[str, Any], unit: AnswerUnit) -> bool:
-    """A line of a differential section that names the condition it is about ('Body dysmorphic disorder: ...'),
-    judged by the section of the passage it is from ('Subtypes describe the main picture: ...' of another
-    section is none, whatever the round's focus); a list's lead-in ('The clinician considers:') is none."""
-    return unit.kind != "criteria_list" and bool(DIFFERENTIAL_SECTION.search(chunk["section_path"][-1])) and bool(differential_head(unit.text))
 
 
 def structured_question(plan: EvidencePlan, planned: EvidenceRound, units: list[AnswerUnit]) -> str | None:

@@ -16,7 +16,7 @@ from itertools import zip_longest
 from typing import Any
 
 from ragtune.generate.answer_units import AnswerUnit, units_for_task
-from ragtune.generate.qa_fit import DIFFERENTIAL_SECTION, ZH_SECTION_END, differential_head
+from ragtune.generate.qa_fit import DIFFERENTIAL_SECTION, ZH_SECTION_END, differential_head, differential_line
 from ragtune.index.embedding import Embedder
 from ragtune.index.vector_index import ChunkIndex
 from ragtune.tasks import DEFAULT_TASK, STYLES
@@ -101,13 +101,11 @@ def _kinds_of(key: str, chapter: list[str]) -> list[str]:
 def _bridges(chunk: dict[str, Any], names: tuple[list[str], list[str]]) -> list[tuple[AnswerUnit, str]]:
     """The lines of `chunk` that name a condition of these names (chapter_names), with that name as the line gives it."""
     chapter, section = names
-    if not DIFFERENTIAL_SECTION.search(chunk["section_path"][-1]):
-        return []
     found = []
-    for unit in units_of(chunk, DIFFERENCE_TASK):
+    for unit in (u for u in units_of(chunk, DIFFERENCE_TASK) if differential_line(chunk, u)):
         parts = [re.sub(r"\s+with\s.*$", "", p) for p in NAME_PARTS.split(differential_head(unit.text)) if p]  # its kind's name
         named = next((p for p in parts if _names_one(p, chapter, section)), None)
-        if named and unit.kind != "criteria_list":
+        if named:
             found.append((unit, named))
     return found
 
@@ -165,10 +163,11 @@ def bridge_evidence(chapter_key: str, index: ChunkIndex, embedder: Embedder) -> 
         if chunk["section_path"][-1] not in headings[chunk["chapter_key"]]:
             headings[chunk["chapter_key"]].append(chunk["section_path"][-1])
     found: dict[tuple[str, str], list[list[dict[str, Any]]]] = {}  # (line, other chapter) -> evidence per partner
+    names = {key: chapter_names({**next(c for c in chunks if c["chapter_key"] == key), "chapter_headings": heads})
+             for key, heads in headings.items() if key != chapter_key}  # what each other chapter is about
     for chunk in (c for c in chunks if c["chapter_key"] == chapter_key):
-        for key in (k for k in headings if k != chapter_key):
-            names = chapter_names({**next(c for c in chunks if c["chapter_key"] == key), "chapter_headings": headings[key]})
-            for bridge, condition in _bridges(chunk, names):
+        for key, named in names.items():
+            for bridge, condition in _bridges(chunk, named):
                 if (bridge.text, key) in found:  # a line two chunks share (their overlap) bridges once
                     continue
                 hits = index.search(embedder.encode([condition])[0], len(index.chunks))

@@ -25,11 +25,14 @@ from __future__ import annotations
 
 import re
 from itertools import combinations
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ragtune.generate.dialogue import counselling_problem, informing_turns
 from ragtune.tasks import shape_of
 from ragtune.text import NUMBER_WORDS, content_terms, list_lead_in, stem
+
+if TYPE_CHECKING:
+    from ragtune.generate.answer_units import AnswerUnit
 
 DIFFERENCE = re.compile(
     r"\b(?:differen(?:ce|ces|t)|differ|differs|distinguish(?:ed|es)?|told apart|tell\s+\w+(?:\s+\w+)?\s+apart|separate[sd]?|versus|vs\.?|"
@@ -202,6 +205,13 @@ def differential_head(answer: str) -> str:
     'Attention-deficit/hyperactivity disorder: symptoms are lifelong ...'."""
     found = LIST_HEAD.match(answer)
     return (found.group(1) or found.group(2)).strip() if found else ""
+
+
+def differential_line(chunk: dict[str, Any], unit: "AnswerUnit") -> bool:
+    """A line of a differential section that names the condition it is about ('Body dysmorphic disorder: ...'),
+    judged by the section of the passage it is from ('Subtypes describe the main picture: ...' of another
+    section is none, whatever the round's focus); a list's lead-in ('The clinician considers:') is none."""
+    return unit.kind != "criteria_list" and bool(DIFFERENTIAL_SECTION.search(chunk["section_path"][-1])) and bool(differential_head(unit.text))
 
 
 def _first_mention(answer: str, side: str) -> int:

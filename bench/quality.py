@@ -81,6 +81,7 @@ def build_data_and_ladder(args, layout: DataLayout) -> list[dict]:
         "qa_candidates": {"quota": args.quota, "free_questions": args.free_questions, "retries": args.retries,
                           "closed_vocabulary": not args.open_questions},
         "instruction_dataset": {"exclude_tasks": args.exclude_tasks, "refreeze_splits": args.refreeze},
+        "pt_adapter": {"epochs": args.pt_epochs},
         "lora_adapter": {"from_pt": True, "epochs": args.epochs},
         # DPO pairs: curated answers over the SFT model's own (no judge: the embedded one is weak, see "Judge check")
         "preference_pairs": {"reference_questions": args.dpo_pairs, "judged_questions": 0},
@@ -252,6 +253,8 @@ def main() -> None:
     parser.add_argument("--refreeze", action="store_true", help="draw the validation and test splits afresh (after the rows changed "
                         "wholesale: a new writer or new rules; the ladder's scores before and after are not comparable)")
     parser.add_argument("--epochs", type=float, default=8.0, help="SFT epochs at most; validation stops it earlier")
+    parser.add_argument("--pt-epochs", type=float, default=4.0, help="PT epochs at most; the validation passages stop it earlier and "
+                        "choose the epoch kept, as for SFT (the graph's default is one epoch, for the demo's time)")
     parser.add_argument("--dpo-pairs", type=int, default=64, help="train questions whose curated answer is preferred over the SFT model's")
     parser.add_argument("--shared", type=Path, default=SHARED, help="the shared data (corpus/ and medquad/)")
     parser.add_argument("--medquad-questions", type=int, default=40)
@@ -353,7 +356,8 @@ def write_benchmarks(args, layout: DataLayout, results: dict, sft_base_report: d
         "",
         "| rung | training loss | validation loss |",
         "|---|---|---|",
-        curve_table("PT (1 epoch of the train-side text)", pt_report.get("losses", []), pt_report.get("eval_losses", [])),
+        curve_table(f"PT (the train-side text, {pt_report.get('epochs_run', 0):g} epochs, stopped early: {pt_report.get('stopped_early')})",
+                    pt_report.get("losses", []), pt_report.get("eval_losses", [])),
         curve_table(f"SFT from base ({sft_base_report['train_rows']} rows, {sft_base_report['epochs_run']:g} epochs, stopped early: "
                     f"{sft_base_report['stopped_early']})", sft_base_report["losses"], sft_base_report["eval_losses"]),
         curve_table(f"SFT from base+PT ({training['train_rows']} rows, {training['epochs_run']:g} epochs, stopped early: {training['stopped_early']})",

@@ -427,9 +427,14 @@ def test_an_english_statement_is_asked_what_its_structure_says(answer, question)
 
 @pytest.mark.parametrize("answer, question", [
     ("Bipolar disorders affect roughly one to two percent of people and usually begin in the late teens or twenties.",
-     "How common are bipolar disorders?"),  # the sample handbook's sentence
+     "How common are bipolar disorders, and when do they usually begin?"),  # the sample handbook's sentence says both
+    ("Anorexia nervosa and bulimia nervosa most often begin in adolescence or young adulthood and are more common in women, although men "
+     "and people of all ages are affected and are often missed.",  # the handbook's: 'When do ... begin?' alone was answered with more
+     "When do anorexia nervosa and bulimia nervosa most often begin, and in whom are they more common?"),
     ("Panic disorder affects about 2 percent of adults in a given year.", "How common is panic disorder?"),
-    ("Anxiety disorders usually begin in childhood or early adulthood and are chronic.", "When do anxiety disorders usually begin?"),
+    ("Anxiety disorders usually begin in childhood or early adulthood.", "When do anxiety disorders usually begin?"),
+    ("Anxiety disorders usually begin in childhood or early adulthood and are chronic.", None),  # asked when, it also says how they run
+    ("Depression usually begins in adulthood and is less common in men.", None),  # a second predicate no built question asks
     ("Binge-eating disorder is the most common eating disorder in adults.", "Which eating disorder is the most common in adults?"),
     ("Major depressive disorder is the most common of these.", None),  # of what? 'these' names no condition
     ("It commonly begins in childhood or early adulthood, and boys tend to have an earlier onset.", None),  # a pronoun subject

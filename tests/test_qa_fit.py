@@ -264,7 +264,7 @@ def test_a_question_that_names_the_answers_kind_of_treatment_fits():
 
 
 def test_an_age_of_onset_does_not_make_a_question_broader():
-    onset = row(BIPOLAR, "Bipolar disorders affect roughly", "How common are bipolar disorders?")
+    onset = row(BIPOLAR, "Bipolar disorders affect roughly", "How common are bipolar disorders, and when do they usually begin?")
     assert "late teens" in onset["answer"] and fit_problem(onset) is None  # 'late teens' says when, not who
     said_of_teens = "In teenagers, bipolar disorders affect roughly one to two percent and often go unrecognised."
     assert "broader" in fit_problem(row(BIPOLAR, "Bipolar disorders affect roughly", "How common are bipolar disorders?", answer=said_of_teens))
@@ -426,3 +426,15 @@ def test_what_to_tell_the_provider_is_not_answered_by_talk_to_them():
     assert "what to tell or ask" in fit_problem(referral)
     content = {**referral, "answer": "Lithium requires regular blood level, kidney and thyroid monitoring, so say which other medicines you take."}
     assert "what to tell" not in (fit_problem(content) or "")
+
+
+def test_a_course_question_answered_with_a_second_part_of_the_course_is_narrower():
+    """'How common are bipolar disorders?' was built for 'Bipolar disorders affect roughly one to two percent of people and
+    usually begin in the late teens or twenties' (read 2026-12-07): the answer also says when they begin."""
+    prevalence = row(BIPOLAR, "Bipolar disorders affect roughly", "How common are bipolar disorders?")
+    assert "narrower" in fit_problem(prevalence) and "usually begin" in fit_problem(prevalence)
+    onset = {**prevalence, "question": "When do anorexia nervosa and bulimia nervosa most often begin?",
+             "answer": "Anorexia nervosa and bulimia nervosa most often begin in adolescence or young adulthood and are more common in women."}
+    assert "more common in women" in fit_problem(onset)
+    assert fit_problem({**onset, "question": "When do anorexia nervosa and bulimia nervosa most often begin, and in whom are they more common?"}) is None
+    assert fit_problem({**onset, "answer": "Anorexia nervosa and bulimia nervosa most often begin in adolescence or young adulthood."}) is None

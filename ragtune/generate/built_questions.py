@@ -12,7 +12,8 @@ from typing import Any
 
 from ragtune.generate.answer_units import PRONOUN_OPENING, AnswerUnit, units_for_task
 from ragtune.generate.evidence import EvidencePlan, EvidenceRound, per_plan
-from ragtune.generate.qa_fit import CONDITION_HEAD, DIFFERENTIAL_SECTION, differential_head, differential_line, populations
+from ragtune.generate.qa_fit import (AND_BEGINS, AND_SHARE, CONDITION_HEAD, DIFFERENTIAL_SECTION, course_breadth, differential_head,
+                                     differential_line, populations)
 from ragtune.tasks import DEFAULT_TASK, shape_of, task_style
 from ragtune.text import list_lead_in
 
@@ -410,10 +411,31 @@ def course_question(answer: str) -> str | None:
         if not DEFINED_THING.search(kind):
             return None
         return one_of(f"Which {kind} {'are' if plural else 'is'} the most common{f' {where}' if where else ''}")
+    they, be, do = ("they", "are", "do") if plural else ("it", "is", "does")
+    clause = re.split(r",|;| although | while | whereas | but ", answer[found.end():])[0]  # the main clause's remainder
+    joined = None
     if found.re is AFFECTS:
-        return one_of(f"How common {'are' if plural else 'is'} {as_named(x)}")
-    adverb = f" {found.group('adverb')}" if found.group("adverb") else ""
-    return one_of(f"When {'do' if plural else 'does'} {as_named(x)}{adverb} begin")
+        question = f"How common {be} {as_named(x)}"
+        joined = AND_BEGINS.search(clause)
+        if joined:  # '... affect roughly one to two percent of people and usually begin in ...' says both
+            adverb = re.search(r"(?<=and )\w+(?: often| commonly)?(?= (?:begin|start|first))", joined.group(0))
+            question += f", and when {do} {they}{f' {adverb.group(0)}' if adverb else ''} begin"
+    else:
+        adverb = f" {found.group('adverb')}" if found.group("adverb") else ""
+        question = f"When {do} {as_named(x)}{adverb} begin"
+        joined = AND_SHARE.search(clause)
+        if joined and joined.group("who") and re.search(r"\b(?:more|as)\b", joined.group(0)):  # '... and are more common in women'
+            question += f", and in whom {be} {they} more common"
+        else:
+            joined = None
+    # a second predicate the question does not ask ('... begin in childhood and are chronic') says more than asked
+    others = [m for m in SECOND_PREDICATE.finditer(clause) if not (joined and m.start() == joined.start())]
+    return None if others or course_breadth(question + "?", answer) else one_of(question)
+
+
+# A second verb of a sentence's subject, joined by 'and': '... begin in childhood and are chronic'.
+SECOND_PREDICATE = re.compile(r"\band (?:(?:usually|typically|often|generally|commonly|mostly|most often|tend to|can|may) )?"
+                              r"(?:is|are|has|have|tends?|runs?|lasts?|persists?|affects?|begins?|starts?|occurs?|becomes?|goes|go)\b")
 
 
 def _plural(phrase: str) -> bool:

@@ -102,6 +102,30 @@ ONE_FIGURE = re.compile(r"^(?:for )?(?:how long|how many|how much|what percentag
                         r"(?:minimum|maximum|shortest|longest) (?:duration|time|number|dose)|below which|above which|by what percentage)\b", re.I)
 SECOND_ASK = re.compile(r"(?:,|\band)\s+(?:how|what|which|when|why|who|and)\b|\blasting how long\b", re.I)
 MAX_FIGURE_ANSWER_WORDS = 18
+# A second predicate of the answer's subject, on another part of its course, joined by 'and': 'Bipolar disorders
+# affect roughly one to two percent of people and usually begin in the late teens or twenties' says how common AND
+# when it begins; 'How common are bipolar disorders?' (built from its opening, read 2026-12-07) is narrower.
+COURSE_ADVERB = r"(?:(?:usually|typically|often|generally|commonly|mostly|most often|most commonly) )?"
+AND_BEGINS = re.compile(rf"\band {COURSE_ADVERB}(?:begins?|starts?|first appears?) (?:in|during|before|after|between|by|around|at|within)\b", re.I)
+AND_SHARE = re.compile(r"\band (?:is|are) (?:(?:(?:much|far|slightly|somewhat) )?(?:more|less)|twice as|\w+ times as) (?:common|frequent|likely|often diagnosed)\b"
+                       rf"(?: (?:in|among) (?P<who>[\w\- ]+?)(?=[,.;]|$))?|\band affects? {COURSE_ADVERB}(?:about |roughly |around |nearly |up to |some )?"
+                       r"(?:\d|one|two|three|four|five|six|seven|eight|nine|ten|half|a third|a quarter)\b", re.I)
+ASKS_ONSET = re.compile(r"^(?:when|at what age|how old|by what age|at which age)\b|\b(?:onset|begins?|start)\b", re.I)
+ASKS_SHARE = re.compile(r"^how (?:common|prevalent|frequent|widespread|rare)\b|\b(?:prevalen\w*|how many (?:people|adults|children)|what (?:percentage|"
+                        r"proportion|share)|(?:more|less) (?:common|likely|frequent)|in whom|who (?:is|are) (?:most )?(?:affected|at risk))\b", re.I)
+
+
+def course_breadth(question: str, answer: str) -> str | None:
+    """What a course question leaves out of its answer: asked when a condition begins, the answer also says how
+    common it is (or in whom), or the other way round, in a second predicate joined by 'and'."""
+    onset, share = AND_BEGINS.search(answer), AND_SHARE.search(answer)
+    if share and ASKS_ONSET.search(question) and not ASKS_SHARE.search(question):
+        return f"the question asks when it begins; the answer also says {share.group(0)!r}: the question is narrower"
+    if onset and ASKS_SHARE.search(question) and not ASKS_ONSET.search(question):
+        return f"the question asks how common it is; the answer also says {onset.group(0)!r}: the question is narrower"
+    return None
+
+
 # 'What is an example of a psychotherapy for bipolar disorder, including interpersonal and social rhythm
 # therapy?': a what/which question that lists a treatment its answer gives holds the answer it asks for
 # (a listed condition, 'Which treatments help anxiety disorders such as panic disorder?', only narrows it).
@@ -515,4 +539,7 @@ def fit_problem(row: dict[str, Any]) -> str | None:
             return f"the question asks {what}; the answer gives none: another aspect"
     if ONE_FIGURE.search(question) and not SECOND_ASK.search(question) and len(answer.split()) > MAX_FIGURE_ANSWER_WORDS:
         return f"the question asks for one figure; the answer gives {len(answer.split())} words around it: the question is narrower"
+    broader = course_breadth(question, answer)
+    if broader:
+        return broader
     return entity_fit(question, answer, context, titles)

@@ -369,25 +369,31 @@ def _freeze(rows: list[dict[str, Any]], settings: CurationSettings, chunks: dict
         chunks whose text overlaps any of those (held_out_text), as curate() seals them."""
         return held_out_text(held_out_chunk_ids(drawn, rows_of(drawn)), chunks, []).sealed(chunks)
 
-    def draw_leaving(candidates: list[str], below: float, force: bool, found: list[str], keep: int, before: set[str]) -> list[str]:
+    def draw_leaving(candidates: list[str], below: float, force: bool, keep: dict[str, tuple[list[str], int]], before: set[str]) -> list[str]:
         """The candidates (bucket order) whose bucket lies below `below`, or with force and none does, the first
-        that fits; each only while the chapter's chunks (`found`) keep `keep` outside what the drawn ones seal
-        and `before`. Counting only the drawn chunks, test once took two of three, its dialogue's answers sealed
-        the third, and validation had nothing left; the same on validation's side left train nothing (the stop
-        test's anxiety run, CI of stop 46)."""
+        that fits; each only while every group of chunks in `keep` (a chapter: its chunks, how many to keep) keeps
+        that many outside `before` and what the drawn ones seal, or, where it had fewer, loses none. A multi-hop row
+        seals its other chapter's chunk (its answer is cut from it), so every chapter counts, not only the drawn
+        chunk's: counting only its own chapter, an OCD multi-hop row sealed away the anxiety chapter's only dialogue
+        (the e2e run with multi-hop on); counting only the drawn chunks, test once took two of three, its dialogue's
+        answers sealed the third, and validation had nothing left (the stop test's anxiety run, CI of stop 46)."""
         under = [c for c in candidates if bucket(c) < below]
         chosen: list[str] = []
         for chunk in under or (candidates if force else []):
             trial = chosen + [chunk]
             sealed = before | sealed_by(trial)
-            if sum(c not in sealed for c in found) >= keep:
+            if all(sum(c not in sealed for c in found) >= min(wanted, sum(c not in before for c in found)) for found, wanted in keep.values()):
                 chosen = trial
                 if not under:
                     break
         return chosen
 
-    # A chapter keeps a chunk for train, and one for validation when it has three or more.
-    test = [c for key, found in seeds.items() for c in draw_leaving(found, settings.test_fraction, key in large, found, 2 if len(found) >= 3 else 1, set())]
+    # Chapter by chapter, each draw counting what the draws before it sealed in every chapter: a chapter keeps a
+    # chunk for train, and one for validation when it has three or more.
+    test: list[str] = []
+    test_keep = {key: (found, 2 if len(found) >= 3 else 1) for key, found in seeds.items()}
+    for key, found in seeds.items():
+        test += draw_leaving(found, settings.test_fraction, key in large, test_keep, sealed_by(test) if test else set())
     if not test and len(everything) >= 2:  # the dataset's own minimum, as when it was drawn as one
         test = draw(everything, settings.test_fraction, True, len(everything) - 2) or everything[:1]
     test_rows = rows_of(test)
@@ -396,13 +402,14 @@ def _freeze(rows: list[dict[str, Any]], settings: CurationSettings, chunks: dict
     test_sealed = test_text.sealed(chunks)
     limit = settings.test_fraction + settings.validation_fraction
     validation: list[str] = []
+    train_keep = {key: (found, 1) for key, found in seeds.items()}
     for key, found in seeds.items():
         # A chunk all of whose rows retrieved test text would leave validation empty: pass it over.
         usable = [c for c in found if c not in test_sealed and seal(rows_of([c]), test_text, test_sealed, "test")[0]]
-        validation += draw_leaving(usable, limit, key in large, found, 1, test_sealed)
+        validation += draw_leaving(usable, limit, key in large, train_keep, test_sealed | (sealed_by(validation) if validation else set()))
     if not validation:
         usable = [c for c in everything if c not in test_sealed and seal(rows_of([c]), test_text, test_sealed, "test")[0]]
-        validation = draw_leaving(usable, limit, True, everything, 1, test_sealed)
+        validation = draw_leaving(usable, limit, True, {"all": (everything, 1)}, test_sealed)
 
     validation_rows, removed = seal(rows_of(validation), test_text, test_sealed, "test")
     splits = {"validation": (sorted(validation), validation_rows), "test": (sorted(test), test_rows)}

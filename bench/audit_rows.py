@@ -577,7 +577,7 @@ PEOPLE = {
     "women": r"wom[ae]n|females?|girls?",
     "men": r"\bmen\b|males?|boys?",
 }
-ASKS_FOR_PEOPLE = re.compile(r"^(?:who|whom|when|at what age|in whom)\b|\b(?:which|what) (?:people|groups?|ages?|age group)\b", re.I)
+ASKS_FOR_PEOPLE = re.compile(r"(?:^|,\s*and\s+)(?:who|whom|when|at what age|in whom)\b|\b(?:which|what) (?:people|groups?|ages?|age group)\b", re.I)
 CHILD_TALK = re.compile(r"\b(?:the child|child's|his parents|her parents|kindergarten)\b", re.I)
 NAMED_CONDITION = re.compile(r"\b((?:[A-Za-z][\w\-/']*\s+){1,2})(disorder|nervosa|phobia|depression|mania|episode)\b", re.I)
 CONDITION_FILLER = frozenset("a an the of for in with and or is are what which how does do between from about someone people person other".split())
@@ -726,7 +726,20 @@ def check_fits(row: dict) -> list[str]:
         for people, pattern in PEOPLE.items():
             if re.search(rf"\b(?:{pattern})\b", answer, re.I) and not re.search(rf"\b(?:{pattern})\b", question + " " + where, re.I):
                 issues.append(f"the answer is about {people}; the question does not say so")
+    asked = {part for part, (in_question, _) in COURSE_PARTS.items() if re.search(in_question, question, re.I)}
+    told = {part for part, (_, in_answer) in COURSE_PARTS.items() if re.search(in_answer, answer, re.I)}
+    if asked and told - asked:
+        issues.append(f"the question asks {' and '.join(sorted(asked))}; the answer also says {' and '.join(sorted(told - asked))}")
     return issues
+
+
+# Two parts of a condition's course, as a question asks for each and as an answer states it: a question asking one,
+# answered by a sentence that states both, asks less than it is told.
+COURSE_PARTS = {
+    "when it begins": (r"\b(?:when\b|at what age|how old|onset|begins?\b|starts?\b)", r"\b(?:begins?|began|starts?|onset)\b"),
+    "how common it is": (r"\b(?:how (?:common|prevalent|often|many)|prevalen|percentage|proportion|(?:more|less) common|in whom)",
+                         r"\d\s*(?:%|percent)|\bper ?cent\b|\b(?:more|less|as) common\b|\bprevalen"),
+}
 
 
 def evidence_text(row: dict) -> str:

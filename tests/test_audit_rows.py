@@ -384,3 +384,15 @@ def test_a_chinese_reply_answers_the_patient_turn_it_shares_words_with():
     assert audit_rows.check_fits(row) == []
     unrelated = {**row, "turns": [turns[0], {"role": "clinician", "content": "多数人经过治疗可以恢复正常生活。"}, *turns[2:]]}
     assert audit_rows.check_fits(unrelated) == ["clinician reply 1 does not answer the patient turn before it"]
+
+
+def test_a_course_question_told_a_second_part_of_the_course_does_not_fit():
+    """'How common are bipolar disorders?' answered 'Bipolar disorders affect roughly one to two percent of people and usually
+    begin in the late teens or twenties.' (a kept row, read 2026-12-07): asked one part of the course, told two."""
+    answer = "Bipolar disorders affect roughly one to two percent of people and usually begin in the late teens or twenties."
+    row = {"task": "factual_recall", "language": "en", "chapter_title": "Bipolar and Related Disorders", "evidence": [], "answer": answer}
+    assert audit_rows.check_fits({**row, "question": "How common are bipolar disorders?"})[-1] == \
+        "the question asks how common it is; the answer also says when it begins"
+    assert audit_rows.check_fits({**row, "question": "When do bipolar disorders usually begin?"}) == [
+        "the question asks when it begins; the answer also says how common it is"]
+    assert audit_rows.check_fits({**row, "question": "How common are bipolar disorders, and when do they usually begin?"}) == []

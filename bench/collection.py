@@ -28,7 +28,6 @@ from ragtune.generate.evidence import EvidenceSettings, plan_chapter_evidence  #
 from ragtune.generate.qa_filter import FilterSettings, filter_qa  # noqa: E402
 from ragtune.generate.qa_generation import GenerationSettings, generate_chapter_qa  # noqa: E402
 from ragtune.index.chunking import chunk_chapter  # noqa: E402
-from ragtune.tasks import default_task_mix  # noqa: E402
 from ragtune.index.embedding import Embedder  # noqa: E402
 from ragtune.index.vector_index import ChunkIndex  # noqa: E402
 from ragtune.ingest.pdf_parser import parse_pdf  # noqa: E402
@@ -37,7 +36,6 @@ from ragtune.llm.backends import LlamaCppBackend  # noqa: E402
 from ragtune.llm.client import CachedLLM, LLMCache  # noqa: E402
 
 
-TASK_MIX = {**default_task_mix(), "multi_hop": 1}  # the default mix with multi-hop rounds on (off by default: ragtune.tasks)
 
 
 def main() -> None:
@@ -72,7 +70,7 @@ def main() -> None:
     start = time.perf_counter()
     for chapter in chapters:
         began = time.perf_counter()
-        plan = plan_chapter_evidence(chapter, index, embedder, EvidenceSettings(rounds=args.rounds, task_mix=TASK_MIX))
+        plan = plan_chapter_evidence(chapter, index, embedder, EvidenceSettings(rounds=args.rounds))
         result = generate_chapter_qa(plan, llm, settings)
         kept = filter_qa(result.qa_pairs, FilterSettings()).kept
         report = audit(kept)
@@ -99,7 +97,7 @@ def main() -> None:
         "",
         f"{machine()}, {date.today().isoformat()}. {what}, "
         f"{len(chunks)} chunks in one FAISS index; embedded SmolLM2-135M via llama.cpp, default answer modes (extractive), "
-        "the default task mix with multi-hop rounds on (weight 1), "
+        "the default task mix (multi-hop rounds on, weight 1), "
         f"quota {args.quota} kept rows per category, {args.rounds} rounds planned, up to {args.max_waves} waves; {seconds / 60:.1f} min in all. "
         "Kept = passes ragtune's filter (rules and groundedness gate); meeting rules = kept rows that also pass bench/audit_rows.py, "
         "an audit of the same rules written apart from the filter.",

@@ -76,11 +76,9 @@ STYLES: tuple[TaskStyle, ...] = (
               focus_query="treatment and management",
               question_kind={"en": "a question about treatment", "zh": "关于治疗或处理的问题"}),
     # One question over two chapters: a line of this chapter that names a condition another chapter is about
-    # (a differential line), and what that chapter says of it; each hop answered by its own span. Off in the
-    # default mix (task_mix multi_hop: 1 turns it on): a held-out multi-hop row seals its other chapter's passage
-    # too, and on the two-chapter e2e run that sealed away the only dialogue and left no chapter with all three
-    # splits; the split draw does not yet weigh what a row seals in another chapter.
-    TaskStyle("multi_hop", "pair", 0, ("definition", "sentence"),
+    # (a differential line), and what that chapter says of it; each hop answered by its own span. A held-out
+    # multi-hop row seals its other chapter's passage too, which the split draw counts (curation._freeze).
+    TaskStyle("multi_hop", "pair", 1, ("definition", "sentence"),
               focus_sections=re.compile(r"differential|distinguish|鉴别", re.I),
               question_kind={"en": "a question that joins what two chapters say", "zh": "把两个章节的内容联系起来的问题"},
               joins_chapters=True),

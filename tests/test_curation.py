@@ -17,7 +17,7 @@ import pytest
 
 from ragtune.curate.curation import CurationSettings, FrozenSplit, curate, load_frozen, rows_per_style, shown_chunks
 from ragtune.curate.dataset_card import render_card
-from ragtune.curate.dedup import DedupSettings, deduplicate, near_duplicate_pairs
+from ragtune.curate.dedup import DedupSettings, deduplicate, narrows, near_duplicate_pairs
 from ragtune.curate.exports import to_alpaca, write_exports
 from ragtune.curate.grounded_judge import QAJudgeSettings, judge_rows
 from ragtune.curate.groundedness import GroundednessSettings, groundedness_scores
@@ -125,8 +125,8 @@ def test_each_dedup_stage_removes_its_kind_across_chapters_and_keeps_the_better_
 
 def test_a_negated_or_narrowed_question_is_no_duplicate_however_many_words_it_shares(embedder):
     """Hard negatives of the labelled dedup set: the stages removed 11 of 15 negated and 15 of 20 narrowed
-    questions of its dev split before the ask check (bench/dedup.py). The check knows English negation and
-    qa_fit's populations; a narrowing to anything else (a subtype, a setting) can still go."""
+    questions of its dev split before the ask check (bench/dedup.py). The check knows English negation,
+    qa_fit's populations, and a question that adds a qualifier to all of another's words (a subtype, a setting)."""
     def row(qa_id, question, answer):
         return {"qa_id": qa_id, "chapter_key": f"ch-{qa_id}", "question": question, "answer": answer}
 
@@ -136,12 +136,16 @@ def test_a_negated_or_narrowed_question_is_no_duplicate_however_many_words_it_sh
         row("c", "How is obsessive-compulsive disorder treated?", "With exposure and response prevention and an SSRI."),
         row("d", "How is obsessive-compulsive disorder treated in children?", "With family-based exposure therapy first."),
         row("e", "How is obsessive-compulsive disorder really treated?", "With exposure and response prevention and an SSRI."),
+        row("f", "Which medicine is first-line for panic disorder?", "An SSRI is the usual first-line medicine."),
+        row("g", "Which medicine is first-line for panic disorder with a heart condition?", "Sertraline, with the heart checked first."),
     ]
     vectors = embedder.encode([r["question"] for r in rows])
     result = deduplicate(rows, vectors, DedupSettings())
     assert [(r["qa_id"], r["duplicate_of"]) for r in result.removed] == [("e", "c")]  # a true near-duplicate still goes
-    threshold = DedupSettings().semantic_cosine  # what kept b and d is the ask check: their questions are that close
-    assert float(vectors[0] @ vectors[1]) >= threshold and float(vectors[2] @ vectors[3]) >= threshold
+    threshold = DedupSettings().semantic_cosine  # what kept b, d and g is the ask check: their questions are that close
+    assert all(float(vectors[i] @ vectors[j]) >= threshold for i, j in ((0, 1), (2, 3), (5, 6)))
+    assert narrows(rows[6]["question"], rows[5]["question"]) and not narrows(rows[5]["question"], rows[6]["question"])
+    assert not narrows(rows[4]["question"], rows[2]["question"])  # 'really' qualifies nothing
 
 
 def shared_text(a: str, b: str) -> int:
@@ -716,23 +720,24 @@ def test_a_small_chapter_keeps_a_chunk_for_validation_and_one_for_train_whatever
     assert result.splits["test"] and result.splits["validation"] and result.train, {k: len(v) for k, v in result.splits.items()}
 
 
+def far_apart(chunk_rows: list[dict], settings: CurationSettings, key: str, n: int) -> list[dict]:
+    """n chunks of a chapter in bucket order, each below test_fraction and of another section (no neighbour seals another)."""
+    from ragtune.curate.curation import chunk_bucket
+
+    found: list[dict] = []
+    for chunk in sorted((c for c in chunk_rows if c["chapter_key"] == key), key=lambda c: chunk_bucket(c["chunk_id"], settings.seed)):
+        if chunk_bucket(chunk["chunk_id"], settings.seed) < settings.test_fraction and all(chunk["section_path"] != f["section_path"] for f in found):
+            found.append(chunk)
+    return found[:n]
+
+
 def test_a_row_that_answers_from_another_chapter_leaves_that_chapter_a_chunk_for_train(chunk_rows, embedder):
     """A multi-hop row of the anxiety chapter cuts part of its answer from a depressive chunk; held out, it seals
     that chunk. The depressive chapter's own draw must count it: drawing its other chunk too would leave it nothing
     to train on (the e2e run with multi-hop on: an OCD row sealed away the anxiety chapter's only dialogue)."""
-    from ragtune.curate.curation import chunk_bucket
-
     settings = CurationSettings(test_fraction=0.9, validation_fraction=0.05)
 
-    def far_apart(key: str, n: int) -> list[dict]:  # chunks of different sections: no neighbour seals another
-        found: list[dict] = []
-        for chunk in sorted((c for c in chunk_rows if c["chapter_key"] == key), key=lambda c: chunk_bucket(c["chunk_id"], settings.seed)):
-            if chunk_bucket(chunk["chunk_id"], settings.seed) < settings.test_fraction and all(
-                    chunk["section_path"] != f["section_path"] for f in found):
-                found.append(chunk)
-        return found[:n]
-
-    anxiety, depressive = far_apart("anxiety-disorders", 3), far_apart("depressive-disorders", 2)
+    anxiety, depressive = far_apart(chunk_rows, settings, "anxiety-disorders", 3), far_apart(chunk_rows, settings, "depressive-disorders", 2)
     assert len(anxiety) == 3 and len(depressive) == 2
     joined = qa_row(anxiety[0], answer=" ".join(key_sentences(anxiety[0]) + key_sentences(depressive[1])), extra_evidence=(depressive[1],))
     assert {s["chunk_id"] for s in joined["supporting_spans"]} == {anxiety[0]["chunk_id"], depressive[1]["chunk_id"]}
@@ -741,3 +746,18 @@ def test_a_row_that_answers_from_another_chapter_leaves_that_chapter_a_chunk_for
     result = curate(by_chapter, vectors, {}, settings, DedupSettings(), {c["chunk_id"]: c for c in chunk_rows})
     assert joined["qa_id"] in {r["qa_id"] for r in result.splits["test"]}  # the joined row is held out, sealing depressive[1]
     assert {r["chapter_key"] for r in result.train} == {"anxiety-disorders", "depressive-disorders"}, [r["chunk_ids"][0] for r in result.train]
+
+
+def test_a_held_out_draw_never_seals_away_the_last_train_row_of_a_task_style(chunk_rows, embedder):
+    """The run's only dialogue sits on a depressive chunk an anxiety row also answers from (a multi-hop row): holding
+    that row out would seal the dialogue out of train (the e2e run with multi-hop on, validation's draw), so the
+    draw takes another chunk and the dialogue trains."""
+    settings = CurationSettings(test_fraction=0.9, validation_fraction=0.05)
+    anxiety, depressive = far_apart(chunk_rows, settings, "anxiety-disorders", 3), far_apart(chunk_rows, settings, "depressive-disorders", 2)
+    joined = qa_row(anxiety[0], answer=" ".join(key_sentences(anxiety[0]) + key_sentences(depressive[1])), extra_evidence=(depressive[1],))
+    dialogue = {**qa_row(depressive[1]), "task": "counselling_dialogue"}
+    by_chapter = {"anxiety-disorders": [joined] + [qa_row(c) for c in anxiety[1:]], "depressive-disorders": [qa_row(depressive[0]), dialogue]}
+    vectors = {k: embedder.encode([r["question"] for r in v]) for k, v in by_chapter.items()}
+    result = curate(by_chapter, vectors, {}, settings, DedupSettings(), {c["chunk_id"]: c for c in chunk_rows})
+    assert dialogue["qa_id"] in {r["qa_id"] for r in result.train}, {k: [r["task"] for r in v] for k, v in result.splits.items()}
+    assert joined["qa_id"] in {r["qa_id"] for r in result.train} and result.splits["test"]

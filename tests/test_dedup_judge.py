@@ -67,3 +67,23 @@ def test_the_verified_semantic_stage_proposes_nearest_answers_and_only_kept_rows
     other, same = embedder.encode([rows[2]["question"], rows[4]["question"]])
     assert float(other @ same) < settings.verified_cosine  # so only its identical answer could propose the pair
     assert ("other_aspect", "same_answer") not in asked
+
+
+def test_the_ask_check_still_vetoes_a_repeat_the_verifier_calls(embedder):
+    """The 1.5B called 4 of 14 narrowed held-out negatives repeats (bench/dedup.py): a pair whose questions differ
+    in polarity, people or a qualifier never goes, whatever the verifier says, unless verified_ask_check is off."""
+    rows = [{"qa_id": "adults", "chapter_key": "anxiety", "question": "Which medicine is first-line for panic disorder?",
+             "answer": "An SSRI is the usual first-line medicine."},
+            {"qa_id": "heart", "chapter_key": "cardio", "question": "Which medicine is first-line for panic disorder with a heart condition?",
+             "answer": "Sertraline, with the heart checked first."}]
+    questions, answers = embedder.encode([r["question"] for r in rows]), embedder.encode([r["answer"] for r in rows])
+    asked: list[str] = []
+
+    def says_yes(kept: dict, row: dict) -> bool:
+        asked.append(row["qa_id"])
+        return True
+
+    assert [r["qa_id"] for r in deduplicate(rows, questions, DedupSettings(), says_yes, answers).kept] == ["adults", "heart"]
+    assert asked == []  # vetoed before any model call
+    unchecked = deduplicate(rows, questions, DedupSettings(verified_ask_check=False), says_yes, answers)
+    assert [r["qa_id"] for r in unchecked.kept] == ["adults"] and asked

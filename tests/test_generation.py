@@ -48,8 +48,8 @@ ZH_CHAPTER = """# 焦虑障碍
 
 def test_task_schedule_follows_the_weights():
     schedule = task_schedule(default_task_mix())
-    planned = {task: weight for task, weight in default_task_mix().items() if weight}  # self_instruct, multi_hop (weight 0): no rounds
-    assert Counter(schedule) == Counter(planned) and set(schedule) == set(TASKS) - {"self_instruct", "multi_hop"}
+    planned = {task: weight for task, weight in default_task_mix().items() if weight}  # self_instruct (weight 0): no rounds
+    assert Counter(schedule) == Counter(planned) and set(schedule) == set(TASKS) - {"self_instruct"}
     assert schedule[:2] != ["factual_recall", "factual_recall"]  # interleaved, not blocks
     with pytest.raises(ValueError, match="unknown task"):
         task_schedule({"poetry": 1})

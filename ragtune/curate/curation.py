@@ -348,12 +348,6 @@ def _freeze(rows: list[dict[str, Any]], settings: CurationSettings, chunks: dict
     def bucket(chunk_id: str) -> float:
         return chunk_bucket(chunk_id, settings.seed)
 
-    def draw(candidates: list[str], below: float, force: bool, room: int) -> list[str]:
-        """The candidates (bucket order) whose bucket lies below `below`, or the first when force and
-        none does; at most room of them."""
-        chosen = [c for c in candidates if bucket(c) < below] or (candidates[:1] if force else [])
-        return chosen[: max(room, 0)]
-
     by_chapter: dict[str, list[str]] = {}
     size: Counter = Counter()
     for row in rows:
@@ -370,23 +364,40 @@ def _freeze(rows: list[dict[str, Any]], settings: CurationSettings, chunks: dict
         return held_out_text(held_out_chunk_ids(drawn, rows_of(drawn)), chunks, []).sealed(chunks)
 
     def draw_leaving(candidates: list[str], below: float, force: bool, keep: dict[str, tuple[list[str], int]], before: set[str]) -> list[str]:
-        """The candidates (bucket order) whose bucket lies below `below`, or with force and none does, the first
+        """The candidates (bucket order) whose bucket lies below `below`, or with force and none of those fits, the first
         that fits; each only while every group of chunks in `keep` (a chapter: its chunks, how many to keep) keeps
-        that many outside `before` and what the drawn ones seal, or, where it had fewer, loses none. A multi-hop row
-        seals its other chapter's chunk (its answer is cut from it), so every chapter counts, not only the drawn
-        chunk's: counting only its own chapter, an OCD multi-hop row sealed away the anxiety chapter's only dialogue
-        (the e2e run with multi-hop on); counting only the drawn chunks, test once took two of three, its dialogue's
-        answers sealed the third, and validation had nothing left (the stop test's anxiety run, CI of stop 46)."""
-        under = [c for c in candidates if bucket(c) < below]
-        chosen: list[str] = []
-        for chunk in under or (candidates if force else []):
-            trial = chosen + [chunk]
+        that many outside `before` and what the drawn ones seal, or, where it had fewer, loses none; and every task
+        style with a row left for train keeps one. A multi-hop row seals its other chapter's chunk (its answer is cut
+        from it), so every chapter counts, not only the drawn chunk's: an OCD multi-hop row drawn for validation sealed
+        the anxiety chapter's chunk of the run's only dialogue (the e2e run with multi-hop on); counting only the drawn
+        chunks, test once took two of three, its dialogue's answers sealed the third, and validation had nothing left
+        (the stop test's anxiety run, CI of stop 46)."""
+        styles = styles_left(before)
+
+        def fits(trial: list[str]) -> bool:
             sealed = before | sealed_by(trial)
-            if all(sum(c not in sealed for c in found) >= min(wanted, sum(c not in before for c in found)) for found, wanted in keep.values()):
-                chosen = trial
-                if not under:
-                    break
-        return chosen
+            return (all(sum(c not in sealed for c in found) >= min(wanted, sum(c not in before for c in found)) for found, wanted in keep.values())
+                    and styles_left(sealed) >= styles)
+
+        chosen: list[str] = []
+        for chunk in (c for c in candidates if bucket(c) < below):
+            if fits(chosen + [chunk]):
+                chosen.append(chunk)
+        if chosen or not force:
+            return chosen
+        # Forced (none below fits), the pick that seals fewest rows of other chapters comes first.
+        return next(([c] for c in sorted(candidates, key=lambda c: (sealed_elsewhere(c), bucket(c), c)) if fits([c])), [])
+
+    def styles_left(sealed: set[str]) -> set[str]:
+        """The task styles of rows that nothing sealed is cut from (their chunk and their answers' chunks)."""
+        return {r.get("task", "") for r in rows if r.get("chunk_ids") and not (answer_chunks[r["qa_id"]] & sealed)}
+
+    answer_chunks = {r["qa_id"]: {r["chunk_ids"][0], *(s["chunk_id"] for s in r.get("supporting_spans") or [])} for r in rows if r.get("chunk_ids")}
+
+    def sealed_elsewhere(chunk: str) -> int:
+        """Rows of other chapters on the chunks that holding this one out seals."""
+        sealed, own = sealed_by([chunk]), chunks[chunk]["chapter_key"] if chunk in chunks else None
+        return sum(1 for r in rows if r.get("chunk_ids") and r["chunk_ids"][0] in sealed and r["chapter_key"] != own)
 
     # Chapter by chapter, each draw counting what the draws before it sealed in every chapter: a chapter keeps a
     # chunk for train, and one for validation when it has three or more.
@@ -395,7 +406,7 @@ def _freeze(rows: list[dict[str, Any]], settings: CurationSettings, chunks: dict
     for key, found in seeds.items():
         test += draw_leaving(found, settings.test_fraction, key in large, test_keep, sealed_by(test) if test else set())
     if not test and len(everything) >= 2:  # the dataset's own minimum, as when it was drawn as one
-        test = draw(everything, settings.test_fraction, True, len(everything) - 2) or everything[:1]
+        test = draw_leaving(everything, settings.test_fraction, True, test_keep, set()) or everything[:1]
     test_rows = rows_of(test)
     # Test holds out what its answers are cut from too (held_out_chunk_ids), as curate() and the leak check read it.
     test_text = held_out_text(held_out_chunk_ids(test, test_rows), chunks, [])

@@ -42,10 +42,10 @@ DIFFERENCE = re.compile(
 CONTRASTIVE = re.compile(r"\b(?:rather than|whereas|unlike|instead of|instead|differ\w*|distinguish\w*|while|but|in contrast|than|not|vs)\b|;", re.I)
 # Who a statement is about: a question must say so when its answer does.
 POPULATIONS = {
-    "child": r"child|children|childhood|paediatric|pediatric|kids?",
+    "child": r"child|children|childhood|paediatric|pediatric|kids?|youngsters?",
     "adolescent": r"adolescen\w*|teen\w*|young people|youth",
     "older": r"older adults?|elderly|late life|later life|older people",
-    "pregnan": r"pregnan\w*|perinatal|postpartum|antenatal|after (?:birth|delivery)|new mothers?",
+    "pregnan": r"pregnan\w*|perinatal|postpartum|puerperal|antenatal|after (?:birth|delivery)|childbirth|new mothers?",
     "women": r"wom[ae]n|females?|girls?",
     "men": r"\bmen\b|males?|boys?",
     "veteran": r"veterans?|military|service members?",

@@ -367,7 +367,7 @@ def _freeze(rows: list[dict[str, Any]], settings: CurationSettings, chunks: dict
         """The candidates (bucket order) whose bucket lies below `below`, or with force and none of those fits, the first
         that fits; each only while every group of chunks in `keep` (a chapter: its chunks, how many to keep) keeps
         that many outside `before` and what the drawn ones seal, or, where it had fewer, loses none; and every task
-        style with a row left for train keeps one. A multi-hop row seals its other chapter's chunk (its answer is cut
+        style with a row left for train keeps one in each language. A multi-hop row seals its other chapter's chunk (its answer is cut
         from it), so every chapter counts, not only the drawn chunk's: an OCD multi-hop row drawn for validation sealed
         the anxiety chapter's chunk of the run's only dialogue (the e2e run with multi-hop on); counting only the drawn
         chunks, test once took two of three, its dialogue's answers sealed the third, and validation had nothing left
@@ -388,9 +388,10 @@ def _freeze(rows: list[dict[str, Any]], settings: CurationSettings, chunks: dict
         # Forced (none below fits), the pick that seals fewest rows of other chapters comes first.
         return next(([c] for c in sorted(candidates, key=lambda c: (sealed_elsewhere(c), bucket(c), c)) if fits([c])), [])
 
-    def styles_left(sealed: set[str]) -> set[str]:
-        """The task styles of rows that nothing sealed is cut from (their chunk and their answers' chunks)."""
-        return {r.get("task", "") for r in rows if r.get("chunk_ids") and not (answer_chunks[r["qa_id"]] & sealed)}
+    def styles_left(sealed: set[str]) -> set[tuple[str, str]]:
+        """The task styles, per language, of rows that nothing sealed is cut from (their chunk and their answers' chunks):
+        the demo keeps a dialogue in each language it runs."""
+        return {(r.get("task", ""), r.get("language", "")) for r in rows if r.get("chunk_ids") and not (answer_chunks[r["qa_id"]] & sealed)}
 
     answer_chunks = {r["qa_id"]: {r["chunk_ids"][0], *(s["chunk_id"] for s in r.get("supporting_spans") or [])} for r in rows if r.get("chunk_ids")}
 

@@ -36,8 +36,6 @@ from ragtune.llm.backends import LlamaCppBackend  # noqa: E402
 from ragtune.llm.client import CachedLLM, LLMCache  # noqa: E402
 
 
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))

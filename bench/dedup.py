@@ -204,7 +204,7 @@ def main() -> None:
         verifier_line = (f"Verifier: `{judge.model_id}` asked whether the two rows repeat each other (prompts/dedup_judge.txt, "
                          f"both orders averaged), on every pair the stages propose; the semantic stage then proposes the "
                          f"{DedupSettings().verified_neighbours} nearest questions and answers at cosine >= {DedupSettings().verified_cosine}. "
-                         "With the ask check (the default), a pair whose questions differ in polarity or in the people asked about "
+                         "With the ask check (the default), a pair whose questions differ in polarity, in the people asked about, or by a qualifier one adds to all of the other's words "
                          "is never a repeat, whatever the verifier says. Each threshold is the lowest whose precision on all dev pairs "
                          f"reaches 0.95: {'; '.join(chosen)}; "
                          f"{judge.calls} pairs read by the model in {time.perf_counter() - began:.0f} s (the rest from the cache).")

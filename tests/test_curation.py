@@ -761,3 +761,19 @@ def test_a_held_out_draw_never_seals_away_the_last_train_row_of_a_task_style(chu
     result = curate(by_chapter, vectors, {}, settings, DedupSettings(), {c["chunk_id"]: c for c in chunk_rows})
     assert dialogue["qa_id"] in {r["qa_id"] for r in result.train}, {k: [r["task"] for r in v] for k, v in result.splits.items()}
     assert joined["qa_id"] in {r["qa_id"] for r in result.train} and result.splits["test"]
+
+
+def test_a_small_chapter_whose_styles_have_a_row_each_still_gets_every_split(chunk_rows, embedder):
+    """Every held-out draw would seal some style's last train row here (four rows, four styles): the forced draw then
+    lets a style go to a held-out split rather than leave the split empty (the stop test's anxiety run: validation
+    was left with nothing and curation failed)."""
+    from ragtune.curate.curation import chunk_bucket
+
+    settings = CurationSettings(test_fraction=0.15, validation_fraction=0.1)
+    chapter = sorted((c for c in chunk_rows if c["chapter_key"] == "anxiety-disorders"), key=lambda c: chunk_bucket(c["chunk_id"], settings.seed))
+    chapter = [c for c in chapter if chunk_bucket(c["chunk_id"], settings.seed) >= 0.25][:4]  # no hash pick: every draw is forced
+    styles = ["factual_recall", "clinical_vignette", "treatment_management", "counselling_dialogue"]
+    rows = [{**qa_row(c), "task": style} for c, style in zip(chapter, styles)]
+    result = curate({"anxiety-disorders": rows}, {"anxiety-disorders": embedder.encode([r["question"] for r in rows])}, {}, settings,
+                    DedupSettings(), {c["chunk_id"]: c for c in chunk_rows})
+    assert result.splits["test"] and result.splits["validation"] and result.train, {k: [r["task"] for r in v] for k, v in result.splits.items()}

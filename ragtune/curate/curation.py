@@ -367,17 +367,17 @@ def _freeze(rows: list[dict[str, Any]], settings: CurationSettings, chunks: dict
         """The candidates (bucket order) whose bucket lies below `below`, or with force and none of those fits, the first
         that fits; each only while every group of chunks in `keep` (a chapter: its chunks, how many to keep) keeps
         that many outside `before` and what the drawn ones seal, or, where it had fewer, loses none; and every task
-        style with a row left for train keeps one in each language. A multi-hop row seals its other chapter's chunk (its answer is cut
+        style with a row left for train keeps one in each language, unless a forced draw has no other way. A multi-hop row seals its other chapter's chunk (its answer is cut
         from it), so every chapter counts, not only the drawn chunk's: an OCD multi-hop row drawn for validation sealed
         the anxiety chapter's chunk of the run's only dialogue (the e2e run with multi-hop on); counting only the drawn
         chunks, test once took two of three, its dialogue's answers sealed the third, and validation had nothing left
         (the stop test's anxiety run, CI of stop 46)."""
         styles = styles_left(before)
 
-        def fits(trial: list[str]) -> bool:
+        def fits(trial: list[str], keep_styles: bool = True) -> bool:
             sealed = before | sealed_by(trial)
             return (all(sum(c not in sealed for c in found) >= min(wanted, sum(c not in before for c in found)) for found, wanted in keep.values())
-                    and styles_left(sealed) >= styles)
+                    and (not keep_styles or styles_left(sealed) >= styles))
 
         chosen: list[str] = []
         for chunk in (c for c in candidates if bucket(c) < below):
@@ -385,8 +385,11 @@ def _freeze(rows: list[dict[str, Any]], settings: CurationSettings, chunks: dict
                 chosen.append(chunk)
         if chosen or not force:
             return chosen
-        # Forced (none below fits), the pick that seals fewest rows of other chapters comes first.
-        return next(([c] for c in sorted(candidates, key=lambda c: (sealed_elsewhere(c), bucket(c), c)) if fits([c])), [])
+        # Forced (none below fits), the pick that seals fewest rows of other chapters comes first; where every pick
+        # would seal some style's last train row (a small chapter whose styles have a row each: the stop test's
+        # anxiety run), a split with rows comes before a style in train.
+        ordered = sorted(candidates, key=lambda c: (sealed_elsewhere(c), bucket(c), c))
+        return next(([c] for c in ordered if fits([c])), None) or next(([c] for c in ordered if fits([c], keep_styles=False)), [])
 
     def styles_left(sealed: set[str]) -> set[tuple[str, str]]:
         """The task styles, per language, of rows that nothing sealed is cut from (their chunk and their answers' chunks):

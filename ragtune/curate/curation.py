@@ -364,39 +364,42 @@ def _freeze(rows: list[dict[str, Any]], settings: CurationSettings, chunks: dict
         return held_out_text(held_out_chunk_ids(drawn, rows_of(drawn)), chunks, []).sealed(chunks)
 
     def draw_leaving(candidates: list[str], below: float, force: bool, keep: dict[str, tuple[list[str], int]], before: set[str]) -> list[str]:
-        """The candidates (bucket order) whose bucket lies below `below`, or with force and none of those fits, the first
-        that fits; each only while every group of chunks in `keep` (a chapter: its chunks, how many to keep) keeps
-        that many outside `before` and what the drawn ones seal, or, where it had fewer, loses none; and every task
-        style with a row left for train keeps one in each language, unless a forced draw has no other way. A multi-hop row seals its other chapter's chunk (its answer is cut
-        from it), so every chapter counts, not only the drawn chunk's: an OCD multi-hop row drawn for validation sealed
-        the anxiety chapter's chunk of the run's only dialogue (the e2e run with multi-hop on); counting only the drawn
-        chunks, test once took two of three, its dialogue's answers sealed the third, and validation had nothing left
-        (the stop test's anxiety run, CI of stop 46)."""
+        """The candidates (bucket order) whose bucket lies below `below`, or with force and none of those fits, the
+        first that fits; each only while every group of chunks in `keep` (a chapter: its chunks, how many to keep)
+        keeps that many outside `before` and what the drawn ones seal, or, where it had fewer, loses none; and every
+        task style with a row left for train keeps one in each language, unless a forced draw has no other way.
+        A multi-hop row seals its other chapter's chunk (its answer is cut from it), so every chapter counts, not
+        only the drawn chunk's: an OCD multi-hop row drawn for validation sealed the anxiety chapter's chunk of the
+        run's only dialogue (the e2e run with multi-hop on); counting only the drawn chunks, test once took two of
+        three, its dialogue's answers sealed the third, and validation had nothing left (the stop test's anxiety
+        run, CI of stop 46). Sealing is a union over chunks, so each trial adds one chunk's seal to what is sealed."""
         styles = styles_left(before)
 
-        def fits(trial: list[str], keep_styles: bool = True) -> bool:
-            sealed = before | sealed_by(trial)
+        def fits(sealed: set[str], keep_styles: bool = True) -> bool:
             return (all(sum(c not in sealed for c in found) >= min(wanted, sum(c not in before for c in found)) for found, wanted in keep.values())
                     and (not keep_styles or styles_left(sealed) >= styles))
 
         chosen: list[str] = []
+        sealed = set(before)
         for chunk in (c for c in candidates if bucket(c) < below):
-            if fits(chosen + [chunk]):
+            trial = sealed | sealed_by([chunk])
+            if fits(trial):
                 chosen.append(chunk)
+                sealed = trial
         if chosen or not force:
             return chosen
         # Forced (none below fits), the pick that seals fewest rows of other chapters comes first; where every pick
         # would seal some style's last train row (a small chapter whose styles have a row each: the stop test's
         # anxiety run), a split with rows comes before a style in train.
-        ordered = sorted(candidates, key=lambda c: (sealed_elsewhere(c), bucket(c), c))
-        return next(([c] for c in ordered if fits([c])), None) or next(([c] for c in ordered if fits([c], keep_styles=False)), [])
+        ordered = [(c, before | sealed_by([c])) for c in sorted(candidates, key=lambda c: (sealed_elsewhere(c), bucket(c), c))]
+        return next(([c] for c, trial in ordered if fits(trial)), None) or next(([c] for c, trial in ordered if fits(trial, keep_styles=False)), [])
 
     def styles_left(sealed: set[str]) -> set[tuple[str, str]]:
-        """The task styles, per language, of rows that nothing sealed is cut from (their chunk and their answers' chunks):
-        the demo keeps a dialogue in each language it runs."""
-        return {(r.get("task", ""), r.get("language", "")) for r in rows if r.get("chunk_ids") and not (answer_chunks[r["qa_id"]] & sealed)}
+        """The task styles, per language, of rows that nothing sealed is cut from (their chunk and their answers'
+        chunks): the demo keeps a dialogue in each language it runs."""
+        return {(r.get("task", ""), r.get("language", "")) for r, touched in touched_by if not touched & sealed}
 
-    answer_chunks = {r["qa_id"]: {r["chunk_ids"][0], *(s["chunk_id"] for s in r.get("supporting_spans") or [])} for r in rows if r.get("chunk_ids")}
+    touched_by = [(r, touched_chunks(r)) for r in rows if r.get("chunk_ids")]
 
     def sealed_elsewhere(chunk: str) -> int:
         """Rows of other chapters on the chunks that holding this one out seals."""
@@ -406,9 +409,12 @@ def _freeze(rows: list[dict[str, Any]], settings: CurationSettings, chunks: dict
     # Chapter by chapter, each draw counting what the draws before it sealed in every chapter: a chapter keeps a
     # chunk for train, and one for validation when it has three or more.
     test: list[str] = []
+    sealed_so_far: set[str] = set()
     test_keep = {key: (found, 2 if len(found) >= 3 else 1) for key, found in seeds.items()}
     for key, found in seeds.items():
-        test += draw_leaving(found, settings.test_fraction, key in large, test_keep, sealed_by(test) if test else set())
+        drawn = draw_leaving(found, settings.test_fraction, key in large, test_keep, sealed_so_far)
+        test += drawn
+        sealed_so_far |= sealed_by(drawn) if drawn else set()
     if not test and len(everything) >= 2:  # the dataset's own minimum, as when it was drawn as one
         test = draw_leaving(everything, settings.test_fraction, True, test_keep, set()) or everything[:1]
     test_rows = rows_of(test)
@@ -417,11 +423,14 @@ def _freeze(rows: list[dict[str, Any]], settings: CurationSettings, chunks: dict
     test_sealed = test_text.sealed(chunks)
     limit = settings.test_fraction + settings.validation_fraction
     validation: list[str] = []
+    sealed_so_far = set(test_sealed)
     train_keep = {key: (found, 1) for key, found in seeds.items()}
     for key, found in seeds.items():
         # A chunk all of whose rows retrieved test text would leave validation empty: pass it over.
         usable = [c for c in found if c not in test_sealed and seal(rows_of([c]), test_text, test_sealed, "test")[0]]
-        validation += draw_leaving(usable, limit, key in large, train_keep, test_sealed | (sealed_by(validation) if validation else set()))
+        drawn = draw_leaving(usable, limit, key in large, train_keep, sealed_so_far)
+        validation += drawn
+        sealed_so_far |= sealed_by(drawn) if drawn else set()
     if not validation:
         usable = [c for c in everything if c not in test_sealed and seal(rows_of([c]), test_text, test_sealed, "test")[0]]
         validation = draw_leaving(usable, limit, True, {"all": (everything, 1)}, test_sealed)
